@@ -1,0 +1,16 @@
+#!/bin/sh
+# Configure this node with the toolkit's roles, on the node itself (connection local).
+# Cloud-init runs it at first boot; the local target runs it inside each node's namespaces.
+# Usage: boot.sh VARS.json   (the variables are documented in site.yml)
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+vars=$1
+python=${CHPC_PYTHON:-/usr/bin/python3}
+playbook=${CHPC_ANSIBLE_PLAYBOOK:-ansible-playbook}
+if ! command -v "$playbook" >/dev/null 2>&1; then
+    # A cloud image without Ansible: install the version the project pins.
+    "$python" -m pip install --quiet 'ansible-core==2.19.14'
+fi
+export ANSIBLE_CONFIG="$here/ansible.cfg" ANSIBLE_LOCAL_TEMP=/tmp/.ansible-local \
+       ANSIBLE_REMOTE_TEMP=/tmp/.ansible-remote ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
+exec "$playbook" -i localhost, -c local -e "ansible_python_interpreter=$python" -e "@$vars" "$here/site.yml"

@@ -1,0 +1,86 @@
+"""The outputs contract: what every target produces and every post-deploy task reads.
+
+Its keys are the keys of ``pulumi stack output --json``; the local target writes the same object to
+its state file. Tasks after ``up`` read nothing else, so a task works the same on every target.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Target = Literal["local", "aws", "azure"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Node(_Strict):
+    """A machine the toolkit reaches over SSH; ``host_key`` is pinned ("ssh-ed25519 AAAA...")."""
+
+    name: str
+    address: str
+    host_key: str
+
+
+class Volume(_Strict):
+    """A block volume on one node; ``device`` is a path, or ``volume_id`` is resolved on the node."""
+
+    name: str
+    node: str
+    mount: str
+    device: str | None = None
+    volume_id: str | None = None
+    fs_type: Literal["ext4", "xfs"] = "ext4"
+    retain: bool = False
+
+
+class SharedFs(_Strict):
+    """The file system every node mounts at the same path (EFS, Azure Files, or a local bind)."""
+
+    kind: Literal["bind", "efs", "nfs"]
+    source: str
+    mount: str
+    options: str = ""
+
+
+class Outputs(_Strict):
+    """The whole contract. ``head`` is the only address a user's machine connects to."""
+
+    target: Target
+    name: str
+    ssh_user: str
+    ssh_private_key: str = Field(description="path of the private key on the user's machine")
+    head: Node
+    computes: list[Node]
+    volumes: list[Volume] = []
+    shared: SharedFs | None = None
+    slurm_partition: str = "compute"
+
+    def nodes(self) -> list[Node]:
+        return [self.head, *self.computes]
+
+    def node(self, name: str) -> Node:
+        for node in self.nodes():
+            if node.name == name:
+                return node
+        known = ", ".join(n.name for n in self.nodes())
+        raise KeyError(f"no node named {name!r} in environment {self.name!r} (nodes: {known})")
+
+    def save(self, path: Path) -> None:
+        """Write atomically with mode 0600: the file names the private key and the pinned keys."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(self.model_dump_json(indent=2))
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> Outputs:
+        return cls.model_validate(json.loads(path.read_text()))

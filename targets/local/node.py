@@ -1,0 +1,105 @@
+"""A local node: a process tree in its own network, UTS, mount and PID namespaces.
+
+The node's private directories (``/run``, ``/tmp``, ``/var/log``, ``/var/spool``, ``/etc/ssh``,
+``/etc/slurm``, ``/etc/munge``, ...) are bind mounts of directories under the node's state folder,
+so daemons of different nodes never share pid files, sockets, spools, logs or configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from targets.local.commands import LocalError, sh
+from targets.local.network import netns_name
+
+PRIVATE_DIRS = ("/tmp", "/var/log", "/var/spool", "/var/lib/munge", "/var/lib/slurm",
+                "/etc/ssh", "/etc/slurm", "/etc/munge", "/etc/openmpi")
+SEEDED_DIRS = ("/etc/ssh", "/etc/openmpi")  # start from the machine's files, as an image would
+PRIVATE_FILES = ("/etc/hosts", "/etc/hostname")
+
+
+def private_path(node_dir: Path, path: str) -> Path:
+    """Where a node's private copy of ``path`` lives on the host."""
+    return node_dir / "root" / path.lstrip("/")
+
+
+def prepare(node_dir: Path, hostname: str, hosts: str) -> None:
+    """Create the node's private tree before its namespaces exist."""
+    for path in PRIVATE_DIRS:
+        target = private_path(node_dir, path)
+        if path in SEEDED_DIRS and Path(path).is_dir():
+            shutil.copytree(path, target, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("ssh_host_*", "authorized_keys"))
+        target.mkdir(parents=True, exist_ok=True)
+    os.chmod(private_path(node_dir, "/tmp"), 0o1777)
+    private_path(node_dir, "/etc/hosts").write_text(hosts)
+    private_path(node_dir, "/etc/hostname").write_text(hostname + "\n")
+
+
+def start(env_name: str, node: str, node_dir: Path, timeout: float = 20) -> int:
+    """Start the node's init in new namespaces; return the init's host PID once mounts are ready."""
+    ready = node_dir / "ready"
+    ready.unlink(missing_ok=True)
+    mounts = [[str(private_path(node_dir, p)), p, "dir"] for p in PRIVATE_DIRS]
+    mounts += [[str(private_path(node_dir, p)), p, "file"] for p in PRIVATE_FILES]
+    mounts.append(["tmpfs", "/run", "tmpfs"])
+    config = {"hostname": node, "mounts": mounts, "ready_file": str(ready),
+              "dirs": ["/run/sshd", "/run/munge", "/run/slurm"]}
+    argv = ["ip", "netns", "exec", netns_name(env_name, node),
+            "unshare", "--uts", "--mount", "--pid", "--ipc", "--fork", "--mount-proc",
+            "--propagation", "private", "--",
+            sys.executable, str(Path(__file__).with_name("node_init.py")), json.dumps(config)]
+    log = open(node_dir / "init.log", "ab")  # noqa: SIM115 - handed to the child
+    with log:
+        unshare = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                   start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if unshare.poll() is not None:
+            tail = (node_dir / "init.log").read_text(errors="replace").strip().splitlines()[-3:]
+            raise LocalError(f"start node {node}: its init exited {unshare.returncode}: {' | '.join(tail)}")
+        if ready.exists():
+            return _child_pid(unshare.pid)
+        time.sleep(0.05)
+    raise LocalError(f"start node {node}: namespaces not ready after {timeout:.0f} s; see {node_dir}/init.log")
+
+
+def _child_pid(pid: int) -> int:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    if len(children) != 1:
+        raise LocalError(f"start node: expected one init under unshare {pid}, found {children}")
+    return int(children[0])
+
+
+def run(init_pid: int, argv: Sequence[str], step: str, *, check: bool = True,
+        timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run argv inside the node (all its namespaces), like a command run on the machine itself."""
+    prefix = ["nsenter", "-t", str(init_pid), "-m", "-u", "-n", "-p", "-i", "--"]
+    if env:
+        prefix += ["env", *(f"{k}={v}" for k, v in env.items())]
+    return sh([*prefix, *argv], step, check=check, timeout=timeout)
+
+
+def alive(init_pid: int) -> bool:
+    try:
+        return Path(f"/proc/{init_pid}/cmdline").read_bytes().find(b"node_init.py") >= 0
+    except OSError:
+        return False
+
+
+def kill(init_pid: int, timeout: float = 10) -> None:
+    """SIGKILL the node's init: the kernel then kills every process in the node's PID namespace."""
+    if not alive(init_pid):
+        return
+    os.kill(init_pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while alive(init_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)

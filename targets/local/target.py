@@ -1,0 +1,277 @@
+"""Bring a local environment up and take it down.
+
+``up`` builds, in order: bridge, one node per namespace set, sshd with a fresh host key, loop
+volumes, then runs ``ansible/boot.sh`` inside every node (the same roles cloud nodes run at boot) and
+waits until Slurm reports every compute node idle. Any failure takes down what was built.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from rich.console import Console
+
+from spec.environment import Environment
+from spec.outputs import Node, Outputs, SharedFs, Volume
+from targets.local import keys, network, node, volumes
+from targets.local.commands import LocalError
+from targets.local.state import Journal, env_dir, outputs_path, state_root
+
+ANSIBLE_DIR = Path(__file__).resolve().parents[2] / "ansible"
+REQUIRED_TOOLS = ("ip", "unshare", "nsenter", "losetup", "mount", "ssh-keygen", "/usr/sbin/sshd",
+                  "/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd", "mpicc", "mpirun")
+
+
+def check_machine() -> None:
+    """The local target needs Linux, root and the cluster packages: say which is missing in one line."""
+    if sys.platform != "linux":
+        raise LocalError("the local target needs Linux (namespaces); use --target aws or azure here")
+    if os.geteuid() != 0:
+        raise LocalError("the local target needs root (namespaces, loop devices); run it with sudo")
+    hidden = [p for p in (*node.PRIVATE_DIRS, "/run") if state_root().resolve().is_relative_to(p)]
+    if hidden:
+        raise LocalError(f"CHPC_STATE_DIR={state_root()} lies under {hidden[0]}, which every node mounts "
+                         "privately; choose a folder elsewhere (the default is /var/lib/cloud-hpc-toolkit)")
+    missing = [t for t in REQUIRED_TOOLS if shutil.which(t) is None]
+    if missing:
+        raise LocalError(f"missing {', '.join(missing)}: run `make setup` to install the cluster packages")
+
+
+def node_names(count: int) -> list[str]:
+    return ["head", *(f"compute-{i}" for i in range(count))]
+
+
+def up(env: Environment, console: Console) -> Outputs:
+    """Build the environment, or return it as it is when it is already up and healthy."""
+    check_machine()
+    existing = outputs_path(env.name)
+    if existing.exists():
+        journal = Journal.load(env.name)
+        if journal.inits and all(node.alive(pid) for pid in journal.inits.values()):
+            console.print(f"[green]environment {env.name!r} is already up[/]")
+            return Outputs.load(existing)
+        console.print(f"environment {env.name!r} is partly gone: taking down what is left, then building")
+        destroy(env.name, console)
+    try:
+        return _build(env, console)
+    except BaseException:
+        console.print(f"[red]up failed: rolling back environment {env.name!r}[/]")
+        destroy(env.name, console)
+        raise
+
+
+def _build(env: Environment, console: Console) -> Outputs:
+    root = env_dir(env.name)
+    root.mkdir(parents=True, exist_ok=True)
+    os.chmod(root, 0o700)
+    journal = Journal(name=env.name, retained=[v.name for v in env.storage.volumes if v.retain])
+    journal.save()
+    started = time.monotonic()
+
+    subnet = network.choose_subnet(env.name)
+    journal.subnet = str(subnet)
+    journal.save()
+    network.create_bridge(env.name, subnet)
+    names = node_names(env.compute.count)
+    addresses = {name: str(subnet[10 + i]) for i, name in enumerate(names)}
+    hosts = "127.0.0.1 localhost\n" + "".join(f"{addresses[n]} {n}\n" for n in names)
+    console.print(f"[bold]network[/] bridge {network.bridge_name(env.name)} {subnet}")
+
+    private_key, public_key = _user_key(env, root)
+    host_keys: dict[str, str] = {}
+    for index, name in enumerate(names):
+        node_dir = root / "nodes" / name
+        node.prepare(node_dir, name, hosts)
+        network.create_netns(env.name, name, index, addresses[name], subnet.prefixlen)
+        host_keys[name] = _sshd_files(node_dir, name, public_key, env.ssh.user, addresses[name])
+        journal.inits[name] = node.start(env.name, name, node_dir)
+        journal.save()
+        node.run(journal.inits[name], ["/usr/sbin/sshd", "-f", "/etc/ssh/sshd_config"], f"start sshd on {name}")
+    console.print(f"[bold]nodes[/] {', '.join(names)} (sshd up, host keys pinned)")
+
+    mount_points = [v.mount for v in env.storage.volumes]
+    if env.storage.shared:
+        mount_points.append(env.storage.shared.mount)
+    journal.created_dirs = [p for p in mount_points if not Path(p).exists()]
+    journal.save()
+    volume_list = _attach_volumes(env, root, names)
+    shared = None
+    if env.storage.shared:
+        source = root / "shared"
+        source.mkdir(exist_ok=True)
+        shared = SharedFs(kind="bind", source=str(source), mount=env.storage.shared.mount)
+
+    munge = root / "secrets" / "munge.key"
+    keys.munge_key(munge)
+    _boot(env, root, names, addresses, journal, munge, mount_points, console)
+    _wait_for_slurm(journal.inits["head"], env.compute.count, console)
+
+    outputs = Outputs(
+        target="local", name=env.name, ssh_user=env.ssh.user, ssh_private_key=str(private_key),
+        head=Node(name="head", address=addresses["head"], host_key=host_keys["head"]),
+        computes=[Node(name=n, address=addresses[n], host_key=host_keys[n]) for n in names[1:]],
+        volumes=volume_list, shared=shared,
+    )
+    outputs.save(outputs_path(env.name))
+    console.print(f"[green]up[/] {env.name}: 1 head + {env.compute.count} compute nodes in "
+                  f"{time.monotonic() - started:.1f} s; head at {addresses['head']}")
+    return outputs
+
+
+def _user_key(env: Environment, root: Path) -> tuple[Path, str]:
+    """The user's key: the one the spec names, or one generated for this environment."""
+    if env.ssh.public_key:
+        public = Path(env.ssh.public_key).expanduser()
+        private = Path(env.ssh.private_key or str(public).removesuffix(".pub")).expanduser()
+        if not public.exists() or not private.exists():
+            raise LocalError(f"ssh.public_key: {public} or its private key {private} does not exist")
+        return private, " ".join(public.read_text().split()[:2])
+    private = root / "ssh" / "id_ed25519"
+    return private, keys.ssh_keypair(private, f"cloud-hpc-toolkit {env.name}")
+
+
+def _sshd_files(node_dir: Path, name: str, public_key: str, user: str, address: str) -> str:
+    """Host key, authorized key and sshd_config of a node; returns the host key to pin."""
+    etc_ssh = node.private_path(node_dir, "/etc/ssh")
+    host_key = keys.ssh_keypair(etc_ssh / "ssh_host_ed25519_key", f"root@{name}")
+    authorized = etc_ssh / "authorized_keys"
+    authorized.mkdir(mode=0o755, exist_ok=True)
+    (authorized / user).write_text(public_key + "\n")
+    os.chmod(authorized / user, 0o644)
+    (etc_ssh / "sshd_config").write_text(
+        "# Written by the cloud-hpc-toolkit local target.\n"
+        f"ListenAddress {address}\nPort 22\n"
+        "HostKey /etc/ssh/ssh_host_ed25519_key\n"
+        "AuthorizedKeysFile /etc/ssh/authorized_keys/%u\n"
+        "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        "UsePAM no\nAllowTcpForwarding yes\nX11Forwarding no\nPidFile /run/sshd.pid\n"
+        "MaxStartups 64:30:256\nSubsystem sftp internal-sftp\n"
+    )
+    return host_key
+
+
+def _attach_volumes(env: Environment, root: Path, names: list[str]) -> list[Volume]:
+    """One loop volume per node for each volume of the spec (the head's and each compute's own)."""
+    result = []
+    for spec_volume in env.storage.volumes:
+        for name in names:
+            backing = root / "volumes" / f"{name}-{spec_volume.name}.img"
+            device = volumes.attach(backing, spec_volume.size_gb)
+            result.append(Volume(name=spec_volume.name, node=name, mount=spec_volume.mount, device=device,
+                                 fs_type=spec_volume.fs_type, retain=spec_volume.retain))
+    return result
+
+
+def _boot(env: Environment, root: Path, names: list[str], addresses: dict[str, str], journal: Journal,
+          munge: Path, mount_points: list[str], console: Console) -> None:
+    """Run the same boot script cloud nodes run, inside every node at once."""
+    common = {
+        "cluster_name": env.name, "head_name": "head", "head_address": addresses["head"],
+        "compute_nodes": [{"name": n, "address": addresses[n]} for n in names[1:]],
+        "munge_key_src": str(munge), "service_manager": "direct", "install_packages": False,
+        "slurm_cpus": max(2, os.cpu_count() or 2), "slurm_config_overrides": True,
+        "slurm_proctrack": "proctrack/linuxproc", "slurm_task_plugin": "task/none",
+        "slurm_cgroup_plugin": "cgroup/v1", "slurm_cgroup_automount": False,
+        "mount_points": mount_points,
+    }
+    playbook = Path(sys.executable).with_name("ansible-playbook")
+
+    def boot_one(name: str) -> None:
+        vars_file = root / "nodes" / name / "boot-vars.json"
+        role = "head" if name == "head" else "compute"
+        vars_file.write_text(json.dumps({**common, "node_name": name, "node_role": role}))
+        os.chmod(vars_file, 0o600)
+        log = root / "nodes" / name / "boot.log"
+        proc = node.run(journal.inits[name], ["sh", str(ANSIBLE_DIR / "boot.sh"), str(vars_file)],
+                        f"configure {name}", check=False, timeout=600,
+                        env={"CHPC_PYTHON": sys.executable, "CHPC_ANSIBLE_PLAYBOOK": str(playbook),
+                             "PATH": f"{playbook.parent}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"})
+        log.write_text(proc.stdout + proc.stderr)
+        if proc.returncode != 0:
+            failed = [line for line in proc.stdout.splitlines() if "FAILED" in line or "fatal:" in line]
+            raise LocalError(f"configure {name}: ansible failed ({'; '.join(failed[-2:]) or 'see log'}); "
+                             f"full log: {log}")
+
+    with console.status("configuring nodes with ansible/ (munge, slurm, mpi, storage)"):
+        with ThreadPoolExecutor(max_workers=len(names)) as pool:
+            for future in [pool.submit(boot_one, n) for n in names]:
+                future.result()
+    console.print(f"[bold]configured[/] {len(names)} nodes with ansible/site.yml")
+
+
+def _wait_for_slurm(head_pid: int, count: int, console: Console, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    states = ""
+    with console.status("waiting for Slurm compute nodes to register"):
+        while time.monotonic() < deadline:
+            proc = node.run(head_pid, ["sinfo", "-h", "-N", "-o", "%N %t"], "sinfo", check=False)
+            states = proc.stdout.strip()
+            idle = [line for line in states.splitlines() if line.split()[-1] in ("idle", "mix", "alloc")]
+            if len(idle) == count:
+                return
+            time.sleep(0.5)
+    raise LocalError(f"slurm: compute nodes not idle after {timeout:.0f} s (sinfo: {states!r}); "
+                     "see /var/log/slurm/*.log under the nodes' state folders")
+
+
+def destroy(name: str, console: Console) -> None:
+    """Stop every process, then remove mounts, loop devices, namespaces, bridge and files.
+
+    Retained volumes keep their backing files (``volumes/<node>-<name>.img``) for the next ``up``.
+    """
+    root = env_dir(name)
+    journal = Journal.load(name)
+    for pid in [*journal.inits.values(), *_stray_inits(root)]:
+        node.kill(pid)
+    volumes.detach_all(root)
+    network.remove_all(name)
+    for path in journal.created_dirs:
+        try:
+            Path(path).rmdir()
+        except OSError:
+            pass
+    if root.exists():
+        for child in root.iterdir():
+            if child.name == "volumes":
+                for image in child.glob("*.img"):
+                    if image.stem.split("-", 1)[-1] not in journal.retained:
+                        image.unlink()
+            elif child.is_dir():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+        if not any(root.rglob("*.img")):
+            shutil.rmtree(root)
+    console.print(f"[green]destroyed[/] {name}" + (f" (kept retained volumes: {', '.join(journal.retained)})"
+                                                    if journal.retained else ""))
+
+
+def _stray_inits(root: Path) -> list[int]:
+    """Node inits of this environment that the journal missed (e.g. killed mid-``up``)."""
+    marker = str(root / "nodes").encode()
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"node_init.py" in cmdline and marker in cmdline and _is_namespace_init(proc):
+                pids.append(int(proc.name))
+    return pids
+
+
+
+def _is_namespace_init(proc: Path) -> bool:
+    """True for PID 1 of a child PID namespace (not the ``unshare`` parent waiting for it)."""
+    for line in (proc / "status").read_text().splitlines():
+        if line.startswith("NSpid:"):
+            ids = line.split()[1:]
+            return len(ids) > 1 and ids[-1] == "1"
+    return False
