@@ -1,0 +1,198 @@
+"""The task surface: `invoke up`, `mount`, `run-mpi`, `status`, `ssh`, `destroy`, `demo`.
+
+Thin: each task parses flags, calls `spec` / `targets` / `remote`, and turns their errors into one
+line and an exit code (2 for a bad spec, 1 for a failed step, the job's own code for a job).
+Heavy imports (paramiko, pulumi) happen inside the tasks that need them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shlex
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from invoke import task
+from invoke.exceptions import Exit
+from rich.console import Console
+
+PROJECT = Path(__file__).resolve().parent
+console = Console(highlight=False)
+
+NAME_HELP = "environment name (default: the only environment that is up)"
+SPEC_HELPS = {
+    "spec": "environment spec file (YAML); overrides --stack",
+    "stack": "take the environment from Pulumi stack config Pulumi.<STACK>.yaml",
+    "target": "where to build: local, aws or azure (default: the spec's target, else local)",
+    "nodes": "number of compute nodes (overrides the spec)",
+}
+
+
+def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """One line instead of a traceback: exit 2 for a bad spec, 1 for a failed step."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from remote.errors import RemoteError
+        from spec.errors import SpecError
+        from targets import TargetError
+        from targets.local.commands import LocalError
+
+        try:
+            return fn(*args, **kwargs)
+        except SpecError as exc:
+            print(str(exc), file=sys.stderr)
+            raise Exit(code=2) from None
+        except (RemoteError, LocalError, TargetError, KeyError) as exc:
+            message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
+            console.print(f"[red]error:[/] {message}", soft_wrap=True)
+            raise Exit(code=1) from None
+
+    return wrapper
+
+
+def _environment(spec: str | None, stack: str | None, target: str | None, nodes: int | None) -> Any:
+    from spec.loader import load_environment
+
+    return load_environment(spec, stack, PROJECT, target=target, nodes=nodes)
+
+
+def _pool(name: str | None) -> Any:
+    from remote.pool import Pool
+    from targets import outputs
+
+    return Pool(outputs(name))
+
+
+@task(help=SPEC_HELPS)
+@cli_errors
+def up(c, spec=None, stack=None, target=None, nodes=None):
+    """Bring an environment up (default: a local cluster of 1 head + 2 compute nodes)."""
+    import targets
+
+    env = _environment(spec, stack, target, int(nodes) if nodes is not None else None)
+    targets.up(env, console)
+
+
+@task(help={"name": NAME_HELP})
+@cli_errors
+def mount(c, name=None):
+    """Mount the shared file system and the block volumes on every node at once (never reformats)."""
+    from remote.storage import mount_all
+
+    with _pool(name) as pool:
+        for node, lines in mount_all(pool).items():
+            for line in lines:
+                console.print(f"[bold]{node}[/] {line}")
+
+
+@task(help={
+    "program": "a .c file (compiled with mpicc on the head) or an existing binary",
+    "nodes": "compute nodes to use (default: all)",
+    "ntasks": "MPI ranks (default: 2 per node)",
+    "args": "arguments for the program, one string (shell-quoted)",
+    "timeout": "seconds before the job is cancelled (default 600)",
+    "name": NAME_HELP,
+})
+@cli_errors
+def run_mpi(c, program="examples/mpi/ring.c", nodes=None, ntasks=None, args="", timeout=600, name=None):
+    """Compile and run an MPI program through Slurm; print its output; exit with its exit code."""
+    from remote.mpi_job import run_mpi as run_job
+    from targets import outputs
+
+    contract = outputs(name)
+    if contract.shared is None:
+        raise Exit("this environment has no shared file system; add storage.shared to the spec", code=1)
+    node_count = int(nodes) if nodes else len(contract.computes)
+    with _pool(name) as pool:
+        result = run_job(pool, Path(program), shared_mount=contract.shared.mount,
+                         partition=contract.slurm_partition, nodes=node_count,
+                         ntasks=int(ntasks) if ntasks else 2 * node_count, args=shlex.split(args),
+                         timeout=float(timeout), console=console)
+    sys.stdout.write(result.stdout)
+    sys.stderr.write(result.stderr)
+    code = result.exit_code if result.exit_code else (0 if result.state == "COMPLETED" else 1)
+    colour = "green" if code == 0 else "red"
+    console.print(f"[{colour}]job {result.job_id} {result.state}[/] exit code {code} "
+                  f"in {result.seconds:.1f} s")
+    if code:
+        raise Exit(code=code)
+
+
+@task(help={"name": NAME_HELP})
+@cli_errors
+def status(c, name=None):
+    """Show the nodes, their Slurm states and their mounts."""
+    from rich.table import Table
+
+    from remote.status import collect
+
+    with _pool(name) as pool:
+        report = collect(pool)
+    table = Table(title=f"environment {pool.outputs.name} ({pool.outputs.target})")
+    for column in ("node", "address", "ssh", "slurm", "mounts"):
+        table.add_column(column)
+    for row in report:
+        table.add_row(row.node, row.address, row.ssh, row.slurm, ", ".join(row.mounts) or "-")
+    console.print(table)
+
+
+@task(help={"node": "node to open a shell on (default: head)", "name": NAME_HELP,
+            "command": "run this command instead of an interactive shell"})
+@cli_errors
+def ssh(c, node="head", name=None, command=None):
+    """Open a shell on a node with OpenSSH, the host keys pinned, compute nodes through the head."""
+    from remote.openssh import ssh_argv
+    from targets import outputs
+
+    argv = ssh_argv(outputs(name), node, command)
+    os.execvp(argv[0], argv)
+
+
+@task(help={"name": NAME_HELP, "yes": "do not ask for confirmation"})
+@cli_errors
+def destroy(c, name=None, yes=False):
+    """Take the environment down: processes, mounts, volumes (unless retained), network."""
+    import targets
+
+    try:
+        contract = targets.outputs(name)
+    except targets.TargetError:
+        if name is None:
+            raise
+        console.print(f"no outputs for {name!r}: removing whatever its journal and names show")
+        targets.destroy(name, console)
+        return
+    kept = sorted({v.name for v in contract.volumes if v.retain})
+    console.print(f"destroying {contract.name} ({contract.target}): {1 + len(contract.computes)} nodes"
+                  + (f"; retained volumes kept: {', '.join(kept)}" if kept else ""))
+    if contract.target != "local" and not yes and input("type the environment name to confirm: ") != contract.name:
+        raise Exit("not confirmed; nothing destroyed", code=1)
+    targets.destroy(contract.name, console)
+
+
+@task(help={"nodes": "number of compute nodes (default 2)"})
+@cli_errors
+def demo(c, nodes=2):
+    """The whole road on a local cluster: up, mount, run-mpi (ring on every node), destroy."""
+    import targets
+
+    env = _environment(None, None, "local", int(nodes))
+    console.rule("1/4 up")
+    targets.up(env, console)
+    code = 0
+    try:
+        console.rule("2/4 mount")
+        mount(c, name=env.name)
+        console.rule("3/4 run-mpi: the ring over every compute node")
+        run_mpi(c, name=env.name)
+    except Exit as exc:
+        code = exc.code
+    finally:
+        console.rule("4/4 destroy")
+        targets.destroy(env.name, console)
+    if code:
+        raise Exit(code=code)

@@ -1,0 +1,33 @@
+"""Mount an environment's storage on every node at once: the shared file system and each volume."""
+
+from __future__ import annotations
+
+import paramiko
+
+from remote.fanout import fan_out
+from remote.mounts import MountResult, mount_shared, mount_volume
+from remote.pool import Pool
+
+
+def describe(result: MountResult) -> str:
+    what = "already mounted" if result.already_mounted else "formatted and mounted" if result.formatted \
+        else "mounted"
+    return f"{result.mount}: {result.source} ({result.fs_type}) {what}" + (f"; {result.note}" if result.note else "")
+
+
+def mount_all(pool: Pool) -> dict[str, list[str]]:
+    """One worker per node; fstab persistence only where the node owns its /etc/fstab (not local)."""
+    outputs = pool.outputs
+    persist = outputs.target != "local"
+
+    def mount_node(client: paramiko.SSHClient, name: str) -> list[str]:
+        lines = []
+        if outputs.shared:
+            lines.append(describe(mount_shared(client, name, outputs.shared, persist)))
+        for volume in outputs.volumes:
+            if volume.node == name:
+                lines.append(describe(mount_volume(client, name, volume, persist)))
+        return lines
+
+    names = [node.name for node in outputs.nodes()]
+    return fan_out(pool, names, mount_node, step="mount")
