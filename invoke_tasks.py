@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from invoke import task
+from invoke import Context, task
 from invoke.exceptions import Exit
 from rich.console import Console
 
@@ -69,7 +69,8 @@ def _pool(name: str | None) -> Any:
 
 @task(help=SPEC_HELPS)
 @cli_errors
-def up(c, spec=None, stack=None, target=None, nodes=None):
+def up(c: Context, spec: str | None = None, stack: str | None = None, target: str | None = None,
+       nodes: str | None = None) -> None:
     """Bring an environment up (default: a local cluster of 1 head + 2 compute nodes)."""
     import targets
 
@@ -79,7 +80,7 @@ def up(c, spec=None, stack=None, target=None, nodes=None):
 
 @task(help={"name": NAME_HELP})
 @cli_errors
-def mount(c, name=None):
+def mount(c: Context, name: str | None = None) -> None:
     """Mount the shared file system and the block volumes on every node at once (never reformats)."""
     from remote.storage import mount_all
 
@@ -98,7 +99,8 @@ def mount(c, name=None):
     "name": NAME_HELP,
 })
 @cli_errors
-def run_mpi(c, program="examples/mpi/ring.c", nodes=None, ntasks=None, args="", timeout=600, name=None):
+def run_mpi(c: Context, program: str = "examples/mpi/ring.c", nodes: str | None = None, ntasks: str | None = None,
+            args: str = "", timeout: int = 600, name: str | None = None) -> None:
     """Compile and run an MPI program through Slurm; print its output; exit with its exit code."""
     from remote.mpi_job import run_mpi as run_job
     from targets import outputs
@@ -124,7 +126,7 @@ def run_mpi(c, program="examples/mpi/ring.c", nodes=None, ntasks=None, args="", 
 
 @task(help={"name": NAME_HELP})
 @cli_errors
-def status(c, name=None):
+def status(c: Context, name: str | None = None) -> None:
     """Show the nodes, their Slurm states and their mounts."""
     from rich.table import Table
 
@@ -143,7 +145,7 @@ def status(c, name=None):
 @task(help={"node": "node to open a shell on (default: head)", "name": NAME_HELP,
             "command": "run this command instead of an interactive shell"})
 @cli_errors
-def ssh(c, node="head", name=None, command=None):
+def ssh(c: Context, node: str = "head", name: str | None = None, command: str | None = None) -> None:
     """Open a shell on a node with OpenSSH, the host keys pinned, compute nodes through the head."""
     from remote.openssh import ssh_argv
     from targets import outputs
@@ -154,7 +156,7 @@ def ssh(c, node="head", name=None, command=None):
 
 @task(help={"name": NAME_HELP, "yes": "do not ask for confirmation"})
 @cli_errors
-def destroy(c, name=None, yes=False):
+def destroy(c: Context, name: str | None = None, yes: bool = False) -> None:
     """Take the environment down: processes, mounts, volumes (unless retained), network."""
     import targets
 
@@ -176,7 +178,7 @@ def destroy(c, name=None, yes=False):
 
 @task(help={"nodes": "number of compute nodes (default 2)"})
 @cli_errors
-def demo(c, nodes=2):
+def demo(c: Context, nodes: int = 2) -> None:
     """The whole road on a local cluster: up, mount, run-mpi (ring on every node), destroy."""
     import targets
 

@@ -13,8 +13,14 @@ def attach(backing: Path, size_gb: int) -> str:
     """Create the sparse backing file if it is new (a retained one keeps its data) and attach it."""
     backing.parent.mkdir(parents=True, exist_ok=True)
     if not backing.exists():
-        with open(backing, "wb") as out:
-            out.truncate(size_gb * 1024**3)
+        try:
+            with open(backing, "wb") as out:
+                out.truncate(size_gb * 1024**3)
+        except OSError as exc:
+            backing.unlink(missing_ok=True)
+            raise LocalError(f"attach volume {backing.name}: cannot make a {size_gb} GB backing file in "
+                             f"{backing.parent} ({exc.strerror}); use a smaller size_gb for the local "
+                             "target") from exc
     return sh(["losetup", "--find", "--show", str(backing)], f"attach volume {backing.name}").stdout.strip()
 
 

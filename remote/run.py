@@ -1,0 +1,166 @@
+"""Run one command on a node and get its output and exit code, or a RemoteError that says why not.
+
+stdout and stderr are drained together (a full stderr cannot stall a command that is writing stdout),
+and a dropped connection is reported as ``ConnectionLost`` so callers such as ``slurm.wait`` can
+reconnect, while a command that merely failed is a plain ``RemoteError``.
+"""
+
+from __future__ import annotations
+
+import select
+import shlex
+import threading
+import time
+from dataclasses import dataclass
+
+import paramiko
+
+from remote.errors import ConnectionLost, RemoteError
+from remote.ssh import node_of
+
+STDERR_TAIL_LINES = 20
+_CHUNK = 65536
+
+
+@dataclass(frozen=True)
+class Result:
+    stdout: str
+    stderr: str
+    exit_code: int
+
+
+def tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
+    """The last ``lines`` non-empty lines of ``text`` (what an error message shows of stderr)."""
+    kept = [line for line in text.strip().splitlines() if line.strip()]
+    return "\n".join(kept[-lines:])
+
+
+def _lost(node: str, step: str, err: BaseException | str) -> ConnectionLost:
+    return ConnectionLost(node, step, f"the SSH connection dropped: {err}",
+                          "check that the node is up; re-running the task reconnects")
+
+
+def run(
+    client: paramiko.SSHClient,
+    argv: list[str] | str,
+    *,
+    node: str | None = None,
+    step: str,
+    check: bool = True,
+    timeout: float | None = None,
+    stdin: str | None = None,
+) -> Result:
+    """Run ``argv`` (a list, joined with ``shlex.join``; or a str, passed to the remote shell as-is).
+
+    ``node`` defaults to the name the client was connected with. ``timeout`` bounds the whole command;
+    on expiry the channel is closed (the remote process gets EOF/SIGPIPE, it is not killed) and a
+    RemoteError is raised. With ``check`` a non-zero exit raises RemoteError with the tail of stderr.
+    """
+    name = node or node_of(client)
+    command = shlex.join(argv) if isinstance(argv, list) else argv
+    transport = client.get_transport()
+    if transport is None or not transport.is_active():
+        raise _lost(name, step, "the connection is closed")
+    try:
+        channel = transport.open_session(timeout=timeout if timeout is not None else 60.0)
+        channel.exec_command(command)
+    except (paramiko.SSHException, EOFError, OSError) as err:
+        raise _lost(name, step, err) from err
+    deadline = None if timeout is None else time.monotonic() + timeout
+    sender = None
+    if stdin is not None:
+        sender = threading.Thread(target=_send_stdin, args=(channel, stdin), daemon=True)
+        sender.start()
+    else:
+        channel.shutdown_write()
+    out: list[bytes] = []
+    err: list[bytes] = []
+    try:
+        _drain(channel, transport, out, err, deadline)
+    except TimeoutError as exc:
+        channel.close()
+        raise RemoteError(name, step, f"timed out after {timeout:g}s running {_short(command)}",
+                          "the command may still be running on the node; raise the timeout or look at "
+                          "the node's load") from exc
+    except (paramiko.SSHException, EOFError, OSError) as exc:
+        channel.close()
+        raise _lost(name, step, exc) from exc
+    exit_code = channel.recv_exit_status()
+    channel.close()
+    if sender is not None:
+        sender.join(timeout=5)
+    if exit_code == -1 and not transport.is_active():
+        raise _lost(name, step, "the connection closed before the command reported its exit code")
+    result = Result(_decode(out), _decode(err), exit_code)
+    if check and exit_code != 0:
+        shown = tail(result.stderr) or tail(result.stdout) or "(no output)"
+        raise RemoteError(name, step, f"{_short(command)} exited with {exit_code}:\n{shown}",
+                          "fix the cause shown above and run the task again")
+    return result
+
+
+def _send_stdin(channel: paramiko.Channel, text: str) -> None:
+    try:
+        channel.sendall(text.encode())
+        channel.shutdown_write()
+    except (OSError, EOFError, paramiko.SSHException):
+        pass  # the reader reports the dropped connection
+
+
+def _drain(
+    channel: paramiko.Channel,
+    transport: paramiko.Transport,
+    out: list[bytes],
+    err: list[bytes],
+    deadline: float | None,
+) -> None:
+    """Read stdout and stderr until both reach EOF (the channel's fileno wakes up for either)."""
+    stdout_open = stderr_open = True
+    while stdout_open or stderr_open:
+        wait = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
+        if deadline is not None and wait <= 0:
+            raise TimeoutError
+        select.select([channel], [], [], wait)
+        progressed = False
+        while channel.recv_ready():
+            data = channel.recv(_CHUNK)
+            if not data:
+                break
+            out.append(data)
+            progressed = True
+        while channel.recv_stderr_ready():
+            data = channel.recv_stderr(_CHUNK)
+            if not data:
+                break
+            err.append(data)
+            progressed = True
+        if channel.eof_received or channel.closed:
+            # EOF: drain what is left, then both streams are done.
+            _drain_rest(channel, out, err)
+            stdout_open = stderr_open = False
+        elif not progressed and not transport.is_active():
+            raise OSError("the transport is no longer active")
+
+
+def _drain_rest(channel: paramiko.Channel, out: list[bytes], err: list[bytes]) -> None:
+    while channel.recv_ready():
+        data = channel.recv(_CHUNK)
+        if not data:
+            break
+        out.append(data)
+    while channel.recv_stderr_ready():
+        data = channel.recv_stderr(_CHUNK)
+        if not data:
+            break
+        err.append(data)
+
+
+def _decode(chunks: list[bytes]) -> str:
+    return b"".join(chunks).decode("utf-8", errors="replace")
+
+
+def _short(command: str, limit: int = 120) -> str:
+    lines = command.strip().splitlines() or [command]
+    if len(lines) > 1 or len(lines[0]) > limit:
+        return lines[0][:limit] + " ..."
+    return lines[0]

@@ -1,0 +1,279 @@
+"""The environment spec: what a user asks for, checked in full before any target spends money or root.
+
+Sections validate on their own; what depends on the target (regions, disk types, defaults such as the
+SSH user) is filled in and checked by :class:`Environment` once the sections are valid.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import posixpath
+import re
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_validator,
+)
+
+from spec.errors import invalid, required
+from spec.outputs import Target
+
+Networking = Literal["none", "enhanced", "rdma"]
+FsType = Literal["ext4", "xfs"]
+SharedKind = Literal["efs", "files", "local"]
+
+NETWORKING_ALIASES = {"ena": "enhanced", "efa": "rdma", "accelerated": "enhanced", "infiniband": "rdma"}
+AWS_VOLUME_TYPES = ("gp2", "gp3", "io1", "io2", "st1", "sc1")
+AZURE_VOLUME_TYPES = ("Premium_LRS", "PremiumV2_LRS", "StandardSSD_LRS", "Standard_LRS")
+VOLUME_TYPES = {
+    "local": ("loop", *AWS_VOLUME_TYPES, *AZURE_VOLUME_TYPES),
+    "aws": AWS_VOLUME_TYPES,
+    "azure": AZURE_VOLUME_TYPES,
+}
+DEFAULT_VOLUME_TYPE = {"local": "loop", "aws": "gp3", "azure": "Premium_LRS"}
+DEFAULT_SSH_USER = {"local": "root", "aws": "ec2-user", "azure": "azureuser"}
+SHARED_KIND = {"local": "local", "aws": "efs", "azure": "files"}
+INSTANCE_EXAMPLE = {"aws": "c5n.large", "azure": "Standard_D4s_v5"}
+REGIONS = {
+    "aws": (re.compile(r"[a-z]{2}(-gov)?-[a-z]+-[0-9]"), "an AWS region such as us-east-1", "us-east-1"),
+    "azure": (re.compile(r"[a-z]+[a-z0-9]*"), "an Azure location such as westeurope or eastus2",
+              "westeurope"),
+}
+# Mounting on, inside or above these would hide the system the node runs on.
+SYSTEM_DIRS = ("/proc", "/sys", "/dev", "/run", "/etc", "/usr", "/boot", "/bin", "/sbin", "/lib", "/var/lib")
+
+
+def _one_of(*values: str) -> BeforeValidator:
+    """Accept exactly one of ``values``, with a message that lists them."""
+
+    def check(value: object) -> object:
+        if isinstance(value, str) and value in values:
+            return value
+        raise invalid(", ".join(values))
+
+    return BeforeValidator(check)
+
+
+def _matching(pattern: str, allowed: str) -> BeforeValidator:
+    """Accept a string that fully matches ``pattern``; ``allowed`` describes it in words."""
+    regex = re.compile(pattern)
+
+    def check(value: object) -> object:
+        if isinstance(value, str) and regex.fullmatch(value):
+            return value
+        raise invalid(allowed)
+
+    return BeforeValidator(check)
+
+
+def _int_range(low: int, high: int) -> WrapValidator:
+    """An integer (``"4"`` from Pulumi config too, but not ``true``) from ``low`` to ``high``."""
+
+    def check(value: object, handler: ValidatorFunctionWrapHandler) -> int:
+        if not isinstance(value, bool):
+            try:
+                number = handler(value)
+            except ValidationError:
+                number = None
+            if number is not None and low <= number <= high:
+                return number
+        raise invalid(f"an integer from {low} to {high}")
+
+    return WrapValidator(check)
+
+
+def _networking(value: object) -> object:
+    """Canonical names and the providers' names for them, in any case."""
+    if isinstance(value, str):
+        name = NETWORKING_ALIASES.get(value.lower(), value.lower())
+        if name in get_args(Networking):
+            return name
+    raise invalid(f"{', '.join(get_args(Networking))} (aliases: {', '.join(NETWORKING_ALIASES)})")
+
+
+def _network(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            return str(ipaddress.ip_network(value, strict=True))
+        except ValueError:
+            pass
+    raise invalid("an IPv4 or IPv6 network without host bits, such as 198.51.100.0/24")
+
+
+def _mount(value: object) -> object:
+    """An absolute path, normalised (``//a/../b/`` is ``/b``), that leaves the system alone."""
+    if isinstance(value, str) and re.fullmatch(r"/[A-Za-z0-9._/-]{0,254}", value):
+        path = "/" + posixpath.normpath(value).lstrip("/")
+        clashes = [d for d in SYSTEM_DIRS if f"{path}/".startswith(f"{d}/") or d.startswith(f"{path}/")]
+        if path != "/" and not clashes:
+            return path
+    raise invalid("an absolute path of letters, digits, '.', '_', '-', other than / and neither inside nor "
+                  f"above {', '.join(SYSTEM_DIRS)}")
+
+
+Name = Annotated[str, _matching(r"[a-z][a-z0-9-]{0,19}",
+                                "a lowercase letter, then up to 19 lowercase letters, digits or '-'")]
+VolumeName = Annotated[str, _matching(r"[a-z][a-z0-9-]{0,30}",
+                                      "a lowercase letter, then up to 30 lowercase letters, digits or '-'")]
+InstanceType = Annotated[str, _matching(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}",
+                                        "an instance type name such as c5n.large or Standard_D4s_v5")]
+User = Annotated[str, _matching(r"[a-z_][a-z0-9_-]{0,31}", "a login name such as ec2-user")]
+KeyPath = Annotated[str, _matching(r"[^\x00-\x1f\x7f]+", "a file path such as ~/.ssh/id_ed25519.pub")]
+Mount = Annotated[str, BeforeValidator(_mount)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Ssh(_Section):
+    """How the toolkit logs in. Key paths keep their ``~``: it is expanded where the key is read."""
+
+    user: User | None = None
+    allowed_cidr: Annotated[str, BeforeValidator(_network)] | None = None
+    public_key: KeyPath | None = None
+    private_key: KeyPath | None = None
+
+    @model_validator(mode="after")
+    def _private_beside_public(self) -> Ssh:
+        if self.private_key is None and self.public_key and self.public_key.endswith(".pub"):
+            self.private_key = self.public_key.removesuffix(".pub")
+        return self
+
+
+class Head(_Section):
+    instance_type: InstanceType | None = None
+
+
+class Compute(_Section):
+    count: Annotated[int, _int_range(1, 1000)] = 2
+    instance_type: InstanceType | None = None
+    networking: Annotated[Networking, BeforeValidator(_networking)] = "none"
+
+
+class Volume(_Section):
+    """A block volume on every node; ``type`` is checked against the target by :class:`Environment`."""
+
+    name: VolumeName
+    size_gb: Annotated[int, _int_range(1, 65536)]
+    type: str | None = None
+    iops: Annotated[int, _int_range(1, 256000)] | None = None
+    throughput: Annotated[int, _int_range(1, 10000)] | None = None
+    mount: Mount
+    fs_type: Annotated[FsType, _one_of(*get_args(FsType))] = "ext4"
+    encrypted: bool = True
+    retain: bool = False
+
+
+class Shared(_Section):
+    """The file system all nodes share; ``kind`` must be the one the target provides."""
+
+    kind: Annotated[SharedKind, _one_of(*get_args(SharedKind))]
+    mount: Mount
+
+
+class Storage(_Section):
+    volumes: list[Volume] = []
+    shared: Shared | None = None
+
+    @model_validator(mode="after")
+    def _unique(self) -> Storage:
+        """Two volumes with one name or one mount point would overwrite each other on the nodes."""
+        names: dict[str, int] = {}
+        mounts: dict[str, int] = {}
+        for index, volume in enumerate(self.volumes):
+            if volume.name in names:
+                raise invalid(f"a name no other volume has (volumes[{names[volume.name]}] has it)",
+                              f"volumes[{index}].name", volume.name)
+            if volume.mount in mounts:
+                raise invalid(f"a mount point no other volume uses (volumes[{mounts[volume.mount]}] uses it)",
+                              f"volumes[{index}].mount", volume.mount)
+            names[volume.name] = mounts[volume.mount] = index
+        if self.shared and self.shared.mount in mounts:
+            raise invalid(f"a mount point no volume uses (volumes[{mounts[self.shared.mount]}] uses it)",
+                          "shared.mount", self.shared.mount)
+        return self
+
+
+class SparkCore(_Section):
+    count: Annotated[int, _int_range(1, 1000)] = 2
+    instance_type: InstanceType = "m5.xlarge"
+
+
+class Spark(_Section):
+    """A Spark cluster beside Slurm; present means wanted, and it stops itself after the idle timeout."""
+
+    core: SparkCore = Field(default_factory=SparkCore)
+    idle_timeout_minutes: Annotated[int, _int_range(1, 10080)] = 60
+
+
+class Containers(_Section):
+    """Reserved: present means wanted; its settings are still to come."""
+
+
+class Environment(_Section):
+    name: Name = "hpc"
+    target: Annotated[Target, _one_of(*get_args(Target))] = "local"
+    region: str | None = None
+    ssh: Ssh = Field(default_factory=Ssh)
+    head: Head = Field(default_factory=Head)
+    compute: Compute = Field(default_factory=Compute)
+    storage: Storage = Field(default_factory=Storage)
+    spark: Spark | None = None
+    containers: Containers | None = None
+
+    @model_validator(mode="after")
+    def _fit_target(self) -> Environment:
+        """Fill the defaults that depend on the target and check what only some targets allow."""
+        target = self.target
+        if target != "local":
+            regex, allowed, example = REGIONS[target]
+            if self.region is None:
+                raise required(f"required for target {target} (e.g. {example})", "region")
+            if not regex.fullmatch(self.region):
+                raise invalid(allowed, "region", self.region)
+            if self.ssh.allowed_cidr is None:
+                raise required(f"required for target {target} (the network you connect from, "
+                               "e.g. 198.51.100.0/24)", "ssh.allowed_cidr")
+        self.ssh.user = self.ssh.user or DEFAULT_SSH_USER[target]
+        for section, machines in (("head", self.head), ("compute", self.compute)):
+            if machines.instance_type is None:
+                if target != "local":
+                    raise required(f"required for target {target} (e.g. {INSTANCE_EXAMPLE[target]})",
+                                   f"{section}.instance_type")
+                machines.instance_type = "local"
+        for index, volume in enumerate(self.storage.volumes):
+            if volume.type is None:
+                volume.type = DEFAULT_VOLUME_TYPE[target]
+            if volume.type not in VOLUME_TYPES[target]:
+                raise invalid(f"{', '.join(VOLUME_TYPES[target])} (target {target})",
+                              f"storage.volumes[{index}].type", volume.type)
+        shared = self.storage.shared
+        if shared and shared.kind != SHARED_KIND[target]:
+            raise invalid(f"{SHARED_KIND[target]} (target {target})", "storage.shared.kind", shared.kind)
+        return self
+
+    @classmethod
+    def local_default(cls, nodes: int = 2, name: str = "local") -> Environment:
+        """What ``up`` builds when given no spec: a small cluster on this machine."""
+        return cls.model_validate(local_default_spec(nodes, name))
+
+
+def local_default_spec(nodes: int = 2, name: str = "local") -> dict[str, Any]:
+    """The raw spec behind :meth:`Environment.local_default`, for callers that override parts of it."""
+    return {
+        "name": name,
+        "target": "local",
+        "compute": {"count": nodes},
+        "storage": {
+            "volumes": [{"name": "scratch", "size_gb": 1, "mount": "/scratch"}],
+            "shared": {"kind": "local", "mount": "/shared"},
+        },
+    }

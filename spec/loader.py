@@ -1,0 +1,210 @@
+"""Reading an environment spec from YAML text, a file or a Pulumi stack's config.
+
+Every failure, whatever the input, is a :class:`SpecError` with one line to show the user.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from spec.environment import Environment, local_default_spec
+from spec.errors import SpecError, brief_repr, describe_validation_error
+
+DEFAULT_PROJECT = "cloud-hpc-toolkit"
+# The provider's own region setting, used when the project's config names no region.
+PROVIDER_REGION = {"aws": "aws:region", "azure": "azure-native:location"}
+_STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def load_spec_text(text: str, source: str = "<spec>") -> Environment:
+    return _validate(_parse_mapping(text, source))
+
+
+def load_spec_file(path: str | Path) -> Environment:
+    return _validate(_read_mapping(Path(path)))
+
+
+def load_stack_config(stack: str, project_dir: Path) -> Environment:
+    """The spec held in ``Pulumi.<stack>.yaml`` under the project's own config namespace."""
+    return _validate(_stack_spec(stack, Path(project_dir)))
+
+
+def load_environment(spec_file: str | None, stack: str | None, project_dir: Path,
+                     target: str | None = None, nodes: int | None = None) -> Environment:
+    """The CLI's entry point: a spec file, else the stack's config, else the local default, then overrides."""
+    if spec_file is not None and stack is not None:
+        raise SpecError("spec error: give either a spec file or a stack, not both")
+    if spec_file is not None:
+        spec = _read_mapping(Path(spec_file))
+    elif stack is not None:
+        spec = _stack_spec(stack, Path(project_dir), target)
+    else:
+        spec = local_default_spec()
+    if target is not None:
+        spec["target"] = target
+    if nodes is not None:
+        compute = spec.get("compute")
+        if compute is None or isinstance(compute, dict):
+            spec["compute"] = {**(compute or {}), "count": nodes}
+    return _validate(spec)
+
+
+def _validate(spec: dict[str, Any]) -> Environment:
+    try:
+        return Environment.model_validate(spec)
+    except ValidationError as exc:
+        raise SpecError(describe_validation_error(exc, Environment)) from None
+
+
+def _read_mapping(path: Path, empty_ok: bool = False) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"spec error: {path}: no such file") from None
+    except IsADirectoryError:
+        raise SpecError(f"spec error: {path}: is a directory, not a file") from None
+    except UnicodeDecodeError:
+        raise SpecError(f"spec error: {path}: not UTF-8 text") from None
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"spec error: {path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    return _parse_mapping(text, str(path), empty_ok)
+
+
+def _parse_mapping(text: str, source: str, empty_ok: bool = False) -> dict[str, Any]:
+    """``yaml.safe_load`` the text and insist on a mapping with string keys, all the way down."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        raise _yaml_error(source, exc.problem_mark, _problem(exc)) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - text.rfind("\n", 0, exc.position)
+        char = f"#x{exc.character:04x}" if isinstance(exc.character, int) else brief_repr(exc.character)
+        where = f"{source}:{line}:{column}"
+        raise SpecError(f"spec error: {where}: invalid YAML: character {char}: {exc.reason}") from None
+    except RecursionError:
+        raise SpecError(f"spec error: {source}: invalid YAML: nested too deeply") from None
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:  # e.g. a date such as 2024-02-30
+        raise SpecError(f"spec error: {source}: invalid YAML: {exc}") from None
+    if data is None and empty_ok:
+        return {}
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    if not isinstance(data, dict):
+        found = "an empty document" if data is None else f"a {type(data).__name__}"
+        raise _yaml_error(source, node.start_mark if node else None, f"expected a mapping, found {found}")
+    key = _non_string_key(node)
+    if key is not None:
+        found = f"{brief_repr(key.value)} reads as {key.tag.rsplit(':', 1)[-1]}" \
+            if isinstance(key, yaml.ScalarNode) else "a collection"
+        raise _yaml_error(source, key.start_mark, f"a key must be a string: {found} (quote it)")
+    return data
+
+
+def _problem(exc: yaml.MarkedYAMLError) -> str:
+    problem = exc.problem or exc.context or "unreadable"
+    if exc.problem and exc.context:
+        mark = exc.context_mark
+        where = f" at {mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem += f" ({exc.context}{where})"
+    return problem
+
+
+def _yaml_error(source: str, mark: yaml.Mark | None, problem: str) -> SpecError:
+    where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+    return SpecError(f"spec error: {where}: invalid YAML: {problem}")
+
+
+def _non_string_key(root: yaml.Node) -> yaml.Node | None:
+    """The first mapping key YAML does not read as a string (``yes:``, ``1:``, ``null:``), if any."""
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.tag not in (_STR_TAG, _MERGE_TAG):
+                    return key
+                todo.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            todo.extend(node.value)
+    return None
+
+
+def _stack_spec(stack: str, project_dir: Path, target: str | None = None) -> dict[str, Any]:
+    """The project's keys of the stack config as a spec; ``target`` picks which provider region to use."""
+    short = stack.rsplit("/", 1)[-1]
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", short) or short in (".", ".."):
+        raise SpecError(f"spec error: stack {brief_repr(stack)}: allowed: letters, digits, '_', '.', '-'")
+    project = _project_name(project_dir)
+    path = project_dir / f"Pulumi.{short}.yaml"
+    config = _read_mapping(path, empty_ok=True).get("config") or {}
+    if not isinstance(config, dict):
+        raise SpecError(f"spec error: {path}: config = {brief_repr(config)}: allowed: a mapping")
+    spec: dict[str, Any] = {}
+    others: dict[str, Any] = {}
+    for key, value in config.items():
+        namespace, _, name = key.partition(":")
+        if not namespace or not name:
+            raise SpecError(f"spec error: {path}: config key {brief_repr(key)}: allowed: <namespace>:<key>, "
+                            f"e.g. {project}:target")
+        if namespace != project:
+            others[key] = value
+        elif _holds_secret(value):
+            raise SpecError(f"spec error: {path}: {key} is a secret: the spec holds no secrets, "
+                            "set it in plain text")
+        else:
+            spec[name] = value
+    spec.setdefault("name", _name_from_stack(short))
+    chosen = target or spec.get("target", "local")
+    provider_key = PROVIDER_REGION.get(chosen) if isinstance(chosen, str) else None
+    if "region" not in spec and provider_key in others:
+        region = others[provider_key]
+        # Azure also takes display names ("West Europe"); the spec wants the location name.
+        spec["region"] = region.lower().replace(" ", "") if chosen == "azure" and isinstance(region, str) \
+            else region
+    return spec
+
+
+def _project_name(project_dir: Path) -> str:
+    path = project_dir / "Pulumi.yaml"
+    if not path.exists():
+        return DEFAULT_PROJECT
+    name = _read_mapping(path).get("name", DEFAULT_PROJECT)
+    if not isinstance(name, str) or not name:
+        raise SpecError(f"spec error: {path}: name = {brief_repr(name)}: allowed: a project name")
+    return name
+
+
+def _holds_secret(value: object) -> bool:
+    """Whether ``value`` is or contains Pulumi's ``{secure: ...}``."""
+    seen: set[int] = set()
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, dict):
+            if set(item) == {"secure"}:
+                return True
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+    return False
+
+
+def _name_from_stack(stack: str) -> str:
+    """The stack name fitted to the name pattern: ``Prod_EU`` -> ``prod-eu``, ``1`` -> ``hpc-1``."""
+    name = re.sub(r"[^a-z0-9]+", "-", stack.lower()).strip("-")
+    if not name[:1].isalpha():
+        name = f"hpc-{name}"
+    return name[:20].rstrip("-")

@@ -1,0 +1,37 @@
+"""A local cluster shared by the tests of one module; always destroyed, even when a test fails."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from spec.outputs import Outputs
+from tests.local.harness import invoke, write_spec
+
+if sys.platform != "linux" or os.geteuid() != 0:
+    pytest.skip("the local target needs Linux and root (CI runs these as root)", allow_module_level=True)
+
+
+@pytest.fixture(scope="session")
+def state_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="chpc-test-", dir="/var/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster(state_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outputs]:
+    """1 head + 2 compute nodes, brought up through `invoke up --spec FILE`."""
+    spec = write_spec(tmp_path_factory.mktemp("spec") / "cluster.yaml", "citest")
+    result = invoke(state_dir, "up", "--spec", str(spec))
+    try:
+        assert result.returncode == 0, result.stdout + result.stderr
+        yield Outputs.load(state_dir / "citest" / "outputs.json")
+    finally:
+        invoke(state_dir, "destroy", "--name", "citest")

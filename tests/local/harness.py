@@ -1,0 +1,57 @@
+"""Drive the toolkit as a user does (the invoke CLI in a subprocess) and check what it leaves behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def invoke(state_dir: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CHPC_STATE_DIR": str(state_dir), "COLUMNS": "200"}
+    argv = [sys.executable, "-m", "invoke", "--search-root", str(ROOT), "-c", "invoke_tasks", *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+def write_spec(path: Path, name: str, *, compute: int = 2, retain: bool = False, size_gb: int = 1) -> Path:
+    path.write_text(json.dumps({
+        "name": name, "target": "local", "compute": {"count": compute},
+        "storage": {"volumes": [{"name": "scratch", "size_gb": size_gb, "mount": "/scratch", "retain": retain}],
+                    "shared": {"kind": "local", "mount": "/shared"}},
+    }))
+    return path
+
+
+def pid_namespaces(state_dir: Path, name: str) -> set[str]:
+    """The PID namespaces of the environment's nodes (read from their inits, while they live)."""
+    journal = json.loads((state_dir / name / "journal.json").read_text())
+    return {os.readlink(f"/proc/{pid}/ns/pid") for pid in journal["inits"].values()}
+
+
+def leftovers(state_dir: Path, name: str, namespaces: set[str]) -> list[str]:
+    """Everything of environment ``name`` still on the machine: must be empty after destroy."""
+    found = []
+    netns = Path("/run/netns")
+    found += [f"netns {p.name}" for p in netns.glob(f"chpc-{name}-*")] if netns.exists() else []
+    links = subprocess.run(["ip", "-j", "link"], capture_output=True, text=True, check=True).stdout
+    from targets.local.network import bridge_name, short_id
+
+    found += [f"link {link['ifname']}" for link in json.loads(links)
+              if link["ifname"].startswith(f"ch{short_id(name)}") or link["ifname"] == bridge_name(name)]
+    env_dir = str(state_dir / name)
+    found += [f"mount {line.split()[1]}" for line in Path("/proc/mounts").read_text().splitlines()
+              if env_dir in line]
+    loops = subprocess.run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], capture_output=True, text=True).stdout
+    found += [f"loop {line}" for line in loops.splitlines() if env_dir in line]
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if os.readlink(proc / "ns" / "pid") in namespaces:
+                    found.append(f"process {proc.name} {(proc / 'cmdline').read_bytes()[:60]!r}")
+            except OSError:
+                continue
+    return found

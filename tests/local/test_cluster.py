@@ -1,0 +1,118 @@
+"""The post-deploy road on a real local cluster: status, mount, run-mpi, ssh, pinning, re-attach."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from remote import slurm
+from remote.errors import HostKeyMismatch
+from remote.mpi_job import run_mpi
+from remote.pool import Pool
+from remote.run import run
+from spec.outputs import Outputs
+from targets.local import keys
+from tests.local.harness import invoke
+
+
+def test_status_shows_every_node_idle(cluster: Outputs, state_dir: Path) -> None:
+    result = invoke(state_dir, "status", "--name", "citest")
+    assert result.returncode == 0, result.stderr
+    for compute in cluster.computes:
+        assert re.search(rf"{compute.name}\s+│\s+{re.escape(compute.address)}\s+│\s+ok\s+│\s+idle", result.stdout)
+    assert re.search(r"head\s+│.*│\s+ok\s+│\s+controller", result.stdout)
+
+
+def test_mount_formats_once_and_keeps_data(cluster: Outputs, state_dir: Path) -> None:
+    first = invoke(state_dir, "mount", "--name", "citest")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert first.stdout.count("formatted and mounted") == 3  # one fresh volume per node
+    with Pool(cluster) as pool:
+        client = pool.client("compute-1")
+        run(client, "echo precious > /scratch/data.txt && sync", node="compute-1", step="write")
+        run(client, ["umount", "/scratch"], node="compute-1", step="umount")
+    second = invoke(state_dir, "mount", "--name", "citest")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "formatted" not in second.stdout
+    assert re.search(r"compute-1 /scratch: /dev/loop\d+ \(ext4\) mounted", second.stdout)
+    assert second.stdout.count("already mounted") == 5  # shared x3 + the two volumes left mounted
+    with Pool(cluster) as pool:
+        text = run(pool.client("compute-1"), ["cat", "/scratch/data.txt"], node="compute-1", step="read").stdout
+    assert text == "precious\n"
+
+
+def test_ring_prints_every_rank(cluster: Outputs, state_dir: Path) -> None:
+    result = invoke(state_dir, "run-mpi", "--name", "citest", "--nodes", "2", "--ntasks", "4")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = re.findall(r"Process (\d) on (compute-\d) received token (-?\d+) from process (\d)", result.stdout)
+    assert len(lines) == 4, result.stdout
+    by_rank = {int(rank): (host, int(token), int(source)) for rank, host, token, source in lines}
+    assert by_rank[0][1:] == (2, 3)
+    for rank in (1, 2, 3):
+        assert by_rank[rank][1:] == (rank - 2, rank - 1)
+    assert {host for host, _, _ in by_rank.values()} == {"compute-0", "compute-1"}
+
+
+def test_failing_job_exit_code_becomes_task_exit_code(cluster: Outputs, state_dir: Path) -> None:
+    result = invoke(state_dir, "run-mpi", "--name", "citest", "--program", "examples/mpi/fail.c", "--args", "7")
+    assert result.returncode == 7, result.stdout + result.stderr
+    assert "failing on purpose with exit code 7" in result.stderr
+    assert "FAILED" in result.stdout
+
+
+def test_ssh_reaches_a_compute_node_through_the_head(cluster: Outputs, state_dir: Path) -> None:
+    result = invoke(state_dir, "ssh", "--name", "citest", "--node", "compute-1", "--command", "hostname")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "compute-1"
+
+
+def test_changed_host_key_is_refused(cluster: Outputs, tmp_path: Path) -> None:
+    other = keys.ssh_keypair(tmp_path / "other", "impostor")
+    forged = cluster.model_copy(update={"head": cluster.head.model_copy(update={"host_key": other})})
+    with Pool(forged, deadline=5) as pool, pytest.raises(HostKeyMismatch) as caught:
+        pool.head()
+    assert "head" in str(caught.value) and cluster.head.address in str(caught.value)
+
+
+def test_dropped_connection_reattaches_without_resubmitting(cluster: Outputs, tmp_path: Path) -> None:
+    program = tmp_path / "slow_ring_check.sh"
+    program.write_text("#!/bin/sh\nsleep 4\necho \"rank $OMPI_COMM_WORLD_RANK done\"\n")
+    results = []
+    with Pool(cluster) as pool:
+        first_head = pool.head()
+        worker = threading.Thread(target=lambda: results.append(run_mpi(
+            pool, program, shared_mount="/shared", partition=cluster.slurm_partition, nodes=2, ntasks=2,
+            args=[], timeout=120, console=Console(quiet=True))))
+        worker.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _running(pool, program.stem):
+            time.sleep(0.2)
+        first_head.get_transport().close()  # the network drops under the waiting task
+        worker.join(120)
+        assert results, "run_mpi did not return"
+        assert pool.head() is not first_head
+        jobs = run(pool.head(), ["scontrol", "-o", "show", "jobs"], node="head", step="jobs").stdout
+    assert results[0].state == "COMPLETED" and results[0].exit_code == 0
+    assert sorted(results[0].stdout.split("\n")[:-1]) == ["rank 0 done", "rank 1 done"]
+    assert jobs.count(f"JobName={program.stem} ") == 1
+
+
+def _running(pool: Pool, job_name: str) -> bool:
+    try:
+        out = run(pool.head(), ["squeue", "-h", "-n", job_name, "-o", "%T"], node="head", step="squeue").stdout
+    except Exception:
+        return False
+    return "RUNNING" in out
+
+
+def test_slurm_exit_codes_parse_from_real_scontrol(cluster: Outputs) -> None:
+    with Pool(cluster) as pool:
+        line = run(pool.head(), ["scontrol", "-o", "show", "job", "1"], node="head", step="scontrol").stdout
+    state = slurm.state_from_scontrol(line)  # job 1 is the ring of test_ring_prints_every_rank
+    assert (state.state, state.exit_code, state.finished) == ("COMPLETED", 0, True)
+    assert state.node_list == "compute-[0-1]"
