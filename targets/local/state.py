@@ -32,7 +32,10 @@ class Journal:
     subnet: str = ""
     inits: dict[str, int] = field(default_factory=dict)
     created_dirs: list[str] = field(default_factory=list)
-    retained: list[str] = field(default_factory=list)
+    retained: list[str] = field(default_factory=list)  # volume names marked retain
+    # backing file name -> retain, recorded when attached; destroy deletes only those with retain false,
+    # so a retained file from an earlier life survives an up that fails before attaching it
+    volume_files: dict[str, bool] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:

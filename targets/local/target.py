@@ -100,7 +100,7 @@ def _build(env: Environment, console: Console) -> Outputs:
         mount_points.append(env.storage.shared.mount)
     journal.created_dirs = [p for p in mount_points if not Path(p).exists()]
     journal.save()
-    volume_list = _attach_volumes(env, root, names)
+    volume_list = _attach_volumes(env, root, names, journal)
     shared = None
     if env.storage.shared:
         source = root / "shared"
@@ -156,12 +156,14 @@ def _sshd_files(node_dir: Path, name: str, public_key: str, user: str, address: 
     return host_key
 
 
-def _attach_volumes(env: Environment, root: Path, names: list[str]) -> list[Volume]:
+def _attach_volumes(env: Environment, root: Path, names: list[str], journal: Journal) -> list[Volume]:
     """One loop volume per node for each volume of the spec (the head's and each compute's own)."""
     result = []
     for spec_volume in env.storage.volumes:
         for name in names:
             backing = root / "volumes" / f"{name}-{spec_volume.name}.img"
+            journal.volume_files[backing.name] = spec_volume.retain
+            journal.save()
             device = volumes.attach(backing, spec_volume.size_gb)
             result.append(Volume(name=spec_volume.name, node=name, mount=spec_volume.mount, device=device,
                                  fs_type=spec_volume.fs_type, retain=spec_volume.retain))
@@ -240,7 +242,7 @@ def destroy(name: str, console: Console) -> None:
         for child in root.iterdir():
             if child.name == "volumes":
                 for image in child.glob("*.img"):
-                    if image.stem.split("-", 1)[-1] not in journal.retained:
+                    if journal.volume_files.get(image.name) is False:
                         image.unlink()
             elif child.is_dir():
                 shutil.rmtree(child)
