@@ -1,0 +1,1 @@
+"""Azure components built on pulumi_azure_native submodules."""

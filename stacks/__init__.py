@@ -1,0 +1,1 @@
+"""Compositions of components (hpc, spark, containers) selected by the spec."""
