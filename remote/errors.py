@@ -34,6 +34,10 @@ class ConnectionLost(RemoteError):
     """The SSH connection dropped under a command: the caller may reset the pool and try again."""
 
 
+class CommandTimeout(RemoteError):
+    """A command did not finish in its time limit (on a poll, usually a silently dead connection)."""
+
+
 class HostKeyMismatch(RemoteError):
     """The node offered a host key other than the one pinned in the outputs: never retried."""
 

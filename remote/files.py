@@ -18,11 +18,14 @@ import paramiko
 from remote.errors import ConnectionLost, RemoteError
 from remote.ssh import node_of
 
+SFTP_TIMEOUT = 120.0  # per SFTP request: a node that does not answer for this long is treated as gone
+
 
 @contextmanager
 def _sftp(client: paramiko.SSHClient, node: str, step: str) -> Iterator[paramiko.SFTPClient]:
     try:
         sftp = client.open_sftp()
+        sftp.get_channel().settimeout(SFTP_TIMEOUT)
     except (paramiko.SSHException, EOFError, OSError) as err:
         raise ConnectionLost(node, step, f"cannot open an SFTP session: {err}",
                              "check that the node is up and its sshd has the sftp subsystem") from err
@@ -33,6 +36,9 @@ def _sftp(client: paramiko.SSHClient, node: str, step: str) -> Iterator[paramiko
 
 
 def _fail(node: str, step: str, err: BaseException, hint: str) -> RemoteError:
+    if isinstance(err, TimeoutError):
+        return ConnectionLost(node, step, f"no answer from the node for {SFTP_TIMEOUT:g}s",
+                              "check that the node is up; re-running the task reconnects")
     if isinstance(err, paramiko.SSHException | EOFError) or (
         isinstance(err, OSError) and err.errno is None and "closed" in str(err).lower()
     ):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import paramiko
 
-from remote.errors import ConnectionLost, RemoteError
+from remote.errors import CommandTimeout, ConnectionLost, RemoteError
 from remote.ssh import node_of
 
 STDERR_TAIL_LINES = 20
@@ -54,7 +54,8 @@ def run(
 
     ``node`` defaults to the name the client was connected with. ``timeout`` bounds the whole command;
     on expiry the channel is closed (the remote process gets EOF/SIGPIPE, it is not killed) and a
-    RemoteError is raised. With ``check`` a non-zero exit raises RemoteError with the tail of stderr.
+    ``CommandTimeout`` (a RemoteError) is raised. With ``check`` a non-zero exit raises RemoteError with
+    the tail of stderr; a dropped connection raises ``ConnectionLost`` (also a RemoteError).
     """
     name = node or node_of(client)
     command = shlex.join(argv) if isinstance(argv, list) else argv
@@ -79,9 +80,9 @@ def run(
         _drain(channel, transport, out, err, deadline)
     except TimeoutError as exc:
         channel.close()
-        raise RemoteError(name, step, f"timed out after {timeout:g}s running {_short(command)}",
-                          "the command may still be running on the node; raise the timeout or look at "
-                          "the node's load") from exc
+        raise CommandTimeout(name, step, f"timed out after {timeout:g}s running {_short(command)}",
+                             "the command may still be running on the node; raise the timeout or look at "
+                             "the node's load") from exc
     except (paramiko.SSHException, EOFError, OSError) as exc:
         channel.close()
         raise _lost(name, step, exc) from exc

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import paramiko
 
 from remote import files
-from remote.errors import ConnectionLost, RemoteError
+from remote.errors import CommandTimeout, ConnectionLost, RemoteError
 from remote.pool import Pool
 from remote.run import run, tail
 from remote.ssh import node_of
@@ -31,8 +31,9 @@ FINISHED_STATES = frozenset({
     "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE",
     "PREEMPTED", "REVOKED", "SPECIAL_EXIT",
 })
-# A command on the head can fail because the connection dropped (reconnect) ...
-_DROPPED = (ConnectionLost, paramiko.SSHException, EOFError, OSError)
+# A poll on the head can fail because the connection dropped or went silent (reconnect) ...
+_DROPPED = (ConnectionLost, CommandTimeout, paramiko.SSHException, EOFError, OSError)
+POLL_TIMEOUT = 60.0
 # ... or because slurmctld is briefly unreachable (keep polling for this long).
 CONTROLLER_GRACE = 60.0
 
@@ -216,7 +217,12 @@ def state_from_exitcode(text: str) -> JobState:
 
 
 def job_state(
-    client: paramiko.SSHClient, job_id: int, job_dir: str | None = None, *, path_prefix: str | None = None
+    client: paramiko.SSHClient,
+    job_id: int,
+    job_dir: str | None = None,
+    *,
+    path_prefix: str | None = None,
+    timeout: float | None = POLL_TIMEOUT,
 ) -> JobState:
     """The job's state from ``scontrol show job -o ID``.
 
@@ -226,7 +232,7 @@ def job_state(
     """
     node = node_of(client)
     result = run(client, f"{_path(path_prefix)}scontrol show job -o {int(job_id)}", node=node,
-                 step="scontrol", check=False)
+                 step="scontrol", check=False, timeout=timeout)
     line = next((ln for ln in result.stdout.splitlines() if "JobState=" in ln), None)
     if result.exit_code == 0 and line is not None:
         return state_from_scontrol(line)
@@ -272,10 +278,11 @@ def wait(
 ) -> JobState:
     """Poll job ``job_id`` until it finishes; return its final state.
 
-    ``on_update(state, elapsed_seconds)`` is called after every poll. If the SSH connection drops, the
-    head connection is reset and reopened (``ssh.connect`` backs off while the head is unreachable) and
-    polling resumes for the SAME job id; the job is never resubmitted. After ``timeout`` seconds the job
-    is cancelled and a RemoteError (step "wait") is raised.
+    ``on_update(state, elapsed_seconds)`` is called after every poll. If the SSH connection drops (or a
+    poll gets no answer for ``POLL_TIMEOUT``), the head connection is reset and reopened (``ssh.connect``
+    backs off while the head is unreachable, up to the pool's deadline) and polling resumes for the SAME
+    job id; the job is never resubmitted. After ``timeout`` seconds the job is cancelled and a
+    RemoteError (step "wait") is raised.
     """
     head = pool.head_name()
     start = time.monotonic()
@@ -291,7 +298,7 @@ def wait(
                 f"run again with a larger --timeout; the output so far is in {job_dir} on the head",
             )
         try:
-            state = job_state(pool.head(), job_id, job_dir, path_prefix=path_prefix)
+            state = job_state(pool.head(), job_id, job_dir, path_prefix=path_prefix, timeout=POLL_TIMEOUT)
         except _DROPPED:
             pool.reset(head)
             time.sleep(min(poll, 1.0))

@@ -179,8 +179,9 @@ def connect(
             client.close()
             if not _retryable(err):
                 if isinstance(err, paramiko.SSHException) and "session not active" in str(err):
-                    raise ConnectionLost(node.name, "connect", f"the connection to {via} dropped: {err}",
-                                         f"reset the pool so {via} is reconnected, then retry") from err
+                    jump = via or "the jump host"
+                    raise ConnectionLost(node.name, "connect", f"the connection to {jump} dropped: {err}",
+                                         f"reset the pool so {jump} is reconnected, then retry") from err
                 raise RemoteError(node.name, "connect", f"cannot connect to {where}: {_describe(err)}",
                                   "check the address in the outputs and that sshd runs on the node") from err
             if sock is not None:

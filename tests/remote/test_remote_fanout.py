@@ -1,0 +1,77 @@
+"""fan_out: nodes run in parallel, every failure is reported, progress only on a terminal."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import paramiko
+import pytest
+from rich.console import Console
+
+from remote.errors import RemoteError
+from remote.fanout import fan_out
+from remote.pool import Pool
+from remote.run import run
+from tests.remote.sshd import Cluster
+
+NAMES = ["compute-0", "compute-1", "compute-2", "compute-3"]
+
+
+def test_runs_in_parallel(pool: Pool) -> None:
+    pool.head()  # connect first: the timing below is about the commands
+
+    def nap(client: paramiko.SSHClient, name: str) -> str:
+        return run(client, "sleep 1; echo $SSH_CONNECTION", node=name, step="sleep").stdout
+
+    started = time.monotonic()
+    results = fan_out(pool, NAMES, nap, step="sleep")
+    elapsed = time.monotonic() - started
+    assert elapsed < 3, f"4 x sleep 1 took {elapsed:.1f}s: not parallel"
+    assert list(results) == NAMES and all(r.startswith("127.0.0.1 ") for r in results.values())
+
+
+def test_aggregates_every_failure(pool: Pool) -> None:
+    def flaky(client: paramiko.SSHClient, name: str) -> str:
+        if name in ("compute-1", "compute-3"):
+            run(client, f"echo 'disk full on {name}' >&2; exit 1", node=name, step="install")
+        if name == "compute-2":
+            raise ValueError("bad input")
+        return "ok"
+
+    with pytest.raises(RemoteError) as caught:
+        fan_out(pool, NAMES, flaky, step="install")
+    err = caught.value
+    message = str(err)
+    assert err.step == "install" and "3 of 4 nodes failed" in message
+    for name in ("compute-1", "compute-2", "compute-3"):
+        assert name in err.node and name in message
+    assert "disk full on compute-1" in message and "disk full on compute-3" in message
+    assert "ValueError: bad input" in message
+    assert "compute-0" not in err.node
+    assert set(err.failures) == {"compute-1", "compute-2", "compute-3"} and err.results == {"compute-0": "ok"}
+
+
+def test_unreachable_node_is_one_of_the_failures(cluster: Cluster) -> None:
+    ports = {**cluster.ports, "compute-2": 1}  # nothing listens there: the head cannot forward to it
+    with Pool(cluster.outputs, ports=ports, deadline=1.0) as pool:
+        with pytest.raises(RemoteError) as caught:
+            fan_out(pool, NAMES, lambda client, name: name, step="probe")
+    assert caught.value.node == "compute-2"
+    assert set(caught.value.results) == {"compute-0", "compute-1", "compute-3"}
+    assert "via head" in str(caught.value)
+
+
+def test_progress_only_on_a_terminal(pool: Pool) -> None:
+    quiet = io.StringIO()
+    fan_out(pool, NAMES[:2], lambda client, name: name, step="quiet", console=Console(file=quiet))
+    assert quiet.getvalue() == ""
+    shown = io.StringIO()
+    console = Console(file=shown, force_terminal=True, width=60)
+    fan_out(pool, NAMES[:2], lambda client, name: name, step="loud", console=console)
+    text = shown.getvalue()
+    assert "compute-0" in text and "compute-1" in text and "done" in text
+
+
+def test_empty_list(pool: Pool) -> None:
+    assert fan_out(pool, [], lambda client, name: name, step="nothing") == {}

@@ -1,0 +1,171 @@
+"""Mounts for real: loop devices and bind mounts on this machine, driven through the loopback sshds.
+
+Everything is created under the test's tmp dir (images, mount points, fstab); the fixture unmounts and
+detaches whatever the test made, even when it fails.
+"""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from remote.errors import RemoteError
+from remote.fanout import fan_out
+from remote.mounts import mount_shared, mount_status, mount_volume
+from remote.pool import Pool
+from remote.run import run
+from spec.outputs import SharedFs, Volume
+
+
+def _mounts_under(base: Path) -> list[str]:
+    out = subprocess.run(["findmnt", "-rn", "-o", "TARGET"], capture_output=True, text=True,
+                         check=True).stdout
+    return [t for t in out.splitlines() if t == str(base) or t.startswith(f"{base}/")]
+
+
+@pytest.fixture
+def loopdev(tmp_path: Path) -> Iterator[Callable[[int], str]]:
+    """``make(size_mb)`` attaches a sparse image under tmp_path to a free loop device."""
+    made: list[tuple[str, Path]] = []
+
+    def make(size_mb: int) -> str:
+        image = tmp_path / f"disk{len(made)}.img"
+        subprocess.run(["truncate", "-s", f"{size_mb}M", str(image)], check=True)
+        dev = subprocess.run(["losetup", "-f", "--show", str(image)], capture_output=True, text=True,
+                             check=True).stdout.strip()
+        made.append((dev, image))
+        return dev
+
+    try:
+        yield make
+    finally:
+        for target in sorted(_mounts_under(tmp_path), key=len, reverse=True):
+            if subprocess.run(["umount", target], check=False).returncode != 0:
+                subprocess.run(["umount", "-l", target], check=False)
+        for dev, image in made:
+            subprocess.run(["losetup", "-d", dev], check=False)
+            image.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def unmount_after(tmp_path: Path) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for target in sorted(_mounts_under(tmp_path), key=len, reverse=True):
+            if subprocess.run(["umount", target], check=False).returncode != 0:
+                subprocess.run(["umount", "-l", target], check=False)
+
+
+def test_volume_is_formatted_once_and_never_again(
+    pool: Pool, loopdev: Callable[[int], str], tmp_path: Path
+) -> None:
+    dev = loopdev(64)
+    mnt = tmp_path / "mnt" / "scratch"
+    fstab = tmp_path / "fstab"
+    fstab.write_text("# <file system> <mount point> <type>\nproc /proc proc defaults 0 0\n")
+    volume = Volume(name="scratch", node="compute-0", mount=str(mnt), device=dev, fs_type="ext4")
+    client = pool.client("compute-0")
+
+    first = mount_volume(client, "compute-0", volume, True, fstab=str(fstab))
+    assert (first.formatted, first.already_mounted, first.fs_type, first.note) == (True, False, "ext4", "")
+    assert first.source == dev
+    run(client, f"echo precious > {mnt}/data.txt", step="write")
+
+    again = mount_volume(client, "compute-0", volume, True, fstab=str(fstab))
+    assert (again.formatted, again.already_mounted) == (False, True)
+
+    run(client, ["umount", str(mnt)], step="umount")
+    remount = mount_volume(client, "compute-0", volume, True, fstab=str(fstab))
+    assert (remount.formatted, remount.already_mounted, remount.fs_type) == (False, False, "ext4")
+    assert (mnt / "data.txt").read_text() == "precious\n"
+
+    lines = fstab.read_text().splitlines()
+    ours = [ln for ln in lines if ln.split()[1:2] == [str(mnt)]]
+    assert len(ours) == 1, lines
+    uuid = subprocess.run(["blkid", "-p", "-o", "value", "-s", "UUID", dev], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    assert ours[0].split() == [f"UUID={uuid}", str(mnt), "ext4", "defaults,nofail", "0", "2"]
+    assert lines[:2] == ["# <file system> <mount point> <type>", "proc /proc proc defaults 0 0"]
+
+
+def test_existing_other_filesystem_is_not_reformatted(
+    pool: Pool, loopdev: Callable[[int], str], tmp_path: Path
+) -> None:
+    dev = loopdev(320)  # mkfs.xfs needs 300 MB (the image is sparse)
+    subprocess.run(["mkfs.xfs", "-q", dev], check=True)
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    subprocess.run(["mount", dev, str(seed)], check=True)
+    (seed / "keep.txt").write_text("xfs data\n")
+    subprocess.run(["umount", str(seed)], check=True)
+
+    volume = Volume(name="data", node="head", mount=str(tmp_path / "data"), device=dev, fs_type="ext4")
+    result = mount_volume(pool.head(), "head", volume, False)
+    assert (result.formatted, result.fs_type) == (False, "xfs")
+    assert "xfs" in result.note and "not reformatted" in result.note
+    assert (tmp_path / "data" / "keep.txt").read_text() == "xfs data\n"
+
+
+def test_partitioned_disk_is_refused(pool: Pool, loopdev: Callable[[int], str], tmp_path: Path) -> None:
+    dev = loopdev(64)
+    with open(dev, "r+b") as disk:  # an MBR with one Linux partition and no file system
+        disk.seek(446)
+        disk.write(bytes([0x00, 0, 0, 0, 0x83, 0, 0, 0]) + struct.pack("<II", 2048, 4096))
+        disk.seek(510)
+        disk.write(b"\x55\xaa")
+    volume = Volume(name="odd", node="head", mount=str(tmp_path / "odd"), device=dev)
+    with pytest.raises(RemoteError) as caught:
+        mount_volume(pool.head(), "head", volume, False)
+    assert "partition table" in str(caught.value) and caught.value.step == "mount volume odd"
+    probe = subprocess.run(["blkid", "-p", "-o", "value", "-s", "TYPE", dev], capture_output=True, text=True)
+    assert probe.stdout.strip() == ""  # still no file system on it
+
+
+def test_unknown_volume_id_names_the_volume(pool: Pool, tmp_path: Path) -> None:
+    volume = Volume(name="gone", node="compute-1", mount=str(tmp_path / "gone"), volume_id="vol-0nothere000")
+    with pytest.raises(RemoteError) as caught:
+        mount_volume(pool.client("compute-1"), "compute-1", volume, False)
+    err = caught.value
+    assert err.node == "compute-1" and "vol-0nothere000" in str(err) and "attached" in err.hint
+
+
+def test_bind_shared_mount_everywhere(pool: Pool, tmp_path: Path, unmount_after: None) -> None:
+    source = tmp_path / "export"
+    source.mkdir()
+    (source / "hello.txt").write_text("shared\n")
+    names = ["head", "compute-0", "compute-1", "compute-2", "compute-3"]
+
+    def mount_it(client: paramiko.SSHClient, name: str) -> tuple[bool, bool]:
+        # every "node" is this machine, so each gets its own mount point here
+        shared = SharedFs(kind="bind", source=str(source), mount=str(tmp_path / "shared" / name))
+        fstab = str(tmp_path / f"fstab-{name}")  # each real node has its own /etc/fstab
+        first = mount_shared(client, name, shared, True, fstab=fstab)
+        second = mount_shared(client, name, shared, True, fstab=fstab)
+        return first.already_mounted, second.already_mounted
+
+    assert fan_out(pool, names, mount_it, step="mount shared") == dict.fromkeys(names, (False, True))
+    for name in names:
+        assert (tmp_path / "shared" / name / "hello.txt").read_text() == "shared\n"
+    status = {e.target: e for e in mount_status(pool.head())}
+    assert str(tmp_path / "shared" / "compute-2") in status
+    for name in names:
+        lines = (tmp_path / f"fstab-{name}").read_text().splitlines()
+        assert lines == [f"{source} {tmp_path / 'shared' / name} none bind,nofail 0 0"]
+
+
+def test_missing_bind_source_is_explained(pool: Pool, tmp_path: Path) -> None:
+    shared = SharedFs(kind="bind", source=str(tmp_path / "absent"), mount=str(tmp_path / "m"))
+    with pytest.raises(RemoteError) as caught:
+        mount_shared(pool.head(), "head", shared)
+    assert "does not exist" in str(caught.value) and caught.value.hint
+
+
+def test_relative_mount_point_is_rejected(pool: Pool) -> None:
+    with pytest.raises(RemoteError):
+        mount_shared(pool.head(), "head", SharedFs(kind="bind", source="/tmp", mount="relative/path"))

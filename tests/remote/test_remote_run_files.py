@@ -1,0 +1,108 @@
+"""run() and the SFTP helpers against a real sshd (the head) and a compute reached through it."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+from remote import files
+from remote.errors import ConnectionLost, RemoteError
+from remote.pool import Pool
+from remote.run import run
+
+
+def test_argv_is_quoted_and_str_is_a_script(pool: Pool) -> None:
+    head = pool.head()
+    assert run(head, ["printf", "%s|", "a b", "$HOME", "it's"], step="printf").stdout == "a b|$HOME|it's|"
+    script = 'for i in 1 2 3; do printf "$i"; done; echo " $((6 * 7))"'
+    assert run(head, script, step="script").stdout == "123 42\n"
+
+
+def test_nonzero_exit_raises_with_stderr_tail(pool: Pool) -> None:
+    script = "for i in $(seq 1 50); do echo noise-$i >&2; done; echo 'the real cause' >&2; exit 3"
+    with pytest.raises(RemoteError) as caught:
+        run(pool.head(), script, node="head", step="build ring")
+    err = caught.value
+    assert err.node == "head" and err.step == "build ring"
+    message = str(err)
+    assert "exited with 3" in message and "the real cause" in message
+    assert "noise-50" in message and "noise-1\n" not in message  # only the tail
+    assert err.hint
+
+
+def test_check_false_returns_the_exit_code(pool: Pool) -> None:
+    result = run(pool.client("compute-0"), "echo out; echo err >&2; exit 7", step="probe", check=False)
+    assert (result.stdout, result.stderr, result.exit_code) == ("out\n", "err\n", 7)
+
+
+def test_stdin_and_large_interleaved_output(pool: Pool) -> None:
+    text = "".join(f"line {i}\n" for i in range(20000))
+    result = run(pool.head(), "cat; head -c 3000000 /dev/zero | tr '\\0' e >&2", step="cat", stdin=text)
+    assert result.stdout == text
+    assert len(result.stderr) == 3_000_000
+
+
+def test_timeout_raises(pool: Pool) -> None:
+    with pytest.raises(RemoteError) as caught:
+        run(pool.head(), "sleep 5", step="slow", timeout=0.5)
+    assert "timed out" in str(caught.value) and not isinstance(caught.value, ConnectionLost)
+
+
+def test_dropped_connection_is_connection_lost(pool: Pool) -> None:
+    head = pool.head()
+    threading.Timer(0.5, lambda: head.get_transport().close()).start()
+    with pytest.raises(ConnectionLost) as caught:
+        run(head, "sleep 5", step="long")
+    assert caught.value.node == "head"
+
+
+def test_put_get_round_trip_and_modes(pool: Pool, tmp_path: Path) -> None:
+    remote_dir = tmp_path / "remote" / "a" / "b"
+    client = pool.client("compute-1")
+    files.mkdir_p(client, str(remote_dir))
+    files.mkdir_p(client, str(remote_dir))  # idempotent
+    assert remote_dir.is_dir()
+
+    local = tmp_path / "prog.sh"
+    local.write_bytes(b"#!/bin/sh\necho \xe2\x9c\x93\n")
+    local.chmod(0o750)
+    files.put(client, local, f"{remote_dir}/prog.sh")
+    assert (remote_dir / "prog.sh").read_bytes() == local.read_bytes()
+    assert stat.S_IMODE(os.stat(remote_dir / "prog.sh").st_mode) == 0o750
+    files.put(client, local, f"{remote_dir}/prog2.sh", mode=0o644)
+    assert stat.S_IMODE(os.stat(remote_dir / "prog2.sh").st_mode) == 0o644
+
+    files.put_text(client, "secret ✓\n", f"{remote_dir}/token")
+    assert stat.S_IMODE(os.stat(remote_dir / "token").st_mode) == 0o600
+    assert files.get_text(client, f"{remote_dir}/token") == "secret ✓\n"
+    files.put_text(client, "replaced\n", f"{remote_dir}/token", mode=0o640)
+    assert files.get_text(client, f"{remote_dir}/token") == "replaced\n"
+    assert stat.S_IMODE(os.stat(remote_dir / "token").st_mode) == 0o640
+    assert not (remote_dir / "token.tmp").exists()
+    assert files.exists(client, f"{remote_dir}/token") and not files.exists(client, f"{remote_dir}/nope")
+
+
+def test_missing_file_has_a_hint(pool: Pool, tmp_path: Path) -> None:
+    with pytest.raises(RemoteError) as caught:
+        files.get_text(pool.head(), str(tmp_path / "missing.txt"))
+    err = caught.value
+    assert err.node == "head" and "missing.txt" in str(err) and err.hint
+
+
+def test_put_into_missing_directory_names_node_and_file(pool: Pool, tmp_path: Path) -> None:
+    local = tmp_path / "ring.c"
+    local.write_text("int main(void) { return 0; }\n")
+    with pytest.raises(RemoteError) as caught:
+        files.put(pool.client("compute-2"), local, str(tmp_path / "no" / "such" / "ring.c"))
+    assert caught.value.node == "compute-2" and caught.value.step == "upload ring.c"
+
+
+def test_mkdir_p_over_a_file_fails_clearly(pool: Pool, tmp_path: Path) -> None:
+    (tmp_path / "plain").write_text("x")
+    with pytest.raises(RemoteError) as caught:
+        files.mkdir_p(pool.head(), str(tmp_path / "plain" / "sub"))
+    assert "not a directory" in str(caught.value)
