@@ -60,6 +60,19 @@ def _environment(spec: str | None, stack: str | None, target: str | None, nodes:
     return load_environment(spec, stack, PROJECT, target=target, nodes=nodes)
 
 
+def _count(flag: str, value: str | int | None) -> int | None:
+    """A positive whole number from a flag, or one line and exit code 2."""
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise Exit(f"{flag} {value!r}: allowed: a whole number of at least 1", code=2)
+    return number
+
+
 def _pool(name: str | None) -> Any:
     from remote.pool import Pool
     from targets import outputs
@@ -74,7 +87,7 @@ def up(c: Context, spec: str | None = None, stack: str | None = None, target: st
     """Bring an environment up (default: a local cluster of 1 head + 2 compute nodes)."""
     import targets
 
-    env = _environment(spec, stack, target, int(nodes) if nodes is not None else None)
+    env = _environment(spec, stack, target, _count("--nodes", nodes))
     targets.up(env, console)
 
 
@@ -108,11 +121,13 @@ def run_mpi(c: Context, program: str = "examples/mpi/ring.c", nodes: str | None 
     contract = outputs(name)
     if contract.shared is None:
         raise Exit("this environment has no shared file system; add storage.shared to the spec", code=1)
-    node_count = int(nodes) if nodes else len(contract.computes)
+    node_count = _count("--nodes", nodes) or len(contract.computes)
+    if not 1 <= node_count <= len(contract.computes):
+        raise Exit(f"--nodes {node_count}: this environment has {len(contract.computes)} compute node(s)", code=2)
     with _pool(name) as pool:
         result = run_job(pool, Path(program), shared_mount=contract.shared.mount,
                          partition=contract.slurm_partition, nodes=node_count,
-                         ntasks=int(ntasks) if ntasks else 2 * node_count, args=shlex.split(args),
+                         ntasks=_count("--ntasks", ntasks) or 2 * node_count, args=shlex.split(args),
                          timeout=float(timeout), console=console)
     sys.stdout.write(result.stdout)
     sys.stderr.write(result.stderr)
@@ -148,9 +163,10 @@ def status(c: Context, name: str | None = None) -> None:
 def ssh(c: Context, node: str = "head", name: str | None = None, command: str | None = None) -> None:
     """Open a shell on a node with OpenSSH, the host keys pinned, compute nodes through the head."""
     from remote.openssh import ssh_argv
-    from targets import outputs
+    from targets import known_hosts_path, outputs
 
-    argv = ssh_argv(outputs(name), node, command)
+    contract = outputs(name)
+    argv = ssh_argv(contract, node, known_hosts_path(contract.name), command)
     os.execvp(argv[0], argv)
 
 
@@ -181,8 +197,11 @@ def destroy(c: Context, name: str | None = None, yes: bool = False) -> None:
 def demo(c: Context, nodes: int = 2) -> None:
     """The whole road on a local cluster: up, mount, run-mpi (ring on every node), destroy."""
     import targets
+    from spec.environment import local_default_spec
+    from spec.loader import validate
 
-    env = _environment(None, None, "local", int(nodes))
+    # its own name, so that the demo never takes down the user's "local" environment
+    env = validate(local_default_spec(_count("--nodes", nodes) or 2, name="demo"))
     console.rule("1/4 up")
     targets.up(env, console)
     code = 0

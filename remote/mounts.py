@@ -97,7 +97,7 @@ echo "device=$real"; echo "fs_type=$fs"; echo "formatted=$formatted"; echo "alre
 _SHARED_SCRIPT = _COMMON + r"""
 kind=$1 src=$2 mnt=$3 opts=$4 persist=$5 fstab=$6
 case "$kind" in
-  bind) type=none o=bind ;;
+  bind) type=bind o=bind ;;
   efs)
     if [ -x /sbin/mount.efs ]; then type=efs o=tls,iam${opts:+,$opts}
     else
@@ -119,9 +119,9 @@ else
   else mount -t "$type" "$src" "$mnt" || fail 22 "mounting $src on $mnt failed"; fi
 fi
 if [ "$persist" = 1 ]; then
-  fo=${o:-defaults}
-  [ "$kind" = bind ] || fo="$fo,_netdev"
-  persist_line "$src" "$mnt" "$type" "$fo,nofail" 0 0
+  fo=${o:-defaults} ft=$type
+  if [ "$kind" = bind ]; then ft=none; else fo="$fo,_netdev"; fi
+  persist_line "$src" "$mnt" "$ft" "$fo,nofail" 0 0
 fi
 echo "source=$src"; echo "fs_type=$type"; echo "already_mounted=$already"
 """.replace("__EFS_NFS__", EFS_NFS_OPTIONS)

@@ -1,30 +1,31 @@
 """The OpenSSH command line for an interactive shell, with the contract's host keys pinned.
 
 Interactive terminals are OpenSSH's job; the pinning is ours: a known_hosts file written from the
-outputs contract and ``StrictHostKeyChecking=yes``, compute nodes through the head (ProxyJump).
+outputs contract and ``StrictHostKeyChecking=yes``, compute nodes through the head (ProxyCommand).
 """
 
 from __future__ import annotations
 
 import os
 import shlex
-import tempfile
+from pathlib import Path
 
 from spec.outputs import Outputs
 
 
-def known_hosts_file(outputs: Outputs) -> str:
-    """A 0600 known_hosts with every node's pinned key, under the user's runtime folder."""
-    fd, path = tempfile.mkstemp(prefix=f"chpc-{outputs.name}-known_hosts-")
+def write_known_hosts(outputs: Outputs, path: Path) -> None:
+    """Every node's pinned key in OpenSSH's format, 0600, replaced atomically."""
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
-        for node in outputs.nodes():
-            out.write(f"{node.address} {node.host_key}\n")
-    return path
+        out.writelines(f"{node.address} {node.host_key}\n" for node in outputs.nodes())
+    os.replace(tmp, path)
 
 
-def ssh_argv(outputs: Outputs, node_name: str, command: str | None = None) -> list[str]:
+def ssh_argv(outputs: Outputs, node_name: str, known_hosts: Path, command: str | None = None) -> list[str]:
     node = outputs.node(node_name)
-    known = known_hosts_file(outputs)
+    write_known_hosts(outputs, known_hosts)
+    known = str(known_hosts)
     common = ["-i", outputs.ssh_private_key, "-o", f"UserKnownHostsFile={known}",
               "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes", "-l", outputs.ssh_user]
     argv = ["ssh", *common]

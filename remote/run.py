@@ -11,6 +11,7 @@ import select
 import shlex
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import paramiko
@@ -115,45 +116,36 @@ def _drain(
     err: list[bytes],
     deadline: float | None,
 ) -> None:
-    """Read stdout and stderr until both reach EOF (the channel's fileno wakes up for either)."""
-    stdout_open = stderr_open = True
-    while stdout_open or stderr_open:
+    """Read stdout and stderr until EOF (the channel's fileno wakes up for either)."""
+    while True:
         wait = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
         if deadline is not None and wait <= 0:
             raise TimeoutError
         select.select([channel], [], [], wait)
-        progressed = False
-        while channel.recv_ready():
-            data = channel.recv(_CHUNK)
-            if not data:
-                break
-            out.append(data)
-            progressed = True
-        while channel.recv_stderr_ready():
-            data = channel.recv_stderr(_CHUNK)
-            if not data:
-                break
-            err.append(data)
-            progressed = True
+        progressed = _pull_both(channel, out, err)
         if channel.eof_received or channel.closed:
-            # EOF: drain what is left, then both streams are done.
-            _drain_rest(channel, out, err)
-            stdout_open = stderr_open = False
-        elif not progressed and not transport.is_active():
+            _pull_both(channel, out, err)  # what arrived with the EOF
+            return
+        if not progressed and not transport.is_active():
             raise OSError("the transport is no longer active")
 
 
-def _drain_rest(channel: paramiko.Channel, out: list[bytes], err: list[bytes]) -> None:
-    while channel.recv_ready():
-        data = channel.recv(_CHUNK)
+def _pull_both(channel: paramiko.Channel, out: list[bytes], err: list[bytes]) -> bool:
+    got_out = _pull(channel.recv_ready, channel.recv, out)
+    got_err = _pull(channel.recv_stderr_ready, channel.recv_stderr, err)
+    return got_out or got_err
+
+
+def _pull(ready: Callable[[], bool], recv: Callable[[int], bytes], sink: list[bytes]) -> bool:
+    """Append whatever one stream has ready; True if anything came."""
+    got = False
+    while ready():
+        data = recv(_CHUNK)
         if not data:
             break
-        out.append(data)
-    while channel.recv_stderr_ready():
-        data = channel.recv_stderr(_CHUNK)
-        if not data:
-            break
-        err.append(data)
+        sink.append(data)
+        got = True
+    return got
 
 
 def _decode(chunks: list[bytes]) -> str:

@@ -23,16 +23,16 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 def load_spec_text(text: str, source: str = "<spec>") -> Environment:
-    return _validate(_parse_mapping(text, source))
+    return validate(_parse_mapping(text, source))
 
 
 def load_spec_file(path: str | Path) -> Environment:
-    return _validate(_read_mapping(Path(path)))
+    return validate(_read_mapping(Path(path)))
 
 
 def load_stack_config(stack: str, project_dir: Path) -> Environment:
     """The spec held in ``Pulumi.<stack>.yaml`` under the project's own config namespace."""
-    return _validate(_stack_spec(stack, Path(project_dir)))
+    return validate(_stack_spec(stack, Path(project_dir)))
 
 
 def load_environment(spec_file: str | None, stack: str | None, project_dir: Path,
@@ -52,10 +52,11 @@ def load_environment(spec_file: str | None, stack: str | None, project_dir: Path
         compute = spec.get("compute")
         if compute is None or isinstance(compute, dict):
             spec["compute"] = {**(compute or {}), "count": nodes}
-    return _validate(spec)
+    return validate(spec)
 
 
-def _validate(spec: dict[str, Any]) -> Environment:
+def validate(spec: dict[str, Any]) -> Environment:
+    """A spec given as a mapping (already parsed) -> Environment, or SpecError with one line."""
     try:
         return Environment.model_validate(spec)
     except ValidationError as exc:

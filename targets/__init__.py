@@ -6,6 +6,8 @@ task after ``up`` reads the same file whatever the target (mrjob's runner idea: 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 
 from spec.environment import Environment
@@ -31,6 +33,11 @@ def destroy(name: str, console: Console) -> None:
     from targets.local import target
 
     target.destroy(name, console)
+
+
+def known_hosts_path(name: str) -> Path:
+    """Where the OpenSSH known_hosts of environment ``name`` is kept (beside its outputs)."""
+    return state.env_dir(name) / "known_hosts"
 
 
 def outputs(name: str | None) -> Outputs:

@@ -330,3 +330,10 @@ def test_check_command(tmp_path, capsys):
     assert capsys.readouterr().err == f"spec error: {tmp_path}/none.yaml: no such file\n"
     assert check_main([]) == 2
     assert capsys.readouterr().err == "usage: python -m spec.check FILE\n"
+
+
+def test_the_shipped_local_stack_config_loads():
+    project = Path(__file__).resolve().parents[1]
+    env = load_stack_config("local-dev", project)
+    assert (env.name, env.target, env.compute.count) == ("local-dev", "local", 2)
+    assert [v.mount for v in env.storage.volumes] == ["/scratch"] and env.storage.shared.kind == "local"

@@ -44,11 +44,21 @@ def prepare(node_dir: Path, hostname: str, hosts: str) -> None:
     private_path(node_dir, "/etc/hostname").write_text(hostname + "\n")
 
 
-def start(env_name: str, node: str, node_dir: Path, timeout: float = 20) -> int:
-    """Start the node's init in new namespaces; return the init's host PID once mounts are ready."""
+def start(env_name: str, node: str, node_dir: Path, keep: Sequence[Path] = (), timeout: float = 20) -> int:
+    """Start the node's init in new namespaces; return the init's host PID once mounts are ready.
+
+    ``keep`` are host folders the node must still see although they lie under one of its private
+    folders (a checkout or venv under /tmp): each is bound into the private copy first.
+    """
     ready = node_dir / "ready"
     ready.unlink(missing_ok=True)
-    mounts = [[str(private_path(node_dir, p)), p, "dir"] for p in PRIVATE_DIRS]
+    mounts = []
+    for folder in keep:
+        for private in PRIVATE_DIRS:
+            if folder.is_relative_to(private):
+                inner = private_path(node_dir, private) / folder.relative_to(private)
+                mounts.append([str(folder), str(inner), "dir"])
+    mounts += [[str(private_path(node_dir, p)), p, "dir"] for p in PRIVATE_DIRS]
     mounts += [[str(private_path(node_dir, p)), p, "file"] for p in PRIVATE_FILES]
     mounts.append(["tmpfs", "/run", "tmpfs"])
     config = {"hostname": node, "mounts": mounts, "ready_file": str(ready),

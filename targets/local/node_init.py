@@ -22,7 +22,8 @@ def _mount(source: str, target: str, kind: str) -> None:
         return
     if kind == "dir":
         os.makedirs(target, exist_ok=True)
-    subprocess.run(["mount", "--bind", source, target], check=True)
+    # recursive, so that folders re-bound inside a private tree (see node.start) come along
+    subprocess.run(["mount", "--rbind", source, target], check=True)
 
 
 def main() -> None:

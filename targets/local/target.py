@@ -23,7 +23,8 @@ from targets.local import keys, network, node, volumes
 from targets.local.commands import LocalError
 from targets.local.state import Journal, env_dir, outputs_path, state_root
 
-ANSIBLE_DIR = Path(__file__).resolve().parents[2] / "ansible"
+PROJECT = Path(__file__).resolve().parents[2]
+ANSIBLE_DIR = PROJECT / "ansible"
 REQUIRED_TOOLS = ("ip", "unshare", "nsenter", "losetup", "mount", "ssh-keygen", "/usr/sbin/sshd",
                   "/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd", "mpicc", "mpirun")
 
@@ -54,6 +55,7 @@ def up(env: Environment, console: Console) -> Outputs:
     if existing.exists():
         journal = Journal.load(env.name)
         if journal.inits and all(node.alive(pid) for pid in journal.inits.values()):
+            _require_same_spec(env)
             console.print(f"[green]environment {env.name!r} is already up[/]")
             return Outputs.load(existing)
         console.print(f"environment {env.name!r} is partly gone: taking down what is left, then building")
@@ -66,12 +68,29 @@ def up(env: Environment, console: Console) -> Outputs:
         raise
 
 
+def _require_same_spec(env: Environment) -> None:
+    """An environment that is up is not silently taken for a different one (no resize in place)."""
+    saved = json.loads((env_dir(env.name) / "spec.json").read_text())
+    changes = _differences(saved, json.loads(env.model_dump_json()))
+    if changes:
+        raise LocalError(f"environment {env.name!r} is up with a different spec ({'; '.join(changes[:3])}): "
+                         f"run `invoke destroy --name {env.name}` first, or give the new one another name")
+
+
+def _differences(old: object, new: object, at: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for key in sorted(set(old) | set(new))
+                for d in _differences(old.get(key), new.get(key), f"{at}.{key}" if at else key)]
+    return [] if old == new else [f"{at or 'spec'}: {old!r} -> {new!r}"]
+
+
 def _build(env: Environment, console: Console) -> Outputs:
     root = env_dir(env.name)
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o700)
     journal = Journal(name=env.name, retained=[v.name for v in env.storage.volumes if v.retain])
     journal.save()
+    (root / "spec.json").write_text(env.model_dump_json())
     started = time.monotonic()
 
     subnet = network.choose_subnet(env.name)
@@ -90,7 +109,7 @@ def _build(env: Environment, console: Console) -> Outputs:
         node.prepare(node_dir, name, hosts)
         network.create_netns(env.name, name, index, addresses[name], subnet.prefixlen)
         host_keys[name] = _sshd_files(node_dir, name, public_key, env.ssh.user, addresses[name])
-        journal.inits[name] = node.start(env.name, name, node_dir)
+        journal.inits[name] = node.start(env.name, name, node_dir, keep=[PROJECT, Path(sys.prefix)])
         journal.save()
         node.run(journal.inits[name], ["/usr/sbin/sshd", "-f", "/etc/ssh/sshd_config"], f"start sshd on {name}")
     console.print(f"[bold]nodes[/] {', '.join(names)} (sshd up, host keys pinned)")
@@ -196,9 +215,13 @@ def _boot(env: Environment, root: Path, names: list[str], addresses: dict[str, s
                              "PATH": f"{playbook.parent}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"})
         log.write_text(proc.stdout + proc.stderr)
         if proc.returncode != 0:
-            failed = [line for line in proc.stdout.splitlines() if "FAILED" in line or "fatal:" in line]
-            raise LocalError(f"configure {name}: ansible failed ({'; '.join(failed[-2:]) or 'see log'}); "
-                             f"full log: {log}")
+            # the environment folder goes with the rollback: keep the log where the user can read it
+            kept = state_root() / "failed" / f"{env.name}-{name}-boot.log"
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(log, kept)
+            fatal = [line for line in proc.stdout.splitlines() if line.startswith("fatal:")]
+            detail = "; ".join(fatal[-2:] or proc.stderr.strip().splitlines()[-2:])
+            raise LocalError(f"configure {name}: boot script failed: {detail[:400]}; full log: {kept}")
 
     with console.status("configuring nodes with ansible/ (munge, slurm, mpi, storage)"):
         with ThreadPoolExecutor(max_workers=len(names)) as pool:

@@ -20,6 +20,10 @@ def test_retained_volume_survives_destroy_and_nothing_else_remains(state_dir: Pa
             run(pool.client("compute-0"), "echo kept > /scratch/result.txt && sync", node="compute-0", step="write")
         again = invoke(state_dir, "up", "--spec", str(spec))  # up is idempotent: nothing rebuilt
         assert again.returncode == 0 and "already up" in again.stdout
+        bigger = invoke(state_dir, "up", "--spec", str(write_spec(tmp_path / "big.yaml", "keeptest", compute=2,
+                                                                   retain=True)))
+        assert bigger.returncode == 1
+        assert "is up with a different spec (compute.count: 1 -> 2)" in " ".join(bigger.stdout.split())
         namespaces = pid_namespaces(state_dir, "keeptest")
     finally:
         gone = invoke(state_dir, "destroy", "--name", "keeptest")
