@@ -109,10 +109,10 @@ class Fakes:
 
 
 FAKE_SBATCH = """#!/bin/sh
-# like `sbatch --parsable`: queue the job (count it) and print "id;cluster"
+# like `sbatch --parsable`: queue the job (count it, atomically: the test reads it) and print "id;cluster"
 d=STATE
 [ -f "$d/sbatch-fails" ] && { echo "sbatch: error: invalid partition specified: nope" >&2; exit 1; }
-n=$(( $(cat "$d/sbatch" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$d/sbatch"
+n=$(( $(cat "$d/sbatch" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$d/sbatch.$$" && mv "$d/sbatch.$$" "$d/sbatch"
 sleep "$(cat "$d/sbatch-delay" 2>/dev/null || echo 0)"
 echo "$((1000 + n));cluster"
 """
@@ -120,7 +120,8 @@ echo "$((1000 + n));cluster"
 FAKE_SCONTROL = """#!/bin/sh
 # `scontrol show job -o ID`: one line in the real format, the state from STATE/state
 d=STATE
-n=$(( $(cat "$d/scontrol" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$d/scontrol"
+n=$(( $(cat "$d/scontrol" 2>/dev/null || echo 0) + 1 ))
+echo "$n" > "$d/scontrol.$$" && mv "$d/scontrol.$$" "$d/scontrol"
 [ -f "$d/hang-once" ] && { rm "$d/hang-once"; sleep 3; }
 [ -f "$d/gone" ] && { echo "slurm_load_jobs error: Invalid job id specified" >&2; exit 1; }
 read state code < "$d/state"
