@@ -89,6 +89,17 @@ def _int_range(low: int, high: int) -> WrapValidator:
     return WrapValidator(check)
 
 
+def _one_of_int(*values: int) -> BeforeValidator:
+    """One of a few integers (Fargate's CPU units), ``"512"`` from Pulumi config too."""
+
+    def check(value: object) -> object:
+        if not isinstance(value, bool) and str(value) in {str(v) for v in values}:
+            return int(str(value))
+        raise invalid(", ".join(map(str, values)))
+
+    return BeforeValidator(check)
+
+
 def _networking(value: object) -> object:
     """Canonical names and the providers' names for them, in any case."""
     if isinstance(value, str):
@@ -127,6 +138,7 @@ InstanceType = Annotated[str, _matching(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}",
 User = Annotated[str, _matching(r"[a-z_][a-z0-9_-]{0,31}", "a login name such as ec2-user")]
 KeyPath = Annotated[str, _matching(r"[^\x00-\x1f\x7f]+", "a file path such as ~/.ssh/id_ed25519.pub")]
 Mount = Annotated[str, BeforeValidator(_mount)]
+SubnetId = Annotated[str, _matching(r"subnet-[0-9a-f]{8,17}", "a subnet id such as subnet-0a1b2c3d")]
 
 
 class _Section(BaseModel):
@@ -140,6 +152,8 @@ class Ssh(_Section):
     allowed_cidr: Annotated[str, BeforeValidator(_network)] | None = None
     public_key: KeyPath | None = None
     private_key: KeyPath | None = None
+    # An allowed_cidr open to the world (0.0.0.0/0, ::/0) is refused unless this says so explicitly.
+    allow_world: bool = False
 
     @model_validator(mode="after")
     def _private_beside_public(self) -> Ssh:
@@ -214,8 +228,39 @@ class Spark(_Section):
     idle_timeout_minutes: Annotated[int, _int_range(1, 10080)] = 60
 
 
+class Network(_Section):
+    """The cloud network: a new VPC (``vpc_cidr``, one public + one private subnet per zone) or an
+    existing one (``vpc_id`` with its subnet ids). NAT gives private nodes egress for packages."""
+
+    vpc_cidr: Annotated[str, BeforeValidator(_network)] = "10.0.0.0/16"
+    availability_zones: Annotated[int, _int_range(2, 6)] = 2
+    nat: bool = True
+    vpc_id: Annotated[str, _matching(r"vpc-[0-9a-f]{8,17}", "a VPC id such as vpc-0a1b2c3d")] | None = None
+    public_subnet_ids: list[SubnetId] = []
+    private_subnet_ids: list[SubnetId] = []
+
+    @model_validator(mode="after")
+    def _existing_whole(self) -> Network:
+        """An existing VPC needs its subnets named; subnets without their VPC mean nothing."""
+        if self.vpc_id and not (self.public_subnet_ids and self.private_subnet_ids):
+            raise invalid("at least one subnet id when vpc_id is given", "private_subnet_ids"
+                          if self.public_subnet_ids else "public_subnet_ids", [])
+        if not self.vpc_id and (self.public_subnet_ids or self.private_subnet_ids):
+            raise required("required when subnet ids are given", "vpc_id")
+        return self
+
+
 class Containers(_Section):
-    """Reserved: present means wanted; its settings are still to come."""
+    """A container service: one image run as a service (``desired_count``) and as one-off tasks."""
+
+    image: Annotated[str, _matching(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}",
+                                    "an image reference such as public.ecr.aws/docker/library/python:3.12")]
+    cpu: Annotated[int, _one_of_int(256, 512, 1024, 2048, 4096)] = 256
+    memory_mb: Annotated[int, _int_range(512, 30720)] = 512
+    port: Annotated[int, _int_range(1, 65535)] | None = None
+    desired_count: Annotated[int, _int_range(0, 100)] = 1
+    command: list[str] = []
+    environment: dict[str, str] = {}
 
 
 class Environment(_Section):
@@ -228,6 +273,9 @@ class Environment(_Section):
     storage: Storage = Field(default_factory=Storage)
     spark: Spark | None = None
     containers: Containers | None = None
+    network: Network = Field(default_factory=Network)
+    tags: dict[Annotated[str, _matching(r"[A-Za-z0-9 _.:/=+@-]{1,127}", "a tag key of letters, digits, "
+                                         "spaces and _.:/=+@-")], str] = {}
 
     @model_validator(mode="after")
     def _fit_target(self) -> Environment:

@@ -33,7 +33,8 @@ def test_aws_example_loads_as_written():
         "gp3", 500, "/scratch", True, "ext4")
     assert env.storage.shared is not None and env.storage.shared.kind == "efs"
     assert env.spark is not None and env.spark.core.count == 3 and env.spark.idle_timeout_minutes == 45
-    assert env.containers is not None
+    assert env.containers is not None and env.containers.image.endswith("python:3.12")
+    assert (env.containers.cpu, env.containers.memory_mb, env.containers.desired_count) == (256, 512, 1)
 
 
 def test_azure_and_local_examples_load():
@@ -113,9 +114,12 @@ def volume(mount: str) -> str:
      f"compute.networking = 'fast': {NETWORKING_RULE}"),
     ("compute: {nodes: 3}", "compute.nodes: unknown field; allowed fields: count, instance_type, networking"),
     ("nodes: 3", "nodes: unknown field; allowed fields: name, target, region, ssh, head, compute, storage, "
-                 "spark, containers"),
-    ("containers: {image: x}", "containers.image: unknown field; allowed fields: none (this section takes no "
-                               "fields yet)"),
+                 "spark, containers, network, tags"),
+    ("containers: {}", "containers.image: required"),
+    ("containers: {image: x, cpu: 300}", "containers.cpu = 300: allowed: 256, 512, 1024, 2048, 4096"),
+    ("network: {public_subnet_ids: [subnet-0a1b2c3d]}", "network.vpc_id: required when subnet ids are given"),
+    ("network: {vpc_cidr: 10.0.0.1/16}", "network.vpc_cidr = '10.0.0.1/16': allowed: an IPv4 or IPv6 network "
+                                          "without host bits, such as 198.51.100.0/24"),
     ("target: aws", "region: required for target aws (e.g. us-east-1)"),
     ("target: azure", "region: required for target azure (e.g. westeurope)"),
     ("target: aws\nregion: eu-west", "region = 'eu-west': allowed: an AWS region such as us-east-1"),
