@@ -49,6 +49,31 @@ class SharedFs(_Strict):
     options: str = ""
 
 
+class ComputeFleet(_Strict):
+    """Compute nodes that come and go (a scaling group registering with Slurm by itself): found by tag
+    when a task runs, all sharing one pinned host key."""
+
+    provider: Literal["aws", "azure"]
+    region: str
+    tag_key: str
+    tag_value: str
+    host_key: str
+    expected: int
+
+
+class ContainerService(_Strict):
+    """What `invoke run-task` needs to start a one-off task of the environment's container service."""
+
+    provider: Literal["aws", "azure"]
+    region: str
+    cluster: str
+    task_definition: str
+    container: str
+    subnets: list[str]
+    security_groups: list[str]
+    log_group: str
+
+
 class Outputs(_Strict):
     """The whole contract. ``head`` is the only address a user's machine connects to."""
 
@@ -61,6 +86,8 @@ class Outputs(_Strict):
     volumes: list[Volume] = []
     shared: SharedFs | None = None
     slurm_partition: str = "compute"
+    fleet: ComputeFleet | None = None
+    containers: ContainerService | None = None
 
     def nodes(self) -> list[Node]:
         return [self.head, *self.computes]

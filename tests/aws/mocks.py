@@ -1,0 +1,80 @@
+"""Pulumi mocks that record every resource's inputs, for asserting what a component declares.
+
+Build the component inside a function decorated with ``@pulumi.runtime.test``: when that returns,
+every registration has completed, so the recorder holds the whole program. Inputs carry Pulumi's wire
+names (camelCase) and integers arrive as floats. An unknown data-source call fails the test instead
+of answering ``{}`` (which would silently drop inputs such as a launch template's image id).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+FAKE_ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx0Yk7xJ1c0nQ0Rb1kz8w6G8K0z5QmXo1b2c3d4e5f6"
+ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
+CALLS: dict[str, dict[str, Any]] = {
+    "aws:ec2/getAmi:getAmi": {"id": "ami-0123456789abcdef0", "imageId": "ami-0123456789abcdef0",
+                              "architecture": "x86_64"},
+    "aws:index/getAvailabilityZones:getAvailabilityZones": {"names": ZONES, "zoneIds": ["use1-az1", "use1-az2",
+                                                                                        "use1-az3"]},
+    "aws:index/getCallerIdentity:getCallerIdentity": {"accountId": "123456789012",
+                                                      "arn": "arn:aws:iam::123456789012:user/test",
+                                                      "userId": "AIDTEST"},
+    "aws:index/getRegion:getRegion": {"name": "us-east-1", "region": "us-east-1", "id": "us-east-1"},
+    "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com"},
+}
+
+
+@dataclass
+class Recorded:
+    type: str
+    name: str
+    inputs: dict[str, Any]
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.resources: list[Recorded] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.resources.append(Recorded(args.typ, args.name, dict(args.inputs)))
+        return f"{args.name}-id", {**args.inputs, **computed(args.typ, args.name, dict(args.inputs))}
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        self.calls.append((args.token, dict(args.args)))
+        if args.token not in CALLS:
+            raise AssertionError(f"unmocked data source {args.token}: add an answer to tests/aws/mocks.py")
+        return CALLS[args.token]
+
+    def of_type(self, type_token: str) -> list[Recorded]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def one(self, type_token: str) -> Recorded:
+        found = self.of_type(type_token)
+        assert len(found) == 1, f"expected one {type_token}, found {[r.name for r in found]}"
+        return found[0]
+
+
+def computed(type_token: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Attributes the provider would compute, so outputs read through them are not empty."""
+    out: dict[str, Any] = {"arn": f"arn:aws:mock:us-east-1:123456789012:{name}", "id": f"{name}-id"}
+    out.setdefault("name", inputs.get("name", name))
+    if type_token == "aws:ec2/instance:Instance":
+        out.update(privateIp="10.0.1.10", publicIp="198.51.100.10", privateDns="ip-10-0-1-10.ec2.internal",
+                   availabilityZone=inputs.get("availabilityZone", ZONES[0]))
+    elif type_token == "aws:efs/fileSystem:FileSystem":
+        out["dnsName"] = f"{name}-id.efs.us-east-1.amazonaws.com"
+    elif type_token == "tls:index/privateKey:PrivateKey":
+        out.update(publicKeyOpenssh=FAKE_ED25519 + "\n", privateKeyOpenssh="-----BEGIN OPENSSH PRIVATE KEY-----\n"
+                   "fake\n-----END OPENSSH PRIVATE KEY-----\n", privateKeyPem="fake")
+    elif type_token == "random:index/randomBytes:RandomBytes":
+        out.update(base64="bW9jay1tdW5nZS1rZXk=", hex="6d6f636b")
+    elif type_token == "aws:ecr/repository:Repository":
+        out["repositoryUrl"] = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{inputs.get('name', name)}"
+    elif type_token == "aws:s3/bucket:Bucket" or type_token == "aws:s3/bucketV2:BucketV2":
+        out["bucket"] = inputs.get("bucket", f"{name}-bucket")
+    return out
