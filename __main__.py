@@ -7,15 +7,17 @@ from pathlib import Path
 
 import pulumi
 
+import stacks
 from spec.errors import SpecError
-from spec.loader import load_stack_config
+from spec.loader import load_stack_config, read_public_key
+
+PROJECT = Path(__file__).resolve().parent
 
 try:
-    environment = load_stack_config(pulumi.get_stack(), Path(__file__).resolve().parent)
+    environment = load_stack_config(pulumi.get_stack(), PROJECT)
+    public_key = read_public_key(environment)
 except SpecError as exc:
     raise pulumi.RunError(str(exc)) from None
 
-# The AWS and Azure stacks are not in this version yet (see the open issues); refuse rather than
-# deploy an empty stack that looks like success.
-raise pulumi.RunError(f"target {environment.target}: cloud stacks are not available in this version; "
-                      "use `invoke up --target local`")
+for key, value in stacks.build(environment, public_key).items():
+    pulumi.export(key, value)

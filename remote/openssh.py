@@ -29,9 +29,10 @@ def ssh_argv(outputs: Outputs, node_name: str, known_hosts: Path, command: str |
     common = ["-i", outputs.ssh_private_key, "-o", f"UserKnownHostsFile={known}",
               "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes", "-l", outputs.ssh_user]
     argv = ["ssh", *common]
-    if node.name != outputs.head.name:
+    head = outputs.cluster_head()
+    if node.name != head.name:
         # ProxyCommand rather than -J: -J would not carry the key and pinned known_hosts to the head.
-        jump = shlex.join(["ssh", *common, "-W", "%h:%p", outputs.head.address])
+        jump = shlex.join(["ssh", *common, "-W", "%h:%p", head.address])
         argv += ["-o", f"ProxyCommand={jump}"]
     argv.append(node.address)
     if command:

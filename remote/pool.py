@@ -50,7 +50,7 @@ class Pool:
         self.deadline = deadline
         self.keepalive = keepalive
         self._ports = dict(ports or {})
-        self._head = outputs.head.name
+        self._head = outputs.cluster_head().name
         self._locks = {node.name: threading.Lock() for node in outputs.nodes()}
         self._mutex = threading.Lock()  # guards _conns; never held while connecting
         self._conns: dict[str, _Conn] = {}
@@ -138,7 +138,7 @@ class Pool:
         return head is not None and head.client.get_transport() is conn.via and conn.via.is_active()
 
     def _connect_head(self) -> _Conn:
-        node = self.outputs.head
+        node = self.outputs.cluster_head()
         client = ssh.connect(node, self.user, self.key_path, port=self.port(node.name),
                              deadline=self.deadline, keepalive=self.keepalive)
         return _Conn(client, None)

@@ -28,6 +28,7 @@ from spec.outputs import Target
 Networking = Literal["none", "enhanced", "rdma"]
 FsType = Literal["ext4", "xfs"]
 SharedKind = Literal["efs", "files", "local"]
+StackKind = Literal["hpc", "containers", "full"]
 
 NETWORKING_ALIASES = {"ena": "enhanced", "efa": "rdma", "accelerated": "enhanced", "infiniband": "rdma"}
 AWS_VOLUME_TYPES = ("gp2", "gp3", "io1", "io2", "st1", "sc1")
@@ -266,6 +267,8 @@ class Containers(_Section):
 class Environment(_Section):
     name: Name = "hpc"
     target: Annotated[Target, _one_of(*get_args(Target))] = "local"
+    # which composition of stacks/ to build: hpc (network + Slurm + storage), containers, or both
+    stack: Annotated[StackKind, _one_of(*get_args(StackKind))] = "hpc"
     region: str | None = None
     ssh: Ssh = Field(default_factory=Ssh)
     head: Head = Field(default_factory=Head)
@@ -303,6 +306,10 @@ class Environment(_Section):
             if volume.type not in VOLUME_TYPES[target]:
                 raise invalid(f"{', '.join(VOLUME_TYPES[target])} (target {target})",
                               f"storage.volumes[{index}].type", volume.type)
+        if self.stack != "hpc" and target == "local":
+            raise invalid("hpc (target local)", "stack", self.stack)
+        if self.stack != "hpc" and self.containers is None:
+            raise required(f"required for stack {self.stack} (e.g. containers: {{image: ...}})", "containers")
         shared = self.storage.shared
         if shared and shared.kind != SHARED_KIND[target]:
             raise invalid(f"{SHARED_KIND[target]} (target {target})", "storage.shared.kind", shared.kind)

@@ -209,3 +209,17 @@ def _name_from_stack(stack: str) -> str:
     if not name[:1].isalpha():
         name = f"hpc-{name}"
     return name[:20].rstrip("-")
+
+
+def read_public_key(env: Environment) -> str:
+    """The user's public key line ("ssh-ed25519 AAAA..."), which cloud nodes authorise at boot."""
+    shown = env.ssh.public_key or "~/.ssh/id_ed25519.pub"
+    path = Path(shown).expanduser()
+    try:
+        fields = path.read_text().split()
+    except OSError:
+        raise SpecError(f"spec error: ssh.public_key = {brief_repr(shown)}: no such readable file; create a key "
+                        "with `ssh-keygen -t ed25519` or name yours") from None
+    if len(fields) < 2 or not fields[0].startswith(("ssh-", "ecdsa-")):
+        raise SpecError(f"spec error: ssh.public_key = {brief_repr(shown)}: not an OpenSSH public key")
+    return " ".join(fields[:2])

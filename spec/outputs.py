@@ -14,6 +14,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Target = Literal["local", "aws", "azure"]
+# Every cloud resource of an environment carries this tag with the environment's name: discovery and
+# the leftover check after destroy look for it.
+ENVIRONMENT_TAG = "chpc:environment"
 
 
 class _Strict(BaseModel):
@@ -79,10 +82,11 @@ class Outputs(_Strict):
 
     target: Target
     name: str
+    region: str | None = None
     ssh_user: str
     ssh_private_key: str = Field(description="path of the private key on the user's machine")
-    head: Node
-    computes: list[Node]
+    head: Node | None = None  # None: an environment without a cluster (containers only)
+    computes: list[Node] = []
     volumes: list[Volume] = []
     shared: SharedFs | None = None
     slurm_partition: str = "compute"
@@ -90,7 +94,13 @@ class Outputs(_Strict):
     containers: ContainerService | None = None
 
     def nodes(self) -> list[Node]:
-        return [self.head, *self.computes]
+        return [self.head, *self.computes] if self.head else []
+
+    def cluster_head(self) -> Node:
+        """The head, or a KeyError saying this environment has no cluster to reach."""
+        if self.head is None:
+            raise KeyError(f"environment {self.name!r} has no cluster (containers only): nothing to reach over SSH")
+        return self.head
 
     def node(self, name: str) -> Node:
         for node in self.nodes():

@@ -2,37 +2,72 @@
 
 Every target's ``up`` returns the outputs contract and records it under the state folder, so every
 task after ``up`` reads the same file whatever the target (mrjob's runner idea: one job, many runners).
+Backends are imported only when used: the local target never loads Pulumi or boto3.
 """
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
 
 from spec.environment import Environment
-from spec.outputs import Outputs
-from targets.local import state
+from spec.outputs import ENVIRONMENT_TAG, Outputs
+from targets import state
+from targets.errors import TargetError
+
+__all__ = ["TargetError", "up", "destroy", "outputs", "known_hosts_path"]
 
 
-class TargetError(RuntimeError):
-    """A target cannot do what was asked; the message says what to do instead."""
+def up(env: Environment, console: Console, stack: str | None = None) -> Outputs:
+    if env.target == "local":
+        from targets.local import target
+
+        return target.up(env, console)
+    if stack is None:
+        raise TargetError(f"target {env.target}: give --stack NAME (the spec is read from Pulumi.<NAME>.yaml)")
+    from targets import pulumi_stack
+
+    return pulumi_stack.up(env, stack, console)
 
 
-def up(env: Environment, console: Console) -> Outputs:
-    if env.target != "local":
-        raise TargetError(f"target {env.target}: the cloud targets are not available in this version yet; "
-                          "use --target local")
-    from targets.local import target
+def destroy(name: str, console: Console, confirm: Callable[[list[str]], bool] = lambda _: True) -> None:
+    """Take down environment ``name`` (also one whose ``up`` died before writing its outputs).
 
-    return target.up(env, console)
+    For a cloud stack, ``confirm`` sees what will be deleted first; afterwards nothing carrying the
+    environment's tag may remain but its retained volumes.
+    """
+    path = state.outputs_path(name)
+    contract = Outputs.load(path) if path.exists() else None
+    if contract is None or contract.target == "local":
+        from targets.local import target
+
+        target.destroy(name, console)
+        return
+    from targets import pulumi_stack
+
+    stack = (state.env_dir(name) / "stack").read_text().strip()
+    if not confirm(pulumi_stack.resources(stack)):
+        raise TargetError("not confirmed: nothing was destroyed")
+    pulumi_stack.destroy(stack, console)
+    if contract.target == "aws":
+        _check_aws_leftovers(contract, console)
+    shutil.rmtree(state.env_dir(name))
 
 
-def destroy(name: str, console: Console) -> None:
-    """Take down environment ``name``, also one whose ``up`` died before writing its outputs."""
-    from targets.local import target
+def _check_aws_leftovers(contract: Outputs, console: Console) -> None:
+    import boto3
 
-    target.destroy(name, console)
+    from targets.aws.leftovers import tagged_leftovers
+
+    kept = {v.volume_id for v in contract.volumes if v.retain and v.volume_id}
+    left = tagged_leftovers(boto3.Session(region_name=contract.region), ENVIRONMENT_TAG, contract.name, keep=kept)
+    if left:
+        raise TargetError(f"destroyed, but {len(left)} tagged resource(s) remain: {'; '.join(left[:5])}")
+    console.print(f"checked: nothing tagged {ENVIRONMENT_TAG}={contract.name} remains"
+                  + (f" but the retained volumes {', '.join(sorted(kept))}" if kept else ""))
 
 
 def known_hosts_path(name: str) -> Path:
@@ -41,7 +76,7 @@ def known_hosts_path(name: str) -> Path:
 
 
 def outputs(name: str | None) -> Outputs:
-    """The contract of the environment ``name``, or of the only one there is."""
+    """The contract of the environment ``name`` (or of the only one there is), compute fleet found."""
     known = state.known_environments()
     if name is None:
         if len(known) != 1:
@@ -52,4 +87,12 @@ def outputs(name: str | None) -> Outputs:
     if not path.exists():
         raise TargetError(f"no environment named {name!r} is up (known: {', '.join(known) or 'none'}); "
                           "run `invoke up` first")
-    return Outputs.load(path)
+    contract = Outputs.load(path)
+    if contract.fleet and contract.fleet.provider == "aws" and not contract.computes:
+        import boto3
+
+        from targets.aws.discovery import compute_nodes
+
+        found = compute_nodes(boto3.Session(region_name=contract.fleet.region), contract.fleet)
+        contract = contract.model_copy(update={"computes": found})
+    return contract

@@ -7,7 +7,7 @@ import pytest
 from spec.check import main as check_main
 from spec.environment import Environment
 from spec.errors import SpecError
-from spec.loader import load_environment, load_spec_file, load_spec_text, load_stack_config
+from spec.loader import load_environment, load_spec_file, load_spec_text, load_stack_config, read_public_key
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "specs"
 AWS = "target: aws\nregion: us-east-1\nssh: {allowed_cidr: 198.51.100.0/24}\n"
@@ -113,8 +113,9 @@ def volume(mount: str) -> str:
     ("compute: {networking: fast}",
      f"compute.networking = 'fast': {NETWORKING_RULE}"),
     ("compute: {nodes: 3}", "compute.nodes: unknown field; allowed fields: count, instance_type, networking"),
-    ("nodes: 3", "nodes: unknown field; allowed fields: name, target, region, ssh, head, compute, storage, "
-                 "spark, containers, network, tags"),
+    ("nodes: 3", "nodes: unknown field; allowed fields: name, target, stack, region, ssh, head, compute, "
+                 "storage, spark, containers, network, tags"),
+    ("stack: containers", "stack = 'containers': allowed: hpc (target local)"),
     ("containers: {}", "containers.image: required"),
     ("containers: {image: x, cpu: 300}", "containers.cpu = 300: allowed: 256, 512, 1024, 2048, 4096"),
     ("network: {public_subnet_ids: [subnet-0a1b2c3d]}", "network.vpc_id: required when subnet ids are given"),
@@ -341,3 +342,15 @@ def test_the_shipped_local_stack_config_loads():
     env = load_stack_config("local-dev", project)
     assert (env.name, env.target, env.compute.count) == ("local-dev", "local", 2)
     assert [v.mount for v in env.storage.volumes] == ["/scratch"] and env.storage.shared.kind == "local"
+
+
+def test_public_key_is_read_and_checked(tmp_path):
+    key = tmp_path / "id.pub"
+    key.write_text("ssh-ed25519 AAAAC3Nza user@host\n")
+    env = load_spec_text(f"ssh: {{public_key: {key}}}")
+    assert read_public_key(env) == "ssh-ed25519 AAAAC3Nza"
+    key.write_text("not a key")
+    with pytest.raises(SpecError, match="not an OpenSSH public key"):
+        read_public_key(env)
+    with pytest.raises(SpecError, match="no such readable file"):
+        read_public_key(load_spec_text(f"ssh: {{public_key: {tmp_path / 'missing.pub'}}}"))

@@ -21,7 +21,8 @@ from spec.environment import Environment
 from spec.outputs import Node, Outputs, SharedFs, Volume
 from targets.local import keys, network, node, volumes
 from targets.local.commands import LocalError
-from targets.local.state import Journal, env_dir, outputs_path, state_root
+from targets.local.journal import Journal
+from targets.state import env_dir, outputs_path, state_root
 
 PROJECT = Path(__file__).resolve().parents[2]
 ANSIBLE_DIR = PROJECT / "ansible"

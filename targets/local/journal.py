@@ -1,4 +1,4 @@
-"""Where a local environment keeps its files, and the journal of what ``up`` built.
+"""The journal of what a local ``up`` built.
 
 The journal is written as each piece is built, so a failed ``up`` (or a later ``destroy``) knows
 exactly what to take down.
@@ -7,21 +7,10 @@ exactly what to take down.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-
-def state_root() -> Path:
-    return Path(os.environ.get("CHPC_STATE_DIR", "/var/lib/cloud-hpc-toolkit"))
-
-
-def env_dir(name: str) -> Path:
-    return state_root() / name
-
-
-def outputs_path(name: str) -> Path:
-    return env_dir(name) / "outputs.json"
+from targets.state import env_dir
 
 
 @dataclass
@@ -49,8 +38,3 @@ class Journal:
     def load(cls, name: str) -> Journal:
         path = env_dir(name) / "journal.json"
         return cls(**json.loads(path.read_text())) if path.exists() else cls(name=name)
-
-
-def known_environments() -> list[str]:
-    root = state_root()
-    return sorted(p.parent.name for p in root.glob("*/outputs.json")) if root.exists() else []

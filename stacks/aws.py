@@ -1,0 +1,81 @@
+"""The AWS compositions: hpc (network + Slurm cluster + storage), containers, full (both).
+
+One explicit provider carries the region and default tags: every resource is tagged with the
+environment's name, which is what discovery and the leftover check after destroy look for.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+from components.aws.containers import ContainerService, ContainerServiceArgs
+from components.aws.slurm_cluster import SlurmCluster, SlurmClusterArgs
+
+from components.aws.network import Network, NetworkArgs
+from components.aws.storage import Storage, StorageArgs
+from spec.environment import Environment
+from spec.outputs import ENVIRONMENT_TAG
+
+ANSIBLE_DIR = Path(__file__).resolve().parents[1] / "ansible"
+
+
+def build(env: Environment, public_key: str) -> dict[str, Any]:
+    tags = {**env.tags, ENVIRONMENT_TAG: env.name}
+    provider = aws.Provider(f"{env.name}-aws", region=env.region, default_tags={"tags": tags})
+    opts = pulumi.ResourceOptions(providers={"aws": provider})
+    network = Network(env.name, NetworkArgs(network=env.network, ssh_cidr=env.ssh.allowed_cidr or "",
+                                            allow_world_ssh=env.ssh.allow_world, tags=tags), opts=opts)
+    outputs: dict[str, Any] = {"target": "aws", "name": env.name, "region": env.region,
+                               "ssh_user": env.ssh.user,
+                               "ssh_private_key": os.path.expanduser(env.ssh.private_key or "~/.ssh/id_ed25519")}
+    if env.stack in ("hpc", "full"):
+        outputs.update(_hpc(env, network, public_key, tags, opts))
+    if env.stack in ("containers", "full"):
+        outputs["containers"] = _containers(env, network, tags, opts)
+    return outputs
+
+
+def _hpc(env: Environment, network: Network, public_key: str, tags: dict[str, str],
+         opts: pulumi.ResourceOptions) -> dict[str, Any]:
+    cluster = SlurmCluster(env.name, SlurmClusterArgs(
+        cluster_name=env.name, head=env.head, compute=env.compute, ssh_user=env.ssh.user or "ec2-user",
+        ssh_public_key=public_key,
+        head_subnet_id=network.public_subnet_ids.apply(lambda ids: ids[0]),
+        compute_subnet_id=network.private_subnet_ids.apply(lambda ids: ids[0]),
+        head_security_group_id=network.head_security_group_id,
+        cluster_security_group_id=network.cluster_security_group_id,
+        ansible_dir=ANSIBLE_DIR, tags=tags), opts=opts)
+    storage = Storage(env.name, StorageArgs(
+        storage=env.storage, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids,
+        cluster_security_group_id=network.cluster_security_group_id,
+        head_instance_id=cluster.head_instance_id, head_availability_zone=cluster.head_availability_zone,
+        tags=tags), opts=opts)
+    tag_key, tag_value = cluster.compute_tag
+    result: dict[str, Any] = {
+        "head": {"name": "head", "address": cluster.head_public_ip, "host_key": cluster.head_host_key},
+        "computes": [],
+        "fleet": {"provider": "aws", "region": env.region, "tag_key": tag_key, "tag_value": tag_value,
+                  "host_key": cluster.compute_host_key, "expected": env.compute.count},
+        "volumes": [{"name": v.name, "node": "head", "mount": v.mount, "volume_id": storage.volume_ids[v.name],
+                     "fs_type": v.fs_type, "retain": v.retain} for v in env.storage.volumes],
+    }
+    if env.storage.shared and storage.file_system_dns_name is not None:
+        result["shared"] = {"kind": "efs", "source": storage.file_system_dns_name,
+                            "mount": env.storage.shared.mount}
+    return result
+
+
+def _containers(env: Environment, network: Network, tags: dict[str, str],
+                opts: pulumi.ResourceOptions) -> dict[str, Any]:
+    assert env.containers is not None  # the spec requires it for these stacks
+    service = ContainerService(env.name, ContainerServiceArgs(
+        containers=env.containers, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids, tags=tags),
+        opts=opts)
+    return {"provider": "aws", "region": env.region, "cluster": service.cluster_name,
+            "task_definition": service.task_definition_arn, "container": service.container_name,
+            "subnets": network.private_subnet_ids, "security_groups": [service.security_group_id],
+            "log_group": service.log_group_name}
