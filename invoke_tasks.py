@@ -88,7 +88,7 @@ def up(c: Context, spec: str | None = None, stack: str | None = None, target: st
     import targets
 
     env = _environment(spec, stack, target, _count("--nodes", nodes))
-    targets.up(env, console)
+    targets.up(env, console, stack=stack)
 
 
 @task(help={"name": NAME_HELP})
@@ -170,26 +170,43 @@ def ssh(c: Context, node: str = "head", name: str | None = None, command: str | 
     os.execvp(argv[0], argv)
 
 
-@task(help={"name": NAME_HELP, "yes": "do not ask for confirmation"})
+@task(help={"name": NAME_HELP, "yes": "do not ask for confirmation (cloud stacks)"})
 @cli_errors
 def destroy(c: Context, name: str | None = None, yes: bool = False) -> None:
-    """Take the environment down: processes, mounts, volumes (unless retained), network."""
+    """Take the environment down; a cloud stack lists what goes and is checked for leftovers after."""
     import targets
 
-    try:
-        contract = targets.outputs(name)
-    except targets.TargetError:
-        if name is None:
-            raise
-        console.print(f"no outputs for {name!r}: removing whatever its journal and names show")
-        targets.destroy(name, console)
-        return
-    kept = sorted({v.name for v in contract.volumes if v.retain})
-    console.print(f"destroying {contract.name} ({contract.target}): {1 + len(contract.computes)} nodes"
-                  + (f"; retained volumes kept: {', '.join(kept)}" if kept else ""))
-    if contract.target != "local" and not yes and input("type the environment name to confirm: ") != contract.name:
-        raise Exit("not confirmed; nothing destroyed", code=1)
-    targets.destroy(contract.name, console)
+    if name is None:
+        name = targets.outputs(None).name
+
+    def confirm(resources: list[str]) -> bool:
+        console.print(f"destroying {name}: {len(resources)} resources")
+        for line in resources:
+            console.print(f"  {line}", markup=False)
+        return yes or input(f"type {name!r} to confirm: ").strip() == name
+
+    targets.destroy(name, console, confirm)
+
+
+@task(help={"command": "command to run instead of the image's (shell-quoted)",
+            "timeout": "seconds to wait for the task to stop (default 600)", "name": NAME_HELP})
+@cli_errors
+def run_task(c: Context, command: str | None = None, timeout: int = 600, name: str | None = None) -> None:
+    """Run a one-off task of the environment's container service, stream its logs, exit with its code."""
+    from targets import outputs
+
+    contract = outputs(name)
+    if contract.containers is None:
+        raise Exit(f"environment {contract.name!r} has no container service (stack: containers or full)", code=1)
+    import boto3
+
+    from targets.aws.ecs_tasks import run_task as run_ecs_task
+
+    code = run_ecs_task(boto3.Session(region_name=contract.containers.region), contract.containers,
+                        shlex.split(command) if command else None, timeout=float(timeout),
+                        on_log=lambda line: console.print(line, markup=False, highlight=False))
+    if code:
+        raise Exit(code=code)
 
 
 @task(help={"nodes": "number of compute nodes (default 2)"})

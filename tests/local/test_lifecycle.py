@@ -28,7 +28,7 @@ def test_retained_volume_survives_destroy_and_nothing_else_remains(state_dir: Pa
     finally:
         gone = invoke(state_dir, "destroy", "--name", "keeptest")
     assert gone.returncode == 0, gone.stdout + gone.stderr
-    assert "retained volumes kept: scratch" in gone.stdout
+    assert "kept retained volumes: scratch" in gone.stdout
     assert leftovers(state_dir, "keeptest", namespaces) == []
     kept = sorted(p.name for p in (state_dir / "keeptest" / "volumes").iterdir())
     assert kept == ["compute-0-scratch.img", "head-scratch.img"]
