@@ -295,7 +295,7 @@ class Environment(_Section):
                                "e.g. 198.51.100.0/24)", "ssh.allowed_cidr")
         self.ssh.user = self.ssh.user or DEFAULT_SSH_USER[target]
         for section, machines in (("head", self.head), ("compute", self.compute)):
-            if machines.instance_type is None:
+            if machines.instance_type is None and self.stack != "containers":
                 if target != "local":
                     raise required(f"required for target {target} (e.g. {INSTANCE_EXAMPLE[target]})",
                                    f"{section}.instance_type")

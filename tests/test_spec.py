@@ -354,3 +354,9 @@ def test_public_key_is_read_and_checked(tmp_path):
         read_public_key(env)
     with pytest.raises(SpecError, match="no such readable file"):
         read_public_key(load_spec_text(f"ssh: {{public_key: {tmp_path / 'missing.pub'}}}"))
+
+
+@pytest.mark.parametrize("stack, target, kind", [("hpc-dev", "aws", "hpc"), ("containers-dev", "aws", "containers")])
+def test_the_shipped_cloud_stack_configs_load(stack, target, kind):
+    env = load_stack_config(stack, Path(__file__).resolve().parents[1])
+    assert (env.name, env.target, env.stack, env.region) == (stack, target, kind, "us-east-1")
