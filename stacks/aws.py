@@ -12,10 +12,10 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
-from components.aws.containers import ContainerService, ContainerServiceArgs
-from components.aws.slurm_cluster import SlurmCluster, SlurmClusterArgs
 
+from components.aws.containers import ContainerService, ContainerServiceArgs
 from components.aws.network import Network, NetworkArgs
+from components.aws.slurm_cluster import SlurmCluster, SlurmClusterArgs
 from components.aws.storage import Storage, StorageArgs
 from spec.environment import Environment
 from spec.outputs import ENVIRONMENT_TAG
@@ -50,7 +50,7 @@ def _hpc(env: Environment, network: Network, public_key: str, tags: dict[str, st
         cluster_security_group_id=network.cluster_security_group_id,
         ansible_dir=ANSIBLE_DIR, tags=tags), opts=opts)
     storage = Storage(env.name, StorageArgs(
-        storage=env.storage, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids,
+        storage=env.storage, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_id_list,
         cluster_security_group_id=network.cluster_security_group_id,
         head_instance_id=cluster.head_instance_id, head_availability_zone=cluster.head_availability_zone,
         tags=tags), opts=opts)

@@ -1,0 +1,152 @@
+"""The head's EBS volumes and the EFS file system every node shares, encrypted at rest and (EFS) in transit."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.security import Finding, refuse
+from spec import environment as spec
+
+DEFAULT_VOLUME_TYPE = "gp3"
+IOPS_TYPES = ("gp3", "io1", "io2")
+THROUGHPUT_TYPES = ("gp3",)
+# AWS recommends /dev/sd[f-p] for EBS data volumes on Linux (Nitro exposes them as NVMe, found by volume id).
+DEVICE_NAMES = tuple(f"/dev/sd{letter}" for letter in "fghijklmnop")
+# Root of the access point on the file system: created on first mount, owned by root, world-readable;
+# nodes mount as root and make per-user directories below it.
+ACCESS_POINT_ROOT = "/shared"
+
+
+@dataclass(frozen=True)
+class StorageArgs:
+    storage: spec.Storage
+    vpc_id: pulumi.Input[str]
+    # One EFS mount target per subnet (one subnet per zone). A list of known length, not an Output of a list:
+    # one resource per element is declared up front, where preview sees it.
+    subnet_ids: list[pulumi.Input[str]]
+    cluster_security_group_id: pulumi.Input[str]
+    head_instance_id: pulumi.Input[str]
+    head_availability_zone: pulumi.Input[str]
+    tags: dict[str, str]
+
+
+def check_volume_encryption(volumes: list[spec.Volume]) -> list[Finding]:
+    """Data at rest is encrypted; the spec's default is ``encrypted: true`` and switching it off is refused."""
+    return [Finding("storage-unencrypted", "error", f"storage.volumes[{index}]",
+                    f"volume {volume.name} is not encrypted at rest; remove encrypted: false")
+            for index, volume in enumerate(volumes) if not volume.encrypted]
+
+
+def check_volume_performance(volumes: list[spec.Volume]) -> None:
+    """Refuse settings EBS would reject mid-deploy, or ignore silently, with one line naming the field."""
+    if len(volumes) > len(DEVICE_NAMES):
+        raise ValueError(f"storage.volumes: {len(volumes)} volumes, at most {len(DEVICE_NAMES)} on the head")
+    for index, volume in enumerate(volumes):
+        kind = volume.type or DEFAULT_VOLUME_TYPE
+        if volume.iops is not None and kind not in IOPS_TYPES:
+            raise ValueError(f"storage.volumes[{index}].iops: type {kind} takes no iops (only {', '.join(IOPS_TYPES)})")
+        if volume.throughput is not None and kind not in THROUGHPUT_TYPES:
+            raise ValueError(f"storage.volumes[{index}].throughput: type {kind} takes no throughput "
+                             f"(only {', '.join(THROUGHPUT_TYPES)})")
+        if volume.iops is None and kind in ("io1", "io2"):
+            raise ValueError(f"storage.volumes[{index}].iops: required for type {kind}")
+
+
+def tls_only_policy(file_system_arn: str) -> str:
+    """Mounts through a mount target are allowed (a policy without an allow would refuse every NFS client);
+    anything not over TLS is denied, so data is encrypted in transit (mount with ``-o tls``)."""
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "MountThroughMountTargets", "Effect": "Allow", "Principal": {"AWS": "*"},
+             "Action": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite",
+                        "elasticfilesystem:ClientRootAccess"],
+             "Resource": file_system_arn,
+             "Condition": {"Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}}},
+            {"Sid": "DenyWithoutTls", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "*",
+             "Resource": file_system_arn, "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+        ],
+    }, sort_keys=True)
+
+
+class Storage(pulumi.ComponentResource):
+    """EBS volumes attached to the head (kept on destroy when ``retain``) and, for ``shared.kind: efs``, an
+    EFS file system reachable only from the cluster security group, over TLS only."""
+
+    volume_ids: dict[str, pulumi.Output[str]]
+    file_system_id: pulumi.Output[str] | None
+    file_system_dns_name: pulumi.Output[str] | None
+    access_point_id: pulumi.Output[str] | None
+
+    def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        volumes = args.storage.volumes
+        refuse(check_volume_encryption(volumes))
+        check_volume_performance(volumes)
+        shared = args.storage.shared
+        efs = shared is not None and shared.kind == "efs"
+        if efs and not args.subnet_ids:
+            raise ValueError("storage.shared: EFS needs at least one subnet for its mount targets")
+        super().__init__("cloud-hpc-toolkit:aws:Storage", name, None, opts)
+        self._name, self._tags = name, args.tags
+        self.volume_ids = {volume.name: self._volume(volume, device, args)
+                           for volume, device in zip(volumes, DEVICE_NAMES, strict=False)}
+        self.file_system_id = self.file_system_dns_name = self.access_point_id = None
+        if efs:
+            self._file_system(args)
+        self.register_outputs({
+            "volume_ids": self.volume_ids,
+            "file_system_id": self.file_system_id,
+            "file_system_dns_name": self.file_system_dns_name,
+            "access_point_id": self.access_point_id,
+        })
+
+    def _named(self, suffix: str) -> dict[str, str]:
+        return {**self._tags, "Name": f"{self._name}-{suffix}"}
+
+    def _volume(self, volume: spec.Volume, device: str, args: StorageArgs) -> pulumi.Output[str]:
+        kind = volume.type or DEFAULT_VOLUME_TYPE
+        ebs = aws.ebs.Volume(
+            f"{self._name}-{volume.name}", availability_zone=args.head_availability_zone, type=kind,
+            size=volume.size_gb, iops=volume.iops, throughput=volume.throughput, encrypted=True,
+            final_snapshot=volume.retain, tags={**self._named(volume.name), "chpc:volume": volume.name},
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=volume.retain or None))
+        # Stopping the head first keeps destroy from hanging on a busy (mounted) volume.
+        aws.ec2.VolumeAttachment(f"{self._name}-{volume.name}-attachment", volume_id=ebs.id,
+                                 instance_id=args.head_instance_id, device_name=device,
+                                 stop_instance_before_detaching=True, opts=pulumi.ResourceOptions(parent=self))
+        return ebs.id
+
+    def _file_system(self, args: StorageArgs) -> None:
+        name, child = self._name, pulumi.ResourceOptions(parent=self)
+        fs = aws.efs.FileSystem(
+            f"{name}-efs", encrypted=True, performance_mode="generalPurpose", throughput_mode="elastic",
+            lifecycle_policies=[aws.efs.FileSystemLifecyclePolicyArgs(transition_to_ia="AFTER_30_DAYS"),
+                                aws.efs.FileSystemLifecyclePolicyArgs(
+                                    transition_to_primary_storage_class="AFTER_1_ACCESS")],
+            tags=self._named("efs"), opts=child)
+        group = aws.ec2.SecurityGroup(f"{name}-efs-sg", vpc_id=args.vpc_id, description="NFS from cluster nodes",
+                                      tags=self._named("efs"), opts=child)
+        aws.vpc.SecurityGroupIngressRule(f"{name}-efs-nfs", security_group_id=group.id, ip_protocol="tcp",
+                                         from_port=2049, to_port=2049,
+                                         referenced_security_group_id=args.cluster_security_group_id,
+                                         description="NFS from the cluster security group",
+                                         tags=self._named("efs-nfs"), opts=child)
+        # file_system_id makes each mount target depend on the file system, so destroy removes them first.
+        for index, subnet_id in enumerate(args.subnet_ids):
+            aws.efs.MountTarget(f"{name}-efs-mount-{index}", file_system_id=fs.id, subnet_id=subnet_id,
+                                security_groups=[group.id], opts=child)
+        access_point = aws.efs.AccessPoint(
+            f"{name}-efs-ap", file_system_id=fs.id,
+            root_directory=aws.efs.AccessPointRootDirectoryArgs(
+                path=ACCESS_POINT_ROOT,
+                creation_info=aws.efs.AccessPointRootDirectoryCreationInfoArgs(owner_uid=0, owner_gid=0,
+                                                                              permissions="0755")),
+            tags=self._named("efs"), opts=child)
+        aws.efs.FileSystemPolicy(f"{name}-efs-policy", file_system_id=fs.id, policy=fs.arn.apply(tls_only_policy),
+                                 opts=child)
+        self.file_system_id, self.file_system_dns_name = fs.id, fs.dns_name
+        self.access_point_id = access_point.id

@@ -1,0 +1,210 @@
+"""The AWS storage component, against recording mocks: EBS volumes on the head, EFS shared by the nodes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime.mocks import MockMonitor
+
+from components.aws.storage import Storage, StorageArgs
+from components.security import SecurityViolation, check_resource
+from spec import environment as spec
+from tests.aws.mocks import RecordingMocks
+
+VOLUME = "aws:ebs/volume:Volume"
+ATTACHMENT = "aws:ec2/volumeAttachment:VolumeAttachment"
+FILE_SYSTEM = "aws:efs/fileSystem:FileSystem"
+MOUNT_TARGET = "aws:efs/mountTarget:MountTarget"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+SUBNETS = ["subnet-0000000a", "subnet-0000000b"]
+HEAD_ZONE = "us-east-1b"  # not the mock's first zone: a volume placed there by default would fail the test
+OUTPUTS = ("volume_ids", "file_system_id", "file_system_dns_name", "access_point_id")
+
+
+@pytest.fixture
+def retained(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, bool]]:
+    """``retain_on_delete`` as the engine receives it. ``MockResourceArgs`` carries inputs only, so wrap the
+    mock monitor's RegisterResource and read the request's ``retainOnDelete`` (unset when not asked)."""
+    seen: dict[str, bool] = {}
+    register = MockMonitor.RegisterResource
+
+    def recording(self: MockMonitor, request: Any) -> Any:
+        seen[f"{request.type}::{request.name}"] = request.HasField("retainOnDelete") and request.retainOnDelete
+        return register(self, request)
+
+    monkeypatch.setattr(MockMonitor, "RegisterResource", recording)
+    yield seen
+
+
+def volume(name: str = "scratch", **fields: Any) -> spec.Volume:
+    return spec.Volume(name=name, size_gb=fields.pop("size_gb", 500), mount=fields.pop("mount", f"/{name}"), **fields)
+
+
+def args(volumes: list[spec.Volume] | None = None, shared: str | None = "efs") -> StorageArgs:
+    storage = spec.Storage(volumes=[volume()] if volumes is None else volumes,
+                           shared=spec.Shared(kind=shared, mount="/shared") if shared else None)
+    return StorageArgs(storage=storage, vpc_id="vpc-0a1b2c3d", subnet_ids=list(SUBNETS),
+                       cluster_security_group_id="sg-cluster", head_instance_id="i-head",
+                       head_availability_zone=HEAD_ZONE, tags={"project": "chpc"})
+
+
+def build(storage_args: StorageArgs) -> dict[str, Any]:
+    """Declare the component; return its outputs resolved, and fail unless every child is parented to it."""
+    values: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def program() -> pulumi.Output[None]:
+        storage = Storage("hpc", storage_args)
+        values.update(file_system_id=None, file_system_dns_name=None, access_point_id=None)
+        present = {key: getattr(storage, key) for key in OUTPUTS if getattr(storage, key) is not None}
+        return pulumi.Output.all(**present).apply(values.update)
+
+    program()
+    urns = list(pulumi.runtime.settings.get_monitor().resources)
+    children = [u for u in urns if not u.endswith("cloud-hpc-toolkit:aws:Storage::hpc")]
+    assert len(children) == len(urns) - 1
+    assert all("::cloud-hpc-toolkit:aws:Storage$" in u for u in children), children
+    return values
+
+
+def by_name(mocks: RecordingMocks, type_token: str) -> dict[str, dict[str, Any]]:
+    return {r.name: r.inputs for r in mocks.of_type(type_token)}
+
+
+def test_volume_defaults_to_encrypted_gp3_in_the_head_zone_attached_to_the_head(mocks, retained):
+    outputs = build(args(shared=None))
+    ebs = mocks.one(VOLUME)
+    assert ebs.name == "hpc-scratch"
+    assert ebs.inputs["type"] == "gp3" and ebs.inputs["encrypted"] is True and ebs.inputs["size"] == 500.0
+    assert ebs.inputs["availabilityZone"] == HEAD_ZONE
+    assert "iops" not in ebs.inputs and "throughput" not in ebs.inputs
+    assert ebs.inputs["finalSnapshot"] is False and retained[f"{VOLUME}::hpc-scratch"] is False
+    assert ebs.inputs["tags"] == {"project": "chpc", "Name": "hpc-scratch", "chpc:volume": "scratch"}
+    attachment = mocks.one(ATTACHMENT)
+    assert attachment.inputs == {"volumeId": "hpc-scratch-id", "instanceId": "i-head", "deviceName": "/dev/sdf",
+                                 "stopInstanceBeforeDetaching": True}
+    assert outputs == {"volume_ids": {"scratch": "hpc-scratch-id"}, "file_system_id": None,
+                       "file_system_dns_name": None, "access_point_id": None}
+    assert mocks.of_type(FILE_SYSTEM) == []
+
+
+def test_volume_types_iops_and_throughput_passed_and_devices_in_order(mocks):
+    outputs = build(args([volume("fast", type="gp3", iops=6000, throughput=500),
+                          volume("db", type="io2", iops=20000), volume("cold", type="sc1", size_gb=2000)]))
+    volumes = by_name(mocks, VOLUME)
+    assert {n: (v["type"], v.get("iops"), v.get("throughput"), v["size"]) for n, v in volumes.items()} == {
+        "hpc-fast": ("gp3", 6000.0, 500.0, 500.0), "hpc-db": ("io2", 20000.0, None, 500.0),
+        "hpc-cold": ("sc1", None, None, 2000.0)}
+    devices = {a["volumeId"]: a["deviceName"] for a in by_name(mocks, ATTACHMENT).values()}
+    assert devices == {"hpc-fast-id": "/dev/sdf", "hpc-db-id": "/dev/sdg", "hpc-cold-id": "/dev/sdh"}
+    assert outputs["volume_ids"] == {"fast": "hpc-fast-id", "db": "hpc-db-id", "cold": "hpc-cold-id"}
+
+
+def test_retained_volume_takes_a_final_snapshot_and_is_kept_on_delete(mocks, retained):
+    build(args([volume("keep", retain=True), volume("scratch")], shared=None))
+    volumes = by_name(mocks, VOLUME)
+    assert volumes["hpc-keep"]["finalSnapshot"] is True
+    assert retained[f"{VOLUME}::hpc-keep"] is True
+    assert volumes["hpc-scratch"]["finalSnapshot"] is False
+    assert retained[f"{VOLUME}::hpc-scratch"] is False
+    # the attachment goes on destroy (a detach), the retained volume stays
+    assert retained[f"{ATTACHMENT}::hpc-keep-attachment"] is False
+
+
+def test_unencrypted_volume_refused_before_anything_is_declared(mocks):
+    with pytest.raises(SecurityViolation, match=r"\[storage-unencrypted\] storage.volumes\[1\]: volume plain"):
+        build(args([volume("scratch"), volume("plain", encrypted=False)]))
+    assert mocks.resources == []
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"type": "gp2", "iops": 3000}, r"storage.volumes\[0\].iops: type gp2 takes no iops"),
+    ({"type": "io2", "iops": 3000, "throughput": 500}, r"storage.volumes\[0\].throughput: type io2 takes no"),
+    ({"type": "io1"}, r"storage.volumes\[0\].iops: required for type io1"),
+])
+def test_performance_settings_ebs_would_reject_or_ignore_refused(mocks, fields, message):
+    with pytest.raises(ValueError, match=message):
+        build(args([volume(**fields)]))
+    assert mocks.resources == []
+
+
+def test_more_volumes_than_device_names_refused(mocks):
+    with pytest.raises(ValueError, match="storage.volumes: 12 volumes, at most 11 on the head"):
+        build(args([volume(f"v{i}") for i in range(12)]))
+    assert mocks.resources == []
+
+
+def test_efs_encrypted_elastic_with_lifecycle_policy(mocks):
+    outputs = build(args())
+    fs = mocks.one(FILE_SYSTEM)
+    assert fs.name == "hpc-efs"
+    assert fs.inputs["encrypted"] is True
+    assert fs.inputs["performanceMode"] == "generalPurpose" and fs.inputs["throughputMode"] == "elastic"
+    assert fs.inputs["lifecyclePolicies"] == [{"transitionToIa": "AFTER_30_DAYS"},
+                                              {"transitionToPrimaryStorageClass": "AFTER_1_ACCESS"}]
+    assert outputs["file_system_id"] == "hpc-efs-id"
+    assert outputs["file_system_dns_name"] == "hpc-efs-id.efs.us-east-1.amazonaws.com"
+    assert outputs["access_point_id"] == "hpc-efs-ap-id"
+
+
+def test_one_mount_target_per_subnet_behind_an_nfs_only_group(mocks):
+    build(args())
+    targets = mocks.of_type(MOUNT_TARGET)
+    assert sorted(t.inputs["subnetId"] for t in targets) == SUBNETS
+    assert all(t.inputs["fileSystemId"] == "hpc-efs-id" and t.inputs["securityGroups"] == ["hpc-efs-sg-id"]
+               for t in targets)
+    group = mocks.one("aws:ec2/securityGroup:SecurityGroup")
+    assert group.name == "hpc-efs-sg" and group.inputs["vpcId"] == "vpc-0a1b2c3d"
+    assert "ingress" not in group.inputs and "egress" not in group.inputs
+    nfs = mocks.one(INGRESS)
+    assert {k: v for k, v in nfs.inputs.items() if k not in ("description", "tags")} == {
+        "securityGroupId": "hpc-efs-sg-id", "ipProtocol": "tcp", "fromPort": 2049.0, "toPort": 2049.0,
+        "referencedSecurityGroupId": "sg-cluster"}
+    assert mocks.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule") == []
+
+
+def test_access_point_root_directory_created_for_root(mocks):
+    build(args())
+    access_point = mocks.one("aws:efs/accessPoint:AccessPoint")
+    assert access_point.inputs["fileSystemId"] == "hpc-efs-id"
+    assert access_point.inputs["rootDirectory"] == {
+        "path": "/shared", "creationInfo": {"ownerUid": 0.0, "ownerGid": 0.0, "permissions": "0755"}}
+
+
+def test_file_system_policy_denies_everything_without_tls(mocks):
+    build(args())
+    policy = mocks.one("aws:efs/fileSystemPolicy:FileSystemPolicy")
+    assert policy.inputs["fileSystemId"] == "hpc-efs-id"
+    arn = "arn:aws:mock:us-east-1:123456789012:hpc-efs"
+    statements = json.loads(policy.inputs["policy"])["Statement"]
+    deny = [s for s in statements if s["Effect"] == "Deny"]
+    assert deny == [{"Sid": "DenyWithoutTls", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "*",
+                     "Resource": arn, "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]
+    allow = [s for s in statements if s["Effect"] == "Allow"]
+    assert len(allow) == 1 and allow[0]["Resource"] == arn
+    assert allow[0]["Condition"] == {"Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}}
+
+
+@pytest.mark.parametrize("shared", [None, "local"])
+def test_no_file_system_unless_the_spec_asks_for_efs(mocks, shared):
+    outputs = build(args(shared=shared))
+    assert mocks.of_type(FILE_SYSTEM) == [] and mocks.of_type(MOUNT_TARGET) == []
+    assert outputs["file_system_id"] is None and outputs["access_point_id"] is None
+    assert mocks.of_type(VOLUME)
+
+
+def test_efs_without_subnets_refused(mocks):
+    with pytest.raises(ValueError, match="storage.shared: EFS needs at least one subnet"):
+        build(dataclasses.replace(args(), subnet_ids=[]))
+    assert mocks.resources == []
+
+
+def test_every_declared_resource_passes_the_resource_rules(mocks):
+    build(args([volume("keep", retain=True), volume("fast", type="io2", iops=8000)]))
+    assert mocks.of_type(VOLUME) and mocks.of_type(FILE_SYSTEM) and mocks.of_type(INGRESS)
+    assert [f for r in mocks.resources for f in check_resource(r.type, r.inputs, r.name)] == []
