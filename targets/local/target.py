@@ -200,7 +200,7 @@ def _boot(env: Environment, root: Path, names: list[str], addresses: dict[str, s
         "slurm_cpus": max(2, os.cpu_count() or 2), "slurm_config_overrides": True,
         "slurm_proctrack": "proctrack/linuxproc", "slurm_task_plugin": "task/none",
         "slurm_cgroup_plugin": "cgroup/v1", "slurm_cgroup_automount": False,
-        "mount_points": mount_points,
+        "mount_points": mount_points, "mpi_interface": "eth0",  # no default route inside the nodes
     }
     playbook = Path(sys.executable).with_name("ansible-playbook")
 

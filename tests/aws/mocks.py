@@ -17,7 +17,7 @@ FAKE_ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx0Yk7xJ1c0nQ0Rb1kz8w6G8K0z
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
 CALLS: dict[str, dict[str, Any]] = {
     "aws:ec2/getAmi:getAmi": {"id": "ami-0123456789abcdef0", "imageId": "ami-0123456789abcdef0",
-                              "architecture": "x86_64"},
+                              "architecture": "x86_64", "rootDeviceName": "/dev/xvda"},
     "aws:index/getAvailabilityZones:getAvailabilityZones": {"names": ZONES, "zoneIds": ["use1-az1", "use1-az2",
                                                                                         "use1-az3"]},
     "aws:index/getCallerIdentity:getCallerIdentity": {"accountId": "123456789012",

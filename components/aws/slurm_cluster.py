@@ -1,0 +1,258 @@
+"""A Slurm cluster on EC2: one head instance in a public subnet and a fixed-size Auto Scaling group of
+compute nodes in one cluster placement group, every node configured at first boot by the same
+``ansible/`` roles as the local target (shipped as one S3 object, run by the cloud-init boot script).
+
+The resources do not grow with the node count: compute nodes share one launch template, one host key
+and one munge key, and register with Slurm by themselves (dynamic nodes); tasks find them by tag.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+import pulumi_tls as tls
+from pulumi import Input, Output
+
+from components.aws.cloud_init import BootSteps, boot_script
+from components.security import check_instance_networking, refuse
+from spec import environment as spec
+
+ROOT_VOLUME_GB = 32
+FLEET_TAG_KEY = "cloud-hpc-toolkit:fleet"
+# Graviton families (arm64): a1, c6g, c7gn, m6gd, t4g, hpc7g, im4gn, ... ; g5 or g4dn are x86_64 GPUs.
+ARM_FAMILY = re.compile(r"a1|[a-z]+\d+[a-z]*g[a-z]*")
+# Families EC2 keeps out of cluster placement groups: burstable (t3, t4g, ...) and flex (m7i-flex, ...).
+NO_CLUSTER_PLACEMENT = re.compile(r"t\d+[a-z]*|[a-z]+\d+[a-z]*-flex")
+
+
+@dataclass(frozen=True)
+class SlurmClusterArgs:
+    cluster_name: str
+    head: spec.Head
+    compute: spec.Compute
+    ssh_user: str
+    ssh_public_key: str  # the user's public key line
+    head_subnet_id: Input[str]  # a public subnet
+    compute_subnet_id: Input[str]  # one private subnet: a cluster placement group lives in one zone
+    head_security_group_id: Input[str]
+    cluster_security_group_id: Input[str]
+    ansible_dir: Path  # the project's ansible/ folder, shipped to the nodes as one S3 object
+    tags: dict[str, str]
+
+
+DEBIAN_OWNER = "136693071363"  # the Debian project's AWS account (wiki.debian.org/Cloud/AmazonEC2Image)
+
+
+def architecture(instance_type: str) -> str:
+    """The AMI architecture an instance type runs (the family is the part before the dot)."""
+    return "arm64" if ARM_FAMILY.fullmatch(instance_type.split(".")[0]) else "x86_64"
+
+
+def bundle_key(ansible_dir: Path) -> str:
+    """The bundle's S3 key, named by a hash of every file, so changed roles replace the object."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in ansible_dir.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(ansible_dir).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return f"bundles/ansible-{digest.hexdigest()[:20]}.zip"
+
+
+def openssh_public(key: str) -> str:
+    """"ssh-ed25519 AAAA..." without comment or newline, as the outputs contract pins it."""
+    return " ".join(key.split()[:2])
+
+
+def _tls_only(bucket_arn: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Sid": "DenyWithoutTls", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+        "Resource": [bucket_arn, f"{bucket_arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]})
+
+
+def _read_bundle(object_arn: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "ReadTheBundle", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [object_arn]}]})
+
+
+class SlurmCluster(pulumi.ComponentResource):
+    """Head instance, compute Auto Scaling group, the node role and the bundle bucket of one cluster."""
+
+    head_instance_id: pulumi.Output[str]
+    head_public_ip: pulumi.Output[str]
+    head_private_ip: pulumi.Output[str]
+    head_availability_zone: pulumi.Output[str]
+    head_host_key: pulumi.Output[str]
+    compute_host_key: pulumi.Output[str]
+    compute_group_name: pulumi.Output[str]
+    compute_tag: tuple[str, str]
+    bundle_bucket: pulumi.Output[str]
+
+    def __init__(self, name: str, args: SlurmClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        if not (args.head.instance_type and args.compute.instance_type):
+            raise ValueError("SlurmCluster: head.instance_type and compute.instance_type are required")
+        refuse(check_instance_networking(args.compute.instance_type, args.compute.networking))
+        super().__init__("cloud-hpc-toolkit:aws:SlurmCluster", name, None, opts)
+        self._name = name
+        self._tags = args.tags
+        invoke = pulumi.InvokeOptions(parent=self)
+        region = aws.get_region(opts=invoke).region
+        head_name = f"{args.cluster_name}-head"
+
+        bucket, bundle = self._bundle(args.ansible_dir)
+        profile, permissions = self._node_role(bucket, bundle)
+
+        # Generated at deploy time, a fixed number whatever the node count; private halves stay secret.
+        head_key = tls.PrivateKey(f"{name}-head-host-key", algorithm="ED25519", opts=self._child())
+        compute_key = tls.PrivateKey(f"{name}-compute-host-key", algorithm="ED25519", opts=self._child())
+        munge_key = random.RandomBytes(f"{name}-munge-key", length=1024, opts=self._child())
+
+        def script(role: str, values: dict[str, str]) -> str:
+            return boot_script(role=role, cluster_name=args.cluster_name, bucket=values["bucket"], key=values["key"],
+                               region=region, head_name=head_name, head_address_hint=values.get("head_ip"),
+                               munge_key_b64=values["munge"], host_private_key=values["private"],
+                               host_public_key=values["public"], ssh_user=args.ssh_user,
+                               ssh_authorized_key=args.ssh_public_key, steps=BootSteps())
+
+        common = {"bucket": bucket.bucket, "key": bundle.key, "munge": Output.secret(munge_key.base64)}
+        head_image = self._image(args.head.instance_type, invoke)
+        head_user_data = Output.all(**common, private=Output.secret(head_key.private_key_openssh),
+                                    public=head_key.public_key_openssh).apply(lambda v: script("head", v))
+        head = aws.ec2.Instance(
+            f"{name}-head", ami=head_image.id, instance_type=args.head.instance_type, subnet_id=args.head_subnet_id,
+            vpc_security_group_ids=[args.head_security_group_id, args.cluster_security_group_id],
+            associate_public_ip_address=True, iam_instance_profile=profile.name,
+            metadata_options=aws.ec2.InstanceMetadataOptionsArgs(**self._imds()),
+            root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
+                volume_type="gp3", volume_size=ROOT_VOLUME_GB, encrypted=True, delete_on_termination=True),
+            user_data=Output.secret(head_user_data),
+            tags={**args.tags, "Name": head_name}, volume_tags={**args.tags, "Name": head_name},
+            # cloud-init runs user data once per instance: a changed bundle key would only stop and start the
+            # head (an in-place user data update) without configuring anything, so it is not applied
+            opts=pulumi.ResourceOptions.merge(self._child(depends_on=permissions),
+                                              pulumi.ResourceOptions(ignore_changes=["user_data"])))
+
+        compute_image = self._image(args.compute.instance_type, invoke)
+        compute_user_data = Output.all(**common, head_ip=head.private_ip,
+                                       private=Output.secret(compute_key.private_key_openssh),
+                                       public=compute_key.public_key_openssh).apply(lambda v: script("compute", v))
+        interface = aws.ec2.LaunchTemplateNetworkInterfaceArgs(
+            device_index=0, security_groups=[args.cluster_security_group_id], associate_public_ip_address="false",
+            delete_on_termination="true",
+            **({"interface_type": "efa", "network_card_index": 0} if args.compute.networking == "rdma" else {}))
+        compute_name = f"{args.cluster_name}-compute"
+        template = aws.ec2.LaunchTemplate(
+            f"{name}-compute", image_id=compute_image.id, instance_type=args.compute.instance_type,
+            iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(**self._imds()),
+            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name=compute_image.root_device_name, ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_type="gp3", volume_size=ROOT_VOLUME_GB, encrypted="true", delete_on_termination="true"))],
+            # the security group sits on the interface: a template-level vpc_security_group_ids would conflict
+            network_interfaces=[interface],
+            user_data=Output.secret(compute_user_data.apply(lambda s: base64.b64encode(s.encode()).decode())),
+            tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(
+                resource_type=kind, tags={**args.tags, "Name": compute_name}) for kind in ("instance", "volume")],
+            update_default_version=True, tags=args.tags, opts=self._child())
+
+        placement = None
+        if not NO_CLUSTER_PLACEMENT.fullmatch(args.compute.instance_type.split(".")[0]):
+            placement = aws.ec2.PlacementGroup(f"{name}-compute-placement", strategy="cluster", tags=args.tags,
+                                               opts=self._child())
+        self.compute_tag = (FLEET_TAG_KEY, args.cluster_name)
+        # Fixed size for now: min = max = desired.
+        count = args.compute.count
+        group = aws.autoscaling.Group(
+            f"{name}-compute", desired_capacity=count, min_size=count, max_size=count,
+            launch_template=aws.autoscaling.GroupLaunchTemplateArgs(id=template.id, version="$Latest"),
+            vpc_zone_identifiers=[args.compute_subnet_id], placement_group=placement.name if placement else None,
+            tags=[aws.autoscaling.GroupTagArgs(key=self.compute_tag[0], value=self.compute_tag[1],
+                                               propagate_at_launch=True)],
+            opts=self._child(depends_on=permissions))
+
+        self.head_instance_id = head.id
+        self.head_public_ip = head.public_ip
+        self.head_private_ip = head.private_ip
+        self.head_availability_zone = head.availability_zone
+        self.head_host_key = head_key.public_key_openssh.apply(openssh_public)
+        self.compute_host_key = compute_key.public_key_openssh.apply(openssh_public)
+        self.compute_group_name = group.name
+        self.bundle_bucket = bucket.bucket
+        self.register_outputs({
+            "head_instance_id": self.head_instance_id, "head_public_ip": self.head_public_ip,
+            "head_private_ip": self.head_private_ip, "head_availability_zone": self.head_availability_zone,
+            "head_host_key": self.head_host_key, "compute_host_key": self.compute_host_key,
+            "compute_group_name": self.compute_group_name, "compute_tag": list(self.compute_tag),
+            "bundle_bucket": self.bundle_bucket,
+        })
+
+    def _child(self, depends_on: list[pulumi.Resource] | None = None) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, depends_on=depends_on)
+
+    @staticmethod
+    def _imds() -> dict[str, object]:
+        """IMDSv2 only. Hop limit 1: nothing runs in containers on the nodes, and a container's extra hop
+        could otherwise reach the node role's credentials."""
+        return {"http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 1,
+                "instance_metadata_tags": "disabled"}
+
+    def _image(self, instance_type: str, invoke: pulumi.InvokeOptions) -> aws.ec2.AwaitableGetAmiResult:
+        """The latest Debian 12 image (Debian's own account) for the instance type's architecture.
+
+        Debian, because the roles install Slurm 22.05, munge and Open MPI from its packages, exactly as on
+        the local target; Amazon Linux 2023 ships no Slurm at all.
+        """
+        arch = architecture(instance_type)
+        debian_arch = "amd64" if arch == "x86_64" else "arm64"
+        return aws.ec2.get_ami(most_recent=True, owners=[DEBIAN_OWNER], filters=[
+            aws.ec2.GetAmiFilterArgs(name="name", values=[f"debian-12-{debian_arch}-*"]),
+            aws.ec2.GetAmiFilterArgs(name="architecture", values=[arch]),
+            aws.ec2.GetAmiFilterArgs(name="virtualization-type", values=["hvm"]),
+        ], opts=invoke)
+
+    def _bundle(self, ansible_dir: Path) -> tuple[aws.s3.Bucket, aws.s3.BucketObjectv2]:
+        """A private, encrypted, TLS-only bucket holding the ansible/ folder as one zip object."""
+        name = self._name
+        bucket = aws.s3.Bucket(f"{name}-bundle", force_destroy=True, tags=self._tags, opts=self._child())
+        encryption = aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-bundle-encryption", bucket=bucket.bucket,
+            rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                apply_server_side_encryption_by_default=aws.s3
+                .BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                    sse_algorithm="AES256"))],
+            opts=self._child())
+        private = aws.s3.BucketPublicAccessBlock(
+            f"{name}-bundle-public-access", bucket=bucket.bucket, block_public_acls=True, block_public_policy=True,
+            ignore_public_acls=True, restrict_public_buckets=True, opts=self._child())
+        aws.s3.BucketPolicy(f"{name}-bundle-tls-only", bucket=bucket.bucket, policy=bucket.arn.apply(_tls_only),
+                            opts=self._child(depends_on=[private]))
+        bundle = aws.s3.BucketObjectv2(
+            f"{name}-bundle-ansible", bucket=bucket.bucket, key=bundle_key(ansible_dir),
+            source=pulumi.FileArchive(str(ansible_dir)), content_type="application/zip", tags=self._tags,
+            opts=self._child(depends_on=[encryption]))
+        return bucket, bundle
+
+    def _node_role(self, bucket: aws.s3.Bucket, bundle: aws.s3.BucketObjectv2,
+                   ) -> tuple[aws.iam.InstanceProfile, list[pulumi.Resource]]:
+        """The nodes' role: SSM Session Manager, and reading the bundle object, nothing else."""
+        name = self._name
+        partition = aws.get_partition(opts=pulumi.InvokeOptions(parent=self))
+        role = aws.iam.Role(f"{name}-node-role", assume_role_policy=json.dumps({
+            "Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Action": "sts:AssumeRole",
+                "Principal": {"Service": f"ec2.{partition.dns_suffix}"}}]}),
+            tags=self._tags, opts=self._child())
+        ssm = aws.iam.RolePolicyAttachment(
+            f"{name}-node-ssm", role=role.name,
+            policy_arn=f"arn:{partition.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore", opts=self._child())
+        read = aws.iam.RolePolicy(
+            f"{name}-node-bundle-read", role=role.id,
+            policy=Output.concat(bucket.arn, "/", bundle.key).apply(_read_bundle), opts=self._child())
+        profile = aws.iam.InstanceProfile(f"{name}-node-profile", role=role.name, tags=self._tags,
+                                          opts=self._child())
+        return profile, [ssm, read]

@@ -1,0 +1,279 @@
+"""The AWS Slurm cluster component against recording mocks: EFA fleet in a cluster placement group,
+IMDSv2 and encryption everywhere, a least-privilege node role, a private bundle bucket, secrets kept
+secret, and a resource count that does not grow with the node count."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
+
+from components.aws.slurm_cluster import (
+    FLEET_TAG_KEY,
+    SlurmCluster,
+    SlurmClusterArgs,
+    architecture,
+    bundle_key,
+)
+from components.security import SecurityViolation, check_resource
+from spec import environment as spec
+from tests.aws.mocks import CALLS, FAKE_ED25519, RecordingMocks
+
+ANSIBLE = Path(__file__).resolve().parents[2] / "ansible"
+USER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIUserKeyUserKeyUserKeyUserKeyUserKeyUser user@laptop"
+MOCK_PRIVATE = "fake\n-----END OPENSSH PRIVATE KEY-----"  # what the recorder answers for tls private keys
+MOCK_MUNGE = "bW9jay1tdW5nZS1rZXk="  # ... and for RandomBytes.base64
+SSM_CORE = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+INSTANCE = "aws:ec2/instance:Instance"
+TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+GROUP = "aws:autoscaling/group:Group"
+PLACEMENT = "aws:ec2/placementGroup:PlacementGroup"
+
+
+@pytest.fixture
+def cluster_mocks(mocks: RecordingMocks, monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingMocks]:
+    """The shared recorder; the AMI answer also names its root device, which the launch template maps."""
+    monkeypatch.setitem(CALLS, "aws:ec2/getAmi:getAmi", {**CALLS["aws:ec2/getAmi:getAmi"],
+                                                         "rootDeviceName": "/dev/xvda"})
+    yield mocks
+
+
+def cluster_args(count: int = 2, networking: str = "rdma", instance_type: str = "c5n.18xlarge",
+                 head_type: str = "c5n.large", ansible_dir: Path = ANSIBLE) -> SlurmClusterArgs:
+    return SlurmClusterArgs(
+        cluster_name="hpc", head=spec.Head(instance_type=head_type),
+        compute=spec.Compute(count=count, instance_type=instance_type, networking=networking),
+        ssh_user="ec2-user", ssh_public_key=USER_KEY, head_subnet_id="subnet-public0",
+        compute_subnet_id="subnet-private0", head_security_group_id="sg-head",
+        cluster_security_group_id="sg-cluster", ansible_dir=ansible_dir, tags={"project": "chpc"})
+
+
+def build(**kwargs: Any) -> dict[str, Any]:
+    """Declare the cluster; return its outputs (read through apply) and their secret flags."""
+    seen: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def program() -> pulumi.Output[Any]:
+        cluster = SlurmCluster("hpc", cluster_args(**kwargs))
+        seen["compute_tag"] = cluster.compute_tag
+        names = ("head_instance_id", "head_public_ip", "head_private_ip", "head_availability_zone", "head_host_key",
+                 "compute_host_key", "compute_group_name", "bundle_bucket")
+        for attr in names:
+            getattr(cluster, attr).apply(lambda value, attr=attr: seen.__setitem__(attr, value))
+        return pulumi.Output.all(*(getattr(cluster, attr) for attr in names))
+
+    program()
+    return seen
+
+
+def secret_value(value: Any) -> Any:
+    assert is_rpc_secret(value), f"expected a secret, got plain {str(value)[:80]!r}"
+    return unwrap_rpc_secret(value)
+
+
+def plain_strings(value: Any) -> Iterator[str]:
+    """Every string of a recorded input that is not inside a secret."""
+    if is_rpc_secret(value):
+        return
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from plain_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from plain_strings(item)
+
+
+def test_compute_fleet_is_one_group_in_a_cluster_placement_group(cluster_mocks: RecordingMocks) -> None:
+    outputs = build(count=4)
+    placement = cluster_mocks.one(PLACEMENT)
+    assert placement.inputs["strategy"] == "cluster"
+    group = cluster_mocks.one(GROUP).inputs
+    assert group["placementGroup"] == placement.name
+    assert group["desiredCapacity"] == group["minSize"] == group["maxSize"] == 4
+    assert group["vpcZoneIdentifiers"] == ["subnet-private0"]
+    assert group["launchTemplate"] == {"id": f"{cluster_mocks.one(TEMPLATE).name}-id", "version": "$Latest"}
+    assert group["tags"] == [{"key": FLEET_TAG_KEY, "value": "hpc", "propagateAtLaunch": True}]
+    assert outputs["compute_tag"] == (FLEET_TAG_KEY, "hpc")
+    assert outputs["compute_group_name"] == cluster_mocks.one(GROUP).name
+
+
+def test_rdma_puts_an_efa_interface_carrying_the_cluster_group(cluster_mocks: RecordingMocks) -> None:
+    build(networking="rdma")
+    template = cluster_mocks.one(TEMPLATE).inputs
+    assert template["networkInterfaces"] == [{
+        "interfaceType": "efa", "networkCardIndex": 0, "deviceIndex": 0, "securityGroups": ["sg-cluster"],
+        "associatePublicIpAddress": "false", "deleteOnTermination": "true"}]
+    assert "vpcSecurityGroupIds" not in template  # would conflict with the interface's groups
+    assert "subnetId" not in template["networkInterfaces"][0]  # the group places nodes in its subnet
+
+
+@pytest.mark.parametrize("networking", ["none", "enhanced"])
+def test_other_networking_gets_a_plain_interface(cluster_mocks: RecordingMocks, networking: str) -> None:
+    build(networking=networking, instance_type="c5n.9xlarge")
+    template = cluster_mocks.one(TEMPLATE).inputs
+    assert template["networkInterfaces"] == [{"deviceIndex": 0, "securityGroups": ["sg-cluster"],
+                                              "associatePublicIpAddress": "false", "deleteOnTermination": "true"}]
+    assert "vpcSecurityGroupIds" not in template
+
+
+def test_burstable_compute_stays_out_of_a_placement_group(cluster_mocks: RecordingMocks) -> None:
+    build(networking="none", instance_type="t3.large")
+    assert cluster_mocks.of_type(PLACEMENT) == []
+    assert "placementGroup" not in cluster_mocks.one(GROUP).inputs
+
+
+def test_imdsv2_and_encrypted_roots_on_head_and_template(cluster_mocks: RecordingMocks) -> None:
+    build()
+    head = cluster_mocks.one(INSTANCE).inputs
+    template = cluster_mocks.one(TEMPLATE).inputs
+    for options in (head["metadataOptions"], template["metadataOptions"]):
+        assert options["httpTokens"] == "required"
+        assert options["httpPutResponseHopLimit"] == 1
+        assert options["httpEndpoint"] == "enabled"
+    assert head["rootBlockDevice"]["encrypted"] is True
+    assert head["rootBlockDevice"]["volumeType"] == "gp3"
+    (mapping,) = template["blockDeviceMappings"]
+    assert mapping["deviceName"] == "/dev/xvda"  # the AMI's root device, so this mapping is the root volume
+    assert mapping["ebs"]["encrypted"] == "true"
+    assert mapping["ebs"]["volumeType"] == "gp3"
+
+
+def test_head_sits_in_the_public_subnet_with_both_groups(cluster_mocks: RecordingMocks) -> None:
+    outputs = build()
+    head = cluster_mocks.one(INSTANCE)
+    assert head.inputs["subnetId"] == "subnet-public0"
+    assert head.inputs["vpcSecurityGroupIds"] == ["sg-head", "sg-cluster"]
+    assert head.inputs["associatePublicIpAddress"] is True
+    assert head.inputs["tags"] == {"project": "chpc", "Name": "hpc-head"}
+    assert head.inputs["ami"] == CALLS["aws:ec2/getAmi:getAmi"]["id"]
+    assert cluster_mocks.one(TEMPLATE).inputs["imageId"] == CALLS["aws:ec2/getAmi:getAmi"]["id"]
+    assert outputs["head_public_ip"] == "198.51.100.10" and outputs["head_private_ip"] == "10.0.1.10"
+    assert outputs["head_instance_id"] == f"{head.name}-id"
+    assert outputs["head_availability_zone"] == "us-east-1a"
+
+
+def test_images_are_debian_12_of_each_instance_types_architecture(cluster_mocks: RecordingMocks) -> None:
+    build(head_type="c7g.large", instance_type="c5n.18xlarge")
+    amis = [args for token, args in cluster_mocks.calls if token == "aws:ec2/getAmi:getAmi"]
+    assert len(amis) == 2
+    filters = [{f["name"]: f["values"] for f in args["filters"]} for args in amis]
+    assert [f["architecture"] for f in filters] == [["arm64"], ["x86_64"]]  # head, then compute
+    assert [f["name"] for f in filters] == [["debian-12-arm64-*"], ["debian-12-amd64-*"]]
+    assert all(args["owners"] == ["136693071363"] and args["mostRecent"] is True for args in amis)
+
+
+@pytest.mark.parametrize(("instance_type", "arch"), [
+    ("c5n.18xlarge", "x86_64"), ("g4dn.xlarge", "x86_64"), ("g5.xlarge", "x86_64"), ("m7i-flex.large", "x86_64"),
+    ("c6gn.16xlarge", "arm64"), ("hpc7g.16xlarge", "arm64"), ("t4g.micro", "arm64"), ("a1.large", "arm64"),
+    ("g5g.xlarge", "arm64"), ("im4gn.large", "arm64"),
+])
+def test_architecture_of_instance_types(instance_type: str, arch: str) -> None:
+    assert architecture(instance_type) == arch
+
+
+def test_node_role_may_use_ssm_and_read_the_bundle_only(cluster_mocks: RecordingMocks) -> None:
+    build()
+    role = cluster_mocks.one("aws:iam/role:Role")
+    trust = json.loads(role.inputs["assumeRolePolicy"])
+    assert trust["Statement"] == [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                   "Principal": {"Service": "ec2.amazonaws.com"}}]
+    (attachment,) = cluster_mocks.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert attachment.inputs["policyArn"] == SSM_CORE
+    bucket = cluster_mocks.one("aws:s3/bucket:Bucket")
+    key = cluster_mocks.one("aws:s3/bucketObjectv2:BucketObjectv2").inputs["key"]
+    policy = json.loads(cluster_mocks.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])
+    assert [(s["Effect"], s["Action"], s["Resource"]) for s in policy["Statement"]] == [
+        ("Allow", ["s3:GetObject"], [f"arn:aws:mock:us-east-1:123456789012:{bucket.name}/{key}"])]
+    profile = cluster_mocks.one("aws:iam/instanceProfile:InstanceProfile")
+    assert profile.inputs["role"] == role.name
+    assert cluster_mocks.one(INSTANCE).inputs["iamInstanceProfile"] == profile.name
+    assert cluster_mocks.one(TEMPLATE).inputs["iamInstanceProfile"] == {
+        "arn": f"arn:aws:mock:us-east-1:123456789012:{profile.name}"}
+
+
+def test_bundle_bucket_is_private_encrypted_and_tls_only(cluster_mocks: RecordingMocks) -> None:
+    outputs = build()
+    bucket = cluster_mocks.one("aws:s3/bucket:Bucket")
+    assert bucket.inputs["forceDestroy"] is True
+    assert outputs["bundle_bucket"] == f"{bucket.name}-bucket"
+    encryption = cluster_mocks.one("aws:s3/bucketServerSideEncryptionConfiguration:"
+                                   "BucketServerSideEncryptionConfiguration").inputs
+    assert encryption["bucket"] == outputs["bundle_bucket"]
+    assert encryption["rules"] == [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]
+    block = cluster_mocks.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+    assert {k: block[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
+                                  "restrictPublicBuckets")} == dict.fromkeys(("blockPublicAcls", "blockPublicPolicy",
+                                                                              "ignorePublicAcls",
+                                                                              "restrictPublicBuckets"), True)
+    (deny,) = json.loads(cluster_mocks.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    bundle = cluster_mocks.one("aws:s3/bucketObjectv2:BucketObjectv2").inputs
+    assert isinstance(bundle["source"], pulumi.FileArchive) and bundle["source"].path == str(ANSIBLE)
+    assert bundle["key"] == bundle_key(ANSIBLE)
+
+
+def test_bundle_key_follows_the_roles_content(tmp_path: Path) -> None:
+    copy = tmp_path / "ansible"
+    shutil.copytree(ANSIBLE, copy)
+    assert bundle_key(copy) == bundle_key(ANSIBLE)
+    assert bundle_key(copy).startswith("bundles/ansible-") and bundle_key(copy).endswith(".zip")
+    template = copy / "roles" / "slurm" / "templates" / "slurm.conf.j2"
+    template.write_text(template.read_text() + "# changed\n")
+    assert bundle_key(copy) != bundle_key(ANSIBLE)
+
+
+def test_secrets_travel_only_inside_secret_user_data(cluster_mocks: RecordingMocks) -> None:
+    outputs = build()
+    head_script = secret_value(cluster_mocks.one(INSTANCE).inputs["userData"])
+    compute_script = base64.b64decode(secret_value(cluster_mocks.one(TEMPLATE).inputs["userData"])).decode()
+    for role, script in (("head", head_script), ("compute", compute_script)):
+        assert script.startswith("#!/bin/sh\n") and f"boot the {role} node of cluster hpc" in script
+        assert MOCK_MUNGE in script and MOCK_PRIVATE in script and USER_KEY in script
+        assert len(script.encode()) < 16384  # EC2's user data limit
+    assert "head_address=10.0.1.10\n" in compute_script  # the head instance's private IP
+    assert "hostname -I" in head_script  # the head finds its own address at boot
+    for resource in cluster_mocks.resources:
+        for text in plain_strings(resource.inputs):
+            assert MOCK_MUNGE not in text and MOCK_PRIVATE not in text, f"{resource.type} {resource.name} leaks"
+    public = " ".join(FAKE_ED25519.split()[:2])
+    assert outputs["head_host_key"] == outputs["compute_host_key"] == public
+
+
+@pytest.mark.parametrize("networking", ["rdma", "none"])
+def test_every_resource_passes_the_security_rules(cluster_mocks: RecordingMocks, networking: str) -> None:
+    build(networking=networking)
+    assert {r.type for r in cluster_mocks.resources} >= {INSTANCE, TEMPLATE,
+                                                         "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"}
+    findings = [f.line() for r in cluster_mocks.resources for f in check_resource(r.type, r.inputs, r.name)]
+    assert findings == []
+
+
+def test_keys_and_resources_do_not_grow_with_the_node_count(cluster_mocks: RecordingMocks) -> None:
+    build(count=2)
+    small = Counter(r.type for r in cluster_mocks.resources)
+    cluster_mocks.resources.clear()
+    build(count=1000)
+    large = Counter(r.type for r in cluster_mocks.resources)
+    assert small == large
+    assert large["tls:index/privateKey:PrivateKey"] == 2  # head host key, one compute fleet host key
+    assert large["random:index/randomBytes:RandomBytes"] == 1  # the munge key
+    assert cluster_mocks.one(GROUP).inputs["maxSize"] == 1000
+
+
+@pytest.mark.parametrize(("networking", "instance_type", "rule"), [
+    ("rdma", "t3.micro", "efa-unsupported"), ("enhanced", "c1.medium", "ena-unsupported")])
+def test_networking_an_instance_type_lacks_is_refused(mocks: RecordingMocks, networking: str, instance_type: str,
+                                                      rule: str) -> None:
+    with pytest.raises(SecurityViolation, match=rf"\[{rule}\] compute.instance_type: {instance_type} "):
+        SlurmCluster("hpc", cluster_args(networking=networking, instance_type=instance_type))
+    assert mocks.resources == []
