@@ -1,12 +1,37 @@
 """The security rules, in one place: components refuse with them, `invoke plan` reports with them,
 and the policy pack in `policy/` exposes them to `pulumi preview --policy-pack`.
+
+Resource rules read the inputs as the provider receives them (camelCase wire names, numbers possibly as
+floats). They accept any Mapping/Sequence because the policy pack hands them read-only proxies that raise
+``UnknownValueError`` for values unknown during preview; that error is left to the policy framework.
+Only the standard library is imported here, so the policy pack runs without the project's dependencies.
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from spec.environment import Environment
+
+CAPABILITIES = Path(__file__).parent / "aws" / "instance_capabilities.json"
+# The Network component puts this in the description of an SSH rule it opened to the world because the
+# spec said ssh.allow_world: a resource-level rule cannot see the spec, so this is how it learns.
+WORLD_MARKER = "world-open by ssh.allow_world"
+SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|(^|_)(API_?|PRIVATE_?|ACCESS_?)?KEY($|_)", re.I)
+PUBLIC_ACLS = ("public-read", "public-read-write", "authenticated-read")
+PUBLIC_GRANTEES = ("http://acs.amazonaws.com/groups/global/AllUsers",
+                   "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
+PUBLIC_ACCESS_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+AZURE_WORLD = ("*", "internet", "any", "0.0.0.0/0", "::/0")
 
 
 @dataclass(frozen=True)
@@ -42,3 +67,300 @@ def check_ssh_cidr(cidr: str, allow_world: bool, resource: str = "ssh.allowed_ci
         return [Finding("ssh-world-open", "warning", resource,
                         f"SSH ingress from {cidr} is open to the whole internet (ssh.allow_world is set)")]
     return []
+
+
+# --- instance types -------------------------------------------------------------------------------------
+
+@cache
+def instance_capabilities() -> dict[str, dict[str, Any]]:
+    """EFA/ENA support per EC2 instance type; the file's ``_source`` says where and when it was taken."""
+    return json.loads(CAPABILITIES.read_text())["types"]
+
+
+def _families(types: Iterable[str]) -> str:
+    return ", ".join(sorted({name.split(".")[0] for name in types}))
+
+
+def check_instance_networking(instance_type: str, networking: str,
+                              resource: str = "compute.instance_type") -> list[Finding]:
+    """EFA (``rdma``) only on types with EFA, ENA (``enhanced``) only on types with ENA (spec values).
+
+    A type missing from the table is an error when networking is asked of it (support cannot be shown, and
+    the launch would fail or fall back to plain TCP), but only a warning for ``none``: the table is a dated
+    snapshot, and a type newer than it must not block a node that asks nothing of the network."""
+    known = instance_capabilities()
+    capabilities = known.get(instance_type)
+    if capabilities is None:
+        close = difflib.get_close_matches(instance_type, known, n=3)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        return [Finding("unknown-instance-type", "warning" if networking == "none" else "error", resource,
+                        f"unknown instance type {instance_type}; {hint}known families: {_families(known)}")]
+    if networking == "rdma" and not capabilities["efa"]:
+        family = instance_type.split(".")[0]
+        with_efa = sorted(name for name, caps in known.items() if caps["efa"])
+        same_family = [name for name in with_efa if name.split(".")[0] == family]
+        choice = (f"sizes of {family} with EFA: {', '.join(same_family)}" if same_family
+                  else f"families with EFA: {_families(with_efa)}")
+        return [Finding("efa-unsupported", "error", resource,
+                        f"{instance_type} has no EFA, so networking: rdma cannot work; choose a type with EFA "
+                        f"({choice}) or set networking: enhanced")]
+    if networking == "enhanced" and capabilities["ena"] == "unsupported":
+        return [Finding("ena-unsupported", "error", resource,
+                        f"{instance_type} has no ENA, so networking: enhanced cannot work; choose a current "
+                        "generation type (c5n, m5, t3, ...) or set networking: none")]
+    return []
+
+
+# --- resource rules (camelCase inputs) ------------------------------------------------------------------
+
+def _map(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _seq(value: Any) -> Sequence[Any]:
+    return value if isinstance(value, Sequence) and not isinstance(value, str) else ()
+
+
+def _true(value: Any) -> bool:
+    """A boolean input, which some schemas carry as a string (launch template EBS ``encrypted``)."""
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def _imds(props: Mapping[str, Any], resource: str) -> list[Finding]:
+    tokens = _map(props.get("metadataOptions")).get("httpTokens")
+    if tokens == "required":
+        return []
+    return [Finding("imdsv2-required", "error", resource,
+                    f"instance metadata accepts IMDSv1 (httpTokens={tokens or 'unset'}), which SSRF can reach; "
+                    "set metadata_options http_tokens='required'")]
+
+
+def _instance(props: Mapping[str, Any], resource: str) -> list[Finding]:
+    findings = _imds(props, resource)
+    root = props.get("rootBlockDevice")
+    if not _true(_map(root).get("encrypted")):
+        findings.append(Finding("ebs-unencrypted", "error", resource,
+                                "root volume is not encrypted at rest (unset follows the AMI and the account "
+                                "default, which this rule cannot see); set root_block_device encrypted=True"))
+    findings += [Finding("ebs-unencrypted", "error", resource,
+                         f"EBS volume {_map(device).get('deviceName', '?')} is not encrypted at rest; "
+                         "set encrypted=True")
+                 for device in _seq(props.get("ebsBlockDevices")) if not _true(_map(device).get("encrypted"))]
+    return findings
+
+
+def _launch_template(props: Mapping[str, Any], resource: str) -> list[Finding]:
+    findings = _imds(props, resource)
+    volumes = [_map(mapping) for mapping in _seq(props.get("blockDeviceMappings")) if _map(mapping).get("ebs")]
+    if not volumes:
+        findings.append(Finding("ebs-unencrypted", "error", resource,
+                                "no block device mapping encrypts the root volume (it would follow the AMI and "
+                                "the account default); map the root device with ebs encrypted='true'"))
+    findings += [Finding("ebs-unencrypted", "error", resource,
+                         f"EBS volume {volume.get('deviceName', '?')} is not encrypted at rest; "
+                         "set ebs encrypted='true'")
+                 for volume in volumes if not _true(_map(volume.get("ebs")).get("encrypted"))]
+    return findings
+
+
+def _encrypted(rule: str, what: str) -> Callable[[Mapping[str, Any], str], list[Finding]]:
+    def check(props: Mapping[str, Any], resource: str) -> list[Finding]:
+        if _true(props.get("encrypted")):
+            return []
+        return [Finding(rule, "error", resource, f"{what} is not encrypted at rest; set encrypted=True")]
+
+    return check
+
+
+def _is_world(cidr: Any) -> bool:
+    try:
+        return isinstance(cidr, str) and ipaddress.ip_network(cidr, strict=False).prefixlen == 0
+    except ValueError:
+        return False
+
+
+def _reaches_ssh(protocol: Any, from_port: Any, to_port: Any) -> bool:
+    protocol = str(protocol).lower()
+    if protocol in ("-1", "-1.0", "all"):
+        return True
+    if protocol not in ("tcp", "6", "6.0"):
+        return False
+    low = 0 if from_port is None else float(from_port)
+    high = 65535 if to_port is None else float(to_port)
+    return low <= 22 <= high
+
+
+def _port(value: Any) -> str:
+    return "?" if value is None else str(int(float(value)))
+
+
+def _world_open(resource: str, source: str, ssh: bool, ports: str, description: Any) -> list[Finding]:
+    """Ingress from the whole internet: to SSH an error unless marked as asked for; to other ports a warning."""
+    if ssh and WORLD_MARKER in str(description or ""):
+        return [Finding("ssh-world-open", "warning", resource,
+                        f"SSH ingress from {source} is open to the whole internet (ssh.allow_world is set)")]
+    if ssh:
+        return [Finding("ssh-world-open", "error", resource,
+                        f"SSH (port 22) ingress from {source} is open to the whole internet; allow only the "
+                        f"network you connect from (a rule opened by ssh.allow_world says '{WORLD_MARKER}')")]
+    return [Finding("world-open-ingress", "warning", resource,
+                    f"ingress from {source} to {ports} is open to the whole internet")]
+
+
+def _ingress(resource: str, cidrs: Iterable[Any], protocol: Any, from_port: Any, to_port: Any,
+             description: Any) -> list[Finding]:
+    world = [cidr for cidr in cidrs if _is_world(cidr)]
+    if not world:
+        return []
+    every = str(protocol).lower() in ("-1", "-1.0", "all")
+    ports = "all ports" if every else f"ports {_port(from_port)}-{_port(to_port)}/{protocol}"
+    return _world_open(resource, world[0], _reaches_ssh(protocol, from_port, to_port), ports, description)
+
+
+def _security_group(props: Mapping[str, Any], resource: str) -> list[Finding]:
+    findings: list[Finding] = []
+    for rule in map(_map, _seq(props.get("ingress"))):
+        findings += _ingress(resource, [*_seq(rule.get("cidrBlocks")), *_seq(rule.get("ipv6CidrBlocks"))],
+                             rule.get("protocol"), rule.get("fromPort"), rule.get("toPort"), rule.get("description"))
+    return findings
+
+
+def _security_group_rule(props: Mapping[str, Any], resource: str) -> list[Finding]:
+    if props.get("type") != "ingress":
+        return []
+    return _ingress(resource, [*_seq(props.get("cidrBlocks")), *_seq(props.get("ipv6CidrBlocks"))],
+                    props.get("protocol"), props.get("fromPort"), props.get("toPort"), props.get("description"))
+
+
+def _ingress_rule(props: Mapping[str, Any], resource: str) -> list[Finding]:
+    return _ingress(resource, [props.get("cidrIpv4"), props.get("cidrIpv6")], props.get("ipProtocol"),
+                    props.get("fromPort"), props.get("toPort"), props.get("description"))
+
+
+def _bucket_acl(props: Mapping[str, Any], resource: str) -> list[Finding]:
+    grants = _seq(_map(props.get("accessControlPolicy")).get("grants"))
+    public = props.get("acl") in PUBLIC_ACLS or any(
+        _map(_map(grant).get("grantee")).get("uri") in PUBLIC_GRANTEES for grant in grants)
+    if not public:
+        return []
+    return [Finding("s3-public-acl", "error", resource,
+                    "the bucket ACL grants access to everyone (or every AWS account); use acl='private' and "
+                    "grant access with IAM policies")]
+
+
+def _public_access_block(props: Mapping[str, Any], resource: str) -> list[Finding]:
+    off = [flag for flag in PUBLIC_ACCESS_FLAGS if not _true(props.get(flag))]
+    if not off:
+        return []
+    return [Finding("s3-public-access", "error", resource,
+                    f"the public access block leaves {', '.join(off)} off (unset means off); set all four to True")]
+
+
+def plaintext_secret_names(environment: Mapping[str, Any]) -> list[str]:
+    """Environment variables whose name says secret and whose value is given in plain text."""
+    return [name for name, value in environment.items() if SECRET_NAME.search(name) and value not in (None, "")]
+
+
+def _task_definition(props: Mapping[str, Any], resource: str) -> list[Finding]:
+    raw = props.get("containerDefinitions")
+    try:
+        containers = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError:  # a secret (redacted) or unknown definition: nothing to read
+        return []
+    findings = []
+    for container in map(_map, _seq(containers)):
+        entries = map(_map, _seq(container.get("environment")))
+        variables = {entry.get("name", ""): entry.get("value") for entry in entries}
+        findings += [Finding("plaintext-secret", "error", resource,
+                             f"container {container.get('name', '?')} gets {name} as a plain environment value, "
+                             "readable by anyone who can describe the task definition; use secrets (valueFrom "
+                             "Secrets Manager or SSM Parameter Store)")
+                     for name in plaintext_secret_names(variables)]
+    return findings
+
+
+def _has_port_22(port_range: str) -> bool:
+    if port_range == "*":
+        return True
+    low, _, high = port_range.partition("-")
+    return low.isdigit() and int(low) <= 22 <= int(high or low)
+
+
+def _azure_rule(rule: Mapping[str, Any], resource: str) -> list[Finding]:
+    if str(rule.get("direction", "")).lower() != "inbound" or str(rule.get("access", "")).lower() != "allow":
+        return []
+    sources = [rule.get("sourceAddressPrefix"), *_seq(rule.get("sourceAddressPrefixes"))]
+    world = [str(source) for source in sources if str(source).lower() in AZURE_WORLD]
+    if not world:
+        return []
+    ports = [str(port) for port in [rule.get("destinationPortRange"), *_seq(rule.get("destinationPortRanges"))]
+             if port is not None]
+    ssh = str(rule.get("protocol", "*")).lower() in ("*", "tcp") and any(map(_has_port_22, ports))
+    return _world_open(resource, world[0], ssh, f"ports {', '.join(ports)}", rule.get("description"))
+
+
+def _azure_security_group(props: Mapping[str, Any], resource: str) -> list[Finding]:
+    return [finding for rule in _seq(props.get("securityRules")) for finding in _azure_rule(_map(rule), resource)]
+
+
+def _azure_storage_account(props: Mapping[str, Any], resource: str) -> list[Finding]:
+    if props.get("enableHttpsTrafficOnly") is not False:  # unset is true since API version 2019-04-01
+        return []
+    if props.get("kind") == "FileStorage" or _true(props.get("isNfsV3Enabled")):
+        return [Finding("azure-https-only", "warning", resource,
+                        "HTTPS-only is off, as NFS needs; NFS has no encryption in transit, so keep the account "
+                        "reachable only from the cluster's virtual network")]
+    return [Finding("azure-https-only", "error", resource,
+                    "the storage account accepts plain HTTP; set enable_https_traffic_only=True")]
+
+
+RESOURCE_RULES: dict[str, Callable[[Mapping[str, Any], str], list[Finding]]] = {
+    "aws:ec2/instance:Instance": _instance,
+    "aws:ec2/launchTemplate:LaunchTemplate": _launch_template,
+    "aws:ebs/volume:Volume": _encrypted("ebs-unencrypted", "the EBS volume"),
+    "aws:efs/fileSystem:FileSystem": _encrypted("efs-unencrypted", "the EFS file system"),
+    "aws:ec2/securityGroup:SecurityGroup": _security_group,
+    "aws:ec2/securityGroupRule:SecurityGroupRule": _security_group_rule,
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": _ingress_rule,
+    "aws:s3/bucketAcl:BucketAcl": _bucket_acl,
+    "aws:s3/bucketAclV2:BucketAclV2": _bucket_acl,
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": _public_access_block,
+    "aws:ecs/taskDefinition:TaskDefinition": _task_definition,
+    "azure-native:network:NetworkSecurityGroup": _azure_security_group,
+    "azure-native:network:SecurityRule": lambda props, resource: _azure_rule(props, resource),
+    "azure-native:storage:StorageAccount": _azure_storage_account,
+}
+
+
+def check_resource(type_token: str, props: Mapping[str, Any], resource: str | None = None) -> list[Finding]:
+    """The rules for one resource's inputs; ``resource`` names it in the findings (default: the type)."""
+    rule = RESOURCE_RULES.get(type_token)
+    return rule(props, resource or type_token) if rule else []
+
+
+# --- the spec -------------------------------------------------------------------------------------------
+
+def check_environment(env: Environment) -> list[Finding]:
+    """What can be judged from the spec alone, before anything is declared (``invoke plan``).
+
+    The local target declares nothing in a cloud, so it has nothing to judge. Instance types are checked
+    against the AWS table only (Azure sizes are not in it)."""
+    if env.target == "local":
+        return []
+    findings = check_ssh_cidr(env.ssh.allowed_cidr, env.ssh.allow_world) if env.ssh.allowed_cidr else []
+    if env.target == "aws":  # instance types are unset when no cluster is asked for (a containers stack)
+        machines = [(env.compute.instance_type, env.compute.networking, "compute.instance_type"),
+                    (env.head.instance_type, "none", "head.instance_type")]
+        if env.spark:
+            machines.append((env.spark.core.instance_type, "none", "spark.core.instance_type"))
+        findings += [finding for instance_type, networking, field in machines if instance_type
+                     for finding in check_instance_networking(instance_type, networking, field)]
+    findings += [Finding("storage-unencrypted", "error", f"storage.volumes[{index}]",
+                         f"volume {volume.name} is not encrypted at rest; remove encrypted: false")
+                 for index, volume in enumerate(env.storage.volumes) if not volume.encrypted]
+    if env.containers:
+        findings += [Finding("plaintext-secret", "error", f"containers.environment.{name}",
+                             f"{name} looks like a secret given in plain text, which ends up readable in the task "
+                             "definition; pass it as a secret instead")
+                     for name in plaintext_secret_names(env.containers.environment)]
+    return findings

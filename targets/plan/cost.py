@@ -1,0 +1,224 @@
+"""What a planned program costs per hour while it runs: compute (the head instance, the compute fleet as
+launch template × Auto Scaling capacity, Fargate tasks, EMR nodes' EC2 part), EBS volumes by size and type,
+NAT gateways, public IPv4 addresses, and EFS (priced per GB stored, of which a new file system has none).
+
+Per-use charges (data processed by NAT, EFS storage, requests) are named in notes, not estimated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from targets.plan.mock_run import PlannedResource
+from targets.plan.prices import RegionPrices
+
+GP3_FREE_IOPS, GP3_FREE_MIBPS = 3000, 125
+
+
+@dataclass(frozen=True)
+class CostLine:
+    resource: str
+    type: str
+    item: str  # what is billed, e.g. "c5n.18xlarge on-demand"
+    quantity: float
+    unit: str  # what one unit_usd buys, e.g. "instance-hour", "GB-month"
+    unit_usd: float | None  # None: no price known (see note)
+    per_hour_usd: float | None
+    note: str = ""
+
+    @property
+    def per_day_usd(self) -> float | None:
+        return None if self.per_hour_usd is None else self.per_hour_usd * 24
+
+    def as_json(self) -> dict[str, Any]:
+        return {"resource": self.resource, "type": self.type, "item": self.item, "quantity": self.quantity,
+                "unit": self.unit, "unit_usd": self.unit_usd, "per_hour_usd": _round(self.per_hour_usd),
+                "per_day_usd": _round(self.per_day_usd), "note": self.note}
+
+
+@dataclass(frozen=True)
+class Cost:
+    lines: list[CostLine]
+    source: str
+
+    @property
+    def per_hour_usd(self) -> float:
+        """The priced lines; :attr:`unpriced` lists what is left out."""
+        return sum(line.per_hour_usd for line in self.lines if line.per_hour_usd is not None)
+
+    @property
+    def per_day_usd(self) -> float:
+        return self.per_hour_usd * 24
+
+    @property
+    def unpriced(self) -> list[CostLine]:
+        return [line for line in self.lines if line.per_hour_usd is None]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"per_hour_usd": _round(self.per_hour_usd), "per_day_usd": _round(self.per_day_usd),
+                "lines": [line.as_json() for line in self.lines]}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def _count(value: Any, default: int = 0) -> int:
+    return default if value is None else int(float(value))
+
+
+class _Pricer:
+    def __init__(self, resources: list[PlannedResource], prices: RegionPrices) -> None:
+        self.prices = prices
+        self.by_id = {r.id: r for r in resources if r.custom}
+        self.task_definitions = {r.name: r for r in resources if r.type == "aws:ecs/taskDefinition:TaskDefinition"}
+        self.handlers = {
+            "aws:ec2/instance:Instance": self._instance,
+            "aws:autoscaling/group:Group": self._auto_scaling_group,
+            "aws:ebs/volume:Volume": lambda r: self.volume(r, r.inputs, 1, "volume"),
+            "aws:ec2/natGateway:NatGateway": self._nat_gateway,
+            "aws:ec2/eip:Eip": lambda r: [self.public_ipv4(r, 1)],
+            "aws:efs/fileSystem:FileSystem": self._efs,
+            "aws:ecs/service:Service": self._fargate_service,
+            "aws:emr/cluster:Cluster": self._emr_cluster,
+        }
+
+    def instances(self, resource: PlannedResource, instance_type: str | None, count: int, what: str) -> CostLine:
+        price = self.prices.instance_hour(instance_type or "")
+        item = f"{instance_type or 'unknown type'} on-demand{what}"
+        if price is None:
+            return CostLine(resource.name, resource.type, item, count, "instance-hour", None, None,
+                            f"no offline price for {instance_type} in {self.prices.region}; use --live-prices")
+        return CostLine(resource.name, resource.type, item, count, "instance-hour", price, price * count)
+
+    def volume(self, resource: PlannedResource, volume: Mapping[str, Any], count: int, what: str,
+               default_type: str = "gp2") -> list[CostLine]:
+        """One EBS volume (``size``/``volumeSize``, ``type``/``volumeType``, ``iops``, ``throughput``) × count."""
+        size = volume.get("size", volume.get("volumeSize"))
+        kind = volume.get("type", volume.get("volumeType")) or default_type
+        if size is None:
+            return [CostLine(resource.name, resource.type, what, count, "GB-month", None, None,
+                             "size comes from the AMI or snapshot: not priced")]
+        size, per_hour = float(size), 1 / self.prices.hours_per_month
+        rate = self.prices.ebs_gb_month.get(kind)
+        item = f"{kind} {what}, {size:g} GB" + (" each" if count != 1 else "")
+        lines = [CostLine(resource.name, resource.type, item, size * count, "GB-month", rate,
+                          None if rate is None else rate * size * count * per_hour,
+                          "" if rate is not None else f"no offline price for EBS {kind}")]
+        iops, throughput = float(volume.get("iops") or 0), float(volume.get("throughput") or 0)
+        if kind == "gp3" and iops > GP3_FREE_IOPS:
+            extra = (iops - GP3_FREE_IOPS) * count
+            lines.append(CostLine(resource.name, resource.type, f"gp3 IOPS above {GP3_FREE_IOPS}", extra,
+                                  "IOPS-month", self.prices.gp3_iops_month,
+                                  self.prices.gp3_iops_month * extra * per_hour))
+        if kind == "gp3" and throughput > GP3_FREE_MIBPS:
+            extra = (throughput - GP3_FREE_MIBPS) * count
+            lines.append(CostLine(resource.name, resource.type, f"gp3 throughput above {GP3_FREE_MIBPS} MiB/s",
+                                  extra, "MiB/s-month", self.prices.gp3_throughput_mibps_month,
+                                  self.prices.gp3_throughput_mibps_month * extra * per_hour))
+        if kind in ("io1", "io2") and iops:
+            lines.append(CostLine(resource.name, resource.type, f"{kind} provisioned IOPS", iops * count,
+                                  "IOPS-month", self.prices.io_iops_month,
+                                  self.prices.io_iops_month * iops * count * per_hour,
+                                  "io2 above 32,000 IOPS is billed at lower tiers" if kind == "io2" else ""))
+        return lines
+
+    def public_ipv4(self, resource: PlannedResource, count: int) -> CostLine:
+        rate = self.prices.public_ipv4_hour
+        return CostLine(resource.name, resource.type, "public IPv4 address", count, "address-hour", rate,
+                        rate * count)
+
+    def price(self, resource: PlannedResource) -> list[CostLine]:
+        handler = self.handlers.get(resource.type)
+        return handler(resource) if handler else []
+
+    def _instance(self, r: PlannedResource) -> list[CostLine]:
+        template = self._template(_map(r.inputs.get("launchTemplate")).get("id"))
+        instance_type = r.inputs.get("instanceType") or (template and template.inputs.get("instanceType"))
+        lines = [self.instances(r, instance_type, 1, "")]
+        lines += self.volume(r, _map(r.inputs.get("rootBlockDevice")), 1, "root volume")
+        for device in _seq(r.inputs.get("ebsBlockDevices")):
+            lines += self.volume(r, _map(device), 1, f"volume {_map(device).get('deviceName', '')}".rstrip())
+        if r.inputs.get("associatePublicIpAddress") is True:
+            lines.append(self.public_ipv4(r, 1))
+        return lines
+
+    def _auto_scaling_group(self, r: PlannedResource) -> list[CostLine]:
+        capacity = _count(r.inputs.get("desiredCapacity"), _count(r.inputs.get("minSize")))
+        mixed = _map(_map(r.inputs.get("mixedInstancesPolicy")).get("launchTemplate"))
+        spec = _map(r.inputs.get("launchTemplate")) or _map(mixed.get("launchTemplateSpecification"))
+        template = self._template(spec.get("id") or spec.get("launchTemplateId"))
+        overrides = [_map(o).get("instanceType") for o in _seq(mixed.get("overrides")) if _map(o).get("instanceType")]
+        instance_type = overrides[0] if overrides else template and template.inputs.get("instanceType")
+        lines = [self.instances(r, instance_type, capacity, f" × {capacity} (launch template × desired capacity)")]
+        for mapping in _seq(template.inputs.get("blockDeviceMappings")) if template else ():
+            ebs = _map(_map(mapping).get("ebs"))
+            if ebs:
+                what = f"{_map(mapping).get('deviceName', 'volume')} × {capacity}"
+                lines += self.volume(r, ebs, capacity, what, default_type="gp3")
+        interfaces = _seq(template.inputs.get("networkInterfaces")) if template else ()
+        if any(str(_map(i).get("associatePublicIpAddress")).lower() == "true" for i in interfaces):
+            lines.append(self.public_ipv4(r, capacity))
+        return lines
+
+    def _nat_gateway(self, r: PlannedResource) -> list[CostLine]:
+        rate = self.prices.nat_gateway_hour
+        return [CostLine(r.name, r.type, "NAT gateway", 1, "gateway-hour", rate, rate,
+                         f"plus ${self.prices.nat_gateway_gb}/GB processed, not estimated")]
+
+    def _efs(self, r: PlannedResource) -> list[CostLine]:
+        rate = self.prices.efs_standard_gb_month
+        return [CostLine(r.name, r.type, "EFS standard storage, 0 GB stored", 0, "GB-month", rate, 0.0,
+                         f"EFS billed per GB stored (${rate}/GB-month); a new file system stores 0 GB")]
+
+    def _fargate_service(self, r: PlannedResource) -> list[CostLine]:
+        strategies = [_map(s).get("capacityProvider") for s in _seq(r.inputs.get("capacityProviderStrategies"))]
+        if r.inputs.get("launchType") != "FARGATE" and not any(str(s).startswith("FARGATE") for s in strategies):
+            return []  # tasks on EC2 instances are priced as those instances
+        tasks = _count(r.inputs.get("desiredCount"), 1)
+        definition = self._by_arn(r.inputs.get("taskDefinition"))
+        if definition is None:
+            return [CostLine(r.name, r.type, f"Fargate tasks × {tasks}", tasks, "task-hour", None, None,
+                             "task definition not found in the plan")]
+        vcpu = float(definition.inputs.get("cpu") or 0) / 1024
+        memory_gb = float(definition.inputs.get("memory") or 0) / 1024
+        rate = vcpu * self.prices.fargate_vcpu_hour + memory_gb * self.prices.fargate_gb_hour
+        return [CostLine(r.name, r.type, f"Fargate task ({vcpu:g} vCPU, {memory_gb:g} GB) × {tasks}", tasks,
+                         "task-hour", rate, rate * tasks)]
+
+    def _emr_cluster(self, r: PlannedResource) -> list[CostLine]:
+        lines = []
+        for group, default in (("masterInstanceGroup", 1), ("coreInstanceGroup", 1)):
+            spec = _map(r.inputs.get(group))
+            if spec:
+                count = _count(spec.get("instanceCount"), default)
+                lines.append(self.instances(r, spec.get("instanceType"), count,
+                                            f" × {count} (EMR {group.removesuffix('InstanceGroup')})"))
+        return [CostLine(line.resource, line.type, line.item, line.quantity, line.unit, line.unit_usd,
+                         line.per_hour_usd, line.note or "EC2 part only: the EMR per-instance fee is not included")
+                for line in lines]
+
+    def _template(self, template_id: Any) -> PlannedResource | None:
+        template = self.by_id.get(str(template_id))
+        return template if template and template.type == "aws:ec2/launchTemplate:LaunchTemplate" else None
+
+    def _by_arn(self, arn: Any) -> PlannedResource | None:
+        name = str(arn).rsplit(":", 1)[-1]
+        return self.task_definitions.get(name)
+
+
+def _map(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _seq(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def estimate(resources: Iterable[PlannedResource], prices: RegionPrices) -> Cost:
+    """Cost lines of every priced resource, in plan order."""
+    planned = list(resources)
+    pricer = _Pricer(planned, prices)
+    return Cost([line for resource in planned if resource.custom for line in pricer.price(resource)], prices.source)

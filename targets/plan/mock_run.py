@@ -1,0 +1,168 @@
+"""Run a Pulumi program offline and record every resource it declares, with its inputs as the provider
+would receive them (camelCase wire names, secrets redacted), and where it sits in the component tree.
+
+The program runs under ``pulumi.runtime.set_mocks`` inside a copy of the current ``contextvars`` context.
+The Pulumi runtime keeps its settings and root stack in context variables, so the mocks set here vanish
+when :func:`evaluate` returns and a caller's own mocks (a test fixture's) are as they were. What is not a
+context variable is untouched: the thread's asyncio event loop is reused, as ``pulumi.runtime.test`` does.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextvars
+import threading
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.mocks import MockMonitor
+
+ACCOUNT = "123456789012"  # a placeholder: the plan knows no real account
+SECRET = "[secret]"
+# A well-formed ed25519 public key line (32 bytes of placeholder), for code that parses host keys.
+_KEY_BLOB = b"\0\0\0\x0bssh-ed25519\0\0\0\x20" + b"planned".ljust(32, b"0")
+PLANNED_PUBLIC_KEY = "ssh-ed25519 " + base64.b64encode(_KEY_BLOB).decode()
+PLANNED_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nplanned\n-----END OPENSSH PRIVATE KEY-----\n"
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    type: str
+    name: str
+    urn: str
+    parent: str  # the parent's URN (the stack's for top-level resources)
+    custom: bool  # False for component resources
+    id: str
+    inputs: dict[str, Any]
+
+
+class UnmockedCall(LookupError):
+    """The program asked a data source the offline plan has no answer for (an empty answer would silently
+    drop inputs such as a launch template's image id)."""
+
+
+class PlanMocks(pulumi.runtime.Mocks):
+    """Answers for the data sources the toolkit's programs call, and the attributes providers compute."""
+
+    def __init__(self, region: str, subnets: Mapping[str, Mapping[str, Any]]) -> None:
+        self.region = region
+        self.subnets = subnets
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        region, zones = self.region, [f"{self.region}{letter}" for letter in "abc"]
+        if args.token == "aws:ec2/getAmi:getAmi":
+            architecture = next((f["values"][0] for f in args.args.get("filters", [])
+                                 if f.get("name") == "architecture"), "x86_64")
+            return {"id": "ami-0123456789abcdef0", "imageId": "ami-0123456789abcdef0", "architecture": architecture,
+                    "name": "planned-ami", "rootDeviceName": "/dev/xvda"}
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            return {"id": region, "names": zones, "zoneIds": [f"zone-{zone}" for zone in zones]}
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"id": ACCOUNT, "accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/plan", "userId": "PLAN"}
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"id": region, "name": region, "region": region, "endpoint": f"ec2.{region}.amazonaws.com",
+                    "description": region}
+        if args.token == "aws:index/getPartition:getPartition":
+            return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws"}
+        if args.token == "aws:ec2/getSubnet:getSubnet":
+            subnet_id = args.args.get("id", "subnet-planned")
+            zone = zones[zlib.crc32(subnet_id.encode()) % len(zones)]
+            return {"id": subnet_id, "vpcId": "vpc-planned", "availabilityZone": zone, "cidrBlock": "10.0.0.0/24",
+                    "mapPublicIpOnLaunch": False, **self.subnets.get(subnet_id, {})}
+        raise UnmockedCall(f"the offline plan has no answer for data source {args.token}; "
+                           "add one to targets/plan/mock_run.py")
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        resource_id = f"{args.name}-id"
+        return resource_id, {**args.inputs, **self._computed(args.typ, args.name, resource_id, args.inputs)}
+
+    def _computed(self, type_token: str, name: str, resource_id: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """Attributes a provider would compute, so outputs derived from them resolve to something."""
+        out: dict[str, Any] = {"id": resource_id, "arn": f"arn:aws:planned:{self.region}:{ACCOUNT}:{name}",
+                               "name": inputs.get("name", name)}
+        if type_token == "aws:ec2/instance:Instance":
+            out.update(privateIp="10.0.0.10", publicIp="192.0.2.10", privateDns="ip-10-0-0-10.ec2.internal",
+                       availabilityZone=inputs.get("availabilityZone", f"{self.region}a"))
+        elif type_token == "aws:ec2/launchTemplate:LaunchTemplate":
+            out.update(latestVersion=1, defaultVersion=1)
+        elif type_token == "aws:ec2/eip:Eip":
+            out.update(publicIp="192.0.2.20", allocationId=resource_id)
+        elif type_token == "aws:efs/fileSystem:FileSystem":
+            out["dnsName"] = f"{resource_id}.efs.{self.region}.amazonaws.com"
+        elif type_token == "aws:ecr/repository:Repository":
+            out["repositoryUrl"] = f"{ACCOUNT}.dkr.ecr.{self.region}.amazonaws.com/{out['name']}"
+        elif type_token in ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"):
+            out["bucket"] = inputs.get("bucket", f"{name}-bucket")
+        elif type_token == "tls:index/privateKey:PrivateKey":
+            out.update(publicKeyOpenssh=PLANNED_PUBLIC_KEY + "\n", privateKeyOpenssh=PLANNED_PRIVATE_KEY,
+                       privateKeyPem=PLANNED_PRIVATE_KEY, publicKeyFingerprintSha256="SHA256:planned")
+        elif type_token == "random:index/randomBytes:RandomBytes":
+            out.update(base64="cGxhbm5lZA==", hex="706c616e6e6564")
+        elif type_token == "random:index/randomPassword:RandomPassword":
+            out["result"] = "planned-password"
+        return out
+
+
+class _RecordingMonitor(MockMonitor):
+    """The mock monitor, also keeping each registration's URN, parent and (redacted) inputs."""
+
+    def __init__(self, mocks: PlanMocks) -> None:
+        super().__init__(mocks)
+        self.planned: list[PlannedResource] = []
+        self._lock = threading.Lock()  # registrations arrive on the runtime's worker threads
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            inputs = redact(rpc.deserialize_properties(request.object))
+            with self._lock:
+                self.planned.append(PlannedResource(request.type, request.name, response.urn, request.parent,
+                                                    bool(request.custom), response.id, inputs))
+        return response
+
+
+def redact(value: Any) -> Any:
+    """Secrets become ``"[secret]"``; values JSON cannot hold (assets, resource references) their type name."""
+    if rpc.is_rpc_secret(value):
+        return SECRET
+    if isinstance(value, dict):
+        return {key: redact(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    return f"[{type(value).__name__}]"
+
+
+def evaluate(program: Callable[[], object], *, project: str, stack: str, region: str = "us-east-1",
+             subnets: Mapping[str, Mapping[str, Any]] | None = None) -> list[PlannedResource]:
+    """Every resource ``program`` declares, parents first, once every registration has completed.
+
+    ``subnets`` answers ``getSubnet`` for existing subnets (``vpcId``, ``availabilityZone``); other ids get
+    a placeholder VPC and a zone derived from the id."""
+    return contextvars.copy_context().run(_evaluate, program, project, stack, region, subnets or {})
+
+
+def _evaluate(program: Callable[[], object], project: str, stack: str, region: str,
+              subnets: Mapping[str, Mapping[str, Any]]) -> list[PlannedResource]:
+    settings.ROOT.set(None)  # a root stack of this run's own, not one left by earlier mocks
+    mocks = PlanMocks(region, subnets)
+    monitor = _RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.test(program)()  # waits for the program's outputs and every registration
+    return _tree_order(monitor.planned)
+
+
+def _tree_order(resources: list[PlannedResource]) -> list[PlannedResource]:
+    """Parents before children, then by URN: registrations finish on worker threads in no fixed order."""
+    by_urn = {resource.urn: resource for resource in resources}
+
+    def depth(resource: PlannedResource) -> int:
+        parent = by_urn.get(resource.parent)
+        return 0 if parent is None else 1 + depth(parent)
+
+    return sorted(resources, key=lambda resource: (depth(resource), resource.urn))

@@ -1,0 +1,99 @@
+"""What AWS charges, per region: a dated offline table (``prices_aws.json``, sources in its ``_source``),
+and on request today's on-demand instance prices from the AWS Pricing API.
+
+The Pricing API lives in us-east-1 whatever region is being priced. It answers with JSON documents as
+strings (``PriceList``); :func:`parse_price_list` reads them, which is what the tests exercise with a
+response recorded in the API's shape (moto has no Pricing API).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import boto3
+
+PRICES = Path(__file__).with_name("prices_aws.json")
+PRICING_API_REGION = "us-east-1"
+LINUX_ON_DEMAND = {"operatingSystem": "Linux", "tenancy": "Shared", "preInstalledSw": "NA",
+                   "capacitystatus": "Used", "licenseModel": "No License required"}
+
+
+class PriceError(LookupError):
+    """No price is known for what was asked; the message says how to get one."""
+
+
+@dataclass(frozen=True)
+class RegionPrices:
+    """USD rates for one region; storage is quoted per month, so hourly figures divide by ``hours_per_month``."""
+
+    region: str
+    instances: Mapping[str, float]  # Linux on-demand, per hour
+    ebs_gb_month: Mapping[str, float]  # per volume type
+    gp3_iops_month: float  # per provisioned IOPS above 3,000
+    gp3_throughput_mibps_month: float  # per MiB/s above 125
+    io_iops_month: float  # io1/io2 per provisioned IOPS (io2's first tier, to 32,000)
+    efs_standard_gb_month: float
+    nat_gateway_hour: float
+    nat_gateway_gb: float
+    public_ipv4_hour: float
+    fargate_vcpu_hour: float
+    fargate_gb_hour: float
+    hours_per_month: float
+    source: str
+
+    def instance_hour(self, instance_type: str) -> float | None:
+        return self.instances.get(instance_type)
+
+    def with_instances(self, prices: Mapping[str, float], source: str) -> RegionPrices:
+        """These instance prices over the table's (``--live-prices``)."""
+        return dataclasses.replace(self, instances={**self.instances, **prices}, source=f"{source}; {self.source}")
+
+
+def load_prices(region: str, path: Path = PRICES) -> RegionPrices:
+    data = json.loads(path.read_text())
+    regions = data["regions"]
+    if region not in regions:
+        raise PriceError(f"no offline prices for region {region} (the table has {', '.join(regions)}); "
+                         "price it in one of those or add the region to targets/plan/prices_aws.json")
+    rates = regions[region]
+    return RegionPrices(region=region, hours_per_month=data["hours_per_month"],
+                        source=f"offline table recorded {data['_source']['recorded']}", **rates)
+
+
+def parse_price_list(price_list: Iterable[str]) -> dict[str, float]:
+    """Instance type -> USD per hour from Pricing API ``get_products`` documents (on-demand terms only)."""
+    prices: dict[str, float] = {}
+    for document in price_list:
+        product = json.loads(document)
+        instance_type = product["product"]["attributes"].get("instanceType")
+        for term in product.get("terms", {}).get("OnDemand", {}).values():
+            for dimension in term["priceDimensions"].values():
+                usd = float(dimension["pricePerUnit"].get("USD", 0))
+                if dimension.get("unit") == "Hrs" and usd > 0 and instance_type:
+                    prices[instance_type] = usd
+    return prices
+
+
+def product_filters(region: str, instance_type: str) -> list[dict[str, str]]:
+    """Exactly one product: Linux, shared tenancy, no preinstalled software, on-demand capacity."""
+    fields = {"regionCode": region, "instanceType": instance_type, **LINUX_ON_DEMAND}
+    return [{"Type": "TERM_MATCH", "Field": field, "Value": value} for field, value in fields.items()]
+
+
+def fetch_instance_prices(session: boto3.Session, region: str, instance_types: Iterable[str]) -> dict[str, float]:
+    """Today's on-demand prices of ``instance_types`` in ``region`` (needs AWS credentials)."""
+    client = session.client("pricing", region_name=PRICING_API_REGION)
+    prices: dict[str, float] = {}
+    for instance_type in sorted(set(instance_types)):
+        documents: list[Any] = []
+        for page in client.get_paginator("get_products").paginate(
+                ServiceCode="AmazonEC2", Filters=product_filters(region, instance_type)):
+            documents += page["PriceList"]
+        prices.update(parse_price_list(documents))
+    return prices

@@ -1,0 +1,291 @@
+"""The security rules themselves: instance networking from the capabilities table, every resource rule
+(positive and negative, with inputs shaped as the provider receives them), and the spec-level rules."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from components.security import (
+    CAPABILITIES,
+    WORLD_MARKER,
+    Finding,
+    SecurityViolation,
+    check_environment,
+    check_instance_networking,
+    check_resource,
+    refuse,
+)
+from spec.environment import Environment
+from spec.loader import load_spec_file
+
+ROOT = Path(__file__).resolve().parents[1]
+INSTANCE = "aws:ec2/instance:Instance"
+TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+NSG = "azure-native:network:NetworkSecurityGroup"
+
+
+def rules(findings: list[Finding]) -> list[tuple[str, str]]:
+    return [(finding.rule, finding.severity) for finding in findings]
+
+
+# --- instance networking --------------------------------------------------------------------------------
+
+def test_efa_refused_on_t3_micro_and_allowed_on_c5n_18xlarge():
+    assert rules(check_instance_networking("t3.micro", "rdma")) == [("efa-unsupported", "error")]
+    assert check_instance_networking("c5n.18xlarge", "rdma") == []
+    assert check_instance_networking("hpc7a.96xlarge", "rdma") == []
+
+
+def test_efa_refusal_names_the_sizes_of_the_same_family_that_have_it():
+    [finding] = check_instance_networking("c5n.large", "rdma")
+    assert "c5n.18xlarge" in finding.message and "c5n.9xlarge" in finding.message
+    assert finding.resource == "compute.instance_type"
+
+
+def test_ena_refused_on_t2_micro_and_allowed_where_supported_or_required():
+    assert rules(check_instance_networking("t2.micro", "enhanced")) == [("ena-unsupported", "error")]
+    assert check_instance_networking("t3.micro", "enhanced") == []
+    assert check_instance_networking("m4.16xlarge", "enhanced") == []  # "supported", not "required"
+    assert rules(check_instance_networking("m4.large", "enhanced")) == [("ena-unsupported", "error")]
+
+
+def test_networking_none_asks_nothing_of_the_type():
+    assert check_instance_networking("t2.micro", "none") == []
+
+
+def test_unknown_type_is_an_error_when_networking_is_asked_and_a_warning_otherwise():
+    [error] = check_instance_networking("c5n.18xlage", "rdma", "compute.instance_type")
+    assert (error.rule, error.severity) == ("unknown-instance-type", "error")
+    assert "unknown instance type c5n.18xlage" in error.message
+    assert "did you mean c5n.18xlarge" in error.message and "known families: a1, c1," in error.message
+    assert rules(check_instance_networking("z99.huge", "none")) == [("unknown-instance-type", "warning")]
+
+
+def test_capabilities_table_records_its_source_and_covers_the_current_families():
+    data = json.loads(CAPABILITIES.read_text())
+    assert data["_source"]["generated"] == "2026-11-22" and "moto" in data["_source"]["source"]
+    families = {name.split(".")[0] for name in data["types"]}
+    for family in ("c5n", "c6in", "c7gn", "c7i", "m5", "m7i", "r6i", "r7i", "hpc6a", "hpc6id", "hpc7a", "hpc7g",
+                   "p4d", "p5", "g5", "g6", "trn1", "trn2", "x2idn", "x8g"):
+        assert family in families, family
+    assert data["types"]["p5.48xlarge"] == {"efa": True, "efa_interfaces": 32, "ena": "required"}
+
+
+def test_refuse_raises_for_the_first_error_and_lets_warnings_pass():
+    warning = Finding("world-open-ingress", "warning", "sg", "open")
+    refuse([warning])
+    with pytest.raises(SecurityViolation, match=r"^\[efa-unsupported\] compute.instance_type: t3.micro has no EFA"):
+        refuse([warning, *check_instance_networking("t3.micro", "rdma")])
+
+
+# --- instances and launch templates ---------------------------------------------------------------------
+
+COMPLIANT_INSTANCE = {"instanceType": "c5n.large", "metadataOptions": {"httpTokens": "required"},
+                      "rootBlockDevice": {"encrypted": True, "volumeSize": 32.0, "volumeType": "gp3"}}
+
+
+def test_compliant_instance_has_no_findings():
+    assert check_resource(INSTANCE, COMPLIANT_INSTANCE, "head") == []
+
+
+@pytest.mark.parametrize("metadata", [None, {"httpTokens": "optional"}, {"httpEndpoint": "enabled"}])
+def test_instance_allowing_imdsv1_is_an_error(metadata):
+    props = {**COMPLIANT_INSTANCE, "metadataOptions": metadata}
+    [finding] = check_resource(INSTANCE, props, "head")
+    assert (finding.rule, finding.severity, finding.resource) == ("imdsv2-required", "error", "head")
+
+
+def test_instance_root_volume_must_be_encrypted_explicitly():
+    for root in ({"encrypted": False, "volumeSize": 32.0}, {"volumeSize": 32.0}, None):
+        assert rules(check_resource(INSTANCE, {**COMPLIANT_INSTANCE, "rootBlockDevice": root})) == [
+            ("ebs-unencrypted", "error")]
+
+
+def test_instance_extra_ebs_devices_must_be_encrypted():
+    props = {**COMPLIANT_INSTANCE, "ebsBlockDevices": [{"deviceName": "/dev/sdf", "encrypted": True},
+                                                       {"deviceName": "/dev/sdg", "encrypted": False}]}
+    [finding] = check_resource(INSTANCE, props)
+    assert finding.rule == "ebs-unencrypted" and "/dev/sdg" in finding.message
+
+
+COMPLIANT_TEMPLATE = {"instanceType": "c5n.18xlarge", "metadataOptions": {"httpTokens": "required"},
+                      "blockDeviceMappings": [{"deviceName": "/dev/xvda",
+                                               "ebs": {"encrypted": "true", "volumeSize": 32.0}}]}
+
+
+def test_compliant_launch_template_has_no_findings():
+    assert check_resource(TEMPLATE, COMPLIANT_TEMPLATE) == []
+
+
+def test_launch_template_rules():
+    imds_v1 = {**COMPLIANT_TEMPLATE, "metadataOptions": {"httpTokens": "optional"}}
+    assert rules(check_resource(TEMPLATE, imds_v1)) == [("imdsv2-required", "error")]
+    plain = {**COMPLIANT_TEMPLATE, "blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {"encrypted": "false"}}]}
+    assert rules(check_resource(TEMPLATE, plain)) == [("ebs-unencrypted", "error")]
+    unmapped = {**COMPLIANT_TEMPLATE, "blockDeviceMappings": []}
+    assert rules(check_resource(TEMPLATE, unmapped)) == [("ebs-unencrypted", "error")]
+
+
+# --- storage --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("token", "rule"), [("aws:ebs/volume:Volume", "ebs-unencrypted"),
+                                             ("aws:efs/fileSystem:FileSystem", "efs-unencrypted")])
+def test_volumes_and_file_systems_must_be_encrypted(token, rule):
+    assert check_resource(token, {"encrypted": True, "size": 500.0}) == []
+    assert rules(check_resource(token, {"encrypted": False})) == [(rule, "error")]
+    assert rules(check_resource(token, {})) == [(rule, "error")]
+
+
+# --- ingress --------------------------------------------------------------------------------------------
+
+def test_security_group_world_ssh_is_an_error_unless_marked_and_other_world_ports_warn():
+    def group(*ingress: dict) -> list[tuple[str, str]]:
+        return rules(check_resource("aws:ec2/securityGroup:SecurityGroup", {"ingress": list(ingress)}))
+
+    ssh = {"protocol": "tcp", "fromPort": 22.0, "toPort": 22.0, "cidrBlocks": ["0.0.0.0/0"]}
+    assert group(ssh) == [("ssh-world-open", "error")]
+    assert group({**ssh, "description": f"SSH, {WORLD_MARKER}"}) == [("ssh-world-open", "warning")]
+    assert group({**ssh, "cidrBlocks": ["198.51.100.0/24"]}) == []
+    assert group({**ssh, "cidrBlocks": [], "ipv6CidrBlocks": ["::/0"]}) == [("ssh-world-open", "error")]
+    assert group({"protocol": "-1", "fromPort": 0.0, "toPort": 0.0, "cidrBlocks": ["0.0.0.0/0"]}) == [
+        ("ssh-world-open", "error")]  # all traffic includes SSH
+    assert group({**ssh, "fromPort": 443.0, "toPort": 443.0}) == [("world-open-ingress", "warning")]
+    assert group({**ssh, "protocol": "udp", "fromPort": 0.0, "toPort": 65535.0}) == [("world-open-ingress", "warning")]
+
+
+def test_security_group_rule_checks_ingress_only():
+    token = "aws:ec2/securityGroupRule:SecurityGroupRule"
+    rule = {"protocol": "tcp", "fromPort": 20.0, "toPort": 30.0, "cidrBlocks": ["0.0.0.0/0"]}
+    assert rules(check_resource(token, {**rule, "type": "ingress"})) == [("ssh-world-open", "error")]
+    assert check_resource(token, {**rule, "type": "egress"}) == []
+
+
+def test_vpc_ingress_rule():
+    ssh = {"ipProtocol": "tcp", "fromPort": 22.0, "toPort": 22.0, "cidrIpv4": "0.0.0.0/0"}
+    [finding] = check_resource(INGRESS_RULE, ssh, "hpc-head-ssh")
+    assert (finding.rule, finding.severity, finding.resource) == ("ssh-world-open", "error", "hpc-head-ssh")
+    assert WORLD_MARKER in finding.message  # says how a deliberate opening is recognised
+    assert rules(check_resource(INGRESS_RULE, {**ssh, "description": WORLD_MARKER})) == [("ssh-world-open", "warning")]
+    assert check_resource(INGRESS_RULE, {**ssh, "cidrIpv4": "198.51.100.0/24"}) == []
+    assert check_resource(INGRESS_RULE, {"ipProtocol": "-1", "referencedSecurityGroupId": "sg-1"}) == []
+    [https] = check_resource(INGRESS_RULE, {**ssh, "fromPort": 443.0, "toPort": 443.0})
+    assert (https.rule, https.severity) == ("world-open-ingress", "warning") and "443-443/tcp" in https.message
+
+
+# --- S3, ECS --------------------------------------------------------------------------------------------
+
+def test_public_bucket_acls_are_errors():
+    token = "aws:s3/bucketAcl:BucketAcl"
+    assert rules(check_resource(token, {"bucket": "b", "acl": "public-read"})) == [("s3-public-acl", "error")]
+    assert check_resource(token, {"bucket": "b", "acl": "private"}) == []
+    everyone = {"grants": [{"permission": "READ", "grantee": {
+        "type": "Group", "uri": "http://acs.amazonaws.com/groups/global/AllUsers"}}], "owner": {"id": "o"}}
+    public = {"bucket": "b", "accessControlPolicy": everyone}
+    assert rules(check_resource(token, public)) == [("s3-public-acl", "error")]
+
+
+def test_public_access_block_must_block_everything():
+    token = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+    blocked = {"bucket": "b", "blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True,
+               "restrictPublicBuckets": True}
+    assert check_resource(token, blocked) == []
+    [finding] = check_resource(token, {**blocked, "blockPublicPolicy": False, "restrictPublicBuckets": None})
+    assert finding.rule == "s3-public-access" and "blockPublicPolicy, restrictPublicBuckets" in finding.message
+
+
+def task_definition(*environment: dict, secrets: list | None = None) -> dict:
+    container = {"name": "app", "image": "python:3.12", "environment": list(environment), "secrets": secrets or []}
+    return {"family": "app", "cpu": "256", "memory": "512", "containerDefinitions": json.dumps([container])}
+
+
+def test_task_definition_with_plaintext_secrets_is_an_error():
+    token = "aws:ecs/taskDefinition:TaskDefinition"
+    for name in ("DB_PASSWORD", "API_KEY", "GITHUB_TOKEN", "aws_secret_access_key", "KEY"):
+        [finding] = check_resource(token, task_definition({"name": name, "value": "hunter2"}))
+        assert finding.rule == "plaintext-secret" and name in finding.message and "use secrets" in finding.message
+    harmless = task_definition({"name": "LOG_LEVEL", "value": "info"}, {"name": "KEYBOARD_LAYOUT", "value": "us"},
+                               {"name": "DB_PASSWORD", "value": ""},
+                               secrets=[{"name": "DB_PASSWORD", "valueFrom": "arn:aws:secretsmanager:..."}])
+    assert check_resource(token, harmless) == []
+    assert check_resource(token, {"containerDefinitions": "[secret]"}) == []  # redacted by the plan: unreadable
+
+
+# --- Azure ----------------------------------------------------------------------------------------------
+
+def azure_rule(**overrides: object) -> dict:
+    return {"name": "ssh", "direction": "Inbound", "access": "Allow", "protocol": "Tcp", "priority": 100.0,
+            "sourceAddressPrefix": "*", "destinationPortRange": "22", **overrides}
+
+
+def test_azure_security_group_rules():
+    def nsg(**overrides: object) -> list[tuple[str, str]]:
+        return rules(check_resource(NSG, {"securityRules": [azure_rule(**overrides)]}))
+
+    assert nsg() == [("ssh-world-open", "error")]
+    assert nsg(sourceAddressPrefix="Internet", destinationPortRange="20-30") == [("ssh-world-open", "error")]
+    assert nsg(description=WORLD_MARKER) == [("ssh-world-open", "warning")]
+    assert nsg(destinationPortRange="443") == [("world-open-ingress", "warning")]
+    assert nsg(sourceAddressPrefix="198.51.100.0/24") == []
+    assert nsg(direction="Outbound") == []
+    assert nsg(access="Deny") == []
+    assert rules(check_resource("azure-native:network:SecurityRule", azure_rule())) == [("ssh-world-open", "error")]
+
+
+def test_azure_storage_account_https_only():
+    token = "azure-native:storage:StorageAccount"
+    assert check_resource(token, {"kind": "StorageV2"}) == []  # the default is HTTPS only
+    assert rules(check_resource(token, {"kind": "StorageV2", "enableHttpsTrafficOnly": False})) == [
+        ("azure-https-only", "error")]
+    assert rules(check_resource(token, {"kind": "FileStorage", "enableHttpsTrafficOnly": False})) == [
+        ("azure-https-only", "warning")]  # NFS shares need it off
+
+
+def test_types_without_rules_have_no_findings():
+    assert check_resource("aws:ec2/vpc:Vpc", {"cidrBlock": "10.0.0.0/16"}) == []
+
+
+# --- the spec -------------------------------------------------------------------------------------------
+
+def aws_env(**sections: object) -> Environment:
+    return Environment.model_validate({
+        "name": "hpc", "target": "aws", "region": "us-east-1", "ssh": {"allowed_cidr": "198.51.100.0/24"},
+        "head": {"instance_type": "c5n.large"}, "compute": {"instance_type": "c5n.18xlarge", "networking": "rdma"},
+        **sections})
+
+
+def test_example_specs_pass():
+    assert check_environment(load_spec_file(ROOT / "examples/specs/aws-hpc.yaml")) == []
+    assert check_environment(load_spec_file(ROOT / "examples/specs/azure-hpc.yaml")) == []
+    assert check_environment(Environment.local_default()) == []
+
+
+def test_spec_rules():
+    assert check_environment(aws_env()) == []
+    efa = check_environment(aws_env(compute={"instance_type": "t3.micro", "networking": "efa"}))
+    assert [(f.rule, f.resource) for f in efa] == [("efa-unsupported", "compute.instance_type")]
+    world = aws_env(ssh={"allowed_cidr": "0.0.0.0/0"})
+    assert rules(check_environment(world)) == [("ssh-world-open", "error")]
+    assert rules(check_environment(aws_env(ssh={"allowed_cidr": "0.0.0.0/0", "allow_world": True}))) == [
+        ("ssh-world-open", "warning")]
+    plain = aws_env(storage={"volumes": [{"name": "scratch", "size_gb": 10, "mount": "/scratch", "encrypted": False}]})
+    assert [(f.rule, f.resource) for f in check_environment(plain)] == [("storage-unencrypted", "storage.volumes[0]")]
+    secret = aws_env(containers={"image": "python:3.12", "environment": {"DB_PASSWORD": "x", "MODE": "fast"}})
+    assert [(f.rule, f.resource) for f in check_environment(secret)] == [
+        ("plaintext-secret", "containers.environment.DB_PASSWORD")]
+    typo = aws_env(head={"instance_type": "c5n.lrage"})
+    assert [(f.rule, f.severity, f.resource) for f in check_environment(typo)] == [
+        ("unknown-instance-type", "warning", "head.instance_type")]
+
+
+def test_security_module_imports_only_the_standard_library():
+    """The policy pack runs it in a venv holding only pulumi-policy."""
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import components.security; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'pulumi', 'spec', 'yaml'}))")
+    result = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
