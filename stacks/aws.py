@@ -35,7 +35,7 @@ def build(env: Environment, public_key: str) -> dict[str, Any]:
     if env.stack in ("hpc", "full"):
         outputs.update(_hpc(env, network, public_key, tags, opts))
     if env.stack in ("containers", "full"):
-        outputs["containers"] = _containers(env, network, tags, opts)
+        outputs["containers"] = _containers(env, network, tags, provider, opts)
     return outputs
 
 
@@ -69,12 +69,14 @@ def _hpc(env: Environment, network: Network, public_key: str, tags: dict[str, st
     return result
 
 
-def _containers(env: Environment, network: Network, tags: dict[str, str],
+def _containers(env: Environment, network: Network, tags: dict[str, str], provider: aws.Provider,
                 opts: pulumi.ResourceOptions) -> dict[str, Any]:
     assert env.containers is not None  # the spec requires it for these stacks
+    vpc_cidr = (aws.ec2.get_vpc_output(id=env.network.vpc_id, opts=pulumi.InvokeOutputOptions(provider=provider))
+                .cidr_block if env.network.vpc_id else env.network.vpc_cidr)
     service = ContainerService(env.name, ContainerServiceArgs(
-        containers=env.containers, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids, tags=tags),
-        opts=opts)
+        containers=env.containers, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids, tags=tags,
+        vpc_cidr=vpc_cidr), opts=opts)
     return {"provider": "aws", "region": env.region, "cluster": service.cluster_name,
             "task_definition": service.task_definition_arn, "container": service.container_name,
             "subnets": network.private_subnet_ids, "security_groups": [service.security_group_id],

@@ -16,7 +16,7 @@ def run_task(session: boto3.session.Session, service: ContainerService, command:
              timeout: float, on_log: Callable[[str], None], poll: float = 2.0) -> int:
     """Run the service's task definition once (private subnets, no public IP), print its log lines through
     ``on_log`` as they arrive, and return the container's exit code. A task still running after ``timeout``
-    seconds is stopped, so nothing keeps running (and billing) behind the user's back."""
+    seconds, or when the user presses Ctrl-C, is stopped: nothing keeps running (and billing) behind their back."""
     ecs = session.client("ecs", region_name=service.region)
     logs = session.client("logs", region_name=service.region)
     prefix = _stream_prefix(ecs, service)
@@ -24,17 +24,21 @@ def run_task(session: boto3.session.Session, service: ContainerService, command:
     stream = f"{prefix}/{service.container}/{task_arn.rsplit('/', 1)[-1]}"
     follow = _LogFollower(logs, service.log_group, stream, on_log)
     deadline = time.monotonic() + timeout
-    while True:
-        follow.drain()
-        task = _describe(ecs, service, task_arn)
-        if task["lastStatus"] == "STOPPED":
+    try:
+        while True:
             follow.drain()
-            return _exit_code(task, service)
-        if time.monotonic() >= deadline:
-            _stop(ecs, service, task_arn, f"run-task timed out after {timeout:g} s")
-            raise AwsError(f"running task {task_arn}: still {task['lastStatus']} after {timeout:g} s, so it was "
-                           "stopped; run it again with a larger timeout")
-        time.sleep(poll)
+            task = _describe(ecs, service, task_arn)
+            if task["lastStatus"] == "STOPPED":
+                follow.drain()
+                return _exit_code(task, service)
+            if time.monotonic() >= deadline:
+                _stop(ecs, service, task_arn, f"run-task timed out after {timeout:g} s")
+                raise AwsError(f"running task {task_arn}: still {task['lastStatus']} after {timeout:g} s, so it "
+                               "was stopped; run it again with a larger timeout")
+            time.sleep(poll)
+    except KeyboardInterrupt:
+        _stop(ecs, service, task_arn, "run-task interrupted (Ctrl-C)")
+        raise
 
 
 def _stream_prefix(ecs: Any, service: ContainerService) -> str:
@@ -97,7 +101,7 @@ def _exit_code(task: dict[str, Any], service: ContainerService) -> int:
 
 
 class _LogFollower:
-    """Reads a log stream forward from its head: each ``drain`` prints only the events not printed yet."""
+    """Reads a log stream forward from its head: each ``drain`` hands on only the events not handed on yet."""
 
     def __init__(self, logs: Any, group: str, stream: str, on_log: Callable[[str], None]) -> None:
         self.logs, self.group, self.stream, self.on_log = logs, group, stream, on_log
