@@ -91,6 +91,44 @@ def up(c: Context, spec: str | None = None, stack: str | None = None, target: st
     targets.up(env, console, stack=stack)
 
 
+@task(help={"stack": SPEC_HELPS["stack"], "spec": SPEC_HELPS["spec"],
+            "format": "text (a tree, findings and cost) or json (one object for scripts and CI gates)",
+            "live_prices": "ask the AWS Pricing API for instance prices (needs AWS credentials)"})
+@cli_errors
+def plan(c: Context, stack: str | None = None, spec: str | None = None, format: str = "text",
+         live_prices: bool = False) -> None:
+    """Plan a cloud stack offline: resources, security findings, cost per hour and day. No credentials."""
+    import json
+
+    env = _environment(spec, stack, None, None)
+    if format not in ("text", "json"):
+        raise Exit(f"--format {format!r}: allowed: text, json", code=2)
+    if env.target == "local":
+        raise Exit("plan is for cloud stacks (target aws); the local target costs nothing", code=2)
+    import stacks
+    from spec.errors import SpecError
+    from spec.loader import read_public_key
+    from targets.plan.report import as_json, render
+    from targets.plan.report import plan as make_plan
+
+    try:
+        public_key = read_public_key(env)
+    except SpecError:
+        public_key = "ssh-ed25519 AAAAplanned-without-a-key-file"  # the key's content changes no resource
+    session = None
+    if live_prices:
+        import boto3
+
+        session = boto3.Session(region_name=env.region)
+    result = make_plan(env, lambda: stacks.build(env, public_key), session=session)
+    if format == "json":
+        print(json.dumps(as_json(result), indent=2, sort_keys=True))
+    else:
+        render(result, console)
+    if result.errors:
+        raise Exit(code=1)
+
+
 @task(help={"name": NAME_HELP})
 @cli_errors
 def mount(c: Context, name: str | None = None) -> None:

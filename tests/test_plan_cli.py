@@ -1,0 +1,60 @@
+"""`invoke plan` as a user or a CI gate runs it: the real program, offline, no credentials."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def invoke(*args: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "invoke", "--search-root", str(ROOT), "-c", "invoke_tasks", *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=ROOT,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(ROOT), "AWS_EC2_METADATA_DISABLED": "true"})
+
+
+def test_plan_json_of_the_hpc_stack() -> None:
+    result = invoke("plan", "--stack", "hpc-dev", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert set(plan) == {"resources", "cost", "findings"}
+    types = [r["type"] for r in plan["resources"]]
+    assert "aws:autoscaling/group:Group" in types and "aws:ec2/placementGroup:PlacementGroup" in types
+    template = next(r for r in plan["resources"] if r["type"] == "aws:ec2/launchTemplate:LaunchTemplate")
+    assert template["inputs"]["metadataOptions"]["httpTokens"] == "required"
+    assert template["inputs"]["networkInterfaces"][0]["interfaceType"] == "efa"
+    assert abs(plan["cost"]["per_day_usd"] - plan["cost"]["per_hour_usd"] * 24) < 0.05
+    assert plan["cost"]["per_hour_usd"] > 4 * 3.8  # four c5n.18xlarge at about $3.89 an hour each
+    assert [f for f in plan["findings"] if f["severity"] == "error"] == []
+
+
+def test_plan_refuses_efa_on_a_type_without_it(tmp_path: Path) -> None:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("target: aws\nregion: us-east-1\nssh: {allowed_cidr: 198.51.100.0/24}\n"
+                    "head: {instance_type: c5n.large}\ncompute: {count: 2, instance_type: t3.micro, networking: efa}\n")
+    result = invoke("plan", "--spec", str(spec), "--format", "json")
+    assert result.returncode == 1
+    errors = [f for f in json.loads(result.stdout)["findings"] if f["severity"] == "error"]
+    assert any(f["rule"] == "efa-unsupported" for f in errors)
+
+
+def test_plan_of_an_invalid_spec_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("target: aws\nregion: mars-1\n")
+    result = invoke("plan", "--spec", str(spec))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "spec error: region = 'mars-1': allowed: an AWS region such as us-east-1"]
+
+
+@pytest.mark.skipif(shutil.which("pulumi") is not None, reason="the Pulumi CLI is installed here")
+def test_up_on_aws_without_the_pulumi_cli_says_how_in_one_line() -> None:
+    result = invoke("up", "--target", "aws", "--stack", "hpc-dev")
+    assert result.returncode == 1
+    assert "the Pulumi CLI is not installed" in result.stdout and "Traceback" not in result.stdout + result.stderr
