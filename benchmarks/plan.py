@@ -2,8 +2,7 @@
 1,000 compute nodes, medians of a few rounds, with the ratio to the 2-node figure.
 
 The fleet is one launch template and one Auto Scaling group whatever its size, so the plan should cost the
-same at 1,000 nodes as at 2. It uses the real program (``stacks.aws.build``) once every component it
-composes exists, else the sample program of ``tests/test_plan.py``; the output says which.
+same at 1,000 nodes as at 2. It plans the real program (``stacks.aws.build``) of examples/specs/aws-hpc.yaml.
 
 Usage: python benchmarks/plan.py [--rounds R]
 """
@@ -31,12 +30,8 @@ PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx0Yk7xJ1c0nQ0Rb1kz8w6G8K0z5Q
 
 
 def program(nodes: int) -> tuple[str, Callable[[], object]]:
-    try:
-        from stacks.aws import build
-    except ImportError as missing:  # a component of the real program is not written yet
-        from tests.test_plan import sample_program
+    from stacks.aws import build
 
-        return f"sample program of tests/test_plan.py (stacks.aws: {missing})", lambda: sample_program(nodes)
     env = load_spec_file(SPEC).model_copy(deep=True)
     env.compute.count = nodes
     return "stacks.aws.build (examples/specs/aws-hpc.yaml)", lambda: build(env, PUBLIC_KEY)

@@ -48,7 +48,7 @@ def _hpc(env: Environment, network: Network, public_key: str, tags: dict[str, st
         compute_subnet_id=network.private_subnet_ids.apply(lambda ids: ids[0]),
         head_security_group_id=network.head_security_group_id,
         cluster_security_group_id=network.cluster_security_group_id,
-        ansible_dir=ANSIBLE_DIR, tags=tags), opts=opts)
+        ansible_dir=ANSIBLE_DIR, tags=tags, boot_vars=_boot_vars(env)), opts=opts)
     storage = Storage(env.name, StorageArgs(
         storage=env.storage, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_id_list,
         cluster_security_group_id=network.cluster_security_group_id,
@@ -67,6 +67,12 @@ def _hpc(env: Environment, network: Network, public_key: str, tags: dict[str, st
         result["shared"] = {"kind": "efs", "source": storage.file_system_dns_name,
                             "mount": env.storage.shared.mount}
     return result
+
+
+def _boot_vars(env: Environment) -> dict[str, object]:
+    """What the storage role prepares at boot: the mount points, and efs-utils for TLS mounts of EFS."""
+    mounts = [v.mount for v in env.storage.volumes] + ([env.storage.shared.mount] if env.storage.shared else [])
+    return {"mount_points": mounts, "efs_utils": bool(env.storage.shared and env.storage.shared.kind == "efs")}
 
 
 def _containers(env: Environment, network: Network, tags: dict[str, str], provider: aws.Provider,

@@ -12,7 +12,7 @@ import base64
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pulumi
@@ -46,6 +46,7 @@ class SlurmClusterArgs:
     cluster_security_group_id: Input[str]
     ansible_dir: Path  # the project's ansible/ folder, shipped to the nodes as one S3 object
     tags: dict[str, str]
+    boot_vars: dict[str, object] = field(default_factory=dict)  # role tunables, e.g. efs_utils, mount_points
 
 
 DEBIAN_OWNER = "136693071363"  # the Debian project's AWS account (wiki.debian.org/Cloud/AmazonEC2Image)
@@ -117,7 +118,8 @@ class SlurmCluster(pulumi.ComponentResource):
                                region=region, head_name=head_name, head_address_hint=values.get("head_ip"),
                                munge_key_b64=values["munge"], host_private_key=values["private"],
                                host_public_key=values["public"], ssh_user=args.ssh_user,
-                               ssh_authorized_key=args.ssh_public_key, steps=BootSteps())
+                               ssh_authorized_key=args.ssh_public_key, steps=BootSteps(),
+                               extra_vars=args.boot_vars)
 
         common = {"bucket": bucket.bucket, "key": bundle.key, "munge": Output.secret(munge_key.base64)}
         head_image = self._image(args.head.instance_type, invoke)

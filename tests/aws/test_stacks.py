@@ -57,3 +57,10 @@ def test_containers_stack_exports_a_service_and_no_cluster(mocks: RecordingMocks
     assert outputs.containers.subnets and outputs.containers.security_groups
     types = {r.type for r in mocks.resources}
     assert "aws:ecs/service:Service" in types and "aws:ec2/instance:Instance" not in types
+
+
+def test_nodes_prepare_the_mount_points_and_efs_utils_at_boot() -> None:
+    from stacks.aws import _boot_vars
+
+    assert _boot_vars(load_stack_config("hpc-dev", ROOT)) == {"mount_points": ["/scratch", "/shared"],
+                                                              "efs_utils": True}
