@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PYTHON ?= python3
 APT_PACKAGES := slurm-wlm munge openmpi-bin libopenmpi-dev gcc openssh-server openssh-client \
-	iproute2 util-linux mount e2fsprogs xfsprogs procps
+	iproute2 util-linux mount e2fsprogs xfsprogs procps openjdk-17-jre-headless
 
 .PHONY: setup packages venv demo test lint bench
 setup: packages venv
@@ -24,7 +24,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/pip install -q -e '.[test,local]'
 	@# invoke reads a project's invoke.yaml only after it has found the collection, so it cannot name
 	@# invoke_tasks.py there: the venv's `invoke` becomes a wrapper that names it (-c).
 	@printf '#!/bin/sh\nexec "%s/bin/python" -m invoke --search-root "%s" -c invoke_tasks "$$@"\n' \

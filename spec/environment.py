@@ -28,7 +28,7 @@ from spec.outputs import Target
 Networking = Literal["none", "enhanced", "rdma"]
 FsType = Literal["ext4", "xfs"]
 SharedKind = Literal["efs", "files", "local"]
-StackKind = Literal["hpc", "containers", "full"]
+StackKind = Literal["hpc", "containers", "spark", "full"]
 
 NETWORKING_ALIASES = {"ena": "enhanced", "efa": "rdma", "accelerated": "enhanced", "infiniband": "rdma"}
 AWS_VOLUME_TYPES = ("gp2", "gp3", "io1", "io2", "st1", "sc1")
@@ -267,7 +267,8 @@ class Containers(_Section):
 class Environment(_Section):
     name: Name = "hpc"
     target: Annotated[Target, _one_of(*get_args(Target))] = "local"
-    # which composition of stacks/ to build: hpc (network + Slurm + storage), containers, or both
+    # which composition of stacks/ to build: hpc (network + Slurm + storage), containers, spark (EMR),
+    # or full (all that the spec has sections for)
     stack: Annotated[StackKind, _one_of(*get_args(StackKind))] = "hpc"
     region: str | None = None
     ssh: Ssh = Field(default_factory=Ssh)
@@ -295,7 +296,7 @@ class Environment(_Section):
                                "e.g. 198.51.100.0/24)", "ssh.allowed_cidr")
         self.ssh.user = self.ssh.user or DEFAULT_SSH_USER[target]
         for section, machines in (("head", self.head), ("compute", self.compute)):
-            if machines.instance_type is None and self.stack != "containers":
+            if machines.instance_type is None and self.stack in ("hpc", "full"):
                 if target != "local":
                     raise required(f"required for target {target} (e.g. {INSTANCE_EXAMPLE[target]})",
                                    f"{section}.instance_type")
@@ -308,8 +309,10 @@ class Environment(_Section):
                               f"storage.volumes[{index}].type", volume.type)
         if self.stack != "hpc" and target == "local":
             raise invalid("hpc (target local)", "stack", self.stack)
-        if self.stack != "hpc" and self.containers is None:
-            raise required(f"required for stack {self.stack} (e.g. containers: {{image: ...}})", "containers")
+        if self.stack == "containers" and self.containers is None:
+            raise required("required for stack containers (e.g. containers: {image: ...})", "containers")
+        if self.stack == "spark" and self.spark is None:
+            raise required("required for stack spark (e.g. spark: {core: {count: 2}})", "spark")
         shared = self.storage.shared
         if shared and shared.kind != SHARED_KIND[target]:
             raise invalid(f"{SHARED_KIND[target]} (target {target})", "storage.shared.kind", shared.kind)

@@ -77,6 +77,16 @@ class ContainerService(_Strict):
     log_group: str
 
 
+class SparkCluster(_Strict):
+    """Where `invoke submit-spark` sends a script: a standalone master (local), an EMR cluster (aws)."""
+
+    provider: Literal["local", "aws", "azure"]
+    master: str  # spark://host:7077 (local), the EMR cluster id j-... (aws)
+    region: str | None = None
+    bucket: str | None = None  # where scripts, modules and inputs are uploaded (aws)
+    log_uri: str | None = None  # where EMR writes step logs (s3://...)
+
+
 class Outputs(_Strict):
     """The whole contract. ``head`` is the only address a user's machine connects to."""
 
@@ -92,6 +102,7 @@ class Outputs(_Strict):
     slurm_partition: str = "compute"
     fleet: ComputeFleet | None = None
     containers: ContainerService | None = None
+    spark: SparkCluster | None = None
 
     def nodes(self) -> list[Node]:
         return [self.head, *self.computes] if self.head else []

@@ -34,7 +34,7 @@ def build(env: Environment, public_key: str) -> dict[str, Any]:
                                "ssh_private_key": os.path.expanduser(env.ssh.private_key or "~/.ssh/id_ed25519")}
     if env.stack in ("hpc", "full"):
         outputs.update(_hpc(env, network, public_key, tags, opts))
-    if env.stack in ("containers", "full"):
+    if env.stack == "containers" or (env.stack == "full" and env.containers):
         outputs["containers"] = _containers(env, network, tags, provider, opts)
     return outputs
 
