@@ -177,6 +177,49 @@ def run_mpi(c: Context, program: str = "examples/mpi/ring.c", nodes: str | None 
         raise Exit(code=code)
 
 
+@task(help={
+    "script": "the PySpark script; it gets the input and output locations as its first two arguments",
+    "input": "a local file or folder (uploaded to the target's storage) or a URI passed as is (s3://...)",
+    "output": "a local folder that receives the results when the job ends, or a URI",
+    "args": "more arguments for the script, one string (shell-quoted)",
+    "timeout": "seconds before the job is given up (default 3600)",
+    "name": NAME_HELP,
+})
+@cli_errors
+def submit_spark(c: Context, script: str, input: str | None = None, output: str | None = None, args: str = "",
+                 timeout: int = 3600, name: str | None = None) -> None:
+    """Run a Spark script on the environment's Spark cluster (local standalone or EMR); exit with its code."""
+    from targets import outputs
+
+    contract = outputs(name)
+    if contract.spark is None:
+        raise Exit(f"environment {contract.name!r} has no Spark cluster: add a spark section to its spec", code=1)
+    extra = shlex.split(args)
+    if contract.spark.provider == "local":
+        from remote.spark_job import submit_local
+
+        with _pool(name) as pool:
+            result = submit_local(pool, Path(script), shared_mount=contract.shared.mount if contract.shared else "/",
+                                  master=contract.spark.master, input=input, output=output, args=extra,
+                                  timeout=float(timeout), console=console)
+        sys.stdout.write(result.stdout)
+        sys.stderr.write(result.stderr)
+    else:
+        import boto3
+
+        from targets.aws.emr_steps import submit_emr
+
+        with console.status("submitting") as status:
+            result = submit_emr(boto3.Session(region_name=contract.spark.region), contract.spark, Path(script),
+                                input=input, output=output, args=extra, timeout=float(timeout),
+                                on_state=lambda state, elapsed: status.update(f"step {state}, {elapsed:.0f} s"))
+    if result.exit_code:
+        console.print(f"[red]spark job failed[/] (exit code {result.exit_code})"
+                      + (f": {result.cause}" if result.cause else ""), soft_wrap=True)
+        raise Exit(code=result.exit_code)
+    console.print("[green]spark job done[/]" + (f"; results in {result.output_dir}" if result.output_dir else ""))
+
+
 @task(help={"name": NAME_HELP})
 @cli_errors
 def status(c: Context, name: str | None = None) -> None:
