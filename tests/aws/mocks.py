@@ -78,3 +78,11 @@ def computed(type_token: str, name: str, inputs: dict[str, Any]) -> dict[str, An
     elif type_token == "aws:s3/bucket:Bucket" or type_token == "aws:s3/bucketV2:BucketV2":
         out["bucket"] = inputs.get("bucket", f"{name}-bucket")
     return out
+
+
+def assert_all_children_of(component_type: str, name: str) -> None:
+    """Every resource the last program registered is the component itself or nested under it."""
+    urns = list(pulumi.runtime.settings.get_monitor().resources)
+    children = [u for u in urns if not u.endswith(f"{component_type}::{name}")]
+    assert children and len(children) == len(urns) - 1, urns
+    assert all(f"::{component_type}$" in u for u in children), children

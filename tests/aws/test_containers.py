@@ -11,7 +11,7 @@ import pytest
 from components.aws.containers import ContainerService, ContainerServiceArgs, normalised_json
 from components.security import SecurityViolation
 from spec import environment as spec
-from tests.aws.mocks import RecordingMocks
+from tests.aws.mocks import RecordingMocks, assert_all_children_of
 
 TASK = "aws:ecs/taskDefinition:TaskDefinition"
 ROLE = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
@@ -43,10 +43,7 @@ def build(settings: spec.Containers, vpc_cidr: str | None = VPC_CIDR) -> dict[st
         return pulumi.Output.all(**{key: getattr(service, key) for key in OUTPUTS}).apply(values.update)
 
     program()
-    urns = list(pulumi.runtime.settings.get_monitor().resources)
-    children = [u for u in urns if not u.endswith("cloud-hpc-toolkit:aws:ContainerService::hpc")]
-    assert children and len(children) == len(urns) - 1
-    assert all("::cloud-hpc-toolkit:aws:ContainerService$" in u for u in children), children
+    assert_all_children_of("cloud-hpc-toolkit:aws:ContainerService", "hpc")
     return values
 
 

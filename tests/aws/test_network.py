@@ -12,7 +12,7 @@ import pytest
 from components.aws.network import Network, NetworkArgs, carve_subnets, check_cidrs
 from components.security import WORLD_MARKER, SecurityViolation, check_resource, check_ssh_cidr
 from spec import environment as spec
-from tests.aws.mocks import ZONES, RecordingMocks
+from tests.aws.mocks import ZONES, RecordingMocks, assert_all_children_of
 
 SSH = "198.51.100.0/24"
 VPC = "aws:ec2/vpc:Vpc"
@@ -68,10 +68,7 @@ def build(network_args: NetworkArgs) -> dict[str, Any]:
         return pulumi.Output.all(**{key: getattr(net, key) for key in OUTPUTS}).apply(values.update)
 
     program()
-    urns = list(pulumi.runtime.settings.get_monitor().resources)
-    children = [u for u in urns if not u.endswith("cloud-hpc-toolkit:aws:Network::hpc")]
-    assert children and len(children) == len(urns) - 1
-    assert all("::cloud-hpc-toolkit:aws:Network$" in u for u in children), children
+    assert_all_children_of("cloud-hpc-toolkit:aws:Network", "hpc")
     return values
 
 

@@ -14,7 +14,7 @@ from pulumi.runtime.mocks import MockMonitor
 from components.aws.storage import Storage, StorageArgs
 from components.security import SecurityViolation, check_resource
 from spec import environment as spec
-from tests.aws.mocks import RecordingMocks
+from tests.aws.mocks import RecordingMocks, assert_all_children_of
 
 VOLUME = "aws:ebs/volume:Volume"
 ATTACHMENT = "aws:ec2/volumeAttachment:VolumeAttachment"
@@ -65,10 +65,7 @@ def build(storage_args: StorageArgs) -> dict[str, Any]:
         return pulumi.Output.all(**present).apply(values.update)
 
     program()
-    urns = list(pulumi.runtime.settings.get_monitor().resources)
-    children = [u for u in urns if not u.endswith("cloud-hpc-toolkit:aws:Storage::hpc")]
-    assert len(children) == len(urns) - 1
-    assert all("::cloud-hpc-toolkit:aws:Storage$" in u for u in children), children
+    assert_all_children_of("cloud-hpc-toolkit:aws:Storage", "hpc")
     return values
 
 
