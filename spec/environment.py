@@ -217,16 +217,98 @@ class Storage(_Section):
         return self
 
 
+def _release_label(value: object) -> object:
+    """``emr-X.Y.Z`` from 6.4.0 on: idle auto-termination, which the toolkit always sets, needs it."""
+    match = re.fullmatch(r"emr-(\d{1,2})\.(\d{1,3})\.(\d{1,3})", value) if isinstance(value, str) else None
+    if match and tuple(map(int, match.groups())) >= (6, 4, 0):
+        return value
+    raise invalid("an EMR release label from emr-6.4.0 on (idle auto-termination needs it), such as emr-7.5.0")
+
+
+CLASSIFICATION = re.compile(r"[a-z][a-z0-9.-]{0,127}")  # EMR's: spark-defaults, spark-env, yarn-site, ...
+PROPERTY = re.compile(r"[^\x00-\x1f\x7f]{1,1024}")
+
+
+def _configurations(value: object) -> object:
+    """``{classification: {property: value}}``; EMR takes every property as a string, so ``true`` and ``4``
+    become "true" and "4" here, where a wrong one is named, rather than in the middle of a deploy."""
+    if not isinstance(value, dict):
+        raise invalid("a mapping of classifications (such as spark-defaults) to properties")
+    result: dict[str, dict[str, str]] = {}
+    for classification, properties in value.items():
+        if not (isinstance(classification, str) and CLASSIFICATION.fullmatch(classification)):
+            raise invalid("a configuration classification such as spark-defaults", str(classification),
+                          classification)
+        if not isinstance(properties, dict):
+            raise invalid("a mapping of property names to values, such as {spark.executor.cores: 4}",
+                          classification, properties)
+        result[classification] = {}
+        for name, item in properties.items():
+            if not (isinstance(name, str) and PROPERTY.fullmatch(name)):
+                raise invalid("a property name such as spark.executor.cores", f"{classification}.{name}", name)
+            if not isinstance(item, (str, int, float)):  # bool is an int
+                raise invalid("a string, a number or true/false", f"{classification}.{name}", item)
+            result[classification][name] = str(item).lower() if isinstance(item, bool) else str(item)
+    return result
+
+
+Application = Annotated[str, _matching(r"[A-Za-z][A-Za-z0-9-]{0,63}", "an EMR application name such as Spark")]
+ScriptPath = Annotated[str, _matching(r"[^\x00-\x1f\x7f]+", "a script path such as bootstrap/install.sh")]
+BucketName = Annotated[str, _matching(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "an S3 bucket name such as my-data")]
+
+
+class SparkPrimary(_Section):
+    """The primary (master) node: always on-demand, since losing it ends the cluster."""
+
+    instance_type: InstanceType = "m5.xlarge"
+
+
 class SparkCore(_Section):
+    """Core nodes run executors and hold HDFS: on-demand by default, since a reclaimed one loses its blocks."""
+
     count: Annotated[int, _int_range(1, 1000)] = 2
     instance_type: InstanceType = "m5.xlarge"
+    spot: bool = False
+
+
+class SparkTask(_Section):
+    """Task nodes only compute (no HDFS), so spot capacity is a safe default for them."""
+
+    count: Annotated[int, _int_range(0, 1000)] = 0
+    instance_type: InstanceType = "m5.xlarge"
+    spot: bool = True
 
 
 class Spark(_Section):
     """A Spark cluster beside Slurm; present means wanted, and it stops itself after the idle timeout."""
 
+    release_label: Annotated[str, BeforeValidator(_release_label)] = "emr-7.5.0"
+    applications: list[Application] = ["Spark", "Hadoop"]
+    primary: SparkPrimary = Field(default_factory=SparkPrimary)
     core: SparkCore = Field(default_factory=SparkCore)
+    task: SparkTask = Field(default_factory=SparkTask)
+    # instance fleets: spot capacity that falls back to on-demand when EC2 has none (groups cannot fall back)
+    fleets: bool = False
+    bootstrap: list[ScriptPath] = []  # local scripts, uploaded by the stack and run on every node before Spark starts
+    configurations: Annotated[dict[str, dict[str, str]], BeforeValidator(_configurations)] = {}
+    step_concurrency: Annotated[int, _int_range(1, 256)] = 1
+    # false: the cluster ends as soon as no step is left to run (at once when none is submitted right after `up`);
+    # the next `up` creates a new one. True leaves ending to the idle timeout.
+    keep_alive: bool = True
     idle_timeout_minutes: Annotated[int, _int_range(1, 10080)] = 60
+    log_retention_days: Annotated[int, _int_range(1, 3650)] = 30
+    read_buckets: list[BucketName] = []  # other buckets the jobs may read (inputs given as s3:// URIs)
+
+    @model_validator(mode="after")
+    def _runs_spark(self) -> Spark:
+        """`invoke submit-spark` needs Spark on the cluster; an application named twice is a typo."""
+        names = [name.lower() for name in self.applications]
+        if "spark" not in names:
+            raise invalid("a list that includes Spark", "applications", self.applications)
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                raise invalid("each application once", f"applications[{index}]", self.applications[index])
+        return self
 
 
 class Network(_Section):

@@ -1,4 +1,5 @@
-"""The AWS compositions: hpc (network + Slurm cluster + storage), containers, full (both).
+"""The AWS compositions: hpc (network + Slurm cluster + storage), containers, spark (EMR), full (all the spec
+has sections for).
 
 One explicit provider carries the region and default tags: every resource is tagged with the
 environment's name, which is what discovery and the leftover check after destroy look for.
@@ -14,13 +15,15 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.containers import ContainerService, ContainerServiceArgs
+from components.aws.emr_cluster import EmrCluster, EmrClusterArgs
 from components.aws.network import Network, NetworkArgs
 from components.aws.slurm_cluster import SlurmCluster, SlurmClusterArgs
 from components.aws.storage import Storage, StorageArgs
 from spec.environment import Environment
 from spec.outputs import ENVIRONMENT_TAG
 
-ANSIBLE_DIR = Path(__file__).resolve().parents[1] / "ansible"
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+ANSIBLE_DIR = PROJECT_DIR / "ansible"
 
 
 def build(env: Environment, public_key: str) -> dict[str, Any]:
@@ -36,6 +39,8 @@ def build(env: Environment, public_key: str) -> dict[str, Any]:
         outputs.update(_hpc(env, network, public_key, tags, opts))
     if env.stack == "containers" or (env.stack == "full" and env.containers):
         outputs["containers"] = _containers(env, network, tags, provider, opts)
+    if env.stack == "spark" or (env.stack == "full" and env.spark):
+        outputs["spark"] = _spark(env, network, tags, opts)
     return outputs
 
 
@@ -87,3 +92,14 @@ def _containers(env: Environment, network: Network, tags: dict[str, str], provid
             "task_definition": service.task_definition_arn, "container": service.container_name,
             "subnets": network.private_subnet_ids, "security_groups": [service.security_group_id],
             "log_group": service.log_group_name}
+
+
+def _spark(env: Environment, network: Network, tags: dict[str, str], opts: pulumi.ResourceOptions) -> dict[str, Any]:
+    """An EMR cluster in the first private subnet; its export is the `SparkCluster` contract `submit-spark` reads."""
+    assert env.spark is not None  # the spec requires it for the spark stack
+    cluster = EmrCluster(env.name, EmrClusterArgs(
+        spark=env.spark, subnet_id=network.private_subnet_id_list[0], vpc_id=network.vpc_id, cluster_name=env.name,
+        bootstrap_scripts=[PROJECT_DIR / Path(script).expanduser() for script in env.spark.bootstrap],  # or absolute
+        tags=tags), opts=opts)
+    return {"provider": "aws", "master": cluster.cluster_id, "region": env.region, "bucket": cluster.bucket,
+            "log_uri": cluster.log_uri}

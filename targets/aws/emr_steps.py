@@ -1,0 +1,324 @@
+"""Spark jobs on the environment's EMR cluster, as `invoke submit-spark` runs them.
+
+The script (with a zip of its local modules), and a local input, go to ``s3://<bucket>/jobs/<id>/``; a
+``spark-submit`` step runs it through ``command-runner.jar`` with the input and output locations as its first
+two arguments; the step is followed to its end, a local output directory receives the results, and a failed
+step's cause (the Python traceback or the Java exception) is read from the logs EMR copies to S3. The logs are
+polled for a bounded time, never waited for blindly (mrjob's fixed ten minutes is its users' first complaint).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import itertools
+import re
+import secrets
+import time
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+
+from spec.outputs import SparkCluster
+from targets.aws.errors import AwsError, step
+
+TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "INTERRUPTED")
+ENDED_CLUSTER = ("TERMINATING", "TERMINATED", "TERMINATED_WITH_ERRORS")
+JOBS_PREFIX = "jobs/"
+TRACEBACK = "Traceback (most recent call last):"
+# A Java exception line: `Exception in thread "main" a.b.CException: ...`, `Caused by: a.b.Error`, or one in a log.
+JAVA_EXCEPTION = re.compile(r"(?<![\w.$])((?:[A-Za-z_$][\w$]*\.)+[\w$]*(?:Exception|Error)\b(?::.*)?)$")
+APPLICATION_ID = re.compile(r"application_\d+_\d+")
+USER_EXIT = re.compile(r"User application exited with status (\d+)")
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed, so the same modules make the same zip
+
+
+@dataclass(frozen=True)
+class EmrResult:
+    """How a step ended; ``cause`` says why it failed (or where to look), ``output_dir`` where results landed."""
+
+    exit_code: int
+    state: str
+    step_id: str
+    cause: str | None
+    output_uri: str
+    output_dir: Path | None
+    step_logs: str  # the step's log folder in S3
+
+
+def submit_emr(session: boto3.session.Session, spark: SparkCluster, script: Path, *, input: str | None,
+               output: str | None, args: Sequence[str], timeout: float, on_state: Callable[[str, float], None],
+               modules: Sequence[Path] = (), poll: float = 5.0, log_wait: float = 120.0) -> EmrResult:
+    """Run ``script`` on the cluster as one step and return how it ended.
+
+    ``input``/``output``: a URI (``s3://...``) is passed on untouched; a local path is uploaded (input) or
+    receives the job's files when the step completes (output, an absent or empty directory). Without them the
+    job gets its own ``jobs/<id>/input`` (empty) and ``jobs/<id>/output`` folders. ``modules`` (files or package
+    directories) go to ``--py-files`` as one zip. ``on_state(state, seconds)`` is called on every poll. A step
+    still running after ``timeout`` seconds, or on Ctrl-C, is cancelled."""
+    if spark.provider != "aws" or not (spark.bucket and spark.region and spark.log_uri):
+        raise AwsError(f"submit-spark: the environment's Spark cluster is {spark.provider}, or has no bucket, region "
+                       "or log URI; run `invoke up` with a spark stack on AWS")
+    local_output = _local_output(output)
+    _check_local(script, modules, input)
+    emr = session.client("emr", region_name=spark.region)
+    s3 = session.client("s3", region_name=spark.region)
+    _check_cluster(emr, spark.master)
+
+    prefix = f"{JOBS_PREFIX}{job_id(script)}/"
+    location = f"s3://{spark.bucket}/{prefix}"
+    script_uri = _upload(s3, script.read_bytes(), spark.bucket, f"{prefix}{safe_name(script.name)}")
+    command = ["spark-submit", "--deploy-mode", "cluster"]
+    if modules:
+        command += ["--py-files", _upload(s3, modules_zip(modules), spark.bucket, f"{prefix}modules.zip")]
+    input_uri = input if input is None or _is_uri(input) else _upload_input(s3, Path(input), spark.bucket, prefix)
+    output_uri = output if output is not None and local_output is None else f"{location}output"
+    command += [script_uri, input_uri or f"{location}input", output_uri, *args]
+
+    step_id = _add_step(emr, spark.master, f"submit-spark {script.name} ({prefix.removesuffix('/')})", command)
+    step_logs = f"{spark.log_uri.rstrip('/')}/{spark.master}/steps/{step_id}/"
+    state, details = _follow(emr, spark.master, step_id, timeout, on_state, poll)
+    if state == "COMPLETED":
+        if local_output is not None:
+            _download(s3, spark.bucket, f"{prefix}output/", local_output)
+        return EmrResult(0, state, step_id, None, output_uri, local_output, step_logs)
+    cause, code = _diagnose(s3, spark, step_id, details, log_wait, poll)
+    return EmrResult(code, state, step_id, cause, output_uri, None, step_logs)
+
+
+def job_id(script: Path) -> str:
+    """``<script>-<UTC time>-<random>``: sorts by time in the bucket, and two submissions never collide."""
+    stem = re.sub(r"[^A-Za-z0-9-]+", "-", script.stem).strip("-")[:40] or "job"
+    return f"{stem}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{secrets.token_hex(3)}"
+
+
+def safe_name(name: str) -> str:
+    """spark-submit reads its script's location as a URI and takes one it cannot parse (a space) for a local
+    file; the uploaded copy gets a name it can."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
+
+
+def modules_zip(modules: Sequence[Path]) -> bytes:
+    """The local modules as one zip for ``--py-files``: a file at the top, a package directory under its name."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for module in modules:
+            files = [module] if module.is_file() else sorted(
+                p for p in module.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+            for path in files:
+                name = path.name if module.is_file() else path.relative_to(module.parent).as_posix()
+                archive.writestr(zipfile.ZipInfo(name, ZIP_TIME), path.read_bytes())
+    return buffer.getvalue()
+
+
+def python_traceback(text: str) -> str | None:
+    """The last Python traceback in ``text``, from its header to the exception line (with py4j's ": ..." lines
+    after it, which carry the Java side of the error)."""
+    lines = text.splitlines()
+    starts = [index for index, line in enumerate(lines) if TRACEBACK in line]
+    if not starts:
+        return None
+    first = starts[-1]
+    block = [lines[first][lines[first].index(TRACEBACK):]]
+    for index in range(first + 1, len(lines)):
+        block.append(lines[index])
+        if lines[index] and not lines[index][0].isspace():  # frames are indented; the exception line is not
+            block += itertools.takewhile(lambda more: more.startswith(": "), lines[index + 1:])
+            break
+    return "\n".join(block)
+
+
+def java_exception(text: str) -> str | None:
+    """The Java exception that ended the program: the last ``Exception in thread`` line with the last
+    ``Caused by:`` after it (the root cause), else the last exception line of the log."""
+    found = [(line.strip(), match[1]) for line in text.splitlines()
+             if not line.lstrip().startswith("at ") and (match := JAVA_EXCEPTION.search(line.strip()))]
+    if not found:
+        return None
+    threads = [index for index, (line, _) in enumerate(found) if line.startswith("Exception in thread")]
+    if not threads:
+        return found[-1][1]
+    head = found[threads[-1]][0]
+    causes = [exception for line, exception in found[threads[-1] + 1:] if line.startswith("Caused by:")]
+    return f"{head}\n  caused by {causes[-1]}" if causes else head
+
+
+def _is_uri(location: str) -> bool:
+    return "://" in location
+
+
+def _local_output(output: str | None) -> Path | None:
+    """A local output directory must be absent or empty, as Spark wants of any output: checked before paying
+    for a job whose results could not land."""
+    if output is None or _is_uri(output):
+        return None
+    path = Path(output).expanduser()
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise AwsError(f"submit-spark: --output {output} exists and is not an empty directory; give a new one "
+                       "(the job's files are downloaded into it)")
+    return path
+
+
+def _check_local(script: Path, modules: Sequence[Path], input: str | None) -> None:
+    paths = [("--script", script), *(("module", module) for module in modules)]
+    if input is not None and not _is_uri(input):
+        paths.append(("--input", Path(input).expanduser()))
+    for what, path in paths:
+        if not path.exists():
+            raise AwsError(f"submit-spark: {what} {path}: no such file or directory")
+
+
+def _check_cluster(emr: Any, cluster_id: str) -> None:
+    """A cluster that ended on its idle timeout takes no step: say so before uploading anything."""
+    with step(f"reading EMR cluster {cluster_id}", "check the environment is up (`invoke up`) and the credentials "
+              "allow elasticmapreduce:DescribeCluster"):
+        status = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]
+    if status["State"] in ENDED_CLUSTER:
+        reason = status.get("StateChangeReason", {}).get("Message") or status["State"]
+        raise AwsError(f"EMR cluster {cluster_id} is {status['State']} ({reason}); run `invoke up` to create it "
+                       "again, then submit")
+
+
+def _upload(s3: Any, body: bytes, bucket: str, key: str) -> str:
+    with step(f"uploading s3://{bucket}/{key}", "check the credentials allow s3:PutObject on the stack's bucket"):
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    return f"s3://{bucket}/{key}"
+
+
+def _upload_input(s3: Any, path: Path, bucket: str, prefix: str) -> str:
+    """A file becomes ``input/<name>``, a directory ``input/<name>/...`` (read as one input by Spark)."""
+    path = path.expanduser()
+    base = f"{prefix}input/{path.resolve().name}"
+    files = [(path, base)] if path.is_file() else [
+        (file, f"{base}/{file.relative_to(path).as_posix()}") for file in sorted(path.rglob("*")) if file.is_file()]
+    if not files:
+        raise AwsError(f"submit-spark: --input {path} is an empty directory; give the data to process")
+    for file, key in files:
+        with step(f"uploading {file} to s3://{bucket}/{key}", "check the credentials allow s3:PutObject"):
+            s3.upload_file(str(file), bucket, key)  # multipart for large files
+    return f"s3://{bucket}/{base}" + ("" if path.is_file() else "/")
+
+
+def _add_step(emr: Any, cluster_id: str, name: str, command: list[str]) -> str:
+    with step(f"adding a step to EMR cluster {cluster_id}", "check the credentials allow "
+              "elasticmapreduce:AddJobFlowSteps"):
+        return emr.add_job_flow_steps(JobFlowId=cluster_id, Steps=[{
+            "Name": name, "ActionOnFailure": "CONTINUE",
+            "HadoopJarStep": {"Jar": "command-runner.jar", "Args": command}}])["StepIds"][0]
+
+
+def _follow(emr: Any, cluster_id: str, step_id: str, timeout: float, on_state: Callable[[str, float], None],
+            poll: float) -> tuple[str, dict[str, Any]]:
+    """Poll the step until it ends: (state, failure details). Cancel it on timeout or Ctrl-C."""
+    start = time.monotonic()
+    try:
+        while True:
+            with step(f"following step {step_id} of {cluster_id}",
+                      f"the step keeps running; see `aws emr describe-step --cluster-id {cluster_id} "
+                      f"--step-id {step_id}`"):
+                status = emr.describe_step(ClusterId=cluster_id, StepId=step_id)["Step"]["Status"]
+            elapsed = time.monotonic() - start
+            on_state(status["State"], elapsed)
+            if status["State"] in TERMINAL:
+                return status["State"], status.get("FailureDetails", {})
+            if elapsed >= timeout:
+                _cancel(emr, cluster_id, step_id)
+                raise AwsError(f"step {step_id}: still {status['State']} after {timeout:g} s, so it was cancelled; "
+                               "submit again with a larger timeout")
+            time.sleep(poll)
+    except KeyboardInterrupt:
+        _cancel(emr, cluster_id, step_id)
+        raise
+
+
+def _cancel(emr: Any, cluster_id: str, step_id: str) -> None:
+    with step(f"cancelling step {step_id}", f"cancel it with `aws emr cancel-steps --cluster-id {cluster_id} "
+              f"--step-ids {step_id}`"):
+        answer = emr.cancel_steps(ClusterId=cluster_id, StepIds=[step_id], StepCancellationOption="SEND_INTERRUPT")
+    refused = [info for info in answer.get("CancelStepsInfoList", []) if info.get("Status") == "FAILED"]
+    if refused:
+        raise AwsError(f"cancelling step {step_id}: {refused[0].get('Reason', 'refused')}; it may still run "
+                       f"until it ends: `aws emr cancel-steps --cluster-id {cluster_id} --step-ids {step_id}`")
+
+
+def _download(s3: Any, bucket: str, prefix: str, target: Path) -> None:
+    """Every object under ``prefix`` into ``target``, keeping the relative paths (none may leave ``target``)."""
+    target.mkdir(parents=True, exist_ok=True)
+    root = target.resolve()
+    with step(f"downloading s3://{bucket}/{prefix} into {target}", "check the credentials allow s3:GetObject and "
+              "s3:ListBucket; the results stay in S3 until then"):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                relative = item["Key"][len(prefix):]
+                destination = (root / relative).resolve()
+                if not relative or relative.endswith("/") or not destination.is_relative_to(root):
+                    continue  # a folder marker, or a key such as ../x that would land outside target
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(bucket, item["Key"], str(destination))
+
+
+def _diagnose(s3: Any, spark: SparkCluster, step_id: str, details: dict[str, Any], log_wait: float,
+              poll: float) -> tuple[str, int]:
+    """The cause of a failed step and its exit code, from the step's stderr and, in cluster mode, the driver's
+    container log (the Python traceback lives there). Each log is polled until ``log_wait`` runs out."""
+    assert spark.log_uri is not None  # checked by submit_emr
+    log = urlparse(spark.log_uri)
+    bucket, root = log.netloc, log.path.strip("/")
+    base = f"{root}/{spark.master}/" if root else f"{spark.master}/"
+    deadline = time.monotonic() + log_wait
+    stderr_key = _failure_log_key(details, bucket) or f"{base}steps/{step_id}/stderr.gz"
+    step_log = _wait_for(s3, bucket, lambda: [stderr_key] if _exists(s3, bucket, stderr_key) else [], deadline, poll)
+    driver_log = ""
+    applications = APPLICATION_ID.findall(step_log)
+    if applications and TRACEBACK not in step_log:
+        containers = f"{base}containers/{applications[-1]}/"
+        driver_log = _wait_for(s3, bucket, lambda: _driver_logs(s3, bucket, containers), deadline, poll)
+    exit_match = USER_EXIT.findall(driver_log)
+    code = int(exit_match[-1]) if exit_match and int(exit_match[-1]) != 0 else 1
+    cause = (python_traceback(driver_log) or python_traceback(step_log) or java_exception(driver_log)
+             or java_exception(step_log))
+    if cause:
+        return cause, code
+    where = f"s3://{bucket}/{stderr_key}"
+    reason = " ".join(filter(None, (details.get("Reason"), details.get("Message"))))
+    return (f"{reason + '; ' if reason else ''}no error found in the step's logs after {log_wait:g} s (EMR copies "
+            f"them to S3 every few minutes): look at {where} and s3://{bucket}/{base}containers/ later"), code
+
+
+def _failure_log_key(details: dict[str, Any], bucket: str) -> str | None:
+    """EMR names the log file that holds a failure's root cause, when it knows it."""
+    location = urlparse(details.get("LogFile") or "")
+    if location.scheme in ("s3", "s3n", "s3a") and location.netloc == bucket and location.path.endswith(".gz"):
+        return location.path.lstrip("/")
+    return None
+
+
+def _wait_for(s3: Any, bucket: str, find: Callable[[], list[str]], deadline: float, poll: float) -> str:
+    """The gunzipped text of the objects ``find`` names, as soon as there are any, or "" at the deadline."""
+    while True:
+        with step(f"reading step logs in s3://{bucket}", "check the credentials allow s3:GetObject and "
+                  "s3:ListBucket on the stack's bucket"):
+            keys = find()
+            if keys:
+                return "\n".join(gzip.decompress(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+                                 .decode(errors="replace") for key in keys)
+        if time.monotonic() >= deadline:
+            return ""
+        time.sleep(poll)
+
+
+def _exists(s3: Any, bucket: str, key: str) -> bool:
+    return bool(s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("KeyCount"))
+
+
+def _driver_logs(s3: Any, bucket: str, prefix: str) -> list[str]:
+    """The stderr logs of the application's driver: YARN's first container of each attempt (``..._000001``),
+    where cluster mode runs it. Executors' logs are left alone: a big job has hundreds, and their Python errors
+    reach the driver's traceback anyway."""
+    return sorted(item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+                  for item in page.get("Contents", []) if item["Key"].endswith("_000001/stderr.gz"))

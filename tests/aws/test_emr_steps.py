@@ -1,0 +1,368 @@
+"""Spark steps on EMR against a real moto_server.
+
+What moto 5.2.5 does with EMR (moto/emr/models.py): ``run_job_flow`` gives a WAITING cluster, ``add_job_flow_steps``
+stores the step RUNNING (PENDING behind another) and nothing ever moves it on; no step runs, so nothing writes
+output or logs, and ``CancelSteps`` is not implemented. The tests therefore play the cluster through botocore
+events on the test's session, as tests/aws/test_ecs_tasks.py plays the container: each ``DescribeStep`` answer
+is rewritten to the next state of a script, and when the step ends the test writes what EMR would have written
+to S3 (the job's output files, the step's gzipped stderr, the driver's container log). ``CancelSteps`` is
+answered by the test, which records the request.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import time
+import zipfile
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from spec.outputs import SparkCluster
+from targets.aws.emr_steps import java_exception, modules_zip, python_traceback, submit_emr
+from targets.aws.errors import AwsError
+from tests.aws import moto_fixture
+
+moto, aws_session = moto_fixture.moto, moto_fixture.aws_session  # the moto_server fixtures, by name
+
+BUCKET = "chpc-spark-bucket"
+APP = "application_1700000000000_0003"
+TRACEBACK = '''Traceback (most recent call last):
+  File "/mnt/yarn/usercache/hadoop/appcache/application_1700000000000_0003/wordcount.py", line 12, in <module>
+    counts = words.map(parse).collect()
+  File "/mnt/yarn/usercache/hadoop/appcache/application_1700000000000_0003/wordcount.py", line 5, in parse
+    raise ValueError(f"bad record: {line!r}")
+ValueError: bad record: 'x'
+'''
+CLUSTER_MODE_STDERR = f'''25/01/01 12:00:00 INFO Client: Submitting application {APP} to ResourceManager
+25/01/01 12:00:09 INFO Client: Application report for {APP} (state: FAILED)
+Exception in thread "main" org.apache.spark.SparkException: Application {APP} finished with failed status
+\tat org.apache.spark.deploy.yarn.Client.run(Client.scala:1290)
+\tat org.apache.spark.deploy.SparkSubmit.main(SparkSubmit.scala)
+'''
+
+
+@pytest.fixture
+def spark(aws_session) -> SparkCluster:
+    aws_session.client("s3").create_bucket(Bucket=BUCKET)
+    cluster = aws_session.client("emr").run_job_flow(
+        Name="spark-dev", ReleaseLabel="emr-7.5.0", LogUri=f"s3://{BUCKET}/logs/", Applications=[{"Name": "Spark"}],
+        Instances={"MasterInstanceType": "m5.xlarge", "SlaveInstanceType": "m5.xlarge", "InstanceCount": 3,
+                   "KeepJobFlowAliveWhenNoSteps": True},
+        JobFlowRole="spark-dev-emr-ec2", ServiceRole="spark-dev-emr-service")["JobFlowId"]
+    return SparkCluster(provider="aws", master=cluster, region="us-east-1", bucket=BUCKET,
+                        log_uri=f"s3://{BUCKET}/logs/")
+
+
+class Cluster:
+    """Plays EMR: each DescribeStep answer takes the next state of ``states`` (the last one stays), and when the
+    step reaches it, ``on_end`` writes to S3 what the job and EMR would have written."""
+
+    def __init__(self, session, spark: SparkCluster, states: list[str], failure: dict[str, str] | None = None) -> None:
+        self.s3, self.spark = session.client("s3"), spark
+        self.pending, self.failure = list(states), failure
+        self.on_end: list[Any] = []
+        self.timeline: list[str] = []
+        self.cancelled: list[dict[str, Any]] = []
+        session.events.register("after-call.emr.DescribeStep", self.polled)
+        session.events.register("before-parameter-build.emr.CancelSteps", self.cancel_request)
+        session.events.register("before-call.emr.CancelSteps", self.cancel)
+
+    def polled(self, parsed: dict[str, Any], **_: Any) -> None:
+        state = self.pending.pop(0) if len(self.pending) > 1 else self.pending[0]
+        status = parsed["Step"]["Status"]
+        status["State"] = state
+        if state == "FAILED" and self.failure:
+            status["FailureDetails"] = self.failure
+        if state in ("COMPLETED", "FAILED") and self.on_end:
+            for write in self.on_end:
+                write(parsed["Step"])
+            self.on_end = []
+
+    def cancel_request(self, params: dict[str, Any], **_: Any) -> None:
+        self.cancelled.append(dict(params))
+
+    def cancel(self, **_: Any) -> tuple[Any, dict[str, Any]]:
+        """What EMR answers (moto has no CancelSteps): the request is accepted."""
+        return SimpleNamespace(status_code=200), {"CancelStepsInfoList": [
+            {"StepId": self.cancelled[-1]["StepIds"][0], "Status": "SUBMITTED"}]}
+
+    def on_state(self, state: str, elapsed: float) -> None:
+        self.timeline.append(state)
+
+    def put(self, key: str, body: bytes) -> None:
+        self.s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+
+    def log(self, step: dict[str, Any], text: str) -> None:
+        self.put(f"logs/{self.spark.master}/steps/{step['Id']}/stderr.gz", gzip.compress(text.encode()))
+
+
+def objects(session, prefix: str = "") -> dict[str, bytes]:
+    s3 = session.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])]
+    return {key: s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() for key in keys}
+
+
+def only_step(session, spark: SparkCluster) -> dict[str, Any]:
+    [summary] = session.client("emr").list_steps(ClusterId=spark.master)["Steps"]
+    return session.client("emr").describe_step(ClusterId=spark.master, StepId=summary["Id"])["Step"]
+
+
+@pytest.fixture
+def job(tmp_path: Path) -> SimpleNamespace:
+    script = tmp_path / "word count.py"
+    script.write_text("import sys\nprint(sys.argv)\n")
+    helper = tmp_path / "helpers.py"
+    helper.write_text("def parse(line):\n    return line.split()\n")
+    package = tmp_path / "textutils"
+    (package / "__pycache__").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "tokens.py").write_text("WORD = r'\\w+'\n")
+    (package / "__pycache__" / "tokens.cpython-311.pyc").write_bytes(b"\0")
+    data = tmp_path / "words.txt"
+    data.write_text("a b a\nc a\n")
+    return SimpleNamespace(script=script, modules=[helper, package], data=data)
+
+
+def test_uploads_script_modules_and_input_and_adds_the_spark_submit_step(aws_session, spark, job):
+    cluster = Cluster(aws_session, spark, ["PENDING", "RUNNING", "RUNNING", "COMPLETED"])
+
+    result = submit_emr(aws_session, spark, job.script, input=str(job.data), output=None, args=["--top", "3"],
+                        timeout=30, on_state=cluster.on_state, modules=job.modules, poll=0)
+
+    assert (result.exit_code, result.state, result.cause, result.output_dir) == (0, "COMPLETED", None, None)
+    assert cluster.timeline == ["PENDING", "RUNNING", "RUNNING", "COMPLETED"]  # followed to the end, in order
+    uploaded = objects(aws_session, "jobs/")
+    [prefix] = {key.split("/")[1] for key in uploaded}
+    assert prefix.startswith("word-count-")
+    base = f"jobs/{prefix}/"
+    # a space in the name would make spark-submit take the S3 location for a local path
+    assert set(uploaded) == {f"{base}word_count.py", f"{base}modules.zip", f"{base}input/words.txt"}
+    assert uploaded[f"{base}word_count.py"] == job.script.read_bytes()
+    assert uploaded[f"{base}input/words.txt"] == b"a b a\nc a\n"
+    archive = zipfile.ZipFile(io.BytesIO(uploaded[f"{base}modules.zip"]))
+    assert sorted(archive.namelist()) == ["helpers.py", "textutils/__init__.py", "textutils/tokens.py"]
+
+    step = only_step(aws_session, spark)
+    assert step["Id"] == result.step_id and step["ActionOnFailure"] == "CONTINUE"
+    location = f"s3://{BUCKET}/{base}"
+    assert step["Config"]["Jar"] == "command-runner.jar"
+    assert step["Config"]["Args"] == [
+        "spark-submit", "--deploy-mode", "cluster", "--py-files", f"{location}modules.zip",
+        f"{location}word_count.py", f"{location}input/words.txt", f"{location}output", "--top", "3"]
+    assert result.output_uri == f"{location}output"
+    assert result.step_logs == f"s3://{BUCKET}/logs/{spark.master}/steps/{result.step_id}/"
+
+
+def test_a_directory_input_goes_up_whole_and_uris_pass_through_untouched(aws_session, spark, job, tmp_path):
+    folder = tmp_path / "pageviews"
+    (folder / "day2").mkdir(parents=True)
+    (folder / "day1.txt").write_text("en Main_Page 10 100\n")
+    (folder / "day2" / "part.txt").write_text("de Spark 3 30\n")
+    cluster = Cluster(aws_session, spark, ["COMPLETED"])
+
+    submit_emr(aws_session, spark, job.script, input=str(folder), output=None, args=[], timeout=30,
+               on_state=cluster.on_state, poll=0)
+    args = only_step(aws_session, spark)["Config"]["Args"]
+    assert "--py-files" not in args
+    base = args[3].removeprefix(f"s3://{BUCKET}/").rsplit("/", 1)[0]
+    assert args[4] == f"s3://{BUCKET}/{base}/input/pageviews/"
+    assert set(objects(aws_session, f"{base}/input/")) == {f"{base}/input/pageviews/day1.txt",
+                                                           f"{base}/input/pageviews/day2/part.txt"}
+
+    aws_session.client("emr").terminate_job_flows(JobFlowIds=[spark.master])  # a fresh cluster for the next job
+    other = spark.model_copy(update={"master": aws_session.client("emr").run_job_flow(
+        Name="again", ReleaseLabel="emr-7.5.0", Instances={"MasterInstanceType": "m5.xlarge", "InstanceCount": 1,
+                                                           "KeepJobFlowAliveWhenNoSteps": True},
+        JobFlowRole="r", ServiceRole="s")["JobFlowId"]})
+    before = set(objects(aws_session))
+    result = submit_emr(aws_session, other, job.script, input="s3://public-data/pageviews/2024-01-*",
+                        output="s3://my-results/run-7/", args=["x"], timeout=30, on_state=cluster.on_state, poll=0)
+    args = only_step(aws_session, other)["Config"]["Args"]
+    assert args[-3:] == ["s3://public-data/pageviews/2024-01-*", "s3://my-results/run-7/", "x"]
+    assert result.output_uri == "s3://my-results/run-7/" and result.output_dir is None
+    assert {key for key in set(objects(aws_session)) - before if "/input/" in key} == set()
+
+
+def test_a_local_output_directory_receives_the_jobs_files_when_it_completes(aws_session, spark, job, tmp_path):
+    cluster = Cluster(aws_session, spark, ["RUNNING", "COMPLETED"])
+
+    def write_output(step: dict[str, Any]) -> None:
+        output = step["Config"]["Args"][-1].removeprefix(f"s3://{BUCKET}/")
+        cluster.put(f"{output}/part-00000", b"a\t3\n")
+        cluster.put(f"{output}/part-00001", b"b\t1\nc\t1\n")
+        cluster.put(f"{output}/_SUCCESS", b"")
+        cluster.put(f"{output}/../escape.txt", b"must not land outside the output directory")
+
+    cluster.on_end.append(write_output)
+    target = tmp_path / "results" / "counts"
+    result = submit_emr(aws_session, spark, job.script, input=str(job.data), output=str(target), args=[],
+                        timeout=30, on_state=cluster.on_state, poll=0)
+
+    assert result.exit_code == 0 and result.output_dir == target
+    assert sorted(p.name for p in target.iterdir()) == ["_SUCCESS", "part-00000", "part-00001"]
+    assert (target / "part-00000").read_text() + (target / "part-00001").read_text() == "a\t3\nb\t1\nc\t1\n"
+    assert not (tmp_path / "results" / "escape.txt").exists()
+    assert only_step(aws_session, spark)["Config"]["Args"][-1] == result.output_uri
+
+
+def test_a_failed_step_gives_the_python_traceback_from_its_stderr(aws_session, spark, job):
+    cluster = Cluster(aws_session, spark, ["RUNNING", "FAILED"])
+    noise = "25/01/01 12:00:00 INFO SparkContext: Running Spark version 3.5.2\n"
+    cluster.on_end.append(lambda step: cluster.log(step, noise + TRACEBACK + "25/01/01 INFO ShutdownHookManager\n"))
+
+    result = submit_emr(aws_session, spark, job.script, input=str(job.data), output=None, args=[], timeout=30,
+                        on_state=cluster.on_state, poll=0, log_wait=5)
+
+    assert (result.state, result.exit_code) == ("FAILED", 1)
+    assert result.cause == TRACEBACK.rstrip("\n")
+    assert result.cause.splitlines()[-1] == "ValueError: bad record: 'x'"
+
+
+def test_in_cluster_mode_the_cause_and_exit_code_come_from_the_drivers_container_log(aws_session, spark, job):
+    cluster = Cluster(aws_session, spark, ["RUNNING", "FAILED"],
+                      failure={"Reason": "Unknown Error.", "Message": "Exception in thread main ..."})
+    containers = f"logs/{spark.master}/containers/{APP}"
+    executor = "25/01/01 WARN Executor: lost task\njava.io.IOException: Connection reset by peer\n"
+    driver = ("25/01/01 INFO ApplicationMaster: Starting the user application\n" + TRACEBACK.replace(
+        "ValueError: bad record: 'x'", "ZeroDivisionError: division by zero") +
+        "25/01/01 ERROR ApplicationMaster: User application exited with status 3\n")
+
+    def write_logs(step: dict[str, Any]) -> None:
+        cluster.log(step, CLUSTER_MODE_STDERR)
+        cluster.put(f"{containers}/container_1700000000000_0003_01_000002/stderr.gz", gzip.compress(executor.encode()))
+        cluster.put(f"{containers}/container_1700000000000_0003_01_000001/stderr.gz", gzip.compress(driver.encode()))
+
+    cluster.on_end.append(write_logs)
+    result = submit_emr(aws_session, spark, job.script, input=str(job.data), output=None, args=[], timeout=30,
+                        on_state=cluster.on_state, poll=0, log_wait=5)
+
+    assert result.exit_code == 3  # the script's own sys.exit status, not spark-submit's 1
+    assert result.cause is not None and result.cause.startswith("Traceback (most recent call last):")
+    assert result.cause.splitlines()[-1] == "ZeroDivisionError: division by zero"
+
+
+def test_without_a_traceback_the_java_exception_is_the_cause(aws_session, spark, job):
+    cluster = Cluster(aws_session, spark, ["FAILED"])
+    cluster.on_end.append(lambda step: cluster.log(step, CLUSTER_MODE_STDERR))  # no container log ever arrives
+
+    started = time.monotonic()
+    result = submit_emr(aws_session, spark, job.script, input=str(job.data), output=None, args=[], timeout=30,
+                        on_state=cluster.on_state, poll=0.05, log_wait=0.3)
+
+    assert time.monotonic() - started < 5
+    assert result.cause == (f'Exception in thread "main" org.apache.spark.SparkException: Application {APP} '
+                            "finished with failed status")
+    assert result.exit_code == 1
+
+
+def test_logs_that_arrive_late_are_polled_for(aws_session, spark, job):
+    cluster = Cluster(aws_session, spark, ["FAILED"])
+    lists = []
+
+    def arrive_on_third_look(**_: Any) -> None:
+        lists.append(1)
+        if len(lists) == 3:
+            cluster.log(only_step(aws_session, spark), TRACEBACK)
+
+    aws_session.events.register("before-call.s3.ListObjectsV2", arrive_on_third_look)
+    result = submit_emr(aws_session, spark, job.script, input=str(job.data), output=None, args=[], timeout=30,
+                        on_state=cluster.on_state, poll=0.01, log_wait=10)
+
+    assert len(lists) == 3 and result.cause is not None
+    assert result.cause.endswith("ValueError: bad record: 'x'")
+
+
+def test_missing_logs_say_where_to_look_after_a_bounded_wait(aws_session, spark, job):
+    cluster = Cluster(aws_session, spark, ["FAILED"], failure={"Reason": "Step failed.", "Message": "exit code 1"})
+
+    started = time.monotonic()
+    result = submit_emr(aws_session, spark, job.script, input=str(job.data), output=None, args=[], timeout=30,
+                        on_state=cluster.on_state, poll=0.05, log_wait=0.3)
+
+    assert time.monotonic() - started < 5  # not mrjob's ten minutes
+    stderr = f"s3://{BUCKET}/logs/{spark.master}/steps/{result.step_id}/stderr.gz"
+    assert result.cause is not None and result.cause.startswith("Step failed. exit code 1; no error found")
+    assert stderr in result.cause and result.exit_code == 1
+
+
+def test_a_step_still_running_at_the_timeout_is_cancelled(aws_session, spark, job):
+    cluster = Cluster(aws_session, spark, ["RUNNING"])
+    with pytest.raises(AwsError, match=r"step s-\w+: still RUNNING after 0 s, so it was cancelled"):
+        submit_emr(aws_session, spark, job.script, input=None, output=None, args=[], timeout=0,
+                   on_state=cluster.on_state, poll=0)
+    step = only_step(aws_session, spark)
+    assert cluster.cancelled == [{"ClusterId": spark.master, "StepIds": [step["Id"]],
+                                  "StepCancellationOption": "SEND_INTERRUPT"}]
+    assert step["Config"]["Args"][-2].endswith("/input")  # no input given: the job's own (empty) input folder
+
+
+def test_ctrl_c_cancels_the_step_before_giving_up(aws_session, spark, job):
+    cluster = Cluster(aws_session, spark, ["RUNNING"])
+
+    def interrupt(state: str, elapsed: float) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        submit_emr(aws_session, spark, job.script, input=None, output=None, args=[], timeout=30, on_state=interrupt,
+                   poll=0)
+    assert [c["StepIds"] for c in cluster.cancelled] == [[only_step(aws_session, spark)["Id"]]]
+
+
+def test_a_terminated_cluster_is_refused_before_anything_is_uploaded(aws_session, spark, job):
+    aws_session.client("emr").terminate_job_flows(JobFlowIds=[spark.master])
+    with pytest.raises(AwsError, match=rf"EMR cluster {spark.master} is TERMINATED .*run `invoke up` to create it"):
+        submit_emr(aws_session, spark, job.script, input=str(job.data), output=None, args=[], timeout=30,
+                   on_state=lambda state, elapsed: None, poll=0)
+    assert objects(aws_session) == {}
+
+
+@pytest.mark.parametrize("problem", ["output", "input", "script"])
+def test_local_mistakes_are_refused_before_any_step(aws_session, spark, job, tmp_path, problem):
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "old.txt").write_text("previous results")
+    kwargs: dict[str, Any] = {"input": str(job.data), "output": None, "script": job.script}
+    kwargs[problem] = {"output": str(used), "input": str(tmp_path / "missing.txt"),
+                       "script": tmp_path / "missing.py"}[problem]
+    message = {"output": "exists and is not an empty directory", "input": "--input .*missing.txt: no such file",
+               "script": "--script .*missing.py: no such file"}[problem]
+    with pytest.raises(AwsError, match=message):
+        submit_emr(aws_session, spark, kwargs.pop("script"), args=[], timeout=30,
+                   on_state=lambda state, elapsed: None, poll=0, **kwargs)
+    assert aws_session.client("emr").list_steps(ClusterId=spark.master)["Steps"] == []
+    assert objects(aws_session) == {}
+
+
+def test_python_traceback_takes_the_last_one_and_py4j_detail_lines():
+    chained = ("Traceback (most recent call last):\n  File \"a.py\", line 1\nKeyError: 'k'\n\nDuring handling of "
+               "the above exception, another exception occurred:\n\n" + TRACEBACK)
+    assert python_traceback(chained) == TRACEBACK.rstrip("\n")
+    py4j = ("Traceback (most recent call last):\n  File \"job.py\", line 3, in <module>\n"
+            "py4j.protocol.Py4JJavaError: An error occurred while calling o45.collect.\n"
+            ": org.apache.spark.SparkException: Job aborted due to stage failure: Task 0 failed 4 times\n"
+            "\tat org.apache.spark.scheduler.DAGScheduler.failJobAndIndependentStages(DAGScheduler.scala:2898)\n")
+    assert python_traceback(py4j).splitlines()[-2:] == [
+        "py4j.protocol.Py4JJavaError: An error occurred while calling o45.collect.",
+        ": org.apache.spark.SparkException: Job aborted due to stage failure: Task 0 failed 4 times"]
+    assert python_traceback("25/01/01 INFO all fine\n") is None
+
+
+def test_java_exception_prefers_the_thread_exception_with_its_root_cause():
+    log = ('25/01/01 INFO Client: Deleted staging directory\n'
+           'Exception in thread "main" java.lang.RuntimeException: job failed\n'
+           '\tat com.example.Job.main(Job.java:10)\n'
+           'Caused by: java.io.FileNotFoundException: s3://b/in does not exist\n'
+           '\tat org.apache.hadoop.fs.s3a.S3AFileSystem.open(S3AFileSystem.java:1)\n')
+    assert java_exception(log) == ('Exception in thread "main" java.lang.RuntimeException: job failed\n'
+                                   "  caused by java.io.FileNotFoundException: s3://b/in does not exist")
+    assert java_exception("25/01/01 ERROR Executor: java.lang.OutOfMemoryError: Java heap space\n") == (
+        "java.lang.OutOfMemoryError: Java heap space")
+    assert java_exception("all good\n") is None
+
+
+def test_the_modules_zip_is_the_same_for_the_same_files(job):
+    assert modules_zip(job.modules) == modules_zip(job.modules)

@@ -1,0 +1,76 @@
+"""The spark composition under mocks: the shipped spark-dev config declares an EMR cluster in the network's
+private subnet and exports the `SparkCluster` contract that `invoke submit-spark` reads; full adds it when the
+spec has a spark section, hpc never does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+
+import stacks
+from spec.environment import Environment
+from spec.loader import load_stack_config, validate
+from spec.outputs import Outputs
+from tests.aws.mocks import RecordingMocks
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTestsOnly user@test"
+CLUSTER = "aws:emr/cluster:Cluster"
+
+
+def build(env: Environment) -> dict[str, Any]:
+    exported: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def program() -> pulumi.Output:
+        return pulumi.Output.from_input(stacks.build(env, KEY)).apply(exported.update)
+
+    program()
+    return exported
+
+
+def example(**changes: Any) -> Environment:
+    """examples/specs/aws-hpc.yaml (Slurm, storage, containers and a spark section) with ``changes``."""
+    spec = yaml.safe_load((ROOT / "examples" / "specs" / "aws-hpc.yaml").read_text())
+    return validate({**spec, **changes})
+
+
+def test_spark_stack_exports_the_cluster_its_bucket_and_logs(mocks: RecordingMocks) -> None:
+    outputs = Outputs.model_validate(build(load_stack_config("spark-dev", ROOT)))
+    assert outputs.spark is not None
+    assert outputs.spark.model_dump() == {"provider": "aws", "master": "spark-dev-emr-id", "region": "us-east-1",
+                                          "bucket": "spark-dev-emr-bucket",
+                                          "log_uri": "s3://spark-dev-emr-bucket/logs/"}
+    assert outputs.head is None and outputs.fleet is None and outputs.containers is None
+    cluster = mocks.one(CLUSTER).inputs
+    assert cluster["ec2Attributes"]["subnetId"] == "spark-dev-private-0-id"  # the Network's first private subnet
+    groups = {r.name: r.inputs for r in mocks.of_type("aws:ec2/securityGroup:SecurityGroup")}
+    assert groups["spark-dev-emr-master"]["vpcId"] == "spark-dev-vpc-id"
+    assert cluster["coreInstanceFleet"]["targetOnDemandCapacity"] == 2.0  # as Pulumi.spark-dev.yaml asks
+    assert cluster["autoTerminationPolicy"] == {"idleTimeout": 1800.0}
+    types = {r.type for r in mocks.resources}
+    assert "aws:ec2/instance:Instance" not in types and "aws:ecs/cluster:Cluster" not in types
+
+
+def test_full_stack_adds_spark_beside_slurm_and_containers(mocks: RecordingMocks) -> None:
+    outputs = Outputs.model_validate(build(example(stack="full")))
+    assert outputs.head is not None and outputs.containers is not None
+    assert outputs.spark is not None and outputs.spark.master == "hpc-dev-emr-id"
+    core = mocks.one(CLUSTER).inputs["coreInstanceGroup"]
+    assert (core["instanceCount"], core["instanceType"]) == (3.0, "m5.xlarge")  # the example's spark section
+
+
+def test_hpc_stack_declares_no_emr_even_with_a_spark_section(mocks: RecordingMocks) -> None:
+    outputs = Outputs.model_validate(build(example()))
+    assert outputs.spark is None and mocks.of_type(CLUSTER) == []
+
+
+def test_bootstrap_paths_are_relative_to_the_project(mocks: RecordingMocks) -> None:
+    env = example(stack="spark", spark={"bootstrap": ["ansible/boot.sh"]})
+    build(env)
+    script = mocks.one("aws:s3/bucketObjectv2:BucketObjectv2").inputs
+    assert script["source"].path == str(ROOT / "ansible" / "boot.sh")
+    assert mocks.one(CLUSTER).inputs["bootstrapActions"][0]["name"] == "boot.sh"
