@@ -16,4 +16,8 @@ def build(env: Environment, public_key: str) -> dict[str, Any]:
         from stacks import aws
 
         return aws.build(env, public_key)
-    raise ValueError(f"target {env.target}: no Pulumi stacks for it in this version (aws only)")
+    if env.target == "azure":
+        from stacks import azure
+
+        return azure.build(env, public_key)
+    raise ValueError(f"target {env.target}: no Pulumi stacks for it in this version (aws and azure only)")

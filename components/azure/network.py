@@ -1,0 +1,127 @@
+"""The network an Azure cluster lives in: its resource group, a virtual network with one cluster subnet
+(head and compute nodes, so MPI and Slurm traffic never crosses a router), a network security group on
+that subnet, and a NAT gateway for the nodes' outbound traffic (packages at boot).
+
+Inbound, the subnet takes SSH from ``ssh_cidr`` and anything from itself, and nothing else: an explicit
+deny above Azure's default rules also shuts out the rest of the virtual network. The subnet carries the
+``Microsoft.Storage`` service endpoint, which the Azure Files share's network rule admits.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_azure_native.network as network
+import pulumi_azure_native.resources as resources
+
+from components.security import WORLD_MARKER, check_ssh_cidr, refuse
+from spec import environment as spec
+
+# The cluster subnet is the first sixteenth of the virtual network, like the first slot on AWS: the rest
+# stays free for later subnets without renumbering this one.
+SLOT_BITS = 4
+# Azure keeps 5 addresses of every subnet (network, gateway, 2 DNS, broadcast); the head takes one.
+RESERVED = 5 + 1
+SSH_PRIORITY, CLUSTER_PRIORITY, DENY_PRIORITY = 100, 110, 4096
+
+
+@dataclass(frozen=True)
+class AzureNetworkArgs:
+    network: spec.Network
+    ssh_cidr: str
+    allow_world_ssh: bool
+    location: str
+    tags: dict[str, str]
+    nodes: int = 0  # compute nodes the cluster subnet must hold besides the head
+
+
+def cluster_subnet(vnet_cidr: str, nodes: int = 0) -> str:
+    """The cluster subnet's prefix; refused when it could not hold ``nodes`` compute nodes and the head."""
+    vnet = ipaddress.ip_network(vnet_cidr, strict=False)
+    new_prefix = vnet.prefixlen + SLOT_BITS
+    if vnet.version != 4 or new_prefix > 29:
+        raise ValueError(f"network.vpc_cidr = {vnet_cidr}: give an IPv4 network of /25 or larger (the cluster "
+                         f"subnet is 1/{2 ** SLOT_BITS} of it, and Azure subnets are /29 at the smallest)")
+    subnet = next(vnet.subnets(new_prefix=new_prefix))
+    if subnet.num_addresses < nodes + RESERVED:
+        raise ValueError(f"network.vpc_cidr = {vnet_cidr}: its cluster subnet {subnet} holds "
+                         f"{subnet.num_addresses - RESERVED} nodes, not {nodes}; give a larger network")
+    return str(subnet)
+
+
+def security_rules(ssh_cidr: str, subnet: str) -> list[network.SecurityRuleArgs]:
+    """SSH from ``ssh_cidr``, everything within the subnet, and an explicit deny of all other inbound
+    traffic (Azure's default AllowVnetInBound would otherwise admit the whole virtual network and peers).
+    Outbound keeps Azure's defaults: the nodes fetch packages through the NAT gateway."""
+    world = ipaddress.ip_network(ssh_cidr, strict=False).prefixlen == 0
+    return [
+        network.SecurityRuleArgs(
+            name="ssh-from-allowed-cidr", priority=SSH_PRIORITY, direction="Inbound", access="Allow",
+            protocol="Tcp", source_address_prefix=ssh_cidr, source_port_range="*",
+            destination_address_prefix=subnet, destination_port_range="22",
+            description="SSH from ssh.allowed_cidr" + (f" ({WORLD_MARKER})" if world else "")),
+        network.SecurityRuleArgs(
+            name="cluster-internal", priority=CLUSTER_PRIORITY, direction="Inbound", access="Allow",
+            protocol="*", source_address_prefix=subnet, source_port_range="*",
+            destination_address_prefix=subnet, destination_port_range="*",
+            description="All traffic between cluster nodes (Slurm, MPI, NFS clients)"),
+        network.SecurityRuleArgs(
+            name="deny-all-other-inbound", priority=DENY_PRIORITY, direction="Inbound", access="Deny",
+            protocol="*", source_address_prefix="*", source_port_range="*",
+            destination_address_prefix="*", destination_port_range="*",
+            description="Nothing else reaches the cluster, not even the rest of the virtual network"),
+    ]
+
+
+class AzureNetwork(pulumi.ComponentResource):
+    """Resource group, virtual network, the cluster subnet with its security group and NAT gateway."""
+
+    resource_group_name: pulumi.Output[str]
+    vnet_id: pulumi.Output[str]
+    subnet_id: pulumi.Output[str]
+    nsg_id: pulumi.Output[str]
+    subnet_prefix: str
+
+    def __init__(self, name: str, args: AzureNetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        refuse(check_ssh_cidr(args.ssh_cidr, args.allow_world_ssh))
+        if args.network.vpc_id or args.network.public_subnet_ids or args.network.private_subnet_ids:
+            raise ValueError("network.vpc_id: an existing network is not supported on target azure; "
+                             "remove vpc_id and the subnet ids (a new virtual network is made from vpc_cidr)")
+        self.subnet_prefix = cluster_subnet(args.network.vpc_cidr, args.nodes)
+        super().__init__("cloud-hpc-toolkit:azure:Network", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        common = {"location": args.location, "tags": args.tags}
+
+        group = resources.ResourceGroup(f"{name}-rg", **common, opts=child)
+        where = {"resource_group_name": group.name, **common}
+        nsg = network.NetworkSecurityGroup(f"{name}-cluster", security_rules=security_rules(
+            args.ssh_cidr, self.subnet_prefix), **where, opts=child)
+        vnet = network.VirtualNetwork(f"{name}-vnet", address_space=network.AddressSpaceArgs(
+            address_prefixes=[args.network.vpc_cidr]), **where, opts=child)
+        nat = self._nat_gateway(name, where, child) if args.network.nat else None
+        subnet = network.Subnet(
+            f"{name}-cluster", resource_group_name=group.name, virtual_network_name=vnet.name,
+            address_prefix=self.subnet_prefix, network_security_group=network.NetworkSecurityGroupArgs(id=nsg.id),
+            service_endpoints=[network.ServiceEndpointPropertiesFormatArgs(service="Microsoft.Storage")],
+            nat_gateway=network.SubResourceArgs(id=nat.id) if nat else None,
+            # Outbound only through the NAT gateway (or not at all), never Azure's implicit default access.
+            default_outbound_access=False, opts=child)
+
+        self.resource_group_name = group.name
+        self.vnet_id = vnet.id
+        self.subnet_id = subnet.id
+        self.nsg_id = nsg.id
+        self.register_outputs({"resource_group_name": self.resource_group_name, "vnet_id": self.vnet_id,
+                               "subnet_id": self.subnet_id, "nsg_id": self.nsg_id,
+                               "subnet_prefix": self.subnet_prefix})
+
+    @staticmethod
+    def _nat_gateway(name: str, where: dict[str, object], child: pulumi.ResourceOptions) -> network.NatGateway:
+        """Compute nodes have no public address: packages at boot come through this gateway's address."""
+        address = network.PublicIPAddress(
+            f"{name}-nat-ip", sku=network.PublicIPAddressSkuArgs(name="Standard"),
+            public_ip_allocation_method="Static", public_ip_address_version="IPv4", **where, opts=child)
+        return network.NatGateway(f"{name}-nat", sku=network.NatGatewaySkuArgs(name="Standard"),
+                                  public_ip_addresses=[network.SubResourceArgs(id=address.id)], **where, opts=child)

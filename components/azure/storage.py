@@ -1,0 +1,134 @@
+"""The head's managed data disks and, for ``shared.kind: files``, the Azure Files NFS share every node mounts.
+
+Encryption at rest is Azure's own and cannot be switched off: every managed disk and storage account is
+encrypted with platform-managed keys; the disks say so explicitly and the storage account adds
+infrastructure (double) encryption. NFS on Azure Files has no encryption in transit, so the share is
+reachable only from the cluster subnet (service endpoint + network rule, everything else denied).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_azure_native.compute as compute
+import pulumi_azure_native.storage as storage
+from pulumi import Input, Output
+
+from components.azure.capabilities import check_disk_encryption
+from components.security import refuse
+from spec import environment as spec
+
+# Only Premium SSD v2 takes provisioned IOPS and throughput (Ultra Disk is not offered by the spec).
+PERFORMANCE_TYPES = ("PremiumV2_LRS",)
+MAX_LUNS = 64  # LUNs 0-63; the head's size may allow fewer data disks, which Azure reports at deploy
+SHARE_NAME = "shared"
+SHARE_QUOTA_GB = 100  # the smallest premium (provisioned) file share
+# The node sees data disk N at this path (Azure's udev rules on the Ubuntu images).
+DEVICE = "/dev/disk/azure/scsi1/lun{lun}"
+
+
+@dataclass(frozen=True)
+class AzureStorageArgs:
+    storage: spec.Storage
+    resource_group_name: Input[str]
+    location: str
+    subnet_id: Input[str]  # the cluster subnet, with the Microsoft.Storage service endpoint
+    tags: dict[str, str]
+
+
+def check_volume_performance(volumes: list[spec.Volume]) -> None:
+    """Refuse settings Azure would reject mid-deploy, with one line naming the field."""
+    if len(volumes) > MAX_LUNS:
+        raise ValueError(f"storage.volumes: {len(volumes)} volumes, at most {MAX_LUNS} on the head")
+    for index, volume in enumerate(volumes):
+        for field in ("iops", "throughput"):
+            if getattr(volume, field) is not None and volume.type not in PERFORMANCE_TYPES:
+                raise ValueError(f"storage.volumes[{index}].{field}: type {volume.type} takes no {field} "
+                                 f"(only {', '.join(PERFORMANCE_TYPES)}; Premium_LRS performance follows its size)")
+
+
+def account_name(name: str, resource_group: str) -> str:
+    """Storage account names are 3-24 lowercase letters and digits, unique across Azure: the environment's
+    name and 8 hex digits of its resource group's name (which azure-native makes unique with a random
+    suffix), so the name is stable for the group's life and needs no extra resource."""
+    prefix = re.sub(r"[^a-z0-9]", "", name.lower())[:16] or "chpc"
+    return prefix + hashlib.sha256(resource_group.encode()).hexdigest()[:8]
+
+
+class AzureStorage(pulumi.ComponentResource):
+    """Managed disks for the head (kept on destroy when ``retain``) and the NFS share of ``files``."""
+
+    disk_ids: dict[str, pulumi.Output[str]]
+    luns: dict[str, int]
+    devices: dict[str, str]
+    data_disks: list[tuple[int, pulumi.Output[str]]]
+    account_name: pulumi.Output[str] | None
+    share_source: pulumi.Output[str] | None
+
+    def __init__(self, name: str, args: AzureStorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        volumes = args.storage.volumes
+        refuse(check_disk_encryption(volumes))
+        check_volume_performance(volumes)
+        super().__init__("cloud-hpc-toolkit:azure:Storage", name, None, opts)
+        self._name = name
+        self.luns = {volume.name: lun for lun, volume in enumerate(volumes)}
+        self.devices = {volume.name: DEVICE.format(lun=lun) for volume, lun in zip(volumes, self.luns.values(),
+                                                                                       strict=True)}
+        self.disk_ids = {volume.name: self._disk(volume, args) for volume in volumes}
+        self.data_disks = [(self.luns[volume], disk_id) for volume, disk_id in self.disk_ids.items()]
+        self.account_name = self.share_source = None
+        if args.storage.shared and args.storage.shared.kind == "files":
+            self._share(args)
+        self.register_outputs({"disk_ids": self.disk_ids, "devices": self.devices, "account_name": self.account_name,
+                               "share_source": self.share_source})
+
+    def _disk(self, volume: spec.Volume, args: AzureStorageArgs) -> pulumi.Output[str]:
+        performance = volume.type in PERFORMANCE_TYPES
+        disk = compute.Disk(
+            f"{self._name}-{volume.name}", resource_group_name=args.resource_group_name, location=args.location,
+            sku=compute.DiskSkuArgs(name=volume.type), disk_size_gb=volume.size_gb,
+            creation_data=compute.CreationDataArgs(create_option="Empty"),
+            disk_iops_read_write=volume.iops if performance else None,
+            disk_m_bps_read_write=volume.throughput if performance else None,
+            encryption=compute.EncryptionArgs(type="EncryptionAtRestWithPlatformKey"),
+            # No SAS export or import of the disk's bytes, from anywhere.
+            network_access_policy="DenyAll", public_network_access="Disabled",
+            tags={**args.tags, "chpc:volume": volume.name},
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=volume.retain or None))
+        return disk.id
+
+    def _share(self, args: AzureStorageArgs) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        account = storage.StorageAccount(
+            f"{self._name}-files",
+            account_name=Output.from_input(args.resource_group_name).apply(lambda group: account_name(self._name,
+                                                                                                      group)),
+            resource_group_name=args.resource_group_name, location=args.location,
+            kind="FileStorage", sku=storage.SkuArgs(name="Premium_LRS"),
+            # NFS shares cannot be reached while "secure transfer required" is on (NFS carries no TLS):
+            # the network rules below are what keeps the share private.
+            enable_https_traffic_only=False, minimum_tls_version="TLS1_2", allow_blob_public_access=False,
+            allow_shared_key_access=False,
+            # Public network access stays "Enabled" because service-endpoint traffic arrives on the public
+            # endpoint; the rule set denies all of it except the cluster subnet's, and no Azure service bypass.
+            public_network_access="Enabled",
+            network_rule_set=storage.NetworkRuleSetArgs(
+                default_action="Deny", bypass="None",
+                virtual_network_rules=[storage.VirtualNetworkRuleArgs(virtual_network_resource_id=args.subnet_id,
+                                                                      action="Allow")]),
+            encryption=storage.EncryptionArgs(
+                key_source="Microsoft.Storage", require_infrastructure_encryption=True,
+                services=storage.EncryptionServicesArgs(file=storage.EncryptionServiceArgs(enabled=True,
+                                                                                           key_type="Account"))),
+            tags=args.tags, opts=child)
+        # No root squash: every node's root is trusted by design (the shared munge key makes root on one node
+        # root across the cluster), and root must create the users' folders in the root-owned share.
+        share = storage.FileShare(
+            f"{self._name}-share", account_name=account.name, resource_group_name=args.resource_group_name,
+            share_name=SHARE_NAME, enabled_protocols="NFS", root_squash="NoRootSquash", share_quota=SHARE_QUOTA_GB,
+            opts=child)
+        self.account_name = account.name
+        self.share_source = Output.concat(account.name, ".file.core.windows.net:/", account.name, "/", share.name)

@@ -1,0 +1,63 @@
+"""The Azure composition: network + storage + Slurm cluster (stack ``hpc``), exported as the outputs
+contract every later task reads. Every resource is tagged with the environment's name (Azure has no
+provider-wide default tags, so each component passes the tags on), in the spec's region (location).
+
+Storage is declared before the cluster: azure-native attaches data disks through the VM's storage
+profile (it has no separate attachment resource), so the head VM takes the disks' ids.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from components.azure.network import AzureNetwork, AzureNetworkArgs
+from components.azure.slurm_cluster import AzureSlurmCluster, AzureSlurmClusterArgs
+from components.azure.storage import AzureStorage, AzureStorageArgs
+from spec.environment import Environment
+from spec.outputs import ENVIRONMENT_TAG
+
+ANSIBLE_DIR = Path(__file__).resolve().parents[1] / "ansible"
+NFS_OPTIONS = "vers=4,minorversion=1,sec=sys,nconnect=4"  # what Azure Files NFS documents for Linux clients
+
+
+def build(env: Environment, public_key: str) -> dict[str, Any]:
+    if env.stack in ("containers", "spark") or (env.stack == "full" and (env.containers or env.spark)):
+        raise ValueError(f"stack {env.stack} on target azure: only the hpc stack (network, Slurm cluster, "
+                         "storage) is available on Azure in this version")
+    assert env.region is not None  # the spec requires it for target azure
+    tags = {**env.tags, ENVIRONMENT_TAG: env.name}
+    network = AzureNetwork(env.name, AzureNetworkArgs(
+        network=env.network, ssh_cidr=env.ssh.allowed_cidr or "", allow_world_ssh=env.ssh.allow_world,
+        location=env.region, tags=tags, nodes=env.compute.count))
+    storage = AzureStorage(env.name, AzureStorageArgs(
+        storage=env.storage, resource_group_name=network.resource_group_name, location=env.region,
+        subnet_id=network.subnet_id, tags=tags))
+    cluster = AzureSlurmCluster(env.name, AzureSlurmClusterArgs(
+        cluster_name=env.name, head=env.head, compute=env.compute, ssh_user=env.ssh.user or "azureuser",
+        ssh_public_key=public_key, resource_group_name=network.resource_group_name, location=env.region,
+        subnet_id=network.subnet_id, subnet_prefix=network.subnet_prefix, ansible_dir=ANSIBLE_DIR, tags=tags,
+        head_data_disks=storage.data_disks, boot_vars=_boot_vars(env)))
+    tag_key, tag_value = cluster.compute_tag
+    outputs: dict[str, Any] = {
+        "target": "azure", "name": env.name, "region": env.region, "ssh_user": env.ssh.user,
+        "ssh_private_key": os.path.expanduser(env.ssh.private_key or "~/.ssh/id_ed25519"),
+        "head": {"name": "head", "address": cluster.head_public_ip, "host_key": cluster.head_host_key},
+        "computes": [],
+        "fleet": {"provider": "azure", "region": env.region, "tag_key": tag_key, "tag_value": tag_value,
+                  "host_key": cluster.compute_host_key, "expected": env.compute.count},
+        # The device path is known before deploy (the LUN), so no id has to be resolved on the node.
+        "volumes": [{"name": v.name, "node": "head", "mount": v.mount, "device": storage.devices[v.name],
+                     "fs_type": v.fs_type, "retain": v.retain} for v in env.storage.volumes],
+    }
+    if env.storage.shared and storage.share_source is not None:
+        outputs["shared"] = {"kind": "nfs", "source": storage.share_source, "mount": env.storage.shared.mount,
+                             "options": NFS_OPTIONS}
+    return outputs
+
+
+def _boot_vars(env: Environment) -> dict[str, object]:
+    """What the storage role prepares at boot: the mount points (NFS needs no extra client on Azure)."""
+    mounts = [v.mount for v in env.storage.volumes] + ([env.storage.shared.mount] if env.storage.shared else [])
+    return {"mount_points": mounts, "efs_utils": False}

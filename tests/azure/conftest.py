@@ -1,0 +1,55 @@
+"""A fresh recording mock per test (``set_mocks`` is process-global, so never set it at import), answering
+the attributes Azure computes that the components read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime.mocks import MockMonitor
+
+from tests.aws.mocks import RecordingMocks
+
+HEAD_PUBLIC_IP = "20.50.0.10"
+# The Azure name each resource gets from its *Name input (the mock's default would be the logical name).
+NAME_INPUTS = {
+    "azure-native:compute:VirtualMachineScaleSet": "vmScaleSetName",
+    "azure-native:storage:StorageAccount": "accountName",
+    "azure-native:storage:FileShare": "shareName",
+}
+
+
+class AzureMocks(RecordingMocks):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        resource_id, state = super().new_resource(args)
+        inputs = dict(args.inputs)
+        state["id"] = f"/subscriptions/0000/resourceGroups/rg/providers/{args.typ}/{args.name}"
+        if args.typ in NAME_INPUTS and inputs.get(NAME_INPUTS[args.typ]):
+            state["name"] = inputs[NAME_INPUTS[args.typ]]
+        if args.typ == "azure-native:network:PublicIPAddress":
+            state["ipAddress"] = HEAD_PUBLIC_IP
+        return state["id"], state
+
+
+@pytest.fixture
+def mocks() -> Iterator[AzureMocks]:
+    recorder = AzureMocks()
+    pulumi.runtime.set_mocks(recorder, project="cloud-hpc-toolkit", stack="test", preview=False)
+    yield recorder
+
+
+@pytest.fixture
+def registrations(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """Each resource's RegisterResource request by ``type::name``: the resource options the engine receives
+    (``retainOnDelete``, ``ignoreChanges``), which ``MockResourceArgs`` does not carry."""
+    seen: dict[str, Any] = {}
+    register = MockMonitor.RegisterResource
+
+    def recording(self: MockMonitor, request: Any) -> Any:
+        seen[f"{request.type}::{request.name}"] = request
+        return register(self, request)
+
+    monkeypatch.setattr(MockMonitor, "RegisterResource", recording)
+    yield seen

@@ -1,0 +1,277 @@
+"""The Azure Slurm cluster component against recording mocks: head VM and compute scale set in one
+proximity placement group, accelerated networking and InfiniBand only where the size has them, key-only
+SSH, the ansible bundle and boot script in secret custom data, and a resource count that does not grow
+with the node count."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
+
+from components.aws.cloud_init import BUNDLE_DIR
+from components.aws.slurm_cluster import FLEET_TAG_KEY
+from components.azure.capabilities import accelerated_networking, check_vm_networking, vm_sizes
+from components.azure.custom_data import BOOT_PATH, LIMIT, encode
+from components.azure.slurm_cluster import UBUNTU, UBUNTU_HPC, AzureSlurmCluster, AzureSlurmClusterArgs
+from components.security import SecurityViolation, check_resource
+from spec import environment as spec
+from tests.aws.mocks import FAKE_ED25519
+from tests.azure.conftest import HEAD_PUBLIC_IP, AzureMocks
+
+ANSIBLE = Path(__file__).resolve().parents[2] / "ansible"
+USER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIUserKeyUserKeyUserKeyUserKeyUserKeyUser user@laptop"
+MOCK_PRIVATE = "fake\n-----END OPENSSH PRIVATE KEY-----"  # what the recorder answers for tls private keys
+MOCK_MUNGE = "bW9jay1tdW5nZS1rZXk="  # ... and for RandomBytes.base64
+SUBNET_ID = "/subscriptions/0000/resourceGroups/hpc-rg/providers/Microsoft.Network/virtualNetworks/v/subnets/c"
+HEAD_PRIVATE_IP = "10.30.0.4"  # the first address Azure hands out in the cluster subnet 10.30.0.0/20
+DISK_ID = "/subscriptions/0000/resourceGroups/hpc-rg/providers/Microsoft.Compute/disks/scratch"
+VM = "azure-native:compute:VirtualMachine"
+VMSS = "azure-native:compute:VirtualMachineScaleSet"
+PPG = "azure-native:compute:ProximityPlacementGroup"
+NIC = "azure-native:network:NetworkInterface"
+PUBLIC_IP = "azure-native:network:PublicIPAddress"
+
+
+def cluster_args(count: int = 2, networking: str = "rdma", size: str = "Standard_HB120rs_v3",
+                 head_size: str = "Standard_D4s_v5", **extra: Any) -> AzureSlurmClusterArgs:
+    return AzureSlurmClusterArgs(
+        cluster_name="hpc", head=spec.Head(instance_type=head_size),
+        compute=spec.Compute(count=count, instance_type=size, networking=networking),
+        ssh_user="azureuser", ssh_public_key=USER_KEY, resource_group_name="hpc-rg", location="westeurope",
+        subnet_id=SUBNET_ID, subnet_prefix="10.30.0.0/20",
+        ansible_dir=ANSIBLE, tags={"chpc:environment": "hpc"}, **extra)
+
+
+def build(**kwargs: Any) -> dict[str, Any]:
+    """Declare the cluster; return its outputs, read through apply."""
+    seen: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def program() -> pulumi.Output[Any]:
+        cluster = AzureSlurmCluster("hpc", cluster_args(**kwargs))
+        seen["compute_tag"] = cluster.compute_tag
+        names = ("head_public_ip", "head_private_ip", "head_host_key", "compute_host_key", "scale_set_name")
+        return pulumi.Output.all(**{name: getattr(cluster, name) for name in names}).apply(seen.update)
+
+    program()
+    return seen
+
+
+def secret_value(value: Any) -> Any:
+    assert is_rpc_secret(value), f"expected a secret, got plain {str(value)[:80]!r}"
+    return unwrap_rpc_secret(value)
+
+
+def plain_strings(value: Any) -> Iterator[str]:
+    """Every string of a recorded input that is not inside a secret."""
+    if is_rpc_secret(value):
+        return
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from plain_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from plain_strings(item)
+
+
+def vm_profile(mocks: AzureMocks) -> dict[str, Any]:
+    return secret_value(mocks.one(VMSS).inputs["virtualMachineProfile"])
+
+
+def cloud_config(custom_data: str) -> dict[str, Any]:
+    text = base64.b64decode(custom_data).decode()
+    assert text.startswith("#cloud-config\n")
+    return json.loads(text.removeprefix("#cloud-config\n"))
+
+
+def boot_of(document: dict[str, Any]) -> str:
+    [boot] = [entry for entry in document["write_files"] if entry["path"] == BOOT_PATH]
+    assert (boot["permissions"], boot["owner"]) == ("0700", "root:root")
+    return boot["content"]
+
+
+def test_head_and_scale_set_share_one_proximity_placement_group(mocks: AzureMocks) -> None:
+    build()
+    ppg = mocks.one(PPG)
+    ppg_id = f"/subscriptions/0000/resourceGroups/rg/providers/{PPG}/{ppg.name}"
+    assert ppg.inputs["proximityPlacementGroupType"] == "Standard"
+    assert mocks.one(VM).inputs["proximityPlacementGroup"] == {"id": ppg_id}
+    assert mocks.one(VMSS).inputs["proximityPlacementGroup"] == {"id": ppg_id}
+
+
+def test_scale_set_is_uniform_single_placement_one_fault_domain_no_overprovision(mocks: AzureMocks) -> None:
+    outputs = build(count=7)
+    vmss = mocks.one(VMSS).inputs
+    assert vmss["orchestrationMode"] == "Uniform"
+    assert (vmss["platformFaultDomainCount"], vmss["singlePlacementGroup"], vmss["overprovision"]) == (1, True, False)
+    assert vmss["sku"] == {"name": "Standard_HB120rs_v3", "tier": "Standard", "capacity": 7}
+    assert vmss["upgradePolicy"] == {"mode": "Manual"}
+    assert vmss["tags"] == {"chpc:environment": "hpc", FLEET_TAG_KEY: "hpc"}
+    assert outputs["compute_tag"] == (FLEET_TAG_KEY, "hpc") and outputs["scale_set_name"] == "hpc-compute"
+    [config] = vm_profile(mocks)["networkProfile"]["networkInterfaceConfigurations"]
+    assert config["primary"] is True and config["ipConfigurations"][0]["subnet"] == {"id": SUBNET_ID}
+
+
+@pytest.mark.parametrize(("networking", "size"), [("enhanced", "Standard_D16s_v5"), ("rdma", "Standard_HB120rs_v3"),
+                                                  ("enhanced", "Standard_F72s_v2")])
+def test_accelerated_networking_on_every_nic_configuration(mocks: AzureMocks, networking: str, size: str) -> None:
+    build(networking=networking, size=size)
+    configs = vm_profile(mocks)["networkProfile"]["networkInterfaceConfigurations"]
+    assert configs and all(config["enableAcceleratedNetworking"] is True for config in configs)
+    assert mocks.one(NIC).inputs["enableAcceleratedNetworking"] is True  # the head's Standard_D4s_v5 has it
+
+
+def test_sizes_without_accelerated_networking_get_none(mocks: AzureMocks) -> None:
+    build(networking="none", size="Standard_A8_v2", head_size="Standard_B2s")
+    [config] = vm_profile(mocks)["networkProfile"]["networkInterfaceConfigurations"]
+    assert config["enableAcceleratedNetworking"] is False
+    assert mocks.one(NIC).inputs["enableAcceleratedNetworking"] is False
+
+
+@pytest.mark.parametrize(("networking", "size", "expected"), [
+    ("rdma", "Standard_HB120rs_v3", UBUNTU_HPC), ("rdma", "Standard_ND96isr_H100_v5", UBUNTU_HPC),
+    ("enhanced", "Standard_HB120rs_v3", UBUNTU), ("none", "Standard_D16s_v5", UBUNTU)])
+def test_infiniband_nodes_boot_the_hpc_image_the_head_plain_ubuntu(mocks: AzureMocks, networking: str, size: str,
+                                                                   expected: dict[str, str]) -> None:
+    build(networking=networking, size=size)
+    assert vm_profile(mocks)["storageProfile"]["imageReference"] == expected
+    assert mocks.one(VM).inputs["storageProfile"]["imageReference"] == UBUNTU
+    assert UBUNTU_HPC == {"publisher": "microsoft-dsvm", "offer": "ubuntu-hpc", "sku": "2404", "version": "latest"}
+
+
+@pytest.mark.parametrize(("networking", "size", "rule"), [
+    ("rdma", "Standard_D16s_v5", "azure-rdma-unsupported"),
+    ("rdma", "Standard_F72s_v2", "azure-rdma-unsupported"),
+    ("enhanced", "Standard_A8_v2", "azure-accelerated-networking-unsupported"),
+    ("enhanced", "Standard_B2s", "azure-accelerated-networking-unsupported"),
+    ("rdma", "Standard_HB120rs_v9", "unknown-vm-size"),
+    ("enhanced", "Standard_Q1", "unknown-vm-size")])
+def test_networking_a_size_lacks_is_refused_before_anything_is_declared(mocks: AzureMocks, networking: str,
+                                                                        size: str, rule: str) -> None:
+    with pytest.raises(SecurityViolation, match=rf"\[{rule}\] compute.instance_type: .*{size}"):
+        AzureSlurmCluster("hpc", cluster_args(networking=networking, size=size))
+    assert mocks.resources == []
+
+
+def test_unknown_size_without_networking_is_only_a_warning(mocks: AzureMocks) -> None:
+    [finding] = check_vm_networking("Standard_Z9_v9", "none")
+    assert (finding.rule, finding.severity) == ("unknown-vm-size", "warning")
+    build(networking="none", size="Standard_Z9_v9")
+    assert mocks.one(VMSS).inputs["sku"]["name"] == "Standard_Z9_v9"
+    assert accelerated_networking("Standard_Z9_v9") is False
+
+
+def test_login_is_by_key_only_into_the_users_authorized_keys(mocks: AzureMocks) -> None:
+    build()
+    head = secret_value(mocks.one(VM).inputs["osProfile"])
+    compute = vm_profile(mocks)["osProfile"]
+    assert head["computerName"] == "hpc-head" and compute["computerNamePrefix"] == "hpc-c"
+    for profile in (head, compute):
+        assert profile["adminUsername"] == "azureuser" and "adminPassword" not in profile
+        linux = profile["linuxConfiguration"]
+        assert linux["disablePasswordAuthentication"] is True
+        assert linux["ssh"]["publicKeys"] == [{"path": "/home/azureuser/.ssh/authorized_keys", "keyData": USER_KEY}]
+
+
+def test_secrets_travel_only_inside_secret_custom_data(mocks: AzureMocks) -> None:
+    outputs = build()
+    head = cloud_config(secret_value(mocks.one(VM).inputs["osProfile"])["customData"])
+    compute = cloud_config(vm_profile(mocks)["osProfile"]["customData"])
+    for role, document in (("head", head), ("compute", compute)):
+        script = boot_of(document)
+        assert script.startswith("#!/bin/sh\n") and f"boot the {role} node of cluster hpc" in script
+        assert MOCK_MUNGE in script and MOCK_PRIVATE in script and USER_KEY in script
+        assert "aws s3 cp" not in script  # the bundle comes with the custom data, not from S3
+        assert f"sh {BUNDLE_DIR}/boot.sh" in script
+        assert document["runcmd"] == [["sh", "-c", f"sh {BOOT_PATH}; status=$?; rm -f {BOOT_PATH}; exit $status"]]
+    for document in (head, compute):  # the head NIC's fixed private address, known to every node
+        assert f"head_address={HEAD_PRIVATE_IP}\n" in boot_of(document) and "hostname -I" not in boot_of(document)
+    for resource in mocks.resources:
+        for text in plain_strings(resource.inputs):
+            assert MOCK_MUNGE not in text and MOCK_PRIVATE not in text, f"{resource.type} {resource.name} leaks"
+    public = " ".join(FAKE_ED25519.split()[:2])
+    assert outputs["head_host_key"] == outputs["compute_host_key"] == public
+    assert (outputs["head_public_ip"], outputs["head_private_ip"]) == (HEAD_PUBLIC_IP, HEAD_PRIVATE_IP)
+
+
+def test_custom_data_carries_the_ansible_folder_byte_for_byte(mocks: AzureMocks) -> None:
+    build()
+    document = cloud_config(vm_profile(mocks)["osProfile"]["customData"])
+    written = {entry["path"]: entry for entry in document["write_files"] if entry["path"] != BOOT_PATH}
+    expected = {f"{BUNDLE_DIR}/{p.relative_to(ANSIBLE).as_posix()}": p for p in ANSIBLE.rglob("*") if p.is_file()}
+    assert set(written) == set(expected) and len(expected) > 5
+    for path, source in expected.items():
+        entry = written[path]
+        assert entry["encoding"] == "gz+b64" and entry["owner"] == "root:root"
+        assert gzip.decompress(base64.b64decode(entry["content"])) == source.read_bytes()
+        assert entry["permissions"] == ("0755" if source.stat().st_mode & 0o100 else "0644")
+    assert len(base64.b64decode(vm_profile(mocks)["osProfile"]["customData"])) < LIMIT
+
+
+def test_custom_data_past_azures_limit_is_refused() -> None:
+    assert base64.b64decode(encode("x" * LIMIT)) == b"x" * LIMIT
+    with pytest.raises(ValueError, match=f"custom data of {LIMIT + 1} bytes exceeds Azure's {LIMIT}"):
+        encode("x" * (LIMIT + 1))
+
+
+def test_head_has_a_static_public_address_and_attaches_the_storage_disks(mocks: AzureMocks,
+                                                                         registrations: dict[str, Any]) -> None:
+    build(head_data_disks=[(0, DISK_ID), (3, DISK_ID + "2")])
+    address = mocks.one(PUBLIC_IP).inputs
+    assert (address["sku"], address["publicIPAllocationMethod"]) == ({"name": "Standard"}, "Static")
+    [config] = mocks.one(NIC).inputs["ipConfigurations"]
+    assert config["subnet"]["id"] == SUBNET_ID and config["publicIPAddress"]["id"].endswith("/hpc-head-ip")
+    assert (config["privateIPAllocationMethod"], config["privateIPAddress"]) == ("Static", HEAD_PRIVATE_IP)
+    # Azure hands out addresses from .4 up: the scale set waits for the head's NIC to hold its own.
+    nic_urn = f"urn:pulumi:test::cloud-hpc-toolkit::cloud-hpc-toolkit:azure:SlurmCluster${NIC}::hpc-head"
+    assert nic_urn in registrations[f"{VMSS}::hpc-compute"].dependencies
+    storage = mocks.one(VM).inputs["storageProfile"]
+    attach = {"createOption": "Attach", "caching": "None", "deleteOption": "Detach"}
+    assert storage["dataDisks"] == [{"lun": 0, **attach, "managedDisk": {"id": DISK_ID}},
+                                    {"lun": 3, **attach, "managedDisk": {"id": DISK_ID + "2"}}]
+    assert storage["osDisk"]["deleteOption"] == "Delete"
+    assert list(registrations[f"{VM}::hpc-head"].ignoreChanges) == ["osProfile.customData"]
+
+
+@pytest.mark.parametrize("networking", ["rdma", "none"])
+def test_every_resource_passes_the_security_rules(mocks: AzureMocks, networking: str) -> None:
+    build(networking=networking)
+    assert {r.type for r in mocks.resources} >= {VM, VMSS, NIC, PPG}
+    assert [f.line() for r in mocks.resources for f in check_resource(r.type, r.inputs, r.name)] == []
+
+
+def test_keys_and_resources_do_not_grow_with_the_node_count(mocks: AzureMocks) -> None:
+    build(count=2)
+    small = Counter(r.type for r in mocks.resources)
+    mocks.resources.clear()
+    build(count=1000)
+    large = Counter(r.type for r in mocks.resources)
+    assert small == large
+    assert large["tls:index/privateKey:PrivateKey"] == 2  # head host key, one compute fleet host key
+    assert large["random:index/randomBytes:RandomBytes"] == 1  # the munge key
+    assert (large[VM], large[VMSS]) == (1, 1) and mocks.one(VMSS).inputs["sku"]["capacity"] == 1000
+
+
+def test_the_size_table_is_dated_sourced_and_consistent() -> None:
+    source = json.loads((Path(__file__).resolve().parents[2] / "components/azure/vm_sizes.json").read_text())
+    assert source["_source"]["taken"] and "MicrosoftDocs/azure-docs" in source["_source"]["source"]
+    sizes = vm_sizes()
+    assert len(sizes) > 90
+    for name, caps in sizes.items():
+        assert name.startswith("Standard_") and caps["accelerated_networking"] in ("required", "supported",
+                                                                                    "unsupported")
+        assert caps["series"] in source["_source"]["pages"], name
+    rdma = {name for name, caps in sizes.items() if caps["rdma"]}
+    assert {"Standard_HB120rs_v3", "Standard_HB176rs_v4", "Standard_HC44rs", "Standard_ND96isr_H100_v5"} <= rdma
+    assert all(name[len("Standard_"):].startswith(("HB", "HC", "HX", "ND")) for name in rdma)

@@ -1,0 +1,123 @@
+"""The real program for the shipped Azure stack config, under mocks: network, storage and cluster wired to
+each other, every resource tagged and placed in the spec's location, and exports that are exactly the
+outputs contract every later task reads."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+
+import stacks
+from components.azure.storage import account_name
+from components.security import check_resource
+from spec.environment import Environment
+from spec.loader import load_spec_file, load_stack_config
+from spec.outputs import ENVIRONMENT_TAG, Outputs
+from stacks.azure import NFS_OPTIONS, _boot_vars
+from tests.azure.conftest import HEAD_PUBLIC_IP, AzureMocks
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTestsOnly user@test"
+VM = "azure-native:compute:VirtualMachine"
+VMSS = "azure-native:compute:VirtualMachineScaleSet"
+DISK = "azure-native:compute:Disk"
+SUBNET = "azure-native:network:Subnet"
+ACCOUNT = "azure-native:storage:StorageAccount"
+
+
+def build(env: Environment) -> dict[str, Any]:
+    exported: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def program() -> pulumi.Output:
+        return pulumi.Output.from_input(stacks.build(env, KEY)).apply(exported.update)
+
+    program()
+    return exported
+
+
+def resource_id(mocks: AzureMocks, type_token: str) -> str:
+    return f"/subscriptions/0000/resourceGroups/rg/providers/{type_token}/{mocks.one(type_token).name}"
+
+
+def test_azure_stack_exports_the_contract(mocks: AzureMocks) -> None:
+    outputs = Outputs.model_validate(build(load_stack_config("azure-hpc-dev", ROOT)))
+    assert (outputs.target, outputs.name, outputs.region, outputs.ssh_user) == ("azure", "azure-hpc-dev",
+                                                                                 "westeurope", "azureuser")
+    assert outputs.head is not None and outputs.head.address == HEAD_PUBLIC_IP
+    assert outputs.head.host_key.startswith("ssh-ed25519 ") and outputs.computes == []
+    assert outputs.fleet is not None and outputs.fleet.provider == "azure"
+    assert (outputs.fleet.region, outputs.fleet.expected, outputs.fleet.tag_value) == ("westeurope", 4,
+                                                                                       "azure-hpc-dev")
+    assert mocks.one(VMSS).inputs["tags"][outputs.fleet.tag_key] == outputs.fleet.tag_value
+    [scratch] = outputs.volumes
+    assert (scratch.node, scratch.mount, scratch.retain, scratch.device, scratch.volume_id) == (
+        "head", "/scratch", True, "/dev/disk/azure/scsi1/lun0", None)
+    account = account_name("azure-hpc-dev", "azure-hpc-dev-rg")  # the mock names the group by its logical name
+    assert outputs.shared is not None
+    assert (outputs.shared.kind, outputs.shared.mount, outputs.shared.options) == ("nfs", "/shared", NFS_OPTIONS)
+    assert outputs.shared.source == f"{account}.file.core.windows.net:/{account}/shared"
+    assert outputs.containers is None and outputs.spark is None
+
+
+def test_components_are_wired_to_each_other(mocks: AzureMocks) -> None:
+    build(load_stack_config("azure-hpc-dev", ROOT))
+    subnet_id, disk_id = resource_id(mocks, SUBNET), resource_id(mocks, DISK)
+    [data_disk] = mocks.one(VM).inputs["storageProfile"]["dataDisks"]
+    assert (data_disk["lun"], data_disk["managedDisk"]) == (0, {"id": disk_id})  # lun0: the exported device
+    rules = mocks.one(ACCOUNT).inputs["networkRuleSet"]["virtualNetworkRules"]
+    assert rules == [{"virtualNetworkResourceId": subnet_id, "action": "Allow"}]
+    [nic] = mocks.of_type("azure-native:network:NetworkInterface")
+    assert nic.inputs["ipConfigurations"][0]["subnet"]["id"] == subnet_id
+    assert mocks.one(DISK).inputs["diskIOPSReadWrite"] == 6000  # the PremiumV2_LRS scratch of the config
+
+
+def test_every_resource_is_tagged_and_placed_in_the_spec_location(mocks: AzureMocks) -> None:
+    build(load_stack_config("azure-hpc-dev", ROOT))
+    azure = [r for r in mocks.resources if r.type.startswith("azure-native:")]
+    assert len(azure) >= 12 and not [r for r in mocks.resources if r.type.startswith("aws:")]
+    placed = [r for r in azure if r.type not in (SUBNET, "azure-native:storage:FileShare")]
+    assert {r.inputs["location"] for r in placed} == {"westeurope"}
+    assert all(r.inputs["tags"][ENVIRONMENT_TAG] == "azure-hpc-dev" for r in placed), \
+        [r.name for r in placed if ENVIRONMENT_TAG not in r.inputs.get("tags", {})]
+
+
+def test_the_only_finding_is_the_nfs_transit_warning(mocks: AzureMocks) -> None:
+    build(load_stack_config("azure-hpc-dev", ROOT))
+    findings = [(f.rule, f.severity) for r in mocks.resources for f in check_resource(r.type, r.inputs, r.name)]
+    assert findings == [("azure-https-only", "warning")]
+
+
+def test_the_example_spec_builds(mocks: AzureMocks) -> None:
+    outputs = Outputs.model_validate(build(load_spec_file(ROOT / "examples/specs/azure-hpc.yaml")))
+    assert outputs.name == "hpc-azure" and [v.device for v in outputs.volumes] == ["/dev/disk/azure/scsi1/lun0"]
+    assert mocks.one(DISK).inputs["sku"] == {"name": "Premium_LRS"}
+    assert mocks.one(VMSS).inputs["sku"] == {"name": "Standard_HB120rs_v3", "tier": "Standard", "capacity": 4}
+
+
+def test_resources_do_not_grow_with_the_node_count(mocks: AzureMocks) -> None:
+    env = load_stack_config("azure-hpc-dev", ROOT)
+    build(env.model_copy(update={"compute": env.compute.model_copy(update={"count": 2})}))
+    small = Counter(r.type for r in mocks.resources)
+    mocks.resources.clear()
+    build(env.model_copy(update={"compute": env.compute.model_copy(update={"count": 1000})}))
+    assert Counter(r.type for r in mocks.resources) == small
+
+
+@pytest.mark.parametrize("stack", ["containers", "spark"])
+def test_stacks_azure_does_not_offer_are_refused(mocks: AzureMocks, stack: str) -> None:
+    env = Environment.model_validate({
+        "target": "azure", "stack": stack, "region": "westeurope", "ssh": {"allowed_cidr": "198.51.100.0/24"},
+        "containers": {"image": "python:3.12"}, "spark": {}})
+    with pytest.raises(ValueError, match=f"stack {stack} on target azure: only the hpc stack"):
+        stacks.build(env, KEY)
+    assert mocks.resources == []
+
+
+def test_nodes_prepare_the_mount_points_and_no_efs_utils() -> None:
+    assert _boot_vars(load_stack_config("azure-hpc-dev", ROOT)) == {"mount_points": ["/scratch", "/shared"],
+                                                                     "efs_utils": False}

@@ -1,0 +1,148 @@
+"""The Azure storage component against recording mocks: managed disks encrypted at rest and closed to
+export, kept on destroy when retained, one LUN (and device path) each; the Azure Files NFS share in a
+premium FileStorage account reachable from the cluster subnet only."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+import pulumi
+import pytest
+
+from components.azure.storage import AzureStorage, AzureStorageArgs, account_name
+from components.security import SecurityViolation, check_resource
+from spec import environment as spec
+from tests.azure.conftest import AzureMocks
+
+DISK = "azure-native:compute:Disk"
+ACCOUNT = "azure-native:storage:StorageAccount"
+SHARE = "azure-native:storage:FileShare"
+SUBNET_ID = "/subscriptions/0000/resourceGroups/hpc-rg/providers/Microsoft.Network/virtualNetworks/v/subnets/c"
+TAGS = {"chpc:environment": "hpc"}
+ACCOUNT_NAME = "hpc" + hashlib.sha256(b"hpc-rg").hexdigest()[:8]
+FILES = spec.Shared(kind="files", mount="/shared")
+
+
+def volume(name: str = "scratch", **fields: Any) -> spec.Volume:
+    return spec.Volume(name=name, size_gb=fields.pop("size_gb", 512), mount=fields.pop("mount", f"/{name}"),
+                       type=fields.pop("type", "Premium_LRS"), **fields)
+
+
+def build(volumes: list[spec.Volume], shared: spec.Shared | None = FILES) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def program() -> pulumi.Output[Any]:
+        storage = AzureStorage("hpc", AzureStorageArgs(
+            storage=spec.Storage(volumes=volumes, shared=shared), resource_group_name="hpc-rg",
+            location="westeurope", subnet_id=SUBNET_ID, tags=TAGS))
+        seen.update(luns=storage.luns, devices=storage.devices)
+        outputs = {"disk_ids": storage.disk_ids, "data_disks": storage.data_disks,
+                   "share_source": storage.share_source, "account_name": storage.account_name}
+        return pulumi.Output.from_input(outputs).apply(seen.update)
+
+    program()
+    return seen
+
+
+def disk(mocks: AzureMocks, name: str) -> dict[str, Any]:
+    [found] = [r for r in mocks.of_type(DISK) if r.name == f"hpc-{name}"]
+    return found.inputs
+
+
+def test_disks_are_empty_encrypted_closed_to_export_and_tagged(mocks: AzureMocks) -> None:
+    build([volume("scratch"), volume("data", type="StandardSSD_LRS", size_gb=64)], shared=None)
+    scratch = disk(mocks, "scratch")
+    assert (scratch["sku"], scratch["diskSizeGB"]) == ({"name": "Premium_LRS"}, 512)
+    assert disk(mocks, "data")["sku"] == {"name": "StandardSSD_LRS"}
+    for inputs in (scratch, disk(mocks, "data")):
+        assert inputs["creationData"] == {"createOption": "Empty"}
+        assert inputs["encryption"] == {"type": "EncryptionAtRestWithPlatformKey"}
+        assert (inputs["networkAccessPolicy"], inputs["publicNetworkAccess"]) == ("DenyAll", "Disabled")
+        assert (inputs["location"], inputs["resourceGroupName"]) == ("westeurope", "hpc-rg")
+        assert "diskIOPSReadWrite" not in inputs and "diskMBpsReadWrite" not in inputs
+    assert scratch["tags"] == {**TAGS, "chpc:volume": "scratch"}
+
+
+def test_each_volume_gets_a_lun_a_device_path_and_its_disk_id(mocks: AzureMocks) -> None:
+    outputs = build([volume("scratch"), volume("data")], shared=None)
+    assert outputs["luns"] == {"scratch": 0, "data": 1}
+    assert outputs["devices"] == {"scratch": "/dev/disk/azure/scsi1/lun0", "data": "/dev/disk/azure/scsi1/lun1"}
+    ids = outputs["disk_ids"]
+    assert ids["scratch"].endswith(f"{DISK}/hpc-scratch") and ids["data"].endswith(f"{DISK}/hpc-data")
+    assert outputs["data_disks"] == [(0, ids["scratch"]), (1, ids["data"])]
+
+
+def test_premium_v2_takes_the_provisioned_iops_and_throughput(mocks: AzureMocks) -> None:
+    build([volume("fast", type="PremiumV2_LRS", iops=8000, throughput=300)], shared=None)
+    fast = disk(mocks, "fast")
+    assert (fast["sku"], fast["diskIOPSReadWrite"], fast["diskMBpsReadWrite"]) == ({"name": "PremiumV2_LRS"}, 8000,
+                                                                                   300)
+
+
+@pytest.mark.parametrize("field", ["iops", "throughput"])
+def test_performance_settings_other_types_ignore_are_refused(mocks: AzureMocks, field: str) -> None:
+    with pytest.raises(ValueError, match=rf"storage.volumes\[0\].{field}: type Premium_LRS takes no {field}"):
+        build([volume("scratch", **{field: 100})], shared=None)
+    assert mocks.resources == []
+
+
+def test_unencrypted_volumes_are_refused_as_azure_cannot_honour_them(mocks: AzureMocks) -> None:
+    with pytest.raises(SecurityViolation, match=r"\[storage-unencrypted\] storage.volumes\[1\]: volume plain"):
+        build([volume("scratch"), volume("plain", encrypted=False)], shared=None)
+    assert mocks.resources == []
+
+
+def test_only_retained_disks_are_kept_on_delete(mocks: AzureMocks, registrations: dict[str, Any]) -> None:
+    build([volume("keep", retain=True), volume("scratch")], shared=None)
+    keep, scratch = registrations[f"{DISK}::hpc-keep"], registrations[f"{DISK}::hpc-scratch"]
+    assert keep.HasField("retainOnDelete") and keep.retainOnDelete is True
+    assert not (scratch.HasField("retainOnDelete") and scratch.retainOnDelete)
+
+
+def test_files_account_is_premium_nfs_tls12_private_and_reachable_from_the_subnet_only(mocks: AzureMocks) -> None:
+    outputs = build([], shared=FILES)
+    account = mocks.one(ACCOUNT).inputs
+    name = ACCOUNT_NAME
+    assert account["accountName"] == outputs["account_name"] == name and 3 <= len(name) <= 24
+    assert (account["kind"], account["sku"]) == ("FileStorage", {"name": "Premium_LRS"})
+    assert account["enableHttpsTrafficOnly"] is False  # NFS cannot use secure transfer
+    assert account["minimumTlsVersion"] == "TLS1_2"
+    assert account["allowBlobPublicAccess"] is False and account["allowSharedKeyAccess"] is False
+    assert account["networkRuleSet"] == {
+        "defaultAction": "Deny", "bypass": "None",
+        "virtualNetworkRules": [{"virtualNetworkResourceId": SUBNET_ID, "action": "Allow"}]}
+    assert account["encryption"] == {"keySource": "Microsoft.Storage", "requireInfrastructureEncryption": True,
+                                     "services": {"file": {"enabled": True, "keyType": "Account"}}}
+    assert account["tags"] == TAGS
+
+
+def test_share_is_nfs_with_explicit_root_squash_and_its_mount_source(mocks: AzureMocks) -> None:
+    outputs = build([], shared=FILES)
+    share = mocks.one(SHARE).inputs
+    name = ACCOUNT_NAME
+    assert (share["enabledProtocols"], share["rootSquash"], share["shareName"]) == ("NFS", "NoRootSquash", "shared")
+    assert share["accountName"] == name and share["shareQuota"] == 100
+    assert outputs["share_source"] == f"{name}.file.core.windows.net:/{name}/shared"
+
+
+def test_the_only_finding_on_the_account_is_the_nfs_transit_warning(mocks: AzureMocks) -> None:
+    build([volume("scratch")], shared=FILES)
+    findings = [(f.rule, f.severity) for r in mocks.resources for f in check_resource(r.type, r.inputs, r.name)]
+    assert findings == [("azure-https-only", "warning")]
+
+
+def test_no_share_without_files(mocks: AzureMocks) -> None:
+    outputs = build([volume("scratch")], shared=None)
+    assert mocks.of_type(ACCOUNT) == [] and mocks.of_type(SHARE) == []
+    assert outputs["share_source"] is None and outputs["account_name"] is None
+
+
+@pytest.mark.parametrize(("name", "prefix"), [("hpc", "hpc"), ("azure-hpc-dev", "azurehpcdev"),
+                                              ("a-very-long-environment", "averylongenviron"), ("---", "chpc")])
+def test_account_names_are_3_to_24_lowercase_alphanumerics_unique_per_resource_group(name: str, prefix: str) -> None:
+    first, second = account_name(name, "hpc-rg1a2b3c4d"), account_name(name, "hpc-rg9f8e7d6c")
+    assert first.startswith(prefix) and first != second and account_name(name, "hpc-rg1a2b3c4d") == first
+    assert all(re.fullmatch(r"[a-z0-9]{3,24}", n) for n in (first, second))
