@@ -147,10 +147,33 @@ def _task_running(client: Client, arn: str) -> bool:
     return any(task["lastStatus"] != "STOPPED" for task in tasks)
 
 
+def _emr_clusters(client: Client, key: str, value: str) -> Iterator[str]:
+    """Clusters not yet terminated (a terminated one stays listed, and tagged, for weeks at no cost)."""
+    emr = client("emr")
+    states = ["STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING", "TERMINATING"]
+    for page in emr.get_paginator("list_clusters").paginate(ClusterStates=states):
+        for cluster in page["Clusters"]:
+            if _tagged(emr.describe_cluster(ClusterId=cluster["Id"])["Cluster"].get("Tags"), key, value):
+                yield cluster["Id"]
+
+
+def _kms_key_alive(client: Client, arn: str) -> bool:
+    """Destroy schedules a KMS key for deletion (7 days at least): pending deletion is gone for us."""
+    try:
+        metadata = client("kms").describe_key(KeyId=arn)["KeyMetadata"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "NotFoundException":
+            return False
+        raise
+    return metadata["KeyState"] not in ("PendingDeletion", "PendingReplicaDeletion")
+
+
 DIRECT: dict[str, Callable[[Client, str, str], Iterator[str]]] = {
     "ec2:instance": _instances, "ec2:volume": _volumes, "elasticfilesystem:file-system": _file_systems,
     "ecs:cluster": _clusters, "logs:log-group": _log_groups, "s3": _buckets,
+    "elasticmapreduce:cluster": _emr_clusters,
 }
 ALIVE: dict[str, Callable[[Client, str], bool]] = {
     "ecs:task-definition": _task_definition_active, "ecs:task": _task_running,
+    "kms:key": _kms_key_alive,
 }

@@ -149,3 +149,18 @@ def test_a_log_group_deleted_since_the_listing_is_not_a_leftover(aws_session):
     assert tagged_leftovers(aws_session, KEY, VALUE) == ["logs:log-group /ecs/hpc"]
     fail_calls(aws_session, "cloudwatch-logs", "ListTagsForResource", "ResourceNotFoundException")
     assert tagged_leftovers(aws_session, KEY, VALUE) == []
+
+
+def test_a_terminated_emr_cluster_and_a_key_pending_deletion_are_not_leftovers(aws_session):
+    tags = {KEY: VALUE}
+    emr, kms = aws_session.client("emr"), aws_session.client("kms")
+    cluster = emr.run_job_flow(
+        Name="spark", ReleaseLabel="emr-7.5.0", JobFlowRole="EMR_EC2_DefaultRole", ServiceRole="EMR_DefaultRole",
+        Instances={"MasterInstanceType": "m5.xlarge", "InstanceCount": 1, "KeepJobFlowAliveWhenNoSteps": True},
+        Tags=[{"Key": k, "Value": v} for k, v in tags.items()])["JobFlowId"]
+    key = kms.create_key(Tags=[{"TagKey": k, "TagValue": v} for k, v in tags.items()])["KeyMetadata"]["KeyId"]
+    alive = tagged_leftovers(aws_session, KEY, VALUE)
+    assert any(cluster in line for line in alive) and any(key in line for line in alive), alive
+    emr.terminate_job_flows(JobFlowIds=[cluster])
+    kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
+    assert tagged_leftovers(aws_session, KEY, VALUE) == []
