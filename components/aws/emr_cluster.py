@@ -20,7 +20,7 @@ import pulumi_aws as aws
 from pulumi import Input, Output
 
 from components.aws.containers import normalised_json
-from components.aws.slurm_cluster import _tls_only as tls_only_policy
+from components.aws.slurm_cluster import bucket_tls_only_policy
 from spec import environment as spec
 
 # AmazonEMRServicePolicy_v2 acts only on resources carrying this tag: the cluster (EMR copies it to the
@@ -220,7 +220,8 @@ class EmrCluster(pulumi.ComponentResource):
         private = aws.s3.BucketPublicAccessBlock(
             f"{name}-public-access", bucket=bucket.bucket, block_public_acls=True, block_public_policy=True,
             ignore_public_acls=True, restrict_public_buckets=True, opts=self._child())
-        policy = aws.s3.BucketPolicy(f"{name}-tls-only", bucket=bucket.bucket, policy=bucket.arn.apply(tls_only_policy),
+        policy = aws.s3.BucketPolicy(f"{name}-tls-only", bucket=bucket.bucket,
+                                     policy=bucket.arn.apply(bucket_tls_only_policy),
                                      opts=self._child([private]))
         aws.s3.BucketLifecycleConfiguration(f"{name}-lifecycle", bucket=bucket.bucket, rules=[
             {"id": "expire-logs", "status": "Enabled", "filter": {"prefix": LOG_PREFIX},

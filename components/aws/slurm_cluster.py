@@ -22,11 +22,11 @@ import pulumi_tls as tls
 from pulumi import Input, Output
 
 from components.aws.cloud_init import BootSteps, boot_script
+from components.fleet import FLEET_TAG_KEY, openssh_public
 from components.security import check_instance_networking, refuse
 from spec import environment as spec
 
 ROOT_VOLUME_GB = 32
-FLEET_TAG_KEY = "cloud-hpc-toolkit:fleet"
 # Graviton families (arm64): a1, c6g, c7gn, m6gd, t4g, hpc7g, im4gn, ... ; g5 or g4dn are x86_64 GPUs.
 ARM_FAMILY = re.compile(r"a1|[a-z]+\d+[a-z]*g[a-z]*")
 # Families EC2 keeps out of cluster placement groups: burstable (t3, t4g, ...) and flex (m7i-flex, ...).
@@ -65,12 +65,8 @@ def bundle_key(ansible_dir: Path) -> str:
     return f"bundles/ansible-{digest.hexdigest()[:20]}.zip"
 
 
-def openssh_public(key: str) -> str:
-    """"ssh-ed25519 AAAA..." without comment or newline, as the outputs contract pins it."""
-    return " ".join(key.split()[:2])
-
-
-def _tls_only(bucket_arn: str) -> str:
+def bucket_tls_only_policy(bucket_arn: str) -> str:
+    """A bucket policy denying every request not made over TLS."""
     return json.dumps({"Version": "2012-10-17", "Statement": [{
         "Sid": "DenyWithoutTls", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
         "Resource": [bucket_arn, f"{bucket_arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]})
@@ -231,7 +227,8 @@ class SlurmCluster(pulumi.ComponentResource):
         private = aws.s3.BucketPublicAccessBlock(
             f"{name}-bundle-public-access", bucket=bucket.bucket, block_public_acls=True, block_public_policy=True,
             ignore_public_acls=True, restrict_public_buckets=True, opts=self._child())
-        aws.s3.BucketPolicy(f"{name}-bundle-tls-only", bucket=bucket.bucket, policy=bucket.arn.apply(_tls_only),
+        aws.s3.BucketPolicy(f"{name}-bundle-tls-only", bucket=bucket.bucket,
+                            policy=bucket.arn.apply(bucket_tls_only_policy),
                             opts=self._child(depends_on=[private]))
         bundle = aws.s3.BucketObjectv2(
             f"{name}-bundle-ansible", bucket=bucket.bucket, key=bundle_key(ansible_dir),

@@ -17,12 +17,12 @@ import pytest
 from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
 
 from components.aws.slurm_cluster import (
-    FLEET_TAG_KEY,
     SlurmCluster,
     SlurmClusterArgs,
     architecture,
     bundle_key,
 )
+from components.fleet import FLEET_TAG_KEY
 from components.security import SecurityViolation, check_resource
 from spec import environment as spec
 from tests.aws.mocks import CALLS, FAKE_ED25519, RecordingMocks

@@ -18,10 +18,10 @@ import pytest
 from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
 
 from components.aws.cloud_init import BUNDLE_DIR
-from components.aws.slurm_cluster import FLEET_TAG_KEY
 from components.azure.capabilities import accelerated_networking, check_vm_networking, vm_sizes
 from components.azure.custom_data import BOOT_PATH, LIMIT, encode
 from components.azure.slurm_cluster import UBUNTU, UBUNTU_HPC, AzureSlurmCluster, AzureSlurmClusterArgs
+from components.fleet import FLEET_TAG_KEY
 from components.security import SecurityViolation, check_resource
 from spec import environment as spec
 from tests.aws.mocks import FAKE_ED25519
