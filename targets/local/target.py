@@ -7,6 +7,7 @@ waits until Slurm reports every compute node idle. Any failure takes down what w
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -18,7 +19,7 @@ from pathlib import Path
 from rich.console import Console
 
 from spec.environment import Environment
-from spec.outputs import Node, Outputs, SharedFs, Volume
+from spec.outputs import Node, Outputs, SharedFs, SparkCluster, Volume
 from targets.local import keys, network, node, volumes
 from targets.local.commands import LocalError
 from targets.local.journal import Journal
@@ -28,6 +29,8 @@ PROJECT = Path(__file__).resolve().parents[2]
 ANSIBLE_DIR = PROJECT / "ansible"
 REQUIRED_TOOLS = ("ip", "unshare", "nsenter", "losetup", "mount", "ssh-keygen", "/usr/sbin/sshd",
                   "/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd", "mpicc", "mpirun")
+SPARK_MASTER_PORT = 7077
+SPARK_WEBUI_PORT = 8080
 
 
 def check_machine() -> None:
@@ -131,12 +134,16 @@ def _build(env: Environment, console: Console) -> Outputs:
     keys.munge_key(munge)
     _boot(env, root, names, addresses, journal, munge, mount_points, console)
     _wait_for_slurm(journal.inits["head"], env.compute.count, console)
+    spark = None
+    if env.spark:
+        _wait_for_spark(env.name, root, names, journal.inits["head"], addresses["head"], console)
+        spark = SparkCluster(provider="local", master=f"spark://{addresses['head']}:{SPARK_MASTER_PORT}")
 
     outputs = Outputs(
         target="local", name=env.name, ssh_user=env.ssh.user, ssh_private_key=str(private_key),
         head=Node(name="head", address=addresses["head"], host_key=host_keys["head"]),
         computes=[Node(name=n, address=addresses[n], host_key=host_keys[n]) for n in names[1:]],
-        volumes=volume_list, shared=shared,
+        volumes=volume_list, shared=shared, spark=spark,
     )
     outputs.save(outputs_path(env.name))
     console.print(f"[green]up[/] {env.name}: 1 head + {env.compute.count} compute nodes in "
@@ -201,6 +208,7 @@ def _boot(env: Environment, root: Path, names: list[str], addresses: dict[str, s
         "slurm_proctrack": "proctrack/linuxproc", "slurm_task_plugin": "task/none",
         "slurm_cgroup_plugin": "cgroup/v1", "slurm_cgroup_automount": False,
         "mount_points": mount_points, "mpi_interface": "eth0",  # no default route inside the nodes
+        **_spark_vars(env),
     }
     playbook = Path(sys.executable).with_name("ansible-playbook")
 
@@ -229,6 +237,51 @@ def _boot(env: Environment, root: Path, names: list[str], addresses: dict[str, s
             for future in [pool.submit(boot_one, n) for n in names]:
                 future.result()
     console.print(f"[bold]configured[/] {len(names)} nodes with ansible/site.yml")
+
+
+def _spark_vars(env: Environment) -> dict[str, object]:
+    """The spark role's variables: Spark is this venv's pyspark, which every node sees at the same path."""
+    if env.spark is None:
+        return {"spark_enabled": False}
+    pyspark = importlib.util.find_spec("pyspark")
+    if pyspark is None or pyspark.origin is None:
+        raise LocalError("spark: pyspark is not installed in this venv; run `make setup` (it installs .[local])")
+    java = shutil.which("java")
+    java_home = os.environ.get("JAVA_HOME") or (str(Path(java).resolve().parents[1]) if java else None)
+    if java_home is None:
+        raise LocalError("spark: no Java (neither JAVA_HOME nor java on PATH); run `make setup` (a JRE 17)")
+    return {"spark_enabled": True, "spark_home": str(Path(pyspark.origin).parent), "java_home": java_home,
+            "spark_python": sys.executable, "spark_master_port": SPARK_MASTER_PORT,
+            "spark_master_webui_port": SPARK_WEBUI_PORT,
+            "spark_conf_dir": "/run/spark/conf"}  # /etc/spark would be this machine's own, not the node's
+
+
+def _wait_for_spark(name: str, root: Path, names: list[str], head_pid: int, head_address: str, console: Console,
+                    timeout: float = 120) -> None:
+    """Until the master's JSON lists every compute node's worker ALIVE (asked from inside the head)."""
+    url = f"http://{head_address}:{SPARK_WEBUI_PORT}/json/"
+    ask = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
+    deadline = time.monotonic() + timeout
+    alive = 0
+    with console.status("waiting for the Spark workers to register with the master"):
+        while time.monotonic() < deadline:
+            proc = node.run(head_pid, [sys.executable, "-c", ask, url], "ask the Spark master", check=False)
+            if proc.returncode == 0:
+                workers = json.loads(proc.stdout).get("workers", [])
+                alive = sum(1 for worker in workers if worker.get("state") == "ALIVE")
+                if alive >= len(names) - 1:
+                    return
+            time.sleep(1)
+    kept = state_root() / "failed"
+    kept.mkdir(parents=True, exist_ok=True)
+    logs = []
+    for node_name in names:  # the environment folder goes with the rollback: keep the logs
+        log = node.private_path(root / "nodes" / node_name, "/var/log") / "spark"
+        for source in log.glob("*.log"):
+            logs.append(kept / f"{name}-{node_name}-spark-{source.name}")
+            shutil.copy(source, logs[-1])
+    raise LocalError(f"spark: {alive} of {len(names) - 1} workers registered with the master after {timeout:.0f} s; "
+                     f"logs: {', '.join(map(str, logs)) or 'none written (see the boot logs)'}")
 
 
 def _wait_for_slurm(head_pid: int, count: int, console: Console, timeout: float = 90) -> None:
