@@ -203,7 +203,8 @@ def submit_spark(c: Context, script: str, input: str | None = None, output: str 
                                   master=contract.spark.master, input=input, output=output, args=extra,
                                   timeout=float(timeout), console=console)
         sys.stdout.write(result.stdout)
-        sys.stderr.write(result.stderr)
+        if result.exit_code:
+            sys.stderr.write(result.stderr)
     else:
         import boto3
 
@@ -293,25 +294,34 @@ def run_task(c: Context, command: str | None = None, timeout: int = 600, name: s
 @task(help={"nodes": "number of compute nodes (default 2)"})
 @cli_errors
 def demo(c: Context, nodes: int = 2) -> None:
-    """The whole road on a local cluster: up, mount, run-mpi (ring on every node), destroy."""
+    """The whole road on a local cluster: up, mount, run-mpi (the ring), submit-spark (a word count), destroy."""
+    import tempfile
+
     import targets
     from spec.environment import local_default_spec
     from spec.loader import validate
 
     # its own name, so that the demo never takes down the user's "local" environment
-    env = validate(local_default_spec(_count("--nodes", nodes) or 2, name="demo"))
-    console.rule("1/4 up")
+    env = validate({**local_default_spec(_count("--nodes", nodes) or 2, name="demo"), "spark": {}})
+    console.rule("1/5 up")
     targets.up(env, console)
     code = 0
     try:
-        console.rule("2/4 mount")
+        console.rule("2/5 mount")
         mount(c, name=env.name)
-        console.rule("3/4 run-mpi: the ring over every compute node")
+        console.rule("3/5 run-mpi: the ring over every compute node")
         run_mpi(c, name=env.name)
+        console.rule("4/5 submit-spark: a word count on the Spark workers")
+        counts = Path(tempfile.mkdtemp(prefix="chpc-demo-")) / "counts"
+        submit_spark(c, script=str(PROJECT / "examples/spark/wordcount.py"),
+                     input=str(PROJECT / "examples/spark/data/words.txt"), output=str(counts), name=env.name)
+        top = sorted((line.split("\t") for part in sorted(counts.glob("part-*"))
+                      for line in part.read_text().splitlines()), key=lambda kv: -int(kv[1]))[:5]
+        console.print("most frequent words: " + ", ".join(f"{word} {n}" for word, n in top))
     except Exit as exc:
         code = exc.code
     finally:
-        console.rule("4/4 destroy")
+        console.rule("5/5 destroy")
         targets.destroy(env.name, console)
     if code:
         raise Exit(code=code)
