@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
-from pulumi.runtime.mocks import MockMonitor
 
 from components.aws.emr_cluster import EMR_MANAGED_TAG, EmrCluster, EmrClusterArgs
 from components.security import check_resource
@@ -24,21 +22,6 @@ OUTPUTS = ("cluster_id", "master_dns", "log_uri", "bucket")
 BUCKET = "sp-emr-bucket"  # the mocks name a bucket "<resource name>-bucket"
 BUCKET_ARN = "arn:aws:mock:us-east-1:123456789012:sp-emr"
 KEY_ARN = "arn:aws:mock:us-east-1:123456789012:sp-emr-disks"
-
-
-@pytest.fixture
-def options(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    """Resource options as the engine receives them (``MockResourceArgs`` carries inputs only): wrap the mock
-    monitor's RegisterResource and keep each request by type and name."""
-    seen: dict[str, Any] = {}
-    register = MockMonitor.RegisterResource
-
-    def recording(self: MockMonitor, request: Any) -> Any:
-        seen[f"{request.type}::{request.name}"] = request
-        return register(self, request)
-
-    monkeypatch.setattr(MockMonitor, "RegisterResource", recording)
-    yield seen
 
 
 def args(scripts: list[Path] | None = None, **fields: Any) -> EmrClusterArgs:
@@ -255,10 +238,10 @@ def test_local_disks_are_encrypted_with_the_stacks_key(mocks):
                                              "EnableEbsEncryption": True}}
 
 
-def test_steps_submitted_after_deploy_are_ignored_not_replaced(mocks, options):
+def test_steps_submitted_after_deploy_are_ignored_not_replaced(mocks, registrations):
     build(args())
-    assert list(options[f"{CLUSTER}::sp-emr"].ignoreChanges) == ["steps"]
-    assert list(options["aws:s3/bucket:Bucket::sp-emr"].ignoreChanges) == []
+    assert list(registrations[f"{CLUSTER}::sp-emr"].ignoreChanges) == ["steps"]
+    assert list(registrations["aws:s3/bucket:Bucket::sp-emr"].ignoreChanges) == []
 
 
 def test_bootstrap_scripts_are_uploaded_and_run_in_order(mocks, tmp_path):

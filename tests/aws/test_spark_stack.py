@@ -7,29 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pulumi
 import yaml
 
-import stacks
 from spec.environment import Environment
 from spec.loader import load_stack_config, validate
 from spec.outputs import Outputs
 from tests.aws.mocks import RecordingMocks
+from tests.pulumi_helpers import export
 
 ROOT = Path(__file__).resolve().parents[2]
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTestsOnly user@test"
 CLUSTER = "aws:emr/cluster:Cluster"
-
-
-def build(env: Environment) -> dict[str, Any]:
-    exported: dict[str, Any] = {}
-
-    @pulumi.runtime.test
-    def program() -> pulumi.Output:
-        return pulumi.Output.from_input(stacks.build(env, KEY)).apply(exported.update)
-
-    program()
-    return exported
 
 
 def example(**changes: Any) -> Environment:
@@ -39,7 +26,7 @@ def example(**changes: Any) -> Environment:
 
 
 def test_spark_stack_exports_the_cluster_its_bucket_and_logs(mocks: RecordingMocks) -> None:
-    outputs = Outputs.model_validate(build(load_stack_config("spark-dev", ROOT)))
+    outputs = Outputs.model_validate(export(load_stack_config("spark-dev", ROOT)))
     assert outputs.spark is not None
     assert outputs.spark.model_dump() == {"provider": "aws", "master": "spark-dev-emr-id", "region": "us-east-1",
                                           "bucket": "spark-dev-emr-bucket",
@@ -56,7 +43,7 @@ def test_spark_stack_exports_the_cluster_its_bucket_and_logs(mocks: RecordingMoc
 
 
 def test_full_stack_adds_spark_beside_slurm_and_containers(mocks: RecordingMocks) -> None:
-    outputs = Outputs.model_validate(build(example(stack="full")))
+    outputs = Outputs.model_validate(export(example(stack="full")))
     assert outputs.head is not None and outputs.containers is not None
     assert outputs.spark is not None and outputs.spark.master == "hpc-dev-emr-id"
     core = mocks.one(CLUSTER).inputs["coreInstanceGroup"]
@@ -64,13 +51,13 @@ def test_full_stack_adds_spark_beside_slurm_and_containers(mocks: RecordingMocks
 
 
 def test_hpc_stack_declares_no_emr_even_with_a_spark_section(mocks: RecordingMocks) -> None:
-    outputs = Outputs.model_validate(build(example()))
+    outputs = Outputs.model_validate(export(example()))
     assert outputs.spark is None and mocks.of_type(CLUSTER) == []
 
 
 def test_bootstrap_paths_are_relative_to_the_project(mocks: RecordingMocks) -> None:
     env = example(stack="spark", spark={"bootstrap": ["ansible/boot.sh"]})
-    build(env)
+    export(env)
     script = mocks.one("aws:s3/bucketObjectv2:BucketObjectv2").inputs
     assert script["source"].path == str(ROOT / "ansible" / "boot.sh")
     assert mocks.one(CLUSTER).inputs["bootstrapActions"][0]["name"] == "boot.sh"

@@ -4,33 +4,17 @@ its exports are exactly the outputs contract every later task reads."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import pulumi
-
-import stacks
 from spec.loader import load_stack_config
 from spec.outputs import ENVIRONMENT_TAG, Outputs
 from tests.aws.mocks import RecordingMocks
+from tests.pulumi_helpers import export
 
 ROOT = Path(__file__).resolve().parents[2]
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTestsOnly user@test"
-
-
-def build(stack: str) -> dict[str, Any]:
-    env = load_stack_config(stack, ROOT)
-    exported: dict[str, Any] = {}
-
-    @pulumi.runtime.test
-    def program() -> pulumi.Output:
-        return pulumi.Output.from_input(stacks.build(env, KEY)).apply(exported.update)
-
-    program()
-    return exported
 
 
 def test_hpc_stack_exports_the_contract(mocks: RecordingMocks) -> None:
-    outputs = Outputs.model_validate(build("hpc-dev"))
+    outputs = Outputs.model_validate(export(load_stack_config("hpc-dev", ROOT)))
     assert (outputs.target, outputs.name, outputs.region, outputs.ssh_user) == ("aws", "hpc-dev", "us-east-1",
                                                                                   "ec2-user")
     assert outputs.head is not None and outputs.head.address == "198.51.100.10"
@@ -51,7 +35,7 @@ def test_hpc_stack_exports_the_contract(mocks: RecordingMocks) -> None:
 
 
 def test_containers_stack_exports_a_service_and_no_cluster(mocks: RecordingMocks) -> None:
-    outputs = Outputs.model_validate(build("containers-dev"))
+    outputs = Outputs.model_validate(export(load_stack_config("containers-dev", ROOT)))
     assert outputs.head is None and outputs.fleet is None and outputs.volumes == []
     assert outputs.containers is not None and outputs.containers.region == "us-east-1"
     assert outputs.containers.subnets and outputs.containers.security_groups

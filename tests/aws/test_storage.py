@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pulumi
 import pytest
-from pulumi.runtime.mocks import MockMonitor
 
 from components.aws.storage import Storage, StorageArgs
 from components.security import SecurityViolation, check_resource
 from spec import environment as spec
 from tests.aws.mocks import RecordingMocks, assert_all_children_of
+from tests.pulumi_helpers import retained
 
 VOLUME = "aws:ebs/volume:Volume"
 ATTACHMENT = "aws:ec2/volumeAttachment:VolumeAttachment"
@@ -24,21 +23,6 @@ INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 SUBNETS = ["subnet-0000000a", "subnet-0000000b"]
 HEAD_ZONE = "us-east-1b"  # not the mock's first zone: a volume placed there by default would fail the test
 OUTPUTS = ("volume_ids", "file_system_id", "file_system_dns_name", "access_point_id")
-
-
-@pytest.fixture
-def retained(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, bool]]:
-    """``retain_on_delete`` as the engine receives it. ``MockResourceArgs`` carries inputs only, so wrap the
-    mock monitor's RegisterResource and read the request's ``retainOnDelete`` (unset when not asked)."""
-    seen: dict[str, bool] = {}
-    register = MockMonitor.RegisterResource
-
-    def recording(self: MockMonitor, request: Any) -> Any:
-        seen[f"{request.type}::{request.name}"] = request.HasField("retainOnDelete") and request.retainOnDelete
-        return register(self, request)
-
-    monkeypatch.setattr(MockMonitor, "RegisterResource", recording)
-    yield seen
 
 
 def volume(name: str = "scratch", **fields: Any) -> spec.Volume:
@@ -73,14 +57,14 @@ def by_name(mocks: RecordingMocks, type_token: str) -> dict[str, dict[str, Any]]
     return {r.name: r.inputs for r in mocks.of_type(type_token)}
 
 
-def test_volume_defaults_to_encrypted_gp3_in_the_head_zone_attached_to_the_head(mocks, retained):
+def test_volume_defaults_to_encrypted_gp3_in_the_head_zone_attached_to_the_head(mocks, registrations):
     outputs = build(args(shared=None))
     ebs = mocks.one(VOLUME)
     assert ebs.name == "hpc-scratch"
     assert ebs.inputs["type"] == "gp3" and ebs.inputs["encrypted"] is True and ebs.inputs["size"] == 500.0
     assert ebs.inputs["availabilityZone"] == HEAD_ZONE
     assert "iops" not in ebs.inputs and "throughput" not in ebs.inputs
-    assert ebs.inputs["finalSnapshot"] is False and retained[f"{VOLUME}::hpc-scratch"] is False
+    assert ebs.inputs["finalSnapshot"] is False and retained(registrations[f"{VOLUME}::hpc-scratch"]) is False
     assert ebs.inputs["tags"] == {"project": "chpc", "Name": "hpc-scratch", "chpc:volume": "scratch"}
     attachment = mocks.one(ATTACHMENT)
     assert attachment.inputs == {"volumeId": "hpc-scratch-id", "instanceId": "i-head", "deviceName": "/dev/sdf",
@@ -102,15 +86,15 @@ def test_volume_types_iops_and_throughput_passed_and_devices_in_order(mocks):
     assert outputs["volume_ids"] == {"fast": "hpc-fast-id", "db": "hpc-db-id", "cold": "hpc-cold-id"}
 
 
-def test_retained_volume_takes_a_final_snapshot_and_is_kept_on_delete(mocks, retained):
+def test_retained_volume_takes_a_final_snapshot_and_is_kept_on_delete(mocks, registrations):
     build(args([volume("keep", retain=True), volume("scratch")], shared=None))
     volumes = by_name(mocks, VOLUME)
     assert volumes["hpc-keep"]["finalSnapshot"] is True
-    assert retained[f"{VOLUME}::hpc-keep"] is True
+    assert retained(registrations[f"{VOLUME}::hpc-keep"]) is True
     assert volumes["hpc-scratch"]["finalSnapshot"] is False
-    assert retained[f"{VOLUME}::hpc-scratch"] is False
+    assert retained(registrations[f"{VOLUME}::hpc-scratch"]) is False
     # the attachment goes on destroy (a detach), the retained volume stays
-    assert retained[f"{ATTACHMENT}::hpc-keep-attachment"] is False
+    assert retained(registrations[f"{ATTACHMENT}::hpc-keep-attachment"]) is False
 
 
 def test_unencrypted_volume_refused_before_anything_is_declared(mocks):

@@ -8,7 +8,6 @@ from typing import Any
 
 import pulumi
 import pytest
-from pulumi.runtime.mocks import MockMonitor
 
 from tests.aws.mocks import RecordingMocks
 
@@ -40,16 +39,3 @@ def mocks() -> Iterator[AzureMocks]:
     yield recorder
 
 
-@pytest.fixture
-def registrations(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    """Each resource's RegisterResource request by ``type::name``: the resource options the engine receives
-    (``retainOnDelete``, ``ignoreChanges``), which ``MockResourceArgs`` does not carry."""
-    seen: dict[str, Any] = {}
-    register = MockMonitor.RegisterResource
-
-    def recording(self: MockMonitor, request: Any) -> Any:
-        seen[f"{request.type}::{request.name}"] = request
-        return register(self, request)
-
-    monkeypatch.setattr(MockMonitor, "RegisterResource", recording)
-    yield seen

@@ -9,13 +9,11 @@ import base64
 import gzip
 import json
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
-from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
 
 from components.aws.cloud_init import BUNDLE_DIR
 from components.azure.capabilities import accelerated_networking, check_vm_networking, vm_sizes
@@ -26,6 +24,7 @@ from components.security import SecurityViolation, check_resource
 from spec import environment as spec
 from tests.aws.mocks import FAKE_ED25519
 from tests.azure.conftest import HEAD_PUBLIC_IP, AzureMocks
+from tests.pulumi_helpers import plain_strings, secret_value
 
 ANSIBLE = Path(__file__).resolve().parents[2] / "ansible"
 USER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIUserKeyUserKeyUserKeyUserKeyUserKeyUser user@laptop"
@@ -64,25 +63,6 @@ def build(**kwargs: Any) -> dict[str, Any]:
 
     program()
     return seen
-
-
-def secret_value(value: Any) -> Any:
-    assert is_rpc_secret(value), f"expected a secret, got plain {str(value)[:80]!r}"
-    return unwrap_rpc_secret(value)
-
-
-def plain_strings(value: Any) -> Iterator[str]:
-    """Every string of a recorded input that is not inside a secret."""
-    if is_rpc_secret(value):
-        return
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from plain_strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from plain_strings(item)
 
 
 def vm_profile(mocks: AzureMocks) -> dict[str, Any]:

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
-import pulumi
 import pytest
 
 import stacks
@@ -19,9 +17,9 @@ from spec.loader import load_spec_file, load_stack_config
 from spec.outputs import ENVIRONMENT_TAG, Outputs
 from stacks.azure import NFS_OPTIONS, _boot_vars
 from tests.azure.conftest import HEAD_PUBLIC_IP, AzureMocks
+from tests.pulumi_helpers import KEY, export
 
 ROOT = Path(__file__).resolve().parents[2]
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTestsOnly user@test"
 VM = "azure-native:compute:VirtualMachine"
 VMSS = "azure-native:compute:VirtualMachineScaleSet"
 DISK = "azure-native:compute:Disk"
@@ -29,23 +27,12 @@ SUBNET = "azure-native:network:Subnet"
 ACCOUNT = "azure-native:storage:StorageAccount"
 
 
-def build(env: Environment) -> dict[str, Any]:
-    exported: dict[str, Any] = {}
-
-    @pulumi.runtime.test
-    def program() -> pulumi.Output:
-        return pulumi.Output.from_input(stacks.build(env, KEY)).apply(exported.update)
-
-    program()
-    return exported
-
-
 def resource_id(mocks: AzureMocks, type_token: str) -> str:
     return f"/subscriptions/0000/resourceGroups/rg/providers/{type_token}/{mocks.one(type_token).name}"
 
 
 def test_azure_stack_exports_the_contract(mocks: AzureMocks) -> None:
-    outputs = Outputs.model_validate(build(load_stack_config("azure-hpc-dev", ROOT)))
+    outputs = Outputs.model_validate(export(load_stack_config("azure-hpc-dev", ROOT)))
     assert (outputs.target, outputs.name, outputs.region, outputs.ssh_user) == ("azure", "azure-hpc-dev",
                                                                                  "westeurope", "azureuser")
     assert outputs.head is not None and outputs.head.address == HEAD_PUBLIC_IP
@@ -65,7 +52,7 @@ def test_azure_stack_exports_the_contract(mocks: AzureMocks) -> None:
 
 
 def test_components_are_wired_to_each_other(mocks: AzureMocks) -> None:
-    build(load_stack_config("azure-hpc-dev", ROOT))
+    export(load_stack_config("azure-hpc-dev", ROOT))
     subnet_id, disk_id = resource_id(mocks, SUBNET), resource_id(mocks, DISK)
     [data_disk] = mocks.one(VM).inputs["storageProfile"]["dataDisks"]
     assert (data_disk["lun"], data_disk["managedDisk"]) == (0, {"id": disk_id})  # lun0: the exported device
@@ -77,7 +64,7 @@ def test_components_are_wired_to_each_other(mocks: AzureMocks) -> None:
 
 
 def test_every_resource_is_tagged_and_placed_in_the_spec_location(mocks: AzureMocks) -> None:
-    build(load_stack_config("azure-hpc-dev", ROOT))
+    export(load_stack_config("azure-hpc-dev", ROOT))
     azure = [r for r in mocks.resources if r.type.startswith("azure-native:")]
     assert len(azure) >= 12 and not [r for r in mocks.resources if r.type.startswith("aws:")]
     placed = [r for r in azure if r.type not in (SUBNET, "azure-native:storage:FileShare")]
@@ -87,13 +74,13 @@ def test_every_resource_is_tagged_and_placed_in_the_spec_location(mocks: AzureMo
 
 
 def test_the_only_finding_is_the_nfs_transit_warning(mocks: AzureMocks) -> None:
-    build(load_stack_config("azure-hpc-dev", ROOT))
+    export(load_stack_config("azure-hpc-dev", ROOT))
     findings = [(f.rule, f.severity) for r in mocks.resources for f in check_resource(r.type, r.inputs, r.name)]
     assert findings == [("azure-https-only", "warning")]
 
 
 def test_the_example_spec_builds(mocks: AzureMocks) -> None:
-    outputs = Outputs.model_validate(build(load_spec_file(ROOT / "examples/specs/azure-hpc.yaml")))
+    outputs = Outputs.model_validate(export(load_spec_file(ROOT / "examples/specs/azure-hpc.yaml")))
     assert outputs.name == "hpc-azure" and [v.device for v in outputs.volumes] == ["/dev/disk/azure/scsi1/lun0"]
     assert mocks.one(DISK).inputs["sku"] == {"name": "Premium_LRS"}
     assert mocks.one(VMSS).inputs["sku"] == {"name": "Standard_HB120rs_v3", "tier": "Standard", "capacity": 4}
@@ -101,10 +88,10 @@ def test_the_example_spec_builds(mocks: AzureMocks) -> None:
 
 def test_resources_do_not_grow_with_the_node_count(mocks: AzureMocks) -> None:
     env = load_stack_config("azure-hpc-dev", ROOT)
-    build(env.model_copy(update={"compute": env.compute.model_copy(update={"count": 2})}))
+    export(env.model_copy(update={"compute": env.compute.model_copy(update={"count": 2})}))
     small = Counter(r.type for r in mocks.resources)
     mocks.resources.clear()
-    build(env.model_copy(update={"compute": env.compute.model_copy(update={"count": 1000})}))
+    export(env.model_copy(update={"compute": env.compute.model_copy(update={"count": 1000})}))
     assert Counter(r.type for r in mocks.resources) == small
 
 

@@ -1,0 +1,67 @@
+"""What Pulumi mocks tests share: resource options as the engine receives them, secrets, stack exports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
+
+import stacks
+from spec.environment import Environment
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTestsOnly user@test"
+
+
+@pytest.fixture
+def registrations(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """Each resource's RegisterResource request by ``type::name``: the options the engine receives
+    (``retainOnDelete``, ``ignoreChanges``, ``dependencies``), which ``MockResourceArgs`` does not carry."""
+    seen: dict[str, Any] = {}
+    register = MockMonitor.RegisterResource
+
+    def recording(self: MockMonitor, request: Any) -> Any:
+        seen[f"{request.type}::{request.name}"] = request
+        return register(self, request)
+
+    monkeypatch.setattr(MockMonitor, "RegisterResource", recording)
+    yield seen
+
+
+def retained(request: Any) -> bool:
+    """Whether a recorded registration asked for ``retain_on_delete`` (unset reads as False)."""
+    return request.HasField("retainOnDelete") and request.retainOnDelete
+
+
+def secret_value(value: Any) -> Any:
+    assert is_rpc_secret(value), f"expected a secret, got plain {str(value)[:80]!r}"
+    return unwrap_rpc_secret(value)
+
+
+def plain_strings(value: Any) -> Iterator[str]:
+    """Every string of a recorded input that is not inside a secret."""
+    if is_rpc_secret(value):
+        return
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from plain_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from plain_strings(item)
+
+
+def export(env: Environment) -> dict[str, Any]:
+    """The real program's exports for ``env`` (resolved), built under the mocks set by the caller's fixture."""
+    exported: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def program() -> pulumi.Output:
+        return pulumi.Output.from_input(stacks.build(env, KEY)).apply(exported.update)
+
+    program()
+    return exported
