@@ -5,19 +5,11 @@ from pathlib import Path
 import pytest
 
 from spec.environment import Spark
-from spec.errors import SpecError
 from spec.loader import load_spec_text, load_stack_config
+from tests.test_spec import error_of
 
 ROOT = Path(__file__).resolve().parent.parent
 AWS = "target: aws\nregion: us-east-1\nssh: {allowed_cidr: 198.51.100.0/24}\nstack: spark\n"
-
-
-def error_of(text: str) -> str:
-    with pytest.raises(SpecError) as caught:
-        load_spec_text(text)
-    message = str(caught.value)
-    assert len(message.splitlines()) == 1
-    return message
 
 
 def test_defaults_are_a_small_on_demand_emr_7_cluster_that_stops_when_idle():
