@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -75,6 +76,7 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=2, help="compute nodes (default 2)")
     parser.add_argument("--rounds", type=int, default=5, help="repetitions of each timed step (default 5)")
     args = parser.parse_args()
+    own_state = "CHPC_STATE_DIR" not in os.environ
     os.environ.setdefault("CHPC_STATE_DIR", tempfile.mkdtemp(prefix="chpc-bench-", dir="/var/tmp"))
     quiet = Console(quiet=True)
     env = Environment.local_default(nodes=args.nodes, name="bench")
@@ -93,6 +95,8 @@ def main() -> None:
         one_by_one = [timed(lambda: serial(outputs)) for _ in range(args.rounds)]
     finally:
         target.destroy(env.name, quiet)
+        if own_state:
+            shutil.rmtree(os.environ["CHPC_STATE_DIR"], ignore_errors=True)
     med = statistics.median
     print(f"machine: {os.cpu_count()} cores; {args.nodes} compute nodes; medians of {args.rounds} rounds")
     print(f"local up (1 head + {args.nodes} compute): {up_seconds:.1f} s")
