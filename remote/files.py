@@ -98,6 +98,24 @@ def get_text(client: paramiko.SSHClient, remote: str, *, node: str | None = None
             raise _fail(name, step, err, f"check the permissions of {remote} on {name}") from err
 
 
+def get_files(client: paramiko.SSHClient, remote_dir: str, relatives: list[str], local_dir: Path, *,
+              node: str | None = None) -> None:
+    """Copy ``remote_dir/<relative>`` to ``local_dir/<relative>`` for each relative path, over one SFTP session."""
+    name = node or node_of(client)
+    step = f"download {remote_dir}"
+    with _sftp(client, name, step) as sftp:
+        for relative in relatives:
+            target = local_dir / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                sftp.get(posixpath.join(remote_dir, relative), str(target))
+            except FileNotFoundError as err:
+                raise RemoteError(name, step, f"{remote_dir}/{relative} does not exist on {name}",
+                                  "the job that writes it has not run or failed") from err
+            except (OSError, EOFError, paramiko.SSHException) as err:
+                raise _fail(name, step, err, f"check that {local_dir} is writable") from err
+
+
 def exists(client: paramiko.SSHClient, remote: str, *, node: str | None = None) -> bool:
     """Whether ``remote`` exists on the node."""
     name = node or node_of(client)

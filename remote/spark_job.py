@@ -10,7 +10,6 @@ or the Java exception) is read out of the job's output, mrjob-style.
 from __future__ import annotations
 
 import os
-import posixpath
 import re
 import shlex
 import time
@@ -233,15 +232,7 @@ def _download(pool: Pool, remote: str, local: Path) -> None:
     listing = run(client, ["find", remote, "-type", "f", "!", "-name", ".*.crc", "-printf", "%P\\n"],
                   node=head, step="list results").stdout.split("\n")
     local.mkdir(parents=True, exist_ok=True)
-    step = f"download {remote}"
-    with files._sftp(client, head, step) as sftp:
-        for relative in filter(None, listing):
-            target = local / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                sftp.get(posixpath.join(remote, relative), str(target))
-            except (OSError, EOFError) as err:
-                raise files._fail(head, step, err, f"check that {local} is writable") from err
+    files.get_files(client, remote, [relative for relative in listing if relative], local, node=head)
 
 
 def _read(pool: Pool, path: str) -> str:

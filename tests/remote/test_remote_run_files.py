@@ -86,6 +86,18 @@ def test_put_get_round_trip_and_modes(pool: Pool, tmp_path: Path) -> None:
     assert files.exists(client, f"{remote_dir}/token") and not files.exists(client, f"{remote_dir}/nope")
 
 
+def test_get_files_copies_a_tree_and_names_a_missing_file(pool: Pool, tmp_path: Path) -> None:
+    remote = tmp_path / "results"
+    (remote / "part").mkdir(parents=True)
+    (remote / "part" / "00000").write_bytes(b"a\t1\n")
+    (remote / "_SUCCESS").write_bytes(b"")
+    local = tmp_path / "here"
+    files.get_files(pool.client("compute-0"), str(remote), ["part/00000", "_SUCCESS"], local)
+    assert (local / "part" / "00000").read_bytes() == b"a\t1\n" and (local / "_SUCCESS").exists()
+    with pytest.raises(RemoteError, match="gone.txt does not exist on compute-0"):
+        files.get_files(pool.client("compute-0"), str(remote), ["gone.txt"], local)
+
+
 def test_missing_file_has_a_hint(pool: Pool, tmp_path: Path) -> None:
     with pytest.raises(RemoteError) as caught:
         files.get_text(pool.head(), str(tmp_path / "missing.txt"))
