@@ -81,6 +81,16 @@ def _families(types: Iterable[str]) -> str:
     return ", ".join(sorted({name.split(".")[0] for name in types}))
 
 
+def unknown_machine(rule: str, what: str, name: str, known: Iterable[str], listing: str, networking: str,
+                    resource: str) -> Finding:
+    """A machine type missing from a capability table (AWS or Azure): an error when networking is asked of
+    it (support cannot be shown), a warning for ``none`` (the table is a dated snapshot and a newer type must
+    not block a node that asks nothing of the network). Suggests the closest known names."""
+    close = difflib.get_close_matches(name, list(known), n=3)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    return Finding(rule, "warning" if networking == "none" else "error", resource, f"unknown {what}; {hint}{listing}")
+
+
 def check_instance_networking(instance_type: str, networking: str,
                               resource: str = "compute.instance_type") -> list[Finding]:
     """EFA (``rdma``) only on types with EFA, ENA (``enhanced``) only on types with ENA (spec values).
@@ -91,10 +101,8 @@ def check_instance_networking(instance_type: str, networking: str,
     known = instance_capabilities()
     capabilities = known.get(instance_type)
     if capabilities is None:
-        close = difflib.get_close_matches(instance_type, known, n=3)
-        hint = f"did you mean {', '.join(close)}? " if close else ""
-        return [Finding("unknown-instance-type", "warning" if networking == "none" else "error", resource,
-                        f"unknown instance type {instance_type}; {hint}known families: {_families(known)}")]
+        return [unknown_machine("unknown-instance-type", f"instance type {instance_type}", instance_type, known,
+                                f"known families: {_families(known)}", networking, resource)]
     if networking == "rdma" and not capabilities["efa"]:
         family = instance_type.split(".")[0]
         with_efa = sorted(name for name, caps in known.items() if caps["efa"])

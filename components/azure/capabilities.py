@@ -7,13 +7,12 @@ accelerated networking (SR-IOV Ethernet, the spec's ``enhanced``) and RDMA over 
 
 from __future__ import annotations
 
-import difflib
 import json
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from components.security import Finding
+from components.security import Finding, unknown_machine
 from spec import environment as spec
 
 SIZES = Path(__file__).with_name("vm_sizes.json")
@@ -45,10 +44,8 @@ def check_vm_networking(size: str, networking: str, resource: str = "compute.ins
     known = vm_sizes()
     capabilities = known.get(size)
     if capabilities is None:
-        close = difflib.get_close_matches(size, known, n=3)
-        hint = f"did you mean {', '.join(close)}? " if close else ""
-        return [Finding("unknown-vm-size", "warning" if networking == "none" else "error", resource,
-                        f"unknown Azure VM size {size}; {hint}known series: {_series(list(known))}")]
+        return [unknown_machine("unknown-vm-size", f"Azure VM size {size}", size, known,
+                                f"known series: {_series(list(known))}", networking, resource)]
     if networking == "rdma" and not capabilities["rdma"]:
         with_rdma = sorted(name for name, caps in known.items() if caps["rdma"])
         return [Finding("azure-rdma-unsupported", "error", resource,
