@@ -64,6 +64,13 @@ class ComputeFleet(_Strict):
     expected: int
 
 
+class AzureScope(_Strict):
+    """Where an Azure environment's resources live: every Azure API call after ``up`` names these."""
+
+    subscription_id: str
+    resource_group: str
+
+
 class ContainerService(_Strict):
     """What `invoke run-task` needs to start a one-off task of the environment's container service."""
 
@@ -103,6 +110,7 @@ class Outputs(_Strict):
     fleet: ComputeFleet | None = None
     containers: ContainerService | None = None
     spark: SparkCluster | None = None
+    azure: AzureScope | None = None  # target azure only
 
     def nodes(self) -> list[Node]:
         return [self.head, *self.computes] if self.head else []

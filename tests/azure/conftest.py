@@ -9,7 +9,9 @@ from typing import Any
 import pulumi
 import pytest
 
+from targets.azure.session import AzureSession
 from tests.aws.mocks import RecordingMocks
+from tests.azure.fake_arm import SUBSCRIPTION, FakeArm, StaticCredential
 
 HEAD_PUBLIC_IP = "20.50.0.10"
 # The Azure name each resource gets from its *Name input (the mock's default would be the logical name).
@@ -39,3 +41,24 @@ def mocks() -> Iterator[AzureMocks]:
     yield recorder
 
 
+
+
+@pytest.fixture(scope="session")
+def arm_server() -> Iterator[FakeArm]:
+    server = FakeArm()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def arm(arm_server: FakeArm) -> FakeArm:
+    """The local Resource Manager, emptied for each test."""
+    arm_server.reset()
+    return arm_server
+
+
+@pytest.fixture
+def azure_session(arm: FakeArm) -> AzureSession:
+    """A session whose clients talk to ``arm`` over TLS, trusting its certificate."""
+    return AzureSession(subscription_id=SUBSCRIPTION, credential=StaticCredential(), endpoint=arm.url,
+                        verify=arm.ca_file)

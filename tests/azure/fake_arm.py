@@ -1,0 +1,242 @@
+"""A local Azure Resource Manager for the tests: HTTPS on 127.0.0.1 (a certificate made per run), bearer
+tokens required, ``api-version`` required, ARM's paths and error shapes, an in-memory resource store.
+
+There is no Azure emulator for the management plane (moto's role for AWS), so the tests run the real Azure
+SDK clients against this server: every request the SDK makes must be one ARM documents, and what the code
+does with the answers is tested for real. Behaviour beyond the generic store (a container group's instance
+view, a scale set's network interfaces) is added by a test with ``route``.
+
+Generic behaviour: PUT stores the body at its path (adding id, name, type, provisioningState "Succeeded"),
+GET returns it or lists the items directly under a collection path, DELETE removes a resource and everything
+under it, and ``/subscriptions/S/resources`` and ``/subscriptions/S/resourceGroups/G/resources`` answer
+the ``tagName eq 'k' and tagValue eq 'v'`` filter.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+import re
+import ssl
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from azure.core.credentials import AccessToken
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+TOKEN = "fake-arm-token"
+SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[Request, re.Match[str]], Reply]
+
+
+class StaticCredential:
+    """A ``TokenCredential`` holding the one token the server accepts."""
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken(TOKEN, 4102444800)  # 2100-01-01
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> Any:
+        from azure.core.credentials import AccessTokenInfo
+
+        return AccessTokenInfo(TOKEN, 4102444800)
+
+
+def resource_type(path: str) -> str:
+    """``/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachineScaleSets/v/virtualMachines/0``
+    -> ``Microsoft.Compute/virtualMachineScaleSets/virtualMachines``."""
+    parts = path.strip("/").split("/")
+    if "providers" not in parts:
+        return "Microsoft.Resources/resourceGroups" if len(parts) == 4 else "Microsoft.Resources/subscriptions"
+    after = parts[len(parts) - 1 - parts[::-1].index("providers") + 1:]
+    return "/".join([after[0], *after[1::2]])
+
+
+class FakeArm:
+    """The server; ``url`` and ``ca_file`` are what a client needs, ``requests`` what it sent."""
+
+    def __init__(self) -> None:
+        self.resources: dict[str, dict[str, Any]] = {}  # lower-cased id -> resource
+        self.requests: list[Request] = []
+        self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self._lock = threading.Lock()
+        self._dir = tempfile.TemporaryDirectory(prefix="fake-arm-")
+        self.ca_file = str(Path(self._dir.name) / "cert.pem")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*_self_signed(Path(self._dir.name)))
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
+        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._dir.cleanup()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.resources.clear()
+            self.requests.clear()
+            self._routes.clear()
+
+    def route(self, method: str, pattern: str, handler: Handler) -> None:
+        """Answer ``method`` on paths matching ``pattern`` (a regex, whole path, case-insensitive) with
+        ``handler`` before the generic store is asked; later routes win."""
+        self._routes.insert(0, (method, re.compile(pattern, re.IGNORECASE), handler))
+
+    def put(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Store a resource as a PUT would (also what a test uses to seed the world)."""
+        resource = json.loads(json.dumps(body))
+        resource.update(id=path, name=path.rstrip("/").rsplit("/", 1)[-1], type=resource_type(path))
+        resource.setdefault("properties", {}).setdefault("provisioningState", "Succeeded")
+        with self._lock:
+            self.resources[path.lower()] = resource
+        return resource
+
+    def get(self, path: str) -> dict[str, Any] | None:
+        return self.resources.get(path.lower())
+
+    def delete(self, path: str) -> bool:
+        key = path.lower()
+        with self._lock:
+            gone = [k for k in self.resources if k == key or k.startswith(key + "/")]
+            for k in gone:
+                del self.resources[k]
+        return bool(gone)
+
+    def tagged(self, key: str, value: str, scope: str) -> list[dict[str, Any]]:
+        """Top-level resources under ``scope`` carrying tag ``key=value`` (the generic resources list)."""
+        prefix = scope.lower().rstrip("/") + "/"
+        return [r for k, r in sorted(self.resources.items())
+                if k.startswith(prefix) and "/providers/" in k and resource_type(k).count("/") == 1
+                and (r.get("tags") or {}).get(key) == value]
+
+    # -- the HTTP side -------------------------------------------------------------------------------
+
+    def answer(self, request: Request) -> Reply:
+        self.requests.append(request)
+        for method, pattern, handler in list(self._routes):
+            match = pattern.fullmatch(request.path)
+            if method == request.method and match:
+                return handler(request, match)
+        listing = re.fullmatch(r"(/subscriptions/[^/]+(?:/resourceGroups/[^/]+)?)/resources", request.path, re.I)
+        if request.method == "GET" and listing:
+            return self._tag_listing(request, listing[1])
+        if request.method == "PUT":
+            existed = self.get(request.path) is not None
+            return Reply(200 if existed else 201, self.put(request.path, request.body or {}))
+        if request.method == "GET":
+            found = self.get(request.path)
+            if found is not None:
+                return Reply(200, found)
+            if _is_collection(request.path):
+                return Reply(200, {"value": self.list(request.path)})
+            return not_found(request.path)
+        if request.method == "DELETE":
+            return Reply(200 if self.delete(request.path) else 204)
+        return Reply(405, {"error": {"code": "MethodNotAllowed", "message": f"{request.method} {request.path}"}})
+
+    def list(self, collection: str) -> list[dict[str, Any]]:
+        base = collection.rstrip("/").lower() + "/"
+        depth = base.count("/")
+        return [r for k, r in sorted(self.resources.items()) if k.startswith(base) and k.count("/") == depth]
+
+    def _tag_listing(self, request: Request, scope: str) -> Reply:
+        wanted = re.fullmatch(r"tagName eq '([^']*)' and tagValue eq '([^']*)'", request.query.get("$filter", ""))
+        if not wanted:
+            return Reply(400, {"error": {"code": "InvalidFilter", "message": "this server answers only "
+                                         "tagName eq '...' and tagValue eq '...'"}})
+        return Reply(200, {"value": self.tagged(wanted[1], wanted[2], scope)})
+
+
+def not_found(path: str) -> Reply:
+    return Reply(404, {"error": {"code": "ResourceNotFound", "message": f"The Resource '{path}' was not found."}})
+
+
+def _is_collection(path: str) -> bool:
+    """An ARM collection path ends in a type segment: after ``providers/Namespace`` the segments alternate
+    type, name, type, name... so an odd count of them (counting the namespace) is a collection."""
+    parts = path.strip("/").split("/")
+    if "providers" not in parts:
+        return len(parts) in (1, 3)  # /subscriptions, /subscriptions/s/resourceGroups
+    after = parts[len(parts) - parts[::-1].index("providers"):]
+    return len(after) % 2 == 0
+
+
+def _handler_class(arm: FakeArm) -> type[BaseHTTPRequestHandler]:
+    class ArmHandler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # quiet: the tests read arm.requests
+            pass
+
+        def _serve(self) -> None:
+            split = urlsplit(self.path)
+            query = {k: v[0] for k, v in parse_qs(split.query).items()}
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                reply = Reply(401, {"error": {"code": "AuthenticationFailed", "message": "no valid bearer token"}})
+            elif "api-version" not in query:
+                reply = Reply(400, {"error": {"code": "MissingApiVersionParameter",
+                                              "message": "The api-version query parameter is required."}})
+            else:
+                reply = arm.answer(Request(self.command, split.path, query, json.loads(raw) if raw else None))
+            data = b"" if reply.body is None else json.dumps(reply.body).encode()
+            self.send_response(reply.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("x-ms-request-id", "fake")
+            for key, value in reply.headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_PUT = do_DELETE = do_POST = do_PATCH = _serve
+
+    return ArmHandler
+
+
+def _self_signed(folder: Path) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 that is its own CA (clients trust it through ``ca_file``)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-arm")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                                        x509.DNSName("localhost")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_file), str(key_file)
