@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pulumi_azure_native.authorization as authorization
+
 from components.azure.network import AzureNetwork, AzureNetworkArgs
 from components.azure.slurm_cluster import AzureSlurmCluster, AzureSlurmClusterArgs
 from components.azure.storage import AzureStorage, AzureStorageArgs
@@ -23,14 +25,29 @@ NFS_OPTIONS = "vers=4,minorversion=1,sec=sys,nconnect=4"  # what Azure Files NFS
 
 
 def build(env: Environment, public_key: str) -> dict[str, Any]:
-    if env.stack in ("containers", "spark") or (env.stack == "full" and (env.containers or env.spark)):
-        raise ValueError(f"stack {env.stack} on target azure: only the hpc stack (network, Slurm cluster, "
-                         "storage) is available on Azure in this version")
     assert env.region is not None  # the spec requires it for target azure
     tags = {**env.tags, ENVIRONMENT_TAG: env.name}
     network = AzureNetwork(env.name, AzureNetworkArgs(
         network=env.network, ssh_cidr=env.ssh.allowed_cidr or "", allow_world_ssh=env.ssh.allow_world,
-        location=env.region, tags=tags, nodes=env.compute.count))
+        location=env.region, tags=tags, nodes=env.compute.count if env.stack in ("hpc", "full") else 0))
+    client = authorization.get_client_config_output()
+    outputs: dict[str, Any] = {
+        "target": "azure", "name": env.name, "region": env.region, "ssh_user": env.ssh.user,
+        "ssh_private_key": os.path.expanduser(env.ssh.private_key or "~/.ssh/id_ed25519"),
+        # Every task after `up` calls Azure in this subscription and resource group.
+        "azure": {"subscription_id": client.subscription_id, "resource_group": network.resource_group_name},
+    }
+    if env.stack in ("hpc", "full"):
+        outputs.update(_hpc(env, network, public_key, tags))
+    if env.stack == "containers" or (env.stack == "full" and env.containers):
+        outputs["containers"] = _containers(env, network, tags)
+    if env.stack == "spark" or (env.stack == "full" and env.spark):
+        outputs["spark"] = _spark(env, network, tags)
+    return outputs
+
+
+def _hpc(env: Environment, network: AzureNetwork, public_key: str, tags: dict[str, str]) -> dict[str, Any]:
+    assert env.region is not None
     storage = AzureStorage(env.name, AzureStorageArgs(
         storage=env.storage, resource_group_name=network.resource_group_name, location=env.region,
         subnet_id=network.subnet_id, tags=tags))
@@ -40,9 +57,7 @@ def build(env: Environment, public_key: str) -> dict[str, Any]:
         subnet_id=network.subnet_id, subnet_prefix=network.subnet_prefix, ansible_dir=ANSIBLE_DIR, tags=tags,
         head_data_disks=storage.data_disks, boot_vars=_boot_vars(env)))
     tag_key, tag_value = cluster.compute_tag
-    outputs: dict[str, Any] = {
-        "target": "azure", "name": env.name, "region": env.region, "ssh_user": env.ssh.user,
-        "ssh_private_key": os.path.expanduser(env.ssh.private_key or "~/.ssh/id_ed25519"),
+    result: dict[str, Any] = {
         "head": {"name": "head", "address": cluster.head_public_ip, "host_key": cluster.head_host_key},
         "computes": [],
         "fleet": {"provider": "azure", "region": env.region, "tag_key": tag_key, "tag_value": tag_value,
@@ -52,9 +67,17 @@ def build(env: Environment, public_key: str) -> dict[str, Any]:
                      "fs_type": v.fs_type, "retain": v.retain} for v in env.storage.volumes],
     }
     if env.storage.shared and storage.share_source is not None:
-        outputs["shared"] = {"kind": "nfs", "source": storage.share_source, "mount": env.storage.shared.mount,
-                             "options": NFS_OPTIONS}
-    return outputs
+        result["shared"] = {"kind": "nfs", "source": storage.share_source, "mount": env.storage.shared.mount,
+                            "options": NFS_OPTIONS}
+    return result
+
+
+def _containers(env: Environment, network: AzureNetwork, tags: dict[str, str]) -> dict[str, Any]:
+    raise ValueError(f"stack {env.stack} on target azure: container groups are not available on Azure yet")
+
+
+def _spark(env: Environment, network: AzureNetwork, tags: dict[str, str]) -> dict[str, Any]:
+    raise ValueError(f"stack {env.stack} on target azure: HDInsight Spark is not available on Azure yet")
 
 
 def _boot_vars(env: Environment) -> dict[str, object]:

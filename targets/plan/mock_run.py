@@ -22,6 +22,7 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.mocks import MockMonitor
 
 ACCOUNT = "123456789012"  # a placeholder: the plan knows no real account
+PLANNED_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"  # ... nor a real Azure subscription
 SECRET = "[secret]"
 # A well-formed ed25519 public key line (32 bytes of placeholder), for code that parses host keys.
 _KEY_BLOB = b"\0\0\0\x0bssh-ed25519\0\0\0\x20" + b"planned".ljust(32, b"0")
@@ -68,6 +69,9 @@ class PlanMocks(pulumi.runtime.Mocks):
                     "description": region}
         if args.token == "aws:index/getPartition:getPartition":
             return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws"}
+        if args.token == "azure-native:authorization:getClientConfig":
+            return {"subscriptionId": PLANNED_SUBSCRIPTION, "tenantId": PLANNED_SUBSCRIPTION, "clientId": "plan",
+                    "objectId": "plan"}
         if args.token == "aws:ec2/getSubnet:getSubnet":
             subnet_id = args.args.get("id", "subnet-planned")
             zone = zones[zlib.crc32(subnet_id.encode()) % len(zones)]

@@ -25,6 +25,9 @@ CALLS: dict[str, dict[str, Any]] = {
                                                       "userId": "AIDTEST"},
     "aws:index/getRegion:getRegion": {"name": "us-east-1", "region": "us-east-1", "id": "us-east-1"},
     "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com"},
+    "azure-native:authorization:getClientConfig": {"subscriptionId": "00000000-0000-0000-0000-00000000aaaa",
+                                                   "tenantId": "00000000-0000-0000-0000-00000000bbbb",
+                                                   "clientId": "planned", "objectId": "planned"},
 }
 
 
