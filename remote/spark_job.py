@@ -24,16 +24,12 @@ from remote.errors import CommandTimeout, ConnectionLost, RemoteError
 from remote.mpi_job import job_dir_for, require_shared
 from remote.pool import Pool
 from remote.run import run, tail
+from remote.spark_failure import failure_cause
 
 # Written on the head by ansible/roles/spark: spark-submit with the cluster's Java, Spark and Python.
 SPARK_SUBMIT = "/run/spark/spark-submit"
 POLL_TIMEOUT = 60.0
 _DROPPED = (ConnectionLost, CommandTimeout, OSError, EOFError)
-_TRACEBACK = "Traceback (most recent call last):"
-_LOG_LINE = re.compile(r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d ")  # Spark's log4j lines
-_JAVA_EXCEPTION = re.compile(r'^(?:Exception in thread "[^"]*" )?((?:[a-z_$][\w$]*\.)+[A-Z][\w$]*'
-                             r"(?:Exception|Error)\b.*)$")
-_SPARK_FRAME = re.compile(r"/pyspark\.zip/|/site-packages/pyspark/|/py4j")  # frames of PySpark itself
 _PROGRESS = re.compile(r"Finished task \S+ in stage (\S+) .*\((\d+)/(\d+)\)\s*$")
 
 
@@ -87,7 +83,8 @@ def submit_local(pool: Pool, script: Path, *, shared_mount: str, master: str, in
     if code == 0 and output is not None and not is_uri(output):
         _download(pool, target, Path(output))
         where = output
-    cause = failure_cause(stdout, stderr) if code else ""
+    # the driver's Python writes its traceback to spark-submit's stdout, the JVM's exception goes to stderr
+    cause = (failure_cause(stdout, stderr) or tail(stderr, 5)) if code else ""
     return SparkResult(code, stdout, stderr, time.monotonic() - started, where, cause, job_dir)
 
 
@@ -164,50 +161,6 @@ def _wait(pool: Pool, job_dir: str, pid: int, timeout: float, show: Callable[[st
     run(pool.head(), f"kill -TERM -- -{pid}", node=head, step="stop spark job", check=False)
     raise RemoteError(head, "follow spark job", f"the job did not finish within {timeout:g}s; it was stopped",
                       f"run again with a larger --timeout; its output so far is in {job_dir} on the head")
-
-
-def failure_cause(stdout: str, stderr: str) -> str:
-    """The error's cause: the last Python traceback (the driver's Python writes to spark-submit's stdout),
-    else the Java exception in stderr with its causes, else the tail of stderr."""
-    for text in (stdout, stderr):
-        block = _last_traceback(text)
-        if block:
-            return block
-    return _java_exception(stderr) or tail(stderr, 5)
-
-
-def _last_traceback(text: str) -> str:
-    """The last traceback in ``text`` (the innermost, for a task's error), without PySpark's own frames."""
-    at = text.rfind(_TRACEBACK)
-    if at < 0:
-        return ""
-    lines = text[at:].splitlines()
-    frames: list[list[str]] = []
-    exception: list[str] = []
-    for index, line in enumerate(lines[1:], 1):
-        if line.startswith("  File "):
-            frames.append([line])
-        elif line.startswith((" ", "\t")) and frames:
-            frames[-1].append(line)
-        else:  # the exception: its first line and any message lines up to a log line or a Java frame
-            for rest in lines[index:index + 5]:
-                if not rest.strip() or _LOG_LINE.match(rest) or rest.startswith("\tat "):
-                    break
-                exception.append(rest)
-            break
-    own = [frame for frame in frames if not _SPARK_FRAME.search(frame[0])] or frames
-    return "\n".join([lines[0], *(line for frame in own for line in frame), *exception])
-
-
-def _java_exception(stderr: str) -> str:
-    lines = stderr.splitlines()
-    found = [i for i, line in enumerate(lines) if line.startswith("Exception in thread")] or \
-            [i for i, line in enumerate(lines) if _JAVA_EXCEPTION.match(line)]
-    if not found:
-        return ""
-    first = found[0]
-    causes = [line for line in lines[first + 1:] if line.startswith("Caused by:")]
-    return "\n".join([lines[first], *causes])
 
 
 def _upload(pool: Pool, local: Path, remote_parent: str) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import itertools
 import re
 import secrets
 import time
@@ -24,15 +23,13 @@ from urllib.parse import urlparse
 
 import boto3
 
+from remote.spark_failure import TRACEBACK, failure_cause
 from spec.outputs import SparkCluster
 from targets.aws.errors import AwsError, step
 
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "INTERRUPTED")
 ENDED_CLUSTER = ("TERMINATING", "TERMINATED", "TERMINATED_WITH_ERRORS")
 JOBS_PREFIX = "jobs/"
-TRACEBACK = "Traceback (most recent call last):"
-# A Java exception line: `Exception in thread "main" a.b.CException: ...`, `Caused by: a.b.Error`, or one in a log.
-JAVA_EXCEPTION = re.compile(r"(?<![\w.$])((?:[A-Za-z_$][\w$]*\.)+[\w$]*(?:Exception|Error)\b(?::.*)?)$")
 APPLICATION_ID = re.compile(r"application_\d+_\d+")
 USER_EXIT = re.compile(r"User application exited with status (\d+)")
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed, so the same modules make the same zip
@@ -114,38 +111,6 @@ def modules_zip(modules: Sequence[Path]) -> bytes:
                 name = path.name if module.is_file() else path.relative_to(module.parent).as_posix()
                 archive.writestr(zipfile.ZipInfo(name, ZIP_TIME), path.read_bytes())
     return buffer.getvalue()
-
-
-def python_traceback(text: str) -> str | None:
-    """The last Python traceback in ``text``, from its header to the exception line (with py4j's ": ..." lines
-    after it, which carry the Java side of the error)."""
-    lines = text.splitlines()
-    starts = [index for index, line in enumerate(lines) if TRACEBACK in line]
-    if not starts:
-        return None
-    first = starts[-1]
-    block = [lines[first][lines[first].index(TRACEBACK):]]
-    for index in range(first + 1, len(lines)):
-        block.append(lines[index])
-        if lines[index] and not lines[index][0].isspace():  # frames are indented; the exception line is not
-            block += itertools.takewhile(lambda more: more.startswith(": "), lines[index + 1:])
-            break
-    return "\n".join(block)
-
-
-def java_exception(text: str) -> str | None:
-    """The Java exception that ended the program: the last ``Exception in thread`` line with the last
-    ``Caused by:`` after it (the root cause), else the last exception line of the log."""
-    found = [(line.strip(), match[1]) for line in text.splitlines()
-             if not line.lstrip().startswith("at ") and (match := JAVA_EXCEPTION.search(line.strip()))]
-    if not found:
-        return None
-    threads = [index for index, (line, _) in enumerate(found) if line.startswith("Exception in thread")]
-    if not threads:
-        return found[-1][1]
-    head = found[threads[-1]][0]
-    causes = [exception for line, exception in found[threads[-1] + 1:] if line.startswith("Caused by:")]
-    return f"{head}\n  caused by {causes[-1]}" if causes else head
 
 
 def _is_uri(location: str) -> bool:
@@ -280,8 +245,7 @@ def _diagnose(s3: Any, spark: SparkCluster, step_id: str, details: dict[str, Any
         driver_log = _wait_for(s3, bucket, lambda: _driver_logs(s3, bucket, containers), deadline, poll)
     exit_match = USER_EXIT.findall(driver_log)
     code = int(exit_match[-1]) if exit_match and int(exit_match[-1]) != 0 else 1
-    cause = (python_traceback(driver_log) or python_traceback(step_log) or java_exception(driver_log)
-             or java_exception(step_log))
+    cause = failure_cause(driver_log, step_log)
     if cause:
         return cause, code
     where = f"s3://{bucket}/{stderr_key}"

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from spec.outputs import SparkCluster
-from targets.aws.emr_steps import java_exception, modules_zip, python_traceback, submit_emr
+from targets.aws.emr_steps import modules_zip, submit_emr
 from targets.aws.errors import AwsError
 from tests.aws import moto_fixture
 
@@ -335,33 +335,6 @@ def test_local_mistakes_are_refused_before_any_step(aws_session, spark, job, tmp
                    on_state=lambda state, elapsed: None, poll=0, **kwargs)
     assert aws_session.client("emr").list_steps(ClusterId=spark.master)["Steps"] == []
     assert objects(aws_session) == {}
-
-
-def test_python_traceback_takes_the_last_one_and_py4j_detail_lines():
-    chained = ("Traceback (most recent call last):\n  File \"a.py\", line 1\nKeyError: 'k'\n\nDuring handling of "
-               "the above exception, another exception occurred:\n\n" + TRACEBACK)
-    assert python_traceback(chained) == TRACEBACK.rstrip("\n")
-    py4j = ("Traceback (most recent call last):\n  File \"job.py\", line 3, in <module>\n"
-            "py4j.protocol.Py4JJavaError: An error occurred while calling o45.collect.\n"
-            ": org.apache.spark.SparkException: Job aborted due to stage failure: Task 0 failed 4 times\n"
-            "\tat org.apache.spark.scheduler.DAGScheduler.failJobAndIndependentStages(DAGScheduler.scala:2898)\n")
-    assert python_traceback(py4j).splitlines()[-2:] == [
-        "py4j.protocol.Py4JJavaError: An error occurred while calling o45.collect.",
-        ": org.apache.spark.SparkException: Job aborted due to stage failure: Task 0 failed 4 times"]
-    assert python_traceback("25/01/01 INFO all fine\n") is None
-
-
-def test_java_exception_prefers_the_thread_exception_with_its_root_cause():
-    log = ('25/01/01 INFO Client: Deleted staging directory\n'
-           'Exception in thread "main" java.lang.RuntimeException: job failed\n'
-           '\tat com.example.Job.main(Job.java:10)\n'
-           'Caused by: java.io.FileNotFoundException: s3://b/in does not exist\n'
-           '\tat org.apache.hadoop.fs.s3a.S3AFileSystem.open(S3AFileSystem.java:1)\n')
-    assert java_exception(log) == ('Exception in thread "main" java.lang.RuntimeException: job failed\n'
-                                   "  caused by java.io.FileNotFoundException: s3://b/in does not exist")
-    assert java_exception("25/01/01 ERROR Executor: java.lang.OutOfMemoryError: Java heap space\n") == (
-        "java.lang.OutOfMemoryError: Java heap space")
-    assert java_exception("all good\n") is None
 
 
 def test_the_modules_zip_is_the_same_for_the_same_files(job):
