@@ -62,9 +62,10 @@ def _hpc(env: Environment, network: AzureNetwork, public_key: str, tags: dict[st
         "computes": [],
         "fleet": {"provider": "azure", "region": env.region, "tag_key": tag_key, "tag_value": tag_value,
                   "host_key": cluster.compute_host_key, "expected": env.compute.count},
-        # The device path is known before deploy (the LUN), so no id has to be resolved on the node.
+        # The device path is known before deploy (the LUN); the disk's id tells destroy what is kept.
         "volumes": [{"name": v.name, "node": "head", "mount": v.mount, "device": storage.devices[v.name],
-                     "fs_type": v.fs_type, "retain": v.retain} for v in env.storage.volumes],
+                     "volume_id": storage.disk_ids[v.name], "fs_type": v.fs_type, "retain": v.retain}
+                    for v in env.storage.volumes],
     }
     if env.storage.shared and storage.share_source is not None:
         result["shared"] = {"kind": "nfs", "source": storage.share_source, "mount": env.storage.shared.mount,

@@ -14,11 +14,13 @@ from pathlib import Path
 from rich.console import Console
 
 from spec.environment import Environment
-from spec.outputs import ENVIRONMENT_TAG, Outputs
+from spec.outputs import ENVIRONMENT_TAG, AzureScope, Node, Outputs
 from targets import state
 from targets.errors import TargetError
 
 __all__ = ["TargetError", "up", "destroy", "outputs", "known_hosts_path"]
+# How long `up` waits for a cloud scaling group's nodes to run (capacity is granted asynchronously).
+FLEET_TIMEOUT = 900.0
 
 
 def up(env: Environment, console: Console, stack: str | None = None) -> Outputs:
@@ -30,7 +32,12 @@ def up(env: Environment, console: Console, stack: str | None = None) -> Outputs:
         raise TargetError(f"target {env.target}: give --stack NAME (the spec is read from Pulumi.<NAME>.yaml)")
     from targets import pulumi_stack
 
-    return pulumi_stack.up(env, stack, console)
+    contract = pulumi_stack.up(env, stack, console)
+    if contract.fleet is not None:
+        with console.status(f"waiting for {contract.fleet.expected} compute nodes to run"):
+            nodes = _wait_for_fleet(contract, FLEET_TIMEOUT)
+        console.print(f"{len(nodes)} compute nodes running: {', '.join(n.name for n in nodes)}")
+    return contract
 
 
 def destroy(name: str, console: Console, confirm: Callable[[list[str]], bool] = lambda _: True) -> None:
@@ -52,18 +59,25 @@ def destroy(name: str, console: Console, confirm: Callable[[list[str]], bool] = 
     if not confirm(pulumi_stack.resources(stack)):
         raise TargetError("not confirmed: nothing was destroyed")
     pulumi_stack.destroy(stack, console)
-    if contract.target == "aws":
-        _check_aws_leftovers(contract, console)
+    _check_leftovers(contract, console)
     shutil.rmtree(state.env_dir(name))
 
 
-def _check_aws_leftovers(contract: Outputs, console: Console) -> None:
-    import boto3
-
-    from targets.aws.leftovers import tagged_leftovers
-
+def _check_leftovers(contract: Outputs, console: Console) -> None:
+    """Nothing tagged with the environment's name may remain but its retained volumes."""
     kept = {v.volume_id for v in contract.volumes if v.retain and v.volume_id}
-    left = tagged_leftovers(boto3.Session(region_name=contract.region), ENVIRONMENT_TAG, contract.name, keep=kept)
+    if contract.target == "aws":
+        import boto3
+
+        from targets.aws.leftovers import tagged_leftovers
+
+        left = tagged_leftovers(boto3.Session(region_name=contract.region), ENVIRONMENT_TAG, contract.name,
+                                keep=kept)
+    else:
+        from targets.azure import leftovers, session
+
+        left = leftovers.tagged_leftovers(session.for_scope(_azure_scope(contract)), ENVIRONMENT_TAG,
+                                          contract.name, keep=kept)
     if left:
         raise TargetError(f"destroyed, but {len(left)} tagged resource(s) remain: {'; '.join(left[:5])}")
     console.print(f"checked: nothing tagged {ENVIRONMENT_TAG}={contract.name} remains"
@@ -88,11 +102,42 @@ def outputs(name: str | None) -> Outputs:
         raise TargetError(f"no environment named {name!r} is up (known: {', '.join(known) or 'none'}); "
                           "run `invoke up` first")
     contract = Outputs.load(path)
-    if contract.fleet and contract.fleet.provider == "aws" and not contract.computes:
+    if contract.fleet and not contract.computes:
+        contract = contract.model_copy(update={"computes": _fleet_nodes(contract)})
+    return contract
+
+
+def _fleet_nodes(contract: Outputs) -> list[Node]:
+    """The compute fleet's running nodes, asked of the cloud that runs them."""
+    assert contract.fleet is not None
+    if contract.fleet.provider == "aws":
         import boto3
 
         from targets.aws.discovery import compute_nodes
 
-        found = compute_nodes(boto3.Session(region_name=contract.fleet.region), contract.fleet)
-        contract = contract.model_copy(update={"computes": found})
-    return contract
+        return compute_nodes(boto3.Session(region_name=contract.fleet.region), contract.fleet)
+    from targets.azure import discovery, session
+
+    scope = _azure_scope(contract)
+    return discovery.compute_nodes(session.for_scope(scope), scope, contract.fleet)
+
+
+def _wait_for_fleet(contract: Outputs, timeout: float) -> list[Node]:
+    assert contract.fleet is not None
+    if contract.fleet.provider == "aws":
+        import boto3
+
+        from targets.aws.discovery import wait_for_nodes
+
+        return wait_for_nodes(boto3.Session(region_name=contract.fleet.region), contract.fleet, timeout)
+    from targets.azure import discovery, session
+
+    scope = _azure_scope(contract)
+    return discovery.wait_for_nodes(session.for_scope(scope), scope, contract.fleet, timeout)
+
+
+def _azure_scope(contract: Outputs) -> AzureScope:
+    if contract.azure is None:
+        raise TargetError(f"environment {contract.name!r}: its outputs name no Azure subscription and resource "
+                          "group (written by an older version): run `invoke up` again to refresh them")
+    return contract.azure

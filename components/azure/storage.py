@@ -1,5 +1,8 @@
 """The head's managed data disks and, for ``shared.kind: files``, the Azure Files NFS share every node mounts.
 
+Retained disks (``retain: true``) sit in a resource group of their own, itself kept on destroy: Azure deletes a
+group with everything in it, so a retained disk in the environment's group would go with it.
+
 Encryption at rest is Azure's own and cannot be switched off: every managed disk and storage account is
 encrypted with platform-managed keys; the disks say so explicitly and the storage account adds
 infrastructure (double) encryption. NFS on Azure Files has no encryption in transit, so the share is
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_azure_native.compute as compute
+import pulumi_azure_native.resources as resources
 import pulumi_azure_native.storage as storage
 from pulumi import Input, Output
 
@@ -65,6 +69,7 @@ class AzureStorage(pulumi.ComponentResource):
     luns: dict[str, int]
     devices: dict[str, str]
     data_disks: list[tuple[int, pulumi.Output[str]]]
+    data_group_name: pulumi.Output[str] | None
     account_name: pulumi.Output[str] | None
     share_source: pulumi.Output[str] | None
 
@@ -77,18 +82,29 @@ class AzureStorage(pulumi.ComponentResource):
         self.luns = {volume.name: lun for lun, volume in enumerate(volumes)}
         self.devices = {volume.name: DEVICE.format(lun=lun) for volume, lun in zip(volumes, self.luns.values(),
                                                                                        strict=True)}
+        # Deleting a resource group deletes everything in it, retained or not: retained disks live in a group
+        # of their own that destroy leaves in place (AWS has no such trap: a volume outlives its VPC).
+        self.data_group_name = self._data_group(args) if any(volume.retain for volume in volumes) else None
         self.disk_ids = {volume.name: self._disk(volume, args) for volume in volumes}
         self.data_disks = [(self.luns[volume], disk_id) for volume, disk_id in self.disk_ids.items()]
         self.account_name = self.share_source = None
         if args.storage.shared and args.storage.shared.kind == "files":
             self._share(args)
-        self.register_outputs({"disk_ids": self.disk_ids, "devices": self.devices, "account_name": self.account_name,
+        self.register_outputs({"disk_ids": self.disk_ids, "data_group_name": self.data_group_name,
+                               "devices": self.devices, "account_name": self.account_name,
                                "share_source": self.share_source})
+
+    def _data_group(self, args: AzureStorageArgs) -> pulumi.Output[str]:
+        group = resources.ResourceGroup(f"{self._name}-data", location=args.location,
+                                        tags={**args.tags, "chpc:retained": "true"},
+                                        opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True))
+        return group.name
 
     def _disk(self, volume: spec.Volume, args: AzureStorageArgs) -> pulumi.Output[str]:
         performance = volume.type in PERFORMANCE_TYPES
+        group = self.data_group_name if volume.retain and self.data_group_name else args.resource_group_name
         disk = compute.Disk(
-            f"{self._name}-{volume.name}", resource_group_name=args.resource_group_name, location=args.location,
+            f"{self._name}-{volume.name}", resource_group_name=group, location=args.location,
             sku=compute.DiskSkuArgs(name=volume.type), disk_size_gb=volume.size_gb,
             creation_data=compute.CreationDataArgs(create_option="Empty"),
             disk_iops_read_write=volume.iops if performance else None,

@@ -7,8 +7,10 @@ from contextlib import contextmanager
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from targets.errors import TargetError
 
-class AwsError(RuntimeError):
+
+class AwsError(TargetError):
     """An AWS step failed; the message says which step and what to do."""
 
 

@@ -7,8 +7,10 @@ from contextlib import contextmanager
 
 from azure.core.exceptions import AzureError as SdkError
 
+from targets.errors import TargetError
 
-class AzureError(RuntimeError):
+
+class AzureError(TargetError):
     """An Azure step failed; the message says which step and what to do."""
 
 

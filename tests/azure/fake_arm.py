@@ -9,7 +9,7 @@ view, a scale set's network interfaces) is added by a test with ``route``.
 Generic behaviour: PUT stores the body at its path (adding id, name, type, provisioningState "Succeeded"),
 GET returns it or lists the items directly under a collection path, DELETE removes a resource and everything
 under it, and ``/subscriptions/S/resources`` and ``/subscriptions/S/resourceGroups/G/resources`` answer
-the ``tagName eq 'k' and tagValue eq 'v'`` filter.
+the ``tagName eq 'k' and tagValue eq 'v'`` filter (as does any collection, resource groups included).
 """
 
 from __future__ import annotations
@@ -132,13 +132,6 @@ class FakeArm:
                 del self.resources[k]
         return bool(gone)
 
-    def tagged(self, key: str, value: str, scope: str) -> list[dict[str, Any]]:
-        """Top-level resources under ``scope`` carrying tag ``key=value`` (the generic resources list)."""
-        prefix = scope.lower().rstrip("/") + "/"
-        return [r for k, r in sorted(self.resources.items())
-                if k.startswith(prefix) and "/providers/" in k and resource_type(k).count("/") == 1
-                and (r.get("tags") or {}).get(key) == value]
-
     # -- the HTTP side -------------------------------------------------------------------------------
 
     def answer(self, request: Request) -> Reply:
@@ -158,7 +151,7 @@ class FakeArm:
             if found is not None:
                 return Reply(200, found)
             if _is_collection(request.path):
-                return Reply(200, {"value": self.list(request.path)})
+                return Reply(200, {"value": _filtered(self.list(request.path), request.query.get("$filter"))})
             return not_found(request.path)
         if request.method == "DELETE":
             return Reply(200 if self.delete(request.path) else 204)
@@ -170,11 +163,20 @@ class FakeArm:
         return [r for k, r in sorted(self.resources.items()) if k.startswith(base) and k.count("/") == depth]
 
     def _tag_listing(self, request: Request, scope: str) -> Reply:
-        wanted = re.fullmatch(r"tagName eq '([^']*)' and tagValue eq '([^']*)'", request.query.get("$filter", ""))
-        if not wanted:
-            return Reply(400, {"error": {"code": "InvalidFilter", "message": "this server answers only "
-                                         "tagName eq '...' and tagValue eq '...'"}})
-        return Reply(200, {"value": self.tagged(wanted[1], wanted[2], scope)})
+        prefix = scope.lower().rstrip("/") + "/"
+        top_level = [r for k, r in sorted(self.resources.items())
+                     if k.startswith(prefix) and "/providers/" in k and resource_type(k).count("/") == 1]
+        return Reply(200, {"value": _filtered(top_level, request.query.get("$filter"))})
+
+
+def _filtered(resources: list[dict[str, Any]], expression: str | None) -> list[dict[str, Any]]:
+    """A collection's items matching ARM's tag filter, the one ``$filter`` this server understands."""
+    if expression is None:
+        return resources
+    wanted = re.fullmatch(r"tagName eq '([^']*)' and tagValue eq '([^']*)'", expression)
+    if not wanted:
+        raise ValueError(f"fake ARM: unsupported $filter {expression!r}")
+    return [r for r in resources if (r.get("tags") or {}).get(wanted[1]) == wanted[2]]
 
 
 def not_found(path: str) -> Reply:
@@ -207,7 +209,10 @@ def _handler_class(arm: FakeArm) -> type[BaseHTTPRequestHandler]:
                 reply = Reply(400, {"error": {"code": "MissingApiVersionParameter",
                                               "message": "The api-version query parameter is required."}})
             else:
-                reply = arm.answer(Request(self.command, split.path, query, json.loads(raw) if raw else None))
+                try:
+                    reply = arm.answer(Request(self.command, split.path, query, json.loads(raw) if raw else None))
+                except ValueError as exc:  # what this server does not understand is the test's mistake: say so
+                    reply = Reply(400, {"error": {"code": "InvalidRequest", "message": str(exc)}})
             data = b"" if reply.body is None else json.dumps(reply.body).encode()
             self.send_response(reply.status)
             self.send_header("Content-Type", "application/json")

@@ -43,7 +43,7 @@ def test_azure_stack_exports_the_contract(mocks: AzureMocks) -> None:
     assert mocks.one(VMSS).inputs["tags"][outputs.fleet.tag_key] == outputs.fleet.tag_value
     [scratch] = outputs.volumes
     assert (scratch.node, scratch.mount, scratch.retain, scratch.device, scratch.volume_id) == (
-        "head", "/scratch", True, "/dev/disk/azure/scsi1/lun0", None)
+        "head", "/scratch", True, "/dev/disk/azure/scsi1/lun0", resource_id(mocks, DISK))
     account = account_name("azure-hpc-dev", "azure-hpc-dev-rg")  # the mock names the group by its logical name
     assert outputs.shared is not None
     assert (outputs.shared.kind, outputs.shared.mount, outputs.shared.options) == ("nfs", "/shared", NFS_OPTIONS)

@@ -15,10 +15,12 @@ from components.azure.storage import AzureStorage, AzureStorageArgs, account_nam
 from components.security import SecurityViolation, check_resource
 from spec import environment as spec
 from tests.azure.conftest import AzureMocks
+from tests.pulumi_helpers import retained
 
 DISK = "azure-native:compute:Disk"
 ACCOUNT = "azure-native:storage:StorageAccount"
 SHARE = "azure-native:storage:FileShare"
+GROUP = "azure-native:resources:ResourceGroup"
 SUBNET_ID = "/subscriptions/0000/resourceGroups/hpc-rg/providers/Microsoft.Network/virtualNetworks/v/subnets/c"
 TAGS = {"chpc:environment": "hpc"}
 ACCOUNT_NAME = "hpc" + hashlib.sha256(b"hpc-rg").hexdigest()[:8]
@@ -98,8 +100,22 @@ def test_unencrypted_volumes_are_refused_as_azure_cannot_honour_them(mocks: Azur
 def test_only_retained_disks_are_kept_on_delete(mocks: AzureMocks, registrations: dict[str, Any]) -> None:
     build([volume("keep", retain=True), volume("scratch")], shared=None)
     keep, scratch = registrations[f"{DISK}::hpc-keep"], registrations[f"{DISK}::hpc-scratch"]
-    assert keep.HasField("retainOnDelete") and keep.retainOnDelete is True
-    assert not (scratch.HasField("retainOnDelete") and scratch.retainOnDelete)
+    assert retained(keep) is True and retained(scratch) is False
+
+
+def test_retained_disks_live_in_a_kept_group_of_their_own(mocks: AzureMocks, registrations: dict[str, Any]) -> None:
+    """Deleting the environment's group would take a retained disk in it along: it must sit elsewhere."""
+    build([volume("keep", retain=True), volume("scratch")], shared=None)
+    group = mocks.one(GROUP)
+    assert retained(registrations[f"{GROUP}::hpc-data"]) is True
+    assert (group.inputs["location"], group.inputs["tags"]) == ("westeurope", {**TAGS, "chpc:retained": "true"})
+    assert disk(mocks, "keep")["resourceGroupName"] == group.name != "hpc-rg"
+    assert disk(mocks, "scratch")["resourceGroupName"] == "hpc-rg"
+
+
+def test_no_data_group_without_retained_disks(mocks: AzureMocks) -> None:
+    build([volume("scratch")], shared=None)
+    assert mocks.of_type(GROUP) == []
 
 
 def test_files_account_is_premium_nfs_tls12_private_and_reachable_from_the_subnet_only(mocks: AzureMocks) -> None:

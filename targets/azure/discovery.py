@@ -1,0 +1,75 @@
+"""Compute nodes of an Azure scale set, found when a task runs (the set's VMs come and go with its capacity).
+
+A node is named by its computer name (the host name it registers with Slurm) and reached at the private
+address of its primary network interface; only VMs whose power state is running count.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from azure.mgmt.compute import ComputeManagementClient
+from azure.mgmt.network import NetworkManagementClient
+
+from spec.outputs import AzureScope, ComputeFleet, Node
+from targets.azure.errors import AzureError, step
+from targets.azure.session import AzureSession
+
+RUNNING = "PowerState/running"
+
+
+def compute_nodes(session: AzureSession, scope: AzureScope, fleet: ComputeFleet) -> list[Node]:
+    """The running VMs of every scale set in the environment's resource group carrying the fleet tag,
+    sorted by name so every task sees the same order."""
+    compute = session.client(ComputeManagementClient)
+    network = session.client(NetworkManagementClient)
+    group = scope.resource_group
+    nodes: list[Node] = []
+    with step(f"listing the compute nodes tagged {fleet.tag_key}={fleet.tag_value} in resource group {group}",
+              "check the Azure login (az login or AZURE_* variables) and that it may read VMs and network "
+              "interfaces in the resource group (Reader)"):
+        for scale_set in compute.virtual_machine_scale_sets.list(group):
+            if (scale_set.tags or {}).get(fleet.tag_key) != fleet.tag_value:
+                continue
+            addresses = _addresses(network, group, scale_set.name)
+            for vm in compute.virtual_machine_scale_set_vms.list(group, scale_set.name, expand="instanceView"):
+                address = addresses.get(vm.id.lower())
+                if _running(vm) and address:
+                    name = vm.os_profile.computer_name if vm.os_profile else vm.name
+                    nodes.append(Node(name=name, address=address, host_key=fleet.host_key))
+    return sorted(nodes, key=lambda node: node.name)
+
+
+def wait_for_nodes(session: AzureSession, scope: AzureScope, fleet: ComputeFleet, timeout: float,
+                   poll: float = 10.0) -> list[Node]:
+    """Wait until ``fleet.expected`` nodes run: a task right after ``up`` would otherwise see half a fleet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        nodes = compute_nodes(session, scope, fleet)
+        if len(nodes) >= fleet.expected:
+            return nodes
+        if time.monotonic() >= deadline:
+            raise AzureError(f"waiting for compute nodes: {len(nodes)} of {fleet.expected} VMs of the scale set "
+                             f"tagged {fleet.tag_key}={fleet.tag_value} in {scope.resource_group} are running after "
+                             f"{timeout:g} s; look at the scale set's activity log (quota, capacity, allocation "
+                             "failures in the proximity placement group) or wait longer with a larger timeout")
+        time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+
+
+def _addresses(network: NetworkManagementClient, group: str, scale_set: str) -> dict[str, str]:
+    """VM id (lower case) -> private address of its primary NIC's primary IP configuration."""
+    found = {}
+    for nic in network.network_interfaces.list_virtual_machine_scale_set_network_interfaces(group, scale_set):
+        if nic.virtual_machine is None or nic.primary is False:
+            continue
+        configs = nic.ip_configurations or []
+        primary = next((c for c in configs if c.primary), configs[0] if configs else None)
+        if primary is not None and primary.private_ip_address:
+            found[nic.virtual_machine.id.lower()] = primary.private_ip_address
+    return found
+
+
+def _running(vm: Any) -> bool:
+    statuses = vm.instance_view.statuses if vm.instance_view else None
+    return any(status.code == RUNNING for status in statuses or [])
