@@ -7,6 +7,7 @@ SFTP instead of ``cat > file`` so binary files and modes survive, and no shell q
 from __future__ import annotations
 
 import errno
+import os
 import posixpath
 import stat
 from collections.abc import Iterator
@@ -134,30 +135,65 @@ def mkdir_p(client: paramiko.SSHClient, remote: str, mode: int = 0o755, *, node:
     name = node or node_of(client)
     step = f"mkdir {remote}"
     with _sftp(client, name, step) as sftp:
-        path = ""
-        for part in remote.split("/"):
-            if not part:
-                path = path or "/"
-                continue
-            path = posixpath.join(path, part) if path else part
-            try:
-                if stat.S_ISDIR(sftp.stat(path).st_mode or 0):
-                    continue
-                raise RemoteError(name, step, f"{path} exists and is not a directory",
-                                  f"remove or rename {path} on {name}")
-            except FileNotFoundError:
-                pass
-            except (OSError, EOFError, paramiko.SSHException) as err:
-                raise _fail(name, step, err, f"check the permissions of {path}") from err
-            try:
-                sftp.mkdir(path, mode)
-            except OSError as err:
-                # another node or thread may have created it meanwhile
-                if err.errno == errno.EEXIST or _is_dir(sftp, path):
-                    continue
-                raise _fail(name, step, err, f"check the permissions of {posixpath.dirname(path)}") from err
-            except (EOFError, paramiko.SSHException) as err:
-                raise _fail(name, step, err, "re-run the task") from err
+        _mkdir_p(sftp, remote, mode, name, step)
+
+
+def put_files(client: paramiko.SSHClient, local_dir: Path, remote_dir: str, mode: int | None = None, *,
+              node: str | None = None) -> None:
+    """Copy the tree under ``local_dir`` to ``remote_dir`` over one SFTP session (an upload of many files is
+    not a session per file): its folders are made as by ``mkdir -p``, and each file gets ``mode``, by default
+    its local permission bits, as :func:`put` gives them."""
+    name = node or node_of(client)
+    step = f"upload {Path(local_dir).name}"
+    local_dir = Path(local_dir)
+    if not local_dir.is_dir():
+        raise RemoteError(name, step, f"{local_dir} is not a folder on this machine", "check the local path")
+    with _sftp(client, name, step) as sftp:
+        _mkdir_p(sftp, remote_dir, 0o755, name, step)
+        for folder, subfolders, names in os.walk(local_dir):
+            relative = Path(folder).relative_to(local_dir).as_posix()
+            here = remote_dir if relative == "." else posixpath.join(remote_dir, relative)
+            for sub in subfolders:  # os.walk goes top-down: the parent is there, one mkdir each is enough
+                _mkdir(sftp, posixpath.join(here, sub), 0o755, name, step)
+            for file in names:
+                local, remote = Path(folder) / file, posixpath.join(here, file)
+                try:
+                    sftp.put(str(local), remote, confirm=True)
+                    sftp.chmod(remote, mode if mode is not None else stat.S_IMODE(local.stat().st_mode))
+                except (OSError, EOFError, paramiko.SSHException) as err:
+                    raise _fail(name, step, err, f"check that {local} is readable here and {remote} is writable "
+                                f"on {name}") from err
+
+
+def _mkdir_p(sftp: paramiko.SFTPClient, remote: str, mode: int, name: str, step: str) -> None:
+    path = ""
+    for part in remote.split("/"):
+        if not part:
+            path = path or "/"
+            continue
+        path = posixpath.join(path, part) if path else part
+        _mkdir(sftp, path, mode, name, step)
+
+
+def _mkdir(sftp: paramiko.SFTPClient, path: str, mode: int, name: str, step: str) -> None:
+    """Make one folder whose parent exists; a folder already there is fine, anything else is not."""
+    try:
+        if stat.S_ISDIR(sftp.stat(path).st_mode or 0):
+            return
+        raise RemoteError(name, step, f"{path} exists and is not a directory", f"remove or rename {path} on {name}")
+    except FileNotFoundError:
+        pass
+    except (OSError, EOFError, paramiko.SSHException) as err:
+        raise _fail(name, step, err, f"check the permissions of {path}") from err
+    try:
+        sftp.mkdir(path, mode)
+    except OSError as err:
+        # another node or thread may have created it meanwhile
+        if err.errno == errno.EEXIST or _is_dir(sftp, path):
+            return
+        raise _fail(name, step, err, f"check the permissions of {posixpath.dirname(path)}") from err
+    except (EOFError, paramiko.SSHException) as err:
+        raise _fail(name, step, err, "re-run the task") from err
 
 
 def _is_dir(sftp: paramiko.SFTPClient, path: str) -> bool:

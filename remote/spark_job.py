@@ -9,7 +9,6 @@ or the Java exception) is read out of the job's output, mrjob-style.
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import time
@@ -167,15 +166,10 @@ def _upload(pool: Pool, local: Path, remote_parent: str) -> str:
     """Copy a file or a folder into ``remote_parent``; returns the remote path of what was copied."""
     client = pool.head()
     remote = f"{remote_parent}/{local.name}"
-    if local.is_file():
+    if local.is_file():  # 0644: the executors read it, whoever they run as
         files.put(client, local, remote, mode=0o644)
-        return remote
-    for folder, _, names in os.walk(local):
-        relative = Path(folder).relative_to(local).as_posix()
-        here = remote if relative == "." else f"{remote}/{relative}"
-        files.mkdir_p(client, here)
-        for name in names:
-            files.put(client, Path(folder) / name, f"{here}/{name}", mode=0o644)
+    else:
+        files.put_files(client, local, remote, mode=0o644)
     return remote
 
 

@@ -98,6 +98,46 @@ def test_get_files_copies_a_tree_and_names_a_missing_file(pool: Pool, tmp_path: 
         files.get_files(pool.client("compute-0"), str(remote), ["gone.txt"], local)
 
 
+def test_put_files_uploads_a_tree_with_its_modes_over_one_sftp_session(pool: Pool, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    local = tmp_path / "data"
+    (local / "part" / "deep").mkdir(parents=True)
+    (local / "empty").mkdir()
+    (local / "run.sh").write_bytes(b"#!/bin/sh\n")
+    (local / "run.sh").chmod(0o750)
+    (local / "part" / "deep" / "blob").write_bytes(bytes(range(256)) * 512)
+    (local / "part" / "deep" / "blob").chmod(0o600)
+    client = pool.client("compute-3")
+    sessions = []
+    open_sftp = client.open_sftp
+    monkeypatch.setattr(client, "open_sftp", lambda: sessions.append(1) or open_sftp())
+
+    remote = tmp_path / "remote" / "not" / "yet" / "data"
+    files.put_files(client, local, str(remote))
+
+    assert len(sessions) == 1
+    assert sorted(p.relative_to(remote).as_posix() for p in remote.rglob("*")) == [
+        "empty", "part", "part/deep", "part/deep/blob", "run.sh"]
+    assert (remote / "part" / "deep" / "blob").read_bytes() == bytes(range(256)) * 512
+    assert stat.S_IMODE(os.stat(remote / "run.sh").st_mode) == 0o750
+    assert stat.S_IMODE(os.stat(remote / "part" / "deep" / "blob").st_mode) == 0o600
+
+    files.put_files(client, local, str(remote), mode=0o644)  # again, into the folders it made: no error
+    assert {stat.S_IMODE(os.stat(p).st_mode) for p in remote.rglob("*") if p.is_file()} == {0o644}
+
+
+def test_put_files_refuses_a_missing_folder_and_a_file_in_the_way(pool: Pool, tmp_path: Path) -> None:
+    with pytest.raises(RemoteError, match="is not a folder on this machine") as caught:
+        files.put_files(pool.head(), tmp_path / "nothing", str(tmp_path / "remote"))
+    assert caught.value.node == "head" and caught.value.hint
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "sub").mkdir()
+    (tmp_path / "remote").mkdir()
+    (tmp_path / "remote" / "sub").write_text("a file where the folder goes")
+    with pytest.raises(RemoteError, match="sub exists and is not a directory"):
+        files.put_files(pool.head(), tmp_path / "data", str(tmp_path / "remote"))
+
+
 def test_missing_file_has_a_hint(pool: Pool, tmp_path: Path) -> None:
     with pytest.raises(RemoteError) as caught:
         files.get_text(pool.head(), str(tmp_path / "missing.txt"))
