@@ -9,7 +9,8 @@ view, a scale set's network interfaces) is added by a test with ``route``.
 Generic behaviour: PUT stores the body at its path (adding id, name, type, provisioningState "Succeeded"),
 GET returns it or lists the items directly under a collection path, DELETE removes a resource and everything
 under it, and ``/subscriptions/S/resources`` and ``/subscriptions/S/resourceGroups/G/resources`` answer
-the ``tagName eq 'k' and tagValue eq 'v'`` filter (as does any collection, resource groups included).
+the ``tagName eq 'k' and tagValue eq 'v'`` filter (as does any collection, resource groups included), and
+a scale set's ``networkInterfaces`` lists the NICs stored under its VMs.
 """
 
 from __future__ import annotations
@@ -143,6 +144,14 @@ class FakeArm:
         listing = re.fullmatch(r"(/subscriptions/[^/]+(?:/resourceGroups/[^/]+)?)/resources", request.path, re.I)
         if request.method == "GET" and listing:
             return self._tag_listing(request, listing[1])
+        scale_set_nics = re.fullmatch(r"(.*/virtualMachineScaleSets/[^/]+)/networkInterfaces", request.path, re.I)
+        if request.method == "GET" and scale_set_nics:
+            # Listed under the Compute path, stored under each VM: .../virtualMachines/N/networkInterfaces/NIC
+            base = scale_set_nics[1].lower() + "/virtualmachines/"
+            depth = base.count("/") + 2
+            return Reply(200, {"value": [r for k, r in sorted(self.resources.items())
+                                         if k.startswith(base) and k.count("/") == depth
+                                         and "/networkinterfaces/" in k]})
         if request.method == "PUT":
             existed = self.get(request.path) is not None
             return Reply(200 if existed else 201, self.put(request.path, request.body or {}))
