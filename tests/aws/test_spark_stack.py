@@ -11,8 +11,8 @@ import yaml
 
 from spec.environment import Environment
 from spec.loader import load_stack_config, validate
-from spec.outputs import Outputs
 from tests.aws.mocks import RecordingMocks
+from tests.contract import assert_contract
 from tests.pulumi_helpers import export
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ def example(**changes: Any) -> Environment:
 
 
 def test_spark_stack_exports_the_cluster_its_bucket_and_logs(mocks: RecordingMocks) -> None:
-    outputs = Outputs.model_validate(export(load_stack_config("spark-dev", ROOT)))
+    outputs = assert_contract(export(load_stack_config("spark-dev", ROOT)))
     assert outputs.spark is not None
     assert outputs.spark.model_dump() == {"provider": "aws", "master": "spark-dev-emr-id", "region": "us-east-1",
                                           "bucket": "spark-dev-emr-bucket",
@@ -43,7 +43,7 @@ def test_spark_stack_exports_the_cluster_its_bucket_and_logs(mocks: RecordingMoc
 
 
 def test_full_stack_adds_spark_beside_slurm_and_containers(mocks: RecordingMocks) -> None:
-    outputs = Outputs.model_validate(export(example(stack="full")))
+    outputs = assert_contract(export(example(stack="full")))
     assert outputs.head is not None and outputs.containers is not None
     assert outputs.spark is not None and outputs.spark.master == "hpc-dev-emr-id"
     core = mocks.one(CLUSTER).inputs["coreInstanceGroup"]
@@ -51,7 +51,7 @@ def test_full_stack_adds_spark_beside_slurm_and_containers(mocks: RecordingMocks
 
 
 def test_hpc_stack_declares_no_emr_even_with_a_spark_section(mocks: RecordingMocks) -> None:
-    outputs = Outputs.model_validate(export(example()))
+    outputs = assert_contract(export(example()))
     assert outputs.spark is None and mocks.of_type(CLUSTER) == []
 
 

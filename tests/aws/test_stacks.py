@@ -6,15 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from spec.loader import load_stack_config
-from spec.outputs import ENVIRONMENT_TAG, Outputs
+from spec.outputs import ENVIRONMENT_TAG
 from tests.aws.mocks import RecordingMocks
+from tests.contract import assert_contract
 from tests.pulumi_helpers import export
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_hpc_stack_exports_the_contract(mocks: RecordingMocks) -> None:
-    outputs = Outputs.model_validate(export(load_stack_config("hpc-dev", ROOT)))
+    outputs = assert_contract(export(load_stack_config("hpc-dev", ROOT)))
     assert (outputs.target, outputs.name, outputs.region, outputs.ssh_user) == ("aws", "hpc-dev", "us-east-1",
                                                                                   "ec2-user")
     assert outputs.head is not None and outputs.head.address == "198.51.100.10"
@@ -35,7 +36,7 @@ def test_hpc_stack_exports_the_contract(mocks: RecordingMocks) -> None:
 
 
 def test_containers_stack_exports_a_service_and_no_cluster(mocks: RecordingMocks) -> None:
-    outputs = Outputs.model_validate(export(load_stack_config("containers-dev", ROOT)))
+    outputs = assert_contract(export(load_stack_config("containers-dev", ROOT)))
     assert outputs.head is None and outputs.fleet is None and outputs.volumes == []
     assert outputs.containers is not None and outputs.containers.region == "us-east-1"
     assert outputs.containers.subnets and outputs.containers.security_groups

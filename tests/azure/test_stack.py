@@ -14,9 +14,10 @@ from components.azure.storage import account_name
 from components.security import check_resource
 from spec.environment import Environment
 from spec.loader import load_spec_file, load_stack_config
-from spec.outputs import ENVIRONMENT_TAG, Outputs
+from spec.outputs import ENVIRONMENT_TAG
 from stacks.azure import NFS_OPTIONS, _boot_vars
 from tests.azure.conftest import HEAD_PUBLIC_IP, AzureMocks
+from tests.contract import assert_contract
 from tests.pulumi_helpers import KEY, export
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +33,7 @@ def resource_id(mocks: AzureMocks, type_token: str) -> str:
 
 
 def test_azure_stack_exports_the_contract(mocks: AzureMocks) -> None:
-    outputs = Outputs.model_validate(export(load_stack_config("azure-hpc-dev", ROOT)))
+    outputs = assert_contract(export(load_stack_config("azure-hpc-dev", ROOT)))
     assert (outputs.target, outputs.name, outputs.region, outputs.ssh_user) == ("azure", "azure-hpc-dev",
                                                                                  "westeurope", "azureuser")
     assert outputs.head is not None and outputs.head.address == HEAD_PUBLIC_IP
@@ -83,7 +84,7 @@ def test_the_only_finding_is_the_nfs_transit_warning(mocks: AzureMocks) -> None:
 
 
 def test_the_example_spec_builds(mocks: AzureMocks) -> None:
-    outputs = Outputs.model_validate(export(load_spec_file(ROOT / "examples/specs/azure-hpc.yaml")))
+    outputs = assert_contract(export(load_spec_file(ROOT / "examples/specs/azure-hpc.yaml")))
     assert outputs.name == "hpc-azure" and [v.device for v in outputs.volumes] == ["/dev/disk/azure/scsi1/lun0"]
     assert mocks.one(DISK).inputs["sku"] == {"name": "Premium_LRS"}
     assert mocks.one(VMSS).inputs["sku"] == {"name": "Standard_HB120rs_v3", "tier": "Standard", "capacity": 4}
@@ -98,7 +99,7 @@ def test_resources_do_not_grow_with_the_node_count(mocks: AzureMocks) -> None:
     assert Counter(r.type for r in mocks.resources) == small
 
 
-@pytest.mark.parametrize("stack", ["containers", "spark"])
+@pytest.mark.parametrize("stack", ["spark"])
 def test_stacks_azure_does_not_offer_are_refused(mocks: AzureMocks, stack: str) -> None:
     env = Environment.model_validate({
         "target": "azure", "stack": stack, "region": "westeurope", "ssh": {"allowed_cidr": "198.51.100.0/24"},
@@ -106,6 +107,21 @@ def test_stacks_azure_does_not_offer_are_refused(mocks: AzureMocks, stack: str) 
     with pytest.raises(ValueError, match=f"stack {stack} on target azure: .* not available on Azure yet"):
         stacks.build(env, KEY)
     assert mocks.resources == []
+
+
+def test_containers_stack_exports_the_contract(mocks: AzureMocks) -> None:
+    outputs = Outputs.model_validate(export(load_stack_config("azure-containers-dev", ROOT)))
+    assert (outputs.target, outputs.name, outputs.head, outputs.fleet) == ("azure", "azure-containers-dev", None, None)
+    service = outputs.containers
+    assert service is not None and (service.provider, service.region) == ("azure", "westeurope")
+    group = mocks.one(CONTAINER_GROUP)
+    assert (service.cluster, service.container) == (group.name, "azure-containers-dev")
+    assert service.task_definition == resource_id(mocks, CONTAINER_GROUP)
+    assert service.subnets == [resource_id(mocks, SUBNET).replace(mocks.one(SUBNET).name, "azure-containers-dev-containers")]
+    assert service.security_groups == [resource_id(mocks, NSG)]
+    assert service.log_group == WORKSPACE_CUSTOMER_ID
+    assert outputs.azure is not None and outputs.azure.resource_group == "azure-containers-dev-rg"
+    assert group.inputs["restartPolicy"] == "Always" and group.inputs["location"] == "westeurope"
 
 
 def test_nodes_prepare_the_mount_points_and_no_efs_utils() -> None:
