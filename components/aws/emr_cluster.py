@@ -6,6 +6,13 @@ EMR forces a new cluster for almost any change (applications, bootstrap actions,
 log URI, release label, fleets); counts, auto-termination, step concurrency and tags change in place. Steps
 added by `submit-spark` are ignored, or the next `up` would replace the cluster. A cluster that ended on its
 idle timeout is created again by the next `up`.
+
+EMR's service policy launches only into a subnet tagged ``for-use-with-amazon-emr-managed-policies=true``. A
+subnet the toolkit creates gets the tag from the Network. A subnet of an existing network (spec
+``network.vpc_id`` with subnet ids) is not tagged here: its owner must tag it (``aws ec2 create-tags --resources
+SUBNET --tags Key=for-use-with-amazon-emr-managed-policies,Value=true``). An ``aws.ec2.Tag`` from this stack would
+take the tag away again on `destroy`, from a subnet other EMR clusters may launch into, and would make the
+toolkit a second owner of tags it does not own.
 """
 
 from __future__ import annotations
@@ -20,12 +27,10 @@ import pulumi_aws as aws
 from pulumi import Input, Output
 
 from components.aws.containers import normalised_json
+from components.aws.network import EMR_MANAGED_TAG
 from components.aws.slurm_cluster import bucket_tls_only_policy
 from spec import environment as spec
 
-# AmazonEMRServicePolicy_v2 acts only on resources carrying this tag: the cluster (EMR copies it to the
-# instances, volumes and launch templates it creates), the subnet and the security groups made here.
-EMR_MANAGED_TAG = {"for-use-with-amazon-emr-managed-policies": "true"}
 SERVICE_POLICY = "service-role/AmazonEMRServicePolicy_v2"
 LOG_PREFIX, BOOTSTRAP_PREFIX, JOBS_PREFIX = "logs/", "bootstrap/", "jobs/"
 SPOT_TIMEOUT_MINUTES = 10  # then the spot capacity still missing is launched on-demand
@@ -36,7 +41,7 @@ SERVICE_ACCESS_PORT, MASTER_SERVICE_PORT = 9443, 8443  # EMR's service-access gr
 @dataclass(frozen=True)
 class EmrClusterArgs:
     spark: spec.Spark
-    subnet_id: Input[str]  # a private subnet: nodes get no public address
+    subnet_id: Input[str]  # a private subnet (no public addresses) with EMR_MANAGED_TAG: see the module docstring
     vpc_id: Input[str]
     cluster_name: str
     bootstrap_scripts: list[Path]  # local files, in the order they run
@@ -172,7 +177,7 @@ class EmrCluster(pulumi.ComponentResource):
         encryption = aws.emr.SecurityConfiguration(f"{name}-emr-encryption",
                                                    configuration=key.arn.apply(security_configuration),
                                                    opts=self._child())
-        groups, subnet_tag = self._network(args)
+        groups = self._security_groups(args)
         scripts = [aws.s3.BucketObjectv2(f"{name}-emr-bootstrap-{index}", bucket=bucket.bucket, key=bootstrap_key(path),
                                          source=pulumi.FileAsset(str(path)), tags=self._tags,
                                          opts=self._child(bucket_ready))
@@ -194,7 +199,7 @@ class EmrCluster(pulumi.ComponentResource):
             log_uri=log_uri, termination_protection=False, tags={**self._named("emr"), **EMR_MANAGED_TAG},
             **self._instances(spark),
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["steps"],
-                                        depends_on=[*permissions, subnet_tag, *bucket_ready]))
+                                        depends_on=[*permissions, *bucket_ready]))
         self._task_nodes(spark, cluster)
 
         self.cluster_id = cluster.id
@@ -261,7 +266,7 @@ class EmrCluster(pulumi.ComponentResource):
                                           tags=self._tags, opts=self._child())
         return profile, service, [managed, nodes, passing]
 
-    def _network(self, args: EmrClusterArgs) -> tuple[dict[str, pulumi.Output[str]], aws.ec2.Tag]:
+    def _security_groups(self, args: EmrClusterArgs) -> dict[str, pulumi.Output[str]]:
         """The three EMR-managed groups, made here so destroy can revoke the rules EMR adds between them
         (``revoke_rules_on_delete``) instead of failing on groups that reference each other. EMR adds the
         rules among its nodes itself; the ones it needs before it can act are declared here."""
@@ -288,11 +293,7 @@ class EmrCluster(pulumi.ComponentResource):
                                             to_port=MASTER_SERVICE_PORT,
                                             referenced_security_group_id=groups[role].id,
                                             description=f"EMR service to {nodes}", opts=self._child())
-        # The subnet belongs to the Network; EMR's service policy launches only into subnets with this tag.
-        key, value = next(iter(EMR_MANAGED_TAG.items()))
-        subnet_tag = aws.ec2.Tag(f"{name}-emr-subnet-tag", resource_id=args.subnet_id, key=key, value=value,
-                                 opts=self._child())
-        return {role: group.id for role, group in groups.items()}, subnet_tag
+        return {role: group.id for role, group in groups.items()}
 
     @staticmethod
     def _instances(spark: spec.Spark) -> dict[str, Any]:

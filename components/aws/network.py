@@ -1,6 +1,12 @@
 """The network a cluster lives in: a new VPC (public subnets for the head and the NAT gateway, private
 subnets for compute nodes, an S3 gateway endpoint so nodes fetch the project bundle without NAT charges)
 or an existing one, plus the two security groups every node uses.
+
+The private subnets made here carry EMR's managed-policy tag: AmazonEMRServicePolicy_v2 launches instances only
+into subnets with it, and a tag in the subnet's own ``tags`` is what ``refresh`` reads back (a separate
+``aws.ec2.Tag`` on the subnet is a second owner of its tags, and each undoes the other). Subnets of an existing
+VPC are not the toolkit's and are left untouched: their owner tags the private ones EMR uses (see
+``components/aws/emr_cluster.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ SLOT_BITS = 4
 MAX_ZONES = 6
 # AWS takes VPCs and subnets from /16 to /28.
 MIN_PREFIX, MAX_PREFIX = 16, 28
+# AmazonEMRServicePolicy_v2 acts only on resources carrying this tag: the cluster (EMR copies it to the
+# instances, volumes and launch templates it creates), the subnet and the security groups.
+EMR_MANAGED_TAG = {"for-use-with-amazon-emr-managed-policies": "true"}
 
 
 @dataclass(frozen=True)
@@ -120,9 +129,10 @@ class Network(pulumi.ComponentResource):
         subnets: dict[str, list[aws.ec2.Subnet]] = {"public": [], "private": []}
         for kind, cidrs, table in (("public", public_cidrs, public_rt), ("private", private_cidrs, private_rt)):
             for index, (zone, cidr) in enumerate(zip(zones, cidrs, strict=True)):
+                emr = EMR_MANAGED_TAG if kind == "private" else {}  # EMR runs in a private subnet
                 subnet = aws.ec2.Subnet(f"{name}-{kind}-{index}", vpc_id=vpc.id, cidr_block=cidr,
                                         availability_zone=zone, map_public_ip_on_launch=kind == "public",
-                                        tags=self._named(f"{kind}-{zone}"), opts=self._child())
+                                        tags={**self._named(f"{kind}-{zone}"), **emr}, opts=self._child())
                 aws.ec2.RouteTableAssociation(f"{name}-{kind}-{index}-route", subnet_id=subnet.id,
                                               route_table_id=table.id, opts=self._child())
                 subnets[kind].append(subnet)

@@ -109,6 +109,16 @@ def test_one_public_and_one_private_subnet_per_zone_inside_the_vpc(mocks):
     assert ("aws:index/getAvailabilityZones:getAvailabilityZones", {"state": "available"}) in mocks.calls
 
 
+def test_private_subnets_carry_the_emr_managed_policy_tag_in_their_own_tags(mocks):
+    build(args(availability_zones=2))
+    subnets = by_name(mocks, SUBNET)
+    for index, zone in enumerate(ZONES[:2]):
+        assert subnets[f"hpc-private-{index}"]["tags"] == {
+            "project": "chpc", "Name": f"hpc-private-{zone}", "for-use-with-amazon-emr-managed-policies": "true"}
+        assert subnets[f"hpc-public-{index}"]["tags"] == {"project": "chpc", "Name": f"hpc-public-{zone}"}
+    assert mocks.of_type("aws:ec2/tag:Tag") == []  # no second owner of the subnets' tags
+
+
 def test_public_subnets_route_to_the_internet_gateway_private_ones_to_their_own_table(mocks):
     build(args())
     associations = {a["subnetId"]: a["routeTableId"]
@@ -171,7 +181,7 @@ def test_existing_vpc_declares_only_the_security_groups(subnet_mocks):
     outputs = build(args(vpc_id=EXISTING_VPC, public_subnet_ids=["subnet-0000000a"],
                          private_subnet_ids=["subnet-0000000b", "subnet-0000000d"]))
     declared = {r.type for r in subnet_mocks.resources}
-    assert declared == {"cloud-hpc-toolkit:aws:Network", GROUP, INGRESS, EGRESS}
+    assert declared == {"cloud-hpc-toolkit:aws:Network", GROUP, INGRESS, EGRESS}  # not even a tag on a subnet
     assert {g["vpcId"] for g in by_name(subnet_mocks, GROUP).values()} == {EXISTING_VPC}
     assert outputs == {
         "vpc_id": EXISTING_VPC, "public_subnet_ids": ["subnet-0000000a"],
