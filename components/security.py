@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from spec.environment import Environment
+    from spec.environment import Environment, Volume
 
 CAPABILITIES = Path(__file__).parent / "aws" / "instance_capabilities.json"
+VM_SIZES = Path(__file__).parent / "azure" / "vm_sizes.json"
 # The Network component puts this in the description of an SSH rule it opened to the world because the
 # spec said ssh.allow_world: a resource-level rule cannot see the spec, so this is how it learns.
 WORLD_MARKER = "world-open by ssh.allow_world"
@@ -117,6 +118,56 @@ def check_instance_networking(instance_type: str, networking: str,
                         f"{instance_type} has no ENA, so networking: enhanced cannot work; choose a current "
                         "generation type (c5n, m5, t3, ...) or set networking: none")]
     return []
+
+
+# --- Azure VM sizes -------------------------------------------------------------------------------------
+
+@cache
+def vm_sizes() -> dict[str, dict[str, Any]]:
+    """Per Azure size: ``series``, ``accelerated_networking`` (required | supported | unsupported), ``rdma``
+    (InfiniBand); the file's ``_source`` names the documentation pages and commits it was read from."""
+    return json.loads(VM_SIZES.read_text())["sizes"]
+
+
+def accelerated_networking(size: str) -> bool:
+    """Whether a NIC of this size can (and so should) use accelerated networking; unknown sizes get none,
+    because Azure refuses to create a NIC that asks for it on a size without it."""
+    capabilities = vm_sizes().get(size)
+    return capabilities is not None and capabilities["accelerated_networking"] != "unsupported"
+
+
+def _series(names: Iterable[str]) -> str:
+    known = vm_sizes()
+    return ", ".join(sorted({known[name]["series"] for name in names}))
+
+
+def check_vm_networking(size: str, networking: str, resource: str = "compute.instance_type") -> list[Finding]:
+    """The Azure side of :func:`check_instance_networking`: InfiniBand (``rdma``) only on RDMA sizes,
+    accelerated networking (``enhanced``) only where supported; unknown sizes as :func:`unknown_machine` says."""
+    known = vm_sizes()
+    capabilities = known.get(size)
+    if capabilities is None:
+        return [unknown_machine("unknown-vm-size", f"Azure VM size {size}", size, known,
+                                f"known series: {_series(known)}", networking, resource)]
+    if networking == "rdma" and not capabilities["rdma"]:
+        with_rdma = [name for name, caps in known.items() if caps["rdma"]]
+        return [Finding("azure-rdma-unsupported", "error", resource,
+                        f"{size} has no InfiniBand, so networking: rdma cannot work; choose an RDMA size "
+                        f"(series {_series(with_rdma)}, e.g. Standard_HB120rs_v3) or set networking: enhanced")]
+    if networking == "enhanced" and capabilities["accelerated_networking"] == "unsupported":
+        return [Finding("azure-accelerated-networking-unsupported", "error", resource,
+                        f"{size} has no accelerated networking, so networking: enhanced cannot work; choose a "
+                        "current size (Dsv5, Fsv2, HBv3, ...) or set networking: none")]
+    return []
+
+
+def check_disk_encryption(volumes: Sequence[Volume]) -> list[Finding]:
+    """Azure encrypts every managed disk at rest (platform-managed keys) and cannot be told not to, so a
+    volume asking for no encryption is refused rather than silently encrypted anyway."""
+    return [Finding("storage-unencrypted", "error", f"storage.volumes[{index}]",
+                    f"volume {volume.name} asks for encrypted: false, which Azure managed disks cannot honour "
+                    "(they are always encrypted at rest); remove encrypted: false")
+            for index, volume in enumerate(volumes) if not volume.encrypted]
 
 
 # --- resource rules (camelCase inputs) ------------------------------------------------------------------
@@ -322,6 +373,24 @@ def _azure_storage_account(props: Mapping[str, Any], resource: str) -> list[Find
                     "the storage account accepts plain HTTP; set enable_https_traffic_only=True")]
 
 
+def _azure_container_group(props: Mapping[str, Any], resource: str) -> list[Finding]:
+    """No public IP address (the group belongs in a subnet of the environment's virtual network), and no
+    secret-looking environment variable as a plain ``value`` (ARM returns those to anyone who may read it)."""
+    findings: list[Finding] = []
+    if str(_map(props.get("ipAddress")).get("type", "")).lower() == "public":
+        findings.append(Finding("public-container-group", "error", resource,
+                                "the container group has a public IP address; give it subnet_ids in the "
+                                "environment's virtual network and ip_address type Private"))
+    for container in map(_map, _seq(props.get("containers"))):
+        variables = {entry.get("name", ""): entry.get("value")
+                     for entry in map(_map, _seq(container.get("environmentVariables")))}
+        findings += [Finding("plaintext-secret", "error", resource,
+                             f"container {container.get('name', '?')} gets {name} as a plain environment value, "
+                             "readable by anyone who can read the container group; use secure_value")
+                     for name in plaintext_secret_names(variables)]
+    return findings
+
+
 RESOURCE_RULES: dict[str, Callable[[Mapping[str, Any], str], list[Finding]]] = {
     "aws:ec2/instance:Instance": _instance,
     "aws:ec2/launchTemplate:LaunchTemplate": _launch_template,
@@ -337,6 +406,7 @@ RESOURCE_RULES: dict[str, Callable[[Mapping[str, Any], str], list[Finding]]] = {
     "azure-native:network:NetworkSecurityGroup": _azure_security_group,
     "azure-native:network:SecurityRule": lambda props, resource: _azure_rule(props, resource),
     "azure-native:storage:StorageAccount": _azure_storage_account,
+    "azure-native:containerinstance:ContainerGroup": _azure_container_group,
 }
 
 
@@ -351,21 +421,26 @@ def check_resource(type_token: str, props: Mapping[str, Any], resource: str | No
 def check_environment(env: Environment) -> list[Finding]:
     """What can be judged from the spec alone, before anything is declared (``invoke plan``).
 
-    The local target declares nothing in a cloud, so it has nothing to judge. Instance types are checked
-    against the AWS table only (Azure sizes are not in it)."""
+    The local target declares nothing in a cloud, so it has nothing to judge. Machine types are checked
+    against the target's table: EC2 instance types (EFA, ENA) on AWS, VM sizes (InfiniBand, accelerated
+    networking) on Azure, which is also what the components refuse with."""
     if env.target == "local":
         return []
     findings = check_ssh_cidr(env.ssh.allowed_cidr, env.ssh.allow_world) if env.ssh.allowed_cidr else []
-    if env.target == "aws":  # instance types are unset when no cluster is asked for (a containers stack)
-        machines = [(env.compute.instance_type, env.compute.networking, "compute.instance_type"),
-                    (env.head.instance_type, "none", "head.instance_type")]
-        if env.spark:
-            machines.append((env.spark.core.instance_type, "none", "spark.core.instance_type"))
-        findings += [finding for instance_type, networking, field in machines if instance_type
-                     for finding in check_instance_networking(instance_type, networking, field)]
-    findings += [Finding("storage-unencrypted", "error", f"storage.volumes[{index}]",
-                         f"volume {volume.name} is not encrypted at rest; remove encrypted: false")
-                 for index, volume in enumerate(env.storage.volumes) if not volume.encrypted]
+    # instance types are unset when no cluster is asked for (a containers stack)
+    machines = [(env.compute.instance_type, env.compute.networking, "compute.instance_type"),
+                (env.head.instance_type, "none", "head.instance_type")]
+    if env.spark:
+        machines.append((env.spark.core.instance_type, "none", "spark.core.instance_type"))
+    check = check_vm_networking if env.target == "azure" else check_instance_networking
+    findings += [finding for instance_type, networking, field in machines if instance_type
+                 for finding in check(instance_type, networking, field)]
+    if env.target == "azure":
+        findings += check_disk_encryption(env.storage.volumes)
+    else:
+        findings += [Finding("storage-unencrypted", "error", f"storage.volumes[{index}]",
+                             f"volume {volume.name} is not encrypted at rest; remove encrypted: false")
+                     for index, volume in enumerate(env.storage.volumes) if not volume.encrypted]
     if env.containers:
         findings += [Finding("plaintext-secret", "error", f"containers.environment.{name}",
                              f"{name} looks like a secret given in plain text, which ends up readable in the task "

@@ -20,7 +20,8 @@ from components.security import WORLD_MARKER, check_ssh_cidr, refuse
 from spec import environment as spec
 
 # The cluster subnet is the first sixteenth of the virtual network, like the first slot on AWS: the rest
-# stays free for later subnets without renumbering this one.
+# stays free for later subnets without renumbering this one (slot 1: the container groups' delegated subnet,
+# components/azure/containers.py).
 SLOT_BITS = 4
 # Azure keeps 5 addresses of every subnet (network, gateway, 2 DNS, broadcast); the head takes one.
 RESERVED = 5 + 1
@@ -80,7 +81,9 @@ class AzureNetwork(pulumi.ComponentResource):
 
     resource_group_name: pulumi.Output[str]
     vnet_id: pulumi.Output[str]
+    vnet_name: pulumi.Output[str]
     subnet_id: pulumi.Output[str]
+    nat_gateway_id: pulumi.Output[str] | None  # None without network.nat
     nsg_id: pulumi.Output[str]
     subnet_prefix: str
 
@@ -111,9 +114,12 @@ class AzureNetwork(pulumi.ComponentResource):
 
         self.resource_group_name = group.name
         self.vnet_id = vnet.id
+        self.vnet_name = vnet.name
         self.subnet_id = subnet.id
+        self.nat_gateway_id = nat.id if nat else None
         self.nsg_id = nsg.id
         self.register_outputs({"resource_group_name": self.resource_group_name, "vnet_id": self.vnet_id,
+                               "vnet_name": self.vnet_name, "nat_gateway_id": self.nat_gateway_id,
                                "subnet_id": self.subnet_id, "nsg_id": self.nsg_id,
                                "subnet_prefix": self.subnet_prefix})
 

@@ -28,6 +28,8 @@ CALLS: dict[str, dict[str, Any]] = {
     "azure-native:authorization:getClientConfig": {"subscriptionId": "00000000-0000-0000-0000-00000000aaaa",
                                                    "tenantId": "00000000-0000-0000-0000-00000000bbbb",
                                                    "clientId": "planned", "objectId": "planned"},
+    "azure-native:operationalinsights:getSharedKeys": {"primarySharedKey": "mock-workspace-key==",
+                                                       "secondarySharedKey": "mock-second-key=="},
 }
 
 

@@ -14,6 +14,7 @@ from tests.aws.mocks import RecordingMocks
 from tests.azure.fake_arm import SUBSCRIPTION, FakeArm, StaticCredential
 
 HEAD_PUBLIC_IP = "20.50.0.10"
+WORKSPACE_CUSTOMER_ID = "00000000-0000-0000-0000-00000000cccc"  # a Log Analytics workspace's id
 # The Azure name each resource gets from its *Name input (the mock's default would be the logical name).
 NAME_INPUTS = {
     "azure-native:compute:VirtualMachineScaleSet": "vmScaleSetName",
@@ -31,6 +32,11 @@ class AzureMocks(RecordingMocks):
             state["name"] = inputs[NAME_INPUTS[args.typ]]
         if args.typ == "azure-native:network:PublicIPAddress":
             state["ipAddress"] = HEAD_PUBLIC_IP
+        if args.typ == "azure-native:operationalinsights:Workspace":
+            state["customerId"] = WORKSPACE_CUSTOMER_ID
+        identities = (inputs.get("identity") or {}).get("userAssignedIdentities")
+        if isinstance(identities, list):  # inputs list the ids; the provider answers a map keyed by id
+            state["identity"] = {**inputs["identity"], "userAssignedIdentities": {i: {} for i in identities}}
         return state["id"], state
 
 

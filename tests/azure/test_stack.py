@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ from spec.environment import Environment
 from spec.loader import load_spec_file, load_stack_config
 from spec.outputs import ENVIRONMENT_TAG
 from stacks.azure import NFS_OPTIONS, _boot_vars
-from tests.azure.conftest import HEAD_PUBLIC_IP, AzureMocks
+from tests.azure.conftest import HEAD_PUBLIC_IP, WORKSPACE_CUSTOMER_ID, AzureMocks
 from tests.contract import assert_contract
 from tests.pulumi_helpers import KEY, export
 
@@ -25,6 +26,8 @@ VM = "azure-native:compute:VirtualMachine"
 VMSS = "azure-native:compute:VirtualMachineScaleSet"
 DISK = "azure-native:compute:Disk"
 SUBNET = "azure-native:network:Subnet"
+NSG = "azure-native:network:NetworkSecurityGroup"
+CONTAINER_GROUP = "azure-native:containerinstance:ContainerGroup"
 ACCOUNT = "azure-native:storage:StorageAccount"
 
 
@@ -110,18 +113,29 @@ def test_stacks_azure_does_not_offer_are_refused(mocks: AzureMocks, stack: str) 
 
 
 def test_containers_stack_exports_the_contract(mocks: AzureMocks) -> None:
-    outputs = Outputs.model_validate(export(load_stack_config("azure-containers-dev", ROOT)))
+    outputs = assert_contract(export(load_stack_config("azure-containers-dev", ROOT)))
     assert (outputs.target, outputs.name, outputs.head, outputs.fleet) == ("azure", "azure-containers-dev", None, None)
     service = outputs.containers
     assert service is not None and (service.provider, service.region) == ("azure", "westeurope")
     group = mocks.one(CONTAINER_GROUP)
     assert (service.cluster, service.container) == (group.name, "azure-containers-dev")
     assert service.task_definition == resource_id(mocks, CONTAINER_GROUP)
-    assert service.subnets == [resource_id(mocks, SUBNET).replace(mocks.one(SUBNET).name, "azure-containers-dev-containers")]
-    assert service.security_groups == [resource_id(mocks, NSG)]
+    subnet_id = f"/subscriptions/0000/resourceGroups/rg/providers/{SUBNET}/azure-containers-dev-containers"
+    nsg_id = f"/subscriptions/0000/resourceGroups/rg/providers/{NSG}/azure-containers-dev-containers"
+    assert (service.subnets, service.security_groups) == ([subnet_id], [nsg_id])
+    assert group.inputs["subnetIds"] == [{"id": subnet_id}]
     assert service.log_group == WORKSPACE_CUSTOMER_ID
     assert outputs.azure is not None and outputs.azure.resource_group == "azure-containers-dev-rg"
-    assert group.inputs["restartPolicy"] == "Always" and group.inputs["location"] == "westeurope"
+    assert (group.inputs["restartPolicy"], group.inputs["location"]) == ("Always", "westeurope")
+    assert [f.line() for r in mocks.resources for f in check_resource(r.type, r.inputs, r.name)] == []
+
+
+def test_the_container_subnet_waits_for_the_cluster_subnet(mocks: AzureMocks,
+                                                            registrations: dict[str, Any]) -> None:
+    """Azure refuses a second subnet operation on a virtual network while one runs."""
+    export(load_stack_config("azure-containers-dev", ROOT))
+    service = registrations["cloud-hpc-toolkit:azure:ContainerService::azure-containers-dev"]
+    assert any(urn.endswith(f"Network${SUBNET}::azure-containers-dev-cluster") for urn in service.dependencies)
 
 
 def test_nodes_prepare_the_mount_points_and_no_efs_utils() -> None:
