@@ -21,6 +21,8 @@ from spec.outputs import SharedFs, Volume
 
 EBS_BY_ID = "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_"
 EFS_NFS_OPTIONS = "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport"
+# The toolkit's folder on the shared file system (job folders, their scripts, outputs and locks).
+TOOLKIT_DIR = ".chpc"
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ echo "device=$real"; echo "fs_type=$fs"; echo "formatted=$formatted"; echo "alre
 """.replace("__EBS__", EBS_BY_ID)
 
 _SHARED_SCRIPT = _COMMON + r"""
-kind=$1 src=$2 mnt=$3 opts=$4 persist=$5 fstab=$6
+kind=$1 src=$2 mnt=$3 opts=$4 persist=$5 fstab=$6 owner=$7
 case "$kind" in
   bind) type=bind o=bind ;;
   efs)
@@ -123,8 +125,11 @@ if [ "$persist" = 1 ]; then
   if [ "$kind" = bind ]; then ft=none; else fo="$fo,_netdev"; fi
   persist_line "$src" "$mnt" "$ft" "$fo,nofail" 0 0
 fi
+home="$mnt/__TOOLKIT_DIR__"
+{ mkdir -p "$home" && chown "$owner:" "$home" && chmod 0700 "$home"; } || \
+  fail 23 "cannot make $home owned by $owner with mode 0700"
 echo "source=$src"; echo "fs_type=$type"; echo "already_mounted=$already"
-""".replace("__EFS_NFS__", EFS_NFS_OPTIONS)
+""".replace("__EFS_NFS__", EFS_NFS_OPTIONS).replace("__TOOLKIT_DIR__", TOOLKIT_DIR)
 
 _HINTS = {
     10: "check the volume id in the outputs and that the volume is attached to this node",
@@ -137,6 +142,8 @@ _HINTS = {
     20: "use kind bind, efs or nfs in the outputs",
     21: "create the source directory on the node first",
     22: "see the mount error above; for NFS/EFS check the security group allows port 2049 from the node",
+    23: "the SSH user must exist on the node and root must be allowed to write the share (EFS: "
+        "elasticfilesystem:ClientRootAccess; Azure Files NFS: root squash off), or create the folder by hand",
 }
 
 
@@ -206,6 +213,7 @@ def mount_shared(
     shared: SharedFs,
     persist: bool = False,
     *,
+    owner: str,
     fstab: str = "/etc/fstab",
 ) -> MountResult:
     """Mount the shared file system at ``shared.mount``; a mount point already mounted is left alone.
@@ -214,10 +222,15 @@ def mount_shared(
     installed (/sbin/mount.efs), else NFS 4.1 with the options AWS recommends (SOURCE ``host`` gets
     ``:/``). nfs: ``mount -t nfs4`` with ``shared.options``. ``shared.options`` is appended for efs and
     ignored for bind. With ``persist`` a line keyed by the mount point goes to fstab (``nofail``).
+
+    Then ``MOUNT/.chpc`` is made (or set again) owned by ``owner`` (the SSH user, with its login group) and
+    mode 0700: jobs write there as the SSH user, and the root of an EFS or Azure Files NFS share belongs to
+    root, so ec2-user or azureuser could not create it. This is the step that mounts the share, so it is the
+    one place where the folder can be made on it (the ansible storage role runs at boot, before any mount).
     """
     step = "mount shared"
     _check_path(node, step, "mount point", shared.mount)
-    args = [shared.kind, shared.source, shared.mount, shared.options, "1" if persist else "0", fstab]
+    args = [shared.kind, shared.source, shared.mount, shared.options, "1" if persist else "0", fstab, owner]
     fields = _run_script(client, node, step, _SHARED_SCRIPT, args)
     return MountResult(
         mount=shared.mount,

@@ -18,6 +18,7 @@ from rich.console import Console
 
 from remote import files, slurm
 from remote.errors import RemoteError
+from remote.mounts import TOOLKIT_DIR
 from remote.pool import Pool
 from remote.run import run
 
@@ -34,7 +35,7 @@ class JobResult:
 
 def job_dir_for(shared_mount: str, program: Path) -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return f"{shared_mount.rstrip('/')}/.chpc/jobs/{program.stem}-{stamp}-{secrets.token_hex(3)}"
+    return f"{shared_mount.rstrip('/')}/{TOOLKIT_DIR}/jobs/{program.stem}-{stamp}-{secrets.token_hex(3)}"
 
 
 def require_shared(pool: Pool, shared_mount: str) -> None:

@@ -16,14 +16,15 @@ def describe(result: MountResult) -> str:
 
 
 def mount_all(pool: Pool) -> dict[str, list[str]]:
-    """One worker per node; fstab persistence only where the node owns its /etc/fstab (not local)."""
+    """One worker per node; fstab persistence only where the node owns its /etc/fstab (not local). The shared
+    file system's toolkit folder belongs to the SSH user, who runs the jobs."""
     outputs = pool.outputs
     persist = outputs.target != "local"
 
     def mount_node(client: paramiko.SSHClient, name: str) -> list[str]:
         lines = []
         if outputs.shared:
-            lines.append(describe(mount_shared(client, name, outputs.shared, persist)))
+            lines.append(describe(mount_shared(client, name, outputs.shared, persist, owner=outputs.ssh_user)))
         for volume in outputs.volumes:
             if volume.node == name:
                 lines.append(describe(mount_volume(client, name, volume, persist)))

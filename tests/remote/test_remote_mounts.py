@@ -6,6 +6,10 @@ detaches whatever the test made, even when it fails.
 
 from __future__ import annotations
 
+import getpass
+import os
+import pwd
+import stat
 import struct
 import subprocess
 from collections.abc import Callable, Iterator
@@ -145,8 +149,8 @@ def test_bind_shared_mount_everywhere(pool: Pool, tmp_path: Path, unmount_after:
         # every "node" is this machine, so each gets its own mount point here
         shared = SharedFs(kind="bind", source=str(source), mount=str(tmp_path / "shared" / name))
         fstab = str(tmp_path / f"fstab-{name}")  # each real node has its own /etc/fstab
-        first = mount_shared(client, name, shared, True, fstab=fstab)
-        second = mount_shared(client, name, shared, True, fstab=fstab)
+        first = mount_shared(client, name, shared, True, owner=getpass.getuser(), fstab=fstab)
+        second = mount_shared(client, name, shared, True, owner=getpass.getuser(), fstab=fstab)
         return first.already_mounted, second.already_mounted
 
     assert fan_out(pool, names, mount_it, step="mount shared") == dict.fromkeys(names, (False, True))
@@ -159,13 +163,42 @@ def test_bind_shared_mount_everywhere(pool: Pool, tmp_path: Path, unmount_after:
         assert lines == [f"{source} {tmp_path / 'shared' / name} none bind,nofail 0 0"]
 
 
+def test_the_toolkit_folder_on_the_share_belongs_to_the_ssh_user(pool: Pool, tmp_path: Path,
+                                                                 unmount_after: None) -> None:
+    """As on EFS mounted by root for ec2-user: the SSH user (here nobody) gets .chpc, 0700, and keeps it."""
+    source = tmp_path / "export"
+    (source / ".chpc").mkdir(parents=True)  # made by root before, as a root-owned share would have it
+    (source / ".chpc").chmod(0o755)
+    shared = SharedFs(kind="bind", source=str(source), mount=str(tmp_path / "shared"))
+    nobody = pwd.getpwnam("nobody")
+
+    first = mount_shared(pool.head(), "head", shared, owner="nobody")
+    again = mount_shared(pool.head(), "head", shared, owner="nobody")
+
+    assert (first.already_mounted, again.already_mounted) == (False, True)
+    folder = os.stat(tmp_path / "shared" / ".chpc")
+    assert (folder.st_uid, folder.st_gid) == (nobody.pw_uid, nobody.pw_gid)  # the user and its login group
+    assert stat.S_IMODE(folder.st_mode) == 0o700
+    assert (source / ".chpc").stat().st_ino == folder.st_ino  # on the share itself, not under the mount point
+
+
+def test_an_unknown_ssh_user_is_named_with_what_to_do(pool: Pool, tmp_path: Path, unmount_after: None) -> None:
+    (tmp_path / "export").mkdir()
+    shared = SharedFs(kind="bind", source=str(tmp_path / "export"), mount=str(tmp_path / "shared"))
+    with pytest.raises(RemoteError) as caught:
+        mount_shared(pool.client("compute-1"), "compute-1", shared, owner="no-such-user")
+    err = caught.value
+    assert err.node == "compute-1" and "cannot make" in str(err) and "owned by no-such-user" in str(err)
+    assert "root squash" in err.hint
+
+
 def test_missing_bind_source_is_explained(pool: Pool, tmp_path: Path) -> None:
     shared = SharedFs(kind="bind", source=str(tmp_path / "absent"), mount=str(tmp_path / "m"))
     with pytest.raises(RemoteError) as caught:
-        mount_shared(pool.head(), "head", shared)
+        mount_shared(pool.head(), "head", shared, owner="root")
     assert "does not exist" in str(caught.value) and caught.value.hint
 
 
 def test_relative_mount_point_is_rejected(pool: Pool) -> None:
     with pytest.raises(RemoteError):
-        mount_shared(pool.head(), "head", SharedFs(kind="bind", source="/tmp", mount="relative/path"))
+        mount_shared(pool.head(), "head", SharedFs(kind="bind", source="/tmp", mount="relative/path"), owner="root")
