@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer
 
 Target = Literal["local", "aws", "azure"]
 # Every cloud resource of an environment carries this tag with the environment's name: discovery and
@@ -85,13 +85,24 @@ class ContainerService(_Strict):
 
 
 class SparkCluster(_Strict):
-    """Where `invoke submit-spark` sends a script: a standalone master (local), an EMR cluster (aws)."""
+    """Where `invoke submit-spark` sends a script: a standalone master (local), an EMR cluster (aws), an HDInsight
+    cluster's Livy endpoint (azure). ``password`` is masked in repr and logs, written in clear only by
+    ``Outputs.save`` (a 0600 file)."""
 
     provider: Literal["local", "aws", "azure"]
-    master: str  # spark://host:7077 (local), the EMR cluster id j-... (aws)
+    # spark://host:7077 (local), the EMR cluster id j-... (aws), https://<cluster>.azurehdinsight.net/livy (azure)
+    master: str
     region: str | None = None
-    bucket: str | None = None  # where scripts, modules and inputs are uploaded (aws)
+    # where scripts, modules and inputs are uploaded: a bucket name (aws), a container URL https://... (azure)
+    bucket: str | None = None
     log_uri: str | None = None  # where EMR writes step logs (s3://...)
+    user: str | None = None  # the cluster login Livy takes (azure)
+    password: SecretStr | None = None
+
+    @field_serializer("password", when_used="json")
+    def _reveal(self, password: SecretStr | None) -> str | None:
+        """JSON is the saved contract, which must round-trip the password; Python dumps and repr stay masked."""
+        return password.get_secret_value() if password else None
 
 
 class Outputs(_Strict):

@@ -20,6 +20,7 @@ NAME_INPUTS = {
     "azure-native:compute:VirtualMachineScaleSet": "vmScaleSetName",
     "azure-native:storage:StorageAccount": "accountName",
     "azure-native:storage:FileShare": "shareName",
+    "azure-native:storage:BlobContainer": "containerName",
 }
 
 
@@ -32,6 +33,10 @@ class AzureMocks(RecordingMocks):
             state["name"] = inputs[NAME_INPUTS[args.typ]]
         if args.typ == "azure-native:network:PublicIPAddress":
             state["ipAddress"] = HEAD_PUBLIC_IP
+        if args.typ == "azure-native:managedidentity:UserAssignedIdentity":
+            state["principalId"] = f"principal-of-{args.name}"
+        if args.typ == "random:index/randomPassword:RandomPassword":
+            state["result"] = f"Mock-{args.name}-Passw0rd!"
         if args.typ == "azure-native:operationalinsights:Workspace":
             state["customerId"] = WORKSPACE_CUSTOMER_ID
         identities = (inputs.get("identity") or {}).get("userAssignedIdentities")

@@ -8,18 +8,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-import stacks
 from components.azure.storage import account_name
 from components.security import check_resource
-from spec.environment import Environment
 from spec.loader import load_spec_file, load_stack_config
-from spec.outputs import ENVIRONMENT_TAG
+from spec.outputs import ENVIRONMENT_TAG, Outputs
 from stacks.azure import NFS_OPTIONS, _boot_vars
 from tests.azure.conftest import HEAD_PUBLIC_IP, WORKSPACE_CUSTOMER_ID, AzureMocks
 from tests.contract import assert_contract
-from tests.pulumi_helpers import KEY, export
+from tests.pulumi_helpers import export, secret_value
 
 ROOT = Path(__file__).resolve().parents[2]
 VM = "azure-native:compute:VirtualMachine"
@@ -102,14 +98,25 @@ def test_resources_do_not_grow_with_the_node_count(mocks: AzureMocks) -> None:
     assert Counter(r.type for r in mocks.resources) == small
 
 
-@pytest.mark.parametrize("stack", ["spark"])
-def test_stacks_azure_does_not_offer_are_refused(mocks: AzureMocks, stack: str) -> None:
-    env = Environment.model_validate({
-        "target": "azure", "stack": stack, "region": "westeurope", "ssh": {"allowed_cidr": "198.51.100.0/24"},
-        "containers": {"image": "python:3.12"}, "spark": {}})
-    with pytest.raises(ValueError, match=f"stack {stack} on target azure: .* not available on Azure yet"):
-        stacks.build(env, KEY)
-    assert mocks.resources == []
+def test_spark_stack_exports_livy_its_storage_and_a_secret_login(mocks: AzureMocks, tmp_path: Path) -> None:
+    outputs = assert_contract(export(load_stack_config("azure-spark-dev", ROOT)))
+    spark = outputs.spark
+    assert spark is not None and outputs.head is None and outputs.fleet is None
+    cluster = mocks.one("azure-native:hdinsight:Cluster")
+    assert (spark.provider, spark.region, spark.user) == ("azure", "westeurope", "admin")
+    assert spark.master == f"https://{cluster.name}.azurehdinsight.net/livy"
+    account = account_name("azure-spark-dev", "azure-spark-dev-rg/spark")
+    assert spark.bucket == f"https://{account}.blob.core.windows.net/spark"
+    assert spark.password is not None
+    assert spark.password.get_secret_value() == "Mock-azure-spark-dev-gateway-Passw0rd!"
+    assert "Passw0rd" not in repr(outputs) and "Passw0rd" not in str(spark.model_dump())
+    outputs.save(tmp_path / "outputs.json")
+    assert (tmp_path / "outputs.json").stat().st_mode & 0o777 == 0o600
+    assert Outputs.load(tmp_path / "outputs.json") == outputs
+    properties = secret_value(cluster.inputs["properties"])
+    roles = {role["name"]: role for role in properties["computeProfile"]["roles"]}
+    assert {role["virtualNetworkProfile"]["subnet"] for role in roles.values()} == {resource_id(mocks, SUBNET)}
+    assert roles["workernode"]["targetInstanceCount"] == 3  # as Pulumi.azure-spark-dev.yaml asks
 
 
 def test_containers_stack_exports_the_contract(mocks: AzureMocks) -> None:
