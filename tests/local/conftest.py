@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from spec.outputs import Outputs
-from tests.local.harness import invoke, write_spec
+from tests.local.harness import invoke, run_name, write_spec
 
 if sys.platform != "linux" or os.geteuid() != 0:
     pytest.skip("the local target needs Linux and root (CI runs these as root)", allow_module_level=True)
@@ -28,10 +28,11 @@ def state_dir() -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def cluster(state_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outputs]:
     """1 head + 2 compute nodes, brought up through `invoke up --spec FILE`."""
-    spec = write_spec(tmp_path_factory.mktemp("spec") / "cluster.yaml", "citest")
+    name = run_name("citest")
+    spec = write_spec(tmp_path_factory.mktemp("spec") / "cluster.yaml", name)
     result = invoke(state_dir, "up", "--spec", str(spec))
     try:
         assert result.returncode == 0, result.stdout + result.stderr
-        yield Outputs.load(state_dir / "citest" / "outputs.json")
+        yield Outputs.load(state_dir / name / "outputs.json")
     finally:
-        invoke(state_dir, "destroy", "--name", "citest")
+        invoke(state_dir, "destroy", "--name", name)

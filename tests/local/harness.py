@@ -8,7 +8,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pydantic import TypeAdapter
+
+from spec.environment import Name
+
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_name(prefix: str) -> str:
+    """``prefix`` plus this test run's pid (hex): network namespaces, bridge and veth names and loop devices all
+    derive from the environment name, so two runs on one machine at once must not share names, and no two live
+    processes share a pid. The spec's own rule checks the result (at most 20 characters)."""
+    return TypeAdapter(Name).validate_python(f"{prefix}-{os.getpid():x}")
 
 
 def invoke(state_dir: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:

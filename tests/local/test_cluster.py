@@ -21,7 +21,7 @@ from tests.local.harness import invoke
 
 
 def test_status_shows_every_node_idle(cluster: Outputs, state_dir: Path) -> None:
-    result = invoke(state_dir, "status", "--name", "citest")
+    result = invoke(state_dir, "status", "--name", cluster.name)
     assert result.returncode == 0, result.stderr
     for compute in cluster.computes:
         assert re.search(rf"{compute.name}\s+│\s+{re.escape(compute.address)}\s+│\s+ok\s+│\s+idle", result.stdout)
@@ -29,14 +29,14 @@ def test_status_shows_every_node_idle(cluster: Outputs, state_dir: Path) -> None
 
 
 def test_mount_formats_once_and_keeps_data(cluster: Outputs, state_dir: Path) -> None:
-    first = invoke(state_dir, "mount", "--name", "citest")
+    first = invoke(state_dir, "mount", "--name", cluster.name)
     assert first.returncode == 0, first.stdout + first.stderr
     assert first.stdout.count("formatted and mounted") == 3  # one fresh volume per node
     with Pool(cluster) as pool:
         client = pool.client("compute-1")
         run(client, "echo precious > /scratch/data.txt && sync", node="compute-1", step="write")
         run(client, ["umount", "/scratch"], node="compute-1", step="umount")
-    second = invoke(state_dir, "mount", "--name", "citest")
+    second = invoke(state_dir, "mount", "--name", cluster.name)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "formatted" not in second.stdout
     assert re.search(r"compute-1 /scratch: /dev/loop\d+ \(ext4\) mounted", second.stdout)
@@ -47,7 +47,7 @@ def test_mount_formats_once_and_keeps_data(cluster: Outputs, state_dir: Path) ->
 
 
 def test_ring_prints_every_rank(cluster: Outputs, state_dir: Path) -> None:
-    result = invoke(state_dir, "run-mpi", "--name", "citest", "--nodes", "2", "--ntasks", "4")
+    result = invoke(state_dir, "run-mpi", "--name", cluster.name, "--nodes", "2", "--ntasks", "4")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = re.findall(r"Process (\d) on (compute-\d) received token (-?\d+) from process (\d)", result.stdout)
     assert len(lines) == 4, result.stdout
@@ -59,14 +59,14 @@ def test_ring_prints_every_rank(cluster: Outputs, state_dir: Path) -> None:
 
 
 def test_failing_job_exit_code_becomes_task_exit_code(cluster: Outputs, state_dir: Path) -> None:
-    result = invoke(state_dir, "run-mpi", "--name", "citest", "--program", "examples/mpi/fail.c", "--args", "7")
+    result = invoke(state_dir, "run-mpi", "--name", cluster.name, "--program", "examples/mpi/fail.c", "--args", "7")
     assert result.returncode == 7, result.stdout + result.stderr
     assert "failing on purpose with exit code 7" in result.stderr
     assert "FAILED" in result.stdout
 
 
 def test_ssh_reaches_a_compute_node_through_the_head(cluster: Outputs, state_dir: Path) -> None:
-    result = invoke(state_dir, "ssh", "--name", "citest", "--node", "compute-1", "--command", "hostname")
+    result = invoke(state_dir, "ssh", "--name", cluster.name, "--node", "compute-1", "--command", "hostname")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "compute-1"
 

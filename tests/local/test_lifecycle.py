@@ -7,56 +7,57 @@ from pathlib import Path
 from remote.pool import Pool
 from remote.run import run
 from spec.outputs import Outputs
-from tests.local.harness import invoke, leftovers, pid_namespaces, write_spec
+from tests.local.harness import invoke, leftovers, pid_namespaces, run_name, write_spec
+
+KEEP, FAIL = run_name("keeptest"), run_name("failtest")
 
 
 def test_retained_volume_survives_destroy_and_nothing_else_remains(state_dir: Path, tmp_path: Path) -> None:
-    spec = write_spec(tmp_path / "keep.yaml", "keeptest", compute=1, retain=True)
+    spec = write_spec(tmp_path / "keep.yaml", KEEP, compute=1, retain=True)
     assert invoke(state_dir, "up", "--spec", str(spec)).returncode == 0
     try:
-        outputs = Outputs.load(state_dir / "keeptest" / "outputs.json")
-        assert invoke(state_dir, "mount", "--name", "keeptest").returncode == 0
+        outputs = Outputs.load(state_dir / KEEP / "outputs.json")
+        assert invoke(state_dir, "mount", "--name", KEEP).returncode == 0
         with Pool(outputs) as pool:
             run(pool.client("compute-0"), "echo kept > /scratch/result.txt && sync", node="compute-0", step="write")
         again = invoke(state_dir, "up", "--spec", str(spec))  # up is idempotent: nothing rebuilt
         assert again.returncode == 0 and "already up" in again.stdout
-        bigger = invoke(state_dir, "up", "--spec", str(write_spec(tmp_path / "big.yaml", "keeptest", compute=2,
-                                                                   retain=True)))
+        bigger = invoke(state_dir, "up", "--spec", str(write_spec(tmp_path / "big.yaml", KEEP, compute=2, retain=True)))
         assert bigger.returncode == 1
         assert "is up with a different spec (compute.count: 1 -> 2)" in " ".join(bigger.stdout.split())
-        namespaces = pid_namespaces(state_dir, "keeptest")
+        namespaces = pid_namespaces(state_dir, KEEP)
     finally:
-        gone = invoke(state_dir, "destroy", "--name", "keeptest")
+        gone = invoke(state_dir, "destroy", "--name", KEEP)
     assert gone.returncode == 0, gone.stdout + gone.stderr
     assert "kept retained volumes: scratch" in gone.stdout
-    assert leftovers(state_dir, "keeptest", namespaces) == []
-    kept = sorted(p.name for p in (state_dir / "keeptest" / "volumes").iterdir())
+    assert leftovers(state_dir, KEEP, namespaces) == []
+    kept = sorted(p.name for p in (state_dir / KEEP / "volumes").iterdir())
     assert kept == ["compute-0-scratch.img", "head-scratch.img"]
 
     assert invoke(state_dir, "up", "--spec", str(spec)).returncode == 0
     try:
-        mounted = invoke(state_dir, "mount", "--name", "keeptest")
+        mounted = invoke(state_dir, "mount", "--name", KEEP)
         assert mounted.returncode == 0 and "formatted" not in mounted.stdout, mounted.stdout
-        outputs = Outputs.load(state_dir / "keeptest" / "outputs.json")
+        outputs = Outputs.load(state_dir / KEEP / "outputs.json")
         with Pool(outputs) as pool:
             text = run(pool.client("compute-0"), ["cat", "/scratch/result.txt"], node="compute-0", step="read").stdout
         assert text == "kept\n"
     finally:
-        invoke(state_dir, "destroy", "--name", "keeptest")
-    (state_dir / "keeptest" / "volumes" / "compute-0-scratch.img").unlink()
-    (state_dir / "keeptest" / "volumes" / "head-scratch.img").unlink()
+        invoke(state_dir, "destroy", "--name", KEEP)
+    (state_dir / KEEP / "volumes" / "compute-0-scratch.img").unlink()
+    (state_dir / KEEP / "volumes" / "head-scratch.img").unlink()
 
 
 def test_failed_up_rolls_back_everything(state_dir: Path, tmp_path: Path) -> None:
     # 64 TiB backing files cannot exist on ext4: up fails after the nodes and their daemons started.
-    spec = write_spec(tmp_path / "huge.yaml", "failtest", compute=1, size_gb=65536)
+    spec = write_spec(tmp_path / "huge.yaml", FAIL, compute=1, size_gb=65536)
     result = invoke(state_dir, "up", "--spec", str(spec))
     assert result.returncode == 1
     assert "cannot make a 65536 GB backing file" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
     assert "rolling back" in result.stdout
-    assert leftovers(state_dir, "failtest", set()) == []
-    assert not (state_dir / "failtest").exists()
+    assert leftovers(state_dir, FAIL, set()) == []
+    assert not (state_dir / FAIL).exists()
 
 
 def test_bad_spec_is_one_line_and_exit_2(state_dir: Path, tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import subprocess
 import sys
 import threading
@@ -20,9 +19,9 @@ from remote.pool import Pool
 from remote.run import run
 from remote.spark_job import submit_local
 from spec.outputs import Outputs
-from tests.local.harness import ROOT, invoke, leftovers, pid_namespaces, write_spec
+from tests.local.harness import ROOT, invoke, leftovers, pid_namespaces, run_name, write_spec
 
-NAME = f"sparktest-{secrets.token_hex(3)}"
+NAME = run_name("sparktest")
 EXAMPLES = ROOT / "examples" / "spark"
 WORD = re.compile(r"[a-z0-9']+")
 MASTER_JSON = "import urllib.request; print(urllib.request.urlopen('http://head:8080/json/').read().decode())"
