@@ -25,10 +25,9 @@ import pulumi_tls as tls
 from pulumi import Input, Output
 
 from components.aws.cloud_init import BootSteps, boot_script
-from components.azure.capabilities import accelerated_networking, check_vm_networking
 from components.azure.custom_data import bundle_files, cloud_config, encode
 from components.fleet import FLEET_TAG_KEY, openssh_public
-from components.security import refuse
+from components.security import accelerated_networking, check_vm_networking, refuse
 from spec import environment as spec
 
 OS_DISK_GB = 64

@@ -21,8 +21,7 @@ import pulumi_azure_native.resources as resources
 import pulumi_azure_native.storage as storage
 from pulumi import Input, Output
 
-from components.azure.capabilities import check_disk_encryption
-from components.security import refuse
+from components.security import check_disk_encryption, refuse
 from spec import environment as spec
 
 # Only Premium SSD v2 takes provisioned IOPS and throughput (Ultra Disk is not offered by the spec).

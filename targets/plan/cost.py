@@ -1,6 +1,8 @@
-"""What a planned program costs per hour while it runs: compute (the head instance, the compute fleet as
-launch template × Auto Scaling capacity, Fargate tasks, EMR nodes' EC2 part), EBS volumes by size and type,
-NAT gateways, public IPv4 addresses, and EFS (priced per GB stored, of which a new file system has none).
+"""What a planned AWS program costs per hour while it runs: compute (the head instance, the compute fleet as
+launch template × Auto Scaling capacity, Fargate tasks, EMR nodes' EC2 part: primary and core as groups or
+fleets, task groups and fleets), EBS volumes by size and type, NAT gateways, public IPv4 addresses, and EFS
+(priced per GB stored, of which a new file system has none). ``cost_azure`` prices Azure programs into the
+same :class:`Cost`.
 
 Per-use charges (data processed by NAT, EFS storage, requests) are named in notes, not estimated.
 """
@@ -41,7 +43,8 @@ class CostLine:
 @dataclass(frozen=True)
 class Cost:
     lines: list[CostLine]
-    source: str
+    source: str  # where the prices come from, with the table's date
+    hours_per_month: float
 
     @property
     def per_hour_usd(self) -> float:
@@ -53,12 +56,18 @@ class Cost:
         return self.per_hour_usd * 24
 
     @property
+    def per_month_usd(self) -> float:
+        """Running all month (the price tables' ``hours_per_month``, 730)."""
+        return self.per_hour_usd * self.hours_per_month
+
+    @property
     def unpriced(self) -> list[CostLine]:
         return [line for line in self.lines if line.per_hour_usd is None]
 
     def as_json(self) -> dict[str, Any]:
         return {"per_hour_usd": _round(self.per_hour_usd), "per_day_usd": _round(self.per_day_usd),
-                "lines": [line.as_json() for line in self.lines]}
+                "per_month_usd": _round(self.per_month_usd), "hours_per_month": self.hours_per_month,
+                "source": self.source, "lines": [line.as_json() for line in self.lines]}
 
 
 def _round(value: float | None) -> float | None:
@@ -83,6 +92,8 @@ class _Pricer:
             "aws:efs/fileSystem:FileSystem": self._efs,
             "aws:ecs/service:Service": self._fargate_service,
             "aws:emr/cluster:Cluster": self._emr_cluster,
+            "aws:emr/instanceGroup:InstanceGroup": lambda r: self._emr_nodes(r, r.inputs, "task group"),
+            "aws:emr/instanceFleet:InstanceFleet": lambda r: self._emr_nodes(r, r.inputs, "task fleet"),
         }
 
     def instances(self, resource: PlannedResource, instance_type: str | None, count: int, what: str) -> CostLine:
@@ -135,31 +146,32 @@ class _Pricer:
         return handler(resource) if handler else []
 
     def _instance(self, r: PlannedResource) -> list[CostLine]:
-        template = self._template(_map(r.inputs.get("launchTemplate")).get("id"))
+        template = self._template(as_map(r.inputs.get("launchTemplate")).get("id"))
         instance_type = r.inputs.get("instanceType") or (template and template.inputs.get("instanceType"))
         lines = [self.instances(r, instance_type, 1, "")]
-        lines += self.volume(r, _map(r.inputs.get("rootBlockDevice")), 1, "root volume")
-        for device in _seq(r.inputs.get("ebsBlockDevices")):
-            lines += self.volume(r, _map(device), 1, f"volume {_map(device).get('deviceName', '')}".rstrip())
+        lines += self.volume(r, as_map(r.inputs.get("rootBlockDevice")), 1, "root volume")
+        for device in as_list(r.inputs.get("ebsBlockDevices")):
+            lines += self.volume(r, as_map(device), 1, f"volume {as_map(device).get('deviceName', '')}".rstrip())
         if r.inputs.get("associatePublicIpAddress") is True:
             lines.append(self.public_ipv4(r, 1))
         return lines
 
     def _auto_scaling_group(self, r: PlannedResource) -> list[CostLine]:
         capacity = _count(r.inputs.get("desiredCapacity"), _count(r.inputs.get("minSize")))
-        mixed = _map(_map(r.inputs.get("mixedInstancesPolicy")).get("launchTemplate"))
-        spec = _map(r.inputs.get("launchTemplate")) or _map(mixed.get("launchTemplateSpecification"))
+        mixed = as_map(as_map(r.inputs.get("mixedInstancesPolicy")).get("launchTemplate"))
+        spec = as_map(r.inputs.get("launchTemplate")) or as_map(mixed.get("launchTemplateSpecification"))
         template = self._template(spec.get("id") or spec.get("launchTemplateId"))
-        overrides = [_map(o).get("instanceType") for o in _seq(mixed.get("overrides")) if _map(o).get("instanceType")]
+        overrides = [as_map(o).get("instanceType") for o in as_list(mixed.get("overrides"))
+                     if as_map(o).get("instanceType")]
         instance_type = overrides[0] if overrides else template and template.inputs.get("instanceType")
         lines = [self.instances(r, instance_type, capacity, f" × {capacity} (launch template × desired capacity)")]
-        for mapping in _seq(template.inputs.get("blockDeviceMappings")) if template else ():
-            ebs = _map(_map(mapping).get("ebs"))
+        for mapping in as_list(template.inputs.get("blockDeviceMappings")) if template else ():
+            ebs = as_map(as_map(mapping).get("ebs"))
             if ebs:
-                what = f"{_map(mapping).get('deviceName', 'volume')} × {capacity}"
+                what = f"{as_map(mapping).get('deviceName', 'volume')} × {capacity}"
                 lines += self.volume(r, ebs, capacity, what, default_type="gp3")
-        interfaces = _seq(template.inputs.get("networkInterfaces")) if template else ()
-        if any(str(_map(i).get("associatePublicIpAddress")).lower() == "true" for i in interfaces):
+        interfaces = as_list(template.inputs.get("networkInterfaces")) if template else ()
+        if any(str(as_map(i).get("associatePublicIpAddress")).lower() == "true" for i in interfaces):
             lines.append(self.public_ipv4(r, capacity))
         return lines
 
@@ -174,7 +186,7 @@ class _Pricer:
                          f"EFS billed per GB stored (${rate}/GB-month); a new file system stores 0 GB")]
 
     def _fargate_service(self, r: PlannedResource) -> list[CostLine]:
-        strategies = [_map(s).get("capacityProvider") for s in _seq(r.inputs.get("capacityProviderStrategies"))]
+        strategies = [as_map(s).get("capacityProvider") for s in as_list(r.inputs.get("capacityProviderStrategies"))]
         if r.inputs.get("launchType") != "FARGATE" and not any(str(s).startswith("FARGATE") for s in strategies):
             return []  # tasks on EC2 instances are priced as those instances
         tasks = _count(r.inputs.get("desiredCount"), 1)
@@ -190,15 +202,30 @@ class _Pricer:
 
     def _emr_cluster(self, r: PlannedResource) -> list[CostLine]:
         lines = []
-        for group, default in (("masterInstanceGroup", 1), ("coreInstanceGroup", 1)):
-            spec = _map(r.inputs.get(group))
-            if spec:
-                count = _count(spec.get("instanceCount"), default)
-                lines.append(self.instances(r, spec.get("instanceType"), count,
-                                            f" × {count} (EMR {group.removesuffix('InstanceGroup')})"))
+        for key, what in (("masterInstanceGroup", "primary group"), ("masterInstanceFleet", "primary fleet"),
+                          ("coreInstanceGroup", "core group"), ("coreInstanceFleet", "core fleet")):
+            if r.inputs.get(key):
+                lines += self._emr_nodes(r, as_map(r.inputs[key]), what)
+        return lines
+
+    def _emr_nodes(self, r: PlannedResource, spec: Mapping[str, Any], what: str) -> list[CostLine]:
+        """An instance group (``instanceType`` × ``instanceCount``) or fleet (its first instance type ×
+        on-demand + spot target capacity, in units of that type's weighted capacity), at on-demand prices."""
+        note = "EC2 part only: the EMR per-instance fee is not included"
+        configs = [as_map(config) for config in as_list(spec.get("instanceTypeConfigs"))]
+        if configs:
+            units = _count(spec.get("targetOnDemandCapacity")) + _count(spec.get("targetSpotCapacity"))
+            count = -(-units // max(_count(configs[0].get("weightedCapacity"), 1), 1))
+            instance_type = configs[0].get("instanceType")
+            if _count(spec.get("targetSpotCapacity")):
+                note += "; spot capacity priced at on-demand (an upper bound)"
+        else:
+            count, instance_type = _count(spec.get("instanceCount"), 1), spec.get("instanceType")
+            if spec.get("bidPrice"):
+                note += "; spot nodes priced at on-demand (an upper bound)"
+        line = self.instances(r, instance_type, count, f" × {count} (EMR {what})")
         return [CostLine(line.resource, line.type, line.item, line.quantity, line.unit, line.unit_usd,
-                         line.per_hour_usd, line.note or "EC2 part only: the EMR per-instance fee is not included")
-                for line in lines]
+                         line.per_hour_usd, line.note or note)]
 
     def _template(self, template_id: Any) -> PlannedResource | None:
         template = self.by_id.get(str(template_id))
@@ -209,11 +236,11 @@ class _Pricer:
         return self.task_definitions.get(name)
 
 
-def _map(value: Any) -> Mapping[str, Any]:
+def as_map(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _seq(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
@@ -221,4 +248,5 @@ def estimate(resources: Iterable[PlannedResource], prices: RegionPrices) -> Cost
     """Cost lines of every priced resource, in plan order."""
     planned = list(resources)
     pricer = _Pricer(planned, prices)
-    return Cost([line for resource in planned if resource.custom for line in pricer.price(resource)], prices.source)
+    return Cost([line for resource in planned if resource.custom for line in pricer.price(resource)], prices.source,
+                prices.hours_per_month)

@@ -1,5 +1,6 @@
 """Run a Pulumi program offline and record every resource it declares, with its inputs as the provider
-would receive them (camelCase wire names, secrets redacted), and where it sits in the component tree.
+would receive them (camelCase wire names, each secret redacted where it sits), and where it sits in the
+component tree.
 
 The program runs under ``pulumi.runtime.set_mocks`` inside a copy of the current ``contextvars`` context.
 The Pulumi runtime keeps its settings and root stack in context variables, so the mocks set here vanish
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+from google.protobuf import struct_pb2
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.mocks import MockMonitor
 
@@ -28,6 +30,22 @@ SECRET = "[secret]"
 _KEY_BLOB = b"\0\0\0\x0bssh-ed25519\0\0\0\x20" + b"planned".ljust(32, b"0")
 PLANNED_PUBLIC_KEY = "ssh-ed25519 " + base64.b64encode(_KEY_BLOB).decode()
 PLANNED_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nplanned\n-----END OPENSSH PRIVATE KEY-----\n"
+PLANNED_PUBLIC_IP = "192.0.2.30"  # TEST-NET-1, for an Azure public IP's ipAddress
+# The Azure name of a resource is its *Name input (azure-native's default is the logical name plus a suffix).
+AZURE_NAME_INPUTS = {
+    "azure-native:resources:ResourceGroup": "resourceGroupName",
+    "azure-native:network:VirtualNetwork": "virtualNetworkName",
+    "azure-native:network:Subnet": "subnetName",
+    "azure-native:compute:VirtualMachine": "vmName",
+    "azure-native:compute:VirtualMachineScaleSet": "vmScaleSetName",
+    "azure-native:compute:Disk": "diskName",
+    "azure-native:storage:StorageAccount": "accountName",
+    "azure-native:storage:FileShare": "shareName",
+    "azure-native:containerinstance:ContainerGroup": "containerGroupName",
+    "azure-native:hdinsight:Cluster": "clusterName",
+}
+# Pulumi's wire protocol marks a secret as an object {SIG_KEY: SECRET_SIG, "value": ...}.
+SIG_KEY, SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
 
 
 @dataclass(frozen=True)
@@ -87,8 +105,10 @@ class PlanMocks(pulumi.runtime.Mocks):
     def _computed(self, type_token: str, name: str, resource_id: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
         """Attributes a provider would compute, so outputs derived from them resolve to something."""
         out: dict[str, Any] = {"id": resource_id, "arn": f"arn:aws:planned:{self.region}:{ACCOUNT}:{name}",
-                               "name": inputs.get("name", name)}
-        if type_token == "aws:ec2/instance:Instance":
+                               "name": inputs.get(AZURE_NAME_INPUTS.get(type_token, "name"), name)}
+        if type_token == "azure-native:network:PublicIPAddress":
+            out["ipAddress"] = PLANNED_PUBLIC_IP
+        elif type_token == "aws:ec2/instance:Instance":
             out.update(privateIp="10.0.0.10", publicIp="192.0.2.10", privateDns="ip-10-0-0-10.ec2.internal",
                        availabilityZone=inputs.get("availabilityZone", f"{self.region}a"))
         elif type_token == "aws:ec2/launchTemplate:LaunchTemplate":
@@ -122,17 +142,38 @@ class _RecordingMonitor(MockMonitor):
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method name)
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            inputs = redact(rpc.deserialize_properties(request.object))
+            inputs = redact(rpc.deserialize_properties(secrets_in_place(request.object)))
             with self._lock:
                 self.planned.append(PlannedResource(request.type, request.name, response.urn, request.parent,
                                                     bool(request.custom), response.id, inputs))
         return response
 
 
+def secrets_in_place(struct: struct_pb2.Struct) -> struct_pb2.Struct:
+    """``struct`` with each secret replaced by ``"[secret]"`` where it sits. Pulumi's own deserialisation
+    hoists a nested secret up to the top-level input, which would hide a scale set's whole VM profile
+    (sizes and disks included) because its custom data is secret."""
+    result = struct_pb2.Struct()
+    for key, value in struct.fields.items():
+        result.fields[key].CopyFrom(_secret_in_place(value))
+    return result
+
+
+def _secret_in_place(value: struct_pb2.Value) -> struct_pb2.Value:
+    kind = value.WhichOneof("kind")
+    if kind == "struct_value":
+        fields = value.struct_value.fields
+        if SIG_KEY in fields and fields[SIG_KEY].string_value == SECRET_SIG:
+            return struct_pb2.Value(string_value=SECRET)
+        return struct_pb2.Value(struct_value=secrets_in_place(value.struct_value))
+    if kind == "list_value":
+        return struct_pb2.Value(list_value=struct_pb2.ListValue(
+            values=[_secret_in_place(item) for item in value.list_value.values]))
+    return value
+
+
 def redact(value: Any) -> Any:
-    """Secrets become ``"[secret]"``; values JSON cannot hold (assets, resource references) their type name."""
-    if rpc.is_rpc_secret(value):
-        return SECRET
+    """Values JSON cannot hold (assets, resource references) become their type name."""
     if isinstance(value, dict):
         return {key: redact(item) for key, item in value.items()}
     if isinstance(value, list):

@@ -97,3 +97,62 @@ def fetch_instance_prices(session: boto3.Session, region: str, instance_types: I
             documents += page["PriceList"]
         prices.update(parse_price_list(documents))
     return prices
+
+
+AZURE_PRICES = Path(__file__).with_name("prices_azure.json")
+
+
+@dataclass(frozen=True)
+class AzurePrices:
+    """USD pay-as-you-go rates for one Azure region (``prices_azure.json``). Disks are billed by the smallest
+    tier holding the disk (``*_ssd_month``: tier size in GiB -> USD per month). ``approximate`` names the
+    entries (a field, or a VM size) that are not exact list prices; ``approximate_why`` says why."""
+
+    region: str
+    vm_hour: Mapping[str, float]
+    premium_ssd_month: Mapping[int, float]
+    standard_ssd_month: Mapping[int, float]
+    premium_v2_gib_month: float
+    premium_v2_iops_month: float  # per provisioned IOPS above the free ones
+    premium_v2_mbps_month: float  # per provisioned MB/s above the free ones
+    premium_v2_free_iops: float
+    premium_v2_free_mbps: float
+    files_premium_gib_month: float  # provisioned
+    public_ip_hour: float
+    nat_gateway_hour: float
+    nat_gateway_gb: float
+    aci_vcpu_second: float
+    aci_gb_second: float
+    log_analytics_gb: float
+    hdinsight_node_hour: Mapping[str, float]  # HDInsight's fee per node, on top of the VM
+    approximate: frozenset[str]
+    approximate_why: str
+    hours_per_month: float
+    source: str
+
+    def note(self, *entries: str) -> str:
+        """What to say on a line priced from ``entries``: nothing when exact, why not otherwise."""
+        return f"approximate: {self.approximate_why}" if self.approximate & set(entries) else ""
+
+
+def load_azure_prices(region: str, path: Path = AZURE_PRICES) -> AzurePrices:
+    data = json.loads(path.read_text())
+    regions = data["regions"]
+    if region not in regions:
+        raise PriceError(f"no offline Azure prices for location {region} (the table has {', '.join(regions)}); "
+                         "price it in one of those or add the location to targets/plan/prices_azure.json")
+    rates = dict(regions[region])
+    why = rates.pop("approximate_why", "")
+    if "same_as" in rates:  # a region without figures of its own: every entry is approximate
+        rates = {key: value for key, value in regions[rates.pop("same_as")].items() if key != "approximate_why"}
+        rates["approximate"] = [key for key, value in rates.items() if not isinstance(value, list)]
+    vm_hour = rates.pop("vm_hour")
+    approximate = frozenset(rates.pop("approximate", [])) | frozenset(rates.pop("approximate_vm_sizes", []))
+    if "vm_hour" in approximate:
+        approximate |= frozenset(vm_hour)
+    return AzurePrices(
+        region=region, vm_hour=vm_hour, approximate=approximate, approximate_why=why,
+        premium_ssd_month={int(size): usd for size, usd in rates.pop("premium_ssd_month").items()},
+        standard_ssd_month={int(size): usd for size, usd in rates.pop("standard_ssd_month").items()},
+        hours_per_month=data["hours_per_month"], source=f"offline Azure table as of {data['as_of']} ({region})",
+        **rates)

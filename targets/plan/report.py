@@ -16,8 +16,16 @@ from components.security import Finding, SecurityViolation, check_environment, c
 from spec.environment import Environment
 from spec.environment import Network as NetworkSpec
 from targets.plan.cost import Cost, estimate
+from targets.plan.cost_azure import estimate_azure
 from targets.plan.mock_run import PlannedResource, evaluate
-from targets.plan.prices import RegionPrices, fetch_instance_prices, load_prices
+from targets.plan.prices import (
+    AzurePrices,
+    PriceError,
+    RegionPrices,
+    fetch_instance_prices,
+    load_azure_prices,
+    load_prices,
+)
 
 if TYPE_CHECKING:
     import boto3
@@ -32,20 +40,21 @@ class Plan:
     region: str
     resources: list[PlannedResource]
     findings: list[Finding]
-    cost: Cost | None  # None for targets without a price table (azure)
+    cost: Cost | None  # None for the local target, which costs nothing
 
     @property
     def errors(self) -> list[Finding]:
         return [finding for finding in self.findings if finding.severity == "error"]
 
 
-def plan(env: Environment, program: Callable[[], object], *, prices: RegionPrices | None = None,
+def plan(env: Environment, program: Callable[[], object], *, prices: RegionPrices | AzurePrices | None = None,
          session: boto3.Session | None = None) -> Plan:
     """Evaluate ``program`` (the Pulumi program for ``env``) offline, judge it and price it.
 
-    ``prices`` replaces the offline table of the region; ``session`` (``--live-prices``) asks the AWS Pricing
-    API for the planned instance types. A component that refuses the spec (``SecurityViolation``) ends the
-    evaluation: the plan then has the spec's findings and the refusal, and no resources."""
+    ``prices`` replaces the offline table of the region (``RegionPrices`` for AWS, ``AzurePrices`` for Azure);
+    ``session`` (``--live-prices``, AWS only) asks the AWS Pricing API for the planned instance types. A
+    component that refuses the spec (``SecurityViolation``) ends the evaluation: the plan then has the spec's
+    findings and the refusal, and no resources."""
     region = env.region or "us-east-1"
     findings = check_environment(env)
     try:
@@ -57,9 +66,14 @@ def plan(env: Environment, program: Callable[[], object], *, prices: RegionPrice
         resources = []
     findings += [finding for resource in resources if resource.custom
                  for finding in check_resource(resource.type, resource.inputs, resource.name)]
+    if session is not None and env.target != "aws":
+        raise PriceError(f"--live-prices asks the AWS Pricing API; a {env.target} plan is priced from its offline "
+                         "table only (drop --live-prices)")
     cost = None
-    if env.target == "aws":
-        table = prices or load_prices(region)
+    if env.target == "azure":
+        cost = estimate_azure(resources, prices if isinstance(prices, AzurePrices) else load_azure_prices(region))
+    elif env.target == "aws":
+        table = prices if isinstance(prices, RegionPrices) else load_prices(region)
         if session is not None:
             live = fetch_instance_prices(session, region, instance_types(resources))
             table = table.with_instances(live, f"AWS Pricing API {date.today().isoformat()}")
@@ -95,7 +109,8 @@ def instance_types(resources: list[PlannedResource]) -> set[str]:
 
 
 def as_json(result: Plan) -> dict[str, Any]:
-    cost = result.cost.as_json() if result.cost else {"per_hour_usd": None, "per_day_usd": None, "lines": []}
+    cost = result.cost.as_json() if result.cost else {"per_hour_usd": None, "per_day_usd": None,
+                                                      "per_month_usd": None, "lines": []}
     return {
         "resources": [{"type": r.type, "name": r.name, "inputs": r.inputs} for r in result.resources],
         "cost": cost,
@@ -144,15 +159,17 @@ def _usd(value: float | None) -> str:
 
 
 def _cost(cost: Cost) -> Table:
-    table = Table(title="cost while running (USD)", title_justify="left",
-                  caption=f"prices: {cost.source}" + (f"; {len(cost.unpriced)} line(s) unpriced" if cost.unpriced
-                                                       else ""), caption_justify="left")
-    for column in ("resource", "item", "quantity", "unit price", "per hour", "per day", "note"):
-        table.add_column(column, justify="right" if column in ("quantity", "unit price", "per hour", "per day")
-                         else "left", overflow="fold")
+    unpriced = f"; {len(cost.unpriced)} line(s) not priced (no price: left out of the total)" if cost.unpriced else ""
+    table = Table(title="cost while running (USD)", title_justify="left", caption_justify="left",
+                  caption=f"prices: {cost.source}; a month is {cost.hours_per_month:g} hours{unpriced}")
+    numbers = ("quantity", "unit price", "per hour", "per day", "per month")
+    for column in ("resource", "item", *numbers, "note"):
+        table.add_column(column, justify="right" if column in numbers else "left", overflow="fold")
     for line in cost.lines:
+        per_month = None if line.per_hour_usd is None else line.per_hour_usd * cost.hours_per_month
         table.add_row(line.resource, line.item, f"{line.quantity:g} {line.unit}", _usd(line.unit_usd),
-                      _usd(line.per_hour_usd), _usd(line.per_day_usd), line.note)
+                      _usd(line.per_hour_usd), _usd(line.per_day_usd), _usd(per_month),
+                      line.note or ("" if line.per_hour_usd is not None else "not priced"))
     table.add_row("[bold]total[/]", "", "", "", f"[bold]{_usd(cost.per_hour_usd)}[/]",
-                  f"[bold]{_usd(cost.per_day_usd)}[/]", "")
+                  f"[bold]{_usd(cost.per_day_usd)}[/]", f"[bold]{_usd(cost.per_month_usd)}[/]", "")
     return table

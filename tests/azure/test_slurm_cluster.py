@@ -16,11 +16,16 @@ import pulumi
 import pytest
 
 from components.aws.cloud_init import BUNDLE_DIR
-from components.azure.capabilities import accelerated_networking, check_vm_networking, vm_sizes
 from components.azure.custom_data import BOOT_PATH, LIMIT, encode
 from components.azure.slurm_cluster import UBUNTU, UBUNTU_HPC, AzureSlurmCluster, AzureSlurmClusterArgs
 from components.fleet import FLEET_TAG_KEY
-from components.security import SecurityViolation, check_resource
+from components.security import (
+    SecurityViolation,
+    accelerated_networking,
+    check_resource,
+    check_vm_networking,
+    vm_sizes,
+)
 from spec import environment as spec
 from tests.aws.mocks import FAKE_ED25519
 from tests.azure.conftest import HEAD_PUBLIC_IP, AzureMocks
