@@ -280,13 +280,27 @@ def run_task(c: Context, command: str | None = None, timeout: int = 600, name: s
     contract = outputs(name)
     if contract.containers is None:
         raise Exit(f"environment {contract.name!r} has no container service (stack: containers or full)", code=1)
-    import boto3
+    args = shlex.split(command) if command else None
 
-    from targets.aws.ecs_tasks import run_task as run_ecs_task
+    def on_log(line: str) -> None:
+        console.print(line, markup=False, highlight=False)
 
-    code = run_ecs_task(boto3.Session(region_name=contract.containers.region), contract.containers,
-                        shlex.split(command) if command else None, timeout=float(timeout),
-                        on_log=lambda line: console.print(line, markup=False, highlight=False))
+    if contract.containers.provider == "azure":
+        from targets.azure.container_tasks import run_task as run_container_group
+        from targets.azure.session import for_scope
+
+        if contract.azure is None:
+            raise Exit(f"environment {contract.name!r} names no Azure subscription and resource group; run "
+                       "`invoke up` again", code=1)
+        code = run_container_group(for_scope(contract.azure), contract.azure, contract.containers, args,
+                                   timeout=float(timeout), on_log=on_log)
+    else:
+        import boto3
+
+        from targets.aws.ecs_tasks import run_task as run_ecs_task
+
+        code = run_ecs_task(boto3.Session(region_name=contract.containers.region), contract.containers, args,
+                            timeout=float(timeout), on_log=on_log)
     if code:
         raise Exit(code=code)
 
