@@ -72,16 +72,20 @@ class AzureScope(_Strict):
 
 
 class ContainerService(_Strict):
-    """What `invoke run-task` needs to start a one-off task of the environment's container service."""
+    """What `invoke run-task` needs to start a one-off task of the environment's container service. On azure
+    the service's container group is the definition a one-off run copies (Azure Container Instances has no
+    task definitions); the resource group and subscription are in ``Outputs.azure``."""
 
     provider: Literal["aws", "azure"]
     region: str
-    cluster: str
-    task_definition: str
-    container: str
-    subnets: list[str]
+    cluster: str  # the ECS cluster name (aws), the service's container group name (azure)
+    task_definition: str  # the task definition ARN (aws), the service's container group ARM id (azure)
+    container: str  # the container's name in the definition
+    subnets: list[str]  # where tasks run: the private subnet ids (aws), the delegated subnet's ARM id (azure)
+    # the tasks' security groups (aws); the network security group on the delegated subnet, which applies by
+    # itself (azure)
     security_groups: list[str]
-    log_group: str
+    log_group: str  # the CloudWatch log group (aws), the Log Analytics workspace's customer id (azure)
 
 
 class SparkCluster(_Strict):
