@@ -99,9 +99,6 @@ def _follow(client: ContainerInstanceManagementClient, scope: AzureScope, servic
         container = next(c for c in group.containers if c.name == service.container)
         view = container.instance_view
         state = view.current_state if view and view.current_state else None
-        if group.provisioning_state == "Failed":
-            raise AzureError(f"one-off container group {name} failed to start: {_last_event(group, view)}; "
-                             "check the image name and that the subnet reaches the registry (NAT)")
         if state is not None and state.state in ("Running", "Terminated"):
             shown.drain(final=state.state == "Terminated")
         if state is not None and state.state == "Terminated":
@@ -109,6 +106,9 @@ def _follow(client: ContainerInstanceManagementClient, scope: AzureScope, servic
                 raise AzureError(f"one-off container group {name}: container {service.container!r} ended without "
                                  f"an exit code ({state.detail_status or 'no detail'}); {_last_event(group, view)}")
             return int(state.exit_code)
+        if group.provisioning_state == "Failed":  # after the exit code: a container that ran has its answer
+            raise AzureError(f"one-off container group {name} failed to start: {_last_event(group, view)}; "
+                             "check the image name and that the subnet reaches the registry (NAT)")
         if time.monotonic() >= deadline:
             status = state.state if state else group.provisioning_state
             raise AzureError(f"one-off container group {name}: still {status} after {timeout:g} s "

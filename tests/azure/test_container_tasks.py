@@ -175,6 +175,12 @@ def test_a_group_that_fails_to_start_names_the_event_and_is_deleted(arm, azure_s
     assert "\n" not in message and len(deleted(arm)) == 1
 
 
+def test_a_container_that_ran_gives_its_exit_code_even_when_the_group_reports_failed(arm, azure_session, service):
+    run = OneOff(arm, [("Failed", "Terminated", 137, "killed\n")])
+    assert run_task(azure_session, SCOPE, service, None, timeout=30, on_log=run.on_log, poll=0) == 137
+    assert run.timeline == ["status Terminated", "killed"] and len(deleted(arm)) == 1
+
+
 def test_a_definition_arm_refuses_names_its_message_and_leaves_nothing_to_delete(arm, azure_session, service):
     arm.route("PUT", ONE_OFF, lambda request, match: Reply(400, {"error": {
         "code": "InaccessibleImage", "message": "The image 'nope:1' in container group 'x' is not accessible."}}))
