@@ -58,3 +58,31 @@ def test_up_on_aws_without_the_pulumi_cli_says_how_in_one_line() -> None:
     result = invoke("up", "--target", "aws", "--stack", "hpc-dev")
     assert result.returncode == 1
     assert "the Pulumi CLI is not installed" in result.stdout and "Traceback" not in result.stdout + result.stderr
+
+
+def test_plan_of_the_azure_stack_prices_it_with_the_tables_date() -> None:
+    result = invoke("plan", "--stack", "azure-hpc-dev", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    cost = plan["cost"]
+    assert cost["source"] == "offline Azure table as of 2026-11-22 (westeurope)"
+    assert abs(cost["per_month_usd"] - cost["per_hour_usd"] * cost["hours_per_month"]) < 0.05
+    assert cost["per_hour_usd"] > 4 * 3.6  # four Standard_HB120rs_v3 at $3.60 an hour each
+    items = [line["item"] for line in cost["lines"]]
+    assert "Standard_HB120rs_v3 pay-as-you-go × 4 (scale set capacity)" in items
+    assert "PremiumV2_LRS IOPS above 3000" in items and all(line["per_hour_usd"] is not None for line in cost["lines"])
+    assert [f for f in plan["findings"] if f["severity"] == "error"] == []
+    text = invoke("plan", "--stack", "azure-hpc-dev")
+    assert text.returncode == 0 and "offline Azure table as of 2026-11-22" in text.stdout
+    assert "a month is 730 hours" in text.stdout
+
+
+def test_plan_refuses_rdma_on_an_azure_size_without_infiniband(tmp_path: Path) -> None:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("target: azure\nregion: westeurope\nssh: {allowed_cidr: 198.51.100.0/24}\n"
+                    "head: {instance_type: Standard_D4s_v5}\n"
+                    "compute: {count: 2, instance_type: Standard_F72s_v2, networking: rdma}\n")
+    result = invoke("plan", "--spec", str(spec), "--format", "json")
+    assert result.returncode == 1, result.stderr
+    errors = [f for f in json.loads(result.stdout)["findings"] if f["severity"] == "error"]
+    assert [(f["rule"], f["resource"]) for f in errors] == [("azure-rdma-unsupported", "compute.instance_type")]

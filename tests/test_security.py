@@ -12,9 +12,12 @@ import pytest
 
 from components.security import (
     CAPABILITIES,
+    VM_SIZES,
     WORLD_MARKER,
     Finding,
     SecurityViolation,
+    accelerated_networking,
+    check_disk_encryption,
     check_environment,
     check_instance_networking,
     check_resource,
@@ -289,3 +292,42 @@ def test_security_module_imports_only_the_standard_library():
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'pulumi', 'spec', 'yaml'}))")
     result = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+# --- Azure sizes, judged from the spec the way the components refuse them ---------------------------------
+
+def azure_env(**sections: object) -> Environment:
+    return Environment.model_validate({
+        "name": "hpc", "target": "azure", "region": "westeurope", "ssh": {"allowed_cidr": "198.51.100.0/24"},
+        "head": {"instance_type": "Standard_D4s_v5"},
+        "compute": {"instance_type": "Standard_HB120rs_v3", "networking": "rdma"}, **sections})
+
+
+def test_check_environment_judges_azure_sizes():
+    assert check_environment(azure_env()) == []
+    rdma = check_environment(azure_env(compute={"instance_type": "Standard_D16s_v5", "networking": "rdma"}))
+    assert [(f.rule, f.severity, f.resource) for f in rdma] == [
+        ("azure-rdma-unsupported", "error", "compute.instance_type")]
+    assert "series HB" in rdma[0].message and "Standard_HB120rs_v3" in rdma[0].message
+    enhanced = check_environment(azure_env(compute={"instance_type": "Standard_B2s", "networking": "enhanced"}))
+    assert rules(enhanced) == [("azure-accelerated-networking-unsupported", "error")]
+    typo = check_environment(azure_env(compute={"instance_type": "Standard_HB120rs_v9", "networking": "rdma"},
+                                       head={"instance_type": "Standard_D4s_v9"}))
+    assert [(f.rule, f.severity, f.resource) for f in typo] == [
+        ("unknown-vm-size", "error", "compute.instance_type"), ("unknown-vm-size", "warning", "head.instance_type")]
+    assert "did you mean Standard_HB120rs_v3" in typo[0].message
+    # an EC2 type is not an Azure size: judged against the Azure table, not the AWS one
+    assert rules(check_environment(azure_env(head={"instance_type": "c5n.large"}))) == [("unknown-vm-size", "warning")]
+
+
+def test_azure_unencrypted_volume_is_the_line_the_storage_component_refuses_with():
+    volumes = [{"name": "scratch", "size_gb": 10, "mount": "/scratch", "encrypted": False}]
+    [finding] = check_environment(azure_env(storage={"volumes": volumes}))
+    assert finding.line() == check_disk_encryption(azure_env(storage={"volumes": volumes}).storage.volumes)[0].line()
+    assert "Azure managed disks cannot honour" in finding.message
+
+
+def test_azure_size_rules_live_in_the_security_module_with_their_dated_table():
+    assert VM_SIZES.name == "vm_sizes.json" and json.loads(VM_SIZES.read_text())["_source"]["taken"]
+    assert accelerated_networking("Standard_D4s_v5") and not accelerated_networking("Standard_A8_v2")
+    assert not (ROOT / "components/azure/capabilities.py").exists()

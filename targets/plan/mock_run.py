@@ -90,6 +90,8 @@ class PlanMocks(pulumi.runtime.Mocks):
         if args.token == "azure-native:authorization:getClientConfig":
             return {"subscriptionId": PLANNED_SUBSCRIPTION, "tenantId": PLANNED_SUBSCRIPTION, "clientId": "plan",
                     "objectId": "plan"}
+        if args.token == "azure-native:operationalinsights:getSharedKeys":
+            return {"primarySharedKey": "planned-key", "secondarySharedKey": "planned-key"}
         if args.token == "aws:ec2/getSubnet:getSubnet":
             subnet_id = args.args.get("id", "subnet-planned")
             zone = zones[zlib.crc32(subnet_id.encode()) % len(zones)]
@@ -108,6 +110,14 @@ class PlanMocks(pulumi.runtime.Mocks):
                                "name": inputs.get(AZURE_NAME_INPUTS.get(type_token, "name"), name)}
         if type_token == "azure-native:network:PublicIPAddress":
             out["ipAddress"] = PLANNED_PUBLIC_IP
+        elif type_token == "azure-native:operationalinsights:Workspace":
+            out["customerId"] = "00000000-0000-0000-0000-00000000000a"
+        elif type_token == "azure-native:managedidentity:UserAssignedIdentity":
+            out.update(principalId=f"principal-of-{name}", clientId=f"client-of-{name}")
+        identities = (inputs.get("identity") or {}).get("userAssignedIdentities")
+        if type_token.startswith("azure-native:") and isinstance(identities, list):
+            # inputs list the identities' ids; the provider answers a map keyed by id
+            out["identity"] = {**inputs["identity"], "userAssignedIdentities": {i: {} for i in identities}}
         elif type_token == "aws:ec2/instance:Instance":
             out.update(privateIp="10.0.0.10", publicIp="192.0.2.10", privateDns="ip-10-0-0-10.ec2.internal",
                        availabilityZone=inputs.get("availabilityZone", f"{self.region}a"))
