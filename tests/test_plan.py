@@ -521,3 +521,13 @@ def test_render_of_an_azure_plan_shows_the_month_and_the_tables_date():
     assert "prices: offline Azure table as of 2026-11-22 (westeurope); a month is 730 hours" in text
     assert f"{HOURS_PER_MONTH * azure_expected_per_hour():,.4f}" in text
     assert "Standard_HB120rs_v3 pay-as-you-go × 4" in text
+
+
+@pytest.mark.parametrize(("stack", "item"), [
+    ("azure-containers-dev", "container group (1 vCPU, 1.5 GB), running all the time"),
+    ("azure-spark-dev", "HDInsight fee, Standard_E8_v3 × 3 (workernode)")])
+def test_the_other_azure_stacks_plan_offline_and_are_priced(stack: str, item: str):
+    env = load_stack_config(stack, ROOT)
+    result = plan(env, lambda: build_azure(env, AZURE_KEY))
+    assert item in [line.item for line in result.cost.lines] and result.errors == []
+    assert result.cost.per_month_usd == pytest.approx(result.cost.per_hour_usd * HOURS_PER_MONTH)
