@@ -36,8 +36,10 @@ def assert_contract(exported: dict[str, Any] | Outputs) -> Outputs:
         assert volume.node in names, f"volume {volume.name} is on unknown node {volume.node}"
         assert volume.device or volume.volume_id, f"volume {volume.name}: mount needs a device or a volume id"
         assert PurePosixPath(volume.mount).is_absolute()
-    mounts = [v.mount for v in outputs.volumes] + ([outputs.shared.mount] if outputs.shared else [])
-    assert len(mounts) == len(set(mounts)), f"two file systems on one mount point: {mounts}"
+    for node in names:  # one file system per mount point on each node (the shared one is on all of them)
+        mounts = [v.mount for v in outputs.volumes if v.node == node] + ([outputs.shared.mount] if outputs.shared
+                                                                         else [])
+        assert len(mounts) == len(set(mounts)), f"{node}: two file systems on one mount point: {mounts}"
     if outputs.shared is not None:
         assert PurePosixPath(outputs.shared.mount).is_absolute() and outputs.shared.source
         assert outputs.head is not None, "a shared file system is mounted on cluster nodes"

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from spec.outputs import Outputs
+from tests.contract import assert_contract
 from tests.local.harness import invoke, run_name, write_spec
 
 if sys.platform != "linux" or os.geteuid() != 0:
@@ -33,6 +34,6 @@ def cluster(state_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     result = invoke(state_dir, "up", "--spec", str(spec))
     try:
         assert result.returncode == 0, result.stdout + result.stderr
-        yield Outputs.load(state_dir / name / "outputs.json")
+        yield assert_contract(Outputs.load(state_dir / name / "outputs.json"))
     finally:
         invoke(state_dir, "destroy", "--name", name)

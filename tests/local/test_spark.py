@@ -19,6 +19,7 @@ from remote.pool import Pool
 from remote.run import run
 from remote.spark_job import submit_local
 from spec.outputs import Outputs
+from tests.contract import assert_contract
 from tests.local.harness import ROOT, invoke, leftovers, pid_namespaces, run_name, write_spec
 
 NAME = run_name("sparktest")
@@ -39,7 +40,7 @@ def spark_env(state_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         namespaces = pid_namespaces(state_dir, NAME)
         mounted = invoke(state_dir, "mount", "--name", NAME)
         assert mounted.returncode == 0, mounted.stdout + mounted.stderr
-        yield Outputs.load(state_dir / NAME / "outputs.json")
+        yield assert_contract(Outputs.load(state_dir / NAME / "outputs.json"))
     finally:
         gone = invoke(state_dir, "destroy", "--name", NAME)
         assert gone.returncode == 0, gone.stdout + gone.stderr
