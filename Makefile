@@ -5,8 +5,8 @@ PYTHON ?= python3
 APT_PACKAGES := slurm-wlm munge openmpi-bin libopenmpi-dev gcc openssh-server openssh-client \
 	iproute2 util-linux mount e2fsprogs xfsprogs procps openjdk-17-jre-headless
 
-.PHONY: setup packages venv demo test lint bench
-setup: packages venv
+.PHONY: setup packages venv azurite demo test lint bench
+setup: packages venv azurite
 
 # Debian packages for the local target; only missing ones are installed (idempotent).
 packages:
@@ -31,6 +31,13 @@ $(VENV)/.installed: pyproject.toml
 		"$(CURDIR)/$(VENV)" "$(CURDIR)" > $(VENV)/bin/invoke
 	@chmod +x $(VENV)/bin/invoke
 	@touch $@
+
+# Azurite (Azure Storage emulator) for the Azure Spark tests, project-local; installed only when missing.
+AZURITE := .tools/azurite/node_modules/.bin/azurite-blob
+azurite: $(AZURITE)
+$(AZURITE):
+	@command -v npm >/dev/null || { echo "npm is missing: the Azure Spark upload tests need node and npm"; exit 1; }
+	npm install --prefix .tools/azurite --no-audit --no-fund --silent azurite@3.37.0
 
 demo: setup
 	$(VENV)/bin/invoke demo

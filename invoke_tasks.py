@@ -188,7 +188,8 @@ def run_mpi(c: Context, program: str = "examples/mpi/ring.c", nodes: str | None 
 @cli_errors
 def submit_spark(c: Context, script: str, input: str | None = None, output: str | None = None, args: str = "",
                  timeout: int = 3600, name: str | None = None) -> None:
-    """Run a Spark script on the environment's Spark cluster (local standalone or EMR); exit with its code."""
+    """Run a Spark script on the environment's Spark cluster (local standalone, EMR or HDInsight through Livy);
+    exit with its code."""
     from targets import outputs
 
     contract = outputs(name)
@@ -205,6 +206,13 @@ def submit_spark(c: Context, script: str, input: str | None = None, output: str 
         sys.stdout.write(result.stdout)
         if result.exit_code:
             sys.stderr.write(result.stderr)
+    elif contract.spark.provider == "azure":
+        from targets.azure.livy import submit_livy
+
+        with console.status("submitting") as status:
+            result = submit_livy(contract.spark, Path(script), input=input, output=output, args=extra,
+                                 timeout=float(timeout),
+                                 on_state=lambda state, elapsed: status.update(f"batch {state}, {elapsed:.0f} s"))
     else:
         import boto3
 

@@ -1,0 +1,157 @@
+"""Spark jobs on the environment's HDInsight cluster through its Livy endpoint, as `invoke submit-spark` runs
+them: the EMR path's shape (targets/aws/emr_steps.py) with a Livy batch instead of a step.
+
+The script (with a zip of its local modules) and a local input go to ``jobs/<id>/`` in the cluster's storage;
+``POST /batches`` runs the script with the input and output locations as its first two arguments; ``GET
+/batches/{id}`` is polled until the batch is final (success, dead, killed, error); a local output directory
+receives the results; a failed batch's cause is read from ``GET /batches/{id}/log``. A batch still running at
+the timeout, or on Ctrl-C, is deleted. HDInsight's Livy sits behind the cluster gateway: HTTPS with the cluster
+login (basic auth), and ``X-Requested-By`` on every request that changes something (Livy's CSRF check).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from remote.spark_failure import failure_cause
+from spec.outputs import SparkCluster
+from targets.aws.emr_steps import (
+    JOBS_PREFIX,
+    USER_EXIT,
+    EmrResult,
+    _check_local,
+    _local_output,
+    job_id,
+    modules_zip,
+    safe_name,
+)
+from targets.azure.errors import AzureError
+from targets.azure.spark_uploads import download, job_storage, upload_bytes, upload_input
+
+FINAL = ("success", "dead", "killed", "error")
+LOG_PAGE = 1000  # lines per GET /batches/{id}/log
+TAIL_LINES = 5
+REQUEST_TIMEOUT = 60.0
+# One attempt: YARN would otherwise run a failing driver twice and the log would hold both.
+BATCH_CONF = {"spark.yarn.maxAppAttempts": "1"}
+
+
+def submit_livy(spark: SparkCluster, script: Path, *, input: str | None, output: str | None, args: Sequence[str],
+                timeout: float, on_state: Callable[[str, float], None], modules: Sequence[Path] = (),
+                poll: float = 5.0, credential: Any = None, account_url: str | None = None,
+                verify: str | bool = True) -> EmrResult:
+    """Run ``script`` on the cluster as one Livy batch and return how it ended (the EMR path's result).
+
+    ``input``/``output``: a URI (``abfss://...``) is passed on untouched; a local path is uploaded (input) or
+    receives the job's files when the batch succeeds (output, an absent or empty directory). ``credential``
+    (default: Azure's default chain) and ``account_url`` reach the storage; ``verify`` is a CA bundle path for
+    both endpoints, or True."""
+    if spark.provider != "azure" or not (spark.bucket and spark.user and spark.password):
+        raise AzureError(f"submit-spark: the environment's Spark cluster is {spark.provider}, or has no container, "
+                         "user or password; run `invoke up` with a spark stack on Azure")
+    local_output = _local_output(output)
+    _check_local(script, modules, input)
+    if credential is None:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential()
+    storage = job_storage(spark.bucket, credential, account_url, verify)
+
+    prefix = f"{JOBS_PREFIX}{job_id(script)}/"
+    batch: dict[str, Any] = {"file": upload_bytes(storage, script.read_bytes(), f"{prefix}{safe_name(script.name)}"),
+                             "name": f"submit-spark {script.name} ({prefix.removesuffix('/')})", "conf": BATCH_CONF}
+    if modules:
+        batch["pyFiles"] = [upload_bytes(storage, modules_zip(modules), f"{prefix}modules.zip")]
+    input_uri = input if input is None or "://" in input else upload_input(storage, Path(input), prefix)
+    output_uri = output if output is not None and local_output is None else storage.cluster_uri(f"{prefix}output")
+    batch["args"] = [input_uri or storage.cluster_uri(f"{prefix}input"), output_uri, *args]
+
+    livy = _Livy(spark, verify)
+    batch_id = livy.call("POST", "/batches", f"submitting {script.name}", json=batch)["id"]
+    state = livy.follow(batch_id, timeout, on_state, poll)
+    log_url = f"{livy.url}/batches/{batch_id}/log"
+    if state == "success":
+        if local_output is not None:
+            download(storage, f"{prefix}output/", local_output)
+        return EmrResult(0, state, str(batch_id), None, output_uri, local_output, log_url)
+    cause, code = _diagnose(livy.log(batch_id), state)
+    return EmrResult(code, state, str(batch_id), cause, output_uri, None, log_url)
+
+
+def _diagnose(lines: list[str], state: str) -> tuple[str, int]:
+    """The cause from the batch's log (spark-submit's output and YARN's diagnostics) and the driver's exit code
+    when YARN reports it, else 1."""
+    text = "\n".join(lines)
+    exits = [int(code) for code in USER_EXIT.findall(text) if int(code) != 0]
+    cause = failure_cause(text)
+    if cause is None:
+        tail = "\n".join(lines[-TAIL_LINES:]) or "(empty log)"
+        cause = f"the batch ended {state} with no error in its log; its last lines:\n{tail}"
+    return cause, exits[-1] if exits else 1
+
+
+class _Livy:
+    """Livy's batch API on the cluster gateway: basic auth, X-Requested-By, certificates verified."""
+
+    def __init__(self, spark: SparkCluster, verify: str | bool) -> None:
+        assert spark.user is not None and spark.password is not None  # checked by submit_livy
+        self.url = spark.master.rstrip("/")
+        self._session = requests.Session()
+        self._session.auth = (spark.user, spark.password.get_secret_value())
+        self._verify = verify  # per request: a session's is overridden by REQUESTS_CA_BUNDLE
+        self._session.headers["X-Requested-By"] = spark.user
+
+    def call(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
+        """One request; any failure becomes one AzureError line naming ``what`` and what to do."""
+        where = f"{what} (Livy at {self.url})"
+        try:
+            response = self._session.request(method, f"{self.url}{path}", timeout=REQUEST_TIMEOUT,
+                                             verify=self._verify, **kwargs)
+        except requests.RequestException as exc:
+            raise AzureError(f"{where}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; "
+                             "check the cluster is up (`invoke up`) and ssh.allowed_cidr includes this machine"
+                             ) from exc
+        if response.status_code in (401, 403):
+            raise AzureError(f"{where}: HTTP {response.status_code}, the cluster login was refused; run `invoke up` "
+                             "again to refresh the saved outputs (they hold the cluster's login)")
+        if not response.ok:
+            detail = (response.text.strip().splitlines() or [response.reason])[0][:200]
+            raise AzureError(f"{where}: HTTP {response.status_code} {detail}; see the cluster's Livy log in Ambari")
+        return response.json() if response.content else {}
+
+    def follow(self, batch_id: int, timeout: float, on_state: Callable[[str, float], None], poll: float) -> str:
+        """Poll the batch until it is final; delete it on timeout or Ctrl-C."""
+        start = time.monotonic()
+        try:
+            while True:
+                state = self.call("GET", f"/batches/{batch_id}", f"following batch {batch_id}")["state"]
+                elapsed = time.monotonic() - start
+                on_state(state, elapsed)
+                if state in FINAL:
+                    return state
+                if elapsed >= timeout:
+                    self.delete(batch_id)
+                    raise AzureError(f"batch {batch_id}: still {state} after {timeout:g} s, so it was deleted; "
+                                     "submit again with a larger timeout")
+                time.sleep(poll)
+        except KeyboardInterrupt:
+            self.delete(batch_id)
+            raise
+
+    def delete(self, batch_id: int) -> None:
+        self.call("DELETE", f"/batches/{batch_id}", f"deleting batch {batch_id}")
+
+    def log(self, batch_id: int) -> list[str]:
+        """Every line Livy keeps of the batch's log, a page at a time."""
+        lines: list[str] = []
+        while True:
+            page = self.call("GET", f"/batches/{batch_id}/log", f"reading the log of batch {batch_id}",
+                             params={"from": len(lines), "size": LOG_PAGE})
+            lines += page.get("log") or []
+            if not page.get("log") or len(lines) >= page.get("total", 0):
+                return lines

@@ -1,0 +1,186 @@
+"""submit-spark on Azure end to end, locally: uploads into a real Blob service (Azurite) and the batch through a
+Livy that checks the login and the CSRF header (tests/azure/fake_livy.py), both on 127.0.0.1."""
+
+from __future__ import annotations
+
+import io
+import uuid
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.storage.blob import BlobServiceClient, ContainerClient
+
+from spec.outputs import SparkCluster
+from targets.aws.emr_steps import EmrResult
+from targets.azure.errors import AzureError
+from targets.azure.livy import submit_livy
+from tests.azure.azurite import ACCOUNT, Azurite
+from tests.azure.fake_livy import Batch, FakeLivy, Plan
+
+USER, PASSWORD = "admin", "Gateway-Passw0rd!"
+# Livy's batch log: spark-submit's stdout and stderr and YARN's diagnostics, each section opened by a line of
+# its own starting with a newline (Livy's logLines).
+TRACEBACK = ["Traceback (most recent call last):", '  File "/tmp/job.py", line 9, in <module>',
+             "    rows = parse(line)", "ValueError: bad row 'x,y'"]
+
+
+@pytest.fixture(scope="module")
+def azurite() -> Iterator[Azurite]:
+    server = Azurite()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def livy() -> Iterator[FakeLivy]:
+    server = FakeLivy(USER, PASSWORD)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def container(azurite: Azurite) -> ContainerClient:
+    """A new container per test, like the cluster's file system."""
+    service = BlobServiceClient(azurite.account_url, credential=azurite.credential)
+    return service.create_container(f"spark{uuid.uuid4().hex[:12]}")
+
+
+def cluster(livy: FakeLivy, container: ContainerClient, password: str = PASSWORD) -> SparkCluster:
+    return SparkCluster(provider="azure", master=livy.url, region="westeurope", user=USER, password=password,
+                        bucket=f"https://{ACCOUNT}.blob.core.windows.net/{container.container_name}")
+
+
+def submit(livy: FakeLivy, container: ContainerClient, azurite: Azurite, script: Path, states: list[str],
+           password: str = PASSWORD, **kwargs: Any) -> EmrResult:
+    defaults: dict[str, Any] = {"input": None, "output": None, "args": [], "timeout": 30.0, "poll": 0.01}
+    return submit_livy(cluster(livy, container, password), script, on_state=lambda state, _: states.append(state),
+                       credential=azurite.credential, account_url=azurite.account_url, verify=livy.ca_file,
+                       **{**defaults, **kwargs})
+
+
+def blob(container: ContainerClient, name: str) -> bytes:
+    return container.download_blob(name).readall()
+
+
+def key_of(uri: str, container: ContainerClient) -> str:
+    """The blob name of a cluster-side URI, checked to be in this container of this account."""
+    prefix = f"abfss://{container.container_name}@{ACCOUNT}.dfs.core.windows.net/"
+    assert uri.startswith(prefix), uri
+    return uri[len(prefix):]
+
+
+@pytest.fixture
+def job(tmp_path: Path) -> Path:
+    script = tmp_path / "word count.py"
+    script.write_text("print('counting')\n")
+    return script
+
+
+def test_a_batch_that_succeeds_gets_its_uploads_and_its_output_downloaded(
+        livy: FakeLivy, container: ContainerClient, azurite: Azurite, job: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "day=1").mkdir(parents=True)
+    (data / "a.txt").write_text("alpha beta\n")
+    (data / "day=1" / "b.txt").write_text("gamma\n")
+    package = tmp_path / "helpers"
+    package.mkdir()
+    (package / "__init__.py").write_text("WORDS = 2\n")
+
+    def driver_writes_output(batch: Batch) -> None:
+        output = key_of(batch.body["args"][1], container)
+        container.upload_blob(f"{output}/part-00000", b"alpha\t1\n")
+        container.upload_blob(f"{output}/_SUCCESS", b"")
+        container.upload_blob(f"{output}/nested", b"", metadata={"hdi_isfolder": "true"})  # ADLS Gen2 directory
+
+    livy.plan = Plan(on_final=driver_writes_output)
+    states: list[str] = []
+    result = submit(livy, container, azurite, job, states, input=str(data), output=str(tmp_path / "out"),
+                    args=["--top", "3"], modules=[package])
+
+    assert (result.exit_code, result.state, result.cause) == (0, "success", None)
+    assert states == ["starting", "running", "success"]
+    [batch] = livy.batches.values()
+    script_key = key_of(batch.body["file"], container)
+    assert script_key.startswith("jobs/word-count-") and script_key.endswith("/word_count.py")
+    assert blob(container, script_key) == b"print('counting')\n"
+    prefix = script_key.rsplit("/", 1)[0]
+    input_uri, output_uri, *rest = batch.body["args"]
+    assert key_of(input_uri, container) == f"{prefix}/input/data/" and rest == ["--top", "3"]
+    assert blob(container, f"{prefix}/input/data/a.txt") == b"alpha beta\n"
+    assert blob(container, f"{prefix}/input/data/day=1/b.txt") == b"gamma\n"
+    [modules] = batch.body["pyFiles"]
+    with zipfile.ZipFile(io.BytesIO(blob(container, key_of(modules, container)))) as archive:
+        assert archive.read("helpers/__init__.py") == b"WORDS = 2\n"
+    assert batch.body["conf"] == {"spark.yarn.maxAppAttempts": "1"}
+    assert result.output_uri == output_uri == f"abfss://{container.container_name}@{ACCOUNT}.dfs.core.windows.net/" \
+                                              f"{prefix}/output"
+    assert result.output_dir == tmp_path / "out"
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*")) == [
+        "_SUCCESS", "part-00000"]  # no file for the directory entry
+    assert (tmp_path / "out" / "part-00000").read_bytes() == b"alpha\t1\n"
+    changes = [(method, headers) for method, _, headers in livy.requests if method != "GET"]
+    assert [method for method, _ in changes] == ["POST"]
+    assert all(headers.get("x-requested-by") for _, headers in changes)
+
+
+def test_a_dead_batch_returns_the_cause_from_its_log(livy: FakeLivy, container: ContainerClient,
+                                                      azurite: Azurite, job: Path, tmp_path: Path) -> None:
+    noise = [f"25/01/01 12:00:{i % 60:02d} INFO Client: Application report (state: RUNNING)" for i in range(2400)]
+    livy.plan = Plan(states=["starting", "running", "running", "dead"],
+                     log=["stdout: ", *noise, *TRACEBACK, "\nstderr: ", "\nYARN Diagnostics: ",
+                          "User application exited with status 3"])
+    states: list[str] = []
+    result = submit(livy, container, azurite, job, states, output=str(tmp_path / "out"))
+
+    assert (result.exit_code, result.state) == (3, "dead")
+    assert result.cause == "\n".join(TRACEBACK)  # found after 2400 lines: the log is read page by page
+    assert states[-1] == "dead" and not (tmp_path / "out").exists()
+    assert result.step_logs == f"{livy.url}/batches/0/log"
+
+
+def test_a_failure_without_an_error_in_the_log_shows_its_last_lines(livy: FakeLivy, container: ContainerClient,
+                                                                     azurite: Azurite, job: Path) -> None:
+    livy.plan = Plan(states=["starting", "dead"], log=["stdout: ", "\nstderr: ", "\nYARN Diagnostics: ",
+                                                       "Application killed by user."])
+    result = submit(livy, container, azurite, job, [])
+    assert result.exit_code == 1
+    assert result.cause is not None and result.cause.endswith("Application killed by user.")
+
+
+def test_a_batch_running_past_the_timeout_is_deleted(livy: FakeLivy, container: ContainerClient, azurite: Azurite,
+                                                     job: Path) -> None:
+    livy.plan = Plan(states=["starting", "running"])
+    with pytest.raises(AzureError, match=r"^batch 0: still running after 0.2 s, so it was deleted; ") as failed:
+        submit(livy, container, azurite, job, [], timeout=0.2)
+    assert livy.deleted == [0] and "\n" not in str(failed.value)
+    [delete] = [headers for method, _, headers in livy.requests if method == "DELETE"]
+    assert delete.get("x-requested-by")
+
+
+def test_a_wrong_password_is_one_line_and_starts_nothing(livy: FakeLivy, container: ContainerClient,
+                                                         azurite: Azurite, job: Path) -> None:
+    with pytest.raises(AzureError, match="HTTP 401, the cluster login was refused; run `invoke up` again") as failed:
+        submit(livy, container, azurite, job, [], password="wrong-Passw0rd!")
+    assert "\n" not in str(failed.value) and "wrong-Passw0rd" not in str(failed.value)
+    assert livy.batches == {}
+
+
+def test_the_gateway_certificate_is_verified(livy: FakeLivy, container: ContainerClient, azurite: Azurite,
+                                             job: Path) -> None:
+    """Without the test CA the self-signed certificate is refused, with one line, before any batch exists."""
+    with pytest.raises(AzureError, match=r"^submitting word count.py \(Livy at .*\): SSLError: ") as failed:
+        submit_livy(cluster(livy, container), job, input=None, output=None, args=[], timeout=5.0,
+                    on_state=lambda *_: None, credential=azurite.credential, account_url=azurite.account_url,
+                    verify=True)
+    assert "\n" not in str(failed.value) and livy.batches == {}
+
+
+def test_an_environment_without_a_livy_login_is_refused(livy: FakeLivy, container: ContainerClient, job: Path,
+                                                        azurite: Azurite) -> None:
+    spark = SparkCluster(provider="azure", master=livy.url, bucket=cluster(livy, container).bucket)
+    with pytest.raises(AzureError, match="has no container, user or password; run `invoke up`"):
+        submit_livy(spark, job, input=None, output=None, args=[], timeout=5.0, on_state=lambda *_: None,
+                    credential=azurite.credential, account_url=azurite.account_url)
