@@ -31,7 +31,8 @@ def build(env: Environment, public_key: str) -> dict[str, Any]:
     tags = {**env.tags, ENVIRONMENT_TAG: env.name}
     network = AzureNetwork(env.name, AzureNetworkArgs(
         network=env.network, ssh_cidr=env.ssh.allowed_cidr or "", allow_world_ssh=env.ssh.allow_world,
-        location=env.region, tags=tags, nodes=env.compute.count if env.stack in ("hpc", "full") else 0))
+        location=env.region, tags=tags, nodes=env.compute.count if env.stack in ("hpc", "full") else 0,
+        spark_gateway=_has_spark(env)))
     client = authorization.get_client_config_output()
     outputs: dict[str, Any] = {
         "target": "azure", "name": env.name, "region": env.region, "ssh_user": env.ssh.user,
@@ -43,9 +44,13 @@ def build(env: Environment, public_key: str) -> dict[str, Any]:
         outputs.update(_hpc(env, network, public_key, tags))
     if env.stack == "containers" or (env.stack == "full" and env.containers):
         outputs["containers"] = _containers(env, network, tags)
-    if env.stack == "spark" or (env.stack == "full" and env.spark):
+    if _has_spark(env):
         outputs["spark"] = _spark(env, network, tags)
     return outputs
+
+
+def _has_spark(env: Environment) -> bool:
+    return env.stack == "spark" or (env.stack == "full" and env.spark is not None)
 
 
 def _hpc(env: Environment, network: AzureNetwork, public_key: str, tags: dict[str, str]) -> dict[str, Any]:
@@ -100,8 +105,7 @@ def _spark(env: Environment, network: AzureNetwork, tags: dict[str, str]) -> dic
     client = authorization.get_client_config_output()
     cluster = AzureSparkCluster(env.name, AzureSparkClusterArgs(
         spark=env.spark, resource_group_name=network.resource_group_name, location=env.region,
-        vnet_id=network.vnet_id, subnet_id=network.subnet_id, nsg_id=network.nsg_id,
-        client_cidr=env.ssh.allowed_cidr, uploader_object_id=client.object_id,
+        vnet_id=network.vnet_id, subnet_id=network.subnet_id, uploader_object_id=client.object_id,
         subscription_id=client.subscription_id, tags=tags))
     return {"provider": "azure", "master": cluster.livy_url, "region": env.region, "bucket": cluster.container_url,
             "user": cluster.gateway_user, "password": cluster.gateway_password}

@@ -9,8 +9,8 @@ from URIs), S3 read buckets, an EMR release label, step concurrency, and the idl
 never ends by itself and bills every minute until `invoke destroy`.
 
 The gateway (Livy, Ambari) answers on ``https://<cluster>.azurehdinsight.net`` with the cluster login, a
-generated secret; the subnet's security group gets two rules for it: the HDInsight service's management
-traffic and the client CIDR, both on 443 only.
+generated secret; the subnet's security group (``AzureNetwork`` with ``spark_gateway``) admits HTTPS to it from
+the HDInsight service's management traffic and the client CIDR only.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import pulumi
 import pulumi_azure_native.authorization as authorization
 import pulumi_azure_native.hdinsight as hdinsight
 import pulumi_azure_native.managedidentity as managedidentity
-import pulumi_azure_native.network as network
 import pulumi_azure_native.storage as storage
 import pulumi_random as random
 from pulumi import Input, Output
@@ -40,7 +39,6 @@ YARN_LOGS = "app-logs/"  # where HDInsight's YARN aggregates container logs in t
 # the deploying principal uploads scripts and reads results through the data plane (Contributor suffices).
 BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
 BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
-HDINSIGHT_PRIORITY, CLIENT_PRIORITY = 120, 130  # above the network's deny-all (4096), below its own rules
 APPLICATIONS = ("spark", "hadoop", "hive", "livy")  # what an HDInsight Spark cluster runs
 # EMR classification -> Ambari config type on HDInsight 5.x (Spark 3 has its own types there).
 CONFIG_TYPES = {"spark-defaults": "spark3-defaults", "spark-env": "spark3-env", "core-site": "core-site",
@@ -59,8 +57,6 @@ class AzureSparkClusterArgs:
     location: str
     vnet_id: Input[str]
     subnet_id: Input[str]  # the network's cluster subnet
-    nsg_id: Input[str]  # the security group on that subnet
-    client_cidr: str  # who may reach the gateway (Livy): the spec's ssh.allowed_cidr
     uploader_object_id: Input[str]  # the deploying principal: it uploads jobs and downloads results
     subscription_id: Input[str]
     tags: dict[str, str]
@@ -150,7 +146,6 @@ class AzureSparkCluster(pulumi.ComponentResource):
         authorization.RoleAssignment(
             f"{name}-uploads", principal_id=args.uploader_object_id, role_definition_id=self._role(
                 BLOB_DATA_CONTRIBUTOR), scope=account.id, opts=child)
-        gateway_rules = self._gateway_rules(child)
         gateway_password, ssh_password = _password(f"{name}-gateway", self), _password(f"{name}-ssh", self)
 
         spark = args.spark
@@ -186,7 +181,7 @@ class AzureSparkCluster(pulumi.ComponentResource):
                 storage_profile=hdinsight.StorageProfileArgs(storageaccounts=[hdinsight.StorageAccountArgs(
                     name=Output.concat(account.name, ".dfs.core.windows.net"), is_default=True,
                     file_system=file_system.name, resource_id=account.id, msi_resource_id=identity.id)])),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[owner, *gateway_rules]))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[owner]))
 
         self.cluster_name = cluster.name
         self.livy_url = Output.concat("https://", cluster.name, ".azurehdinsight.net/livy")
@@ -232,20 +227,3 @@ class AzureSparkCluster(pulumi.ComponentResource):
                                 days_after_modification_greater_than=args.spark.log_retention_days)))))]),
             opts=child)
         return account, file_system
-
-    def _gateway_rules(self, child: pulumi.ResourceOptions) -> list[network.SecurityRule]:
-        """HTTPS to the cluster's gateway from HDInsight's management service (health and deployment) and from
-        the client CIDR (Livy). Separate rules on the network's group, which declares its own inline: an `up` that
-        changes the group's rules rewrites its list without these, and `pulumi refresh` then `up` puts them back."""
-        args = self._args
-        group = Output.from_input(args.nsg_id).apply(lambda nsg_id: nsg_id.rsplit("/", 1)[-1])
-        sources = [("hdinsight-management", HDINSIGHT_PRIORITY, "HDInsight",
-                    "HDInsight health and management service (HTTPS)"),
-                   ("hdinsight-gateway-clients", CLIENT_PRIORITY, args.client_cidr,
-                    "Livy and Ambari on the cluster gateway from ssh.allowed_cidr (HTTPS)")]
-        return [network.SecurityRule(
-            f"{self._name}-{rule}", security_rule_name=rule, network_security_group_name=group,
-            resource_group_name=args.resource_group_name, priority=priority, direction="Inbound", access="Allow",
-            protocol="Tcp", source_address_prefix=source, source_port_range="*", destination_address_prefix="*",
-            destination_port_range="443", description=description, opts=child)
-            for rule, priority, source, description in sources]

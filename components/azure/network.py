@@ -25,7 +25,7 @@ from spec import environment as spec
 SLOT_BITS = 4
 # Azure keeps 5 addresses of every subnet (network, gateway, 2 DNS, broadcast); the head takes one.
 RESERVED = 5 + 1
-SSH_PRIORITY, CLUSTER_PRIORITY, DENY_PRIORITY = 100, 110, 4096
+SSH_PRIORITY, CLUSTER_PRIORITY, HDINSIGHT_PRIORITY, GATEWAY_PRIORITY, DENY_PRIORITY = 100, 110, 120, 130, 4096
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class AzureNetworkArgs:
     location: str
     tags: dict[str, str]
     nodes: int = 0  # compute nodes the cluster subnet must hold besides the head
+    spark_gateway: bool = False  # an HDInsight cluster sits in the subnet: its gateway takes HTTPS (Livy)
 
 
 def cluster_subnet(vnet_cidr: str, nodes: int = 0) -> str:
@@ -52,22 +53,40 @@ def cluster_subnet(vnet_cidr: str, nodes: int = 0) -> str:
     return str(subnet)
 
 
-def security_rules(ssh_cidr: str, subnet: str) -> list[network.SecurityRuleArgs]:
+def security_rules(ssh_cidr: str, subnet: str, spark_gateway: bool = False) -> list[network.SecurityRuleArgs]:
     """SSH from ``ssh_cidr``, everything within the subnet, and an explicit deny of all other inbound
     traffic (Azure's default AllowVnetInBound would otherwise admit the whole virtual network and peers).
-    Outbound keeps Azure's defaults: the nodes fetch packages through the NAT gateway."""
+    Outbound keeps Azure's defaults: the nodes fetch packages through the NAT gateway.
+
+    With ``spark_gateway``, HTTPS to the HDInsight gateway from HDInsight's management service (health and
+    deployment) and from ``ssh_cidr`` (Livy, Ambari). The rules are all declared here, inline: a separate rule
+    resource on this group would be dropped by the next `up` that rewrites the group's inline list."""
     world = ipaddress.ip_network(ssh_cidr, strict=False).prefixlen == 0
+    marker = f" ({WORLD_MARKER})" if world else ""
+    gateway = [
+        network.SecurityRuleArgs(
+            name="hdinsight-management", priority=HDINSIGHT_PRIORITY, direction="Inbound", access="Allow",
+            protocol="Tcp", source_address_prefix="HDInsight", source_port_range="*",
+            destination_address_prefix=subnet, destination_port_range="443",
+            description="HDInsight health and management service (HTTPS)"),
+        network.SecurityRuleArgs(
+            name="hdinsight-gateway-clients", priority=GATEWAY_PRIORITY, direction="Inbound", access="Allow",
+            protocol="Tcp", source_address_prefix=ssh_cidr, source_port_range="*",
+            destination_address_prefix=subnet, destination_port_range="443",
+            description="Livy and Ambari on the cluster gateway from ssh.allowed_cidr (HTTPS)" + marker),
+    ] if spark_gateway else []
     return [
         network.SecurityRuleArgs(
             name="ssh-from-allowed-cidr", priority=SSH_PRIORITY, direction="Inbound", access="Allow",
             protocol="Tcp", source_address_prefix=ssh_cidr, source_port_range="*",
             destination_address_prefix=subnet, destination_port_range="22",
-            description="SSH from ssh.allowed_cidr" + (f" ({WORLD_MARKER})" if world else "")),
+            description="SSH from ssh.allowed_cidr" + marker),
         network.SecurityRuleArgs(
             name="cluster-internal", priority=CLUSTER_PRIORITY, direction="Inbound", access="Allow",
             protocol="*", source_address_prefix=subnet, source_port_range="*",
             destination_address_prefix=subnet, destination_port_range="*",
             description="All traffic between cluster nodes (Slurm, MPI, NFS clients)"),
+        *gateway,
         network.SecurityRuleArgs(
             name="deny-all-other-inbound", priority=DENY_PRIORITY, direction="Inbound", access="Deny",
             protocol="*", source_address_prefix="*", source_port_range="*",
@@ -100,7 +119,7 @@ class AzureNetwork(pulumi.ComponentResource):
         group = resources.ResourceGroup(f"{name}-rg", **common, opts=child)
         where = {"resource_group_name": group.name, **common}
         nsg = network.NetworkSecurityGroup(f"{name}-cluster", security_rules=security_rules(
-            args.ssh_cidr, self.subnet_prefix), **where, opts=child)
+            args.ssh_cidr, self.subnet_prefix, args.spark_gateway), **where, opts=child)
         vnet = network.VirtualNetwork(f"{name}-vnet", address_space=network.AddressSpaceArgs(
             address_prefixes=[args.network.vpc_cidr]), **where, opts=child)
         nat = self._nat_gateway(name, where, child) if args.network.nat else None

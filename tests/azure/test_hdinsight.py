@@ -23,13 +23,11 @@ from tests.pulumi_helpers import plain_strings, secret_value
 CLUSTER = "azure-native:hdinsight:Cluster"
 ACCOUNT = "azure-native:storage:StorageAccount"
 ROLE = "azure-native:authorization:RoleAssignment"
-RULE = "azure-native:network:SecurityRule"
 IDENTITY_ID = "/subscriptions/0000/resourceGroups/rg/providers/azure-native:managedidentity:UserAssignedIdentity/" \
               "env-hdinsight"
 ACCOUNT_ID = f"/subscriptions/0000/resourceGroups/rg/providers/{ACCOUNT}/env-spark"
 SUBNET_ID = "/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vnet/subnets/cluster"
 VNET_ID = "/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vnet"
-NSG_ID = "/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/env-cluster"
 TAGS = {"chpc:environment": "env", "team": "hpc"}
 
 
@@ -46,7 +44,7 @@ def build(spark: dict[str, Any]) -> dict[str, Any]:
     def program() -> pulumi.Output:
         cluster = AzureSparkCluster("env", AzureSparkClusterArgs(
             spark=Spark.model_validate(spark), resource_group_name="env-rg", location="westeurope",
-            vnet_id=VNET_ID, subnet_id=SUBNET_ID, nsg_id=NSG_ID, client_cidr="198.51.100.0/24",
+            vnet_id=VNET_ID, subnet_id=SUBNET_ID,
             uploader_object_id="deployer-object-id", subscription_id="sub-1", tags=TAGS))
         return pulumi.Output.all(cluster.livy_url, cluster.container_url, cluster.gateway_password).apply(
             lambda values: exported.update(zip(("livy", "container", "password"), values, strict=True)))
@@ -128,17 +126,6 @@ def test_the_identity_owns_that_one_account_and_the_deployer_may_upload(mocks: A
                                         f"{BLOB_DATA_OWNER}"
     assert uploads["roleDefinitionId"].endswith(f"/roleDefinitions/{BLOB_DATA_CONTRIBUTOR}")
     assert owner["scope"] == uploads["scope"] == ACCOUNT_ID
-
-
-def test_the_gateway_takes_https_from_hdinsight_and_the_client_cidr_only(mocks: AzureMocks) -> None:
-    build({})
-    rules = {r.inputs["sourceAddressPrefix"]: r.inputs for r in mocks.of_type(RULE)}
-    assert set(rules) == {"HDInsight", "198.51.100.0/24"}
-    for rule in rules.values():
-        assert (rule["networkSecurityGroupName"], rule["resourceGroupName"]) == ("env-cluster", "env-rg")
-        assert (rule["direction"], rule["access"], rule["protocol"], rule["destinationPortRange"]) == (
-            "Inbound", "Allow", "Tcp", "443")
-        assert rule["priority"] < 4096  # above the network's deny-all
 
 
 def test_emr_configurations_become_hdinsight_config_types(mocks: AzureMocks) -> None:

@@ -23,7 +23,7 @@ GROUP = "azure-native:resources:ResourceGroup"
 TAGS = {"chpc:environment": "hpc"}
 
 
-def build(ssh_cidr: str = "198.51.100.0/24", allow_world: bool = False, nodes: int = 4,
+def build(ssh_cidr: str = "198.51.100.0/24", allow_world: bool = False, nodes: int = 4, spark_gateway: bool = False,
           **network: Any) -> dict[str, Any]:
     seen: dict[str, Any] = {}
 
@@ -31,7 +31,7 @@ def build(ssh_cidr: str = "198.51.100.0/24", allow_world: bool = False, nodes: i
     def program() -> pulumi.Output[Any]:
         net = AzureNetwork("hpc", AzureNetworkArgs(
             network=spec.Network(**{"vpc_cidr": "10.30.0.0/16", **network}), ssh_cidr=ssh_cidr,
-            allow_world_ssh=allow_world, location="westeurope", tags=TAGS, nodes=nodes))
+            allow_world_ssh=allow_world, location="westeurope", tags=TAGS, nodes=nodes, spark_gateway=spark_gateway))
         seen["subnet_prefix"] = net.subnet_prefix
         outputs = {"resource_group_name": net.resource_group_name, "vnet_id": net.vnet_id,
                    "subnet_id": net.subnet_id, "nsg_id": net.nsg_id}
@@ -71,6 +71,20 @@ def test_security_rules_ssh_from_the_cidr_the_subnet_from_itself_and_nothing_els
         ("deny-all-other-inbound", 4096, "Inbound", "Deny", "*", "*", "*", "*", "*"),
     ]
     assert WORLD_MARKER not in str(mocks.one(NSG).inputs)
+
+
+def test_an_hdinsight_gateway_takes_https_from_its_service_and_the_cidr_inline(mocks: AzureMocks) -> None:
+    """Inline, so that no `up` rewriting the group's rules drops them (separate rule resources would be)."""
+    build(spark_gateway=True)
+    assert rule_rows(mocks) == [
+        ("ssh-from-allowed-cidr", 100, "Inbound", "Allow", "Tcp", "198.51.100.0/24", "*", "10.30.0.0/20", "22"),
+        ("cluster-internal", 110, "Inbound", "Allow", "*", "10.30.0.0/20", "*", "10.30.0.0/20", "*"),
+        ("hdinsight-management", 120, "Inbound", "Allow", "Tcp", "HDInsight", "*", "10.30.0.0/20", "443"),
+        ("hdinsight-gateway-clients", 130, "Inbound", "Allow", "Tcp", "198.51.100.0/24", "*", "10.30.0.0/20",
+         "443"),
+        ("deny-all-other-inbound", 4096, "Inbound", "Deny", "*", "*", "*", "*", "*"),
+    ]
+    assert mocks.of_type("azure-native:network:SecurityRule") == []
 
 
 def test_nat_gateway_with_a_static_standard_address_on_the_subnet(mocks: AzureMocks) -> None:

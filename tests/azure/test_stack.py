@@ -117,6 +117,9 @@ def test_spark_stack_exports_livy_its_storage_and_a_secret_login(mocks: AzureMoc
     roles = {role["name"]: role for role in properties["computeProfile"]["roles"]}
     assert {role["virtualNetworkProfile"]["subnet"] for role in roles.values()} == {resource_id(mocks, SUBNET)}
     assert roles["workernode"]["targetInstanceCount"] == 3  # as Pulumi.azure-spark-dev.yaml asks
+    gateway = [r for r in mocks.one("azure-native:network:NetworkSecurityGroup").inputs["securityRules"]
+               if r["destinationPortRange"] == "443"]
+    assert [r["name"] for r in gateway] == ["hdinsight-management", "hdinsight-gateway-clients"]
 
 
 def test_containers_stack_exports_the_contract(mocks: AzureMocks) -> None:
