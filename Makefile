@@ -36,7 +36,12 @@ $(VENV)/.installed: pyproject.toml
 AZURITE := .tools/azurite/node_modules/.bin/azurite-blob
 azurite: $(AZURITE)
 $(AZURITE):
-	@command -v npm >/dev/null || { echo "npm is missing: the Azure Spark upload tests need node and npm"; exit 1; }
+	@# node and npm come from Debian when absent (an image may ship NodeSource's node with its own npm instead)
+	@if ! command -v npm >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; \
+		else echo "npm is missing: install node and npm (the Azure Spark upload tests run Azurite)"; exit 1; fi; \
+	fi
 	npm install --prefix .tools/azurite --no-audit --no-fund --silent azurite@3.37.0
 
 demo: setup
