@@ -93,18 +93,18 @@ def up(c: Context, spec: str | None = None, stack: str | None = None, target: st
 
 @task(help={"stack": SPEC_HELPS["stack"], "spec": SPEC_HELPS["spec"],
             "format": "text (a tree, findings and cost) or json (one object for scripts and CI gates)",
-            "live_prices": "ask the AWS Pricing API for instance prices (needs AWS credentials)"})
+            "live_prices": "ask the AWS Pricing API for instance prices (target aws; needs AWS credentials)"})
 @cli_errors
 def plan(c: Context, stack: str | None = None, spec: str | None = None, format: str = "text",
          live_prices: bool = False) -> None:
-    """Plan a cloud stack offline: resources, security findings, cost per hour and day. No credentials."""
+    """Plan a cloud stack (aws or azure) offline: resources, security findings, cost per hour, day and month."""
     import json
 
     env = _environment(spec, stack, None, None)
     if format not in ("text", "json"):
         raise Exit(f"--format {format!r}: allowed: text, json", code=2)
     if env.target == "local":
-        raise Exit("plan is for cloud stacks (target aws); the local target costs nothing", code=2)
+        raise Exit("plan is for cloud stacks (target aws or azure); the local target costs nothing", code=2)
     import stacks
     from spec.errors import SpecError
     from spec.loader import read_public_key

@@ -86,3 +86,16 @@ def test_plan_refuses_rdma_on_an_azure_size_without_infiniband(tmp_path: Path) -
     assert result.returncode == 1, result.stderr
     errors = [f for f in json.loads(result.stdout)["findings"] if f["severity"] == "error"]
     assert [(f["rule"], f["resource"]) for f in errors] == [("azure-rdma-unsupported", "compute.instance_type")]
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ("", "no offline Azure prices for location norwayeast"),
+    ("--live-prices", "--live-prices asks the AWS Pricing API"),
+])
+def test_what_the_plan_cannot_price_is_one_line_not_a_traceback(tmp_path: Path, extra: str, expected: str) -> None:
+    spec = tmp_path / "norway.yaml"
+    spec.write_text("target: azure\nregion: norwayeast\nssh: {allowed_cidr: 198.51.100.0/24}\n"
+                    "head: {instance_type: Standard_D4s_v5}\ncompute: {count: 2, instance_type: Standard_D4s_v5}\n")
+    result = invoke("plan", "--spec", str(spec), *extra.split())
+    assert result.returncode == 1 and "Traceback" not in result.stderr + result.stdout
+    assert expected in result.stdout and len(result.stdout.strip().splitlines()) <= 3

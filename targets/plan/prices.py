@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from targets.errors import TargetError
+
 if TYPE_CHECKING:
     import boto3
 
@@ -24,7 +26,7 @@ LINUX_ON_DEMAND = {"operatingSystem": "Linux", "tenancy": "Shared", "preInstalle
                    "capacitystatus": "Used", "licenseModel": "No License required"}
 
 
-class PriceError(LookupError):
+class PriceError(TargetError):
     """No price is known for what was asked; the message says how to get one."""
 
 
