@@ -190,6 +190,8 @@ def submit_spark(c: Context, script: str, input: str | None = None, output: str 
                  timeout: int = 3600, name: str | None = None) -> None:
     """Run a Spark script on the environment's Spark cluster (local standalone, EMR or HDInsight through Livy);
     exit with its code."""
+    from rich.markup import escape  # a traceback's source line (counts[word] += 1) or a path is not markup
+
     from targets import outputs
 
     contract = outputs(name)
@@ -224,9 +226,10 @@ def submit_spark(c: Context, script: str, input: str | None = None, output: str 
                                 on_state=lambda state, elapsed: status.update(f"step {state}, {elapsed:.0f} s"))
     if result.exit_code:
         console.print(f"[red]spark job failed[/] (exit code {result.exit_code})"
-                      + (f": {result.cause}" if result.cause else ""), soft_wrap=True)
+                      + (f": {escape(result.cause)}" if result.cause else ""), soft_wrap=True)
         raise Exit(code=result.exit_code)
-    console.print("[green]spark job done[/]" + (f"; results in {result.output_dir}" if result.output_dir else ""))
+    console.print("[green]spark job done[/]" + (f"; results in {escape(str(result.output_dir))}"
+                                                 if result.output_dir else ""))
 
 
 @task(help={"name": NAME_HELP})

@@ -10,13 +10,9 @@ polled for a bounded time, never waited for blindly (mrjob's fixed ten minutes i
 from __future__ import annotations
 
 import gzip
-import io
 import re
-import secrets
 import time
-import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -24,33 +20,30 @@ from urllib.parse import urlparse
 import boto3
 
 from remote.spark_failure import TRACEBACK, failure_cause
+from remote.spark_job import is_uri
 from spec.outputs import SparkCluster
 from targets.aws.errors import AwsError, step
+from targets.spark_jobs import (
+    JOBS_PREFIX,
+    CloudSparkResult,
+    check_local_paths,
+    download_destination,
+    input_files,
+    job_id,
+    local_output_dir,
+    modules_zip,
+    safe_name,
+    user_exit_code,
+)
 
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "INTERRUPTED")
 ENDED_CLUSTER = ("TERMINATING", "TERMINATED", "TERMINATED_WITH_ERRORS")
-JOBS_PREFIX = "jobs/"
 APPLICATION_ID = re.compile(r"application_\d+_\d+")
-USER_EXIT = re.compile(r"User application exited with status (\d+)")
-ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed, so the same modules make the same zip
-
-
-@dataclass(frozen=True)
-class EmrResult:
-    """How a step ended; ``cause`` says why it failed (or where to look), ``output_dir`` where results landed."""
-
-    exit_code: int
-    state: str
-    step_id: str
-    cause: str | None
-    output_uri: str
-    output_dir: Path | None
-    step_logs: str  # the step's log folder in S3
 
 
 def submit_emr(session: boto3.session.Session, spark: SparkCluster, script: Path, *, input: str | None,
                output: str | None, args: Sequence[str], timeout: float, on_state: Callable[[str, float], None],
-               modules: Sequence[Path] = (), poll: float = 5.0, log_wait: float = 120.0) -> EmrResult:
+               modules: Sequence[Path] = (), poll: float = 5.0, log_wait: float = 120.0) -> CloudSparkResult:
     """Run ``script`` on the cluster as one step and return how it ended.
 
     ``input``/``output``: a URI (``s3://...``) is passed on untouched; a local path is uploaded (input) or
@@ -61,8 +54,8 @@ def submit_emr(session: boto3.session.Session, spark: SparkCluster, script: Path
     if spark.provider != "aws" or not (spark.bucket and spark.region and spark.log_uri):
         raise AwsError(f"submit-spark: the environment's Spark cluster is {spark.provider}, or has no bucket, region "
                        "or log URI; run `invoke up` with a spark stack on AWS")
-    local_output = _local_output(output)
-    _check_local(script, modules, input)
+    local_output = local_output_dir(output)
+    check_local_paths(script, modules, input)
     emr = session.client("emr", region_name=spark.region)
     s3 = session.client("s3", region_name=spark.region)
     _check_cluster(emr, spark.master)
@@ -73,7 +66,7 @@ def submit_emr(session: boto3.session.Session, spark: SparkCluster, script: Path
     command = ["spark-submit", "--deploy-mode", "cluster"]
     if modules:
         command += ["--py-files", _upload(s3, modules_zip(modules), spark.bucket, f"{prefix}modules.zip")]
-    input_uri = input if input is None or _is_uri(input) else _upload_input(s3, Path(input), spark.bucket, prefix)
+    input_uri = input if input is None or is_uri(input) else _upload_input(s3, Path(input), spark.bucket, prefix)
     output_uri = output if output is not None and local_output is None else f"{location}output"
     command += [script_uri, input_uri or f"{location}input", output_uri, *args]
 
@@ -83,59 +76,9 @@ def submit_emr(session: boto3.session.Session, spark: SparkCluster, script: Path
     if state == "COMPLETED":
         if local_output is not None:
             _download(s3, spark.bucket, f"{prefix}output/", local_output)
-        return EmrResult(0, state, step_id, None, output_uri, local_output, step_logs)
+        return CloudSparkResult(0, state, step_id, None, output_uri, local_output, step_logs)
     cause, code = _diagnose(s3, spark, step_id, details, log_wait, poll)
-    return EmrResult(code, state, step_id, cause, output_uri, None, step_logs)
-
-
-def job_id(script: Path) -> str:
-    """``<script>-<UTC time>-<random>``: sorts by time in the bucket, and two submissions never collide."""
-    stem = re.sub(r"[^A-Za-z0-9-]+", "-", script.stem).strip("-")[:40] or "job"
-    return f"{stem}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{secrets.token_hex(3)}"
-
-
-def safe_name(name: str) -> str:
-    """spark-submit reads its script's location as a URI and takes one it cannot parse (a space) for a local
-    file; the uploaded copy gets a name it can."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
-
-
-def modules_zip(modules: Sequence[Path]) -> bytes:
-    """The local modules as one zip for ``--py-files``: a file at the top, a package directory under its name."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for module in modules:
-            files = [module] if module.is_file() else sorted(
-                p for p in module.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
-            for path in files:
-                name = path.name if module.is_file() else path.relative_to(module.parent).as_posix()
-                archive.writestr(zipfile.ZipInfo(name, ZIP_TIME), path.read_bytes())
-    return buffer.getvalue()
-
-
-def _is_uri(location: str) -> bool:
-    return "://" in location
-
-
-def _local_output(output: str | None) -> Path | None:
-    """A local output directory must be absent or empty, as Spark wants of any output: checked before paying
-    for a job whose results could not land."""
-    if output is None or _is_uri(output):
-        return None
-    path = Path(output).expanduser()
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise AwsError(f"submit-spark: --output {output} exists and is not an empty directory; give a new one "
-                       "(the job's files are downloaded into it)")
-    return path
-
-
-def _check_local(script: Path, modules: Sequence[Path], input: str | None) -> None:
-    paths = [("--script", script), *(("module", module) for module in modules)]
-    if input is not None and not _is_uri(input):
-        paths.append(("--input", Path(input).expanduser()))
-    for what, path in paths:
-        if not path.exists():
-            raise AwsError(f"submit-spark: {what} {path}: no such file or directory")
+    return CloudSparkResult(code, state, step_id, cause, output_uri, None, step_logs)
 
 
 def _check_cluster(emr: Any, cluster_id: str) -> None:
@@ -156,17 +99,12 @@ def _upload(s3: Any, body: bytes, bucket: str, key: str) -> str:
 
 
 def _upload_input(s3: Any, path: Path, bucket: str, prefix: str) -> str:
-    """A file becomes ``input/<name>``, a directory ``input/<name>/...`` (read as one input by Spark)."""
-    path = path.expanduser()
-    base = f"{prefix}input/{path.resolve().name}"
-    files = [(path, base)] if path.is_file() else [
-        (file, f"{base}/{file.relative_to(path).as_posix()}") for file in sorted(path.rglob("*")) if file.is_file()]
-    if not files:
-        raise AwsError(f"submit-spark: --input {path} is an empty directory; give the data to process")
-    for file, key in files:
-        with step(f"uploading {file} to s3://{bucket}/{key}", "check the credentials allow s3:PutObject"):
-            s3.upload_file(str(file), bucket, key)  # multipart for large files
-    return f"s3://{bucket}/{base}" + ("" if path.is_file() else "/")
+    """A local input file or directory into the job's folder; returns the location Spark is given."""
+    key, files = input_files(path, prefix)
+    for file, file_key in files:
+        with step(f"uploading {file} to s3://{bucket}/{file_key}", "check the credentials allow s3:PutObject"):
+            s3.upload_file(str(file), bucket, file_key)  # multipart for large files
+    return f"s3://{bucket}/{key}"
 
 
 def _add_step(emr: Any, cluster_id: str, name: str, command: list[str]) -> str:
@@ -219,10 +157,9 @@ def _download(s3: Any, bucket: str, prefix: str, target: Path) -> None:
               "s3:ListBucket; the results stay in S3 until then"):
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for item in page.get("Contents", []):
-                relative = item["Key"][len(prefix):]
-                destination = (root / relative).resolve()
-                if not relative or relative.endswith("/") or not destination.is_relative_to(root):
-                    continue  # a folder marker, or a key such as ../x that would land outside target
+                destination = download_destination(root, item["Key"][len(prefix):])
+                if destination is None:
+                    continue
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 s3.download_file(bucket, item["Key"], str(destination))
 
@@ -243,8 +180,7 @@ def _diagnose(s3: Any, spark: SparkCluster, step_id: str, details: dict[str, Any
     if applications and TRACEBACK not in step_log:
         containers = f"{base}containers/{applications[-1]}/"
         driver_log = _wait_for(s3, bucket, lambda: _driver_logs(s3, bucket, containers), deadline, poll)
-    exit_match = USER_EXIT.findall(driver_log)
-    code = int(exit_match[-1]) if exit_match and int(exit_match[-1]) != 0 else 1
+    code = user_exit_code(driver_log)
     cause = failure_cause(driver_log, step_log)
     if cause:
         return cause, code

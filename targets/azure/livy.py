@@ -1,5 +1,6 @@
 """Spark jobs on the environment's HDInsight cluster through its Livy endpoint, as `invoke submit-spark` runs
-them: the EMR path's shape (targets/aws/emr_steps.py) with a Livy batch instead of a step.
+them: the EMR path's shape (targets/aws/emr_steps.py, the shared parts in targets/spark_jobs.py) with a Livy batch
+instead of a step.
 
 The script (with a zip of its local modules) and a local input go to ``jobs/<id>/`` in the cluster's storage;
 ``POST /batches`` runs the script with the input and output locations as its first two arguments; ``GET
@@ -19,19 +20,20 @@ from typing import Any
 import requests
 
 from remote.spark_failure import failure_cause
+from remote.spark_job import is_uri
 from spec.outputs import SparkCluster
-from targets.aws.emr_steps import (
-    JOBS_PREFIX,
-    USER_EXIT,
-    EmrResult,
-    _check_local,
-    _local_output,
-    job_id,
-    modules_zip,
-    safe_name,
-)
 from targets.azure.errors import AzureError
 from targets.azure.spark_uploads import download, job_storage, upload_bytes, upload_input
+from targets.spark_jobs import (
+    JOBS_PREFIX,
+    CloudSparkResult,
+    check_local_paths,
+    job_id,
+    local_output_dir,
+    modules_zip,
+    safe_name,
+    user_exit_code,
+)
 
 FINAL = ("success", "dead", "killed", "error")
 LOG_PAGE = 1000  # lines per GET /batches/{id}/log
@@ -44,8 +46,8 @@ BATCH_CONF = {"spark.yarn.maxAppAttempts": "1"}
 def submit_livy(spark: SparkCluster, script: Path, *, input: str | None, output: str | None, args: Sequence[str],
                 timeout: float, on_state: Callable[[str, float], None], modules: Sequence[Path] = (),
                 poll: float = 5.0, credential: Any = None, account_url: str | None = None,
-                verify: str | bool = True) -> EmrResult:
-    """Run ``script`` on the cluster as one Livy batch and return how it ended (the EMR path's result).
+                verify: str | bool = True) -> CloudSparkResult:
+    """Run ``script`` on the cluster as one Livy batch and return how it ended.
 
     ``input``/``output``: a URI (``abfss://...``) is passed on untouched; a local path is uploaded (input) or
     receives the job's files when the batch succeeds (output, an absent or empty directory). ``credential``
@@ -54,8 +56,8 @@ def submit_livy(spark: SparkCluster, script: Path, *, input: str | None, output:
     if spark.provider != "azure" or not (spark.bucket and spark.user and spark.password):
         raise AzureError(f"submit-spark: the environment's Spark cluster is {spark.provider}, or has no container, "
                          "user or password; run `invoke up` with a spark stack on Azure")
-    local_output = _local_output(output)
-    _check_local(script, modules, input)
+    local_output = local_output_dir(output)
+    check_local_paths(script, modules, input)
     if credential is None:
         from azure.identity import DefaultAzureCredential
 
@@ -67,7 +69,7 @@ def submit_livy(spark: SparkCluster, script: Path, *, input: str | None, output:
                              "name": f"submit-spark {script.name} ({prefix.removesuffix('/')})", "conf": BATCH_CONF}
     if modules:
         batch["pyFiles"] = [upload_bytes(storage, modules_zip(modules), f"{prefix}modules.zip")]
-    input_uri = input if input is None or "://" in input else upload_input(storage, Path(input), prefix)
+    input_uri = input if input is None or is_uri(input) else upload_input(storage, Path(input), prefix)
     output_uri = output if output is not None and local_output is None else storage.cluster_uri(f"{prefix}output")
     batch["args"] = [input_uri or storage.cluster_uri(f"{prefix}input"), output_uri, *args]
 
@@ -78,21 +80,20 @@ def submit_livy(spark: SparkCluster, script: Path, *, input: str | None, output:
     if state == "success":
         if local_output is not None:
             download(storage, f"{prefix}output/", local_output)
-        return EmrResult(0, state, str(batch_id), None, output_uri, local_output, log_url)
+        return CloudSparkResult(0, state, str(batch_id), None, output_uri, local_output, log_url)
     cause, code = _diagnose(livy.log(batch_id), state)
-    return EmrResult(code, state, str(batch_id), cause, output_uri, None, log_url)
+    return CloudSparkResult(code, state, str(batch_id), cause, output_uri, None, log_url)
 
 
 def _diagnose(lines: list[str], state: str) -> tuple[str, int]:
     """The cause from the batch's log (spark-submit's output and YARN's diagnostics) and the driver's exit code
     when YARN reports it, else 1."""
     text = "\n".join(lines)
-    exits = [int(code) for code in USER_EXIT.findall(text) if int(code) != 0]
     cause = failure_cause(text)
     if cause is None:
         tail = "\n".join(lines[-TAIL_LINES:]) or "(empty log)"
         cause = f"the batch ended {state} with no error in its log; its last lines:\n{tail}"
-    return cause, exits[-1] if exits else 1
+    return cause, user_exit_code(text)
 
 
 class _Livy:

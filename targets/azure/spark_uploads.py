@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from targets.azure.errors import AzureError, step
+from targets.spark_jobs import download_destination, input_files
 
 UPLOAD_HINT = "check your login has Storage Blob Data Contributor on the cluster's storage account"
 
@@ -50,33 +51,26 @@ def upload_bytes(storage: JobStorage, body: bytes, key: str) -> str:
 
 
 def upload_input(storage: JobStorage, path: Path, prefix: str) -> str:
-    """A file becomes ``input/<name>``, a directory ``input/<name>/...`` (read as one input by Spark)."""
-    path = path.expanduser()
-    base = f"{prefix}input/{path.resolve().name}"
-    files = [(path, base)] if path.is_file() else [
-        (file, f"{base}/{file.relative_to(path).as_posix()}") for file in sorted(path.rglob("*")) if file.is_file()]
-    if not files:
-        raise AzureError(f"submit-spark: --input {path} is an empty directory; give the data to process")
-    for file, key in files:
+    """A local input file or directory into the job's folder; returns the location Spark is given."""
+    key, files = input_files(path, prefix)
+    for file, file_key in files:
         with step(f"uploading {file} to container {storage.name} of {storage.account}", UPLOAD_HINT), \
                 file.open("rb") as data:
-            storage.container.upload_blob(key, data, overwrite=True)  # in blocks for large files
-    return storage.cluster_uri(base) + ("" if path.is_file() else "/")
+            storage.container.upload_blob(file_key, data, overwrite=True)  # in blocks for large files
+    return storage.cluster_uri(key)
 
 
 def download(storage: JobStorage, prefix: str, target: Path) -> None:
     """Every blob under ``prefix`` into ``target``, keeping the relative paths; ADLS Gen2's directory entries
-    (blobs marked ``hdi_isfolder``) and names that would land outside ``target`` are skipped."""
+    (blobs marked ``hdi_isfolder``) are skipped, as are names that would land outside ``target``."""
     target.mkdir(parents=True, exist_ok=True)
     root = target.resolve()
     with step(f"downloading {prefix} of container {storage.name} into {target}",
               "check your login has Storage Blob Data Reader on the cluster's storage account; the results stay "
               "there until then"):
         for blob in storage.container.list_blobs(name_starts_with=prefix, include=["metadata"]):
-            relative = blob.name[len(prefix):]
-            destination = (root / relative).resolve()
-            folder = (blob.metadata or {}).get("hdi_isfolder") == "true"
-            if folder or not relative or relative.endswith("/") or not destination.is_relative_to(root):
+            destination = download_destination(root, blob.name[len(prefix):])
+            if destination is None or (blob.metadata or {}).get("hdi_isfolder") == "true":
                 continue
             destination.parent.mkdir(parents=True, exist_ok=True)
             with destination.open("wb") as out:

@@ -22,8 +22,10 @@ from typing import Any
 import pytest
 
 from spec.outputs import SparkCluster
-from targets.aws.emr_steps import modules_zip, submit_emr
+from targets.aws.emr_steps import submit_emr
 from targets.aws.errors import AwsError
+from targets.errors import TargetError
+from targets.spark_jobs import modules_zip
 from tests.aws import moto_fixture
 
 moto, aws_session = moto_fixture.moto, moto_fixture.aws_session  # the moto_server fixtures, by name
@@ -147,14 +149,14 @@ def test_uploads_script_modules_and_input_and_adds_the_spark_submit_step(aws_ses
     assert sorted(archive.namelist()) == ["helpers.py", "textutils/__init__.py", "textutils/tokens.py"]
 
     step = only_step(aws_session, spark)
-    assert step["Id"] == result.step_id and step["ActionOnFailure"] == "CONTINUE"
+    assert step["Id"] == result.cluster_job_id and step["ActionOnFailure"] == "CONTINUE"
     location = f"s3://{BUCKET}/{base}"
     assert step["Config"]["Jar"] == "command-runner.jar"
     assert step["Config"]["Args"] == [
         "spark-submit", "--deploy-mode", "cluster", "--py-files", f"{location}modules.zip",
         f"{location}word_count.py", f"{location}input/words.txt", f"{location}output", "--top", "3"]
     assert result.output_uri == f"{location}output"
-    assert result.step_logs == f"s3://{BUCKET}/logs/{spark.master}/steps/{result.step_id}/"
+    assert result.logs == f"s3://{BUCKET}/logs/{spark.master}/steps/{result.cluster_job_id}/"
 
 
 def test_a_directory_input_goes_up_whole_and_uris_pass_through_untouched(aws_session, spark, job, tmp_path):
@@ -284,7 +286,7 @@ def test_missing_logs_say_where_to_look_after_a_bounded_wait(aws_session, spark,
                         on_state=cluster.on_state, poll=0.05, log_wait=0.3)
 
     assert time.monotonic() - started < 5  # not mrjob's ten minutes
-    stderr = f"s3://{BUCKET}/logs/{spark.master}/steps/{result.step_id}/stderr.gz"
+    stderr = f"s3://{BUCKET}/logs/{spark.master}/steps/{result.cluster_job_id}/stderr.gz"
     assert result.cause is not None and result.cause.startswith("Step failed. exit code 1; no error found")
     assert stderr in result.cause and result.exit_code == 1
 
@@ -330,7 +332,7 @@ def test_local_mistakes_are_refused_before_any_step(aws_session, spark, job, tmp
                        "script": tmp_path / "missing.py"}[problem]
     message = {"output": "exists and is not an empty directory", "input": "--input .*missing.txt: no such file",
                "script": "--script .*missing.py: no such file"}[problem]
-    with pytest.raises(AwsError, match=message):
+    with pytest.raises(TargetError, match=message):
         submit_emr(aws_session, spark, kwargs.pop("script"), args=[], timeout=30,
                    on_state=lambda state, elapsed: None, poll=0, **kwargs)
     assert aws_session.client("emr").list_steps(ClusterId=spark.master)["Steps"] == []

@@ -88,9 +88,10 @@ class FakeArm:
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._lock = threading.Lock()
         self._dir = tempfile.TemporaryDirectory(prefix="fake-arm-")
-        self.ca_file = str(Path(self._dir.name) / "cert.pem")
+        cert_file, key_file = self_signed_certificate(Path(self._dir.name))
+        self.ca_file = cert_file
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(*_self_signed(Path(self._dir.name)))
+        context.load_cert_chain(cert_file, key_file)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self.url = f"https://127.0.0.1:{self._server.server_address[1]}"
@@ -237,8 +238,11 @@ def _handler_class(arm: FakeArm) -> type[BaseHTTPRequestHandler]:
     return ArmHandler
 
 
-def _self_signed(folder: Path) -> tuple[str, str]:
-    """A certificate for 127.0.0.1 that is its own CA (clients trust it through ``ca_file``)."""
+def self_signed_certificate(folder: Path) -> tuple[str, str]:
+    """A fresh certificate for 127.0.0.1 and localhost that is its own CA, valid for a day, written to
+    ``folder/cert.pem`` with its key in ``folder/key.pem``: (cert file, key file). A local TLS fake (this one, the
+    Livy one) serves it, and clients trust it by taking the cert file as their CA bundle (``ca_file``), so the
+    real SDKs verify certificates in tests as they do against Azure."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-arm")])
     now = datetime.datetime.now(datetime.UTC)

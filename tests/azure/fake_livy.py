@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from tests.azure.fake_arm import _self_signed
+from tests.azure.fake_arm import self_signed_certificate
 
 
 @dataclass
@@ -50,9 +50,10 @@ class FakeLivy:
         self.plan = Plan()
         self._lock = threading.Lock()
         self._dir = tempfile.TemporaryDirectory(prefix="fake-livy-")
-        self.ca_file = str(Path(self._dir.name) / "cert.pem")
+        cert_file, key_file = self_signed_certificate(Path(self._dir.name))
+        self.ca_file = cert_file
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(*_self_signed(Path(self._dir.name)))
+        context.load_cert_chain(cert_file, key_file)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self.url = f"https://127.0.0.1:{self._server.server_address[1]}/livy"

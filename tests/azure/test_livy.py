@@ -3,6 +3,7 @@ Livy that checks the login and the CSRF header (tests/azure/fake_livy.py), both 
 
 from __future__ import annotations
 
+import functools
 import io
 import uuid
 import zipfile
@@ -12,11 +13,15 @@ from typing import Any
 
 import pytest
 from azure.storage.blob import BlobServiceClient, ContainerClient
+from invoke import Context
+from invoke.exceptions import Exit
 
-from spec.outputs import SparkCluster
-from targets.aws.emr_steps import EmrResult
+import invoke_tasks
+from spec.outputs import Outputs, SparkCluster
+from targets.azure import livy as livy_module
 from targets.azure.errors import AzureError
 from targets.azure.livy import submit_livy
+from targets.spark_jobs import CloudSparkResult
 from tests.azure.azurite import ACCOUNT, Azurite
 from tests.azure.fake_livy import Batch, FakeLivy, Plan
 
@@ -54,7 +59,7 @@ def cluster(livy: FakeLivy, container: ContainerClient, password: str = PASSWORD
 
 
 def submit(livy: FakeLivy, container: ContainerClient, azurite: Azurite, script: Path, states: list[str],
-           password: str = PASSWORD, **kwargs: Any) -> EmrResult:
+           password: str = PASSWORD, **kwargs: Any) -> CloudSparkResult:
     defaults: dict[str, Any] = {"input": None, "output": None, "args": [], "timeout": 30.0, "poll": 0.01}
     return submit_livy(cluster(livy, container, password), script, on_state=lambda state, _: states.append(state),
                        credential=azurite.credential, account_url=azurite.account_url, verify=livy.ca_file,
@@ -138,7 +143,7 @@ def test_a_dead_batch_returns_the_cause_from_its_log(livy: FakeLivy, container: 
     assert (result.exit_code, result.state) == (3, "dead")
     assert result.cause == "\n".join(TRACEBACK)  # found after 2400 lines: the log is read page by page
     assert states[-1] == "dead" and not (tmp_path / "out").exists()
-    assert result.step_logs == f"{livy.url}/batches/0/log"
+    assert result.logs == f"{livy.url}/batches/0/log"
 
 
 def test_a_failure_without_an_error_in_the_log_shows_its_last_lines(livy: FakeLivy, container: ContainerClient,
@@ -184,3 +189,30 @@ def test_an_environment_without_a_livy_login_is_refused(livy: FakeLivy, containe
     with pytest.raises(AzureError, match="has no container, user or password; run `invoke up`"):
         submit_livy(spark, job, input=None, output=None, args=[], timeout=5.0, on_state=lambda *_: None,
                     credential=azurite.credential, account_url=azurite.account_url)
+
+
+def test_invoke_submit_spark_takes_the_azure_path_and_exits_with_the_batch_code(
+        livy: FakeLivy, container: ContainerClient, azurite: Azurite, job: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The task as a user runs it: the saved contract's Spark cluster, the real submit_livy (only the storage
+    emulator, its key and the test CA added), a dead batch's exit code as the task's and its cause printed."""
+    monkeypatch.setenv("CHPC_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setattr(livy_module, "submit_livy", functools.partial(
+        livy_module.submit_livy, credential=azurite.credential, account_url=azurite.account_url, verify=livy.ca_file,
+        poll=0.01))
+    Outputs(target="azure", name="spk", region="westeurope", ssh_user="azureuser", ssh_private_key="/k",
+            spark=cluster(livy, container)).save(tmp_path / "state" / "spk" / "outputs.json")
+    failure = [*TRACEBACK[:2], "    counts[word] += 1", *TRACEBACK[3:]]
+    livy.plan = Plan(states=["starting", "running", "dead"],
+                     log=["stdout: ", *failure, "\nstderr: ", "\nYARN Diagnostics: ",
+                          "User application exited with status 4"])
+
+    with pytest.raises(Exit) as exited:
+        invoke_tasks.submit_spark(Context(), script=str(job), args="--top 3", timeout=30, name="spk")
+
+    assert exited.value.code == 4
+    [batch] = livy.batches.values()
+    assert batch.body["file"].endswith("/word_count.py") and batch.body["args"][2:] == ["--top", "3"]
+    out = capsys.readouterr().out
+    assert "spark job failed (exit code 4)" in out
+    assert all(line in out for line in failure), out  # the whole traceback, brackets included
