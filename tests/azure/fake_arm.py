@@ -15,25 +15,18 @@ a scale set's ``networkInterfaces`` lists the NICs stored under its VMs.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import re
-import ssl
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from azure.core.credentials import AccessToken
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+from tests.azure.tls_server import TlsServer
 
 TOKEN = "fake-arm-token"
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
@@ -87,21 +80,11 @@ class FakeArm:
         self.requests: list[Request] = []
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._lock = threading.Lock()
-        self._dir = tempfile.TemporaryDirectory(prefix="fake-arm-")
-        cert_file, key_file = self_signed_certificate(Path(self._dir.name))
-        self.ca_file = cert_file
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert_file, key_file)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self.url = f"https://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._server = TlsServer(_handler_class(self))
+        self.url, self.ca_file = self._server.url, self._server.ca_file
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._dir.cleanup()
+        self._server.stop()
 
     def reset(self) -> None:
         with self._lock:
@@ -236,25 +219,3 @@ def _handler_class(arm: FakeArm) -> type[BaseHTTPRequestHandler]:
         do_GET = do_PUT = do_DELETE = do_POST = do_PATCH = _serve
 
     return ArmHandler
-
-
-def self_signed_certificate(folder: Path) -> tuple[str, str]:
-    """A fresh certificate for 127.0.0.1 and localhost that is its own CA, valid for a day, written to
-    ``folder/cert.pem`` with its key in ``folder/key.pem``: (cert file, key file). A local TLS fake (this one, the
-    Livy one) serves it, and clients trust it by taking the cert file as their CA bundle (``ca_file``), so the
-    real SDKs verify certificates in tests as they do against Azure."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-arm")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                                        x509.DNSName("localhost")]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return str(cert_file), str(key_file)

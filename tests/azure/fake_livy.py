@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import base64
 import json
-import ssl
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from tests.azure.fake_arm import self_signed_certificate
+from tests.azure.tls_server import TlsServer
 
 
 @dataclass
@@ -49,21 +46,11 @@ class FakeLivy:
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # method, path, headers
         self.plan = Plan()
         self._lock = threading.Lock()
-        self._dir = tempfile.TemporaryDirectory(prefix="fake-livy-")
-        cert_file, key_file = self_signed_certificate(Path(self._dir.name))
-        self.ca_file = cert_file
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert_file, key_file)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self.url = f"https://127.0.0.1:{self._server.server_address[1]}/livy"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._server = TlsServer(_handler(self))
+        self.url, self.ca_file = f"{self._server.url}/livy", self._server.ca_file
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._dir.cleanup()
+        self._server.stop()
 
     def answer(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
                body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
