@@ -521,6 +521,9 @@ def test_render_of_an_azure_plan_shows_the_month_and_the_tables_date():
     assert "prices: offline Azure table as of 2026-11-22 (westeurope); a month is 730 hours" in text
     assert f"{HOURS_PER_MONTH * azure_expected_per_hour():,.4f}" in text
     assert "Standard_HB120rs_v3 pay-as-you-go × 4" in text
+    # every line is priced from eastus rates: said once under the table, not on each line
+    assert text.count("eastus rate") == 1 and "every line: approximate: eastus rate" in text
+    assert "billed as the 64 GiB tier; transactions not estimated" in text  # a line's own note stays
 
 
 @pytest.mark.parametrize(("stack", "item"), [

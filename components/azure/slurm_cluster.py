@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pulumi
 import pulumi_azure_native.compute as compute
+import pulumi_azure_native.managedidentity as managedidentity
 import pulumi_azure_native.network as network
 import pulumi_random as random
 import pulumi_tls as tls
@@ -77,13 +78,15 @@ def linux_configuration(ssh_user: str, public_key: str) -> compute.LinuxConfigur
 
 
 class AzureSlurmCluster(pulumi.ComponentResource):
-    """Proximity placement group, head VM (public IP, NIC), compute scale set, deploy-time keys."""
+    """Proximity placement group, head VM (public IP, NIC), compute scale set, deploy-time keys, the nodes'
+    managed identity (no role)."""
 
     head_public_ip: pulumi.Output[str]
     head_private_ip: pulumi.Output[str]
     head_host_key: pulumi.Output[str]
     compute_host_key: pulumi.Output[str]
     scale_set_name: pulumi.Output[str]
+    nodes_identity_principal_id: pulumi.Output[str]
     compute_tag: tuple[str, str]
 
     def __init__(self, name: str, args: AzureSlurmClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -111,6 +114,11 @@ class AzureSlurmCluster(pulumi.ComponentResource):
                                  ssh_authorized_key=args.ssh_public_key, steps=STEPS,
                                  extra_vars=dict(args.boot_vars))
             return encode(cloud_config(script, bundle))
+
+        # The nodes' identity, with no role: they call no Azure API (the roles travel in the custom data, Slurm
+        # nodes register themselves). It is there so that a job can reach the user's data (a blob container,
+        # a key vault) once the user grants this one identity that role, without touching the VMs.
+        nodes_identity = managedidentity.UserAssignedIdentity(f"{name}-nodes", **where, opts=child)
 
         # Both node kinds share one proximity placement group: the head is one hop from every node.
         placement = compute.ProximityPlacementGroup(f"{name}-placement", proximity_placement_group_type="Standard",
@@ -148,7 +156,9 @@ class AzureSlurmCluster(pulumi.ComponentResource):
                             for lun, disk_id in args.head_data_disks]),
             network_profile=compute.NetworkProfileArgs(network_interfaces=[
                 compute.NetworkInterfaceReferenceArgs(id=nic.id, primary=True)]),
-            proximity_placement_group=compute.SubResourceArgs(id=placement.id), **where,
+            proximity_placement_group=compute.SubResourceArgs(id=placement.id),
+            identity=compute.VirtualMachineIdentityArgs(type="UserAssigned",
+                                                        user_assigned_identities=[nodes_identity.id]), **where,
             # cloud-init applies custom data once per VM: a changed bundle would not reconfigure the head,
             # and Azure does not let a VM's custom data change, so changes are not applied.
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(ignore_changes=["osProfile.customData"])))
@@ -165,6 +175,8 @@ class AzureSlurmCluster(pulumi.ComponentResource):
             orchestration_mode="Uniform", single_placement_group=True, platform_fault_domain_count=1,
             overprovision=False, upgrade_policy=compute.UpgradePolicyArgs(mode="Manual"),
             proximity_placement_group=compute.SubResourceArgs(id=placement.id),
+            identity=compute.VirtualMachineScaleSetIdentityArgs(type="UserAssigned",
+                                                                user_assigned_identities=[nodes_identity.id]),
             virtual_machine_profile=compute.VirtualMachineScaleSetVMProfileArgs(
                 os_profile=compute.VirtualMachineScaleSetOSProfileArgs(
                     computer_name_prefix=f"{args.cluster_name}-c", admin_username=args.ssh_user,
@@ -193,7 +205,9 @@ class AzureSlurmCluster(pulumi.ComponentResource):
         self.head_host_key = head_key.public_key_openssh.apply(openssh_public)
         self.compute_host_key = compute_key.public_key_openssh.apply(openssh_public)
         self.scale_set_name = scale_set.name
+        self.nodes_identity_principal_id = nodes_identity.principal_id
         self.register_outputs({
+            "nodes_identity_principal_id": self.nodes_identity_principal_id,
             "head_public_ip": self.head_public_ip, "head_private_ip": self.head_private_ip,
             "head_host_key": self.head_host_key, "compute_host_key": self.compute_host_key,
             "scale_set_name": self.scale_set_name, "compute_tag": list(self.compute_tag),

@@ -3,7 +3,7 @@ without credentials, network or the Pulumi CLI (the program runs under mocks, se
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -15,7 +15,7 @@ from rich.tree import Tree
 from components.security import Finding, SecurityViolation, check_environment, check_resource
 from spec.environment import Environment
 from spec.environment import Network as NetworkSpec
-from targets.plan.cost import Cost, estimate
+from targets.plan.cost import Cost, CostLine, estimate
 from targets.plan.cost_azure import estimate_azure
 from targets.plan.mock_run import PlannedResource, evaluate
 from targets.plan.prices import (
@@ -158,10 +158,19 @@ def _usd(value: float | None) -> str:
     return "—" if value is None else f"{value:,.4f}"
 
 
+def _shared_notes(lines: Sequence[CostLine]) -> set[str]:
+    """The note parts every priced line carries (a whole table priced from another region's rates): said once
+    under the table rather than on each line."""
+    parts = [set((line.note or "").split("; ")) for line in lines if line.per_hour_usd is not None]
+    return set.intersection(*parts) - {""} if parts else set()
+
+
 def _cost(cost: Cost) -> Table:
     unpriced = f"; {len(cost.unpriced)} line(s) not priced (no price: left out of the total)" if cost.unpriced else ""
+    shared = _shared_notes(cost.lines)
     table = Table(title="cost while running (USD)", title_justify="left", caption_justify="left",
-                  caption=f"prices: {cost.source}; a month is {cost.hours_per_month:g} hours{unpriced}")
+                  caption=f"prices: {cost.source}; a month is {cost.hours_per_month:g} hours{unpriced}"
+                          + (f"\nevery line: {'; '.join(sorted(shared))}" if shared else ""))
     numbers = ("quantity", "unit price", "per hour", "per day", "per month")
     for column in ("resource", "item", *numbers, "note"):
         table.add_column(column, justify="right" if column in numbers else "left", overflow="fold")
@@ -169,7 +178,8 @@ def _cost(cost: Cost) -> Table:
         per_month = None if line.per_hour_usd is None else line.per_hour_usd * cost.hours_per_month
         table.add_row(line.resource, line.item, f"{line.quantity:g} {line.unit}", _usd(line.unit_usd),
                       _usd(line.per_hour_usd), _usd(line.per_day_usd), _usd(per_month),
-                      line.note or ("" if line.per_hour_usd is not None else "not priced"))
+                      "; ".join(part for part in (line.note or "").split("; ") if part and part not in shared)
+                      or ("" if line.per_hour_usd is not None else "not priced"))
     table.add_row("[bold]total[/]", "", "", "", f"[bold]{_usd(cost.per_hour_usd)}[/]",
                   f"[bold]{_usd(cost.per_day_usd)}[/]", f"[bold]{_usd(cost.per_month_usd)}[/]", "")
     return table

@@ -63,7 +63,8 @@ def build(**kwargs: Any) -> dict[str, Any]:
     def program() -> pulumi.Output[Any]:
         cluster = AzureSlurmCluster("hpc", cluster_args(**kwargs))
         seen["compute_tag"] = cluster.compute_tag
-        names = ("head_public_ip", "head_private_ip", "head_host_key", "compute_host_key", "scale_set_name")
+        names = ("head_public_ip", "head_private_ip", "head_host_key", "compute_host_key", "scale_set_name",
+                 "nodes_identity_principal_id")
         return pulumi.Output.all(**{name: getattr(cluster, name) for name in names}).apply(seen.update)
 
     program()
@@ -234,6 +235,18 @@ def test_every_resource_passes_the_security_rules(mocks: AzureMocks, networking:
     build(networking=networking)
     assert {r.type for r in mocks.resources} >= {VM, VMSS, NIC, PPG}
     assert [f.line() for r in mocks.resources for f in check_resource(r.type, r.inputs, r.name)] == []
+
+
+def test_every_node_carries_one_identity_that_holds_no_role(mocks: AzureMocks) -> None:
+    """The nodes call no Azure API: their identity is there for the user to grant a data role to, not ours."""
+    outputs = build()
+    [identity] = mocks.of_type("azure-native:managedidentity:UserAssignedIdentity")
+    assert (identity.inputs["location"], identity.inputs["resourceGroupName"]) == ("westeurope", "hpc-rg")
+    identity_id = f"/subscriptions/0000/resourceGroups/rg/providers/{identity.type}/{identity.name}"
+    for node in (mocks.one(VM), mocks.one(VMSS)):
+        assert node.inputs["identity"] == {"type": "UserAssigned", "userAssignedIdentities": [identity_id]}
+    assert outputs["nodes_identity_principal_id"]
+    assert mocks.of_type("azure-native:authorization:RoleAssignment") == []
 
 
 def test_keys_and_resources_do_not_grow_with_the_node_count(mocks: AzureMocks) -> None:
