@@ -31,8 +31,7 @@ def build(env: Environment, public_key: str) -> dict[str, Any]:
     tags = {**env.tags, ENVIRONMENT_TAG: env.name}
     network = AzureNetwork(env.name, AzureNetworkArgs(
         network=env.network, ssh_cidr=env.ssh.allowed_cidr or "", allow_world_ssh=env.ssh.allow_world,
-        location=env.region, tags=tags, nodes=env.compute.count if env.stack in ("hpc", "full") else 0,
-        spark_gateway=_has_spark(env)))
+        location=env.region, tags=tags, nodes=_subnet_nodes(env), spark_gateway=_has_spark(env)))
     client = authorization.get_client_config_output()
     outputs: dict[str, Any] = {
         "target": "azure", "name": env.name, "region": env.region, "ssh_user": env.ssh.user,
@@ -47,6 +46,14 @@ def build(env: Environment, public_key: str) -> dict[str, Any]:
     if _has_spark(env):
         outputs["spark"] = _spark(env, network, tags)
     return outputs
+
+
+def _subnet_nodes(env: Environment) -> int:
+    """The machines of the cluster subnet besides the Slurm head: compute nodes and the HDInsight cluster's."""
+    from components.azure.hdinsight import subnet_addresses
+
+    nodes = env.compute.count if env.stack in ("hpc", "full") else 0
+    return nodes + (subnet_addresses(env.spark) if _has_spark(env) and env.spark else 0)
 
 
 def _has_spark(env: Environment) -> bool:

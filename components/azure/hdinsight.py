@@ -32,6 +32,13 @@ from spec import environment as spec
 
 CLUSTER_VERSION, SPARK_VERSION = "5.1", "3.3"  # HDInsight 5.1: Spark 3.3, Hadoop 3.3 (the current line)
 HEAD_NODES = 2  # HDInsight always runs two head nodes
+# ... and, in the same subnet, three ZooKeeper nodes and two gateway nodes of its own choosing
+HIDDEN_NODES = 3 + 2
+
+
+def subnet_addresses(spark: spec.Spark) -> int:
+    """How many addresses of its subnet the cluster takes: every node HDInsight runs, the hidden ones too."""
+    return HEAD_NODES + spark.core.count + HIDDEN_NODES
 GATEWAY_USER, SSH_USER = "admin", "sshuser"  # HDInsight's documented defaults; the two must differ
 FILE_SYSTEM = "spark"  # the account's one container: the cluster's default file system and the jobs' folder
 YARN_LOGS = "app-logs/"  # where HDInsight's YARN aggregates container logs in the default file system

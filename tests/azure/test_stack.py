@@ -8,8 +8,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from components.azure.storage import account_name
 from components.security import check_resource
+from spec.environment import Environment
 from spec.loader import load_spec_file, load_stack_config
 from spec.outputs import ENVIRONMENT_TAG, Outputs
 from stacks.azure import NFS_OPTIONS, _boot_vars
@@ -151,3 +154,15 @@ def test_the_container_subnet_waits_for_the_cluster_subnet(mocks: AzureMocks,
 def test_nodes_prepare_the_mount_points_and_no_efs_utils() -> None:
     assert _boot_vars(load_stack_config("azure-hpc-dev", ROOT)) == {"mount_points": ["/scratch", "/shared"],
                                                                      "efs_utils": False}
+
+
+def test_the_cluster_subnet_must_hold_the_hdinsight_nodes_too(mocks: AzureMocks) -> None:
+    """Head, workers and HDInsight's own ZooKeeper and gateway nodes all take an address of the subnet."""
+    def spark_env(workers: int) -> Environment:
+        return Environment.model_validate({
+            "name": "tight", "target": "azure", "stack": "spark", "region": "westeurope",
+            "ssh": {"allowed_cidr": "198.51.100.0/24"}, "network": {"vpc_cidr": "10.9.0.0/24"},
+            "spark": {"core": {"count": workers}}})
+    with pytest.raises(ValueError, match=r"cluster subnet 10.9.0.0/28 holds 10 nodes, not 11"):
+        export(spark_env(4))  # 2 head + 4 workers + 3 ZooKeeper + 2 gateway nodes
+    assert assert_contract(export(spark_env(3))).spark is not None
