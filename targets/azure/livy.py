@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from remote.spark_failure import failure_cause
 from remote.spark_job import is_uri
@@ -39,6 +41,7 @@ FINAL = ("success", "dead", "killed", "error")
 LOG_PAGE = 1000  # lines per GET /batches/{id}/log
 TAIL_LINES = 5
 REQUEST_TIMEOUT = 60.0
+RETRIES, RETRY_BACKOFF = 6, 0.5  # about 30 s of waiting in all before a read gives up
 # One attempt: YARN would otherwise run a failing driver twice and the log would hold both.
 BATCH_CONF = {"spark.yarn.maxAppAttempts": "1"}
 
@@ -103,6 +106,12 @@ class _Livy:
         assert spark.user is not None and spark.password is not None  # checked by submit_livy
         self.url = spark.master.rstrip("/")
         self._session = requests.Session()
+        # A gateway blip while following a batch must not lose it: reads and deletes are retried, a submit never
+        # (a POST repeated after a lost answer would start the job twice), and a certificate refused never
+        # (``other=0``: it would be refused again).
+        self._session.mount("https://", HTTPAdapter(max_retries=Retry(
+            total=RETRIES, other=0, backoff_factor=RETRY_BACKOFF, status_forcelist=(502, 503, 504),
+            allowed_methods=frozenset({"GET", "DELETE"}), raise_on_status=False)))
         self._session.auth = (spark.user, spark.password.get_secret_value())
         self._verify = verify  # per request: a session's is overridden by REQUESTS_CA_BUNDLE
         self._session.headers["X-Requested-By"] = spark.user

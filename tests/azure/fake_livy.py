@@ -36,6 +36,7 @@ class Plan:
     states: list[str] = field(default_factory=lambda: ["starting", "running", "success"])
     log: list[str] = field(default_factory=list)
     on_final: Callable[[Batch], None] | None = None  # e.g. write the job's output, as the driver would
+    unavailable: int = 0  # how many state reads the gateway answers 503 first (a blip while following)
 
 
 class FakeLivy:
@@ -72,6 +73,9 @@ class FakeLivy:
             if method == "DELETE" and len(parts) == 2:
                 self.deleted.append(batch.id)
                 return 200, {"msg": "deleted"}
+            if method == "GET" and len(parts) == 2 and self.plan.unavailable > 0:
+                self.plan.unavailable -= 1
+                return 503, {"msg": "Service Unavailable"}
             if method == "GET" and len(parts) == 2:
                 if self.plan.on_final and batch.polls == len(batch.states) - 1:  # it ends now, as Spark would
                     self.plan.on_final(batch)

@@ -165,6 +165,15 @@ def test_a_batch_running_past_the_timeout_is_deleted(livy: FakeLivy, container: 
     assert delete.get("x-requested-by")
 
 
+def test_a_gateway_blip_while_following_is_retried_and_the_batch_not_lost(
+        livy: FakeLivy, container: ContainerClient, azurite: Azurite, job: Path) -> None:
+    livy.plan = Plan(states=["starting", "running", "success"], unavailable=2)
+    states: list[str] = []
+    result = submit(livy, container, azurite, job, states)
+    assert (result.exit_code, states) == (0, ["starting", "running", "success"])
+    assert [method for method, _, _ in livy.requests].count("POST") == 1 and livy.plan.unavailable == 0
+
+
 def test_a_wrong_password_is_one_line_and_starts_nothing(livy: FakeLivy, container: ContainerClient,
                                                          azurite: Azurite, job: Path) -> None:
     with pytest.raises(AzureError, match="HTTP 401, the cluster login was refused; run `invoke up` again") as failed:
