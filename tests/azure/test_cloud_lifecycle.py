@@ -11,12 +11,14 @@ import pytest
 from rich.console import Console
 
 import targets
+from spec.loader import load_stack_config
 from spec.outputs import ENVIRONMENT_TAG, AzureScope, ComputeFleet, Node, Outputs, Volume
 from targets import pulumi_stack
 from targets.azure import session as azure_session_module
 from tests.azure.fake_arm import SUBSCRIPTION, FakeArm
 from tests.azure.test_discovery import TAG, scale_set
 
+ROOT = Path(__file__).resolve().parents[2]
 GROUP = f"/subscriptions/{SUBSCRIPTION}/resourceGroups"
 DISK = f"{GROUP}/cloudtest-data1/providers/Microsoft.Compute/disks/cloudtest-scratch"
 
@@ -63,3 +65,24 @@ def test_destroy_reports_what_is_left(cloud_env: list[str], arm: FakeArm, tmp_pa
     with pytest.raises(targets.TargetError, match=r"1 tagged resource\(s\) remain: .*natGateways cloudtest-nat"):
         targets.destroy("cloudtest", Console(quiet=True))
     assert (tmp_path / "cloudtest" / "outputs.json").exists()  # kept, so a second destroy can look again
+
+
+def test_up_waits_for_the_scale_set_and_says_which_nodes_run(cloud_env: list[str], arm: FakeArm, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    saved = Outputs.load(tmp_path / "cloudtest" / "outputs.json")
+    monkeypatch.setattr(pulumi_stack, "up", lambda env, stack, console: saved)
+    scale_set(arm, "cloudtest-compute", {TAG[0]: TAG[1]}, {"0": ("hpc-c000000", "running", "10.0.0.5"),
+                                                           "1": ("hpc-c000001", "running", "10.0.0.6")})
+    console = Console(record=True, width=200)
+    assert targets.up(load_stack_config("azure-hpc-dev", ROOT), console, stack="azure-hpc-dev") == saved
+    assert "2 compute nodes running: hpc-c000000, hpc-c000001" in console.export_text()
+
+
+def test_up_names_what_is_missing_when_the_fleet_does_not_come(cloud_env: list[str], arm: FakeArm, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    saved = Outputs.load(tmp_path / "cloudtest" / "outputs.json")
+    monkeypatch.setattr(pulumi_stack, "up", lambda env, stack, console: saved)
+    monkeypatch.setattr(targets, "FLEET_TIMEOUT", 0.2)
+    scale_set(arm, "cloudtest-compute", {TAG[0]: TAG[1]}, {"0": ("hpc-c000000", "running", "10.0.0.5")})
+    with pytest.raises(targets.TargetError, match=r"1 of 2 VMs of the scale set .* running after 0.2 s"):
+        targets.up(load_stack_config("azure-hpc-dev", ROOT), Console(quiet=True), stack="azure-hpc-dev")
