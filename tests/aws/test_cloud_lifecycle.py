@@ -13,11 +13,13 @@ import pytest
 from rich.console import Console
 
 import targets
+from spec.loader import load_stack_config
 from spec.outputs import ENVIRONMENT_TAG, ComputeFleet, Node, Outputs, Volume
 from targets import pulumi_stack
 from tests.aws import moto_fixture
 
 moto, aws_session = moto_fixture.moto, moto_fixture.aws_session  # the moto_server fixtures, by name
+ROOT = Path(__file__).resolve().parents[2]
 FLEET_TAG = ("cloud-hpc-toolkit:fleet", "cloudtest")
 
 
@@ -83,3 +85,19 @@ def test_destroy_reports_what_is_left(cloud_env: tuple[moto_fixture.MotoSession,
         "ResourceType": "volume", "Tags": [{"Key": ENVIRONMENT_TAG, "Value": "cloudtest"}]}])["VolumeId"]
     with pytest.raises(targets.TargetError, match=f"1 tagged resource.*{orphan}"):
         targets.destroy("cloudtest", Console(quiet=True))
+
+
+def test_up_waits_for_the_fleet_and_says_which_nodes_run(cloud_env: tuple[moto_fixture.MotoSession, list[str]],
+                                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    session, _ = cloud_env
+    saved = Outputs.load(tmp_path / "cloudtest" / "outputs.json")
+    monkeypatch.setattr(pulumi_stack, "up", lambda env, stack, console: saved)
+    ec2 = session.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    ec2.run_instances(ImageId="ami-12345678", InstanceType="c5n.large", MinCount=2, MaxCount=2, SubnetId=subnet,
+                      TagSpecifications=[{"ResourceType": "instance",
+                                          "Tags": [{"Key": FLEET_TAG[0], "Value": FLEET_TAG[1]}]}])
+    console = Console(record=True, width=200)
+    assert targets.up(load_stack_config("hpc-dev", ROOT), console, stack="hpc-dev") == saved
+    assert "2 compute nodes running: ip-10-0-1-" in console.export_text()
