@@ -13,6 +13,7 @@ import gzip
 import re
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -23,6 +24,7 @@ from remote.spark_failure import TRACEBACK, failure_cause
 from remote.spark_job import is_uri
 from spec.outputs import SparkCluster
 from targets.aws.errors import AwsError, step
+from targets.spark_job_records import JobRecords, SparkJobRecord, reattach
 from targets.spark_jobs import (
     JOBS_PREFIX,
     CloudSparkResult,
@@ -41,19 +43,18 @@ ENDED_CLUSTER = ("TERMINATING", "TERMINATED", "TERMINATED_WITH_ERRORS")
 APPLICATION_ID = re.compile(r"application_\d+_\d+")
 
 
-def submit_emr(session: boto3.session.Session, spark: SparkCluster, script: Path, *, input: str | None,
-               output: str | None, args: Sequence[str], timeout: float, on_state: Callable[[str, float], None],
-               modules: Sequence[Path] = (), poll: float = 5.0, log_wait: float = 120.0) -> CloudSparkResult:
+def submit_emr(session: boto3.session.Session, spark: SparkCluster, script: Path, records: JobRecords, *,
+               input: str | None, output: str | None, args: Sequence[str], timeout: float,
+               on_state: Callable[[str, float], None], modules: Sequence[Path] = (), poll: float = 5.0,
+               log_wait: float = 120.0) -> CloudSparkResult:
     """Run ``script`` on the cluster as one step and return how it ended.
 
     ``input``/``output``: a URI (``s3://...``) is passed on untouched; a local path is uploaded (input) or
     receives the job's files when the step completes (output, an absent or empty directory). Without them the
     job gets its own ``jobs/<id>/input`` (empty) and ``jobs/<id>/output`` folders. ``modules`` (files or package
-    directories) go to ``--py-files`` as one zip. ``on_state(state, seconds)`` is called on every poll. A step
-    still running after ``timeout`` seconds, or on Ctrl-C, is cancelled."""
-    if spark.provider != "aws" or not (spark.bucket and spark.region and spark.log_uri):
-        raise AwsError(f"submit-spark: the environment's Spark cluster is {spark.provider}, or has no bucket, region "
-                       "or log URI; run `invoke up` with a spark stack on AWS")
+    directories) go to ``--py-files`` as one zip. The step's record goes into ``records`` before it is followed
+    (see follow_emr)."""
+    _check_spark(spark)
     local_output = local_output_dir(output)
     check_local_paths(script, modules, input)
     emr = session.client("emr", region_name=spark.region)
@@ -71,14 +72,42 @@ def submit_emr(session: boto3.session.Session, spark: SparkCluster, script: Path
     command += [script_uri, input_uri or f"{location}input", output_uri, *args]
 
     step_id = _add_step(emr, spark.master, f"submit-spark {script.name} ({prefix.removesuffix('/')})", command)
+    record = SparkJobRecord(provider="aws", cluster_job_id=step_id, prefix=prefix, output_uri=output_uri,
+                            output_dir=local_output, script=script.name, submitted=datetime.now(UTC))
+    records.save(record)
+    return follow_emr(session, spark, record, records, timeout=timeout, on_state=on_state, poll=poll,
+                      log_wait=log_wait)
+
+
+def follow_emr(session: boto3.session.Session, spark: SparkCluster, record: SparkJobRecord, records: JobRecords, *,
+               timeout: float, on_state: Callable[[str, float], None], poll: float = 5.0,
+               log_wait: float = 120.0) -> CloudSparkResult:
+    """Follow the step of ``record`` to its end, download a local output, read a failure's cause, and remove the
+    record. ``on_state(state, seconds)`` is called on every poll. A step still running after ``timeout``
+    seconds, or on Ctrl-C, is cancelled (and its record removed); a failure to read its state leaves both the
+    step and its record, for `invoke submit-spark --attach`."""
+    _check_spark(spark)
+    emr = session.client("emr", region_name=spark.region)
+    s3 = session.client("s3", region_name=spark.region)
+    step_id = record.cluster_job_id
+    assert spark.bucket is not None and spark.log_uri is not None  # checked by _check_spark
     step_logs = f"{spark.log_uri.rstrip('/')}/{spark.master}/steps/{step_id}/"
-    state, details = _follow(emr, spark.master, step_id, timeout, on_state, poll)
+    state, details = _follow(emr, spark.master, step_id, timeout, on_state, poll, records)
     if state == "COMPLETED":
-        if local_output is not None:
-            _download(s3, spark.bucket, f"{prefix}output/", local_output)
-        return CloudSparkResult(0, state, step_id, None, output_uri, local_output, step_logs)
-    cause, code = _diagnose(s3, spark, step_id, details, log_wait, poll)
-    return CloudSparkResult(code, state, step_id, cause, output_uri, None, step_logs)
+        if record.output_dir is not None:
+            _download(s3, spark.bucket, f"{record.prefix}output/", record.output_dir)
+        result = CloudSparkResult(0, state, step_id, None, record.output_uri, record.output_dir, step_logs)
+    else:
+        cause, code = _diagnose(s3, spark, step_id, details, log_wait, poll)
+        result = CloudSparkResult(code, state, step_id, cause, record.output_uri, None, step_logs)
+    records.remove(step_id)
+    return result
+
+
+def _check_spark(spark: SparkCluster) -> None:
+    if spark.provider != "aws" or not (spark.bucket and spark.region and spark.log_uri):
+        raise AwsError(f"submit-spark: the environment's Spark cluster is {spark.provider}, or has no bucket, region "
+                       "or log URI; run `invoke up` with a spark stack on AWS")
 
 
 def _check_cluster(emr: Any, cluster_id: str) -> None:
@@ -116,14 +145,12 @@ def _add_step(emr: Any, cluster_id: str, name: str, command: list[str]) -> str:
 
 
 def _follow(emr: Any, cluster_id: str, step_id: str, timeout: float, on_state: Callable[[str, float], None],
-            poll: float) -> tuple[str, dict[str, Any]]:
-    """Poll the step until it ends: (state, failure details). Cancel it on timeout or Ctrl-C."""
+            poll: float, records: JobRecords) -> tuple[str, dict[str, Any]]:
+    """Poll the step until it ends: (state, failure details). Cancel it on timeout or Ctrl-C, and forget it."""
     start = time.monotonic()
     try:
         while True:
-            with step(f"following step {step_id} of {cluster_id}",
-                      f"the step keeps running; see `aws emr describe-step --cluster-id {cluster_id} "
-                      f"--step-id {step_id}`"):
+            with step(f"following step {step_id} of {cluster_id}", reattach(step_id)):
                 status = emr.describe_step(ClusterId=cluster_id, StepId=step_id)["Step"]["Status"]
             elapsed = time.monotonic() - start
             on_state(status["State"], elapsed)
@@ -131,11 +158,13 @@ def _follow(emr: Any, cluster_id: str, step_id: str, timeout: float, on_state: C
                 return status["State"], status.get("FailureDetails", {})
             if elapsed >= timeout:
                 _cancel(emr, cluster_id, step_id)
+                records.remove(step_id)
                 raise AwsError(f"step {step_id}: still {status['State']} after {timeout:g} s, so it was cancelled; "
                                "submit again with a larger timeout")
             time.sleep(poll)
     except KeyboardInterrupt:
         _cancel(emr, cluster_id, step_id)
+        records.remove(step_id)
         raise
 
 
@@ -168,7 +197,7 @@ def _diagnose(s3: Any, spark: SparkCluster, step_id: str, details: dict[str, Any
               poll: float) -> tuple[str, int]:
     """The cause of a failed step and its exit code, from the step's stderr and, in cluster mode, the driver's
     container log (the Python traceback lives there). Each log is polled until ``log_wait`` runs out."""
-    assert spark.log_uri is not None  # checked by submit_emr
+    assert spark.log_uri is not None  # checked by _check_spark
     log = urlparse(spark.log_uri)
     bucket, root = log.netloc, log.path.strip("/")
     base = f"{root}/{spark.master}/" if root else f"{spark.master}/"

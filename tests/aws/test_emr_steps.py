@@ -22,11 +22,13 @@ from typing import Any
 import pytest
 
 from spec.outputs import SparkCluster
-from targets.aws.emr_steps import submit_emr
+from targets.aws.emr_steps import follow_emr, submit_emr
 from targets.aws.errors import AwsError
 from targets.errors import TargetError
+from targets.spark_job_records import JobRecords
 from targets.spark_jobs import modules_zip
 from tests.aws import moto_fixture
+from tests.aws.moto_server import MotoSession, fail_calls
 
 moto, aws_session = moto_fixture.moto, moto_fixture.aws_session  # the moto_server fixtures, by name
 
@@ -126,14 +128,15 @@ def job(tmp_path: Path) -> SimpleNamespace:
     (package / "__pycache__" / "tokens.cpython-311.pyc").write_bytes(b"\0")
     data = tmp_path / "words.txt"
     data.write_text("a b a\nc a\n")
-    return SimpleNamespace(script=script, modules=[helper, package], data=data)
+    return SimpleNamespace(script=script, modules=[helper, package], data=data,
+                           records=JobRecords(tmp_path / "state" / "spark-jobs"))
 
 
 def test_uploads_script_modules_and_input_and_adds_the_spark_submit_step(aws_session, spark, job):
     cluster = Cluster(aws_session, spark, ["PENDING", "RUNNING", "RUNNING", "COMPLETED"])
 
-    result = submit_emr(aws_session, spark, job.script, input=str(job.data), output=None, args=["--top", "3"],
-                        timeout=30, on_state=cluster.on_state, modules=job.modules, poll=0)
+    result = submit_emr(aws_session, spark, job.script, job.records, input=str(job.data), output=None,
+                        args=["--top", "3"], timeout=30, on_state=cluster.on_state, modules=job.modules, poll=0)
 
     assert (result.exit_code, result.state, result.cause, result.output_dir) == (0, "COMPLETED", None, None)
     assert cluster.timeline == ["PENDING", "RUNNING", "RUNNING", "COMPLETED"]  # followed to the end, in order
@@ -157,6 +160,7 @@ def test_uploads_script_modules_and_input_and_adds_the_spark_submit_step(aws_ses
         f"{location}word_count.py", f"{location}input/words.txt", f"{location}output", "--top", "3"]
     assert result.output_uri == f"{location}output"
     assert result.logs == f"s3://{BUCKET}/logs/{spark.master}/steps/{result.cluster_job_id}/"
+    assert job.records.ids() == []  # followed to its end: nothing left to attach to
 
 
 def test_a_directory_input_goes_up_whole_and_uris_pass_through_untouched(aws_session, spark, job, tmp_path):
@@ -166,7 +170,7 @@ def test_a_directory_input_goes_up_whole_and_uris_pass_through_untouched(aws_ses
     (folder / "day2" / "part.txt").write_text("de Spark 3 30\n")
     cluster = Cluster(aws_session, spark, ["COMPLETED"])
 
-    submit_emr(aws_session, spark, job.script, input=str(folder), output=None, args=[], timeout=30,
+    submit_emr(aws_session, spark, job.script, job.records, input=str(folder), output=None, args=[], timeout=30,
                on_state=cluster.on_state, poll=0)
     args = only_step(aws_session, spark)["Config"]["Args"]
     assert "--py-files" not in args
@@ -181,7 +185,7 @@ def test_a_directory_input_goes_up_whole_and_uris_pass_through_untouched(aws_ses
                                                            "KeepJobFlowAliveWhenNoSteps": True},
         JobFlowRole="r", ServiceRole="s")["JobFlowId"]})
     before = set(objects(aws_session))
-    result = submit_emr(aws_session, other, job.script, input="s3://public-data/pageviews/2024-01-*",
+    result = submit_emr(aws_session, other, job.script, job.records, input="s3://public-data/pageviews/2024-01-*",
                         output="s3://my-results/run-7/", args=["x"], timeout=30, on_state=cluster.on_state, poll=0)
     args = only_step(aws_session, other)["Config"]["Args"]
     assert args[-3:] == ["s3://public-data/pageviews/2024-01-*", "s3://my-results/run-7/", "x"]
@@ -201,7 +205,7 @@ def test_a_local_output_directory_receives_the_jobs_files_when_it_completes(aws_
 
     cluster.on_end.append(write_output)
     target = tmp_path / "results" / "counts"
-    result = submit_emr(aws_session, spark, job.script, input=str(job.data), output=str(target), args=[],
+    result = submit_emr(aws_session, spark, job.script, job.records, input=str(job.data), output=str(target), args=[],
                         timeout=30, on_state=cluster.on_state, poll=0)
 
     assert result.exit_code == 0 and result.output_dir == target
@@ -216,8 +220,8 @@ def test_a_failed_step_gives_the_python_traceback_from_its_stderr(aws_session, s
     noise = "25/01/01 12:00:00 INFO SparkContext: Running Spark version 3.5.2\n"
     cluster.on_end.append(lambda step: cluster.log(step, noise + TRACEBACK + "25/01/01 INFO ShutdownHookManager\n"))
 
-    result = submit_emr(aws_session, spark, job.script, input=str(job.data), output=None, args=[], timeout=30,
-                        on_state=cluster.on_state, poll=0, log_wait=5)
+    result = submit_emr(aws_session, spark, job.script, job.records, input=str(job.data), output=None, args=[],
+                        timeout=30, on_state=cluster.on_state, poll=0, log_wait=5)
 
     assert (result.state, result.exit_code) == ("FAILED", 1)
     assert result.cause == TRACEBACK.rstrip("\n")
@@ -239,8 +243,8 @@ def test_in_cluster_mode_the_cause_and_exit_code_come_from_the_drivers_container
         cluster.put(f"{containers}/container_1700000000000_0003_01_000001/stderr.gz", gzip.compress(driver.encode()))
 
     cluster.on_end.append(write_logs)
-    result = submit_emr(aws_session, spark, job.script, input=str(job.data), output=None, args=[], timeout=30,
-                        on_state=cluster.on_state, poll=0, log_wait=5)
+    result = submit_emr(aws_session, spark, job.script, job.records, input=str(job.data), output=None, args=[],
+                        timeout=30, on_state=cluster.on_state, poll=0, log_wait=5)
 
     assert result.exit_code == 3  # the script's own sys.exit status, not spark-submit's 1
     assert result.cause is not None and result.cause.startswith("Traceback (most recent call last):")
@@ -252,8 +256,8 @@ def test_without_a_traceback_the_java_exception_is_the_cause(aws_session, spark,
     cluster.on_end.append(lambda step: cluster.log(step, CLUSTER_MODE_STDERR))  # no container log ever arrives
 
     started = time.monotonic()
-    result = submit_emr(aws_session, spark, job.script, input=str(job.data), output=None, args=[], timeout=30,
-                        on_state=cluster.on_state, poll=0.05, log_wait=0.3)
+    result = submit_emr(aws_session, spark, job.script, job.records, input=str(job.data), output=None, args=[],
+                        timeout=30, on_state=cluster.on_state, poll=0.05, log_wait=0.3)
 
     assert time.monotonic() - started < 5
     assert result.cause == (f'Exception in thread "main" org.apache.spark.SparkException: Application {APP} '
@@ -271,8 +275,8 @@ def test_logs_that_arrive_late_are_polled_for(aws_session, spark, job):
             cluster.log(only_step(aws_session, spark), TRACEBACK)
 
     aws_session.events.register("before-call.s3.ListObjectsV2", arrive_on_third_look)
-    result = submit_emr(aws_session, spark, job.script, input=str(job.data), output=None, args=[], timeout=30,
-                        on_state=cluster.on_state, poll=0.01, log_wait=10)
+    result = submit_emr(aws_session, spark, job.script, job.records, input=str(job.data), output=None, args=[],
+                        timeout=30, on_state=cluster.on_state, poll=0.01, log_wait=10)
 
     assert len(lists) == 3 and result.cause is not None
     assert result.cause.endswith("ValueError: bad record: 'x'")
@@ -282,8 +286,8 @@ def test_missing_logs_say_where_to_look_after_a_bounded_wait(aws_session, spark,
     cluster = Cluster(aws_session, spark, ["FAILED"], failure={"Reason": "Step failed.", "Message": "exit code 1"})
 
     started = time.monotonic()
-    result = submit_emr(aws_session, spark, job.script, input=str(job.data), output=None, args=[], timeout=30,
-                        on_state=cluster.on_state, poll=0.05, log_wait=0.3)
+    result = submit_emr(aws_session, spark, job.script, job.records, input=str(job.data), output=None, args=[],
+                        timeout=30, on_state=cluster.on_state, poll=0.05, log_wait=0.3)
 
     assert time.monotonic() - started < 5  # not mrjob's ten minutes
     stderr = f"s3://{BUCKET}/logs/{spark.master}/steps/{result.cluster_job_id}/stderr.gz"
@@ -294,12 +298,13 @@ def test_missing_logs_say_where_to_look_after_a_bounded_wait(aws_session, spark,
 def test_a_step_still_running_at_the_timeout_is_cancelled(aws_session, spark, job):
     cluster = Cluster(aws_session, spark, ["RUNNING"])
     with pytest.raises(AwsError, match=r"step s-\w+: still RUNNING after 0 s, so it was cancelled"):
-        submit_emr(aws_session, spark, job.script, input=None, output=None, args=[], timeout=0,
+        submit_emr(aws_session, spark, job.script, job.records, input=None, output=None, args=[], timeout=0,
                    on_state=cluster.on_state, poll=0)
     step = only_step(aws_session, spark)
     assert cluster.cancelled == [{"ClusterId": spark.master, "StepIds": [step["Id"]],
                                   "StepCancellationOption": "SEND_INTERRUPT"}]
     assert step["Config"]["Args"][-2].endswith("/input")  # no input given: the job's own (empty) input folder
+    assert job.records.ids() == []
 
 
 def test_ctrl_c_cancels_the_step_before_giving_up(aws_session, spark, job):
@@ -309,15 +314,81 @@ def test_ctrl_c_cancels_the_step_before_giving_up(aws_session, spark, job):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        submit_emr(aws_session, spark, job.script, input=None, output=None, args=[], timeout=30, on_state=interrupt,
-                   poll=0)
+        submit_emr(aws_session, spark, job.script, job.records, input=None, output=None, args=[], timeout=30,
+                   on_state=interrupt, poll=0)
     assert [c["StepIds"] for c in cluster.cancelled] == [[only_step(aws_session, spark)["Id"]]]
+    assert job.records.ids() == []
+
+
+def lose_the_step(aws_session, spark: SparkCluster, job: SimpleNamespace, output: Path | None) -> tuple[str, str]:
+    """Submit while every DescribeStep fails (the client lost EMR after adding the step): (step id, the error)."""
+    cluster = Cluster(aws_session, spark, ["RUNNING"])
+    fail_calls(aws_session, "emr", "DescribeStep", "ServiceUnavailableException")
+    with pytest.raises(AwsError) as failed:
+        submit_emr(aws_session, spark, job.script, job.records, input=str(job.data),
+                   output=None if output is None else str(output), args=[], timeout=30, on_state=cluster.on_state,
+                   poll=0)
+    [summary] = aws_session.client("emr").list_steps(ClusterId=spark.master)["Steps"]
+    assert cluster.cancelled == []  # the step is left running
+    step_id = summary["Id"]
+    return step_id, str(failed.value)
+
+
+def test_a_follow_that_loses_emr_keeps_the_step_and_a_record_to_attach_to_later(moto, aws_session, spark, job,
+                                                                                  tmp_path):
+    target = tmp_path / "counts"
+    step_id, error = lose_the_step(aws_session, spark, job, target)
+
+    assert "\n" not in error and error.startswith(f"following step {step_id} of {spark.master}: ")
+    assert error.endswith(f"the job keeps running on the cluster: follow it again with "
+                          f"`invoke submit-spark --attach {step_id}`")
+    assert job.records.ids() == [step_id]
+    path = job.records.folder / f"{step_id}.json"
+    assert path.stat().st_mode & 0o777 == 0o600
+    record = job.records.load(step_id, "aws")
+    assert (record.provider, record.output_dir, record.script) == ("aws", target, "word count.py")
+    assert record.output_uri == f"s3://{BUCKET}/{record.prefix}output" and record.prefix.startswith("jobs/word-count-")
+    assert not target.exists()
+
+    later = MotoSession(moto.endpoint)  # a new client, the way a new `invoke submit-spark --attach` would be
+    cluster = Cluster(later, spark, ["RUNNING", "COMPLETED"])
+    cluster.on_end.append(lambda step: cluster.put(f"{record.prefix}output/part-00000", b"a\t3\n"))
+    result = follow_emr(later, spark, record, job.records, timeout=30, on_state=cluster.on_state, poll=0)
+
+    assert (result.exit_code, result.state, result.cluster_job_id) == (0, "COMPLETED", step_id)
+    assert cluster.timeline == ["RUNNING", "COMPLETED"]
+    assert result.output_dir == target and (target / "part-00000").read_text() == "a\t3\n"
+    assert job.records.ids() == [] and not path.exists()
+
+
+def test_a_step_that_failed_while_nobody_followed_it_gives_its_cause_and_code_on_attach(moto, aws_session, spark,
+                                                                                          job):
+    step_id, _ = lose_the_step(aws_session, spark, job, None)
+    later = MotoSession(moto.endpoint)
+    cluster = Cluster(later, spark, ["FAILED"])
+    driver = TRACEBACK + "25/01/01 ERROR ApplicationMaster: User application exited with status 3\n"
+    cluster.on_end += [lambda step: cluster.log(step, CLUSTER_MODE_STDERR), lambda step: cluster.put(
+        f"logs/{spark.master}/containers/{APP}/container_1700000000000_0003_01_000001/stderr.gz",
+        gzip.compress(driver.encode()))]
+
+    result = follow_emr(later, spark, job.records.load(step_id, "aws"), job.records, timeout=30,
+                        on_state=cluster.on_state, poll=0, log_wait=5)
+
+    assert (result.state, result.exit_code, result.cause) == ("FAILED", 3, TRACEBACK.rstrip("\n"))
+    assert job.records.ids() == []
+
+
+def test_attaching_to_an_unknown_job_names_the_jobs_there_are(aws_session, spark, job):
+    step_id, _ = lose_the_step(aws_session, spark, job, None)
+    with pytest.raises(TargetError, match=rf"^submit-spark --attach s-NOPE: no record of that job in .* "
+                                          rf"\(jobs to attach to: {step_id}\)$"):
+        job.records.load("s-NOPE", "aws")
 
 
 def test_a_terminated_cluster_is_refused_before_anything_is_uploaded(aws_session, spark, job):
     aws_session.client("emr").terminate_job_flows(JobFlowIds=[spark.master])
     with pytest.raises(AwsError, match=rf"EMR cluster {spark.master} is TERMINATED .*run `invoke up` to create it"):
-        submit_emr(aws_session, spark, job.script, input=str(job.data), output=None, args=[], timeout=30,
+        submit_emr(aws_session, spark, job.script, job.records, input=str(job.data), output=None, args=[], timeout=30,
                    on_state=lambda state, elapsed: None, poll=0)
     assert objects(aws_session) == {}
 
@@ -333,7 +404,7 @@ def test_local_mistakes_are_refused_before_any_step(aws_session, spark, job, tmp
     message = {"output": "exists and is not an empty directory", "input": "--input .*missing.txt: no such file",
                "script": "--script .*missing.py: no such file"}[problem]
     with pytest.raises(TargetError, match=message):
-        submit_emr(aws_session, spark, kwargs.pop("script"), args=[], timeout=30,
+        submit_emr(aws_session, spark, kwargs.pop("script"), job.records, args=[], timeout=30,
                    on_state=lambda state, elapsed: None, poll=0, **kwargs)
     assert aws_session.client("emr").list_steps(ClusterId=spark.master)["Steps"] == []
     assert objects(aws_session) == {}

@@ -1,0 +1,82 @@
+"""What `invoke submit-spark --attach ID` needs to follow a cloud Spark job again after its client died or lost the
+network: one small record per job, written right after the submit and removed once the job has been followed to
+its end (results downloaded) or cancelled. The job keeps running on the cluster either way; without the record
+its exit code, its failure cause and its local output would be lost to the user.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from targets.errors import TargetError
+from targets.state import env_dir
+
+RECORDS = "spark-jobs"  # under the environment's folder: spark-jobs/<cluster job id>.json
+
+
+def reattach(cluster_job_id: str) -> str:
+    """What a user whose client lost a running job does next."""
+    return f"the job keeps running on the cluster: follow it again with `invoke submit-spark --attach {cluster_job_id}`"
+
+
+class SparkJobRecord(BaseModel):
+    """A submitted job as its follower needs it: where it runs, where its files are, where its results go."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider: Literal["aws", "azure"]
+    cluster_job_id: str  # the EMR step id, the Livy batch id
+    prefix: str  # the job's folder in the cluster's storage: jobs/<id>/
+    output_uri: str
+    output_dir: Path | None  # the local directory the results are downloaded into, if one was asked for
+    script: str  # the script's file name, for the user's eyes
+    submitted: datetime
+
+
+@dataclass(frozen=True)
+class JobRecords:
+    """The records of one environment's jobs, one JSON file each, mode 0600 like the rest of its state."""
+
+    folder: Path
+
+    @classmethod
+    def of(cls, name: str) -> JobRecords:
+        return cls(env_dir(name) / RECORDS)
+
+    def save(self, record: SparkJobRecord) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self._path(record.cluster_job_id)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(record.model_dump_json(indent=2))
+        os.replace(tmp, path)
+
+    def ids(self) -> list[str]:
+        return sorted(path.stem for path in self.folder.glob("*.json")) if self.folder.is_dir() else []
+
+    def load(self, cluster_job_id: str, provider: str) -> SparkJobRecord:
+        """The record of ``cluster_job_id``, of a job on a ``provider`` cluster; one line naming the known ids
+        otherwise (the id is only ever compared, never made into a path)."""
+        known = self.ids()
+        if cluster_job_id not in known:
+            raise TargetError(f"submit-spark --attach {cluster_job_id}: no record of that job in {self.folder} "
+                              f"(jobs to attach to: {', '.join(known) or 'none'})")
+        record = SparkJobRecord.model_validate(json.loads(self._path(cluster_job_id).read_text()))
+        if record.provider != provider:
+            raise TargetError(f"submit-spark --attach {cluster_job_id}: the job ran on a {record.provider} cluster "
+                              f"and the environment's Spark cluster is now {provider}; it cannot be followed")
+        return record
+
+    def remove(self, cluster_job_id: str) -> None:
+        self._path(cluster_job_id).unlink(missing_ok=True)
+
+    def _path(self, cluster_job_id: str) -> Path:
+        return self.folder / f"{cluster_job_id}.json"
