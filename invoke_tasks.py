@@ -182,54 +182,71 @@ def run_mpi(c: Context, program: str = "examples/mpi/ring.c", nodes: str | None 
     "input": "a local file or folder (uploaded to the target's storage) or a URI passed as is (s3://...)",
     "output": "a local folder that receives the results when the job ends, or a URI",
     "args": "more arguments for the script, one string (shell-quoted)",
-    "timeout": "seconds before the job is given up (default 3600)",
+    "timeout": "seconds before the job is given up (default 3600; with --attach, counted from the attach)",
+    "attach": "follow again a job (EMR step id, Livy batch id) whose client was lost, and finish its work as the "
+              "submit would have; --script, --input, --output and --args are then not used",
     "name": NAME_HELP,
 })
 @cli_errors
-def submit_spark(c: Context, script: str, input: str | None = None, output: str | None = None, args: str = "",
-                 timeout: int = 3600, name: str | None = None) -> None:
-    """Run a Spark script on the environment's Spark cluster (local standalone, EMR or HDInsight through Livy);
-    exit with its code."""
+def submit_spark(c: Context, script: str | None = None, input: str | None = None, output: str | None = None,
+                 args: str = "", timeout: int = 3600, attach: str | None = None, name: str | None = None) -> None:
+    """Run a Spark script on the environment's Spark cluster (local standalone, EMR or HDInsight through Livy),
+    or re-attach to one on a cloud cluster; exit with its code."""
     from rich.markup import escape  # a traceback's source line (counts[word] += 1) or a path is not markup
 
     from targets import outputs
+    from targets.spark_job_records import JobRecords
 
     contract = outputs(name)
-    if contract.spark is None:
+    spark = contract.spark
+    if spark is None:
         raise Exit(f"environment {contract.name!r} has no Spark cluster: add a spark section to its spec", code=1)
+    if attach is None and script is None:
+        raise Exit("submit-spark: give --script (a new job) or --attach ID (a running one)", code=1)
+    records = JobRecords.of(contract.name)  # a local cluster's jobs run in the foreground and have none
+    record = records.load(attach, spark.provider) if attach is not None else None
     extra = shlex.split(args)
-    if contract.spark.provider == "local":
+    if spark.provider == "local":
         from remote.spark_job import submit_local
 
         with _pool(name) as pool:
             result = submit_local(pool, Path(script), shared_mount=contract.shared.mount if contract.shared else "/",
-                                  master=contract.spark.master, input=input, output=output, args=extra,
+                                  master=spark.master, input=input, output=output, args=extra,
                                   timeout=float(timeout), console=console)
         sys.stdout.write(result.stdout)
         if result.exit_code:
             sys.stderr.write(result.stderr)
-    elif contract.spark.provider == "azure":
-        from targets.azure.livy import submit_livy
+    elif spark.provider == "azure":
+        from targets.azure import livy
 
-        with console.status("submitting") as status:
-            result = submit_livy(contract.spark, Path(script), input=input, output=output, args=extra,
-                                 timeout=float(timeout),
-                                 on_state=lambda state, elapsed: status.update(f"batch {state}, {elapsed:.0f} s"))
+        with console.status("submitting" if record is None else f"attaching to batch {attach}") as status:
+            def on_batch(state: str, elapsed: float) -> None:
+                status.update(f"batch {state}, {elapsed:.0f} s")
+
+            result = (livy.follow_livy(spark, record, records, timeout=float(timeout), on_state=on_batch)
+                      if record is not None else
+                      livy.submit_livy(spark, Path(script), records, input=input, output=output, args=extra,
+                                       timeout=float(timeout), on_state=on_batch))
     else:
         import boto3
 
-        from targets.aws.emr_steps import submit_emr
+        from targets.aws import emr_steps
 
-        with console.status("submitting") as status:
-            result = submit_emr(boto3.Session(region_name=contract.spark.region), contract.spark, Path(script),
-                                input=input, output=output, args=extra, timeout=float(timeout),
-                                on_state=lambda state, elapsed: status.update(f"step {state}, {elapsed:.0f} s"))
+        session = boto3.Session(region_name=spark.region)
+        with console.status("submitting" if record is None else f"attaching to step {attach}") as status:
+            def on_step(state: str, elapsed: float) -> None:
+                status.update(f"step {state}, {elapsed:.0f} s")
+
+            result = (emr_steps.follow_emr(session, spark, record, records, timeout=float(timeout), on_state=on_step)
+                      if record is not None else
+                      emr_steps.submit_emr(session, spark, Path(script), records, input=input, output=output,
+                                           args=extra, timeout=float(timeout), on_state=on_step))
     if result.exit_code:
         console.print(f"[red]spark job failed[/] (exit code {result.exit_code})"
                       + (f": {escape(result.cause)}" if result.cause else ""), soft_wrap=True)
         raise Exit(code=result.exit_code)
     console.print("[green]spark job done[/]" + (f"; results in {escape(str(result.output_dir))}"
-                                                 if result.output_dir else ""))
+                                                 if result.output_dir else ""), soft_wrap=True)
 
 
 @task(help={"name": NAME_HELP})

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from remote.spark_job import is_uri
 from spec.outputs import SparkCluster
 from targets.azure.errors import AzureError
 from targets.azure.spark_uploads import download, job_storage, upload_bytes, upload_input
+from targets.spark_job_records import JobRecords, SparkJobRecord, reattach
 from targets.spark_jobs import (
     JOBS_PREFIX,
     CloudSparkResult,
@@ -46,26 +48,21 @@ RETRIES, RETRY_BACKOFF = 6, 0.5  # about 30 s of waiting in all before a read gi
 BATCH_CONF = {"spark.yarn.maxAppAttempts": "1"}
 
 
-def submit_livy(spark: SparkCluster, script: Path, *, input: str | None, output: str | None, args: Sequence[str],
-                timeout: float, on_state: Callable[[str, float], None], modules: Sequence[Path] = (),
-                poll: float = 5.0, credential: Any = None, account_url: str | None = None,
-                verify: str | bool = True) -> CloudSparkResult:
+def submit_livy(spark: SparkCluster, script: Path, records: JobRecords, *, input: str | None, output: str | None,
+                args: Sequence[str], timeout: float, on_state: Callable[[str, float], None],
+                modules: Sequence[Path] = (), poll: float = 5.0, credential: Any = None,
+                account_url: str | None = None, verify: str | bool = True) -> CloudSparkResult:
     """Run ``script`` on the cluster as one Livy batch and return how it ended.
 
     ``input``/``output``: a URI (``abfss://...``) is passed on untouched; a local path is uploaded (input) or
     receives the job's files when the batch succeeds (output, an absent or empty directory). ``credential``
     (default: Azure's default chain) and ``account_url`` reach the storage; ``verify`` is a CA bundle path for
-    both endpoints, or True."""
-    if spark.provider != "azure" or not (spark.bucket and spark.user and spark.password):
-        raise AzureError(f"submit-spark: the environment's Spark cluster is {spark.provider}, or has no container, "
-                         "user or password; run `invoke up` with a spark stack on Azure")
+    both endpoints, or True. The batch's record goes into ``records`` before it is followed (see follow_livy)."""
+    container_url = _check_spark(spark)
     local_output = local_output_dir(output)
     check_local_paths(script, modules, input)
-    if credential is None:
-        from azure.identity import DefaultAzureCredential
-
-        credential = DefaultAzureCredential()
-    storage = job_storage(spark.bucket, credential, account_url, verify)
+    credential = credential if credential is not None else _default_credential()
+    storage = job_storage(container_url, credential, account_url, verify)
 
     prefix = f"{JOBS_PREFIX}{job_id(script)}/"
     batch: dict[str, Any] = {"file": upload_bytes(storage, script.read_bytes(), f"{prefix}{safe_name(script.name)}"),
@@ -76,16 +73,52 @@ def submit_livy(spark: SparkCluster, script: Path, *, input: str | None, output:
     output_uri = output if output is not None and local_output is None else storage.cluster_uri(f"{prefix}output")
     batch["args"] = [input_uri or storage.cluster_uri(f"{prefix}input"), output_uri, *args]
 
+    batch_id = _Livy(spark, verify).call("POST", "/batches", f"submitting {script.name}", json=batch)["id"]
+    record = SparkJobRecord(provider="azure", cluster_job_id=str(batch_id), prefix=prefix, output_uri=output_uri,
+                            output_dir=local_output, script=script.name, submitted=datetime.now(UTC))
+    records.save(record)
+    return follow_livy(spark, record, records, timeout=timeout, on_state=on_state, poll=poll, credential=credential,
+                       account_url=account_url, verify=verify)
+
+
+def follow_livy(spark: SparkCluster, record: SparkJobRecord, records: JobRecords, *, timeout: float,
+                on_state: Callable[[str, float], None], poll: float = 5.0, credential: Any = None,
+                account_url: str | None = None, verify: str | bool = True) -> CloudSparkResult:
+    """Follow the batch of ``record`` until it is final, download a local output, read a failure's cause, and
+    remove the record. ``on_state(state, seconds)`` is called on every poll. A batch still running after
+    ``timeout`` seconds, or on Ctrl-C, is deleted (and its record removed); a gateway that stays unreachable
+    after the retries leaves both the batch and its record, for `invoke submit-spark --attach`."""
+    container_url = _check_spark(spark)
     livy = _Livy(spark, verify)
-    batch_id = livy.call("POST", "/batches", f"submitting {script.name}", json=batch)["id"]
-    state = livy.follow(batch_id, timeout, on_state, poll)
+    batch_id = int(record.cluster_job_id)
+    state = livy.follow(batch_id, timeout, on_state, poll, records)
     log_url = f"{livy.url}/batches/{batch_id}/log"
     if state == "success":
-        if local_output is not None:
-            download(storage, f"{prefix}output/", local_output)
-        return CloudSparkResult(0, state, str(batch_id), None, output_uri, local_output, log_url)
-    cause, code = _diagnose(livy.log(batch_id), state)
-    return CloudSparkResult(code, state, str(batch_id), cause, output_uri, None, log_url)
+        if record.output_dir is not None:
+            storage = job_storage(container_url, credential if credential is not None else _default_credential(),
+                                  account_url, verify)
+            download(storage, f"{record.prefix}output/", record.output_dir)
+        result = CloudSparkResult(0, state, record.cluster_job_id, None, record.output_uri, record.output_dir, log_url)
+    else:
+        cause, code = _diagnose(livy.log(batch_id), state)
+        result = CloudSparkResult(code, state, record.cluster_job_id, cause, record.output_uri, None, log_url)
+    records.remove(record.cluster_job_id)
+    return result
+
+
+def _check_spark(spark: SparkCluster) -> str:
+    """The cluster's container URL, once the cluster is known to be HDInsight with a Livy login."""
+    if spark.provider != "azure" or not (spark.bucket and spark.user and spark.password):
+        raise AzureError(f"submit-spark: the environment's Spark cluster is {spark.provider}, or has no container, "
+                         "user or password; run `invoke up` with a spark stack on Azure")
+    return spark.bucket
+
+
+def _default_credential() -> Any:
+    """Azure's default chain (the CLI login, environment variables, a managed identity), imported only when used."""
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential()
 
 
 def _diagnose(lines: list[str], state: str) -> tuple[str, int]:
@@ -103,7 +136,7 @@ class _Livy:
     """Livy's batch API on the cluster gateway: basic auth, X-Requested-By, certificates verified."""
 
     def __init__(self, spark: SparkCluster, verify: str | bool) -> None:
-        assert spark.user is not None and spark.password is not None  # checked by submit_livy
+        assert spark.user is not None and spark.password is not None  # checked by _check_spark
         self.url = spark.master.rstrip("/")
         self._session = requests.Session()
         # A gateway blip while following a batch must not lose it: reads and deletes are retried, a submit never
@@ -134,23 +167,30 @@ class _Livy:
             raise AzureError(f"{where}: HTTP {response.status_code} {detail}; see the cluster's Livy log in Ambari")
         return response.json() if response.content else {}
 
-    def follow(self, batch_id: int, timeout: float, on_state: Callable[[str, float], None], poll: float) -> str:
-        """Poll the batch until it is final; delete it on timeout or Ctrl-C."""
+    def follow(self, batch_id: int, timeout: float, on_state: Callable[[str, float], None], poll: float,
+               records: JobRecords) -> str:
+        """Poll the batch until it is final; delete it on timeout or Ctrl-C, and forget it then. A read that
+        still fails after the retries leaves it running, and says how to follow it again."""
         start = time.monotonic()
         try:
             while True:
-                state = self.call("GET", f"/batches/{batch_id}", f"following batch {batch_id}")["state"]
+                try:
+                    state = self.call("GET", f"/batches/{batch_id}", f"following batch {batch_id}")["state"]
+                except AzureError as exc:
+                    raise AzureError(f"{exc}; {reattach(str(batch_id))}") from exc
                 elapsed = time.monotonic() - start
                 on_state(state, elapsed)
                 if state in FINAL:
                     return state
                 if elapsed >= timeout:
                     self.delete(batch_id)
+                    records.remove(str(batch_id))
                     raise AzureError(f"batch {batch_id}: still {state} after {timeout:g} s, so it was deleted; "
                                      "submit again with a larger timeout")
                 time.sleep(poll)
         except KeyboardInterrupt:
             self.delete(batch_id)
+            records.remove(str(batch_id))
             raise
 
     def delete(self, batch_id: int) -> None:

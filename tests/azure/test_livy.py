@@ -20,7 +20,8 @@ import invoke_tasks
 from spec.outputs import Outputs, SparkCluster
 from targets.azure import livy as livy_module
 from targets.azure.errors import AzureError
-from targets.azure.livy import submit_livy
+from targets.azure.livy import follow_livy, submit_livy
+from targets.spark_job_records import JobRecords
 from targets.spark_jobs import CloudSparkResult
 from tests.azure.azurite import ACCOUNT, Azurite
 from tests.azure.fake_livy import Batch, FakeLivy, Plan
@@ -58,12 +59,26 @@ def cluster(livy: FakeLivy, container: ContainerClient, password: str = PASSWORD
                         bucket=f"https://{ACCOUNT}.blob.core.windows.net/{container.container_name}")
 
 
+def records_of(script: Path) -> JobRecords:
+    """Where a test's job records go: next to its script, in the test's own folder."""
+    return JobRecords(script.parent / "spark-jobs")
+
+
 def submit(livy: FakeLivy, container: ContainerClient, azurite: Azurite, script: Path, states: list[str],
            password: str = PASSWORD, **kwargs: Any) -> CloudSparkResult:
     defaults: dict[str, Any] = {"input": None, "output": None, "args": [], "timeout": 30.0, "poll": 0.01}
-    return submit_livy(cluster(livy, container, password), script, on_state=lambda state, _: states.append(state),
-                       credential=azurite.credential, account_url=azurite.account_url, verify=livy.ca_file,
-                       **{**defaults, **kwargs})
+    return submit_livy(cluster(livy, container, password), script, records_of(script),
+                       on_state=lambda state, _: states.append(state), credential=azurite.credential,
+                       account_url=azurite.account_url, verify=livy.ca_file, **{**defaults, **kwargs})
+
+
+def attach(livy: FakeLivy, container: ContainerClient, azurite: Azurite, script: Path, batch_id: str,
+           states: list[str]) -> CloudSparkResult:
+    """Follow the batch again from its record, as `invoke submit-spark --attach` does."""
+    records = records_of(script)
+    return follow_livy(cluster(livy, container), records.load(batch_id, "azure"), records, timeout=30.0,
+                       on_state=lambda state, _: states.append(state), poll=0.01, credential=azurite.credential,
+                       account_url=azurite.account_url, verify=livy.ca_file)
 
 
 def blob(container: ContainerClient, name: str) -> bytes:
@@ -129,6 +144,7 @@ def test_a_batch_that_succeeds_gets_its_uploads_and_its_output_downloaded(
     changes = [(method, headers) for method, _, headers in livy.requests if method != "GET"]
     assert [method for method, _ in changes] == ["POST"]
     assert all(headers.get("x-requested-by") for _, headers in changes)
+    assert records_of(job).ids() == []  # followed to its end: nothing left to attach to
 
 
 def test_a_dead_batch_returns_the_cause_from_its_log(livy: FakeLivy, container: ContainerClient,
@@ -161,6 +177,7 @@ def test_a_batch_running_past_the_timeout_is_deleted(livy: FakeLivy, container: 
     with pytest.raises(AzureError, match=r"^batch 0: still running after 0.2 s, so it was deleted; ") as failed:
         submit(livy, container, azurite, job, [], timeout=0.2)
     assert livy.deleted == [0] and "\n" not in str(failed.value)
+    assert records_of(job).ids() == []
     [delete] = [headers for method, _, headers in livy.requests if method == "DELETE"]
     assert delete.get("x-requested-by")
 
@@ -172,6 +189,75 @@ def test_a_gateway_blip_while_following_is_retried_and_the_batch_not_lost(
     result = submit(livy, container, azurite, job, states)
     assert (result.exit_code, states) == (0, ["starting", "running", "success"])
     assert [method for method, _, _ in livy.requests].count("POST") == 1 and livy.plan.unavailable == 0
+
+
+def test_ctrl_c_deletes_the_batch_and_its_record(livy: FakeLivy, container: ContainerClient, azurite: Azurite,
+                                                  job: Path) -> None:
+    livy.plan = Plan(states=["starting", "running"])
+
+    def interrupt(state: str, elapsed: float) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        submit_livy(cluster(livy, container), job, records_of(job), input=None, output=None, args=[], timeout=30.0,
+                    on_state=interrupt, poll=0.01, credential=azurite.credential, account_url=azurite.account_url,
+                    verify=livy.ca_file)
+    assert livy.deleted == [0] and records_of(job).ids() == []
+
+
+def lose_the_gateway(livy: FakeLivy, container: ContainerClient, azurite: Azurite, job: Path, plan: Plan,
+                     monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> str:
+    """Submit while the gateway answers 503 to every state read, past the retries (no backoff, to stay fast);
+    then bring it back. Returns the one-line error."""
+    monkeypatch.setattr(livy_module, "RETRY_BACKOFF", 0)
+    livy.plan = plan
+    plan.unavailable = 1000
+    with pytest.raises(AzureError) as failed:
+        submit(livy, container, azurite, job, [], **kwargs)
+    assert plan.unavailable == 1000 - (livy_module.RETRIES + 1)  # the reads were retried, then given up
+    plan.unavailable = 0
+    return str(failed.value)
+
+
+def test_a_gateway_outage_past_the_retries_leaves_the_batch_running_and_attach_finishes_it(
+        livy: FakeLivy, container: ContainerClient, azurite: Azurite, job: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def driver_writes_output(batch: Batch) -> None:
+        container.upload_blob(f"{key_of(batch.body['args'][1], container)}/part-00000", b"alpha\t1\n")
+
+    error = lose_the_gateway(livy, container, azurite, job, Plan(on_final=driver_writes_output), monkeypatch,
+                             output=str(tmp_path / "out"))
+
+    assert "\n" not in error and error.startswith("following batch 0 (Livy at ")
+    assert "HTTP 503" in error and error.endswith(
+        "the job keeps running on the cluster: follow it again with `invoke submit-spark --attach 0`")
+    assert livy.deleted == [] and [method for method, _, _ in livy.requests].count("DELETE") == 0
+    records = records_of(job)
+    assert records.ids() == ["0"] and (records.folder / "0.json").stat().st_mode & 0o777 == 0o600
+    record = records.load("0", "azure")
+    assert (record.output_dir, record.script, record.output_uri) == (
+        tmp_path / "out", "word count.py", livy.batches[0].body["args"][1])
+
+    states: list[str] = []
+    result = attach(livy, container, azurite, job, "0", states)
+
+    assert (result.exit_code, result.state, result.cluster_job_id) == (0, "success", "0")
+    assert states == ["starting", "running", "success"]  # the batch was never read while the gateway was down
+    assert (tmp_path / "out" / "part-00000").read_bytes() == b"alpha\t1\n" and result.output_dir == tmp_path / "out"
+    assert records.ids() == [] and [method for method, _, _ in livy.requests].count("POST") == 1
+
+
+def test_a_batch_that_died_while_nobody_followed_it_gives_its_cause_and_code_on_attach(
+        livy: FakeLivy, container: ContainerClient, azurite: Azurite, job: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    lose_the_gateway(livy, container, azurite, job, Plan(states=["dead"], log=[
+        "stdout: ", *TRACEBACK, "\nstderr: ", "\nYARN Diagnostics: ", "User application exited with status 3"]),
+        monkeypatch)
+
+    result = attach(livy, container, azurite, job, "0", [])
+
+    assert (result.exit_code, result.state, result.cause) == (3, "dead", "\n".join(TRACEBACK))
+    assert records_of(job).ids() == [] and livy.deleted == []
 
 
 def test_a_wrong_password_is_one_line_and_starts_nothing(livy: FakeLivy, container: ContainerClient,
@@ -186,7 +272,7 @@ def test_the_gateway_certificate_is_verified(livy: FakeLivy, container: Containe
                                              job: Path) -> None:
     """Without the test CA the self-signed certificate is refused, with one line, before any batch exists."""
     with pytest.raises(AzureError, match=r"^submitting word count.py \(Livy at .*\): SSLError: ") as failed:
-        submit_livy(cluster(livy, container), job, input=None, output=None, args=[], timeout=5.0,
+        submit_livy(cluster(livy, container), job, records_of(job), input=None, output=None, args=[], timeout=5.0,
                     on_state=lambda *_: None, credential=azurite.credential, account_url=azurite.account_url,
                     verify=True)
     assert "\n" not in str(failed.value) and livy.batches == {}
@@ -196,8 +282,8 @@ def test_an_environment_without_a_livy_login_is_refused(livy: FakeLivy, containe
                                                         azurite: Azurite) -> None:
     spark = SparkCluster(provider="azure", master=livy.url, bucket=cluster(livy, container).bucket)
     with pytest.raises(AzureError, match="has no container, user or password; run `invoke up`"):
-        submit_livy(spark, job, input=None, output=None, args=[], timeout=5.0, on_state=lambda *_: None,
-                    credential=azurite.credential, account_url=azurite.account_url)
+        submit_livy(spark, job, records_of(job), input=None, output=None, args=[], timeout=5.0,
+                    on_state=lambda *_: None, credential=azurite.credential, account_url=azurite.account_url)
 
 
 def test_invoke_submit_spark_takes_the_azure_path_and_exits_with_the_batch_code(
@@ -225,3 +311,37 @@ def test_invoke_submit_spark_takes_the_azure_path_and_exits_with_the_batch_code(
     out = capsys.readouterr().out
     assert "spark job failed (exit code 4)" in out
     assert all(line in out for line in failure), out  # the whole traceback, brackets included
+
+
+def test_invoke_submit_spark_attach_finishes_a_batch_whose_follow_was_lost(
+        livy: FakeLivy, container: ContainerClient, azurite: Azurite, job: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The user's road: a submit whose gateway goes away prints how to re-attach, an unknown id names the jobs
+    there are, and `--attach` (no --script) downloads the results into the --output given at submit."""
+    monkeypatch.setenv("CHPC_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setattr(livy_module, "RETRY_BACKOFF", 0)
+    storage = {"credential": azurite.credential, "account_url": azurite.account_url, "verify": livy.ca_file,
+               "poll": 0.01}
+    monkeypatch.setattr(livy_module, "submit_livy", functools.partial(livy_module.submit_livy, **storage))
+    monkeypatch.setattr(livy_module, "follow_livy", functools.partial(livy_module.follow_livy, **storage))
+    Outputs(target="azure", name="spk", region="westeurope", ssh_user="azureuser", ssh_private_key="/k",
+            spark=cluster(livy, container)).save(tmp_path / "state" / "spk" / "outputs.json")
+    livy.plan = Plan(on_final=lambda batch: container.upload_blob(
+        f"{key_of(batch.body['args'][1], container)}/part-00000", b"alpha\t1\n"), unavailable=1000)
+
+    with pytest.raises(Exit) as lost:
+        invoke_tasks.submit_spark(Context(), script=str(job), output=str(tmp_path / "out"), timeout=30, name="spk")
+    assert lost.value.code == 1 and "`invoke submit-spark --attach 0`" in capsys.readouterr().out
+    assert (tmp_path / "state" / "spk" / "spark-jobs" / "0.json").exists() and livy.deleted == []
+
+    livy.plan.unavailable = 0
+    with pytest.raises(Exit) as unknown:
+        invoke_tasks.submit_spark(Context(), attach="7", name="spk")
+    assert unknown.value.code == 1 and "(jobs to attach to: 0)" in capsys.readouterr().out
+
+    invoke_tasks.submit_spark(Context(), attach="0", name="spk")
+
+    assert f"spark job done; results in {tmp_path / 'out'}" in capsys.readouterr().out
+    assert (tmp_path / "out" / "part-00000").read_bytes() == b"alpha\t1\n"
+    assert not (tmp_path / "state" / "spk" / "spark-jobs" / "0.json").exists()
+    assert [method for method, _, _ in livy.requests].count("POST") == 1
