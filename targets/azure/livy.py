@@ -91,7 +91,14 @@ def follow_livy(spark: SparkCluster, record: SparkJobRecord, records: JobRecords
     container_url = _check_spark(spark)
     livy = _Livy(spark, verify)
     batch_id = int(record.cluster_job_id)
-    state = livy.follow(batch_id, timeout, on_state, poll, records)
+    try:
+        state = livy.follow(batch_id, timeout, on_state, poll, records)
+    except _NotFound as exc:
+        records.remove(record.cluster_job_id)
+        raise AzureError(f"batch {batch_id}: Livy at {livy.url} no longer knows it (it forgets a batch "
+                         "livy.server.session.state-retain.sec, 10 minutes by default, after it ends, and all of them "
+                         f"when it restarts), so its end cannot be read; its record is removed, and what it wrote is "
+                         f"at {record.output_uri}") from exc
     log_url = f"{livy.url}/batches/{batch_id}/log"
     if state == "success":
         if record.output_dir is not None:
@@ -132,6 +139,10 @@ def _diagnose(lines: list[str], state: str) -> tuple[str, int]:
     return cause, user_exit_code(text)
 
 
+class _NotFound(AzureError):
+    """Livy answered 404: the batch is gone from its memory, however long the job keeps running."""
+
+
 class _Livy:
     """Livy's batch API on the cluster gateway: basic auth, X-Requested-By, certificates verified."""
 
@@ -164,7 +175,8 @@ class _Livy:
                              "again to refresh the saved outputs (they hold the cluster's login)")
         if not response.ok:
             detail = (response.text.strip().splitlines() or [response.reason])[0][:200]
-            raise AzureError(f"{where}: HTTP {response.status_code} {detail}; see the cluster's Livy log in Ambari")
+            raise (_NotFound if response.status_code == 404 else AzureError)(
+                f"{where}: HTTP {response.status_code} {detail}; see the cluster's Livy log in Ambari")
         return response.json() if response.content else {}
 
     def follow(self, batch_id: int, timeout: float, on_state: Callable[[str, float], None], poll: float,
@@ -176,6 +188,8 @@ class _Livy:
             while True:
                 try:
                     state = self.call("GET", f"/batches/{batch_id}", f"following batch {batch_id}")["state"]
+                except _NotFound:
+                    raise
                 except AzureError as exc:
                     raise AzureError(f"{exc}; {reattach(str(batch_id))}") from exc
                 elapsed = time.monotonic() - start

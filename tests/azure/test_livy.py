@@ -345,3 +345,16 @@ def test_invoke_submit_spark_attach_finishes_a_batch_whose_follow_was_lost(
     assert (tmp_path / "out" / "part-00000").read_bytes() == b"alpha\t1\n"
     assert not (tmp_path / "state" / "spk" / "spark-jobs" / "0.json").exists()
     assert [method for method, _, _ in livy.requests].count("POST") == 1
+
+
+def test_attaching_to_a_batch_livy_has_forgotten_says_so_and_drops_its_record(
+        livy: FakeLivy, container: ContainerClient, azurite: Azurite, job: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    lose_the_gateway(livy, container, azurite, job, Plan(), monkeypatch)
+    livy.batches.clear()  # Livy forgets a batch ten minutes after it ends, and all of them when it restarts
+
+    with pytest.raises(AzureError, match=r"^batch 0: Livy at .* no longer knows it .* its record is removed, and "
+                                         r"what it wrote is at abfss://") as failed:
+        attach(livy, container, azurite, job, "0", [])
+    assert "\n" not in str(failed.value) and "--attach" not in str(failed.value)
+    assert records_of(job).ids() == []
