@@ -21,6 +21,7 @@ from components.aws.slurm_cluster import SlurmCluster, SlurmClusterArgs
 from components.aws.storage import Storage, StorageArgs
 from spec.environment import Environment
 from spec.outputs import ENVIRONMENT_TAG
+from stacks.slurm import boot_vars, cluster_outputs
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 ANSIBLE_DIR = PROJECT_DIR / "ansible"
@@ -53,18 +54,14 @@ def _hpc(env: Environment, network: Network, public_key: str, tags: dict[str, st
         compute_subnet_id=network.private_subnet_ids.apply(lambda ids: ids[0]),
         head_security_group_id=network.head_security_group_id,
         cluster_security_group_id=network.cluster_security_group_id,
-        ansible_dir=ANSIBLE_DIR, tags=tags, boot_vars=_boot_vars(env)), opts=opts)
+        ansible_dir=ANSIBLE_DIR, tags=tags, boot_vars=boot_vars(env)), opts=opts)
     storage = Storage(env.name, StorageArgs(
         storage=env.storage, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_id_list,
         cluster_security_group_id=network.cluster_security_group_id,
         head_instance_id=cluster.head_instance_id, head_availability_zone=cluster.head_availability_zone,
         tags=tags), opts=opts)
-    tag_key, tag_value = cluster.compute_tag
     result: dict[str, Any] = {
-        "head": {"name": "head", "address": cluster.head_public_ip, "host_key": cluster.head_host_key},
-        "computes": [],
-        "fleet": {"provider": "aws", "region": env.region, "tag_key": tag_key, "tag_value": tag_value,
-                  "host_key": cluster.compute_host_key, "expected": env.compute.count},
+        **cluster_outputs("aws", env, cluster),
         "volumes": [{"name": v.name, "node": "head", "mount": v.mount, "volume_id": storage.volume_ids[v.name],
                      "fs_type": v.fs_type, "retain": v.retain} for v in env.storage.volumes],
     }
@@ -72,12 +69,6 @@ def _hpc(env: Environment, network: Network, public_key: str, tags: dict[str, st
         result["shared"] = {"kind": "efs", "source": storage.file_system_dns_name,
                             "mount": env.storage.shared.mount}
     return result
-
-
-def _boot_vars(env: Environment) -> dict[str, object]:
-    """What the storage role prepares at boot: the mount points, and efs-utils for TLS mounts of EFS."""
-    mounts = [v.mount for v in env.storage.volumes] + ([env.storage.shared.mount] if env.storage.shared else [])
-    return {"mount_points": mounts, "efs_utils": bool(env.storage.shared and env.storage.shared.kind == "efs")}
 
 
 def _containers(env: Environment, network: Network, tags: dict[str, str], provider: aws.Provider,

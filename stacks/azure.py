@@ -21,6 +21,7 @@ from components.azure.slurm_cluster import AzureSlurmCluster, AzureSlurmClusterA
 from components.azure.storage import AzureStorage, AzureStorageArgs
 from spec.environment import Environment
 from spec.outputs import ENVIRONMENT_TAG
+from stacks.slurm import boot_vars, cluster_outputs
 
 ANSIBLE_DIR = Path(__file__).resolve().parents[1] / "ansible"
 NFS_OPTIONS = "vers=4,minorversion=1,sec=sys,nconnect=4"  # what Azure Files NFS documents for Linux clients
@@ -69,13 +70,9 @@ def _hpc(env: Environment, network: AzureNetwork, public_key: str, tags: dict[st
         cluster_name=env.name, head=env.head, compute=env.compute, ssh_user=env.ssh.user or "azureuser",
         ssh_public_key=public_key, resource_group_name=network.resource_group_name, location=env.region,
         subnet_id=network.subnet_id, subnet_prefix=network.subnet_prefix, ansible_dir=ANSIBLE_DIR, tags=tags,
-        head_data_disks=storage.data_disks, boot_vars=_boot_vars(env)))
-    tag_key, tag_value = cluster.compute_tag
+        head_data_disks=storage.data_disks, boot_vars=boot_vars(env)))
     result: dict[str, Any] = {
-        "head": {"name": "head", "address": cluster.head_public_ip, "host_key": cluster.head_host_key},
-        "computes": [],
-        "fleet": {"provider": "azure", "region": env.region, "tag_key": tag_key, "tag_value": tag_value,
-                  "host_key": cluster.compute_host_key, "expected": env.compute.count},
+        **cluster_outputs("azure", env, cluster),
         # The device path is known before deploy (the LUN); the disk's id tells destroy what is kept.
         "volumes": [{"name": v.name, "node": "head", "mount": v.mount, "device": storage.devices[v.name],
                      "volume_id": storage.disk_ids[v.name], "fs_type": v.fs_type, "retain": v.retain}
@@ -116,9 +113,3 @@ def _spark(env: Environment, network: AzureNetwork, tags: dict[str, str]) -> dic
         subscription_id=client.subscription_id, tags=tags))
     return {"provider": "azure", "master": cluster.livy_url, "region": env.region, "bucket": cluster.container_url,
             "user": cluster.gateway_user, "password": cluster.gateway_password}
-
-
-def _boot_vars(env: Environment) -> dict[str, object]:
-    """What the storage role prepares at boot: the mount points (NFS needs no extra client on Azure)."""
-    mounts = [v.mount for v in env.storage.volumes] + ([env.storage.shared.mount] if env.storage.shared else [])
-    return {"mount_points": mounts, "efs_utils": False}

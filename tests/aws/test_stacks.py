@@ -45,7 +45,7 @@ def test_containers_stack_exports_a_service_and_no_cluster(mocks: RecordingMocks
 
 
 def test_nodes_prepare_the_mount_points_and_efs_utils_at_boot() -> None:
-    from stacks.aws import _boot_vars
+    from stacks.slurm import boot_vars
 
-    assert _boot_vars(load_stack_config("hpc-dev", ROOT)) == {"mount_points": ["/scratch", "/shared"],
+    assert boot_vars(load_stack_config("hpc-dev", ROOT)) == {"mount_points": ["/scratch", "/shared"],
                                                               "efs_utils": True}

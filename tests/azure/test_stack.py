@@ -15,7 +15,8 @@ from components.security import check_resource
 from spec.environment import Environment
 from spec.loader import load_spec_file, load_stack_config
 from spec.outputs import ENVIRONMENT_TAG, Outputs
-from stacks.azure import NFS_OPTIONS, _boot_vars
+from stacks.azure import NFS_OPTIONS
+from stacks.slurm import boot_vars
 from tests.azure.conftest import HEAD_PUBLIC_IP, WORKSPACE_CUSTOMER_ID, AzureMocks
 from tests.contract import assert_contract
 from tests.pulumi_helpers import export, secret_value
@@ -152,7 +153,7 @@ def test_the_container_subnet_waits_for_the_cluster_subnet(mocks: AzureMocks,
 
 
 def test_nodes_prepare_the_mount_points_and_no_efs_utils() -> None:
-    assert _boot_vars(load_stack_config("azure-hpc-dev", ROOT)) == {"mount_points": ["/scratch", "/shared"],
+    assert boot_vars(load_stack_config("azure-hpc-dev", ROOT)) == {"mount_points": ["/scratch", "/shared"],
                                                                      "efs_utils": False}
 
 
