@@ -49,14 +49,19 @@ def cloud_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moto: moto_fixtur
     return aws_session, calls
 
 
-def test_outputs_find_the_compute_fleet_by_tag(cloud_env: tuple[moto_fixture.MotoSession, list[str]]) -> None:
-    session, _ = cloud_env
+def launch_fleet(session: moto_fixture.MotoSession, count: int) -> None:
+    """``count`` running instances carrying the fleet's tag, in a subnet of their own."""
     ec2 = session.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-    ec2.run_instances(ImageId="ami-12345678", InstanceType="c5n.large", MinCount=2, MaxCount=2, SubnetId=subnet,
-                      TagSpecifications=[{"ResourceType": "instance",
-                                          "Tags": [{"Key": FLEET_TAG[0], "Value": FLEET_TAG[1]}]}])
+    ec2.run_instances(ImageId="ami-12345678", InstanceType="c5n.large", MinCount=count, MaxCount=count,
+                      SubnetId=subnet, TagSpecifications=[{"ResourceType": "instance",
+                                                           "Tags": [{"Key": FLEET_TAG[0], "Value": FLEET_TAG[1]}]}])
+
+
+def test_outputs_find_the_compute_fleet_by_tag(cloud_env: tuple[moto_fixture.MotoSession, list[str]]) -> None:
+    session, _ = cloud_env
+    launch_fleet(session, 2)
     contract = targets.outputs("cloudtest")
     assert len(contract.computes) == 2
     assert all(n.host_key == "ssh-ed25519 AAAAfleet" and n.address.startswith("10.0.1.") for n in contract.computes)
@@ -92,12 +97,7 @@ def test_up_waits_for_the_fleet_and_says_which_nodes_run(cloud_env: tuple[moto_f
     session, _ = cloud_env
     saved = Outputs.load(tmp_path / "cloudtest" / "outputs.json")
     monkeypatch.setattr(pulumi_stack, "up", lambda env, stack, console: saved)
-    ec2 = session.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-    ec2.run_instances(ImageId="ami-12345678", InstanceType="c5n.large", MinCount=2, MaxCount=2, SubnetId=subnet,
-                      TagSpecifications=[{"ResourceType": "instance",
-                                          "Tags": [{"Key": FLEET_TAG[0], "Value": FLEET_TAG[1]}]}])
+    launch_fleet(session, 2)
     console = Console(record=True, width=200)
     assert targets.up(load_stack_config("hpc-dev", ROOT), console, stack="hpc-dev") == saved
     assert "2 compute nodes running: ip-10-0-1-" in console.export_text()
