@@ -204,7 +204,7 @@ def submit_spark(c: Context, script: str | None = None, input: str | None = None
     if attach is None and script is None:
         raise Exit("submit-spark: give --script (a new job) or --attach ID (a running one)", code=1)
     records = JobRecords.of(contract.name)  # a local cluster's jobs run in the foreground and have none
-    record = records.load(attach, spark.provider) if attach is not None else None
+    record = records.load(attach, spark) if attach is not None else None
     extra = shlex.split(args)
     if spark.provider == "local":
         from remote.spark_job import submit_local

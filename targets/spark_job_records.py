@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from spec.outputs import SparkCluster
 from targets.errors import TargetError
 from targets.state import env_dir
 
@@ -26,12 +29,24 @@ def reattach(cluster_job_id: str) -> str:
     return f"the job keeps running on the cluster: follow it again with `invoke submit-spark --attach {cluster_job_id}`"
 
 
+@contextmanager
+def finishing(cluster_job_id: str) -> Iterator[None]:
+    """Around what follows a job's end (downloading its results, reading its cause): a failure there leaves the
+    record, and its one line says how to finish later."""
+    try:
+        yield
+    except TargetError as exc:
+        raise type(exc)(f"{exc}; the job has ended and its record is kept: finish it (results, cause) with "
+                        f"`invoke submit-spark --attach {cluster_job_id}`") from exc
+
+
 class SparkJobRecord(BaseModel):
     """A submitted job as its follower needs it: where it runs, where its files are, where its results go."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     provider: Literal["aws", "azure"]
+    cluster: str  # where it runs: the EMR cluster id, the Livy endpoint (the contract's spark.master)
     cluster_job_id: str  # the EMR step id, the Livy batch id
     prefix: str  # the job's folder in the cluster's storage: jobs/<id>/
     output_uri: str
@@ -62,17 +77,19 @@ class JobRecords:
     def ids(self) -> list[str]:
         return sorted(path.stem for path in self.folder.glob("*.json")) if self.folder.is_dir() else []
 
-    def load(self, cluster_job_id: str, provider: str) -> SparkJobRecord:
-        """The record of ``cluster_job_id``, of a job on a ``provider`` cluster; one line naming the known ids
-        otherwise (the id is only ever compared, never made into a path)."""
+    def load(self, cluster_job_id: str, spark: SparkCluster) -> SparkJobRecord:
+        """The record of ``cluster_job_id``, of a job on the environment's ``spark`` cluster; one line naming the
+        known ids otherwise (the id is only ever compared, never made into a path)."""
         known = self.ids()
         if cluster_job_id not in known:
             raise TargetError(f"submit-spark --attach {cluster_job_id}: no record of that job in {self.folder} "
                               f"(jobs to attach to: {', '.join(known) or 'none'})")
         record = SparkJobRecord.model_validate(json.loads(self._path(cluster_job_id).read_text()))
-        if record.provider != provider:
-            raise TargetError(f"submit-spark --attach {cluster_job_id}: the job ran on a {record.provider} cluster "
-                              f"and the environment's Spark cluster is now {provider}; it cannot be followed")
+        if (record.provider, record.cluster) != (spark.provider, spark.master):
+            raise TargetError(f"submit-spark --attach {cluster_job_id}: the job ran on {record.provider} cluster "
+                              f"{record.cluster} and the environment's Spark cluster is now {spark.provider} "
+                              f"{spark.master} (made again by `invoke up`?); it cannot be followed, what it wrote is "
+                              f"at {record.output_uri}")
         return record
 
     def remove(self, cluster_job_id: str) -> None:

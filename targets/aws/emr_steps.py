@@ -24,7 +24,7 @@ from remote.spark_failure import TRACEBACK, failure_cause
 from remote.spark_job import is_uri
 from spec.outputs import SparkCluster
 from targets.aws.errors import AwsError, step
-from targets.spark_job_records import JobRecords, SparkJobRecord, reattach
+from targets.spark_job_records import JobRecords, SparkJobRecord, finishing, reattach
 from targets.spark_jobs import (
     JOBS_PREFIX,
     CloudSparkResult,
@@ -72,8 +72,9 @@ def submit_emr(session: boto3.session.Session, spark: SparkCluster, script: Path
     command += [script_uri, input_uri or f"{location}input", output_uri, *args]
 
     step_id = _add_step(emr, spark.master, f"submit-spark {script.name} ({prefix.removesuffix('/')})", command)
-    record = SparkJobRecord(provider="aws", cluster_job_id=step_id, prefix=prefix, output_uri=output_uri,
-                            output_dir=local_output, script=script.name, submitted=datetime.now(UTC))
+    record = SparkJobRecord(provider="aws", cluster=spark.master, cluster_job_id=step_id, prefix=prefix,
+                            output_uri=output_uri, output_dir=local_output, script=script.name,
+                            submitted=datetime.now(UTC))
     records.save(record)
     return follow_emr(session, spark, record, records, timeout=timeout, on_state=on_state, poll=poll,
                       log_wait=log_wait)
@@ -93,13 +94,14 @@ def follow_emr(session: boto3.session.Session, spark: SparkCluster, record: Spar
     assert spark.bucket is not None and spark.log_uri is not None  # checked by _check_spark
     step_logs = f"{spark.log_uri.rstrip('/')}/{spark.master}/steps/{step_id}/"
     state, details = _follow(emr, spark.master, step_id, timeout, on_state, poll, records)
-    if state == "COMPLETED":
-        if record.output_dir is not None:
-            _download(s3, spark.bucket, f"{record.prefix}output/", record.output_dir)
-        result = CloudSparkResult(0, state, step_id, None, record.output_uri, record.output_dir, step_logs)
-    else:
-        cause, code = _diagnose(s3, spark, step_id, details, log_wait, poll)
-        result = CloudSparkResult(code, state, step_id, cause, record.output_uri, None, step_logs)
+    with finishing(step_id):
+        if state == "COMPLETED":
+            if record.output_dir is not None:
+                _download(s3, spark.bucket, f"{record.prefix}output/", record.output_dir)
+            result = CloudSparkResult(0, state, step_id, None, record.output_uri, record.output_dir, step_logs)
+        else:
+            cause, code = _diagnose(s3, spark, step_id, details, log_wait, poll)
+            result = CloudSparkResult(code, state, step_id, cause, record.output_uri, None, step_logs)
     records.remove(step_id)
     return result
 

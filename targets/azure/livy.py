@@ -27,7 +27,7 @@ from remote.spark_job import is_uri
 from spec.outputs import SparkCluster
 from targets.azure.errors import AzureError
 from targets.azure.spark_uploads import download, job_storage, upload_bytes, upload_input
-from targets.spark_job_records import JobRecords, SparkJobRecord, reattach
+from targets.spark_job_records import JobRecords, SparkJobRecord, finishing, reattach
 from targets.spark_jobs import (
     JOBS_PREFIX,
     CloudSparkResult,
@@ -74,8 +74,9 @@ def submit_livy(spark: SparkCluster, script: Path, records: JobRecords, *, input
     batch["args"] = [input_uri or storage.cluster_uri(f"{prefix}input"), output_uri, *args]
 
     batch_id = _Livy(spark, verify).call("POST", "/batches", f"submitting {script.name}", json=batch)["id"]
-    record = SparkJobRecord(provider="azure", cluster_job_id=str(batch_id), prefix=prefix, output_uri=output_uri,
-                            output_dir=local_output, script=script.name, submitted=datetime.now(UTC))
+    record = SparkJobRecord(provider="azure", cluster=spark.master, cluster_job_id=str(batch_id), prefix=prefix,
+                            output_uri=output_uri, output_dir=local_output, script=script.name,
+                            submitted=datetime.now(UTC))
     records.save(record)
     return follow_livy(spark, record, records, timeout=timeout, on_state=on_state, poll=poll, credential=credential,
                        account_url=account_url, verify=verify)
@@ -100,15 +101,17 @@ def follow_livy(spark: SparkCluster, record: SparkJobRecord, records: JobRecords
                          f"when it restarts), so its end cannot be read; its record is removed, and what it wrote is "
                          f"at {record.output_uri}") from exc
     log_url = f"{livy.url}/batches/{batch_id}/log"
-    if state == "success":
-        if record.output_dir is not None:
-            storage = job_storage(container_url, credential if credential is not None else _default_credential(),
-                                  account_url, verify)
-            download(storage, f"{record.prefix}output/", record.output_dir)
-        result = CloudSparkResult(0, state, record.cluster_job_id, None, record.output_uri, record.output_dir, log_url)
-    else:
-        cause, code = _diagnose(livy.log(batch_id), state)
-        result = CloudSparkResult(code, state, record.cluster_job_id, cause, record.output_uri, None, log_url)
+    with finishing(record.cluster_job_id):
+        if state == "success":
+            if record.output_dir is not None:
+                storage = job_storage(container_url, credential if credential is not None else _default_credential(),
+                                      account_url, verify)
+                download(storage, f"{record.prefix}output/", record.output_dir)
+            result = CloudSparkResult(0, state, record.cluster_job_id, None, record.output_uri, record.output_dir,
+                                      log_url)
+        else:
+            cause, code = _diagnose(livy.log(batch_id), state)
+            result = CloudSparkResult(code, state, record.cluster_job_id, cause, record.output_uri, None, log_url)
     records.remove(record.cluster_job_id)
     return result
 

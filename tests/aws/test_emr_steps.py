@@ -345,7 +345,7 @@ def test_a_follow_that_loses_emr_keeps_the_step_and_a_record_to_attach_to_later(
     assert job.records.ids() == [step_id]
     path = job.records.folder / f"{step_id}.json"
     assert path.stat().st_mode & 0o777 == 0o600
-    record = job.records.load(step_id, "aws")
+    record = job.records.load(step_id, spark)
     assert (record.provider, record.output_dir, record.script) == ("aws", target, "word count.py")
     assert record.output_uri == f"s3://{BUCKET}/{record.prefix}output" and record.prefix.startswith("jobs/word-count-")
     assert not target.exists()
@@ -361,6 +361,23 @@ def test_a_follow_that_loses_emr_keeps_the_step_and_a_record_to_attach_to_later(
     assert job.records.ids() == [] and not path.exists()
 
 
+def test_a_download_that_fails_after_the_end_keeps_the_record_and_says_how_to_finish(moto, aws_session, spark, job,
+                                                                                    tmp_path):
+    target = tmp_path / "counts"
+    step_id, _ = lose_the_step(aws_session, spark, job, target)
+    later = MotoSession(moto.endpoint)
+    cluster = Cluster(later, spark, ["COMPLETED"])
+    record = job.records.load(step_id, spark)
+    cluster.on_end.append(lambda step: cluster.put(f"{record.prefix}output/part-00000", b"a\t3\n"))
+    fail_calls(later, "s3", "ListObjectsV2", "AccessDenied")
+    with pytest.raises(AwsError) as failed:
+        follow_emr(later, spark, record, job.records, timeout=30, on_state=cluster.on_state, poll=0)
+    assert str(failed.value).startswith(f"downloading s3://{BUCKET}/{record.prefix}output/ into {target}: ")
+    assert str(failed.value).endswith(f"the job has ended and its record is kept: finish it (results, cause) with "
+                                      f"`invoke submit-spark --attach {step_id}`")
+    assert job.records.ids() == [step_id]  # kept for the attach that finishes the download
+
+
 def test_a_step_that_failed_while_nobody_followed_it_gives_its_cause_and_code_on_attach(moto, aws_session, spark,
                                                                                           job):
     step_id, _ = lose_the_step(aws_session, spark, job, None)
@@ -371,18 +388,27 @@ def test_a_step_that_failed_while_nobody_followed_it_gives_its_cause_and_code_on
         f"logs/{spark.master}/containers/{APP}/container_1700000000000_0003_01_000001/stderr.gz",
         gzip.compress(driver.encode()))]
 
-    result = follow_emr(later, spark, job.records.load(step_id, "aws"), job.records, timeout=30,
+    result = follow_emr(later, spark, job.records.load(step_id, spark), job.records, timeout=30,
                         on_state=cluster.on_state, poll=0, log_wait=5)
 
     assert (result.state, result.exit_code, result.cause) == ("FAILED", 3, TRACEBACK.rstrip("\n"))
     assert job.records.ids() == []
 
 
+def test_a_record_of_another_cluster_is_refused_in_one_line_naming_where_the_output_is(moto, aws_session, spark,
+                                                                                      job):
+    step_id, _ = lose_the_step(aws_session, spark, job, None)
+    remade = spark.model_copy(update={"master": "j-REMADE"})  # `invoke up` made the EMR cluster again
+    with pytest.raises(TargetError, match=rf"the job ran on aws cluster {spark.master} and the environment's Spark "
+                                          rf"cluster is now aws j-REMADE .* what it wrote is at s3://{BUCKET}/jobs/"):
+        job.records.load(step_id, remade)
+
+
 def test_attaching_to_an_unknown_job_names_the_jobs_there_are(aws_session, spark, job):
     step_id, _ = lose_the_step(aws_session, spark, job, None)
     with pytest.raises(TargetError, match=rf"^submit-spark --attach s-NOPE: no record of that job in .* "
                                           rf"\(jobs to attach to: {step_id}\)$"):
-        job.records.load("s-NOPE", "aws")
+        job.records.load("s-NOPE", spark)
 
 
 def test_a_terminated_cluster_is_refused_before_anything_is_uploaded(aws_session, spark, job):

@@ -75,8 +75,8 @@ def submit(livy: FakeLivy, container: ContainerClient, azurite: Azurite, script:
 def attach(livy: FakeLivy, container: ContainerClient, azurite: Azurite, script: Path, batch_id: str,
            states: list[str]) -> CloudSparkResult:
     """Follow the batch again from its record, as `invoke submit-spark --attach` does."""
-    records = records_of(script)
-    return follow_livy(cluster(livy, container), records.load(batch_id, "azure"), records, timeout=30.0,
+    records, spark = records_of(script), cluster(livy, container)
+    return follow_livy(spark, records.load(batch_id, spark), records, timeout=30.0,
                        on_state=lambda state, _: states.append(state), poll=0.01, credential=azurite.credential,
                        account_url=azurite.account_url, verify=livy.ca_file)
 
@@ -234,7 +234,7 @@ def test_a_gateway_outage_past_the_retries_leaves_the_batch_running_and_attach_f
     assert livy.deleted == [] and [method for method, _, _ in livy.requests].count("DELETE") == 0
     records = records_of(job)
     assert records.ids() == ["0"] and (records.folder / "0.json").stat().st_mode & 0o777 == 0o600
-    record = records.load("0", "azure")
+    record = records.load("0", cluster(livy, container))
     assert (record.output_dir, record.script, record.output_uri) == (
         tmp_path / "out", "word count.py", livy.batches[0].body["args"][1])
 
