@@ -66,13 +66,19 @@ class JobRecords:
         return cls(env_dir(name) / RECORDS)
 
     def save(self, record: SparkJobRecord) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        """Called right after the submit: a failure here must still name the job that now runs."""
         path = self._path(record.cluster_job_id)
         tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(record.model_dump_json(indent=2))
-        os.replace(tmp, path)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(record.model_dump_json(indent=2))
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise TargetError(f"job {record.cluster_job_id} on {record.cluster} was submitted and runs, but its record "
+                              f"could not be written to {self.folder} ({exc.strerror or exc}); it cannot be attached "
+                              f"to: follow it on the cluster, its results go to {record.output_uri}") from exc
 
     def ids(self) -> list[str]:
         return sorted(path.stem for path in self.folder.glob("*.json")) if self.folder.is_dir() else []

@@ -404,6 +404,18 @@ def test_a_record_of_another_cluster_is_refused_in_one_line_naming_where_the_out
         job.records.load(step_id, remade)
 
 
+def test_a_record_that_cannot_be_written_still_names_the_step_that_runs(aws_session, spark, job, tmp_path):
+    (tmp_path / "not-a-folder").write_text("")
+    cluster = Cluster(aws_session, spark, ["RUNNING"])
+    with pytest.raises(TargetError) as failed:
+        submit_emr(aws_session, spark, job.script, JobRecords(tmp_path / "not-a-folder" / "spark-jobs"),
+                   input=str(job.data), output=None, args=[], timeout=30, on_state=cluster.on_state, poll=0)
+    [summary] = aws_session.client("emr").list_steps(ClusterId=spark.master)["Steps"]
+    assert str(failed.value).startswith(f"job {summary['Id']} on {spark.master} was submitted and runs, but its "
+                                        "record could not be written to ")
+    assert "\n" not in str(failed.value) and f"results go to s3://{BUCKET}/jobs/" in str(failed.value)
+
+
 def test_attaching_to_an_unknown_job_names_the_jobs_there_are(aws_session, spark, job):
     step_id, _ = lose_the_step(aws_session, spark, job, None)
     with pytest.raises(TargetError, match=rf"^submit-spark --attach s-NOPE: no record of that job in .* "
