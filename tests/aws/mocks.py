@@ -14,6 +14,12 @@ from typing import Any
 import pulumi
 
 FAKE_ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx0Yk7xJ1c0nQ0Rb1kz8w6G8K0z5QmXo1b2c3d4e5f6"
+# What the recorder answers for a tls private key (its OpenSSH form ends so) and for RandomBytes.base64: the
+# tests look for them where secrets must not leak.
+MOCK_PRIVATE = "fake\n-----END OPENSSH PRIVATE KEY-----"
+MOCK_MUNGE = "bW9jay1tdW5nZS1rZXk="
+# The user's key line a cluster is given (its public half only ever).
+USER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIUserKeyUserKeyUserKeyUserKeyUserKeyUser user@laptop"
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
 CALLS: dict[str, dict[str, Any]] = {
     "aws:ec2/getAmi:getAmi": {"id": "ami-0123456789abcdef0", "imageId": "ami-0123456789abcdef0",
@@ -74,10 +80,10 @@ def computed(type_token: str, name: str, inputs: dict[str, Any]) -> dict[str, An
     elif type_token == "aws:efs/fileSystem:FileSystem":
         out["dnsName"] = f"{name}-id.efs.us-east-1.amazonaws.com"
     elif type_token == "tls:index/privateKey:PrivateKey":
-        out.update(publicKeyOpenssh=FAKE_ED25519 + "\n", privateKeyOpenssh="-----BEGIN OPENSSH PRIVATE KEY-----\n"
-                   "fake\n-----END OPENSSH PRIVATE KEY-----\n", privateKeyPem="fake")
+        out.update(publicKeyOpenssh=FAKE_ED25519 + "\n",
+                   privateKeyOpenssh=f"-----BEGIN OPENSSH PRIVATE KEY-----\n{MOCK_PRIVATE}\n", privateKeyPem="fake")
     elif type_token == "random:index/randomBytes:RandomBytes":
-        out.update(base64="bW9jay1tdW5nZS1rZXk=", hex="6d6f636b")
+        out.update(base64=MOCK_MUNGE, hex="6d6f636b")
     elif type_token == "aws:ecr/repository:Repository":
         out["repositoryUrl"] = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{inputs.get('name', name)}"
     elif type_token == "aws:s3/bucket:Bucket" or type_token == "aws:s3/bucketV2:BucketV2":

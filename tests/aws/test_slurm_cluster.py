@@ -24,13 +24,10 @@ from components.aws.slurm_cluster import (
 from components.fleet import FLEET_TAG_KEY
 from components.security import SecurityViolation, check_resource
 from spec import environment as spec
-from tests.aws.mocks import CALLS, FAKE_ED25519, RecordingMocks
+from tests.aws.mocks import CALLS, FAKE_ED25519, MOCK_MUNGE, MOCK_PRIVATE, USER_KEY, RecordingMocks
 from tests.pulumi_helpers import plain_strings, secret_value
 
 ANSIBLE = Path(__file__).resolve().parents[2] / "ansible"
-USER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIUserKeyUserKeyUserKeyUserKeyUserKeyUser user@laptop"
-MOCK_PRIVATE = "fake\n-----END OPENSSH PRIVATE KEY-----"  # what the recorder answers for tls private keys
-MOCK_MUNGE = "bW9jay1tdW5nZS1rZXk="  # ... and for RandomBytes.base64
 SSM_CORE = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 INSTANCE = "aws:ec2/instance:Instance"
 TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"

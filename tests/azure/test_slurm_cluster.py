@@ -27,14 +27,11 @@ from components.security import (
     vm_sizes,
 )
 from spec import environment as spec
-from tests.aws.mocks import FAKE_ED25519
+from tests.aws.mocks import FAKE_ED25519, MOCK_MUNGE, MOCK_PRIVATE, USER_KEY
 from tests.azure.conftest import HEAD_PUBLIC_IP, AzureMocks
 from tests.pulumi_helpers import plain_strings, secret_value
 
 ANSIBLE = Path(__file__).resolve().parents[2] / "ansible"
-USER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIUserKeyUserKeyUserKeyUserKeyUserKeyUser user@laptop"
-MOCK_PRIVATE = "fake\n-----END OPENSSH PRIVATE KEY-----"  # what the recorder answers for tls private keys
-MOCK_MUNGE = "bW9jay1tdW5nZS1rZXk="  # ... and for RandomBytes.base64
 SUBNET_ID = "/subscriptions/0000/resourceGroups/hpc-rg/providers/Microsoft.Network/virtualNetworks/v/subnets/c"
 HEAD_PRIVATE_IP = "10.30.0.4"  # the first address Azure hands out in the cluster subnet 10.30.0.0/20
 DISK_ID = "/subscriptions/0000/resourceGroups/hpc-rg/providers/Microsoft.Compute/disks/scratch"
