@@ -57,13 +57,19 @@ class RegionPrices:
         return dataclasses.replace(self, instances={**self.instances, **prices}, source=f"{source}; {self.source}")
 
 
-def load_prices(region: str, path: Path = PRICES) -> RegionPrices:
+def _table(path: Path, region: str, what: str) -> dict[str, Any]:
+    """A price table that has ``region``, or one line naming the regions it has and the file to extend."""
     data = json.loads(path.read_text())
     regions = data["regions"]
     if region not in regions:
-        raise PriceError(f"no offline prices for region {region} (the table has {', '.join(regions)}); "
-                         "price it in one of those or add the region to targets/plan/prices_aws.json")
-    rates = regions[region]
+        raise PriceError(f"no offline {what} {region} (the table has {', '.join(regions)}); price it in one of "
+                         f"those or add it to targets/plan/{path.name}")
+    return data
+
+
+def load_prices(region: str, path: Path = PRICES) -> RegionPrices:
+    data = _table(path, region, "prices for region")
+    rates = data["regions"][region]
     return RegionPrices(region=region, hours_per_month=data["hours_per_month"],
                         source=f"offline table recorded {data['_source']['recorded']}", **rates)
 
@@ -138,11 +144,8 @@ class AzurePrices:
 
 
 def load_azure_prices(region: str, path: Path = AZURE_PRICES) -> AzurePrices:
-    data = json.loads(path.read_text())
+    data = _table(path, region, "Azure prices for location")
     regions = data["regions"]
-    if region not in regions:
-        raise PriceError(f"no offline Azure prices for location {region} (the table has {', '.join(regions)}); "
-                         "price it in one of those or add the location to targets/plan/prices_azure.json")
     rates = dict(regions[region])
     why = rates.pop("approximate_why", "")
     if "same_as" in rates:  # a region without figures of its own: every entry is approximate
