@@ -22,12 +22,14 @@ from rich.console import Console
 PROJECT = Path(__file__).resolve().parent
 console = Console(highlight=False)
 
-NAME_HELP = "environment name (default: the only environment that is up)"
+NAME_HELP = "environment name (default: the only environment known here)"
+STACK_HELP = "the environment of this Pulumi stack, wherever it was deployed from (its outputs are read through Pulumi)"
+FIND_HELPS = {"name": NAME_HELP, "stack": STACK_HELP}
 SPEC_HELPS = {
     "spec": "environment spec file (YAML); overrides --stack",
     "stack": "take the environment from Pulumi stack config Pulumi.<STACK>.yaml",
     "target": "where to build: local, aws or azure (default: the spec's target, else local)",
-    "nodes": "number of compute nodes (overrides the spec)",
+    "nodes": "number of compute nodes (overrides the spec; a cloud stack's config is set to it)",
 }
 
 
@@ -36,9 +38,11 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from rich.markup import escape  # a message can hold [/x] (a path, a remote error): never markup
+
         from remote.errors import RemoteError
         from spec.errors import SpecError
-        from targets import TargetError
+        from targets import TargetError, UsageError
         from targets.local.commands import LocalError
 
         try:
@@ -48,8 +52,8 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise Exit(code=2) from None
         except (RemoteError, LocalError, TargetError, KeyError) as exc:
             message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
-            console.print(f"[red]error:[/] {message}", soft_wrap=True)
-            raise Exit(code=1) from None
+            console.print(f"[red]error:[/] {escape(str(message))}", soft_wrap=True)
+            raise Exit(code=2 if isinstance(exc, UsageError) else 1) from None
 
     return wrapper
 
@@ -73,22 +77,32 @@ def _count(flag: str, value: str | int | None) -> int | None:
     return number
 
 
-def _pool(name: str | None) -> Any:
-    from remote.pool import Pool
-    from targets import outputs
-
-    return Pool(outputs(name))
-
-
-@task(help=SPEC_HELPS)
-@cli_errors
-def up(c: Context, spec: str | None = None, stack: str | None = None, target: str | None = None,
-       nodes: str | None = None) -> None:
-    """Bring an environment up (default: a local cluster of 1 head + 2 compute nodes)."""
+def _contract(name: str | None, stack: str | None) -> Any:
+    """The outputs contract of the environment the flags name (found here or through its Pulumi stack)."""
     import targets
 
-    env = _environment(spec, stack, target, _count("--nodes", nodes))
-    targets.up(env, console, stack=stack)
+    return targets.contract(targets.find(name, stack), console)
+
+
+def _ask(question: str) -> bool:
+    """Yes only when the user types it; no terminal (CI, a pipe) means no."""
+    try:
+        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
+
+
+@task(help={**SPEC_HELPS, "yes": "deploy a cloud stack without showing the plan's question (it is still shown)"})
+@cli_errors
+def up(c: Context, spec: str | None = None, stack: str | None = None, target: str | None = None,
+       nodes: str | None = None, yes: bool = False) -> None:
+    """Bring an environment up (default: a local cluster of 1 head + 2 compute nodes); a cloud stack shows what
+    it will create and what it costs, and asks first."""
+    import targets
+
+    count = _count("--nodes", nodes)
+    env = _environment(spec, stack, target, count)
+    targets.up(env, console, targets.UpRequest(stack=stack, nodes=count, yes=yes, confirm=_ask))
 
 
 @task(help={"stack": SPEC_HELPS["stack"], "spec": SPEC_HELPS["spec"],
@@ -129,13 +143,14 @@ def plan(c: Context, stack: str | None = None, spec: str | None = None, format: 
         raise Exit(code=1)
 
 
-@task(help={"name": NAME_HELP})
+@task(help=FIND_HELPS)
 @cli_errors
-def mount(c: Context, name: str | None = None) -> None:
+def mount(c: Context, name: str | None = None, stack: str | None = None) -> None:
     """Mount the shared file system and the block volumes on every node at once (never reformats)."""
+    from remote.pool import Pool
     from remote.storage import mount_all
 
-    with _pool(name) as pool:
+    with Pool(_contract(name, stack)) as pool:
         for node, lines in mount_all(pool).items():
             for line in lines:
                 console.print(f"[bold]{node}[/] {line}")
@@ -147,22 +162,22 @@ def mount(c: Context, name: str | None = None) -> None:
     "ntasks": "MPI ranks (default: 2 per node)",
     "args": "arguments for the program, one string (shell-quoted)",
     "timeout": "seconds before the job is cancelled (default 600)",
-    "name": NAME_HELP,
+    **FIND_HELPS,
 })
 @cli_errors
 def run_mpi(c: Context, program: str = "examples/mpi/ring.c", nodes: str | None = None, ntasks: str | None = None,
-            args: str = "", timeout: int = 600, name: str | None = None) -> None:
+            args: str = "", timeout: int = 600, name: str | None = None, stack: str | None = None) -> None:
     """Compile and run an MPI program through Slurm; print its output; exit with its exit code."""
     from remote.mpi_job import run_mpi as run_job
-    from targets import outputs
+    from remote.pool import Pool
 
-    contract = outputs(name)
+    contract = _contract(name, stack)
     if contract.shared is None:
         raise Exit("this environment has no shared file system; add storage.shared to the spec", code=1)
     node_count = _count("--nodes", nodes) or len(contract.computes)
     if not 1 <= node_count <= len(contract.computes):
         raise Exit(f"--nodes {node_count}: this environment has {len(contract.computes)} compute node(s)", code=2)
-    with _pool(name) as pool:
+    with Pool(contract) as pool:
         result = run_job(pool, Path(program), shared_mount=contract.shared.mount,
                          partition=contract.slurm_partition, nodes=node_count,
                          ntasks=_count("--ntasks", ntasks) or 2 * node_count, args=shlex.split(args),
@@ -185,63 +200,35 @@ def run_mpi(c: Context, program: str = "examples/mpi/ring.c", nodes: str | None 
     "timeout": "seconds before the job is given up (default 3600; with --attach, counted from the attach)",
     "attach": "follow again a job (EMR step id, Livy batch id) whose client was lost, and finish its work as the "
               "submit would have; --script, --input, --output and --args are then not used",
-    "name": NAME_HELP,
+    **FIND_HELPS,
 })
 @cli_errors
 def submit_spark(c: Context, script: str | None = None, input: str | None = None, output: str | None = None,
-                 args: str = "", timeout: int = 3600, attach: str | None = None, name: str | None = None) -> None:
+                 args: str = "", timeout: int = 3600, attach: str | None = None, name: str | None = None,
+                 stack: str | None = None) -> None:
     """Run a Spark script on the environment's Spark cluster (local standalone, EMR or HDInsight through Livy),
     or re-attach to one on a cloud cluster; exit with its code."""
     from rich.markup import escape  # a traceback's source line (counts[word] += 1) or a path is not markup
 
-    from targets import outputs
-    from targets.spark_job_records import JobRecords
+    import targets
+    from targets.backend import SparkJob
 
-    contract = outputs(name)
-    spark = contract.spark
-    if spark is None:
+    record = targets.find(name, stack)
+    contract = targets.contract(record, console)
+    if contract.spark is None:
         raise Exit(f"environment {contract.name!r} has no Spark cluster: add a spark section to its spec", code=1)
     if attach is None and script is None:
         raise Exit("submit-spark: give --script (a new job) or --attach ID (a running one)", code=1)
-    records = JobRecords.of(contract.name)  # a local cluster's jobs run in the foreground and have none
-    record = records.load(attach, spark) if attach is not None else None
-    extra = shlex.split(args)
-    if spark.provider == "local":
-        from remote.spark_job import submit_local
-
-        with _pool(name) as pool:
-            result = submit_local(pool, Path(script), shared_mount=contract.shared.mount if contract.shared else "/",
-                                  master=spark.master, input=input, output=output, args=extra,
-                                  timeout=float(timeout), console=console)
-        sys.stdout.write(result.stdout)
-        if result.exit_code:
-            sys.stderr.write(result.stderr)
-    elif spark.provider == "azure":
-        from targets.azure import livy
-
-        with console.status("submitting" if record is None else f"attaching to batch {attach}") as status:
-            def on_batch(state: str, elapsed: float) -> None:
-                status.update(f"batch {state}, {elapsed:.0f} s")
-
-            result = (livy.follow_livy(spark, record, records, timeout=float(timeout), on_state=on_batch)
-                      if record is not None else
-                      livy.submit_livy(spark, Path(script), records, input=input, output=output, args=extra,
-                                       timeout=float(timeout), on_state=on_batch))
+    backend = targets.backend_for(record.target)
+    if attach is not None:
+        result = backend.attach_spark(contract, attach, float(timeout), console)
     else:
-        import boto3
-
-        from targets.aws import emr_steps
-
-        session = boto3.Session(region_name=spark.region)
-        with console.status("submitting" if record is None else f"attaching to step {attach}") as status:
-            def on_step(state: str, elapsed: float) -> None:
-                status.update(f"step {state}, {elapsed:.0f} s")
-
-            result = (emr_steps.follow_emr(session, spark, record, records, timeout=float(timeout), on_state=on_step)
-                      if record is not None else
-                      emr_steps.submit_emr(session, spark, Path(script), records, input=input, output=output,
-                                           args=extra, timeout=float(timeout), on_state=on_step))
+        assert script is not None
+        job = SparkJob(script=Path(script), input=input, output=output, args=shlex.split(args), timeout=float(timeout))
+        result = backend.submit_spark(contract, job, console)
+    sys.stdout.write(result.stdout)
     if result.exit_code:
+        sys.stderr.write(result.stderr)
         console.print(f"[red]spark job failed[/] (exit code {result.exit_code})"
                       + (f": {escape(result.cause)}" if result.cause else ""), soft_wrap=True)
         raise Exit(code=result.exit_code)
@@ -249,15 +236,16 @@ def submit_spark(c: Context, script: str | None = None, input: str | None = None
                                                  if result.output_dir else ""), soft_wrap=True)
 
 
-@task(help={"name": NAME_HELP})
+@task(help=FIND_HELPS)
 @cli_errors
-def status(c: Context, name: str | None = None) -> None:
+def status(c: Context, name: str | None = None, stack: str | None = None) -> None:
     """Show the nodes, their Slurm states and their mounts."""
     from rich.table import Table
 
+    from remote.pool import Pool
     from remote.status import collect
 
-    with _pool(name) as pool:
+    with Pool(_contract(name, stack)) as pool:
         report = collect(pool)
     table = Table(title=f"environment {pool.outputs.name} ({pool.outputs.target})")
     for column in ("node", "address", "ssh", "slurm", "mounts"):
@@ -267,68 +255,59 @@ def status(c: Context, name: str | None = None) -> None:
     console.print(table)
 
 
-@task(help={"node": "node to open a shell on (default: head)", "name": NAME_HELP,
+@task(help={"node": "node to open a shell on (default: head)", **FIND_HELPS,
             "command": "run this command instead of an interactive shell"})
 @cli_errors
-def ssh(c: Context, node: str = "head", name: str | None = None, command: str | None = None) -> None:
+def ssh(c: Context, node: str = "head", name: str | None = None, command: str | None = None,
+        stack: str | None = None) -> None:
     """Open a shell on a node with OpenSSH, the host keys pinned, compute nodes through the head."""
     from remote.openssh import ssh_argv
-    from targets import known_hosts_path, outputs
+    from targets import known_hosts_path
 
-    contract = outputs(name)
+    contract = _contract(name, stack)
     argv = ssh_argv(contract, node, known_hosts_path(contract.name), command)
     os.execvp(argv[0], argv)
 
 
-@task(help={"name": NAME_HELP, "yes": "do not ask for confirmation (cloud stacks)"})
+@task(help={**FIND_HELPS, "yes": "do not ask for confirmation (cloud stacks)"})
 @cli_errors
-def destroy(c: Context, name: str | None = None, yes: bool = False) -> None:
-    """Take the environment down; a cloud stack lists what goes and is checked for leftovers after."""
+def destroy(c: Context, name: str | None = None, yes: bool = False, stack: str | None = None) -> None:
+    """Take the environment down (also one whose `up` died half way, or a stack deployed elsewhere); a cloud stack
+    lists what goes, asks, and is checked for leftovers after."""
     import targets
 
-    if name is None:
-        name = targets.outputs(None).name
-
-    def confirm(resources: list[str]) -> bool:
-        console.print(f"destroying {name}: {len(resources)} resources")
+    def confirm(environment: str, resources: list[str]) -> bool:
+        console.print(f"destroying {environment}: {len(resources)} resources")
         for line in resources:
             console.print(f"  {line}", markup=False)
-        return yes or input(f"type {name!r} to confirm: ").strip() == name
+        if yes:
+            return True
+        try:
+            return input(f"type {environment!r} to confirm: ").strip() == environment
+        except EOFError:
+            return False
 
-    targets.destroy(name, console, confirm)
+    targets.destroy(name, console, confirm, stack=stack)
 
 
 @task(help={"command": "command to run instead of the image's (shell-quoted)",
-            "timeout": "seconds to wait for the task to stop (default 600)", "name": NAME_HELP})
+            "timeout": "seconds to wait for the task to stop (default 600)", **FIND_HELPS})
 @cli_errors
-def run_task(c: Context, command: str | None = None, timeout: int = 600, name: str | None = None) -> None:
+def run_task(c: Context, command: str | None = None, timeout: int = 600, name: str | None = None,
+             stack: str | None = None) -> None:
     """Run a one-off task of the environment's container service, stream its logs, exit with its code."""
-    from targets import outputs
+    import targets
 
-    contract = outputs(name)
+    record = targets.find(name, stack)
+    contract = targets.contract(record, console)
     if contract.containers is None:
         raise Exit(f"environment {contract.name!r} has no container service (stack: containers or full)", code=1)
-    args = shlex.split(command) if command else None
 
     def on_log(line: str) -> None:
         console.print(line, markup=False, highlight=False)
 
-    if contract.containers.provider == "azure":
-        from targets.azure.container_tasks import run_task as run_container_group
-        from targets.azure.session import for_scope
-
-        if contract.azure is None:
-            raise Exit(f"environment {contract.name!r} names no Azure subscription and resource group; run "
-                       "`invoke up` again", code=1)
-        code = run_container_group(for_scope(contract.azure), contract.azure, contract.containers, args,
-                                   timeout=float(timeout), on_log=on_log)
-    else:
-        import boto3
-
-        from targets.aws.ecs_tasks import run_task as run_ecs_task
-
-        code = run_ecs_task(boto3.Session(region_name=contract.containers.region), contract.containers, args,
-                            timeout=float(timeout), on_log=on_log)
+    code = targets.backend_for(record.target).run_task(contract, shlex.split(command) if command else None,
+                                                       float(timeout), on_log)
     if code:
         raise Exit(code=code)
 

@@ -130,8 +130,10 @@ def _mount(value: object) -> object:
                   f"above {', '.join(SYSTEM_DIRS)}")
 
 
-Name = Annotated[str, _matching(r"[a-z][a-z0-9-]{0,19}",
-                                "a lowercase letter, then up to 19 lowercase letters, digits or '-'")]
+# An environment's name: also its folder under the state root, its tag value and part of its host names.
+NAME_PATTERN = r"[a-z][a-z0-9-]{0,19}"
+NAME_ALLOWED = "a lowercase letter, then up to 19 lowercase letters, digits or '-'"
+Name = Annotated[str, _matching(NAME_PATTERN, NAME_ALLOWED)]
 VolumeName = Annotated[str, _matching(r"[a-z][a-z0-9-]{0,30}",
                                       "a lowercase letter, then up to 30 lowercase letters, digits or '-'")]
 InstanceType = Annotated[str, _matching(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}",

@@ -145,7 +145,7 @@ class Outputs(_Strict):
 
     def save(self, path: Path) -> None:
         """Write atomically with mode 0600: the file names the private key and the pinned keys."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:

@@ -1,5 +1,10 @@
-"""The error every target raises when it cannot do what was asked; the message says what to do."""
+"""The errors every target raises when it cannot do what was asked; the message says what to do."""
 
 
 class TargetError(RuntimeError):
-    pass
+    """A step failed (exit code 1)."""
+
+
+class UsageError(TargetError):
+    """What the user asked for cannot be right whatever the machine's state: a bad name, an unknown target
+    (exit code 2, as for a bad spec)."""

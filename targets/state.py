@@ -1,26 +1,85 @@
 """Where environments keep their files: one folder per environment under the state root.
 
-Every target saves the outputs contract here after `up`, so every later task finds it the same way.
+Root keeps ``/var/lib/cloud-hpc-toolkit`` (the local target needs root anyway); anyone else gets a folder of
+their own under the XDG state home, so a user on a laptop can deploy to a cloud; ``CHPC_STATE_DIR`` overrides
+both. An environment's name becomes a path here, so it is checked against the spec's name rule first and the
+folder must lie inside the root: ``''``, ``..`` or ``a/b`` never reach the file system. Folders are 0700 and
+files 0600: they hold private keys, munge keys and the pinned host keys.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+
+from spec.environment import NAME_ALLOWED, NAME_PATTERN
+from targets.errors import UsageError
+
+STATE_DIR_ENV = "CHPC_STATE_DIR"
+SYSTEM_ROOT = Path("/var/lib/cloud-hpc-toolkit")
+OUTPUTS = "outputs.json"  # the outputs contract, as `up` or the stack gave it
+DEPLOYMENT = "deployment.json"  # a cloud environment's stack, written before its deployment starts
+JOURNAL = "journal.json"  # what a local `up` built so far
+_NAME = re.compile(NAME_PATTERN)
 
 
 def state_root() -> Path:
-    return Path(os.environ.get("CHPC_STATE_DIR", "/var/lib/cloud-hpc-toolkit"))
+    override = os.environ.get(STATE_DIR_ENV)
+    if override:
+        return Path(override)
+    if os.geteuid() == 0:
+        return SYSTEM_ROOT
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "cloud-hpc-toolkit"
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is a valid environment name, else one line saying what is allowed."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        shown = repr(name) if len(repr(name)) <= 40 else repr(name)[:37] + "..."
+        raise UsageError(f"environment name {shown}: allowed: {NAME_ALLOWED}")
+    return name
 
 
 def env_dir(name: str) -> Path:
-    return state_root() / name
+    """The environment's folder; never outside the state root, whatever ``name`` holds."""
+    root = state_root()
+    path = root / check_name(name)
+    if path.resolve().parent != root.resolve():
+        raise UsageError(f"environment name {name!r}: its folder {path} would lie outside {root}")
+    return path
+
+
+def make_env_dir(name: str) -> Path:
+    """The environment's folder, created 0700 (and the root 0700 when this call creates it)."""
+    root = state_root()
+    if not root.exists():
+        root.mkdir(mode=0o700, parents=True)
+    path = env_dir(name)
+    path.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` atomically with mode 0600 (a reader never sees half a file)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.replace(tmp, path)
 
 
 def outputs_path(name: str) -> Path:
-    return env_dir(name) / "outputs.json"
+    return env_dir(name) / OUTPUTS
 
 
 def known_environments() -> list[str]:
+    """Environments this machine knows: up, being built, or recorded before a deployment that may have died."""
     root = state_root()
-    return sorted(p.parent.name for p in root.glob("*/outputs.json")) if root.exists() else []
+    if not root.is_dir():
+        return []
+    names = {p.parent.name for marker in (OUTPUTS, DEPLOYMENT, JOURNAL) for p in root.glob(f"*/{marker}")}
+    return sorted(name for name in names if _NAME.fullmatch(name))

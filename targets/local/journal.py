@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from targets.state import env_dir
+from targets.state import JOURNAL, env_dir, make_env_dir, write_private
 
 
 @dataclass
@@ -28,13 +28,14 @@ class Journal:
 
     @property
     def path(self) -> Path:
-        return env_dir(self.name) / "journal.json"
+        return env_dir(self.name) / JOURNAL
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(asdict(self), indent=2))
+        """Atomically: an `up` killed mid-write must leave a journal `destroy` can read."""
+        make_env_dir(self.name)
+        write_private(self.path, json.dumps(asdict(self), indent=2))
 
     @classmethod
     def load(cls, name: str) -> Journal:
-        path = env_dir(name) / "journal.json"
+        path = env_dir(name) / JOURNAL
         return cls(**json.loads(path.read_text())) if path.exists() else cls(name=name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -23,7 +24,7 @@ from spec.outputs import Node, Outputs, SharedFs, SparkCluster, Volume
 from targets.local import keys, network, node, volumes
 from targets.local.commands import LocalError
 from targets.local.journal import Journal
-from targets.state import env_dir, outputs_path, state_root
+from targets.state import env_dir, make_env_dir, outputs_path, state_root, write_private
 
 PROJECT = Path(__file__).resolve().parents[2]
 ANSIBLE_DIR = PROJECT / "ansible"
@@ -89,12 +90,10 @@ def _differences(old: object, new: object, at: str = "") -> list[str]:
 
 
 def _build(env: Environment, console: Console) -> Outputs:
-    root = env_dir(env.name)
-    root.mkdir(parents=True, exist_ok=True)
-    os.chmod(root, 0o700)
+    root = make_env_dir(env.name)
     journal = Journal(name=env.name, retained=[v.name for v in env.storage.volumes if v.retain])
     journal.save()
-    (root / "spec.json").write_text(env.model_dump_json())
+    write_private(root / "spec.json", env.model_dump_json())
     started = time.monotonic()
 
     subnet = network.choose_subnet(env.name)
@@ -310,11 +309,15 @@ def destroy(name: str, console: Console) -> None:
         node.kill(pid)
     volumes.detach_all(root)
     network.remove_all(name)
+    busy = _mount_points_of_other_nodes()
     for path in journal.created_dirs:
-        try:
-            Path(path).rmdir()
-        except OSError:
-            pass
+        # Removing a folder that is a mount point in another environment's node would silently unmount it there
+        # (the kernel detaches mounts on a removed folder in every namespace): leave it to the last one up.
+        if path not in busy:
+            try:
+                Path(path).rmdir()
+            except OSError:
+                pass
     if root.exists():
         for child in root.iterdir():
             if child.name == "volumes":
@@ -329,6 +332,25 @@ def destroy(name: str, console: Console) -> None:
             shutil.rmtree(root)
     console.print(f"[green]destroyed[/] {name}" + (f" (kept retained volumes: {', '.join(journal.retained)})"
                                                     if journal.retained else ""))
+
+
+def _mount_points_of_other_nodes() -> set[str]:
+    """Every mount point inside the nodes still running on this machine (any environment, any state folder)."""
+    points: set[str] = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if b"node_init.py" not in (proc / "cmdline").read_bytes() or not _is_namespace_init(proc):
+                continue
+            mountinfo = (proc / "mountinfo").read_text()
+        except OSError:
+            continue
+        for line in mountinfo.splitlines():
+            fields = line.split(" ")
+            if len(fields) > 4:
+                points.add(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4]))
+    return points
 
 
 def _stray_inits(root: Path) -> list[int]:

@@ -1,103 +1,223 @@
-"""`targets.destroy` / `targets.outputs` for an AWS environment, against a real moto_server.
+"""An AWS environment's whole life through the one backend interface: `up`, finding it by stack, `destroy`.
 
-The Pulumi CLI calls (`pulumi_stack.resources` / `.destroy`) are the only parts replaced: the CLI does
-not exist here. Everything after them (the confirmation, the tag check with boto3, discovery of the
-compute fleet, the state folder) runs for real.
+The Pulumi CLI is the stand-in of ``tests/pulumi_cli`` (the Automation API drives it exactly as it would drive the
+real one); AWS is a real moto_server. What runs for real: the spec from the stack file, the offline plan shown
+before `up`, the question, the stack recorded before the deployment, the outputs read back through the
+Automation API, fleet discovery, the leftover check after destroy and the state folder.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+import stat
 from pathlib import Path
 
 import pytest
+import yaml
 from rich.console import Console
 
 import targets
-from spec.loader import load_stack_config
-from spec.outputs import ENVIRONMENT_TAG, ComputeFleet, Node, Outputs, Volume
+from spec.loader import load_environment
+from spec.outputs import ENVIRONMENT_TAG, Outputs
 from targets import pulumi_stack
+from targets.cloud import PulumiBackend
 from tests.aws import moto_fixture
+from tests.pulumi_cli.fixture import FakePulumi
 
 moto, aws_session = moto_fixture.moto, moto_fixture.aws_session  # the moto_server fixtures, by name
 ROOT = Path(__file__).resolve().parents[2]
-FLEET_TAG = ("cloud-hpc-toolkit:fleet", "cloudtest")
+FLEET_TAG = ("cloud-hpc-toolkit:fleet", "hpc-dev")
+DEPLOYED = [("aws:ec2/instance:Instance", "hpc-dev-head"), ("aws:ec2/vpc:Vpc", "hpc-dev-vpc"),
+            ("aws:autoscaling/group:Group", "hpc-dev-compute")]
+
+
+def contract_of(volume_id: str | None = None, expected: int = 2) -> dict[str, object]:
+    """What the hpc stack exports (the outputs contract), for an environment named hpc-dev."""
+    return {"target": "aws", "name": "hpc-dev", "region": "us-east-1", "ssh_user": "ec2-user",
+            "ssh_private_key": "/home/user/.ssh/id_ed25519",
+            "head": {"name": "head", "address": "198.51.100.10", "host_key": "ssh-ed25519 AAAAhead"},
+            "computes": [],
+            "fleet": {"provider": "aws", "region": "us-east-1", "tag_key": FLEET_TAG[0], "tag_value": FLEET_TAG[1],
+                      "host_key": "ssh-ed25519 AAAAfleet", "expected": expected},
+            "volumes": [{"name": "scratch", "node": "head", "mount": "/scratch", "volume_id": volume_id,
+                         "retain": True}] if volume_id else []}
 
 
 @pytest.fixture
-def cloud_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moto: moto_fixture.MotoServer,
-              aws_session: moto_fixture.MotoSession) -> tuple[moto_fixture.MotoSession, list[str]]:
-    """A saved AWS environment "cloudtest"; plain boto3 sessions reach moto through AWS_ENDPOINT_URL."""
-    monkeypatch.setenv("CHPC_STATE_DIR", str(tmp_path))
+def cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moto: moto_fixture.MotoServer,
+          aws_session: moto_fixture.MotoSession, fake_pulumi: FakePulumi) -> moto_fixture.MotoSession:
+    """An empty state folder, a user's key, boto3 pointed at moto and a project folder of its own (config writes
+    go there, not into the checkout)."""
+    monkeypatch.setenv("CHPC_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto.endpoint)
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_SESSION_TOKEN": "testing", "AWS_EC2_METADATA_DISABLED": "true"}.items():
         monkeypatch.setenv(key, value)
-    ec2 = aws_session.client("ec2")
-    kept = ec2.create_volume(AvailabilityZone="us-east-1a", Size=10, TagSpecifications=[{
-        "ResourceType": "volume", "Tags": [{"Key": ENVIRONMENT_TAG, "Value": "cloudtest"}]}])["VolumeId"]
-    Outputs(target="aws", name="cloudtest", region="us-east-1", ssh_user="ec2-user", ssh_private_key="/k",
-            head=Node(name="head", address="198.51.100.10", host_key="ssh-ed25519 AAAAhead"),
-            fleet=ComputeFleet(provider="aws", region="us-east-1", tag_key=FLEET_TAG[0], tag_value=FLEET_TAG[1],
-                               host_key="ssh-ed25519 AAAAfleet", expected=2),
-            volumes=[Volume(name="scratch", node="head", mount="/scratch", volume_id=kept, retain=True)],
-            ).save(tmp_path / "cloudtest" / "outputs.json")
-    (tmp_path / "cloudtest" / "stack").write_text("hpc-dev")
-    calls: list[str] = []
-    monkeypatch.setattr(pulumi_stack, "resources", lambda stack: calls.append(f"list {stack}") or
-                        ["aws:ec2/instance:Instance cloudtest-head"])
-    monkeypatch.setattr(pulumi_stack, "destroy", lambda stack, console: calls.append(f"destroy {stack}"))
-    return aws_session, calls
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_ed25519.pub").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIUserKey user@laptop\n")
+    monkeypatch.setenv("HOME", str(home))
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("Pulumi.yaml", "Pulumi.hpc-dev.yaml"):
+        shutil.copy(ROOT / name, project / name)
+    monkeypatch.setattr(pulumi_stack, "PROJECT", project)
+    return aws_session
 
 
-def launch_fleet(session: moto_fixture.MotoSession, count: int) -> None:
-    """``count`` running instances carrying the fleet's tag, in a subnet of their own."""
+def launch_fleet(session: moto_fixture.MotoSession, count: int) -> list[str]:
+    """``count`` running instances carrying the fleet's tag, in a subnet of their own; their ids."""
     ec2 = session.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-    ec2.run_instances(ImageId="ami-12345678", InstanceType="c5n.large", MinCount=count, MaxCount=count,
-                      SubnetId=subnet, TagSpecifications=[{"ResourceType": "instance",
-                                                           "Tags": [{"Key": FLEET_TAG[0], "Value": FLEET_TAG[1]}]}])
+    started = ec2.run_instances(ImageId="ami-12345678", InstanceType="c5n.large", MinCount=count, MaxCount=count,
+                                SubnetId=subnet, TagSpecifications=[{"ResourceType": "instance", "Tags": [
+                                    {"Key": FLEET_TAG[0], "Value": FLEET_TAG[1]}]}])
+    return [instance["InstanceId"] for instance in started["Instances"]]
 
 
-def test_outputs_find_the_compute_fleet_by_tag(cloud_env: tuple[moto_fixture.MotoSession, list[str]]) -> None:
-    session, _ = cloud_env
-    launch_fleet(session, 2)
-    contract = targets.outputs("cloudtest")
-    assert len(contract.computes) == 2
-    assert all(n.host_key == "ssh-ed25519 AAAAfleet" and n.address.startswith("10.0.1.") for n in contract.computes)
+def tagged_volume(session: moto_fixture.MotoSession) -> str:
+    return session.client("ec2").create_volume(AvailabilityZone="us-east-1a", Size=10, TagSpecifications=[{
+        "ResourceType": "volume", "Tags": [{"Key": ENVIRONMENT_TAG, "Value": "hpc-dev"}]}])["VolumeId"]
 
 
-def test_destroy_lists_first_and_refuses_without_confirmation(
-        cloud_env: tuple[moto_fixture.MotoSession, list[str]], tmp_path: Path) -> None:
-    _, calls = cloud_env
-    seen: list[list[str]] = []
-    with pytest.raises(targets.TargetError, match="not confirmed"):
-        targets.destroy("cloudtest", Console(quiet=True), lambda listed: seen.append(listed) or False)
-    assert seen == [["aws:ec2/instance:Instance cloudtest-head"]] and calls == ["list hpc-dev"]
-    assert (tmp_path / "cloudtest" / "outputs.json").exists()
+def up(console: Console, *, yes: bool = True, nodes: int | None = None, answer: bool = False) -> Outputs:
+    env = load_environment(None, "hpc-dev", pulumi_stack.PROJECT, nodes=nodes)
+    return targets.up(env, console, targets.UpRequest(stack="hpc-dev", nodes=nodes, yes=yes,
+                                                      confirm=lambda question: answer))
 
 
-def test_destroy_checks_leftovers_but_keeps_retained_volumes(
-        cloud_env: tuple[moto_fixture.MotoSession, list[str]], tmp_path: Path) -> None:
-    session, calls = cloud_env
-    targets.destroy("cloudtest", Console(quiet=True))  # only the retained volume carries the tag
-    assert calls == ["list hpc-dev", "destroy hpc-dev"] and not (tmp_path / "cloudtest").exists()
+def test_a_stack_deployed_elsewhere_is_found_by_stack(cloud: moto_fixture.MotoSession, fake_pulumi: FakePulumi,
+                                                      tmp_path: Path) -> None:
+    fake_pulumi.deploy("hpc-dev", {**contract_of(), "spark": {
+        "provider": "aws", "master": "j-1", "region": "us-east-1", "password": "s3cret-pw"}}, secret=["spark"])
+    launch_fleet(cloud, 2)
+    record = targets.find(None, "hpc-dev")
+    assert (record.name, record.target, record.stack) == ("hpc-dev", "aws", "hpc-dev")
+    contract = targets.contract(record, Console(quiet=True))
+    assert len(contract.computes) == 2 and all(n.host_key == "ssh-ed25519 AAAAfleet" for n in contract.computes)
+    assert contract.spark is not None and contract.spark.password is not None
+    assert contract.spark.password.get_secret_value() == "s3cret-pw"  # the secret output, read with --show-secrets
+    assert "s3cret-pw" not in repr(contract)
+    saved = tmp_path / "state" / "hpc-dev"
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o700
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in saved.iterdir()} == {
+        "outputs.json": 0o600, "deployment.json": 0o600}
+    assert fake_pulumi.ran("stack", "output", "--json", "--show-secrets")
+    # found again by name now, and still read through the stack (the cache is not the source of truth)
+    fake_pulumi.deploy("hpc-dev", contract_of(expected=3))
+    assert targets.contract(targets.find("hpc-dev"), Console(quiet=True)).fleet.expected == 3
 
 
-def test_destroy_reports_what_is_left(cloud_env: tuple[moto_fixture.MotoSession, list[str]]) -> None:
-    session, _ = cloud_env
-    orphan = session.client("ec2").create_volume(AvailabilityZone="us-east-1a", Size=5, TagSpecifications=[{
-        "ResourceType": "volume", "Tags": [{"Key": ENVIRONMENT_TAG, "Value": "cloudtest"}]}])["VolumeId"]
-    with pytest.raises(targets.TargetError, match=f"1 tagged resource.*{orphan}"):
-        targets.destroy("cloudtest", Console(quiet=True))
+def test_a_stack_with_nothing_deployed_is_one_line(cloud: moto_fixture.MotoSession, fake_pulumi: FakePulumi) -> None:
+    fake_pulumi.deploy("hpc-dev", {})
+    with pytest.raises(targets.TargetError, match="stack hpc-dev has no outputs: nothing is deployed there"):
+        targets.find(None, "hpc-dev")
+    with pytest.raises(targets.TargetError, match="no stack 'spark-dev'"):
+        targets.find(None, "spark-dev")
 
 
-def test_up_waits_for_the_fleet_and_says_which_nodes_run(cloud_env: tuple[moto_fixture.MotoSession, list[str]],
-                                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    session, _ = cloud_env
-    saved = Outputs.load(tmp_path / "cloudtest" / "outputs.json")
-    monkeypatch.setattr(pulumi_stack, "up", lambda env, stack, console: saved)
-    launch_fleet(session, 2)
+def test_outputs_of_another_project_are_refused_in_one_line(cloud: moto_fixture.MotoSession,
+                                                            fake_pulumi: FakePulumi) -> None:
+    fake_pulumi.deploy("hpc-dev", {"bucketName": "my-bucket"})
+    with pytest.raises(targets.TargetError, match="outputs of stack hpc-dev are not this toolkit's outputs contract"):
+        targets.find(None, "hpc-dev")
+
+
+def test_up_shows_the_plan_and_deploys_nothing_unless_confirmed(cloud: moto_fixture.MotoSession,
+                                                                fake_pulumi: FakePulumi, tmp_path: Path) -> None:
     console = Console(record=True, width=200)
-    assert targets.up(load_stack_config("hpc-dev", ROOT), console, stack="hpc-dev") == saved
+    with pytest.raises(targets.TargetError, match="not confirmed: nothing was deployed"):
+        up(console, yes=False, answer=False)
+    shown = console.export_text()
+    assert "hpc-dev on aws (us-east-1):" in shown and "to create" in shown
+    assert "create   1 aws:ec2/instance:Instance" in shown and "create   1 aws:autoscaling/group:Group" in shown
+    assert "cost while running: about $" in shown and "per hour" in shown
+    assert not fake_pulumi.ran("up") and not fake_pulumi.stack_exists("hpc-dev")
+    assert not (tmp_path / "state" / "hpc-dev").exists()
+
+
+def test_up_records_the_stack_deploys_and_waits_for_the_fleet(cloud: moto_fixture.MotoSession,
+                                                              fake_pulumi: FakePulumi, tmp_path: Path) -> None:
+    fake_pulumi.program(contract_of(), resources=DEPLOYED)
+    launch_fleet(cloud, 2)
+    console = Console(record=True, width=200)
+    contract = up(console, yes=False, answer=True)
+    assert contract.name == "hpc-dev" and contract.fleet is not None
     assert "2 compute nodes running: ip-10-0-1-" in console.export_text()
+    saved = tmp_path / "state" / "hpc-dev"
+    assert json.loads((saved / "deployment.json").read_text()) == {"target": "aws", "stack": "hpc-dev",
+                                                                   "region": "us-east-1"}
+    assert Outputs.load(saved / "outputs.json") == contract
+    # a second up shows what the stack already holds
+    console = Console(record=True, width=200)
+    up(console)
+    assert "3 already in the stack" in console.export_text()
+
+
+def test_nodes_is_written_to_the_stack_config(cloud: moto_fixture.MotoSession, fake_pulumi: FakePulumi) -> None:
+    fake_pulumi.program(contract_of(expected=5), resources=DEPLOYED)
+    launch_fleet(cloud, 5)
+    up(Console(quiet=True), nodes=5)
+    stack_file = yaml.safe_load((pulumi_stack.PROJECT / "Pulumi.hpc-dev.yaml").read_text())
+    assert stack_file["config"]["cloud-hpc-toolkit:compute"]["count"] == 5
+    deployed_with = json.loads((fake_pulumi.backend / "up-config-hpc-dev.json").read_text())
+    assert json.loads(deployed_with["cloud-hpc-toolkit:compute"]["value"])["count"] == 5
+
+
+def test_an_up_that_dies_half_way_can_be_destroyed(cloud: moto_fixture.MotoSession, fake_pulumi: FakePulumi,
+                                                   tmp_path: Path) -> None:
+    fake_pulumi.program(contract_of(), resources=DEPLOYED, fail_after=2, error="creating EC2 Instance: "
+                        "InsufficientInstanceCapacity")
+    with pytest.raises(targets.TargetError, match="pulumi up of stack hpc-dev failed: creating EC2 Instance: "
+                                                  "InsufficientInstanceCapacity"):
+        up(Console(quiet=True))
+    assert fake_pulumi.resources("hpc-dev") == ["hpc-dev-head", "hpc-dev-vpc"]
+    assert not (tmp_path / "state" / "hpc-dev" / "outputs.json").exists()
+    console = Console(record=True, width=200)
+    targets.destroy("hpc-dev", console)
+    assert fake_pulumi.resources("hpc-dev") == [] and not (tmp_path / "state" / "hpc-dev").exists()
+    assert "checked: nothing tagged chpc:environment=hpc-dev remains" in console.export_text()
+
+
+def test_a_stack_without_local_state_is_destroyed_through_the_stack(cloud: moto_fixture.MotoSession,
+                                                                    fake_pulumi: FakePulumi, tmp_path: Path) -> None:
+    kept = tagged_volume(cloud)
+    fake_pulumi.deploy("hpc-dev", contract_of(kept), resources=DEPLOYED)
+    asked: list[tuple[str, list[str]]] = []
+    console = Console(record=True, width=200)
+    targets.destroy(None, console, lambda name, listed: asked.append((name, listed)) or True, stack="hpc-dev")
+    assert asked == [("hpc-dev", [f"{kind} {name}" for kind, name in DEPLOYED])]
+    assert fake_pulumi.resources("hpc-dev") == []
+    assert f"but the retained volumes {kept}" in console.export_text()
+    assert not (tmp_path / "state" / "hpc-dev").exists()
+
+
+def test_destroy_lists_first_and_refuses_without_confirmation(cloud: moto_fixture.MotoSession,
+                                                              fake_pulumi: FakePulumi, tmp_path: Path) -> None:
+    fake_pulumi.deploy("hpc-dev", contract_of(), resources=DEPLOYED)
+    with pytest.raises(targets.TargetError, match="not confirmed"):
+        targets.destroy(None, Console(quiet=True), lambda name, listed: False, stack="hpc-dev")
+    assert fake_pulumi.resources("hpc-dev") == [name for _, name in DEPLOYED]
+    assert not fake_pulumi.ran("destroy")
+    assert (tmp_path / "state" / "hpc-dev" / "outputs.json").exists()
+
+
+def test_destroy_reports_what_is_left_and_keeps_the_state(cloud: moto_fixture.MotoSession, fake_pulumi: FakePulumi,
+                                                          tmp_path: Path) -> None:
+    fake_pulumi.deploy("hpc-dev", contract_of(), resources=DEPLOYED)
+    orphan = tagged_volume(cloud)
+    with pytest.raises(targets.TargetError, match=f"1 tagged resource.*{orphan}"):
+        targets.destroy(None, Console(quiet=True), stack="hpc-dev")
+    assert (tmp_path / "state" / "hpc-dev" / "outputs.json").exists()  # so a second destroy can look again
+
+
+def test_up_names_what_is_missing_when_the_fleet_does_not_come(cloud: moto_fixture.MotoSession,
+                                                               fake_pulumi: FakePulumi,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_pulumi.program(contract_of(expected=3), resources=DEPLOYED)
+    launch_fleet(cloud, 1)
+    monkeypatch.setattr(PulumiBackend, "fleet_timeout", 0.2)
+    with pytest.raises(targets.TargetError, match="1 of 3 instances tagged .* running in us-east-1 after 0.2 s"):
+        up(Console(quiet=True))

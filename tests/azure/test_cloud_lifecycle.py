@@ -1,88 +1,120 @@
-"""`targets.outputs` / `targets.destroy` for an Azure environment, through the real SDK against the local
-Resource Manager. Only the Pulumi CLI calls are replaced (the CLI does not exist here) and the credential
-chain is pointed at the local server; the confirmation, discovery, the leftover check and the state folder
-run for real."""
+"""An Azure environment's life through the one backend interface, with the real Azure SDK against the local
+Resource Manager and the stand-in Pulumi CLI (``tests/pulumi_cli``) behind the Automation API. The credential
+chain is pointed at the local server; the plan, the question, the stack record, discovery, the leftover check and
+the state folder run for real."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 import targets
-from spec.loader import load_stack_config
-from spec.outputs import ENVIRONMENT_TAG, AzureScope, ComputeFleet, Node, Outputs, Volume
+from spec.loader import load_environment
+from spec.outputs import ENVIRONMENT_TAG
 from targets import pulumi_stack
 from targets.azure import session as azure_session_module
+from targets.cloud import PulumiBackend
 from tests.azure.fake_arm import SUBSCRIPTION, FakeArm
 from tests.azure.test_discovery import TAG, scale_set
+from tests.pulumi_cli.fixture import FakePulumi
 
 ROOT = Path(__file__).resolve().parents[2]
+NAME = "azure-hpc-dev"  # the environment of stack azure-hpc-dev
 GROUP = f"/subscriptions/{SUBSCRIPTION}/resourceGroups"
-DISK = f"{GROUP}/cloudtest-data1/providers/Microsoft.Compute/disks/cloudtest-scratch"
+DISK = f"{GROUP}/{NAME}-data1/providers/Microsoft.Compute/disks/{NAME}-scratch"
+DEPLOYED = [("azure-native:compute:VirtualMachine", f"{NAME}-head"),
+            ("azure-native:compute:VirtualMachineScaleSet", f"{NAME}-compute")]
+CONTRACT = {
+    "target": "azure", "name": NAME, "region": "westeurope", "ssh_user": "azureuser", "ssh_private_key": "/k",
+    "head": {"name": "head", "address": "198.51.100.10", "host_key": "ssh-ed25519 AAAAhead"}, "computes": [],
+    "fleet": {"provider": "azure", "region": "westeurope", "tag_key": TAG[0], "tag_value": TAG[1],
+              "host_key": "ssh-ed25519 AAAAfleet", "expected": 2},
+    "volumes": [{"name": "scratch", "node": "head", "mount": "/scratch", "device": "/dev/disk/azure/scsi1/lun0",
+                 "volume_id": DISK, "retain": True}],
+    "azure": {"subscription_id": SUBSCRIPTION, "resource_group": "hpc-rg"},
+}
+TWO_NODES = {"0": ("hpc-c000000", "running", "10.0.0.5"), "1": ("hpc-c000001", "running", "10.0.0.6")}
 
 
 @pytest.fixture
-def cloud_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arm: FakeArm, azure_session) -> list[str]:
-    """A saved Azure environment "cloudtest" with a retained disk in its kept data group."""
-    monkeypatch.setenv("CHPC_STATE_DIR", str(tmp_path))
+def cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arm: FakeArm, azure_session,
+          fake_pulumi: FakePulumi) -> FakeArm:
+    """An empty state folder, a user's key, the Azure SDK pointed at the local Resource Manager, a retained disk
+    in its kept data group, and a project folder of its own."""
+    monkeypatch.setenv("CHPC_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setattr(azure_session_module, "for_scope", lambda scope: azure_session)
-    arm.put(f"{GROUP}/cloudtest-data1", {"location": "westeurope", "tags": {ENVIRONMENT_TAG: "cloudtest"}})
-    arm.put(DISK, {"location": "westeurope", "tags": {ENVIRONMENT_TAG: "cloudtest"}})
-    Outputs(target="azure", name="cloudtest", region="westeurope", ssh_user="azureuser", ssh_private_key="/k",
-            head=Node(name="head", address="198.51.100.10", host_key="ssh-ed25519 AAAAhead"),
-            fleet=ComputeFleet(provider="azure", region="westeurope", tag_key=TAG[0], tag_value=TAG[1],
-                               host_key="ssh-ed25519 AAAAfleet", expected=2),
-            volumes=[Volume(name="scratch", node="head", mount="/scratch", device="/dev/disk/azure/scsi1/lun0",
-                            volume_id=DISK, retain=True)],
-            azure=AzureScope(subscription_id=SUBSCRIPTION, resource_group="hpc-rg"),
-            ).save(tmp_path / "cloudtest" / "outputs.json")
-    (tmp_path / "cloudtest" / "stack").write_text("azure-hpc-dev")
-    calls: list[str] = []
-    monkeypatch.setattr(pulumi_stack, "resources", lambda stack: calls.append(f"list {stack}") or
-                        ["azure-native:compute:VirtualMachine cloudtest-head"])
-    monkeypatch.setattr(pulumi_stack, "destroy", lambda stack, console: calls.append(f"destroy {stack}"))
-    return calls
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_ed25519.pub").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIUserKey user@laptop\n")
+    monkeypatch.setenv("HOME", str(home))
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("Pulumi.yaml", f"Pulumi.{NAME}.yaml"):
+        shutil.copy(ROOT / name, project / name)
+    monkeypatch.setattr(pulumi_stack, "PROJECT", project)
+    arm.put(f"{GROUP}/{NAME}-data1", {"location": "westeurope", "tags": {ENVIRONMENT_TAG: NAME}})
+    arm.put(DISK, {"location": "westeurope", "tags": {ENVIRONMENT_TAG: NAME}})
+    return arm
 
 
-def test_outputs_find_the_scale_sets_nodes(cloud_env: list[str], arm: FakeArm) -> None:
-    scale_set(arm, "cloudtest-compute", {TAG[0]: TAG[1]}, {"0": ("hpc-c000000", "running", "10.0.0.5"),
-                                                                "1": ("hpc-c000001", "running", "10.0.0.6")})
-    contract = targets.outputs("cloudtest")
+def up(console: Console) -> object:
+    env = load_environment(None, NAME, pulumi_stack.PROJECT)
+    return targets.up(env, console, targets.UpRequest(stack=NAME, yes=True))
+
+
+def test_a_stack_deployed_elsewhere_finds_the_scale_sets_nodes(cloud: FakeArm, fake_pulumi: FakePulumi) -> None:
+    fake_pulumi.deploy(NAME, CONTRACT, resources=DEPLOYED)
+    scale_set(cloud, f"{NAME}-compute", {TAG[0]: TAG[1]}, TWO_NODES)
+    contract = targets.contract(targets.find(None, NAME), Console(quiet=True))
     assert [(n.name, n.address, n.host_key) for n in contract.computes] == [
         ("hpc-c000000", "10.0.0.5", "ssh-ed25519 AAAAfleet"), ("hpc-c000001", "10.0.0.6", "ssh-ed25519 AAAAfleet")]
 
 
-def test_destroy_keeps_the_retained_disk_and_clears_the_state(cloud_env: list[str], tmp_path: Path) -> None:
-    targets.destroy("cloudtest", Console(quiet=True))
-    assert cloud_env == ["list azure-hpc-dev", "destroy azure-hpc-dev"] and not (tmp_path / "cloudtest").exists()
-
-
-def test_destroy_reports_what_is_left(cloud_env: list[str], arm: FakeArm, tmp_path: Path) -> None:
-    arm.put(f"{GROUP}/hpc-rg/providers/Microsoft.Network/natGateways/cloudtest-nat",
-                 {"location": "westeurope", "tags": {ENVIRONMENT_TAG: "cloudtest"}})
-    with pytest.raises(targets.TargetError, match=r"1 tagged resource\(s\) remain: .*natGateways cloudtest-nat"):
-        targets.destroy("cloudtest", Console(quiet=True))
-    assert (tmp_path / "cloudtest" / "outputs.json").exists()  # kept, so a second destroy can look again
-
-
-def test_up_waits_for_the_scale_set_and_says_which_nodes_run(cloud_env: list[str], arm: FakeArm, tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    saved = Outputs.load(tmp_path / "cloudtest" / "outputs.json")
-    monkeypatch.setattr(pulumi_stack, "up", lambda env, stack, console: saved)
-    scale_set(arm, "cloudtest-compute", {TAG[0]: TAG[1]}, {"0": ("hpc-c000000", "running", "10.0.0.5"),
-                                                           "1": ("hpc-c000001", "running", "10.0.0.6")})
+def test_destroy_keeps_the_retained_disk_and_clears_the_state(cloud: FakeArm, fake_pulumi: FakePulumi,
+                                                              tmp_path: Path) -> None:
+    fake_pulumi.deploy(NAME, CONTRACT, resources=DEPLOYED)
     console = Console(record=True, width=200)
-    assert targets.up(load_stack_config("azure-hpc-dev", ROOT), console, stack="azure-hpc-dev") == saved
+    targets.destroy(None, console, stack=NAME)
+    assert fake_pulumi.resources(NAME) == [] and not (tmp_path / "state" / NAME).exists()
+    assert "but the retained volumes" in console.export_text()
+
+
+def test_destroy_reports_what_is_left(cloud: FakeArm, fake_pulumi: FakePulumi, tmp_path: Path) -> None:
+    fake_pulumi.deploy(NAME, CONTRACT, resources=DEPLOYED)
+    cloud.put(f"{GROUP}/hpc-rg/providers/Microsoft.Network/natGateways/{NAME}-nat",
+              {"location": "westeurope", "tags": {ENVIRONMENT_TAG: NAME}})
+    with pytest.raises(targets.TargetError, match=rf"1 tagged resource\(s\) remain: .*natGateways {NAME}-nat"):
+        targets.destroy(None, Console(quiet=True), stack=NAME)
+    assert (tmp_path / "state" / NAME / "outputs.json").exists()  # kept, so a second destroy can look again
+
+
+def test_a_deployment_that_died_says_where_the_leftover_check_could_not_look(cloud: FakeArm, fake_pulumi: FakePulumi,
+                                                                             tmp_path: Path) -> None:
+    fake_pulumi.program(CONTRACT, resources=DEPLOYED, fail_after=1, error="quota exceeded")
+    with pytest.raises(targets.TargetError, match="quota exceeded"):
+        up(Console(quiet=True))
+    console = Console(record=True, width=200)
+    targets.destroy(NAME, console)
+    assert fake_pulumi.resources(NAME) == [] and not (tmp_path / "state" / NAME).exists()
+    assert f"not checked for leftovers: the stack never gave the outputs that say where to look; look for the tag " \
+           f"{ENVIRONMENT_TAG}={NAME}" in " ".join(console.export_text().split())
+
+
+def test_up_waits_for_the_scale_set_and_says_which_nodes_run(cloud: FakeArm, fake_pulumi: FakePulumi) -> None:
+    fake_pulumi.program(CONTRACT, resources=DEPLOYED)
+    scale_set(cloud, f"{NAME}-compute", {TAG[0]: TAG[1]}, TWO_NODES)
+    console = Console(record=True, width=200)
+    up(console)
     assert "2 compute nodes running: hpc-c000000, hpc-c000001" in console.export_text()
 
 
-def test_up_names_what_is_missing_when_the_fleet_does_not_come(cloud_env: list[str], arm: FakeArm, tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    saved = Outputs.load(tmp_path / "cloudtest" / "outputs.json")
-    monkeypatch.setattr(pulumi_stack, "up", lambda env, stack, console: saved)
-    monkeypatch.setattr(targets, "FLEET_TIMEOUT", 0.2)
-    scale_set(arm, "cloudtest-compute", {TAG[0]: TAG[1]}, {"0": ("hpc-c000000", "running", "10.0.0.5")})
+def test_up_names_what_is_missing_when_the_fleet_does_not_come(cloud: FakeArm, fake_pulumi: FakePulumi,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_pulumi.program(CONTRACT, resources=DEPLOYED)
+    monkeypatch.setattr(PulumiBackend, "fleet_timeout", 0.2)
+    scale_set(cloud, f"{NAME}-compute", {TAG[0]: TAG[1]}, {"0": TWO_NODES["0"]})
     with pytest.raises(targets.TargetError, match=r"1 of 2 VMs of the scale set .* running after 0.2 s"):
-        targets.up(load_stack_config("azure-hpc-dev", ROOT), Console(quiet=True), stack="azure-hpc-dev")
+        up(Console(quiet=True))

@@ -22,8 +22,10 @@ def run_name(prefix: str) -> str:
     return TypeAdapter(Name).validate_python(f"{prefix}-{os.getpid():x}")
 
 
-def invoke(state_dir: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CHPC_STATE_DIR": str(state_dir), "COLUMNS": "200"}
+def invoke(state_dir: Path, *args: str, timeout: float = 600,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The invoke CLI as a user runs it, with the state folder ``state_dir`` (and ``env`` added)."""
+    env = {**os.environ, "CHPC_STATE_DIR": str(state_dir), "COLUMNS": "200", **(env or {})}
     argv = [sys.executable, "-m", "invoke", "--search-root", str(ROOT), "-c", "invoke_tasks", *args]
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -18,6 +19,7 @@ from remote.run import run
 from spec.outputs import Outputs
 from targets.local import keys
 from tests.local.harness import invoke
+from tests.pulumi_cli.fixture import FakePulumi
 
 
 def test_status_shows_every_node_idle(cluster: Outputs, state_dir: Path) -> None:
@@ -56,6 +58,26 @@ def test_ring_prints_every_rank(cluster: Outputs, state_dir: Path) -> None:
     for rank in (1, 2, 3):
         assert by_rank[rank][1:] == (rank - 2, rank - 1)
     assert {host for host, _, _ in by_rank.values()} == {"compute-0", "compute-1"}
+
+
+def test_a_stack_deployed_elsewhere_runs_jobs_from_a_machine_with_no_state(cluster: Outputs, tmp_path: Path,
+                                                                           fake_pulumi: FakePulumi) -> None:
+    """A colleague's stack: this machine has no state at all, only the stack's name; its outputs (this cluster,
+    described as a cloud stack would be) come through the Automation API, and the tasks run for real."""
+    colleague = {**json.loads(cluster.model_dump_json()), "target": "aws", "region": "us-east-1", "name": "team-hpc"}
+    fake_pulumi.deploy("team-hpc", colleague, secret=["ssh_private_key"])
+    laptop = tmp_path / "laptop-state"
+    status = invoke(laptop, "status", "--stack", "team-hpc", env=fake_pulumi.env())
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "environment team-hpc (aws)" in status.stdout and status.stdout.count(" idle ") == 2
+    ring = invoke(laptop, "run-mpi", "--stack", "team-hpc", "--nodes", "2", "--ntasks", "4", env=fake_pulumi.env())
+    assert ring.returncode == 0, ring.stdout + ring.stderr
+    assert "received token" in ring.stdout and "COMPLETED" in ring.stdout
+    fail = invoke(laptop, "run-mpi", "--stack", "team-hpc", "--program", "examples/mpi/fail.c", "--args", "3",
+                  env=fake_pulumi.env())
+    assert fail.returncode == 3, fail.stdout + fail.stderr
+    assert sorted(p.name for p in (laptop / "team-hpc").iterdir()) == ["deployment.json", "outputs.json"]
+    assert cluster.ssh_private_key not in status.stdout + ring.stdout  # a secret output is never printed
 
 
 def test_failing_job_exit_code_becomes_task_exit_code(cluster: Outputs, state_dir: Path) -> None:

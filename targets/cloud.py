@@ -1,0 +1,139 @@
+"""What the AWS and Azure backends share: a Pulumi stack of this project is the environment.
+
+`up` shows what it will deploy and asks (unless ``--yes``), records the stack before the deployment starts (a
+deployment that dies half way can still be destroyed), deploys through the Automation API, then waits for the
+compute fleet and for every node to finish booting. The contract is the stack's outputs, cached on this machine;
+`destroy` lists the stack's resources first and afterwards checks that nothing tagged with the environment's
+name is left but its retained volumes.
+"""
+
+from __future__ import annotations
+
+import shutil
+from abc import abstractmethod
+
+from rich.console import Console
+
+from spec.environment import Environment
+from spec.outputs import ENVIRONMENT_TAG, Node, Outputs
+from targets import environments, pulumi_stack, state
+from targets.backend import Backend, ConfirmDestroy, Record, UpRequest
+from targets.errors import TargetError, UsageError
+
+# How long `up` waits for a cloud scaling group's nodes to run (capacity is granted asynchronously).
+FLEET_TIMEOUT = 900.0
+
+
+class PulumiBackend(Backend):
+    """A cloud target: its environments are stacks of this project's Pulumi program."""
+
+    fleet_timeout: float = FLEET_TIMEOUT
+
+    @abstractmethod
+    def wait_for_fleet(self, contract: Outputs, timeout: float) -> list[Node]:
+        """Until the fleet's expected nodes run; one line naming what is missing after ``timeout``."""
+
+    @abstractmethod
+    def leftovers(self, record: Record, contract: Outputs | None) -> list[str] | None:
+        """What still carries the environment's tag after destroy (retained volumes excepted); None when it cannot
+        be looked for (what it needs is only in outputs the stack never had)."""
+
+    def up(self, env: Environment, request: UpRequest, console: Console) -> Outputs:
+        if request.stack is None:
+            raise UsageError(f"target {env.target}: give --stack NAME (its spec is the stack's config, "
+                             "Pulumi.<NAME>.yaml)")
+        if request.nodes is not None and env.stack not in ("hpc", "full"):
+            raise UsageError(f"--nodes {request.nodes}: stack kind {env.stack!r} has no Slurm compute nodes")
+        stack = request.stack
+        pulumi_stack.require_cli()
+        self._preview(env, stack, console)
+        if not request.yes and not request.confirm(f"deploy {env.name} to {env.target} with stack {stack}?"):
+            raise TargetError("not confirmed: nothing was deployed (give --yes to deploy without asking)")
+        if request.nodes is not None:
+            pulumi_stack.set_config_path(stack, "compute.count", str(request.nodes))
+            console.print(f"stack {stack}: compute.count = {request.nodes} in its config")
+        record = Record(name=env.name, target=env.target, stack=stack, region=env.region)
+        environments.remember(record)
+        values = pulumi_stack.up(stack, lambda line: console.print(line, end="", markup=False, highlight=False))
+        contract = environments.parse_contract(values, f"the outputs of stack {stack}")
+        environments.cache(record, contract)
+        if contract.fleet is not None:
+            with console.status(f"waiting for {contract.fleet.expected} compute nodes to run"):
+                nodes = self.wait_for_fleet(contract, self.fleet_timeout)
+            console.print(f"{len(nodes)} compute nodes running: {', '.join(n.name for n in nodes)}")
+        return contract
+
+    def _preview(self, env: Environment, stack: str, console: Console) -> None:
+        """The offline plan of the program (what `invoke plan` shows) against what the stack holds now."""
+        import stacks
+        from spec.loader import read_public_key
+        from targets.plan.report import plan
+        from targets.up_summary import summary_lines
+
+        public_key = read_public_key(env)  # the nodes authorise it: a missing key stops here, not mid-deploy
+        result = plan(env, lambda: stacks.build(env, public_key))
+        if result.errors:
+            raise TargetError(f"the plan has {len(result.errors)} security error(s), first: "
+                              f"{result.errors[0].line()}; `invoke plan --stack {stack}` lists them")
+        try:
+            deployed = pulumi_stack.resources(stack)
+        except pulumi_stack.StackNotFound:
+            deployed = []  # `up` creates it
+        for line in summary_lines(result, deployed):
+            console.print(line, markup=False, highlight=False)
+
+    def contract(self, record: Record, console: Console) -> Outputs:
+        """The stack's outputs, saved here as a cache; the cache alone when the Pulumi CLI is not installed."""
+        if record.stack is not None and pulumi_stack.cli_available():
+            values = pulumi_stack.outputs(record.stack)
+            if not values:
+                raise TargetError(f"stack {record.stack} has no outputs: environment {record.name!r} is not up "
+                                  f"(its deployment did not finish?); `invoke destroy --name {record.name}` takes "
+                                  "down what it left")
+            contract = environments.parse_contract(values, f"the outputs of stack {record.stack}")
+            environments.cache(record, contract)
+            return contract
+        path = state.outputs_path(record.name)
+        if not path.exists():
+            raise TargetError(f"environment {record.name!r} has no saved outputs and the Pulumi CLI is not installed "
+                              f"to ask its stack ({pulumi_stack.INSTALL})")
+        from targets.local.backend import BACKEND as LOCAL
+
+        console.print(f"[dim]the Pulumi CLI is not installed: using the outputs saved at `invoke up` ({path})[/]")
+        return LOCAL.contract(record, console)
+
+    def destroy(self, record: Record, console: Console, confirm: ConfirmDestroy) -> None:
+        if record.stack is None:
+            raise TargetError(f"environment {record.name!r} names no Pulumi stack: `pulumi destroy -s STACK` with "
+                              "the stack it was deployed with")
+        path = state.outputs_path(record.name)
+        contract = None
+        if path.exists():
+            try:
+                contract = self.contract(record, console)
+            except TargetError:
+                contract = None  # a deployment that died half way: destroy what the stack holds all the same
+        held = pulumi_stack.resources(record.stack)
+        if not held:
+            console.print(f"stack {record.stack} holds no resources: nothing to destroy; forgetting "
+                          f"{record.name!r} here")
+            shutil.rmtree(state.env_dir(record.name), ignore_errors=True)
+            return
+        if not confirm(record.name, [f"{kind} {name}" for kind, name in held]):
+            raise TargetError("not confirmed: nothing was destroyed")
+        pulumi_stack.destroy(record.stack, lambda line: console.print(line, end="", markup=False, highlight=False))
+        console.print(f"[green]destroyed[/] {record.name} (stack {record.stack}: {len(held)} resources)")
+        self._check_leftovers(record, contract, console)
+        shutil.rmtree(state.env_dir(record.name), ignore_errors=True)
+
+    def _check_leftovers(self, record: Record, contract: Outputs | None, console: Console) -> None:
+        left = self.leftovers(record, contract)
+        kept = sorted(v.volume_id for v in contract.volumes if v.retain and v.volume_id) if contract else []
+        if left is None:
+            console.print(f"[yellow]not checked for leftovers[/]: the stack never gave the outputs that say where "
+                          f"to look; look for the tag {ENVIRONMENT_TAG}={record.name} in the {record.target} console")
+            return
+        if left:
+            raise TargetError(f"destroyed, but {len(left)} tagged resource(s) remain: {'; '.join(left[:5])}")
+        console.print(f"checked: nothing tagged {ENVIRONMENT_TAG}={record.name} remains"
+                      + (f" but the retained volumes {', '.join(kept)}" if kept else ""))
