@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from remote.pool import Pool
 from remote.run import run
 from spec.outputs import Outputs
-from tests.local.harness import invoke, leftovers, pid_namespaces, run_name, write_spec
+from tests.local.harness import ROOT, invoke, leftovers, pid_namespaces, run_name, write_spec
 
-KEEP, FAIL = run_name("keeptest"), run_name("failtest")
+KEEP, FAIL, KILLED = run_name("keeptest"), run_name("failtest"), run_name("killtest")
 
 
 def test_retained_volume_survives_destroy_and_nothing_else_remains(state_dir: Path, tmp_path: Path) -> None:
@@ -69,3 +75,33 @@ def test_bad_spec_is_one_line_and_exit_2(state_dir: Path, tmp_path: Path) -> Non
         "spec error: compute.networking = 'warp': allowed: none, enhanced, rdma "
         "(aliases: ena, efa, accelerated, infiniband)"]
     assert result.stdout == ""
+
+
+def test_an_up_killed_half_way_is_destroyed_by_name(state_dir: Path, tmp_path: Path) -> None:
+    """The process dies with the nodes running (Ctrl-C twice, a closed laptop): destroy still finds everything."""
+    spec = write_spec(tmp_path / "killed.yaml", KILLED, compute=1)
+    env = {**os.environ, "CHPC_STATE_DIR": str(state_dir), "COLUMNS": "200"}
+    argv = [sys.executable, "-m", "invoke", "--search-root", str(ROOT), "-c", "invoke_tasks", "up", "--spec", str(spec)]
+    up = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          start_new_session=True)
+    journal = state_dir / KILLED / "journal.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(_inits(journal)) < 2:
+        time.sleep(0.1)
+    os.killpg(up.pid, signal.SIGKILL)
+    up.wait()
+    namespaces = {os.readlink(f"/proc/{pid}/ns/pid") for pid in _inits(journal).values()}
+    assert len(namespaces) == 2 and not (state_dir / KILLED / "outputs.json").exists()
+    gone = invoke(state_dir, "destroy", "--name", KILLED)
+    assert gone.returncode == 0, gone.stdout + gone.stderr
+    assert f"destroyed {KILLED}" in gone.stdout
+    assert leftovers(state_dir, KILLED, namespaces) == [] and not (state_dir / KILLED).exists()
+    again = invoke(state_dir, "destroy", "--name", KILLED)
+    assert again.returncode == 1 and f"no environment named '{KILLED}' is known here" in again.stdout
+
+
+def _inits(journal: Path) -> dict[str, int]:
+    try:
+        return json.loads(journal.read_text()).get("inits", {})
+    except (OSError, ValueError):
+        return {}
