@@ -1,3 +1,3 @@
 """Fixtures every test folder may use."""
 
-from tests.pulumi_helpers import registrations  # noqa: F401  (a fixture, made visible to all tests)
+from tests.pulumi_helpers import registrations, user_home  # noqa: F401  (fixtures, made visible to all tests)
