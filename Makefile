@@ -6,7 +6,12 @@ APT_PACKAGES := slurm-wlm munge openmpi-bin libopenmpi-dev gcc openssh-server op
 	iproute2 util-linux mount e2fsprogs xfsprogs procps openjdk-17-jre-headless
 
 .PHONY: setup packages venv azurite demo test lint bench
-setup: packages venv azurite
+setup: requirements.txt packages venv azurite
+
+# Pulumi's pip toolchain installs requirements.txt into the .venv it creates on a fresh clone (Pulumi.yaml);
+# pyproject.toml stays the one list of dependencies, and this file is written from it.
+requirements.txt: pyproject.toml tools/requirements_txt.py
+	$(PYTHON) tools/requirements_txt.py
 
 # Debian packages for the local target; only missing ones are installed (idempotent).
 packages:

@@ -14,10 +14,9 @@ from pydantic import ValidationError
 
 from spec.environment import Environment, local_default_spec
 from spec.errors import SpecError, brief_repr, describe_validation_error
+from spec.stack_config import spec_from_config
 
 DEFAULT_PROJECT = "cloud-hpc-toolkit"
-# The provider's own region setting, used when the project's config names no region.
-PROVIDER_REGION = {"aws": "aws:region", "azure": "azure-native:location"}
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -141,7 +140,7 @@ def _non_string_key(root: yaml.Node) -> yaml.Node | None:
 
 
 def _stack_spec(stack: str, project_dir: Path, target: str | None = None) -> dict[str, Any]:
-    """The project's keys of the stack config as a spec; ``target`` picks which provider region to use."""
+    """The spec in ``Pulumi.<stack>.yaml``'s config; ``target`` picks which provider region to use."""
     short = stack.rsplit("/", 1)[-1]
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", short) or short in (".", ".."):
         raise SpecError(f"spec error: stack {brief_repr(stack)}: allowed: letters, digits, '_', '.', '-'")
@@ -150,29 +149,7 @@ def _stack_spec(stack: str, project_dir: Path, target: str | None = None) -> dic
     config = _read_mapping(path, empty_ok=True).get("config") or {}
     if not isinstance(config, dict):
         raise SpecError(f"spec error: {path}: config = {brief_repr(config)}: allowed: a mapping")
-    spec: dict[str, Any] = {}
-    others: dict[str, Any] = {}
-    for key, value in config.items():
-        namespace, _, name = key.partition(":")
-        if not namespace or not name:
-            raise SpecError(f"spec error: {path}: config key {brief_repr(key)}: allowed: <namespace>:<key>, "
-                            f"e.g. {project}:target")
-        if namespace != project:
-            others[key] = value
-        elif _holds_secret(value):
-            raise SpecError(f"spec error: {path}: {key} is a secret: the spec holds no secrets, "
-                            "set it in plain text")
-        else:
-            spec[name] = value
-    spec.setdefault("name", _name_from_stack(short))
-    chosen = target or spec.get("target", "local")
-    provider_key = PROVIDER_REGION.get(chosen) if isinstance(chosen, str) else None
-    if "region" not in spec and provider_key in others:
-        region = others[provider_key]
-        # Azure also takes display names ("West Europe"); the spec wants the location name.
-        spec["region"] = region.lower().replace(" ", "") if chosen == "azure" and isinstance(region, str) \
-            else region
-    return spec
+    return spec_from_config(config, project, short, str(path), target)
 
 
 def _project_name(project_dir: Path) -> str:
@@ -183,32 +160,6 @@ def _project_name(project_dir: Path) -> str:
     if not isinstance(name, str) or not name:
         raise SpecError(f"spec error: {path}: name = {brief_repr(name)}: allowed: a project name")
     return name
-
-
-def _holds_secret(value: object) -> bool:
-    """Whether ``value`` is or contains Pulumi's ``{secure: ...}``."""
-    seen: set[int] = set()
-    todo = [value]
-    while todo:
-        item = todo.pop()
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, dict):
-            if set(item) == {"secure"}:
-                return True
-            todo.extend(item.values())
-        elif isinstance(item, list):
-            todo.extend(item)
-    return False
-
-
-def _name_from_stack(stack: str) -> str:
-    """The stack name fitted to the name pattern: ``Prod_EU`` -> ``prod-eu``, ``1`` -> ``hpc-1``."""
-    name = re.sub(r"[^a-z0-9]+", "-", stack.lower()).strip("-")
-    if not name[:1].isalpha():
-        name = f"hpc-{name}"
-    return name[:20].rstrip("-")
 
 
 def read_public_key(env: Environment) -> str:

@@ -140,13 +140,15 @@ def _local_stack(stack: str) -> Record | None:
 
 
 def _stack_environment(stack: str, from_file: bool = False) -> Environment:
-    from spec.loader import load_stack_config
+    """The spec of ``stack``: as the stack's config gives it (ESC environments included), else its file here."""
+    from spec.loader import DEFAULT_PROJECT, load_stack_config, validate
+    from spec.stack_config import spec_from_config
 
+    short = stack.rsplit("/", 1)[-1]
     if from_file or not pulumi_stack.cli_available():
-        return load_stack_config(stack.rsplit("/", 1)[-1], pulumi_stack.PROJECT)
-    from spec.loader import spec_from_config
-
-    return spec_from_config(pulumi_stack.config(stack), stack)
+        return load_stack_config(short, pulumi_stack.PROJECT)
+    config = pulumi_stack.config(stack)
+    return validate(spec_from_config(config, DEFAULT_PROJECT, short, f"the config of stack {stack}"))
 
 
 def parse_contract(values: dict[str, object], source: str) -> Outputs:

@@ -91,22 +91,12 @@ def outputs(stack_name: str) -> dict[str, Any]:
         return {key: value.value for key, value in stack.outputs().items()}
 
 
-def config(stack_name: str) -> dict[str, Any]:
+def config(stack_name: str) -> dict[str, str]:
     """The stack's config as the program sees it (files, `pulumi config set`, ESC environments), secrets revealed;
-    object values parsed."""
-    import json
-
+    objects as JSON text, as the engine hands them to the program."""
     stack = _stack(stack_name)
     with _step("config", stack_name):
-        values = stack.get_all_config()
-    parsed: dict[str, Any] = {}
-    for key, item in values.items():
-        text = item.value
-        try:
-            parsed[key] = json.loads(text) if text[:1] in "{[" else text
-        except ValueError:
-            parsed[key] = text
-    return parsed
+        return {key: item.value for key, item in stack.get_all_config().items()}
 
 
 def set_config_path(stack_name: str, path: str, value: str) -> None:

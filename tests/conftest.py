@@ -1,4 +1,4 @@
 """Fixtures every test folder may use."""
 
 from tests.pulumi_cli.fixture import fake_pulumi  # noqa: F401  (the stand-in Pulumi CLI on PATH)
-from tests.pulumi_helpers import registrations  # noqa: F401  (a fixture, made visible to all tests)
+from tests.pulumi_helpers import registrations, user_home  # noqa: F401  (fixtures, made visible to all tests)

@@ -1,8 +1,10 @@
-"""What Pulumi mocks tests share: resource options as the engine receives them, secrets, stack exports."""
+"""What Pulumi mocks tests share: resource options as the engine receives them, secrets, stack exports, the
+user's key."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -29,6 +31,15 @@ def registrations(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
 
     monkeypatch.setattr(MockMonitor, "RegisterResource", recording)
     yield seen
+
+
+@pytest.fixture
+def user_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A HOME holding the user's public key (``~/.ssh/id_ed25519.pub``), which the program reads."""
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh" / "id_ed25519.pub").write_text(KEY + "\n")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    return tmp_path
 
 
 def retained(request: Any) -> bool:

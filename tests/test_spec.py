@@ -272,8 +272,9 @@ def test_stack_names_fit_the_name_pattern(tmp_path, stack, name):
 
 
 @pytest.mark.parametrize("config, message", [
-    ("config:\n  cloud-hpc-toolkit:ssh: {public_key: {secure: AAAA}}\n",
-     "cloud-hpc-toolkit:ssh is a secret: the spec holds no secrets, set it in plain text"),
+    ("config:\n  cloud-hpc-toolkit:compute.count: 8\n",
+     "config key 'cloud-hpc-toolkit:compute.count': a field inside a section; "
+     "set it with `pulumi config set --path cloud-hpc-toolkit:compute.count VALUE`"),
     ("config:\n  target: aws\n",
      "config key 'target': allowed: <namespace>:<key>, e.g. cloud-hpc-toolkit:target"),
     ("config: [1]\n", "config = [1]: allowed: a mapping"),

@@ -46,18 +46,15 @@ def contract_of(volume_id: str | None = None, expected: int = 2) -> dict[str, ob
 
 @pytest.fixture
 def cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moto: moto_fixture.MotoServer,
-          aws_session: moto_fixture.MotoSession, fake_pulumi: FakePulumi) -> moto_fixture.MotoSession:
-    """An empty state folder, a user's key, boto3 pointed at moto and a project folder of its own (config writes
-    go there, not into the checkout)."""
+          aws_session: moto_fixture.MotoSession, fake_pulumi: FakePulumi,
+          user_home: Path) -> moto_fixture.MotoSession:
+    """An empty state folder, the user's key (``user_home``), boto3 pointed at moto and a project folder of its own
+    (config writes go there, not into the checkout)."""
     monkeypatch.setenv("CHPC_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto.endpoint)
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_SESSION_TOKEN": "testing", "AWS_EC2_METADATA_DISABLED": "true"}.items():
         monkeypatch.setenv(key, value)
-    home = tmp_path / "home"
-    (home / ".ssh").mkdir(parents=True)
-    (home / ".ssh" / "id_ed25519.pub").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIUserKey user@laptop\n")
-    monkeypatch.setenv("HOME", str(home))
     project = tmp_path / "project"
     project.mkdir()
     for name in ("Pulumi.yaml", "Pulumi.hpc-dev.yaml"):
@@ -191,6 +188,17 @@ def test_a_stack_without_local_state_is_destroyed_through_the_stack(cloud: moto_
     assert asked == [("hpc-dev", [f"{kind} {name}" for kind, name in DEPLOYED])]
     assert fake_pulumi.resources("hpc-dev") == []
     assert f"but the retained volumes {kept}" in console.export_text()
+    assert not (tmp_path / "state" / "hpc-dev").exists()
+
+
+def test_a_stack_whose_deployment_died_elsewhere_is_destroyed_by_stack(cloud: moto_fixture.MotoSession,
+                                                                      fake_pulumi: FakePulumi, tmp_path: Path) -> None:
+    """Resources and no outputs, nothing here: the environment (its name, region) comes from the stack's config."""
+    fake_pulumi.deploy("hpc-dev", {}, resources=DEPLOYED)
+    console = Console(record=True, width=200)
+    targets.destroy(None, console, stack="hpc-dev")
+    assert fake_pulumi.resources("hpc-dev") == [] and fake_pulumi.ran("config", "--show-secrets", "--json")
+    assert "checked: nothing tagged chpc:environment=hpc-dev remains" in console.export_text()
     assert not (tmp_path / "state" / "hpc-dev").exists()
 
 

@@ -41,15 +41,11 @@ TWO_NODES = {"0": ("hpc-c000000", "running", "10.0.0.5"), "1": ("hpc-c000001", "
 
 @pytest.fixture
 def cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arm: FakeArm, azure_session,
-          fake_pulumi: FakePulumi) -> FakeArm:
-    """An empty state folder, a user's key, the Azure SDK pointed at the local Resource Manager, a retained disk
-    in its kept data group, and a project folder of its own."""
+          fake_pulumi: FakePulumi, user_home: Path) -> FakeArm:
+    """An empty state folder, the user's key (``user_home``), the Azure SDK pointed at the local Resource Manager,
+    a retained disk in its kept data group, and a project folder of its own."""
     monkeypatch.setenv("CHPC_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setattr(azure_session_module, "for_scope", lambda scope: azure_session)
-    home = tmp_path / "home"
-    (home / ".ssh").mkdir(parents=True)
-    (home / ".ssh" / "id_ed25519.pub").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIUserKey user@laptop\n")
-    monkeypatch.setenv("HOME", str(home))
     project = tmp_path / "project"
     project.mkdir()
     for name in ("Pulumi.yaml", f"Pulumi.{NAME}.yaml"):
