@@ -20,6 +20,7 @@ import pytest
 from remote.errors import RemoteError
 from remote.fanout import fan_out
 from remote.mounts import MOUNT_SCRIPT, mount_shared, mount_status, mount_volume
+from remote.mpi_job import require_shared
 from remote.pool import Pool
 from remote.run import run
 from spec.outputs import SharedFs, Volume
@@ -238,3 +239,10 @@ def test_a_device_with_no_medium_is_never_formatted(pool: Pool, tmp_path: Path) 
     assert "has no medium (size 0)" in str(caught.value) and "not attached" in caught.value.hint
     assert not (tmp_path / "empty").exists()
 
+
+def test_a_job_finding_no_shared_file_system_says_the_boot_mounts_it(pool: Pool, tmp_path: Path) -> None:
+    with pytest.raises(RemoteError) as caught:
+        require_shared(pool, str(tmp_path))
+    err = caught.value
+    assert f"{tmp_path} is not mounted" in err.detail and "when they boot" in err.detail
+    assert "boot log" in err.hint and "`invoke mount` mounts it again" in err.hint
