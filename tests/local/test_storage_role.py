@@ -192,3 +192,15 @@ def test_a_partitioned_volume_is_refused_at_once_and_left_as_it_is(booted: Node)
     assert time.monotonic() - started < 60  # refused, not tried again for the 120 s the role may wait
     probe = subprocess.run(["blkid", "-p", "-o", "value", "-s", "TYPE", device], capture_output=True, text=True)
     assert probe.stdout.strip() == ""
+
+
+def test_a_share_that_never_mounts_is_tried_for_the_wait_then_named(booted: Node) -> None:
+    """As an EFS mount target or its DNS name not there yet, for good (this kernel has no NFS at all)."""
+    started = time.monotonic()
+    result = boot_storage(booted, "no-share", storage_persist=False, storage_wait_seconds=4,
+                          storage_shared={"kind": "nfs", "source": "nowhere.invalid:/share",
+                                          "mount": str(booted.base / "mnt" / "nfs")})
+    line = fatal_line(result)
+    assert "storage: shared file system nowhere.invalid:/share on " in line, line
+    assert "failed after waiting 4 s" in line and "resolves from the node" in line, line
+    assert 4 <= time.monotonic() - started < 60
