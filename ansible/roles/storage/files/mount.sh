@@ -18,7 +18,7 @@ persist_line() {  # replace the fstab line whose mount point is $2 by "$@"
   { if [ -f "$fstab" ]; then awk -v m="$2" '$2 != m' "$fstab"; fi; echo "$line"; } > "$tmp"
   chmod 644 "$tmp"; mv "$tmp" "$fstab"
 }
-check_args() {  # fstab and findmnt split on blanks: refuse a mount point they would mangle
+check_args() {  # a wait in seconds; a mount point fstab and findmnt would not mangle (they split on blanks)
   case "$wait_s" in ''|*[!0-9]*) fail 2 "wait '$wait_s' is not a number of seconds" "see the usage in mount.sh" ;;
   esac
   case "$mnt" in /*) ;; *) fail 18 "mount point '$mnt' is not an absolute path" "give an absolute path" ;; esac
