@@ -1,10 +1,11 @@
 #!/bin/sh
 # Configure this node with the toolkit's roles, on the node itself (connection local).
 # Cloud-init runs it at first boot; the local target runs it inside each node's namespaces.
-# Usage: boot.sh VARS.json   (the variables are documented in site.yml)
+# Usage: boot.sh VARS.json [ansible-playbook options, e.g. --tags storage]   (the variables: see site.yml)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 vars=$1
+shift
 python=${CHPC_PYTHON:-/usr/bin/python3}
 playbook=${CHPC_ANSIBLE_PLAYBOOK:-ansible-playbook}
 if ! command -v "$playbook" >/dev/null 2>&1; then
@@ -18,4 +19,4 @@ if ! command -v "$playbook" >/dev/null 2>&1; then
 fi
 export ANSIBLE_CONFIG="$here/ansible.cfg" ANSIBLE_LOCAL_TEMP=/tmp/.ansible-local \
        ANSIBLE_REMOTE_TEMP=/tmp/.ansible-remote ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
-exec "$playbook" -i localhost, -c local -e "ansible_python_interpreter=$python" -e "@$vars" "$here/site.yml"
+exec "$playbook" -i localhost, -c local -e "ansible_python_interpreter=$python" -e "@$vars" "$here/site.yml" "$@"

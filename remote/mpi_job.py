@@ -39,12 +39,14 @@ def job_dir_for(shared_mount: str, program: Path) -> str:
 
 
 def require_shared(pool: Pool, shared_mount: str) -> None:
-    """Jobs need the shared file system on the head (and, through ``invoke mount``, on every node)."""
+    """Jobs run from the shared file system, which every node mounts when it boots (the storage role): one the
+    head lacks is a boot that went wrong, or an unmount since, and ``invoke mount`` mounts it again."""
     head = pool.head_name()
     probe = run(pool.head(), ["mountpoint", "-q", shared_mount], node=head, step="check shared fs", check=False)
     if probe.exit_code != 0:
-        raise RemoteError(head, "check shared fs", f"{shared_mount} is not mounted",
-                          "run `invoke mount` first: jobs run from the shared file system")
+        raise RemoteError(head, "check shared fs", f"{shared_mount} is not mounted; the nodes mount it when they boot",
+                          "see the node's boot log for the storage role's error (what was not mounted and what "
+                          "to check); `invoke mount` mounts it again on every node")
 
 
 def stage_program(pool: Pool, program: Path, job_dir: str) -> str:

@@ -10,7 +10,6 @@ import getpass
 import os
 import pwd
 import stat
-import struct
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,10 +19,14 @@ import pytest
 
 from remote.errors import RemoteError
 from remote.fanout import fan_out
-from remote.mounts import mount_shared, mount_status, mount_volume
+from remote.mounts import MOUNT_SCRIPT, mount_shared, mount_status, mount_volume
+from remote.mpi_job import require_shared
 from remote.pool import Pool
 from remote.run import run
 from spec.outputs import SharedFs, Volume
+from tests.disks import write_partition_table
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _mounts_under(base: Path) -> list[str]:
@@ -118,11 +121,7 @@ def test_existing_other_filesystem_is_not_reformatted(
 
 def test_partitioned_disk_is_refused(pool: Pool, loopdev: Callable[[int], str], tmp_path: Path) -> None:
     dev = loopdev(64)
-    with open(dev, "r+b") as disk:  # an MBR with one Linux partition and no file system
-        disk.seek(446)
-        disk.write(bytes([0x00, 0, 0, 0, 0x83, 0, 0, 0]) + struct.pack("<II", 2048, 4096))
-        disk.seek(510)
-        disk.write(b"\x55\xaa")
+    write_partition_table(dev)
     volume = Volume(name="odd", node="head", mount=str(tmp_path / "odd"), device=dev)
     with pytest.raises(RemoteError) as caught:
         mount_volume(pool.head(), "head", volume, False)
@@ -202,3 +201,48 @@ def test_missing_bind_source_is_explained(pool: Pool, tmp_path: Path) -> None:
 def test_relative_mount_point_is_rejected(pool: Pool) -> None:
     with pytest.raises(RemoteError):
         mount_shared(pool.head(), "head", SharedFs(kind="bind", source="/tmp", mount="relative/path"), owner="root")
+
+
+def test_mount_runs_the_storage_roles_script_file(pool: Pool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One source of truth: what `invoke mount` runs is the file the role runs at boot, read when it runs."""
+    assert MOUNT_SCRIPT == ROOT / "ansible" / "roles" / "storage" / "files" / "mount.sh"
+    assert "files/mount.sh" in (ROOT / "ansible" / "roles" / "storage" / "tasks" / "main.yml").read_text()
+    edited = tmp_path / "mount.sh"
+    edited.write_text(MOUNT_SCRIPT.read_text().replace("no block device for volume", "no disk (edited copy) for"))
+    monkeypatch.setattr("remote.mounts.MOUNT_SCRIPT", edited)
+    volume = Volume(name="gone", node="head", mount=str(tmp_path / "gone"), volume_id="vol-0nothere000")
+    with pytest.raises(RemoteError) as caught:
+        mount_volume(pool.head(), "head", volume, False)
+    assert "no disk (edited copy) for vol-0nothere000" in str(caught.value)
+
+
+def test_remote_holds_no_copy_of_the_script() -> None:
+    script_lines = {line.strip() for line in MOUNT_SCRIPT.read_text().splitlines()}
+    commands = {line for line in script_lines if len(line) > 20 and not line.startswith("#")}
+    for module in (ROOT / "remote").glob("*.py"):
+        text = module.read_text()
+        assert not [line for line in commands if line in text], module
+
+
+def test_a_device_with_no_medium_is_never_formatted(pool: Pool, tmp_path: Path) -> None:
+    """A loop device with no file behind it (size 0): blkid finds no signature there, but it is no blank disk."""
+    def unbound(minor: int) -> bool:  # far above what `losetup -f` hands out; made on open, then left unbound
+        size = Path(f"/sys/block/loop{minor}/size")
+        return not size.exists() or size.read_text().strip() == "0"
+
+    unused = next(minor for minor in range(250, 200, -1) if unbound(minor))
+    device = tmp_path / "loop-unbound"
+    subprocess.run(["mknod", str(device), "b", "7", str(unused)], check=True)
+    volume = Volume(name="empty", node="head", mount=str(tmp_path / "empty"), device=str(device))
+    with pytest.raises(RemoteError) as caught:
+        mount_volume(pool.head(), "head", volume, False)
+    assert "has no medium (size 0)" in str(caught.value) and "not attached" in caught.value.hint
+    assert not (tmp_path / "empty").exists()
+
+
+def test_a_job_finding_no_shared_file_system_says_the_boot_mounts_it(pool: Pool, tmp_path: Path) -> None:
+    with pytest.raises(RemoteError) as caught:
+        require_shared(pool, str(tmp_path))
+    err = caught.value
+    assert f"{tmp_path} is not mounted" in err.detail and "when they boot" in err.detail
+    assert "boot log" in err.hint and "`invoke mount` mounts it again" in err.hint

@@ -1,0 +1,155 @@
+#!/bin/sh
+# Mount one block volume, or the shared file system, on this node; as root; safe to run again.
+# The storage role runs it at boot and `invoke mount` runs this very file over SSH (remote/mounts.py), so a
+# node is mounted the same way whoever mounts it.
+#   mount.sh volume DEVICE VOLUME_ID MOUNT FS_TYPE PERSIST FSTAB WAIT
+#   mount.sh shared KIND SOURCE MOUNT OPTIONS PERSIST FSTAB OWNER WAIT
+# DEVICE is a path, or empty and VOLUME_ID is looked up under /dev/disk/by-id. Only a device blkid finds blank
+# is formatted: any file system, partition table or signature it cannot read is left as it is. PERSIST=1
+# writes one fstab line keyed by the mount point (replaced, never duplicated). For WAIT seconds a volume not
+# attached yet, or a network share that does not mount yet, is tried again (at boot, EBS attachments come
+# after the instance starts and EFS mount targets or DNS may lag); a device that is there but refused is not.
+# Prints key=value lines; on failure the error, then "hint: what to check", and a code of its own (2 for
+# arguments it cannot use, 10-23).
+set -eu
+fail() { code=$1; echo "$2" >&2; echo "hint: $3" >&2; exit "$code"; }
+persist_line() {  # replace the fstab line whose mount point is $2 by "$@"
+  line="$*"; tmp="$fstab.toolkit.$$"
+  { if [ -f "$fstab" ]; then awk -v m="$2" '$2 != m' "$fstab"; fi; echo "$line"; } > "$tmp"
+  chmod 644 "$tmp"; mv "$tmp" "$fstab"
+}
+check_args() {  # a wait in seconds; a mount point fstab and findmnt would not mangle (they split on blanks)
+  case "$wait_s" in ''|*[!0-9]*) fail 2 "wait '$wait_s' is not a number of seconds" "see the usage in mount.sh" ;;
+  esac
+  case "$mnt" in /*) ;; *) fail 18 "mount point '$mnt' is not an absolute path" "give an absolute path" ;; esac
+  case "$mnt" in *[[:space:]\\]*) fail 18 "mount point '$mnt' has a space or a backslash" \
+    "give a path without spaces or backslashes" ;; esac
+}
+start=$(date +%s)
+time_left() {  # true, after a pause, while the wait is not over
+  [ $(($(date +%s) - start)) -lt "$wait_s" ] || return 1
+  sleep 2
+}
+waited() { [ "$wait_s" -eq 0 ] || echo " after waiting $wait_s s"; }
+
+find_device() {  # sets dev; false while the volume is not attached (no device yet, or one of size 0)
+  dev=$given
+  if [ -z "$dev" ]; then
+    bare=$(printf '%s' "$volid" | tr -d -)
+    for cand in "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_$bare" /dev/disk/by-id/*"$volid"* \
+                /dev/disk/by-id/*"$bare"*; do
+      case "$cand" in *-part[0-9]*) continue ;; esac
+      if [ -e "$cand" ]; then dev=$cand; break; fi
+    done
+    [ -n "$dev" ] || return 1
+  fi
+  [ -e "$dev" ] || return 1
+  [ -b "$dev" ] || fail 11 "$dev is not a block device" "check the volume's device path"
+  size=$(blockdev --getsize64 "$dev" 2>/dev/null) || size=0
+  [ "$size" -gt 0 ]  # a loop device with no file behind it, or a disk on its way out
+}
+
+mount_volume() {
+  given=$1 volid=$2 mnt=$3 want=$4 persist=$5 fstab=$6 wait_s=$7
+  check_args
+  # an empty id would match every entry under /dev/disk/by-id, the root disk's among them
+  [ -n "$given$volid" ] || fail 2 "a volume needs a device or a volume id" "give the volume its device or id"
+  until find_device; do
+    time_left && continue
+    [ -n "$dev" ] || fail 10 "no block device for volume $volid under /dev/disk/by-id$(waited)" \
+      "check the volume id and that the volume is attached to this node"
+    [ -e "$dev" ] || fail 11 "$dev does not exist$(waited)" \
+      "check the volume's device path and that the disk is attached to this node"
+    fail 17 "$dev has no medium (size 0)$(waited)" "the disk is not attached to this node yet, or no longer"
+  done
+  real=$(readlink -f "$dev")
+  formatted=0 already=0
+  if mountpoint -q "$mnt" 2>/dev/null; then
+    src=$(findmnt -rn -o SOURCE --mountpoint "$mnt" | head -n 1)
+    [ "$(readlink -f "$src")" = "$real" ] || fail 12 "$mnt already has $src mounted, not $dev" \
+      "unmount what is on the mount point, or change the volume's mount point"
+    fs=$(findmnt -rn -o FSTYPE --mountpoint "$mnt" | head -n 1)
+    already=1
+  else
+    # -p probes the device itself (no blkid cache). Exit 2 with no output: no signature at all.
+    rc=0; fs=$(blkid -p -o value -s TYPE "$real") || rc=$?
+    if [ -z "$fs" ]; then
+      pt=$(blkid -p -o value -s PTTYPE "$real" 2>/dev/null) || true
+      [ -z "$pt" ] || fail 13 "$dev holds a $pt partition table and no file system; not formatting it" \
+        "the disk was partitioned by someone else; wipe it by hand if its data is not needed"
+      [ "$rc" -eq 2 ] || fail 14 "blkid -p $dev failed (exit $rc); not formatting it" \
+        "check the device; nothing was changed on it"
+      case "$want" in
+        xfs) mkfs.xfs -q "$real" >&2 ;;
+        *) mkfs.ext4 -q "$real" >&2 < /dev/null ;;
+      esac
+      formatted=1 fs=$want
+    fi
+    mkdir -p "$mnt"
+    mount -t "$fs" "$real" "$mnt" || fail 15 "mount -t $fs $dev $mnt failed" \
+      "see the mount error above; dmesg on the node may say more"
+  fi
+  if [ "$persist" = 1 ]; then
+    uuid=$(blkid -p -o value -s UUID "$real") || true
+    [ -n "$uuid" ] || fail 16 "$dev has no file system UUID for $fstab" "check the file system with blkid"
+    pass=2; [ "$fs" = xfs ] && pass=0
+    persist_line "UUID=$uuid" "$mnt" "$fs" defaults,nofail 0 "$pass"
+  fi
+  echo "device=$real"; echo "fs_type=$fs"; echo "formatted=$formatted"; echo "already_mounted=$already"
+}
+
+mount_share() {  # false when the mount failed; its error is kept in $err (one copy, not one per try)
+  if [ -n "$o" ]; then err=$(mount -t "$type" -o "$o" "$src" "$mnt" 2>&1)
+  else err=$(mount -t "$type" "$src" "$mnt" 2>&1); fi
+}
+
+mount_shared() {
+  kind=$1 src=$2 mnt=$3 opts=$4 persist=$5 fstab=$6 owner=$7 wait_s=$8
+  check_args
+  case "$kind" in
+    bind) type=bind o=bind ;;
+    efs)
+      if [ -x /sbin/mount.efs ]; then type=efs o=tls,iam${opts:+,$opts}
+      else  # NFS 4.1 with the options AWS recommends
+        type=nfs4 o=nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport${opts:+,$opts}
+        case "$src" in *:*) ;; *) src="$src:/" ;; esac
+      fi ;;
+    nfs) type=nfs4 o=$opts ;;
+    *) fail 20 "unknown shared file system kind $kind" "use kind bind, efs or nfs" ;;
+  esac
+  already=0
+  mkdir -p "$mnt"
+  if mountpoint -q "$mnt"; then
+    already=1
+  elif [ "$kind" = bind ]; then
+    [ -e "$src" ] || fail 21 "bind source $src does not exist" "create the source directory on the node first"
+    mount --bind "$src" "$mnt" || fail 22 "mount --bind $src $mnt failed" "see the mount error above"
+  else
+    until mount_share; do
+      time_left || fail 22 "mounting $src on $mnt failed$(waited): $err" \
+        "check that the name resolves from the node and that its security group or \
+network rules allow NFS (port 2049) from the node"
+    done
+  fi
+  if [ "$persist" = 1 ]; then
+    fo=${o:-defaults} ft=$type
+    if [ "$kind" = bind ]; then ft=none; else fo="$fo,_netdev"; fi
+    persist_line "$src" "$mnt" "$ft" "$fo,nofail" 0 0
+  fi
+  home="$mnt/.chpc"  # the toolkit's folder (remote/mounts.py TOOLKIT_DIR): jobs write there as the SSH user
+  { mkdir -p "$home" && chown "$owner:" "$home" && chmod 0700 "$home"; } || \
+    fail 23 "cannot make $home owned by $owner with mode 0700" \
+      "the SSH user must exist on the node and root must be allowed to write the share (EFS: \
+elasticfilesystem:ClientRootAccess; Azure Files NFS: root squash off), or create the folder by hand"
+  echo "source=$src"; echo "fs_type=$type"; echo "already_mounted=$already"
+}
+
+what=${1:-}
+[ $# -gt 0 ] && shift
+case "$what" in
+  volume) [ $# -eq 7 ] || fail 2 "mount.sh volume takes 7 arguments, not $#" "see the usage in mount.sh"
+          mount_volume "$@" ;;
+  shared) [ $# -eq 8 ] || fail 2 "mount.sh shared takes 8 arguments, not $#" "see the usage in mount.sh"
+          mount_shared "$@" ;;
+  *) fail 2 "mount.sh: volume or shared, not '$what'" "see the usage in mount.sh" ;;
+esac
