@@ -1,7 +1,7 @@
 """The boot script run for real on local-target nodes: it turns a node into a Slurm node (the head finding its
 own address, a compute node registering itself as a dynamic node, a new munge key on both), it reports done, and
 whichever step fails (the user, the bundle, the roles) the node ends "failed at <step>", which readiness reads
-over SSH."""
+over SSH and the local target turns into one error naming the node, the step and the kept log."""
 
 from __future__ import annotations
 
@@ -20,24 +20,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from components.boot import script
 from components.boot.config import BootConfig, BundleInPlace, InlineMungeKey, Role, S3Bundle, SshLogin
 from components.boot.status import BOOT_LOG, STATUS_DIR, STATUS_FILE
 from remote.pool import Pool
-from remote.readiness import BootFailed, wait_for_boot
+from remote.readiness import BootFailed, BootProgress, wait_for_boot
+from spec.environment import Environment
 from spec.outputs import Outputs
-from targets.local import node
+from targets.local import boot, node
+from targets.local.commands import LocalError
+from targets.local.target import boot_tunables
 from tests.local.harness import invoke, write_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE = ROOT / "ansible"
 NAME = f"boottest-{secrets.token_hex(3)}"  # unique per run: concurrent runs of this module must not share nodes
-
-# What the local target hands its nodes beyond the defaults (targets/local/target.py): no cgroups in the namespaces.
-LOCAL_TUNABLES = {"slurm_config_overrides": True, "slurm_proctrack": "proctrack/linuxproc",
-                  "slurm_task_plugin": "task/none", "slurm_cgroup_plugin": "cgroup/v1",
-                  "slurm_cgroup_automount": False, "mount_points": [], "mpi_interface": "eth0"}
 
 pytestmark = [pytest.mark.local_cluster,
               pytest.mark.skipif(sys.platform != "linux" or os.geteuid() != 0,
@@ -78,11 +77,12 @@ def local_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEnv]:
 
 def config(role: Role, **changes: Any) -> BootConfig:
     """A node's boot as the local target renders it (cloud-only steps off), with ``changes``."""
+    env = Environment.model_validate({"name": NAME, "target": "local", "compute": {"count": 1}})
     values: dict[str, Any] = {
         "role": role, "cluster_name": NAME, "head_name": "head",
         "munge_key": InlineMungeKey(base64.b64encode(b"m" * 1024).decode()), "bundle": BundleInPlace(str(ANSIBLE)),
         "cloud_instance": False, "service_manager": "direct", "install_packages": False,
-        "tunables": LOCAL_TUNABLES}
+        "tunables": boot_tunables(env, [])}
     return BootConfig(**{**values, **changes})
 
 
@@ -142,35 +142,44 @@ def test_a_failing_bundle_fetch_ends_failed_at_that_step(local_env: LocalEnv) ->
     assert "munge.key" not in staged and "bundle.zip" not in staged  # the exit trap removes them, whatever failed
 
 
-def test_a_failing_role_run_ends_failed_at_that_step(local_env: LocalEnv) -> None:
+def test_a_failing_role_run_ends_failed_and_the_local_target_names_step_and_kept_log(
+        local_env: LocalEnv, monkeypatch: pytest.MonkeyPatch) -> None:
     broken = local_env.state / "broken-ansible"
     shutil.copytree(ANSIBLE, broken, dirs_exist_ok=True)
     (broken / "site.yml").write_text("- hosts: localhost\n  tasks: [this is not a task\n")
-    code = boot_in_place(local_env, "compute-0", config("compute", head_address=local_env.outputs.head.address,
-                                                        bundle=BundleInPlace(str(broken))),
-                         path=f"{Path(sys.executable).parent}:/usr/sbin:/usr/bin:/sbin:/bin")
-    assert code != 0
-    assert failed_at(local_env, "compute-0").failed_step == script.CONFIGURING
-    assert "[ERROR]: YAML parsing failed" in local_env.on_node("compute-0", BOOT_LOG).read_text()
+    # started as the local target starts every node's boot: in the background, inside the node
+    boot.start(local_env.inits["compute-0"], local_env.node_dir("compute-0"),
+               config("compute", head_address=local_env.outputs.head.address, bundle=BundleInPlace(str(broken))))
+    monkeypatch.setenv("CHPC_STATE_DIR", str(local_env.state))
+    with pytest.raises(LocalError) as caught:
+        boot.wait(local_env.outputs, local_env.state / NAME / "nodes", Console(quiet=True))
+    kept = local_env.state / "failed" / f"{NAME}-compute-0-boot.log"
+    message = str(caught.value)
+    assert message.startswith(f"boot of compute-0 failed at '{script.CONFIGURING}': [ERROR]: YAML parsing failed")
+    assert message.endswith(f"full log: {kept}")
+    assert f"{broken}/site.yml" in kept.read_text()  # the whole log, kept out of the node's private /var/log
+    assert local_env.status("compute-0")["step"] == script.CONFIGURING
 
 
 def test_the_script_turns_a_local_node_into_a_slurm_node_and_says_done(local_env: LocalEnv) -> None:
     munge = secrets.token_bytes(1024)  # a new key for both nodes: a wrong copy would break authentication
     key = InlineMungeKey(base64.b64encode(munge).decode())
 
-    # The head again, now for dynamic nodes, finding its own address, with the new key.
+    # The head again, now for dynamic nodes, finding its own address, with the new key; started and waited for
+    # as the local target does, its progress read over SSH.
     stop(local_env, "head", "slurmctld munged", "/run/slurmctld.pid /run/munge/munged.pid")
     in_node(local_env, "head", "rm -rf /var/lib/slurm/slurmctld/*", "clear slurmctld state")
-    code = boot_in_place(local_env, "head", config("head", munge_key=key),
-                         path=f"{Path(sys.executable).parent}:/usr/sbin:/usr/bin:/sbin:/bin")
-    assert code == 0, local_env.on_node("head", BOOT_LOG).read_text()[-3000:]
+    boot.start(local_env.inits["head"], local_env.node_dir("head"), config("head", munge_key=key))
+    seen: list[BootProgress] = []
     with Pool(local_env.outputs, retry_auth=True) as pool:
-        wait_for_boot(pool, ["head"], timeout=30, poll=0.2)
+        wait_for_boot(pool, ["head"], timeout=300, on_progress=seen.append, poll=0.2)
+    assert any(f"head at '{script.CONFIGURING}'" in progress.line() for progress in seen), seen
+    assert seen[-1].line() == "head done"
     head_vars = json.loads(in_node(local_env, "head", "cat /run/cloud-hpc-toolkit/boot-vars.json", "read vars"))
     assert head_vars["head_address"] == local_env.outputs.head.address and head_vars["compute_nodes"] == []
     assert "MaxNodeCount=" in in_node(local_env, "head", "cat /etc/slurm/slurm.conf", "read slurm.conf")
 
-    # The compute node, told the head's address, registering itself.
+    # The compute node, told the head's address, registering itself; run in place this time.
     stop(local_env, "compute-0", "slurmd munged", "/run/slurmd.pid /run/munge/munged.pid")
     code = boot_in_place(local_env, "compute-0",
                          config("compute", munge_key=key, head_address=local_env.outputs.head.address),

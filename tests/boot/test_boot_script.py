@@ -17,6 +17,7 @@ from components.boot.config import OWN_VARS, BootConfig, S3Bundle, SshLogin, Sta
 from components.boot.script import ansible_vars, boot_script
 from spec.loader import load_stack_config
 from stacks.slurm import boot_vars
+from targets.local.target import boot_tunables
 from tests.boot.configs import HOST_KEY, MUNGE, USER_KEY, aws, azure, local
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,8 +52,12 @@ def test_variables_are_the_ones_site_yml_documents() -> None:
 
 
 def test_every_tunable_a_target_passes_is_documented_or_defaulted() -> None:
+    from spec.environment import Environment
+
+    env = Environment.model_validate({"name": "docs", "target": "local", "compute": {"count": 2}})
     cloud = boot_vars(load_stack_config("hpc-dev", ROOT))
-    assert set(ansible_vars(local(tunables=cloud))) - documented() == set()
+    for tunables in (boot_tunables(env, ["/scratch"]), cloud):
+        assert set(ansible_vars(local(tunables=tunables))) - documented() == set()
 
 
 def test_the_local_variables_list_its_static_nodes_and_munge_key_file() -> None:
