@@ -25,7 +25,7 @@ from targets.local.commands import LocalError
 from targets.state import state_root
 
 TIMEOUT = 600.0
-POLL = 0.5  # a local node boots in seconds: read its status often
+POLL = 0.2  # a local node boots in seconds; a read over the open SFTP session costs next to nothing
 
 
 def start(init_pid: int, node_dir: Path, config: BootConfig) -> None:
