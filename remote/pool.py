@@ -9,6 +9,7 @@ concurrent handshakes (each one makes the head's sshd open a TCP connection to a
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -30,7 +31,8 @@ class Pool:
 
     ``ports`` overrides the SSH port per node name (default 22): for the head it is the port this
     machine connects to, for a compute node the port the head's sshd forwards to. Tests use it to reach
-    several sshds on 127.0.0.1; real environments leave it empty.
+    several sshds on 127.0.0.1; real environments leave it empty. ``retry_auth`` retries refused logins until
+    the deadline (see ``ssh.connect``): only for nodes that may still be booting.
     """
 
     def __init__(
@@ -43,12 +45,14 @@ class Pool:
         deadline: float = 120.0,
         max_handshakes: int = 8,
         keepalive: int = 15,
+        retry_auth: bool = False,
     ) -> None:
         self.outputs = outputs
         self.user = user or outputs.ssh_user
         self.key_path = key_path or outputs.ssh_private_key
         self.deadline = deadline
         self.keepalive = keepalive
+        self.retry_auth = retry_auth
         self._ports = dict(ports or {})
         self._head = outputs.cluster_head().name
         self._locks = {node.name: threading.Lock() for node in outputs.nodes()}
@@ -72,12 +76,15 @@ class Pool:
     def port(self, name: str) -> int:
         return self._ports.get(name, 22)
 
-    def head(self) -> paramiko.SSHClient:
+    def head(self, *, deadline: float | None = None) -> paramiko.SSHClient:
         """The one client connected to the head (connected on first use, reconnected after a reset)."""
-        return self.client(self._head)
+        return self.client(self._head, deadline=deadline)
 
-    def client(self, name: str) -> paramiko.SSHClient:
-        """A connected client for node ``name``: the head directly, any other node through the head."""
+    def client(self, name: str, *, deadline: float | None = None) -> paramiko.SSHClient:
+        """A connected client for node ``name``: the head directly, any other node through the head.
+
+        ``deadline``: seconds a connection made now may take (default: the pool's), so a caller with its own
+        deadline does not wait past it."""
         if self._closed:
             raise RemoteError(name, "connect", "the connection pool is closed", "open a new Pool")
         lock = self._locks.get(name)
@@ -94,7 +101,8 @@ class Pool:
                     del self._conns[name]
             if conn is not None:
                 conn.client.close()
-            conn = self._connect_head() if name == self._head else self._connect_jumped(name)
+            within = self.deadline if deadline is None else deadline
+            conn = self._connect_head(within) if name == self._head else self._connect_jumped(name, within)
             with self._mutex:
                 self._conns[name] = conn
             return conn.client
@@ -137,16 +145,17 @@ class Pool:
         head = self._conns.get(self._head)
         return head is not None and head.client.get_transport() is conn.via and conn.via.is_active()
 
-    def _connect_head(self) -> _Conn:
+    def _connect_head(self, deadline: float) -> _Conn:
         node = self.outputs.cluster_head()
-        client = ssh.connect(node, self.user, self.key_path, port=self.port(node.name),
-                             deadline=self.deadline, keepalive=self.keepalive)
+        client = ssh.connect(node, self.user, self.key_path, port=self.port(node.name), deadline=deadline,
+                             keepalive=self.keepalive, retry_auth=self.retry_auth)
         return _Conn(client, None)
 
-    def _connect_jumped(self, name: str) -> _Conn:
+    def _connect_jumped(self, name: str, deadline: float) -> _Conn:
         node = self.outputs.node(name)
         port = self.port(name)
-        head_transport = self.head().get_transport()
+        started = time.monotonic()
+        head_transport = self.head(deadline=deadline).get_transport()
         if head_transport is None:
             raise RemoteError(name, "connect", f"the connection to {self._head} is closed",
                               "reset the pool and retry")
@@ -156,6 +165,6 @@ class Pool:
                                                timeout=ssh.ATTEMPT_TIMEOUT)
 
         client = ssh.connect(node, self.user, self.key_path, port=port, open_sock=open_sock,
-                             deadline=self.deadline, gate=self._handshakes, via=self._head,
-                             keepalive=self.keepalive)
+                             deadline=max(0.0, deadline - (time.monotonic() - started)), gate=self._handshakes,
+                             via=self._head, keepalive=self.keepalive, retry_auth=self.retry_auth)
         return _Conn(client, head_transport)

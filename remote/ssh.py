@@ -3,7 +3,9 @@
 Why pinned: the outputs carry each node's host key, so a first connection never has to trust whatever
 key it is offered (no trust on first use, no known_hosts). Why retries: right after ``up`` a node may not be
 listening yet, so refused/timeout/banner errors are retried with capped exponential backoff until a total
-deadline. A wrong host key or a refused login is never retried: waiting does not fix either.
+deadline. A wrong host key is never retried: waiting does not fix it. A refused login is retried only when
+the caller says the node may still be booting (``retry_auth``: its boot creates the user and installs the key);
+for an ordinary task it means a wrong key or user, and is said at once.
 """
 
 from __future__ import annotations
@@ -100,6 +102,15 @@ def _retryable(err: BaseException) -> bool:
     return isinstance(err, OSError | EOFError | TimeoutError)
 
 
+def _back_off(end: float, delay: float) -> bool:
+    """Sleep before the next attempt (jittered, capped, never past the deadline); False when no time is left."""
+    sleep = min(min(delay, MAX_DELAY) * random.uniform(0.5, 1.0), end - time.monotonic())
+    if sleep <= 0.01:
+        return False  # the last attempt happened at the deadline
+    time.sleep(sleep)
+    return True
+
+
 def _describe(err: BaseException) -> str:
     text = str(err) or type(err).__name__
     return f"{type(err).__name__}: {text}" if type(err).__name__ not in text else text
@@ -117,6 +128,7 @@ def connect(
     gate: AbstractContextManager[Any] | None = None,
     via: str | None = None,
     keepalive: int = 15,
+    retry_auth: bool = False,
 ) -> paramiko.SSHClient:
     """Connect to ``node`` and log in as ``user`` with the key at ``key_path``.
 
@@ -129,6 +141,8 @@ def connect(
       pinned under the bare ``node.address`` and ``port`` is only used in messages.
     - ``gate``: held during each attempt (the pool's handshake semaphore), released while backing off.
     - ``via``: the name of the node the connection is tunnelled through (for messages).
+    - ``retry_auth``: a refused login is retried until the deadline too (a booting node's user or key may not
+      exist yet); off by default, so a wrong key fails at once.
 
     Raises :class:`HostKeyMismatch` on a wrong key and :class:`RemoteError` for everything else.
     """
@@ -170,8 +184,12 @@ def connect(
                                   fingerprint(err.key)) from err
         except paramiko.AuthenticationException as err:
             client.close()
+            if retry_auth and sock is None and _back_off(end, delay):
+                delay *= 2
+                continue
+            tried = f" ({attempts} attempts in {time.monotonic() - start:.1f}s)" if attempts > 1 else ""
             raise RemoteError(
-                node.name, "connect", f"{user}@{where} refused the key {key_path}: {err}",
+                node.name, "connect", f"{user}@{where} refused the key {key_path}{tried}: {err}",
                 f"check that {key_path} is the key the environment was built with and that the user is "
                 f"{user!r}; a node that is still booting may not have the key installed yet",
             ) from err
@@ -188,9 +206,7 @@ def connect(
                 raise RemoteError(node.name, "connect", f"cannot connect to {where}: {_describe(err)}",
                                   "retry with a fresh socket (open_sock=) so the connection can be retried"
                                   ) from err
-            sleep = min(delay, MAX_DELAY) * random.uniform(0.5, 1.0)
-            sleep = min(sleep, end - time.monotonic())  # the last attempt happens at the deadline
-            if sleep <= 0.01:
+            if not _back_off(end, delay):
                 elapsed = time.monotonic() - start
                 hint = (
                     f"check that {node.name} is running and that {via} can reach it on port {port}"
@@ -202,7 +218,6 @@ def connect(
                     node.name, "connect",
                     f"gave up on {where} after {attempts} attempts in {elapsed:.1f}s: {_describe(err)}", hint,
                 ) from err
-            time.sleep(sleep)
             delay *= 2
             continue
         transport = client.get_transport()

@@ -1,6 +1,6 @@
 """A Slurm cluster on EC2: one head instance in a public subnet and a fixed-size Auto Scaling group of
 compute nodes in one cluster placement group, every node configured at first boot by the same
-``ansible/`` roles as the local target (shipped as one S3 object, run by the cloud-init boot script).
+``ansible/`` roles as the local target (shipped as one S3 object, run by the boot script its cloud-config carries).
 
 The resources do not grow with the node count: compute nodes share one launch template, one host key
 and one munge key, and register with Slurm by themselves (dynamic nodes); tasks find them by tag.
@@ -21,7 +21,8 @@ import pulumi_random as random
 import pulumi_tls as tls
 from pulumi import Input, Output
 
-from components.aws.cloud_init import BootSteps, boot_script
+from components.boot.cloud_config import cloud_config
+from components.boot.config import BootConfig, HostKey, InlineMungeKey, Role, S3Bundle, SshLogin
 from components.fleet import FLEET_TAG_KEY, openssh_public
 from components.security import check_instance_networking, refuse
 from spec import environment as spec
@@ -31,6 +32,7 @@ ROOT_VOLUME_GB = 32
 ARM_FAMILY = re.compile(r"a1|[a-z]+\d+[a-z]*g[a-z]*")
 # Families EC2 keeps out of cluster placement groups: burstable (t3, t4g, ...) and flex (m7i-flex, ...).
 NO_CLUSTER_PLACEMENT = re.compile(r"t\d+[a-z]*|[a-z]+\d+[a-z]*-flex")
+USER_DATA_LIMIT = 16384  # bytes EC2 takes, before base64
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,15 @@ DEBIAN_OWNER = "136693071363"  # the Debian project's AWS account (wiki.debian.o
 def architecture(instance_type: str) -> str:
     """The AMI architecture an instance type runs (the family is the part before the dot)."""
     return "arm64" if ARM_FAMILY.fullmatch(instance_type.split(".")[0]) else "x86_64"
+
+
+def within_ec2_limit(document: str) -> str:
+    """``document``, or a refusal at deploy time naming EC2's limit (an instance would not even launch)."""
+    size = len(document.encode())
+    if size > USER_DATA_LIMIT:
+        raise ValueError(f"user data of {size} bytes exceeds EC2's {USER_DATA_LIMIT}: the boot script has grown "
+                         "too large; move what it carries into the S3 bundle")
+    return document
 
 
 def bundle_key(ansible_dir: Path) -> str:
@@ -109,18 +120,18 @@ class SlurmCluster(pulumi.ComponentResource):
         compute_key = tls.PrivateKey(f"{name}-compute-host-key", algorithm="ED25519", opts=self._child())
         munge_key = random.RandomBytes(f"{name}-munge-key", length=1024, opts=self._child())
 
-        def script(role: str, values: dict[str, str]) -> str:
-            return boot_script(role=role, cluster_name=args.cluster_name, bucket=values["bucket"], key=values["key"],
-                               region=region, head_name=head_name, head_address_hint=values.get("head_ip"),
-                               munge_key_b64=values["munge"], host_private_key=values["private"],
-                               host_public_key=values["public"], ssh_user=args.ssh_user,
-                               ssh_authorized_key=args.ssh_public_key, steps=BootSteps(),
-                               extra_vars=args.boot_vars)
+        def user_data(role: Role, values: dict[str, str]) -> str:
+            """The cloud-config of a ``role`` node; only known once the keys exist, and secret."""
+            return within_ec2_limit(cloud_config(BootConfig(
+                role=role, cluster_name=args.cluster_name, head_name=head_name,
+                munge_key=InlineMungeKey(values["munge"]), bundle=S3Bundle(values["bucket"], values["key"], region),
+                head_address=values.get("head_ip"), login=SshLogin(args.ssh_user, args.ssh_public_key),
+                host_key=HostKey(values["private"], values["public"]), tunables=args.boot_vars)))
 
         common = {"bucket": bucket.bucket, "key": bundle.key, "munge": Output.secret(munge_key.base64)}
         head_image = self._image(args.head.instance_type, invoke)
         head_user_data = Output.all(**common, private=Output.secret(head_key.private_key_openssh),
-                                    public=head_key.public_key_openssh).apply(lambda v: script("head", v))
+                                    public=head_key.public_key_openssh).apply(lambda v: user_data("head", v))
         head = aws.ec2.Instance(
             f"{name}-head", ami=head_image.id, instance_type=args.head.instance_type, subnet_id=args.head_subnet_id,
             vpc_security_group_ids=[args.head_security_group_id, args.cluster_security_group_id],
@@ -138,7 +149,7 @@ class SlurmCluster(pulumi.ComponentResource):
         compute_image = self._image(args.compute.instance_type, invoke)
         compute_user_data = Output.all(**common, head_ip=head.private_ip,
                                        private=Output.secret(compute_key.private_key_openssh),
-                                       public=compute_key.public_key_openssh).apply(lambda v: script("compute", v))
+                                       public=compute_key.public_key_openssh).apply(lambda v: user_data("compute", v))
         interface = aws.ec2.LaunchTemplateNetworkInterfaceArgs(
             device_index=0, security_groups=[args.cluster_security_group_id], associate_public_ip_address="false",
             delete_on_termination="true",

@@ -1,5 +1,5 @@
-"""Custom data for Azure nodes: one cloud-config that writes the ``ansible/`` bundle file by file and then
-runs the same boot script as on AWS (``components/aws/cloud_init.py``) with its S3 fetch switched off.
+"""Custom data for Azure nodes: the same cloud-config as on AWS (``components/boot/cloud_config.py``), which also
+writes the ``ansible/`` bundle file by file, so the boot script finds it in place instead of fetching it.
 
 Why the bundle travels inside the custom data rather than as a blob: it is small (about 10 KB gzipped
 against Azure's 64 KB limit), and a blob would need a storage account reachable from the subnet, a
@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import base64
 import gzip
-import json
 from pathlib import Path
 
-from components.aws.cloud_init import BUNDLE_DIR, STAGE
+from components.boot.config import BUNDLE_DIR
 
 # Azure takes at most 65,535 bytes of custom data (before its base64 encoding).
 LIMIT = 65535
-BOOT_PATH = f"{STAGE}/boot.sh"
 
 
 def bundle_files(ansible_dir: Path, bundle_dir: str = BUNDLE_DIR) -> list[dict[str, str]]:
@@ -32,18 +30,6 @@ def bundle_files(ansible_dir: Path, bundle_dir: str = BUNDLE_DIR) -> list[dict[s
                         "content": content, "owner": "root:root",
                         "permissions": "0755" if path.stat().st_mode & 0o100 else "0644"})
     return entries
-
-
-def cloud_config(boot_script: str, bundle: list[dict[str, str]]) -> str:
-    """The cloud-config document (JSON, which YAML reads). ``write_files`` runs in cloud-init's init stage,
-    ``runcmd`` in its final stage, so the bundle is in place before the boot script runs; the script, which
-    holds the munge key and a host private key, is readable by root only and removed once it has run."""
-    document = {
-        "write_files": [*bundle, {"path": BOOT_PATH, "content": boot_script, "owner": "root:root",
-                                  "permissions": "0700"}],
-        "runcmd": [["sh", "-c", f"sh {BOOT_PATH}; status=$?; rm -f {BOOT_PATH}; exit $status"]],
-    }
-    return "#cloud-config\n" + json.dumps(document, sort_keys=True)
 
 
 def encode(document: str) -> str:

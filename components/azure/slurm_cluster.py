@@ -25,8 +25,9 @@ import pulumi_random as random
 import pulumi_tls as tls
 from pulumi import Input, Output
 
-from components.aws.cloud_init import BootSteps, boot_script
-from components.azure.custom_data import bundle_files, cloud_config, encode
+from components.azure.custom_data import bundle_files, encode
+from components.boot.cloud_config import cloud_config
+from components.boot.config import BootConfig, BundleInPlace, HostKey, InlineMungeKey, Role, SshLogin
 from components.fleet import FLEET_TAG_KEY, openssh_public
 from components.security import accelerated_networking, check_vm_networking, refuse
 from spec import environment as spec
@@ -36,8 +37,6 @@ OS_DISK_GB = 64
 OS_DISK_TYPE = "StandardSSD_LRS"
 UBUNTU = {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"}
 UBUNTU_HPC = {"publisher": "microsoft-dsvm", "offer": "ubuntu-hpc", "sku": "2404", "version": "latest"}
-# On AWS the boot script downloads the bundle from S3; here the custom data carries it (custom_data.py).
-STEPS = BootSteps(fetch_bundle=False)
 
 
 @dataclass(frozen=True)
@@ -105,15 +104,15 @@ class AzureSlurmCluster(pulumi.ComponentResource):
         compute_key = tls.PrivateKey(f"{name}-compute-host-key", algorithm="ED25519", opts=child)
         munge_key = random.RandomBytes(f"{name}-munge-key", length=1024, opts=child)
 
-        def custom_data(role: str, values: dict[str, str]) -> str:
-            """The cloud-config of a ``role`` node; only known once the keys exist, and secret."""
-            script = boot_script(role=role, cluster_name=args.cluster_name, bucket="", key="", region="",
-                                 head_name=head_name, head_address_hint=head_private_ip,
-                                 munge_key_b64=values["munge"], host_private_key=values["private"],
-                                 host_public_key=values["public"], ssh_user=args.ssh_user,
-                                 ssh_authorized_key=args.ssh_public_key, steps=STEPS,
-                                 extra_vars=dict(args.boot_vars))
-            return encode(cloud_config(script, bundle))
+        def custom_data(role: Role, values: dict[str, str]) -> str:
+            """The cloud-config of a ``role`` node; only known once the keys exist, and secret. The bundle travels
+            in it (custom_data.py), so the boot script finds it in place instead of fetching it as on AWS."""
+            return encode(cloud_config(BootConfig(
+                role=role, cluster_name=args.cluster_name, head_name=head_name,
+                munge_key=InlineMungeKey(values["munge"]), bundle=BundleInPlace(), head_address=head_private_ip,
+                login=SshLogin(args.ssh_user, args.ssh_public_key), host_key=HostKey(values["private"],
+                                                                                     values["public"]),
+                tunables=dict(args.boot_vars)), bundle))
 
         # The nodes' identity, with no role: they call no Azure API (the roles travel in the custom data, Slurm
         # nodes register themselves). It is there so that a job can reach the user's data (a blob container,

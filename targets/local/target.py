@@ -1,8 +1,10 @@
 """Bring a local environment up and take it down.
 
 ``up`` builds, in order: bridge, one node per namespace set, sshd with a fresh host key, loop
-volumes, then runs ``ansible/boot.sh`` inside every node (the same roles cloud nodes run at boot) and
-waits until Slurm reports every compute node idle. Any failure takes down what was built.
+volumes, then starts inside every node, in the background, the boot script cloud nodes run (rendered from the
+same ``BootConfig``, the cloud-only steps off), waits over SSH until each reports its boot done (the same
+``remote.readiness`` as on the clouds), and waits until Slurm reports every compute node idle. Any failure
+takes down what was built.
 """
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ import re
 import shutil
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from rich.console import Console
 
+from components.boot.config import BootConfig, BundleInPlace, MungeKeyFile, StaticNode
 from spec.environment import Environment
 from spec.outputs import Node, Outputs, SharedFs, SparkCluster, Volume
-from targets.local import keys, network, node, volumes
+from targets.local import boot, keys, network, node, volumes
 from targets.local.commands import LocalError
 from targets.local.journal import Journal
 from targets.state import env_dir, make_env_dir, outputs_path, state_root, write_private
@@ -131,19 +133,18 @@ def _build(env: Environment, console: Console) -> Outputs:
 
     munge = root / "secrets" / "munge.key"
     keys.munge_key(munge)
-    _boot(env, root, names, addresses, journal, munge, mount_points, console)
-    _wait_for_slurm(journal.inits["head"], env.compute.count, console)
-    spark = None
-    if env.spark:
-        _wait_for_spark(env.name, root, names, journal.inits["head"], addresses["head"], console)
-        spark = SparkCluster(provider="local", master=f"spark://{addresses['head']}:{SPARK_MASTER_PORT}")
-
     outputs = Outputs(
         target="local", name=env.name, ssh_user=env.ssh.user, ssh_private_key=str(private_key),
         head=Node(name="head", address=addresses["head"], host_key=host_keys["head"]),
         computes=[Node(name=n, address=addresses[n], host_key=host_keys[n]) for n in names[1:]],
-        volumes=volume_list, shared=shared, spark=spark,
+        volumes=volume_list, shared=shared,
+        spark=SparkCluster(provider="local", master=f"spark://{addresses['head']}:{SPARK_MASTER_PORT}")
+        if env.spark else None,
     )
+    _boot(env, root, addresses, journal, munge, mount_points, outputs, console)
+    _wait_for_slurm(journal.inits["head"], env.compute.count, console)
+    if env.spark:
+        _wait_for_spark(env.name, root, names, journal.inits["head"], addresses["head"], console)
     outputs.save(outputs_path(env.name))
     console.print(f"[green]up[/] {env.name}: 1 head + {env.compute.count} compute nodes in "
                   f"{time.monotonic() - started:.1f} s; head at {addresses['head']}")
@@ -196,46 +197,31 @@ def _attach_volumes(env: Environment, root: Path, names: list[str], journal: Jou
     return result
 
 
-def _boot(env: Environment, root: Path, names: list[str], addresses: dict[str, str], journal: Journal,
-          munge: Path, mount_points: list[str], console: Console) -> None:
-    """Run the same boot script cloud nodes run, inside every node at once."""
-    common = {
-        "cluster_name": env.name, "head_name": "head", "head_address": addresses["head"],
-        "compute_nodes": [{"name": n, "address": addresses[n]} for n in names[1:]],
-        "munge_key_src": str(munge), "service_manager": "direct", "install_packages": False,
+def boot_tunables(env: Environment, mount_points: list[str]) -> dict[str, object]:
+    """What the roles need beyond their defaults to run inside this machine's namespaces."""
+    return {
         "slurm_cpus": max(2, os.cpu_count() or 2), "slurm_config_overrides": True,
         "slurm_proctrack": "proctrack/linuxproc", "slurm_task_plugin": "task/none",
         "slurm_cgroup_plugin": "cgroup/v1", "slurm_cgroup_automount": False,
         "mount_points": mount_points, "mpi_interface": "eth0",  # no default route inside the nodes
         **_spark_vars(env),
     }
-    playbook = Path(sys.executable).with_name("ansible-playbook")
 
-    def boot_one(name: str) -> None:
-        vars_file = root / "nodes" / name / "boot-vars.json"
-        role = "head" if name == "head" else "compute"
-        vars_file.write_text(json.dumps({**common, "node_name": name, "node_role": role}))
-        os.chmod(vars_file, 0o600)
-        log = root / "nodes" / name / "boot.log"
-        proc = node.run(journal.inits[name], ["sh", str(ANSIBLE_DIR / "boot.sh"), str(vars_file)],
-                        f"configure {name}", check=False, timeout=600,
-                        env={"CHPC_PYTHON": sys.executable, "CHPC_ANSIBLE_PLAYBOOK": str(playbook),
-                             "PATH": f"{playbook.parent}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"})
-        log.write_text(proc.stdout + proc.stderr)
-        if proc.returncode != 0:
-            # the environment folder goes with the rollback: keep the log where the user can read it
-            kept = state_root() / "failed" / f"{env.name}-{name}-boot.log"
-            kept.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(log, kept)
-            fatal = [line for line in proc.stdout.splitlines() if line.startswith("fatal:")]
-            detail = "; ".join(fatal[-2:] or proc.stderr.strip().splitlines()[-2:])
-            raise LocalError(f"configure {name}: boot script failed: {detail[:400]}; full log: {kept}")
 
-    with console.status("configuring nodes with ansible/ (munge, slurm, mpi, storage)"):
-        with ThreadPoolExecutor(max_workers=len(names)) as pool:
-            for future in [pool.submit(boot_one, n) for n in names]:
-                future.result()
-    console.print(f"[bold]configured[/] {len(names)} nodes with ansible/site.yml")
+def _boot(env: Environment, root: Path, addresses: dict[str, str], journal: Journal, munge: Path,
+          mount_points: list[str], outputs: Outputs, console: Console) -> None:
+    """Boot every node as a cloud node boots (targets/local/boot.py), from the same kind of BootConfig with the
+    cloud-only steps off: the target has already written sshd's files, the munge key and its addresses."""
+    names = [n.name for n in outputs.nodes()]
+    tunables = boot_tunables(env, mount_points)
+    for name in names:
+        boot.start(journal.inits[name], root / "nodes" / name, BootConfig(
+            role="head" if name == "head" else "compute", cluster_name=env.name, head_name="head",
+            munge_key=MungeKeyFile(str(munge)), bundle=BundleInPlace(str(ANSIBLE_DIR)), head_address=addresses["head"],
+            compute_nodes=tuple(StaticNode(n, addresses[n]) for n in names[1:]), cloud_instance=False,
+            service_manager="direct", install_packages=False, tunables=tunables))
+    boot.wait(outputs, root / "nodes", console)
+    console.print(f"[bold]booted[/] {len(names)} nodes with ansible/site.yml")
 
 
 def _spark_vars(env: Environment) -> dict[str, object]:

@@ -16,15 +16,18 @@ import pulumi
 import pytest
 
 from components.aws.slurm_cluster import (
+    USER_DATA_LIMIT,
     SlurmCluster,
     SlurmClusterArgs,
     architecture,
     bundle_key,
+    within_ec2_limit,
 )
 from components.fleet import FLEET_TAG_KEY
 from components.security import SecurityViolation, check_resource
 from spec import environment as spec
 from tests.aws.mocks import CALLS, FAKE_ED25519, MOCK_MUNGE, MOCK_PRIVATE, USER_KEY, RecordingMocks
+from tests.boot.documents import boot_of, parsed
 from tests.pulumi_helpers import plain_strings, secret_value
 
 ANSIBLE = Path(__file__).resolve().parents[2] / "ansible"
@@ -210,21 +213,47 @@ def test_bundle_key_follows_the_roles_content(tmp_path: Path) -> None:
     assert bundle_key(copy) != bundle_key(ANSIBLE)
 
 
+def user_data(mocks: RecordingMocks) -> tuple[str, str]:
+    """The head's and the compute template's user data as cloud-init reads them (both must be secret)."""
+    head = secret_value(mocks.one(INSTANCE).inputs["userData"])
+    return head, base64.b64decode(secret_value(mocks.one(TEMPLATE).inputs["userData"])).decode()
+
+
 def test_secrets_travel_only_inside_secret_user_data(cluster_mocks: RecordingMocks) -> None:
     outputs = build()
-    head_script = secret_value(cluster_mocks.one(INSTANCE).inputs["userData"])
-    compute_script = base64.b64decode(secret_value(cluster_mocks.one(TEMPLATE).inputs["userData"])).decode()
-    for role, script in (("head", head_script), ("compute", compute_script)):
+    head, compute = user_data(cluster_mocks)
+    for role, text in (("head", head), ("compute", compute)):
+        script = boot_of(parsed(text))
         assert script.startswith("#!/bin/sh\n") and f"boot the {role} node of cluster hpc" in script
-        assert MOCK_MUNGE in script and MOCK_PRIVATE in script and USER_KEY in script
-        assert len(script.encode()) < 16384  # EC2's user data limit
-    assert "head_address=10.0.1.10\n" in compute_script  # the head instance's private IP
-    assert "hostname -I" in head_script  # the head finds its own address at boot
+        assert MOCK_MUNGE in script and USER_KEY in script and "aws s3 cp" in script
+        assert MOCK_PRIVATE in parsed(text)["ssh_keys"]["ed25519_private"]
+        assert len(text.encode()) < 16384  # EC2's user data limit
+    assert "head_address=10.0.1.10\n" in boot_of(parsed(compute))  # the head instance's private IP
+    assert "hostname -I" in boot_of(parsed(head))  # the head finds its own address at boot
     for resource in cluster_mocks.resources:
         for text in plain_strings(resource.inputs):
             assert MOCK_MUNGE not in text and MOCK_PRIVATE not in text, f"{resource.type} {resource.name} leaks"
     public = " ".join(FAKE_ED25519.split()[:2])
     assert outputs["head_host_key"] == outputs["compute_host_key"] == public
+
+
+def test_the_pinned_host_keys_reach_sshd_through_parsed(cluster_mocks: RecordingMocks) -> None:
+    """cloud-init's ssh module writes them before sshd first starts: no connection ever meets another key."""
+    outputs = build()
+    for text, pinned in zip(user_data(cluster_mocks), (outputs["head_host_key"], outputs["compute_host_key"]),
+                            strict=True):
+        document = parsed(text)
+        assert document["ssh_keys"] == {"ed25519_private": f"-----BEGIN OPENSSH PRIVATE KEY-----\n{MOCK_PRIVATE}\n",
+                                        "ed25519_public": FAKE_ED25519}
+        assert " ".join(document["ssh_keys"]["ed25519_public"].split()[:2]) == pinned  # the key the outputs pin
+        assert document["ssh_deletekeys"] is True and document["ssh_genkeytypes"] == ["ed25519"]
+        assert "ssh_host_ed25519_key" not in boot_of(document)  # the boot script no longer swaps keys
+
+
+def test_user_data_past_ec2s_limit_is_refused() -> None:
+    assert within_ec2_limit("x" * USER_DATA_LIMIT) == "x" * USER_DATA_LIMIT
+    with pytest.raises(ValueError, match=f"user data of {USER_DATA_LIMIT + 1} bytes exceeds EC2's {USER_DATA_LIMIT}"):
+        within_ec2_limit("x" * (USER_DATA_LIMIT + 1))
 
 
 @pytest.mark.parametrize("networking", ["rdma", "none"])

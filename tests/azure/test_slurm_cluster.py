@@ -15,9 +15,10 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.aws.cloud_init import BUNDLE_DIR
-from components.azure.custom_data import BOOT_PATH, LIMIT, encode
+from components.azure.custom_data import LIMIT, encode
 from components.azure.slurm_cluster import UBUNTU, UBUNTU_HPC, AzureSlurmCluster, AzureSlurmClusterArgs
+from components.boot.cloud_config import BOOT_PATH, RUN
+from components.boot.config import BUNDLE_DIR
 from components.fleet import FLEET_TAG_KEY
 from components.security import (
     SecurityViolation,
@@ -29,6 +30,7 @@ from components.security import (
 from spec import environment as spec
 from tests.aws.mocks import FAKE_ED25519, MOCK_MUNGE, MOCK_PRIVATE, USER_KEY
 from tests.azure.conftest import HEAD_PUBLIC_IP, AzureMocks
+from tests.boot.documents import boot_of, parsed
 from tests.pulumi_helpers import plain_strings, secret_value
 
 ANSIBLE = Path(__file__).resolve().parents[2] / "ansible"
@@ -73,15 +75,7 @@ def vm_profile(mocks: AzureMocks) -> dict[str, Any]:
 
 
 def cloud_config(custom_data: str) -> dict[str, Any]:
-    text = base64.b64decode(custom_data).decode()
-    assert text.startswith("#cloud-config\n")
-    return json.loads(text.removeprefix("#cloud-config\n"))
-
-
-def boot_of(document: dict[str, Any]) -> str:
-    [boot] = [entry for entry in document["write_files"] if entry["path"] == BOOT_PATH]
-    assert (boot["permissions"], boot["owner"]) == ("0700", "root:root")
-    return boot["content"]
+    return parsed(base64.b64decode(custom_data).decode())
 
 
 def test_head_and_scale_set_share_one_proximity_placement_group(mocks: AzureMocks) -> None:
@@ -174,10 +168,11 @@ def test_secrets_travel_only_inside_secret_custom_data(mocks: AzureMocks) -> Non
     for role, document in (("head", head), ("compute", compute)):
         script = boot_of(document)
         assert script.startswith("#!/bin/sh\n") and f"boot the {role} node of cluster hpc" in script
-        assert MOCK_MUNGE in script and MOCK_PRIVATE in script and USER_KEY in script
+        assert MOCK_MUNGE in script and USER_KEY in script
+        assert MOCK_PRIVATE in document["ssh_keys"]["ed25519_private"]
         assert "aws s3 cp" not in script  # the bundle comes with the custom data, not from S3
         assert f"sh {BUNDLE_DIR}/boot.sh" in script
-        assert document["runcmd"] == [["sh", "-c", f"sh {BOOT_PATH}; status=$?; rm -f {BOOT_PATH}; exit $status"]]
+        assert document["runcmd"] == [["sh", "-c", RUN]]
     for document in (head, compute):  # the head NIC's fixed private address, known to every node
         assert f"head_address={HEAD_PRIVATE_IP}\n" in boot_of(document) and "hostname -I" not in boot_of(document)
     for resource in mocks.resources:
@@ -186,6 +181,19 @@ def test_secrets_travel_only_inside_secret_custom_data(mocks: AzureMocks) -> Non
     public = " ".join(FAKE_ED25519.split()[:2])
     assert outputs["head_host_key"] == outputs["compute_host_key"] == public
     assert (outputs["head_public_ip"], outputs["head_private_ip"]) == (HEAD_PUBLIC_IP, HEAD_PRIVATE_IP)
+
+
+def test_the_pinned_host_keys_reach_sshd_through_cloud_config(mocks: AzureMocks) -> None:
+    """cloud-init's ssh module writes them before sshd first starts: no connection ever meets another key."""
+    outputs = build()
+    head = cloud_config(secret_value(mocks.one(VM).inputs["osProfile"])["customData"])
+    compute = cloud_config(vm_profile(mocks)["osProfile"]["customData"])
+    for document, pinned in ((head, outputs["head_host_key"]), (compute, outputs["compute_host_key"])):
+        assert document["ssh_keys"] == {"ed25519_private": f"-----BEGIN OPENSSH PRIVATE KEY-----\n{MOCK_PRIVATE}\n",
+                                        "ed25519_public": FAKE_ED25519}
+        assert " ".join(document["ssh_keys"]["ed25519_public"].split()[:2]) == pinned  # the key the outputs pin
+        assert document["ssh_deletekeys"] is True and document["ssh_genkeytypes"] == ["ed25519"]
+        assert "ssh_host_ed25519_key" not in boot_of(document)  # the boot script no longer swaps keys
 
 
 def test_custom_data_carries_the_ansible_folder_byte_for_byte(mocks: AzureMocks) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from remote.run import run
 from spec.outputs import Outputs
 from tests.local.harness import ROOT, invoke, leftovers, pid_namespaces, run_name, write_spec
 
-KEEP, FAIL, KILLED = run_name("keeptest"), run_name("failtest"), run_name("killtest")
+KEEP, FAIL, KILLED, BOOTFAIL = (run_name(prefix) for prefix in ("keeptest", "failtest", "killtest", "bootfail"))
 
 
 def test_retained_volume_survives_destroy_and_nothing_else_remains(state_dir: Path, tmp_path: Path) -> None:
@@ -64,6 +65,26 @@ def test_failed_up_rolls_back_everything(state_dir: Path, tmp_path: Path) -> Non
     assert "rolling back" in result.stdout
     assert leftovers(state_dir, FAIL, set()) == []
     assert not (state_dir / FAIL).exists()
+
+
+def test_a_failed_boot_rolls_back_and_names_node_step_and_kept_log(state_dir: Path, tmp_path: Path) -> None:
+    # the storage role cannot make a mount point under a file: every node's boot fails in the roles
+    blocker = state_dir / f"{BOOTFAIL}-a-file"
+    blocker.write_text("not a folder\n")
+    spec = tmp_path / "bootfail.json"
+    spec.write_text(json.dumps({"name": BOOTFAIL, "target": "local", "compute": {"count": 1}, "storage": {
+        "volumes": [{"name": "scratch", "size_gb": 1, "mount": f"{blocker}/scratch"}]}}))
+    result = invoke(state_dir, "up", "--spec", str(spec))
+    assert result.returncode == 1, result.stdout + result.stderr
+    said = " ".join(result.stdout.split())
+    found = re.search(r"boot of (head|compute-0) failed at 'configuring this node': (.+); full log: (\S+)", said)
+    assert found, said
+    node, detail, kept = found.group(1), found.group(2), Path(found.group(3))
+    assert kept == state_dir / "failed" / f"{BOOTFAIL}-{node}-boot.log"
+    assert "Not a directory" in detail and "Not a directory" in kept.read_text()
+    assert "rolling back" in result.stdout and "Traceback" not in result.stdout + result.stderr
+    assert leftovers(state_dir, BOOTFAIL, set()) == []
+    assert not (state_dir / BOOTFAIL).exists()
 
 
 def test_bad_spec_is_one_line_and_exit_2(state_dir: Path, tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 Each ``Sshd`` runs ``/usr/sbin/sshd -D -e -f CONFIG`` on its own free port, logs to a file the tests
 read, and on ``stop()`` kills the listener and every process it forked (sshd's per-connection children
-call setsid, so killing a process group would miss them).
+call setsid, so killing a process group would miss them). One given a ``status_dir`` plays a booting node: it
+runs in its own mount namespace where that folder is the node's /var/log/cloud-hpc-toolkit, so the commands its
+sessions run find there the boot status the test writes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from components.boot.status import STATUS_DIR
 from spec.outputs import Node, Outputs
 
 SSHD = "/usr/sbin/sshd"
@@ -77,6 +80,7 @@ class Sshd:
     authorized_keys: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    status_dir: Path | None = None
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -112,9 +116,13 @@ class Sshd:
     def start(self, wait: bool = True) -> Sshd:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation directory
         self.write_config()
+        argv = [SSHD, "-D", "-e", "-f", str(self.config)]
+        if self.status_dir is not None:  # unshare and sh exec, so the pid stays the listener's
+            argv = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+                    f"mount -t tmpfs tmpfs /var/log && mkdir {STATUS_DIR} && mount --bind \"$0\" {STATUS_DIR} && "
+                    'exec "$@"', str(self.status_dir), *argv]
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.config)], stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=log)
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         if wait:
             self.wait_ready()
         return self

@@ -110,6 +110,38 @@ def test_retry_until_the_node_listens(sshd_factory: list[Sshd], tmp_path_factory
         late.stop()
 
 
+def test_refused_login_is_retried_only_for_a_booting_node(sshd_factory: list[Sshd], cluster: Cluster,
+                                                          tmp_path_factory: pytest.TempPathFactory) -> None:
+    work = tmp_path_factory.mktemp("sshd-booting")
+    authorized = work / "authorized_keys"
+    authorized.write_text("")  # the node's boot has not authorized the user's key yet
+    booting = Sshd("booting", work / "sshd", authorized)
+    sshd_factory.append(booting)
+    booting.start()
+    user, key = cluster.outputs.ssh_user, str(cluster.keys.ed25519)
+    started = time.monotonic()
+    with pytest.raises(RemoteError, match="refused the key"):
+        ssh.connect(node_for(booting), user, key, port=booting.port, deadline=20)
+    assert time.monotonic() - started < 5  # an ordinary task hears of a wrong key at once
+    timer = threading.Timer(1.5, authorized.write_text, args=(cluster.keys.authorized_keys.read_text(),))
+    started = time.monotonic()
+    timer.start()
+    try:
+        client = ssh.connect(node_for(booting), user, key, port=booting.port, deadline=20, retry_auth=True)
+    finally:
+        timer.join()
+    try:
+        assert 1.4 <= time.monotonic() - started < 10
+        assert run(client, "echo in", step="echo").stdout == "in\n"
+    finally:
+        client.close()
+    authorized.write_text("")  # a key never authorized: retried until the deadline, then said
+    started = time.monotonic()
+    with pytest.raises(RemoteError, match=r"refused the key .*\(\d+ attempts in"):
+        ssh.connect(node_for(booting), user, key, port=booting.port, deadline=1.5, retry_auth=True)
+    assert 1.4 <= time.monotonic() - started < 5
+
+
 def test_deadline_names_node_and_step(tmp_path: Path, cluster: Cluster) -> None:
     from tests.remote.sshd import free_port
 

@@ -1,0 +1,197 @@
+"""The boot script every cluster node runs once, rendered from its ``BootConfig``: cloud-init runs it from the
+cloud-config (cloud_config.py), the local target inside each node, in the background, as cloud-init would.
+
+It prepares what ``ansible/boot.sh`` needs (munge key, the roles, the variables file ``ansible/site.yml``
+documents, rendered by ``ansible_vars`` and nowhere else) and then runs it, so Slurm is configured in one place
+for every target. Before each step it says which in the status file (status.py); whichever step fails, the node
+ends "failed" at that step, with its log. A script holding an inline munge key must be kept secret.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+from components.boot.config import BootConfig, InlineMungeKey, S3Bundle
+from components.boot.status import BOOT_LOG, STATUS_DIR, writer_sh
+
+STAGE = "/run/cloud-hpc-toolkit"  # tmpfs: a staged munge key never reaches a disk
+IMDS = "169.254.169.254"
+NODE_NAME, HEAD_ADDRESS = "@NODE_NAME@", "@HEAD_ADDRESS@"  # filled in on the node
+# The steps a node reports, in the order they run (those a config does not need are left out).
+STARTING = "starting"
+RESTRICTING_IMDS = "restricting instance metadata to root"
+AUTHORIZING = "authorizing the SSH user"
+STAGING_MUNGE = "staging the munge key"
+NAMING = "naming this node and its head"
+FETCHING = "fetching the ansible bundle"
+CONFIGURING = "configuring this node"
+FINISHED = "finished"
+
+
+def ansible_vars(config: BootConfig) -> dict[str, object]:
+    """The variables ``ansible/site.yml`` reads, as the node's variables file holds them (the node puts in its
+    own name and the head's address at boot)."""
+    munge = config.munge_key
+    return {
+        "cluster_name": config.cluster_name, "node_name": NODE_NAME, "node_role": config.role,
+        "head_name": config.head_name, "head_address": HEAD_ADDRESS,
+        "compute_nodes": [{"name": node.name, "address": node.address} for node in config.compute_nodes],
+        "munge_key_src": f"{STAGE}/munge.key" if isinstance(munge, InlineMungeKey) else munge.path,
+        "service_manager": config.service_manager, "install_packages": config.install_packages,
+        **config.tunables,
+    }
+
+
+def boot_script(config: BootConfig) -> str:
+    """One POSIX sh script configuring a node of ``config.role``; its output goes to the root-only boot log."""
+    parts = [_prologue(config)]
+    if config.cloud_instance:
+        parts.append(_restrict_imds())
+    if config.login is not None:
+        parts.append(_authorize(config.login.user, config.login.authorized_key.strip()))
+    if isinstance(config.munge_key, InlineMungeKey):
+        parts.append(f"""begin {_q(STAGING_MUNGE)}
+printf '%s' {_q(config.munge_key.base64)} | base64 -d > {STAGE}/munge.key
+chmod 0600 {STAGE}/munge.key
+""")
+    parts.append(_names(config))
+    if isinstance(config.bundle, S3Bundle):
+        parts.append(_fetch(config.bundle))
+    where = config.bundle.into if isinstance(config.bundle, S3Bundle) else config.bundle.path
+    parts.append(f"""begin {_q(CONFIGURING)}
+cat > {STAGE}/boot-vars.json <<'CHPC_VARS_EOF'
+{json.dumps(ansible_vars(config), indent=2, sort_keys=True)}
+CHPC_VARS_EOF
+sed -i -e "s/{NODE_NAME}/$node_name/" -e "s/{HEAD_ADDRESS}/$head_address/" {STAGE}/boot-vars.json
+chmod 0600 {STAGE}/boot-vars.json
+log {_q(f"running {where}/boot.sh")}
+(umask 022 && sh {_q(where + "/boot.sh")} {STAGE}/boot-vars.json)  # the roles' files and daemons: the usual umask
+step={_q(FINISHED)}
+boot_status done "$step"
+log "done: {config.role} node $node_name of cluster {config.cluster_name}"
+""")
+    return "".join(parts)
+
+
+def _q(text: str) -> str:
+    return shlex.quote(text)
+
+
+def _prologue(config: BootConfig) -> str:
+    """Log, status, and the exit trap that removes what was staged and turns any failing command into "failed at
+    <step>"."""
+    staged = [f"{STAGE}/munge.key"] if isinstance(config.munge_key, InlineMungeKey) else []
+    staged += [f"{STAGE}/bundle.zip"] if isinstance(config.bundle, S3Bundle) else []
+    cleanup = f"\n    rm -f {' '.join(staged)}" if staged else ""  # whether the step that staged them ended or not
+    return f"""#!/bin/sh
+# cloud-hpc-toolkit: boot the {config.role} node of cluster {config.cluster_name} (components/boot/script.py).
+# May hold the munge key: secret in Pulumi state; on the node only root can read it.
+set -eu
+umask 077
+mkdir -p {STATUS_DIR} {STAGE}
+chmod 0755 {STATUS_DIR}
+chmod 0700 {STAGE}
+printf 'cloud-hpc-toolkit boot: logging to %s\\n' {BOOT_LOG}
+exec >> {BOOT_LOG} 2>&1
+chmod 0600 {BOOT_LOG}
+{writer_sh()}log() {{ printf '%s cloud-hpc-toolkit boot: %s\\n' "$(date -u +%FT%TZ)" "$*"; }}
+fail() {{ log "FAILED: $*"; exit 1; }}
+begin() {{ step=$1; log "$1"; boot_status running "$1"; }}
+on_exit() {{
+    code=$?{cleanup}
+    [ "$code" -eq 0 ] || {{ log "failed at '$step' (exit $code)"; boot_status failed "$step"; }}
+}}
+step={_q(STARTING)}
+trap on_exit EXIT
+trap 'exit 143' HUP INT TERM
+begin "$step"
+"""
+
+
+def _authorize(user: str, key: str) -> str:
+    return f"""begin {_q(AUTHORIZING)}
+id -u {_q(user)} >/dev/null 2>&1 || useradd -m -s /bin/bash {_q(user)}
+home=$(getent passwd {_q(user)} | cut -d: -f6)
+install -d -m 0700 -o {_q(user)} -g "$(id -gn {_q(user)})" "$home/.ssh"
+touch "$home/.ssh/authorized_keys"
+grep -qxF {_q(key)} "$home/.ssh/authorized_keys" || printf '%s\\n' {_q(key)} >> "$home/.ssh/authorized_keys"
+chown {_q(user)} "$home/.ssh/authorized_keys"
+chmod 0600 "$home/.ssh/authorized_keys"
+printf '%s ALL=(ALL) NOPASSWD:ALL\\n' {_q(user)} > /etc/sudoers.d/90-cloud-hpc-toolkit
+chmod 0440 /etc/sudoers.d/90-cloud-hpc-toolkit
+"""
+
+
+def _names(config: BootConfig) -> str:
+    """This node's Slurm name (its hostname; the head's is set on clouds) and the head's address."""
+    head = config.head_name
+    found = _q(config.head_address) if config.head_address else "$(hostname -I | awk '{print $1}')"
+    text = f"""begin {_q(NAMING)}
+node_name=$(hostname -s)
+head_address={found}
+case "$head_address" in ''|*[!0-9.]*) fail "head address '$head_address' is not an IPv4 address" ;; esac
+"""
+    if config.cloud_instance:
+        if config.role == "head":
+            text += f"""hostnamectl set-hostname {_q(head)} 2>/dev/null || hostname {_q(head)}
+node_name={_q(head)}
+mkdir -p /etc/cloud/cloud.cfg.d
+printf 'preserve_hostname: true\\n' > /etc/cloud/cloud.cfg.d/99-cloud-hpc-toolkit.cfg
+"""
+        text += f"""grep -qE "^$head_address[[:space:]]+{head}( |\\$)" /etc/hosts ||
+    printf '%s %s\\n' "$head_address" {_q(head)} >> /etc/hosts
+"""
+    return text + """case "$node_name" in
+    ''|*[!A-Za-z0-9-]*) fail "hostname '$node_name' is not a valid Slurm node name" ;;
+esac
+"""
+
+
+def _fetch(bundle: S3Bundle) -> str:
+    source = f"s3://{bundle.bucket}/{bundle.key}"
+    return f"""begin {_q(FETCHING)}
+log {_q(f"downloading {source}")}
+command -v aws >/dev/null 2>&1 || {{
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq awscli >/dev/null
+}} || fail "could not install the AWS CLI to fetch the bundle"
+tries=0
+until aws s3 cp --only-show-errors --region {_q(bundle.region)} {_q(source)} {STAGE}/bundle.zip; do
+    tries=$((tries + 1))
+    [ "$tries" -lt 30 ] || fail {_q(f"could not download {source}: check the instance role, network, bucket")}
+    sleep 10   # a new instance profile can take a while to reach the instance
+done
+rm -rf {_q(bundle.into)}
+mkdir -p {_q(bundle.into)}
+python3 -m zipfile -e {STAGE}/bundle.zip {_q(bundle.into)}
+"""
+
+
+def _restrict_imds() -> str:
+    """A firewall rule, kept across reboots by a oneshot unit, so only root reaches the metadata service:
+    anyone else on the node could otherwise read the user data, hence the munge key (root on every node)."""
+    rule = f"OUTPUT -d {IMDS}/32 -m owner ! --uid-owner 0 -j REJECT"
+    return f"""begin {_q(RESTRICTING_IMDS)}
+if ! command -v iptables >/dev/null 2>&1; then
+    if command -v dnf >/dev/null 2>&1; then dnf -y -q install iptables-nft
+    else apt-get -q update && apt-get -y -q install iptables; fi
+fi
+cat > /etc/systemd/system/cloud-hpc-toolkit-imds.service <<'CHPC_UNIT_EOF'
+[Unit]
+Description=Only root may reach the instance metadata service (cloud-hpc-toolkit)
+DefaultDependencies=no
+Before=network-pre.target
+Wants=network-pre.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c 'iptables -w -C {rule} 2>/dev/null || iptables -w -I {rule}'
+
+[Install]
+WantedBy=multi-user.target
+CHPC_UNIT_EOF
+chmod 0644 /etc/systemd/system/cloud-hpc-toolkit-imds.service
+systemctl daemon-reload
+systemctl enable --now cloud-hpc-toolkit-imds.service
+"""

@@ -1,0 +1,83 @@
+"""A local node's boot, the road cloud nodes take: its boot script (rendered from a ``BootConfig`` like theirs) is
+started in the background inside the node, as cloud-init starts it on a cloud instance, and ``up`` waits over SSH
+until every node reports it done (``remote.readiness``). A failed boot keeps its log under the state folder's
+``failed/``, since the environment's folder goes with the rollback.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from components.boot.config import BootConfig
+from components.boot.script import boot_script
+from components.boot.status import BOOT_LOG
+from remote.errors import RemoteError
+from remote.pool import Pool
+from remote.readiness import BootFailed, BootProgress, BootTimeout, wait_for_boot
+from spec.outputs import Outputs
+from targets.local import node
+from targets.local.commands import LocalError
+from targets.state import state_root
+
+TIMEOUT = 600.0
+POLL = 0.2  # a local node boots in seconds; a read over the open SFTP session costs next to nothing
+
+
+def start(init_pid: int, node_dir: Path, config: BootConfig) -> None:
+    """Write the node's boot script beside its state and start it, detached, inside the node."""
+    script = node_dir / "boot.sh"
+    script.write_text(boot_script(config))
+    os.chmod(script, 0o700)
+    playbook = Path(sys.executable).with_name("ansible-playbook")
+    node.run(init_pid, ["sh", "-c", 'setsid -f sh "$0" </dev/null >/dev/null 2>&1', str(script)],
+             f"start the boot of {node_dir.name}",
+             env={"CHPC_PYTHON": sys.executable, "CHPC_ANSIBLE_PLAYBOOK": str(playbook),
+                  "PATH": f"{playbook.parent}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"})
+
+
+def wait(outputs: Outputs, nodes_dir: Path, console: Console) -> None:
+    """Until every node of ``outputs`` reports its boot done, showing how far each got; a failed or unfinished
+    boot is a LocalError naming the node, the step and the kept log."""
+    names = [n.name for n in outputs.nodes()]
+    with console.status("booting the nodes (munge, slurm, mpi, storage)") as status, \
+            Pool(outputs, retry_auth=True) as pool:
+        def show(progress: BootProgress) -> None:
+            status.update(f"booting: {progress.line()}")
+
+        try:
+            wait_for_boot(pool, names, timeout=TIMEOUT, on_progress=show, poll=POLL)
+        except BootFailed as err:
+            kept = keep_log(outputs.name, nodes_dir / err.node)
+            raise LocalError(f"boot of {err.node} failed at '{err.failed_step}': {_fatal(kept)}; "
+                             f"full log: {kept}") from err
+        except BootTimeout as err:
+            kept = [keep_log(outputs.name, nodes_dir / boot.name) for boot in err.unfinished]
+            raise LocalError(f"{err.detail}; logs: {', '.join(map(str, kept))}") from err
+        except RemoteError as err:
+            raise LocalError(f"waiting for the nodes to boot: {err}") from err
+
+
+def keep_log(env_name: str, node_dir: Path) -> Path:
+    """Copy a node's boot log to ``failed/<env>-<node>-boot.log`` under the state folder."""
+    kept = state_root() / "failed" / f"{env_name}-{node_dir.name}-boot.log"
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    log = node.private_path(node_dir, BOOT_LOG)
+    if log.exists():
+        shutil.copy(log, kept)
+    else:
+        kept.write_text(f"{node_dir.name} wrote no boot log (its boot script did not start)\n")
+    return kept
+
+
+def _fatal(log: Path) -> str:
+    """What a boot log says went wrong: Ansible's fatal or error lines, else the last lines before the script's
+    own "failed at" line."""
+    lines = [line for line in log.read_text(errors="replace").splitlines()
+             if line.strip() and "cloud-hpc-toolkit boot: " not in line]
+    fatal = [line for line in lines if line.startswith(("fatal:", "[ERROR]", "ERROR!"))]
+    return "; ".join(fatal[-2:] or lines[-2:])[:400] or "(the log says no more)"

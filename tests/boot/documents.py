@@ -1,0 +1,26 @@
+"""Reading a node's cloud-config as cloud-init reads it, and the boot script it carries (for the AWS, Azure
+and cloud-config tests alike)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+
+from components.boot.cloud_config import BOOT_PATH
+
+
+def parsed(document: str) -> dict[str, Any]:
+    """YAML after the #cloud-config line (the JSON it is written as is YAML too)."""
+    assert document.startswith("#cloud-config\n")
+    found = yaml.safe_load(document)
+    assert found == json.loads(document.removeprefix("#cloud-config\n"))
+    return found
+
+
+def boot_of(document: dict[str, Any]) -> str:
+    """The boot script the document writes, root-only."""
+    [boot] = [entry for entry in document["write_files"] if entry["path"] == BOOT_PATH]
+    assert (boot["permissions"], boot["owner"]) == ("0700", "root:root")
+    return boot["content"]

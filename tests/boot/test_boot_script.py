@@ -1,0 +1,121 @@
+"""The boot script rendered from a BootConfig: valid sh for every target and role, the variables site.yml and
+the roles document, each step reported before it runs, cloud-only steps only on clouds, incoherent configs
+refused when built."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.boot import script
+from components.boot.config import OWN_VARS, BootConfig, S3Bundle, SshLogin, StaticNode
+from components.boot.script import ansible_vars, boot_script
+from spec.loader import load_stack_config
+from stacks.slurm import boot_vars
+from targets.local.target import boot_tunables
+from tests.boot.configs import HOST_KEY, MUNGE, USER_KEY, aws, azure, local
+
+ROOT = Path(__file__).resolve().parents[2]
+ANSIBLE = ROOT / "ansible"
+BUILDERS = {"aws": aws, "azure": azure, "local": local}
+
+
+@pytest.mark.parametrize(("target", "role"), list(product(BUILDERS, ("head", "compute"))))
+def test_rendered_script_is_valid_sh(target: str, role: str) -> None:
+    text = boot_script(BUILDERS[target](role))
+    result = subprocess.run(["sh", "-n"], input=text, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert text.startswith("#!/bin/sh\n")
+
+
+def documented() -> set[str]:
+    """Variables site.yml's header names, and those the roles give defaults to."""
+    header = "".join(line for line in (ANSIBLE / "site.yml").read_text().splitlines(True) if line.startswith("#"))
+    defaults = "".join(path.read_text() for path in ANSIBLE.glob("roles/*/defaults/main.yml"))
+    return set(re.findall(r"[a-z_]+", header)) | set(re.findall(r"^([a-z_]+):", defaults, re.M))
+
+
+def test_variables_are_the_ones_site_yml_documents() -> None:
+    header = "".join(line for line in (ANSIBLE / "site.yml").read_text().splitlines(True) if line.startswith("#"))
+    assert set(OWN_VARS) <= set(re.findall(r"[a-z_]+", header))
+    variables = ansible_vars(aws("compute", tunables={}))
+    assert set(variables) == set(OWN_VARS)
+    assert variables["compute_nodes"] == []  # compute nodes register themselves (Slurm dynamic nodes)
+    assert variables["service_manager"] == "systemd" and variables["install_packages"] is True
+    assert variables["munge_key_src"] == "/run/cloud-hpc-toolkit/munge.key"  # staged on tmpfs
+    assert (variables["node_name"], variables["head_address"]) == ("@NODE_NAME@", "@HEAD_ADDRESS@")
+
+
+def test_every_tunable_a_target_passes_is_documented_or_defaulted() -> None:
+    from spec.environment import Environment
+
+    env = Environment.model_validate({"name": "docs", "target": "local", "compute": {"count": 2}})
+    cloud = boot_vars(load_stack_config("hpc-dev", ROOT))
+    for tunables in (boot_tunables(env, ["/scratch"]), cloud):
+        assert set(ansible_vars(local(tunables=tunables))) - documented() == set()
+
+
+def test_the_local_variables_list_its_static_nodes_and_munge_key_file() -> None:
+    variables = ansible_vars(local("head", compute_nodes=(StaticNode("compute-0", "10.213.0.11"),)))
+    assert variables["compute_nodes"] == [{"name": "compute-0", "address": "10.213.0.11"}]
+    assert variables["munge_key_src"] == "/var/lib/cloud-hpc-toolkit/env/secrets/munge.key"
+    assert (variables["service_manager"], variables["install_packages"]) == ("direct", False)
+
+
+def steps(text: str) -> list[str]:
+    first = re.search(r"^step=(.+)$", text, re.M)
+    assert first and re.search(r'^begin "\$step"$', text, re.M)
+    return [first.group(1)] + [step.strip("'") for step in re.findall(r"^begin ('.+'|\w+)$", text, re.M)]
+
+
+def test_every_step_says_so_before_it_runs() -> None:
+    assert steps(boot_script(aws("head"))) == [script.STARTING, script.RESTRICTING_IMDS, script.AUTHORIZING,
+                                               script.STAGING_MUNGE, script.NAMING, script.FETCHING,
+                                               script.CONFIGURING]
+    assert steps(boot_script(azure())) == [script.STARTING, script.RESTRICTING_IMDS, script.AUTHORIZING,
+                                          script.STAGING_MUNGE, script.NAMING, script.CONFIGURING]
+    assert steps(boot_script(local())) == [script.STARTING, script.NAMING, script.CONFIGURING]
+    for step in (script.STARTING, script.RESTRICTING_IMDS, script.AUTHORIZING, script.STAGING_MUNGE, script.NAMING,
+                 script.FETCHING, script.CONFIGURING, script.FINISHED):
+        assert re.fullmatch(r"[A-Za-z ]+", step), step  # written into the JSON status as is
+
+
+def test_cloud_steps_appear_only_when_asked() -> None:
+    cloud, on_local = boot_script(aws("head")), boot_script(local("head"))
+    for text in ("aws s3 cp", "hostnamectl", "169.254.169.254", "authorized_keys", "sudoers", MUNGE):
+        assert text in cloud and text not in on_local
+    assert "sh /src/ansible/boot.sh /run/cloud-hpc-toolkit/boot-vars.json" in on_local
+    assert "python3 -m zipfile -e /run/cloud-hpc-toolkit/bundle.zip /opt/cloud-hpc-toolkit/ansible" in cloud
+    assert "hostname -I" in cloud and "head_address=10.213.0.10\n" in on_local
+    for text in (cloud, on_local):  # cloud-init installs the host key before sshd starts, not the script
+        assert HOST_KEY.private.splitlines()[1] not in text and "ssh_host_ed25519_key" not in text
+        assert "systemctl restart ssh" not in text
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"role": "login"}, "role 'login'"),
+    ({"head_address": None}, "head_address is required"),
+    ({"head_address": "10.0.1"}, "'10.0.1' is not an IPv4 address"),
+    ({"bundle": S3Bundle("", "k", "us-east-1")}, "an S3 bundle needs bucket, key and region"),
+    ({"host_key": HOST_KEY.__class__("", HOST_KEY.public)}, "host_key needs its private and public halves"),
+    ({"login": SshLogin("ec2-user", " ")}, "login needs the user's public key"),
+    ({"login": SshLogin("root; rm -rf /", USER_KEY)}, "login.user"),
+    ({"head_name": "head; rm -rf /"}, "head_name"),
+    ({"tunables": {"compute_nodes": []}}, "tunables may not set compute_nodes"),
+])
+def test_incoherent_configs_are_refused_when_built(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        aws(**{"role": "compute", **changes})
+
+
+def test_an_empty_munge_key_is_refused() -> None:
+    from components.boot.config import InlineMungeKey
+
+    with pytest.raises(ValueError, match="the munge key is empty"):
+        BootConfig(role="head", cluster_name="hpc", head_name="hpc-head", munge_key=InlineMungeKey(" "),
+                   bundle=S3Bundle("b", "k", "r"))
