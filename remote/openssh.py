@@ -26,7 +26,7 @@ def ssh_argv(outputs: Outputs, node_name: str, known_hosts: Path, command: str |
     node = outputs.node(node_name)
     write_known_hosts(outputs, known_hosts)
     known = str(known_hosts)
-    common = ["-i", outputs.ssh_private_key, "-o", f"UserKnownHostsFile={known}",
+    common = ["-i", os.path.expanduser(outputs.ssh_private_key), "-o", f"UserKnownHostsFile={known}",
               "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes", "-l", outputs.ssh_user]
     argv = ["ssh", *common]
     head = outputs.cluster_head()

@@ -2,7 +2,7 @@
 
 Why: a node is "running" long before it is usable: its boot script is still creating the SSH user, installing
 the roles, starting Slurm. Every node's boot script marks its end (done, or failed at a step) in the status file
-``components/boot/status.py`` defines; this reads it through the environment's Pool (the head directly, the others
+``spec/boot_status.py`` defines; this reads it through the environment's Pool (the head directly, the others
 through it) until every node asked for is done. While a node boots, refused connections, timeouts and refused
 logins (its user and key may not exist yet) are retried until the deadline; a host-key mismatch is raised at once.
 """
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import paramiko
 
-from components.boot.status import STATUS_FILE, BootStatus, parse
 from remote.errors import HostKeyMismatch, RemoteError
 from remote.pool import Pool
+from spec.boot_status import STATUS_FILE, BootStatus, parse
 
 POLL = 2.0  # seconds between two reads of a node's status
 CONNECT_SLICE = 30.0  # a connection attempt gives up after this long, so a node's progress is said again
@@ -171,6 +171,8 @@ class _Reader:
         except HostKeyMismatch:
             raise
         except RemoteError as err:
+            if err.step != "connect":
+                raise  # the user's key or the pinned key is unusable: waiting will not mend it
             return NodeBoot(name, last.status, last.reached, _reason(name, err))
         try:
             session = self.sessions.get(name)

@@ -162,6 +162,23 @@ def _project_name(project_dir: Path) -> str:
     return name
 
 
+DEFAULT_PRIVATE_KEY = "~/.ssh/id_ed25519"
+
+
+def private_key_path(env: Environment) -> str:
+    """The private key as the outputs carry it: ``~`` kept, so each machine that uses the stack finds the key in
+    its own user's home (a colleague's laptop, CI), not in the deployer's."""
+    return env.ssh.private_key or DEFAULT_PRIVATE_KEY
+
+
+def check_private_key(env: Environment) -> None:
+    """Before a deployment: the key every task after it logs in with must be here."""
+    shown = private_key_path(env)
+    if not Path(shown).expanduser().is_file():
+        raise SpecError(f"spec error: ssh.private_key = {brief_repr(shown)}: no such readable file; the nodes "
+                        "authorise ssh.public_key, and its private half logs in after up")
+
+
 def read_public_key(env: Environment) -> str:
     """The user's public key line ("ssh-ed25519 AAAA..."), which cloud nodes authorise at boot."""
     shown = env.ssh.public_key or "~/.ssh/id_ed25519.pub"

@@ -116,6 +116,7 @@ class Outputs(_Strict):
     name: str
     region: str | None = None
     ssh_user: str
+    # path of the private key on the user's machine; a leading ~ is the home of whoever runs the task
     ssh_private_key: str = Field(description="path of the private key on the user's machine")
     head: Node | None = None  # None: an environment without a cluster (containers only)
     computes: list[Node] = []

@@ -7,7 +7,6 @@ environment's name, which is what discovery and the leftover check after destroy
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from components.aws.network import Network, NetworkArgs
 from components.aws.slurm_cluster import SlurmCluster, SlurmClusterArgs
 from components.aws.storage import Storage, StorageArgs
 from spec.environment import Environment
+from spec.loader import private_key_path
 from spec.outputs import ENVIRONMENT_TAG
 from stacks.slurm import boot_vars, cluster_outputs
 
@@ -35,7 +35,7 @@ def build(env: Environment, public_key: str) -> dict[str, Any]:
                                             allow_world_ssh=env.ssh.allow_world, tags=tags), opts=opts)
     outputs: dict[str, Any] = {"target": "aws", "name": env.name, "region": env.region,
                                "ssh_user": env.ssh.user,
-                               "ssh_private_key": os.path.expanduser(env.ssh.private_key or "~/.ssh/id_ed25519")}
+                               "ssh_private_key": private_key_path(env)}
     if env.stack in ("hpc", "full"):
         outputs.update(_hpc(env, network, public_key, tags, opts))
     if env.stack == "containers" or (env.stack == "full" and env.containers):

@@ -8,7 +8,6 @@ profile (it has no separate attachment resource), so the head VM takes the disks
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from components.azure.network import AzureNetwork, AzureNetworkArgs
 from components.azure.slurm_cluster import AzureSlurmCluster, AzureSlurmClusterArgs
 from components.azure.storage import AzureStorage, AzureStorageArgs
 from spec.environment import Environment
+from spec.loader import private_key_path
 from spec.outputs import ENVIRONMENT_TAG
 from stacks.slurm import boot_vars, cluster_outputs
 
@@ -36,7 +36,7 @@ def build(env: Environment, public_key: str) -> dict[str, Any]:
     client = authorization.get_client_config_output()
     outputs: dict[str, Any] = {
         "target": "azure", "name": env.name, "region": env.region, "ssh_user": env.ssh.user,
-        "ssh_private_key": os.path.expanduser(env.ssh.private_key or "~/.ssh/id_ed25519"),
+        "ssh_private_key": private_key_path(env),
         # Every task after `up` calls Azure in this subscription and resource group.
         "azure": {"subscription_id": client.subscription_id, "resource_group": network.resource_group_name},
     }

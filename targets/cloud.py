@@ -19,15 +19,20 @@ from spec.outputs import ENVIRONMENT_TAG, Node, Outputs
 from targets import environments, pulumi_stack, state
 from targets.backend import Backend, ConfirmDestroy, Record, UpRequest
 from targets.errors import TargetError, UsageError
+from targets.progress import progress
 
 # How long `up` waits for a cloud scaling group's nodes to run (capacity is granted asynchronously).
 FLEET_TIMEOUT = 900.0
+# How long `up` waits for every node to finish its boot (packages, roles, a volume's attachment, the shared file
+# system's mount targets: the storage role alone may wait 300 s for each).
+BOOT_TIMEOUT = 1800.0
 
 
 class PulumiBackend(Backend):
     """A cloud target: its environments are stacks of this project's Pulumi program."""
 
     fleet_timeout: float = FLEET_TIMEOUT
+    boot_timeout: float = BOOT_TIMEOUT
 
     @abstractmethod
     def wait_for_fleet(self, contract: Outputs, timeout: float) -> list[Node]:
@@ -54,23 +59,42 @@ class PulumiBackend(Backend):
             console.print(f"stack {stack}: compute.count = {request.nodes} in its config")
         record = Record(name=env.name, target=env.target, stack=stack, region=env.region)
         environments.remember(record)
-        values = pulumi_stack.up(stack, lambda line: console.print(line, end="", markup=False, highlight=False))
+        values = pulumi_stack.up(stack, lambda line: console.print(line, markup=False, highlight=False))
         contract = environments.parse_contract(values, f"the outputs of stack {stack}")
         environments.cache(record, contract)
+        running = contract
         if contract.fleet is not None:
-            with console.status(f"waiting for {contract.fleet.expected} compute nodes to run"):
+            with progress(console, f"waiting for {contract.fleet.expected} compute nodes to run"):
                 nodes = self.wait_for_fleet(contract, self.fleet_timeout)
             console.print(f"{len(nodes)} compute nodes running: {', '.join(n.name for n in nodes)}")
+            running = contract.model_copy(update={"computes": nodes})
+        if running.head is not None:
+            self._wait_for_boot(running, console)
         return contract
+
+    def _wait_for_boot(self, contract: Outputs, console: Console) -> None:
+        """Until the head and every compute node say their boot is done; a failed or unfinished one is named with
+        its step and log (``remote.readiness``), and the environment stays as it is, for a look."""
+        from remote.pool import Pool
+        from remote.readiness import wait_for_boot
+
+        names = [node.name for node in contract.nodes()]
+        with progress(console, f"waiting for {len(names)} nodes to finish booting") as update, \
+                Pool(contract, retry_auth=True) as pool:
+            wait_for_boot(pool, names, timeout=self.boot_timeout,
+                          on_progress=lambda now: update(f"booting: {now.line()}"))
+        console.print(f"[green]ready[/] {contract.name}: {len(names)} nodes booted; head at "
+                      f"{contract.cluster_head().address}")
 
     def _preview(self, env: Environment, stack: str, console: Console) -> None:
         """The offline plan of the program (what `invoke plan` shows) against what the stack holds now."""
         import stacks
-        from spec.loader import read_public_key
+        from spec.loader import check_private_key, read_public_key
         from targets.plan.report import plan
         from targets.up_summary import summary_lines
 
         public_key = read_public_key(env)  # the nodes authorise it: a missing key stops here, not mid-deploy
+        check_private_key(env)
         result = plan(env, lambda: stacks.build(env, public_key))
         if result.errors:
             raise TargetError(f"the plan has {len(result.errors)} security error(s), first: "
@@ -121,7 +145,7 @@ class PulumiBackend(Backend):
             return
         if not confirm(record.name, [f"{kind} {name}" for kind, name in held]):
             raise TargetError("not confirmed: nothing was destroyed")
-        pulumi_stack.destroy(record.stack, lambda line: console.print(line, end="", markup=False, highlight=False))
+        pulumi_stack.destroy(record.stack, lambda line: console.print(line, markup=False, highlight=False))
         console.print(f"[green]destroyed[/] {record.name} (stack {record.stack}: {len(held)} resources)")
         self._check_leftovers(record, contract, console)
         shutil.rmtree(state.env_dir(record.name), ignore_errors=True)

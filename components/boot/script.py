@@ -13,7 +13,7 @@ import json
 import shlex
 
 from components.boot.config import BootConfig, InlineMungeKey, S3Bundle
-from components.boot.status import BOOT_LOG, STATUS_DIR, writer_sh
+from spec.boot_status import BOOT_LOG, STATUS_DIR, writer_sh
 
 STAGE = "/run/cloud-hpc-toolkit"  # tmpfs: a staged munge key never reaches a disk
 IMDS = "169.254.169.254"

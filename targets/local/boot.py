@@ -15,13 +15,14 @@ from rich.console import Console
 
 from components.boot.config import BootConfig
 from components.boot.script import boot_script
-from components.boot.status import BOOT_LOG
 from remote.errors import RemoteError
 from remote.pool import Pool
-from remote.readiness import BootFailed, BootProgress, BootTimeout, wait_for_boot
+from remote.readiness import BootFailed, BootTimeout, wait_for_boot
+from spec.boot_status import BOOT_LOG
 from spec.outputs import Outputs
 from targets.local import node
 from targets.local.commands import LocalError
+from targets.progress import progress
 from targets.state import state_root
 
 TIMEOUT = 600.0
@@ -44,13 +45,11 @@ def wait(outputs: Outputs, nodes_dir: Path, console: Console) -> None:
     """Until every node of ``outputs`` reports its boot done, showing how far each got; a failed or unfinished
     boot is a LocalError naming the node, the step and the kept log."""
     names = [n.name for n in outputs.nodes()]
-    with console.status("booting the nodes (munge, slurm, mpi, storage)") as status, \
+    with progress(console, "booting the nodes (munge, slurm, mpi, storage)") as update, \
             Pool(outputs, retry_auth=True) as pool:
-        def show(progress: BootProgress) -> None:
-            status.update(f"booting: {progress.line()}")
-
         try:
-            wait_for_boot(pool, names, timeout=TIMEOUT, on_progress=show, poll=POLL)
+            wait_for_boot(pool, names, timeout=TIMEOUT, on_progress=lambda now: update(f"booting: {now.line()}"),
+                          poll=POLL)
         except BootFailed as err:
             kept = keep_log(outputs.name, nodes_dir / err.node)
             raise LocalError(f"boot of {err.node} failed at '{err.failed_step}': {_fatal(kept)}; "
@@ -65,7 +64,7 @@ def wait(outputs: Outputs, nodes_dir: Path, console: Console) -> None:
 def keep_log(env_name: str, node_dir: Path) -> Path:
     """Copy a node's boot log to ``failed/<env>-<node>-boot.log`` under the state folder."""
     kept = state_root() / "failed" / f"{env_name}-{node_dir.name}-boot.log"
-    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     log = node.private_path(node_dir, BOOT_LOG)
     if log.exists():
         shutil.copy(log, kept)

@@ -18,15 +18,22 @@ import yaml
 from rich.console import Console
 
 import targets
+from remote.readiness import BootTimeout
 from spec.loader import load_environment
 from spec.outputs import ENVIRONMENT_TAG, Outputs
 from targets import pulumi_stack
 from targets.cloud import PulumiBackend
+from targets.local import keys
 from tests.aws import moto_fixture
+from tests.aws.mocks import FAKE_ED25519
 from tests.pulumi_cli.fixture import FakePulumi
 
 moto, aws_session = moto_fixture.moto, moto_fixture.aws_session  # the moto_server fixtures, by name
 ROOT = Path(__file__).resolve().parents[2]
+# Loopback, where no sshd listens: `up` tries the head there (no test reaches an address it does not own) and, with
+# the short boot timeout of these tests, names what it was still waiting for. Readiness is tested for real on the
+# local target (tests/local) and against real sshds (tests/remote/test_readiness.py).
+HEAD = "127.0.0.1"
 FLEET_TAG = ("cloud-hpc-toolkit:fleet", "hpc-dev")
 DEPLOYED = [("aws:ec2/instance:Instance", "hpc-dev-head"), ("aws:ec2/vpc:Vpc", "hpc-dev-vpc"),
             ("aws:autoscaling/group:Group", "hpc-dev-compute")]
@@ -35,11 +42,11 @@ DEPLOYED = [("aws:ec2/instance:Instance", "hpc-dev-head"), ("aws:ec2/vpc:Vpc", "
 def contract_of(volume_id: str | None = None, expected: int = 2) -> dict[str, object]:
     """What the hpc stack exports (the outputs contract), for an environment named hpc-dev."""
     return {"target": "aws", "name": "hpc-dev", "region": "us-east-1", "ssh_user": "ec2-user",
-            "ssh_private_key": "/home/user/.ssh/id_ed25519",
-            "head": {"name": "head", "address": "198.51.100.10", "host_key": "ssh-ed25519 AAAAhead"},
+            "ssh_private_key": "~/.ssh/id_ed25519",
+            "head": {"name": "head", "address": HEAD, "host_key": FAKE_ED25519},
             "computes": [],
             "fleet": {"provider": "aws", "region": "us-east-1", "tag_key": FLEET_TAG[0], "tag_value": FLEET_TAG[1],
-                      "host_key": "ssh-ed25519 AAAAfleet", "expected": expected},
+                      "host_key": FAKE_ED25519, "expected": expected},
             "volumes": [{"name": "scratch", "node": "head", "mount": "/scratch", "volume_id": volume_id,
                          "retain": True}] if volume_id else []}
 
@@ -60,6 +67,8 @@ def cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moto: moto_fixture.Mo
     for name in ("Pulumi.yaml", "Pulumi.hpc-dev.yaml"):
         shutil.copy(ROOT / name, project / name)
     monkeypatch.setattr(pulumi_stack, "PROJECT", project)
+    monkeypatch.setattr(PulumiBackend, "boot_timeout", 1.0)
+    keys.ssh_keypair(user_home / ".ssh" / "id_ed25519", "user@laptop")  # up logs in with it after deploying
     return aws_session
 
 
@@ -93,7 +102,7 @@ def test_a_stack_deployed_elsewhere_is_found_by_stack(cloud: moto_fixture.MotoSe
     record = targets.find(None, "hpc-dev")
     assert (record.name, record.target, record.stack) == ("hpc-dev", "aws", "hpc-dev")
     contract = targets.contract(record, Console(quiet=True))
-    assert len(contract.computes) == 2 and all(n.host_key == "ssh-ed25519 AAAAfleet" for n in contract.computes)
+    assert len(contract.computes) == 2 and all(n.host_key == FAKE_ED25519 for n in contract.computes)
     assert contract.spark is not None and contract.spark.password is not None
     assert contract.spark.password.get_secret_value() == "s3cret-pw"  # the secret output, read with --show-secrets
     assert "s3cret-pw" not in repr(contract)
@@ -135,19 +144,25 @@ def test_up_shows_the_plan_and_deploys_nothing_unless_confirmed(cloud: moto_fixt
     assert not (tmp_path / "state" / "hpc-dev").exists()
 
 
-def test_up_records_the_stack_deploys_and_waits_for_the_fleet(cloud: moto_fixture.MotoSession,
-                                                              fake_pulumi: FakePulumi, tmp_path: Path) -> None:
+def test_up_records_the_stack_deploys_and_waits_for_the_fleet_and_the_boot(cloud: moto_fixture.MotoSession,
+                                                                           fake_pulumi: FakePulumi,
+                                                                           tmp_path: Path) -> None:
     fake_pulumi.program(contract_of(), resources=DEPLOYED)
     launch_fleet(cloud, 2)
     console = Console(record=True, width=200)
-    contract = up(console, yes=False, answer=True)
-    assert contract.name == "hpc-dev" and contract.fleet is not None
+    with pytest.raises(BootTimeout) as waited:
+        up(console, yes=False, answer=True)
     assert "2 compute nodes running: ip-10-0-1-" in console.export_text()
+    nodes = [node.strip() for node in str(waited.value.node).split(",")]
+    assert nodes[0] == "head" and len(nodes) == 3 and all(n.startswith("ip-10-0-1-") for n in nodes[1:])
+    assert f"head not reachable yet (gave up on {HEAD}:22" in waited.value.detail
     saved = tmp_path / "state" / "hpc-dev"
     assert json.loads((saved / "deployment.json").read_text()) == {"target": "aws", "stack": "hpc-dev",
                                                                    "region": "us-east-1"}
-    assert Outputs.load(saved / "outputs.json") == contract
+    assert Outputs.load(saved / "outputs.json") == Outputs.model_validate(contract_of())
     # a second up shows what the stack already holds
+    fake_pulumi.program({key: value for key, value in contract_of().items() if key not in ("head", "fleet")},
+                        resources=DEPLOYED)
     console = Console(record=True, width=200)
     up(console)
     assert "3 already in the stack" in console.export_text()
@@ -156,7 +171,8 @@ def test_up_records_the_stack_deploys_and_waits_for_the_fleet(cloud: moto_fixtur
 def test_nodes_is_written_to_the_stack_config(cloud: moto_fixture.MotoSession, fake_pulumi: FakePulumi) -> None:
     fake_pulumi.program(contract_of(expected=5), resources=DEPLOYED)
     launch_fleet(cloud, 5)
-    up(Console(quiet=True), nodes=5)
+    with pytest.raises(BootTimeout):
+        up(Console(quiet=True), nodes=5)
     stack_file = yaml.safe_load((pulumi_stack.PROJECT / "Pulumi.hpc-dev.yaml").read_text())
     assert stack_file["config"]["cloud-hpc-toolkit:compute"]["count"] == 5
     deployed_with = json.loads((fake_pulumi.backend / "up-config-hpc-dev.json").read_text())

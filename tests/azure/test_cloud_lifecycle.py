@@ -12,11 +12,14 @@ import pytest
 from rich.console import Console
 
 import targets
+from remote.readiness import BootTimeout
 from spec.loader import load_environment
 from spec.outputs import ENVIRONMENT_TAG
 from targets import pulumi_stack
 from targets.azure import session as azure_session_module
 from targets.cloud import PulumiBackend
+from targets.local import keys
+from tests.aws.mocks import FAKE_ED25519
 from tests.azure.fake_arm import SUBSCRIPTION, FakeArm
 from tests.azure.test_discovery import TAG, scale_set
 from tests.pulumi_cli.fixture import FakePulumi
@@ -28,10 +31,12 @@ DISK = f"{GROUP}/{NAME}-data1/providers/Microsoft.Compute/disks/{NAME}-scratch"
 DEPLOYED = [("azure-native:compute:VirtualMachine", f"{NAME}-head"),
             ("azure-native:compute:VirtualMachineScaleSet", f"{NAME}-compute")]
 CONTRACT = {
-    "target": "azure", "name": NAME, "region": "westeurope", "ssh_user": "azureuser", "ssh_private_key": "/k",
-    "head": {"name": "head", "address": "198.51.100.10", "host_key": "ssh-ed25519 AAAAhead"}, "computes": [],
+    "target": "azure", "name": NAME, "region": "westeurope", "ssh_user": "azureuser", "ssh_private_key": "~/.ssh/id_ed25519",
+    # loopback, where no sshd listens: `up` tries the head there and, with the tests' short boot timeout, names
+    # what it still waited for (readiness is tested for real in tests/local and tests/remote/test_readiness.py)
+    "head": {"name": "head", "address": "127.0.0.1", "host_key": FAKE_ED25519}, "computes": [],
     "fleet": {"provider": "azure", "region": "westeurope", "tag_key": TAG[0], "tag_value": TAG[1],
-              "host_key": "ssh-ed25519 AAAAfleet", "expected": 2},
+              "host_key": FAKE_ED25519, "expected": 2},
     "volumes": [{"name": "scratch", "node": "head", "mount": "/scratch", "device": "/dev/disk/azure/scsi1/lun0",
                  "volume_id": DISK, "retain": True}],
     "azure": {"subscription_id": SUBSCRIPTION, "resource_group": "hpc-rg"},
@@ -51,6 +56,8 @@ def cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arm: FakeArm, azure_s
     for name in ("Pulumi.yaml", f"Pulumi.{NAME}.yaml"):
         shutil.copy(ROOT / name, project / name)
     monkeypatch.setattr(pulumi_stack, "PROJECT", project)
+    monkeypatch.setattr(PulumiBackend, "boot_timeout", 1.0)
+    keys.ssh_keypair(user_home / ".ssh" / "id_ed25519", "user@laptop")  # up logs in with it after deploying
     arm.put(f"{GROUP}/{NAME}-data1", {"location": "westeurope", "tags": {ENVIRONMENT_TAG: NAME}})
     arm.put(DISK, {"location": "westeurope", "tags": {ENVIRONMENT_TAG: NAME}})
     return arm
@@ -66,7 +73,7 @@ def test_a_stack_deployed_elsewhere_finds_the_scale_sets_nodes(cloud: FakeArm, f
     scale_set(cloud, f"{NAME}-compute", {TAG[0]: TAG[1]}, TWO_NODES)
     contract = targets.contract(targets.find(None, NAME), Console(quiet=True))
     assert [(n.name, n.address, n.host_key) for n in contract.computes] == [
-        ("hpc-c000000", "10.0.0.5", "ssh-ed25519 AAAAfleet"), ("hpc-c000001", "10.0.0.6", "ssh-ed25519 AAAAfleet")]
+        ("hpc-c000000", "10.0.0.5", FAKE_ED25519), ("hpc-c000001", "10.0.0.6", FAKE_ED25519)]
 
 
 def test_destroy_keeps_the_retained_disk_and_clears_the_state(cloud: FakeArm, fake_pulumi: FakePulumi,
@@ -99,12 +106,14 @@ def test_a_deployment_that_died_says_where_the_leftover_check_could_not_look(clo
            f"{ENVIRONMENT_TAG}={NAME}" in " ".join(console.export_text().split())
 
 
-def test_up_waits_for_the_scale_set_and_says_which_nodes_run(cloud: FakeArm, fake_pulumi: FakePulumi) -> None:
+def test_up_waits_for_the_scale_set_then_for_every_node_to_boot(cloud: FakeArm, fake_pulumi: FakePulumi) -> None:
     fake_pulumi.program(CONTRACT, resources=DEPLOYED)
     scale_set(cloud, f"{NAME}-compute", {TAG[0]: TAG[1]}, TWO_NODES)
     console = Console(record=True, width=200)
-    up(console)
+    with pytest.raises(BootTimeout) as waited:
+        up(console)
     assert "2 compute nodes running: hpc-c000000, hpc-c000001" in console.export_text()
+    assert waited.value.node == "head, hpc-c000000, hpc-c000001"
 
 
 def test_up_names_what_is_missing_when_the_fleet_does_not_come(cloud: FakeArm, fake_pulumi: FakePulumi,

@@ -24,9 +24,9 @@ from rich.console import Console
 
 from components.boot import script
 from components.boot.config import BootConfig, BundleInPlace, InlineMungeKey, Role, S3Bundle, SshLogin
-from components.boot.status import BOOT_LOG, STATUS_DIR, STATUS_FILE
 from remote.pool import Pool
 from remote.readiness import BootFailed, BootProgress, wait_for_boot
+from spec.boot_status import BOOT_LOG, STATUS_DIR, STATUS_FILE
 from spec.environment import Environment
 from spec.outputs import Outputs
 from targets.local import boot, node

@@ -80,6 +80,21 @@ def test_a_stack_deployed_elsewhere_runs_jobs_from_a_machine_with_no_state(clust
     assert cluster.ssh_private_key not in status.stdout + ring.stdout  # a secret output is never printed
 
 
+def test_cloud_up_waits_until_every_node_reports_its_boot(cluster: Outputs, tmp_path: Path,
+                                                          fake_pulumi: FakePulumi) -> None:
+    """`invoke up --stack` of a cloud stack whose deployment gives this cluster as its outputs: after Pulumi, `up`
+    reads the stack's outputs and waits over SSH for the head and each compute node's boot status, as on a cloud."""
+    fake_pulumi.program({**json.loads(cluster.model_dump_json()), "target": "aws", "region": "us-east-1",
+                         "name": "hpc-dev"})
+    home = tmp_path / "home"
+    keys.ssh_keypair(home / ".ssh" / "id_ed25519", "user@laptop")  # the stack's spec names ~/.ssh/id_ed25519
+    result = invoke(tmp_path / "laptop-state", "up", "--stack", "hpc-dev", "--yes",
+                    env={**fake_pulumi.env(), "HOME": str(home)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "booting: head done; 2/2 computes done" in result.stdout
+    assert "ready hpc-dev: 3 nodes booted" in result.stdout
+
+
 def test_failing_job_exit_code_becomes_task_exit_code(cluster: Outputs, state_dir: Path) -> None:
     result = invoke(state_dir, "run-mpi", "--name", cluster.name, "--program", "examples/mpi/fail.c", "--args", "7")
     assert result.returncode == 7, result.stdout + result.stderr

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from components.boot.status import STATUS_DIR
+from spec.boot_status import STATUS_DIR
 from spec.outputs import Node, Outputs
 
 SSHD = "/usr/sbin/sshd"

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from components.boot.status import BOOT_LOG
 from remote.errors import HostKeyMismatch
 from remote.pool import Pool
 from remote.readiness import BootFailed, BootProgress, BootTimeout, wait_for_boot
+from spec.boot_status import BOOT_LOG
 from tests.remote.sshd import Keys, Sshd, keygen, node_for, outputs_for
 
 NAMES = ["head", "compute-0", "compute-1"]
@@ -168,7 +168,7 @@ def test_a_pool_that_would_not_retry_refused_logins_is_refused(booting: dict[str
 def test_readiness_imports_neither_pulumi_nor_the_targets() -> None:
     """remote/ runs after up on every target: the boot status contract it reads is plain Python."""
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import remote.readiness; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'pulumi', 'targets', 'stacks'}))")
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'pulumi', 'targets', 'stacks', 'components'}))")
     result = subprocess.run([sys.executable, "-c", code, str(Path(__file__).resolve().parents[2])],
                             capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

@@ -1,6 +1,6 @@
 """The file in which a node says how its boot is going: the boot script rewrites it atomically at every step and
-``remote/readiness.py`` reads it over SSH. One module for both sides of that contract, importing nothing else, so
-remote/ can read it without importing Pulumi or the targets.
+``remote/readiness.py`` reads it over SSH. One module for both sides of that contract, importing nothing else, in
+spec/ beside the outputs contract, so remote/ reads it without importing Pulumi, the components or the targets.
 
 It lives under /var/log, which is each node's own on every target (a local-target node mounts a private one), and
 is readable by the SSH user, who is not root; the boot log next to it is root's only.
