@@ -31,7 +31,8 @@ DISK = f"{GROUP}/{NAME}-data1/providers/Microsoft.Compute/disks/{NAME}-scratch"
 DEPLOYED = [("azure-native:compute:VirtualMachine", f"{NAME}-head"),
             ("azure-native:compute:VirtualMachineScaleSet", f"{NAME}-compute")]
 CONTRACT = {
-    "target": "azure", "name": NAME, "region": "westeurope", "ssh_user": "azureuser", "ssh_private_key": "~/.ssh/id_ed25519",
+    "target": "azure", "name": NAME, "region": "westeurope", "ssh_user": "azureuser",
+    "ssh_private_key": "~/.ssh/id_ed25519",
     # loopback, where no sshd listens: `up` tries the head there and, with the tests' short boot timeout, names
     # what it still waited for (readiness is tested for real in tests/local and tests/remote/test_readiness.py)
     "head": {"name": "head", "address": "127.0.0.1", "host_key": FAKE_ED25519}, "computes": [],
