@@ -24,18 +24,21 @@ STACK_NAME = re.compile(r"(?:[A-Za-z0-9_.-]{1,100}/){0,2}[A-Za-z0-9_.-]{1,100}")
 
 
 def recorded(name: str) -> Record | None:
-    """What this machine keeps of environment ``name``, if anything."""
+    """What this machine keeps of environment ``name``, if anything. A journal means a local environment (up, or
+    an `up` that died half way): its saved outputs are not read, so a damaged file never blocks its destroy."""
     folder = state.env_dir(name)
     deployment = folder / state.DEPLOYMENT
     if deployment.exists():
         data = _read_json(deployment)
         return Record(name=name, target=str(data.get("target", "")), stack=data.get("stack"),
                       region=data.get("region"))
+    if (folder / state.JOURNAL).exists():
+        return Record(name=name, target="local")
     outputs = folder / state.OUTPUTS
     if outputs.exists():
         target = _read_json(outputs).get("target")
         return Record(name=name, target=str(target)) if target else None
-    return Record(name=name, target="local") if (folder / state.JOURNAL).exists() else None
+    return None
 
 
 def remember(record: Record) -> None:

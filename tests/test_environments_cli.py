@@ -70,6 +70,15 @@ def test_without_a_name_the_only_environment_is_taken_and_two_are_a_choice(world
         f"stacks of this project: {STACK_FILES}"]
 
 
+def test_a_damaged_contract_is_one_line_that_says_how_to_go_on(world: Path) -> None:
+    (world / "other" / "outputs.json").write_text('{"target": "local", "name": "oth')  # cut short by a full disk
+    result = invoke(world, "status", "--name", "other")
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    assert result.stdout.strip().splitlines() == [
+        f"error: {world}/other/outputs.json is unreadable (Unterminated string starting at: line 1 column 29 "
+        "(char 28)); `invoke destroy --name other` takes the environment down"]
+
+
 def test_the_stacks_listed_are_the_backends_when_the_pulumi_cli_is_there(tmp_path: Path,
                                                                          fake_pulumi: FakePulumi) -> None:
     fake_pulumi.deploy("team-hpc", {})

@@ -113,6 +113,7 @@ def test_an_up_killed_half_way_is_destroyed_by_name(state_dir: Path, tmp_path: P
     up.wait()
     namespaces = {os.readlink(f"/proc/{pid}/ns/pid") for pid in _inits(journal).values()}
     assert len(namespaces) == 2 and not (state_dir / KILLED / "outputs.json").exists()
+    (state_dir / KILLED / "outputs.json").write_text("{")  # and a contract cut short: it must not block destroy
     gone = invoke(state_dir, "destroy", "--name", KILLED)
     assert gone.returncode == 0, gone.stdout + gone.stderr
     assert f"destroyed {KILLED}" in gone.stdout
