@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import shutil
 from abc import abstractmethod
+from collections.abc import Callable
+from typing import ClassVar
 
 from rich.console import Console
 
 from spec.environment import Environment
-from spec.outputs import ENVIRONMENT_TAG, Node, Outputs
+from spec.outputs import ENVIRONMENT_TAG, Node, Outputs, SparkCluster
 from targets import environments, pulumi_stack, state
-from targets.backend import Backend, ConfirmDestroy, Record, UpRequest
+from targets.backend import Backend, ConfirmDestroy, Record, SparkJob, SparkRun, UpRequest
 from targets.errors import TargetError, UsageError
-from targets.progress import progress
+from targets.progress import Update, progress
+from targets.spark_job_records import JobRecords, SparkJobRecord
+from targets.spark_jobs import CloudSparkResult
 
+OnState = Callable[[str, float], None]  # a job's state and the seconds since it started
 # How long `up` waits for a cloud scaling group's nodes to run (capacity is granted asynchronously).
 FLEET_TIMEOUT = 900.0
 # How long `up` waits for every node to finish its boot (packages, roles, a volume's attachment, the shared file
@@ -33,6 +38,41 @@ class PulumiBackend(Backend):
 
     fleet_timeout: float = FLEET_TIMEOUT
     boot_timeout: float = BOOT_TIMEOUT
+    job_word: ClassVar[str]  # what its Spark service calls a job: "step" (EMR), "batch" (Livy)
+
+    @abstractmethod
+    def _submit(self, spark: SparkCluster, job: SparkJob, records: JobRecords, on_state: OnState,
+                ) -> CloudSparkResult:
+        """Submit ``job`` to the cluster, record it, follow it to its end."""
+
+    @abstractmethod
+    def _follow(self, spark: SparkCluster, record: SparkJobRecord, records: JobRecords, timeout: float,
+                on_state: OnState) -> CloudSparkResult:
+        """Follow a recorded job again to its end."""
+
+    def submit_spark(self, contract: Outputs, job: SparkJob, console: Console) -> SparkRun:
+        assert contract.spark is not None  # the task checks it
+        with progress(console, "submitting") as update:
+            result = self._submit(contract.spark, job, JobRecords.of(contract.name), self._on_state(update))
+        return SparkRun.of_cloud(result)
+
+    def attach_spark(self, contract: Outputs, job_id: str, timeout: float, console: Console) -> SparkRun:
+        assert contract.spark is not None  # the task checks it
+        records = JobRecords.of(contract.name)
+        record = records.load(job_id, contract.spark)
+        with progress(console, f"attaching to {self.job_word} {job_id}") as update:
+            result = self._follow(contract.spark, record, records, timeout, self._on_state(update))
+        return SparkRun.of_cloud(result)
+
+    def _on_state(self, update: Update) -> OnState:
+        return lambda state, elapsed: update(f"{self.job_word} {state}, {elapsed:.0f} s", key=state)
+
+    def compute_nodes(self, contract: Outputs) -> list[Node]:
+        return self._fleet_nodes(contract) if contract.fleet is not None else list(contract.computes)
+
+    @abstractmethod
+    def _fleet_nodes(self, contract: Outputs) -> list[Node]:
+        """The compute fleet's running nodes, found by its tag."""
 
     @abstractmethod
     def wait_for_fleet(self, contract: Outputs, timeout: float) -> list[Node]:

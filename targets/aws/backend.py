@@ -7,22 +7,22 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import boto3
-from rich.console import Console
 
-from spec.outputs import ENVIRONMENT_TAG, Node, Outputs
-from targets.backend import Record, SparkJob, SparkRun
-from targets.cloud import PulumiBackend
-from targets.spark_job_records import JobRecords
+from spec.outputs import ENVIRONMENT_TAG, Node, Outputs, SparkCluster
+from targets.backend import Record, SparkJob
+from targets.cloud import OnState, PulumiBackend
+from targets.spark_job_records import JobRecords, SparkJobRecord
+from targets.spark_jobs import CloudSparkResult
 
 
 class AwsBackend(PulumiBackend):
     target = "aws"
+    job_word = "step"
 
-    def compute_nodes(self, contract: Outputs) -> list[Node]:
+    def _fleet_nodes(self, contract: Outputs) -> list[Node]:
         from targets.aws.discovery import compute_nodes
 
-        if contract.fleet is None:
-            return list(contract.computes)
+        assert contract.fleet is not None
         return compute_nodes(boto3.Session(region_name=contract.fleet.region), contract.fleet)
 
     def wait_for_fleet(self, contract: Outputs, timeout: float) -> list[Node]:
@@ -48,30 +48,20 @@ class AwsBackend(PulumiBackend):
         assert service is not None
         return run_task(boto3.Session(region_name=service.region), service, command, timeout=timeout, on_log=on_log)
 
-    def submit_spark(self, contract: Outputs, job: SparkJob, console: Console) -> SparkRun:
+    def _submit(self, spark: SparkCluster, job: SparkJob, records: JobRecords, on_state: OnState,
+                ) -> CloudSparkResult:
         from targets.aws import emr_steps
 
-        spark = contract.spark
-        assert spark is not None  # the task checks it
-        with console.status("submitting") as status:
-            result = emr_steps.submit_emr(
-                boto3.Session(region_name=spark.region), spark, job.script, JobRecords.of(contract.name),
-                input=job.input, output=job.output, args=job.args, timeout=job.timeout,
-                on_state=lambda state, elapsed: status.update(f"step {state}, {elapsed:.0f} s"))
-        return SparkRun.of_cloud(result)
+        return emr_steps.submit_emr(boto3.Session(region_name=spark.region), spark, job.script, records,
+                                    input=job.input, output=job.output, args=job.args, timeout=job.timeout,
+                                    on_state=on_state)
 
-    def attach_spark(self, contract: Outputs, job_id: str, timeout: float, console: Console) -> SparkRun:
+    def _follow(self, spark: SparkCluster, record: SparkJobRecord, records: JobRecords, timeout: float,
+                on_state: OnState) -> CloudSparkResult:
         from targets.aws import emr_steps
 
-        spark = contract.spark
-        assert spark is not None  # the task checks it
-        records = JobRecords.of(contract.name)
-        record = records.load(job_id, spark)
-        with console.status(f"attaching to step {job_id}") as status:
-            result = emr_steps.follow_emr(
-                boto3.Session(region_name=spark.region), spark, record, records, timeout=timeout,
-                on_state=lambda state, elapsed: status.update(f"step {state}, {elapsed:.0f} s"))
-        return SparkRun.of_cloud(result)
+        return emr_steps.follow_emr(boto3.Session(region_name=spark.region), spark, record, records,
+                                    timeout=timeout, on_state=on_state)
 
 
 BACKEND = AwsBackend()

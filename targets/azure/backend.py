@@ -6,23 +6,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rich.console import Console
-
-from spec.outputs import ENVIRONMENT_TAG, AzureScope, Node, Outputs
-from targets.backend import Record, SparkJob, SparkRun
-from targets.cloud import PulumiBackend
+from spec.outputs import ENVIRONMENT_TAG, AzureScope, Node, Outputs, SparkCluster
+from targets.backend import Record, SparkJob
+from targets.cloud import OnState, PulumiBackend
 from targets.errors import TargetError
-from targets.spark_job_records import JobRecords
+from targets.spark_job_records import JobRecords, SparkJobRecord
+from targets.spark_jobs import CloudSparkResult
 
 
 class AzureBackend(PulumiBackend):
     target = "azure"
+    job_word = "batch"
 
-    def compute_nodes(self, contract: Outputs) -> list[Node]:
+    def _fleet_nodes(self, contract: Outputs) -> list[Node]:
         from targets.azure import discovery, session
 
-        if contract.fleet is None:
-            return list(contract.computes)
+        assert contract.fleet is not None
         scope = _scope(contract)
         return discovery.compute_nodes(session.for_scope(scope), scope, contract.fleet)
 
@@ -51,28 +50,18 @@ class AzureBackend(PulumiBackend):
         return run_task(session.for_scope(scope), scope, contract.containers, command, timeout=timeout,
                         on_log=on_log)
 
-    def submit_spark(self, contract: Outputs, job: SparkJob, console: Console) -> SparkRun:
+    def _submit(self, spark: SparkCluster, job: SparkJob, records: JobRecords, on_state: OnState,
+                ) -> CloudSparkResult:
         from targets.azure import livy
 
-        assert contract.spark is not None  # the task checks it
-        with console.status("submitting") as status:
-            result = livy.submit_livy(
-                contract.spark, job.script, JobRecords.of(contract.name), input=job.input, output=job.output,
-                args=job.args, timeout=job.timeout,
-                on_state=lambda state, elapsed: status.update(f"batch {state}, {elapsed:.0f} s"))
-        return SparkRun.of_cloud(result)
+        return livy.submit_livy(spark, job.script, records, input=job.input, output=job.output, args=job.args,
+                                timeout=job.timeout, on_state=on_state)
 
-    def attach_spark(self, contract: Outputs, job_id: str, timeout: float, console: Console) -> SparkRun:
+    def _follow(self, spark: SparkCluster, record: SparkJobRecord, records: JobRecords, timeout: float,
+                on_state: OnState) -> CloudSparkResult:
         from targets.azure import livy
 
-        spark = contract.spark
-        assert spark is not None  # the task checks it
-        records = JobRecords.of(contract.name)
-        record = records.load(job_id, spark)
-        with console.status(f"attaching to batch {job_id}") as status:
-            result = livy.follow_livy(spark, record, records, timeout=timeout,
-                                      on_state=lambda state, elapsed: status.update(f"batch {state}, {elapsed:.0f} s"))
-        return SparkRun.of_cloud(result)
+        return livy.follow_livy(spark, record, records, timeout=timeout, on_state=on_state)
 
 
 def _scope(contract: Outputs) -> AzureScope:
