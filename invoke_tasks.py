@@ -92,7 +92,7 @@ def _ask(question: str) -> bool:
         return False
 
 
-@task(help={**SPEC_HELPS, "yes": "deploy a cloud stack without showing the plan's question (it is still shown)"})
+@task(help={**SPEC_HELPS, "yes": "deploy a cloud stack without asking (what it will create and cost is still shown)"})
 @cli_errors
 def up(c: Context, spec: str | None = None, stack: str | None = None, target: str | None = None,
        nodes: str | None = None, yes: bool = False) -> None:
