@@ -315,7 +315,8 @@ def run_task(c: Context, command: str | None = None, timeout: int = 600, name: s
 @task(help={"nodes": "number of compute nodes (default 2)"})
 @cli_errors
 def demo(c: Context, nodes: int = 2) -> None:
-    """The whole road on a local cluster: up, mount, run-mpi (the ring), submit-spark (a word count), destroy."""
+    """The whole road on a local cluster: up (the nodes mount their storage as they boot), run-mpi (the ring),
+    submit-spark (a word count), destroy."""
     import tempfile
 
     import targets
@@ -324,15 +325,13 @@ def demo(c: Context, nodes: int = 2) -> None:
 
     # its own name, so that the demo never takes down the user's "local" environment
     env = validate({**local_default_spec(_count("--nodes", nodes) or 2, name="demo"), "spark": {}})
-    console.rule("1/5 up")
+    console.rule("1/4 up")
     targets.up(env, console)
     code = 0
     try:
-        console.rule("2/5 mount")
-        mount(c, name=env.name)
-        console.rule("3/5 run-mpi: the ring over every compute node")
+        console.rule("2/4 run-mpi: the ring over every compute node")
         run_mpi(c, name=env.name)
-        console.rule("4/5 submit-spark: a word count on the Spark workers")
+        console.rule("3/4 submit-spark: a word count on the Spark workers")
         counts = Path(tempfile.mkdtemp(prefix="chpc-demo-")) / "counts"
         submit_spark(c, script=str(PROJECT / "examples/spark/wordcount.py"),
                      input=str(PROJECT / "examples/spark/data/words.txt"), output=str(counts), name=env.name)
@@ -342,7 +341,7 @@ def demo(c: Context, nodes: int = 2) -> None:
     except Exit as exc:
         code = exc.code
     finally:
-        console.rule("5/5 destroy")
+        console.rule("4/4 destroy")
         targets.destroy(env.name, console)
     if code:
         raise Exit(code=code)

@@ -47,28 +47,27 @@ def build(env: Environment, public_key: str) -> dict[str, Any]:
 
 def _hpc(env: Environment, network: Network, public_key: str, tags: dict[str, str],
          opts: pulumi.ResourceOptions) -> dict[str, Any]:
+    """Storage first (the volumes in the head subnet's zone), then the cluster, whose nodes are told what to mount,
+    then the volumes' attachments to the head."""
+    user = env.ssh.user or "ec2-user"
+    storage = Storage(env.name, StorageArgs(
+        storage=env.storage, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_id_list,
+        cluster_security_group_id=network.cluster_security_group_id,
+        head_availability_zone=network.public_subnet_zones[0], tags=tags), opts=opts)
+    volumes = [{"name": v.name, "node": "head", "mount": v.mount, "volume_id": storage.volume_ids[v.name],
+                "fs_type": v.fs_type, "retain": v.retain} for v in env.storage.volumes]
+    shared = None
+    if env.storage.shared and storage.file_system_dns_name is not None:
+        shared = {"kind": "efs", "source": storage.file_system_dns_name, "mount": env.storage.shared.mount}
     cluster = SlurmCluster(env.name, SlurmClusterArgs(
-        cluster_name=env.name, head=env.head, compute=env.compute, ssh_user=env.ssh.user or "ec2-user",
-        ssh_public_key=public_key,
+        cluster_name=env.name, head=env.head, compute=env.compute, ssh_user=user, ssh_public_key=public_key,
         head_subnet_id=network.public_subnet_ids.apply(lambda ids: ids[0]),
         compute_subnet_id=network.private_subnet_ids.apply(lambda ids: ids[0]),
         head_security_group_id=network.head_security_group_id,
         cluster_security_group_id=network.cluster_security_group_id,
-        ansible_dir=ANSIBLE_DIR, tags=tags, boot_vars=boot_vars(env)), opts=opts)
-    storage = Storage(env.name, StorageArgs(
-        storage=env.storage, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_id_list,
-        cluster_security_group_id=network.cluster_security_group_id,
-        head_instance_id=cluster.head_instance_id, head_availability_zone=cluster.head_availability_zone,
-        tags=tags), opts=opts)
-    result: dict[str, Any] = {
-        **cluster_outputs("aws", env, cluster),
-        "volumes": [{"name": v.name, "node": "head", "mount": v.mount, "volume_id": storage.volume_ids[v.name],
-                     "fs_type": v.fs_type, "retain": v.retain} for v in env.storage.volumes],
-    }
-    if env.storage.shared and storage.file_system_dns_name is not None:
-        result["shared"] = {"kind": "efs", "source": storage.file_system_dns_name,
-                            "mount": env.storage.shared.mount}
-    return result
+        ansible_dir=ANSIBLE_DIR, tags=tags, boot_vars=boot_vars(env, volumes, shared, user)), opts=opts)
+    storage.attach(cluster.head_instance_id)
+    return {**cluster_outputs("aws", env, cluster), "volumes": volumes, **({"shared": shared} if shared else {})}
 
 
 def _containers(env: Environment, network: Network, tags: dict[str, str], provider: aws.Provider,

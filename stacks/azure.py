@@ -63,25 +63,24 @@ def _has_spark(env: Environment) -> bool:
 
 def _hpc(env: Environment, network: AzureNetwork, public_key: str, tags: dict[str, str]) -> dict[str, Any]:
     assert env.region is not None
+    user = env.ssh.user or "azureuser"
     storage = AzureStorage(env.name, AzureStorageArgs(
         storage=env.storage, resource_group_name=network.resource_group_name, location=env.region,
         subnet_id=network.subnet_id, tags=tags))
+    # The device path is known before deploy (the LUN); the disk's id tells destroy what is kept.
+    volumes = [{"name": v.name, "node": "head", "mount": v.mount, "device": storage.devices[v.name],
+                "volume_id": storage.disk_ids[v.name], "fs_type": v.fs_type, "retain": v.retain}
+               for v in env.storage.volumes]
+    shared = None
+    if env.storage.shared and storage.share_source is not None:
+        shared = {"kind": "nfs", "source": storage.share_source, "mount": env.storage.shared.mount,
+                  "options": NFS_OPTIONS}
     cluster = AzureSlurmCluster(env.name, AzureSlurmClusterArgs(
-        cluster_name=env.name, head=env.head, compute=env.compute, ssh_user=env.ssh.user or "azureuser",
+        cluster_name=env.name, head=env.head, compute=env.compute, ssh_user=user,
         ssh_public_key=public_key, resource_group_name=network.resource_group_name, location=env.region,
         subnet_id=network.subnet_id, subnet_prefix=network.subnet_prefix, ansible_dir=ANSIBLE_DIR, tags=tags,
-        head_data_disks=storage.data_disks, boot_vars=boot_vars(env)))
-    result: dict[str, Any] = {
-        **cluster_outputs("azure", env, cluster),
-        # The device path is known before deploy (the LUN); the disk's id tells destroy what is kept.
-        "volumes": [{"name": v.name, "node": "head", "mount": v.mount, "device": storage.devices[v.name],
-                     "volume_id": storage.disk_ids[v.name], "fs_type": v.fs_type, "retain": v.retain}
-                    for v in env.storage.volumes],
-    }
-    if env.storage.shared and storage.share_source is not None:
-        result["shared"] = {"kind": "nfs", "source": storage.share_source, "mount": env.storage.shared.mount,
-                            "options": NFS_OPTIONS}
-    return result
+        head_data_disks=storage.data_disks, boot_vars=boot_vars(env, volumes, shared, user)))
+    return {**cluster_outputs("azure", env, cluster), "volumes": volumes, **({"shared": shared} if shared else {})}
 
 
 def _containers(env: Environment, network: AzureNetwork, tags: dict[str, str]) -> dict[str, Any]:

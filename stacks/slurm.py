@@ -1,6 +1,6 @@
 """What the AWS and Azure compositions of a Slurm cluster share: the part of the outputs contract both export the
 same way (the head to connect to, the compute fleet tasks find by tag, with their pinned host keys) and what the
-nodes' storage role prepares at boot."""
+nodes' roles are told at boot (what each mounts)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any, Literal, Protocol
 
 import pulumi
 
+from components.boot.config import Role
+from components.boot.storage import storage_vars
 from spec.environment import Environment
 
 
@@ -31,8 +33,12 @@ def cluster_outputs(provider: Literal["aws", "azure"], env: Environment,
     }
 
 
-def boot_vars(env: Environment) -> dict[str, object]:
-    """The storage role's tunables: the mount points, and amazon-efs-utils where EFS is mounted over TLS (Azure
-    Files NFS needs no client of its own)."""
-    mounts = [v.mount for v in env.storage.volumes] + ([env.storage.shared.mount] if env.storage.shared else [])
-    return {"mount_points": mounts, "efs_utils": bool(env.storage.shared and env.storage.shared.kind == "efs")}
+def boot_vars(env: Environment, volumes: list[dict[str, Any]], shared: dict[str, Any] | None,
+              owner: str) -> dict[Role, dict[str, Any]]:
+    """The roles' tunables of the head and of the compute nodes: each mounts at boot what the contract exports
+    (the head its ``volumes``, every node the ``shared`` file system; the values may still be outputs), with
+    fstab lines; and amazon-efs-utils where EFS is mounted over TLS (Azure Files NFS needs no client of its
+    own)."""
+    efs = {"efs_utils": bool(env.storage.shared and env.storage.shared.kind == "efs")}
+    return {"head": {**efs, **storage_vars(volumes, shared, owner=owner, persist=True)},
+            "compute": {**efs, **storage_vars([], shared, owner=owner, persist=True)}}

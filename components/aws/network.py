@@ -72,6 +72,9 @@ class Network(pulumi.ComponentResource):
     # resources declared inside an apply are invisible to preview.
     private_subnet_id_list: list[pulumi.Output[str]]
     availability_zones: pulumi.Output[list[str]]
+    # The zone of each public subnet, in order, known before anything is built: the head's EBS volumes are made
+    # in its subnet's zone before the head itself, so that its boot can be told their ids.
+    public_subnet_zones: list[str]
     head_security_group_id: pulumi.Output[str]
     cluster_security_group_id: pulumi.Output[str]
 
@@ -84,9 +87,10 @@ class Network(pulumi.ComponentResource):
         super().__init__("cloud-hpc-toolkit:aws:Network", name, None, opts)
         self._name, self._tags = name, args.tags
         if network.vpc_id is None:
-            vpc_id, public, private, zones = self._new_vpc(network, public_cidrs, private_cidrs)
+            vpc_id, public, private, public_zones, zones = self._new_vpc(network, public_cidrs, private_cidrs)
         else:
-            vpc_id, public, private, zones = self._existing_vpc(network)
+            vpc_id, public, private, public_zones, zones = self._existing_vpc(network)
+        self.public_subnet_zones = public_zones
         self.vpc_id = vpc_id
         self.public_subnet_ids = pulumi.Output.all(*public)
         self.private_subnet_ids = pulumi.Output.all(*private)
@@ -109,7 +113,10 @@ class Network(pulumi.ComponentResource):
         return {**self._tags, "Name": f"{self._name}-{suffix}"}
 
     def _new_vpc(self, network: spec.Network, public_cidrs: list[str], private_cidrs: list[str],
-                 ) -> tuple[pulumi.Output[str], list[pulumi.Output[str]], list[pulumi.Output[str]], list[str]]:
+                 ) -> tuple[pulumi.Output[str], list[pulumi.Output[str]], list[pulumi.Output[str]], list[str],
+                            list[str]]:
+        """The VPC's id, the public and private subnets' ids, and their zones (one public and one private subnet
+        per zone, in the same order)."""
         name, count = self._name, network.availability_zones
         invoke = pulumi.InvokeOptions(parent=self)
         available = aws.get_availability_zones(state="available", opts=invoke).names
@@ -146,11 +153,13 @@ class Network(pulumi.ComponentResource):
         aws.ec2.VpcEndpoint(f"{name}-s3", vpc_id=vpc.id, service_name=f"com.amazonaws.{region}.s3",
                             vpc_endpoint_type="Gateway", route_table_ids=[public_rt.id, private_rt.id],
                             tags=self._named("s3"), opts=self._child())
-        return (vpc.id, [s.id for s in subnets["public"]], [s.id for s in subnets["private"]], zones)
+        return (vpc.id, [s.id for s in subnets["public"]], [s.id for s in subnets["private"]], zones, zones)
 
     def _existing_vpc(self, network: spec.Network,
-                      ) -> tuple[pulumi.Output[str], list[pulumi.Output[str]], list[pulumi.Output[str]], list[str]]:
-        """Declare nothing in the VPC but the security groups; check the subnets before anything is built."""
+                      ) -> tuple[pulumi.Output[str], list[pulumi.Output[str]], list[pulumi.Output[str]], list[str],
+                                 list[str]]:
+        """Declare nothing in the VPC but the security groups; check the subnets before anything is built. Returns
+        as ``_new_vpc`` does, the zones looked up."""
         invoke = pulumi.InvokeOptions(parent=self)
         zone_of: dict[str, str] = {}
         for field in ("public_subnet_ids", "private_subnet_ids"):
@@ -169,7 +178,8 @@ class Network(pulumi.ComponentResource):
             zones.append(zone_of[subnet_id])
         return (pulumi.Output.from_input(network.vpc_id),
                 [pulumi.Output.from_input(s) for s in network.public_subnet_ids],
-                [pulumi.Output.from_input(s) for s in network.private_subnet_ids], zones)
+                [pulumi.Output.from_input(s) for s in network.private_subnet_ids],
+                [zone_of[subnet_id] for subnet_id in network.public_subnet_ids], zones)
 
     def _security_groups(self, vpc_id: pulumi.Output[str], ssh_cidr: str,
                          ) -> tuple[pulumi.Output[str], pulumi.Output[str]]:

@@ -12,8 +12,10 @@ import base64
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -48,7 +50,9 @@ class SlurmClusterArgs:
     cluster_security_group_id: Input[str]
     ansible_dir: Path  # the project's ansible/ folder, shipped to the nodes as one S3 object
     tags: dict[str, str]
-    boot_vars: dict[str, object] = field(default_factory=dict)  # role tunables, e.g. efs_utils, mount_points
+    # Each node role's tunables (efs_utils, what it mounts: stacks/slurm.py); may hold outputs (the volume ids, the
+    # file system's name), resolved before the user data is rendered.
+    boot_vars: Mapping[Role, Mapping[str, Any]] = field(default_factory=dict)
 
 
 DEBIAN_OWNER = "136693071363"  # the Debian project's AWS account (wiki.debian.org/Cloud/AmazonEC2Image)
@@ -94,7 +98,6 @@ class SlurmCluster(pulumi.ComponentResource):
     head_instance_id: pulumi.Output[str]
     head_public_ip: pulumi.Output[str]
     head_private_ip: pulumi.Output[str]
-    head_availability_zone: pulumi.Output[str]
     head_host_key: pulumi.Output[str]
     compute_host_key: pulumi.Output[str]
     compute_group_name: pulumi.Output[str]
@@ -120,17 +123,19 @@ class SlurmCluster(pulumi.ComponentResource):
         compute_key = tls.PrivateKey(f"{name}-compute-host-key", algorithm="ED25519", opts=self._child())
         munge_key = random.RandomBytes(f"{name}-munge-key", length=1024, opts=self._child())
 
-        def user_data(role: Role, values: dict[str, str]) -> str:
-            """The cloud-config of a ``role`` node; only known once the keys exist, and secret."""
+        def user_data(role: Role, values: dict[str, Any]) -> str:
+            """The cloud-config of a ``role`` node; only known once the keys (and what it mounts) exist, and
+            secret."""
             return within_ec2_limit(cloud_config(BootConfig(
                 role=role, cluster_name=args.cluster_name, head_name=head_name,
                 munge_key=InlineMungeKey(values["munge"]), bundle=S3Bundle(values["bucket"], values["key"], region),
                 head_address=values.get("head_ip"), login=SshLogin(args.ssh_user, args.ssh_public_key),
-                host_key=HostKey(values["private"], values["public"]), tunables=args.boot_vars)))
+                host_key=HostKey(values["private"], values["public"]), tunables=values["tunables"])))
 
         common = {"bucket": bucket.bucket, "key": bundle.key, "munge": Output.secret(munge_key.base64)}
         head_image = self._image(args.head.instance_type, invoke)
-        head_user_data = Output.all(**common, private=Output.secret(head_key.private_key_openssh),
+        head_user_data = Output.all(**common, tunables=args.boot_vars.get("head", {}),
+                                    private=Output.secret(head_key.private_key_openssh),
                                     public=head_key.public_key_openssh).apply(lambda v: user_data("head", v))
         head = aws.ec2.Instance(
             f"{name}-head", ami=head_image.id, instance_type=args.head.instance_type, subnet_id=args.head_subnet_id,
@@ -147,7 +152,7 @@ class SlurmCluster(pulumi.ComponentResource):
                                               pulumi.ResourceOptions(ignore_changes=["user_data"])))
 
         compute_image = self._image(args.compute.instance_type, invoke)
-        compute_user_data = Output.all(**common, head_ip=head.private_ip,
+        compute_user_data = Output.all(**common, head_ip=head.private_ip, tunables=args.boot_vars.get("compute", {}),
                                        private=Output.secret(compute_key.private_key_openssh),
                                        public=compute_key.public_key_openssh).apply(lambda v: user_data("compute", v))
         interface = aws.ec2.LaunchTemplateNetworkInterfaceArgs(
@@ -187,14 +192,13 @@ class SlurmCluster(pulumi.ComponentResource):
         self.head_instance_id = head.id
         self.head_public_ip = head.public_ip
         self.head_private_ip = head.private_ip
-        self.head_availability_zone = head.availability_zone
         self.head_host_key = head_key.public_key_openssh.apply(openssh_public)
         self.compute_host_key = compute_key.public_key_openssh.apply(openssh_public)
         self.compute_group_name = group.name
         self.bundle_bucket = bucket.bucket
         self.register_outputs({
             "head_instance_id": self.head_instance_id, "head_public_ip": self.head_public_ip,
-            "head_private_ip": self.head_private_ip, "head_availability_zone": self.head_availability_zone,
+            "head_private_ip": self.head_private_ip,
             "head_host_key": self.head_host_key, "compute_host_key": self.compute_host_key,
             "compute_group_name": self.compute_group_name, "compute_tag": list(self.compute_tag),
             "bundle_bucket": self.bundle_bucket,

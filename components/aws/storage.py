@@ -1,4 +1,8 @@
-"""The head's EBS volumes and the EFS file system every node shares, encrypted at rest and (EFS) in transit."""
+"""The head's EBS volumes and the EFS file system every node shares, encrypted at rest and (EFS) in transit.
+
+The volumes are made before the head, in its subnet's zone, and attached once it exists (``attach``): the head's
+boot is told their ids, so that it mounts them itself (the storage role waits for the attachments).
+"""
 
 from __future__ import annotations
 
@@ -29,8 +33,7 @@ class StorageArgs:
     # one resource per element is declared up front, where preview sees it.
     subnet_ids: list[pulumi.Input[str]]
     cluster_security_group_id: pulumi.Input[str]
-    head_instance_id: pulumi.Input[str]
-    head_availability_zone: pulumi.Input[str]
+    head_availability_zone: str  # the zone of the head's subnet, where its volumes must be
     tags: dict[str, str]
 
 
@@ -74,8 +77,8 @@ def tls_only_policy(file_system_arn: str) -> str:
 
 
 class Storage(pulumi.ComponentResource):
-    """EBS volumes attached to the head (kept on destroy when ``retain``) and, for ``shared.kind: efs``, an
-    EFS file system reachable only from the cluster security group, over TLS only."""
+    """EBS volumes for the head (kept on destroy when ``retain``) and, for ``shared.kind: efs``, an EFS file system
+    reachable only from the cluster security group, over TLS only."""
 
     volume_ids: dict[str, pulumi.Output[str]]
     file_system_id: pulumi.Output[str] | None
@@ -92,8 +95,8 @@ class Storage(pulumi.ComponentResource):
             raise ValueError("storage.shared: EFS needs at least one subnet for its mount targets")
         super().__init__("cloud-hpc-toolkit:aws:Storage", name, None, opts)
         self._name, self._tags = name, args.tags
-        self.volume_ids = {volume.name: self._volume(volume, device, args)
-                           for volume, device in zip(volumes, DEVICE_NAMES, strict=False)}
+        self._devices = dict(zip((volume.name for volume in volumes), DEVICE_NAMES, strict=False))
+        self.volume_ids = {volume.name: self._volume(volume, args) for volume in volumes}
         self.file_system_id = self.file_system_dns_name = self.access_point_id = None
         if efs:
             self._file_system(args)
@@ -107,17 +110,22 @@ class Storage(pulumi.ComponentResource):
     def _named(self, suffix: str) -> dict[str, str]:
         return {**self._tags, "Name": f"{self._name}-{suffix}"}
 
-    def _volume(self, volume: spec.Volume, device: str, args: StorageArgs) -> pulumi.Output[str]:
+    def attach(self, head_instance_id: pulumi.Input[str]) -> None:
+        """Attach every volume to the head, once the head exists (its boot waits for them); each attachment depends
+        on its volume and on the head, and the head on no attachment."""
+        for name, volume_id in self.volume_ids.items():
+            # Stopping the head first keeps destroy from hanging on a busy (mounted) volume.
+            aws.ec2.VolumeAttachment(f"{self._name}-{name}-attachment", volume_id=volume_id,
+                                     instance_id=head_instance_id, device_name=self._devices[name],
+                                     stop_instance_before_detaching=True, opts=pulumi.ResourceOptions(parent=self))
+
+    def _volume(self, volume: spec.Volume, args: StorageArgs) -> pulumi.Output[str]:
         kind = volume.type or DEFAULT_VOLUME_TYPE
         ebs = aws.ebs.Volume(
             f"{self._name}-{volume.name}", availability_zone=args.head_availability_zone, type=kind,
             size=volume.size_gb, iops=volume.iops, throughput=volume.throughput, encrypted=True,
             final_snapshot=volume.retain, tags={**self._named(volume.name), "chpc:volume": volume.name},
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=volume.retain or None))
-        # Stopping the head first keeps destroy from hanging on a busy (mounted) volume.
-        aws.ec2.VolumeAttachment(f"{self._name}-{volume.name}-attachment", volume_id=ebs.id,
-                                 instance_id=args.head_instance_id, device_name=device,
-                                 stop_instance_before_detaching=True, opts=pulumi.ResourceOptions(parent=self))
         return ebs.id
 
     def _file_system(self, args: StorageArgs) -> None:

@@ -16,6 +16,7 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_azure_native.compute as compute
@@ -53,7 +54,9 @@ class AzureSlurmClusterArgs:
     ansible_dir: Path  # the project's ansible/ folder, shipped in the custom data
     tags: dict[str, str]
     head_data_disks: Sequence[tuple[int, Input[str]]] = ()  # (LUN, managed disk id) from AzureStorage
-    boot_vars: Mapping[str, object] = field(default_factory=dict)  # role tunables, e.g. mount_points
+    # Each node role's tunables (what it mounts: stacks/slurm.py); may hold outputs (the share's name), resolved
+    # before the custom data is rendered.
+    boot_vars: Mapping[Role, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def image(networking: str) -> dict[str, str]:
@@ -104,7 +107,7 @@ class AzureSlurmCluster(pulumi.ComponentResource):
         compute_key = tls.PrivateKey(f"{name}-compute-host-key", algorithm="ED25519", opts=child)
         munge_key = random.RandomBytes(f"{name}-munge-key", length=1024, opts=child)
 
-        def custom_data(role: Role, values: dict[str, str]) -> str:
+        def custom_data(role: Role, values: dict[str, Any]) -> str:
             """The cloud-config of a ``role`` node; only known once the keys exist, and secret. The bundle travels
             in it (custom_data.py), so the boot script finds it in place instead of fetching it as on AWS."""
             return encode(cloud_config(BootConfig(
@@ -112,7 +115,7 @@ class AzureSlurmCluster(pulumi.ComponentResource):
                 munge_key=InlineMungeKey(values["munge"]), bundle=BundleInPlace(), head_address=head_private_ip,
                 login=SshLogin(args.ssh_user, args.ssh_public_key), host_key=HostKey(values["private"],
                                                                                      values["public"]),
-                tunables=dict(args.boot_vars)), bundle))
+                tunables=values["tunables"]), bundle))
 
         # The nodes' identity, with no role: they call no Azure API (the roles travel in the custom data, Slurm
         # nodes register themselves). It is there so that a job can reach the user's data (a blob container,
@@ -133,7 +136,8 @@ class AzureSlurmCluster(pulumi.ComponentResource):
                 public_ip_address=network.PublicIPAddressArgs(id=head_ip.id))],
             **where, opts=child)
 
-        head_custom_data = Output.all(munge=munge_key.base64, private=head_key.private_key_openssh,
+        head_custom_data = Output.all(munge=munge_key.base64, tunables=args.boot_vars.get("head", {}),
+                                      private=head_key.private_key_openssh,
                                       public=head_key.public_key_openssh).apply(lambda v: custom_data("head", v))
         compute.VirtualMachine(
             f"{name}-head", vm_name=head_name,
@@ -163,7 +167,7 @@ class AzureSlurmCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(ignore_changes=["osProfile.customData"])))
 
         compute_custom_data = Output.all(
-            munge=munge_key.base64, private=compute_key.private_key_openssh,
+            munge=munge_key.base64, tunables=args.boot_vars.get("compute", {}), private=compute_key.private_key_openssh,
             public=compute_key.public_key_openssh).apply(lambda v: custom_data("compute", v))
         self.compute_tag = (FLEET_TAG_KEY, args.cluster_name)
         count = args.compute.count

@@ -2,9 +2,9 @@
 
 ``up`` builds, in order: bridge, one node per namespace set, sshd with a fresh host key, loop
 volumes, then starts inside every node, in the background, the boot script cloud nodes run (rendered from the
-same ``BootConfig``, the cloud-only steps off), waits over SSH until each reports its boot done (the same
-``remote.readiness`` as on the clouds), and waits until Slurm reports every compute node idle. Any failure
-takes down what was built.
+same ``BootConfig``, the cloud-only steps off; it mounts the node's volumes and the shared folder), waits over
+SSH until each reports its boot done (the same ``remote.readiness`` as on the clouds), and waits until Slurm
+reports every compute node idle. Any failure takes down what was built.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 from rich.console import Console
 
 from components.boot.config import BootConfig, BundleInPlace, MungeKeyFile, StaticNode
+from components.boot.storage import storage_vars
 from spec.environment import Environment
 from spec.outputs import Node, Outputs, SharedFs, SparkCluster, Volume
 from targets.local import boot, keys, network, node, volumes
@@ -119,6 +120,7 @@ def _build(env: Environment, console: Console) -> Outputs:
         node.run(journal.inits[name], ["/usr/sbin/sshd", "-f", "/etc/ssh/sshd_config"], f"start sshd on {name}")
     console.print(f"[bold]nodes[/] {', '.join(names)} (sshd up, host keys pinned)")
 
+    # the nodes' boot makes the mount points, on this machine's file system: destroy removes those it made
     mount_points = [v.mount for v in env.storage.volumes]
     if env.storage.shared:
         mount_points.append(env.storage.shared.mount)
@@ -141,7 +143,7 @@ def _build(env: Environment, console: Console) -> Outputs:
         spark=SparkCluster(provider="local", master=f"spark://{addresses['head']}:{SPARK_MASTER_PORT}")
         if env.spark else None,
     )
-    _boot(env, root, addresses, journal, munge, mount_points, outputs, console)
+    _boot(env, root, addresses, journal, munge, outputs, console)
     _wait_for_slurm(journal.inits["head"], env.compute.count, console)
     if env.spark:
         _wait_for_spark(env.name, root, names, journal.inits["head"], addresses["head"], console)
@@ -197,31 +199,40 @@ def _attach_volumes(env: Environment, root: Path, names: list[str], journal: Jou
     return result
 
 
-def boot_tunables(env: Environment, mount_points: list[str]) -> dict[str, object]:
+def boot_tunables(env: Environment) -> dict[str, object]:
     """What the roles need beyond their defaults to run inside this machine's namespaces."""
     return {
         "slurm_cpus": max(2, os.cpu_count() or 2), "slurm_config_overrides": True,
         "slurm_proctrack": "proctrack/linuxproc", "slurm_task_plugin": "task/none",
         "slurm_cgroup_plugin": "cgroup/v1", "slurm_cgroup_automount": False,
-        "mount_points": mount_points, "mpi_interface": "eth0",  # no default route inside the nodes
+        "mpi_interface": "eth0",  # no default route inside the nodes
         **_spark_vars(env),
     }
 
 
+def node_storage(outputs: Outputs, name: str) -> dict[str, object]:
+    """What node ``name`` mounts at boot: its own loop volumes and the bind-mounted shared folder, with no fstab
+    lines (every node shares this machine's /etc/fstab)."""
+    return storage_vars([v.model_dump() for v in outputs.volumes if v.node == name],
+                        outputs.shared.model_dump() if outputs.shared else None, owner=outputs.ssh_user,
+                        persist=False)
+
+
 def _boot(env: Environment, root: Path, addresses: dict[str, str], journal: Journal, munge: Path,
-          mount_points: list[str], outputs: Outputs, console: Console) -> None:
+          outputs: Outputs, console: Console) -> None:
     """Boot every node as a cloud node boots (targets/local/boot.py), from the same kind of BootConfig with the
-    cloud-only steps off: the target has already written sshd's files, the munge key and its addresses."""
+    cloud-only steps off: the target has already written sshd's files, the munge key and its addresses, and
+    attached the loop volumes each node mounts."""
     names = [n.name for n in outputs.nodes()]
-    tunables = boot_tunables(env, mount_points)
+    tunables = boot_tunables(env)
     for name in names:
         boot.start(journal.inits[name], root / "nodes" / name, BootConfig(
             role="head" if name == "head" else "compute", cluster_name=env.name, head_name="head",
             munge_key=MungeKeyFile(str(munge)), bundle=BundleInPlace(str(ANSIBLE_DIR)), head_address=addresses["head"],
             compute_nodes=tuple(StaticNode(n, addresses[n]) for n in names[1:]), cloud_instance=False,
-            service_manager="direct", install_packages=False, tunables=tunables))
+            service_manager="direct", install_packages=False, tunables={**tunables, **node_storage(outputs, name)}))
     boot.wait(outputs, root / "nodes", console)
-    console.print(f"[bold]booted[/] {len(names)} nodes with ansible/site.yml")
+    console.print(f"[bold]booted[/] {len(names)} nodes with ansible/site.yml (volumes and shared folder mounted)")
 
 
 def _spark_vars(env: Environment) -> dict[str, object]:

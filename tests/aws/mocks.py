@@ -38,6 +38,16 @@ CALLS: dict[str, dict[str, Any]] = {
                                                        "secondarySharedKey": "mock-second-key=="},
 }
 
+EXISTING_VPC = "vpc-0a1b2c3d"
+# subnet id -> (its VPC, its zone), answered by SubnetMocks' getSubnet
+SUBNETS = {
+    "subnet-0000000a": (EXISTING_VPC, "us-east-1a"),
+    "subnet-0000000b": (EXISTING_VPC, "us-east-1a"),
+    "subnet-0000000c": (EXISTING_VPC, "us-east-1c"),
+    "subnet-0000000d": (EXISTING_VPC, "us-east-1c"),
+    "subnet-0000000e": ("vpc-99999999", "us-east-1b"),
+}
+
 
 @dataclass
 class Recorded:
@@ -68,6 +78,17 @@ class RecordingMocks(pulumi.runtime.Mocks):
         found = self.of_type(type_token)
         assert len(found) == 1, f"expected one {type_token}, found {[r.name for r in found]}"
         return found[0]
+
+
+class SubnetMocks(RecordingMocks):
+    """The recorder plus answers for ``aws.ec2.get_subnet`` (an existing VPC given by its subnets)."""
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        if args.token == "aws:ec2/getSubnet:getSubnet":
+            self.calls.append((args.token, dict(args.args)))
+            vpc_id, zone = SUBNETS[args.args["id"]]
+            return {"id": args.args["id"], "vpcId": vpc_id, "availabilityZone": zone}
+        return super().call(args)
 
 
 def computed(type_token: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
 from typing import Any
 
 import pulumi
@@ -12,7 +11,7 @@ import pytest
 from components.aws.network import Network, NetworkArgs, carve_subnets, check_cidrs
 from components.security import WORLD_MARKER, SecurityViolation, check_resource, check_ssh_cidr
 from spec import environment as spec
-from tests.aws.mocks import ZONES, RecordingMocks, assert_all_children_of
+from tests.aws.mocks import EXISTING_VPC, ZONES, RecordingMocks, assert_all_children_of
 
 SSH = "198.51.100.0/24"
 VPC = "aws:ec2/vpc:Vpc"
@@ -22,35 +21,8 @@ EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 GROUP = "aws:ec2/securityGroup:SecurityGroup"
 ROUTE = "aws:ec2/route:Route"
 NAT = "aws:ec2/natGateway:NatGateway"
-EXISTING_VPC = "vpc-0a1b2c3d"
-# subnet id -> (its VPC, its zone), answered by the getSubnet mock below
-SUBNETS = {
-    "subnet-0000000a": (EXISTING_VPC, "us-east-1a"),
-    "subnet-0000000b": (EXISTING_VPC, "us-east-1a"),
-    "subnet-0000000c": (EXISTING_VPC, "us-east-1c"),
-    "subnet-0000000d": (EXISTING_VPC, "us-east-1c"),
-    "subnet-0000000e": ("vpc-99999999", "us-east-1b"),
-}
 OUTPUTS = ("vpc_id", "public_subnet_ids", "private_subnet_ids", "availability_zones", "head_security_group_id",
            "cluster_security_group_id")
-
-
-class SubnetMocks(RecordingMocks):
-    """The shared recorder plus answers for ``aws.ec2.get_subnet`` (existing-VPC mode)."""
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        if args.token == "aws:ec2/getSubnet:getSubnet":
-            self.calls.append((args.token, dict(args.args)))
-            vpc_id, zone = SUBNETS[args.args["id"]]
-            return {"id": args.args["id"], "vpcId": vpc_id, "availabilityZone": zone}
-        return super().call(args)
-
-
-@pytest.fixture
-def subnet_mocks() -> Iterator[SubnetMocks]:
-    recorder = SubnetMocks()
-    pulumi.runtime.set_mocks(recorder, project="cloud-hpc-toolkit", stack="test", preview=False)
-    yield recorder
 
 
 def args(ssh_cidr: str = SSH, allow_world: bool = False, **network: Any) -> NetworkArgs:
@@ -65,6 +37,7 @@ def build(network_args: NetworkArgs) -> dict[str, Any]:
     @pulumi.runtime.test
     def program() -> pulumi.Output[None]:
         net = Network("hpc", network_args)
+        values["public_subnet_zones"] = net.public_subnet_zones  # known before anything is built: plain strings
         return pulumi.Output.all(**{key: getattr(net, key) for key in OUTPUTS}).apply(values.update)
 
     program()
@@ -105,7 +78,7 @@ def test_one_public_and_one_private_subnet_per_zone_inside_the_vpc(mocks):
         assert all(subnets[f"hpc-{kind}-{i}"]["mapPublicIpOnLaunch"] is (kind == "public") for i in range(2))
     assert outputs["public_subnet_ids"] == ["hpc-public-0-id", "hpc-public-1-id"]
     assert outputs["private_subnet_ids"] == ["hpc-private-0-id", "hpc-private-1-id"]
-    assert outputs["availability_zones"] == ZONES[:2]
+    assert outputs["availability_zones"] == outputs["public_subnet_zones"] == ZONES[:2]
     assert ("aws:index/getAvailabilityZones:getAvailabilityZones", {"state": "available"}) in mocks.calls
 
 
@@ -178,19 +151,19 @@ def test_every_ingress_rule_ssh_only_from_the_cidr_cluster_only_from_itself(mock
 
 
 def test_existing_vpc_declares_only_the_security_groups(subnet_mocks):
-    outputs = build(args(vpc_id=EXISTING_VPC, public_subnet_ids=["subnet-0000000a"],
+    outputs = build(args(vpc_id=EXISTING_VPC, public_subnet_ids=["subnet-0000000c"],
                          private_subnet_ids=["subnet-0000000b", "subnet-0000000d"]))
     declared = {r.type for r in subnet_mocks.resources}
     assert declared == {"cloud-hpc-toolkit:aws:Network", GROUP, INGRESS, EGRESS}  # not even a tag on a subnet
     assert {g["vpcId"] for g in by_name(subnet_mocks, GROUP).values()} == {EXISTING_VPC}
     assert outputs == {
-        "vpc_id": EXISTING_VPC, "public_subnet_ids": ["subnet-0000000a"],
+        "vpc_id": EXISTING_VPC, "public_subnet_ids": ["subnet-0000000c"],
         "private_subnet_ids": ["subnet-0000000b", "subnet-0000000d"],
-        "availability_zones": ["us-east-1a", "us-east-1c"],
+        "availability_zones": ["us-east-1a", "us-east-1c"], "public_subnet_zones": ["us-east-1c"],
         "head_security_group_id": "hpc-head-id", "cluster_security_group_id": "hpc-cluster-id",
     }
     asked = [a["id"] for token, a in subnet_mocks.calls if token == "aws:ec2/getSubnet:getSubnet"]
-    assert asked == ["subnet-0000000a", "subnet-0000000b", "subnet-0000000d"]
+    assert asked == ["subnet-0000000c", "subnet-0000000b", "subnet-0000000d"]
 
 
 @pytest.mark.parametrize(("private", "message"), [

@@ -64,8 +64,8 @@ def build(**kwargs: Any) -> dict[str, Any]:
     def program() -> pulumi.Output[Any]:
         cluster = SlurmCluster("hpc", cluster_args(**kwargs))
         seen["compute_tag"] = cluster.compute_tag
-        names = ("head_instance_id", "head_public_ip", "head_private_ip", "head_availability_zone", "head_host_key",
-                 "compute_host_key", "compute_group_name", "bundle_bucket")
+        names = ("head_instance_id", "head_public_ip", "head_private_ip", "head_host_key", "compute_host_key",
+                 "compute_group_name", "bundle_bucket")
         for attr in names:
             getattr(cluster, attr).apply(lambda value, attr=attr: seen.__setitem__(attr, value))
         return pulumi.Output.all(*(getattr(cluster, attr) for attr in names))
@@ -140,7 +140,6 @@ def test_head_sits_in_the_public_subnet_with_both_groups(cluster_mocks: Recordin
     assert cluster_mocks.one(TEMPLATE).inputs["imageId"] == CALLS["aws:ec2/getAmi:getAmi"]["id"]
     assert outputs["head_public_ip"] == "198.51.100.10" and outputs["head_private_ip"] == "10.0.1.10"
     assert outputs["head_instance_id"] == f"{head.name}-id"
-    assert outputs["head_availability_zone"] == "us-east-1a"
 
 
 def test_images_are_debian_12_of_each_instance_types_architecture(cluster_mocks: RecordingMocks) -> None:

@@ -3,15 +3,24 @@ its exports are exactly the outputs contract every later task reads."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
+from typing import Any
 
+from components.aws.slurm_cluster import USER_DATA_LIMIT
+from spec import environment as spec
 from spec.loader import load_stack_config
 from spec.outputs import ENVIRONMENT_TAG
-from tests.aws.mocks import RecordingMocks
+from tests.aws.mocks import EXISTING_VPC, SUBNETS, RecordingMocks
+from tests.boot.documents import boot_of, parsed, variables_of
 from tests.contract import assert_contract
-from tests.pulumi_helpers import export
+from tests.pulumi_helpers import export, retained, secret_value
 
 ROOT = Path(__file__).resolve().parents[2]
+INSTANCE = "aws:ec2/instance:Instance"
+TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+VOLUME = "aws:ebs/volume:Volume"
+ATTACHMENT = "aws:ec2/volumeAttachment:VolumeAttachment"
 
 
 def test_hpc_stack_exports_the_contract(mocks: RecordingMocks) -> None:
@@ -44,8 +53,58 @@ def test_containers_stack_exports_a_service_and_no_cluster(mocks: RecordingMocks
     assert "aws:ecs/service:Service" in types and "aws:ec2/instance:Instance" not in types
 
 
-def test_nodes_prepare_the_mount_points_and_efs_utils_at_boot() -> None:
-    from stacks.slurm import boot_vars
+def boot_variables(mocks: RecordingMocks) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The roles' variables in the head's user data and in the compute template's (both secret)."""
+    head = secret_value(mocks.one(INSTANCE).inputs["userData"])
+    compute = base64.b64decode(secret_value(mocks.one(TEMPLATE).inputs["userData"])).decode()
+    for text in (head, compute):
+        assert len(text.encode()) <= USER_DATA_LIMIT
+    return variables_of(boot_of(parsed(head))), variables_of(boot_of(parsed(compute)))
 
-    assert boot_vars(load_stack_config("hpc-dev", ROOT)) == {"mount_points": ["/scratch", "/shared"],
-                                                              "efs_utils": True}
+
+def test_the_head_boots_mounting_its_ebs_volumes_and_the_efs_share_compute_nodes_the_share(mocks):
+    outputs = assert_contract(export(load_stack_config("hpc-dev", ROOT)))
+    head, compute = boot_variables(mocks)
+    [scratch] = outputs.volumes
+    assert outputs.shared is not None
+    efs = {"kind": "efs", "source": outputs.shared.source, "mount": "/shared"}  # what `invoke mount` mounts too
+    assert efs["source"] == "hpc-dev-efs-id.efs.us-east-1.amazonaws.com"
+    assert head["storage_volumes"] == [{"name": "scratch", "volume_id": scratch.volume_id, "mount": "/scratch",
+                                        "fs_type": "ext4"}]
+    assert scratch.volume_id == mocks.one(VOLUME).name + "-id"
+    assert compute["storage_volumes"] == []
+    for variables in (head, compute):
+        assert variables["storage_shared"] == efs
+        assert (variables["storage_owner"], variables["storage_persist"], variables["efs_utils"]) == (
+            "ec2-user", True, True)
+
+
+def test_the_volumes_are_made_before_the_head_in_its_zone_and_attached_after_it(mocks, registrations):
+    export(load_stack_config("hpc-dev", ROOT))
+    head = mocks.one(INSTANCE)
+    subnets = {r.name + "-id": r.inputs for r in mocks.of_type("aws:ec2/subnet:Subnet")}
+    assert mocks.one(VOLUME).inputs["availabilityZone"] == subnets[head.inputs["subnetId"]]["availabilityZone"]
+    volume, attachment = f"{VOLUME}::hpc-dev-scratch", f"{ATTACHMENT}::hpc-dev-scratch-attachment"
+    instance = f"{INSTANCE}::hpc-dev-head"
+    assert depends(registrations, instance, volume)  # its user data holds the volume's id
+    assert not depends(registrations, volume, instance)
+    assert depends(registrations, attachment, instance) and depends(registrations, attachment, volume)
+    assert not depends(registrations, instance, attachment)
+    assert mocks.one(ATTACHMENT).inputs["stopInstanceBeforeDetaching"] is True
+    assert mocks.one(VOLUME).inputs["finalSnapshot"] is True and retained(registrations[volume])
+    assert not retained(registrations[attachment])
+
+
+def test_with_an_existing_vpc_the_volumes_are_made_in_the_head_subnets_zone(subnet_mocks):
+    env = load_stack_config("hpc-dev", ROOT)
+    existing = env.model_copy(update={"network": spec.Network(
+        vpc_id=EXISTING_VPC, public_subnet_ids=["subnet-0000000c"],
+        private_subnet_ids=["subnet-0000000b", "subnet-0000000d"])})
+    export(existing)
+    assert subnet_mocks.one(INSTANCE).inputs["subnetId"] == "subnet-0000000c"
+    assert subnet_mocks.one(VOLUME).inputs["availabilityZone"] == SUBNETS["subnet-0000000c"][1] == "us-east-1c"
+
+
+def depends(registrations: dict[str, Any], resource: str, on: str) -> bool:
+    """Whether the engine was told that ``resource`` (``type::name``) depends on ``on``."""
+    return any(urn.endswith(on) for urn in registrations[resource].dependencies)

@@ -33,17 +33,19 @@ def args(volumes: list[spec.Volume] | None = None, shared: str | None = "efs") -
     storage = spec.Storage(volumes=[volume()] if volumes is None else volumes,
                            shared=spec.Shared(kind=shared, mount="/shared") if shared else None)
     return StorageArgs(storage=storage, vpc_id="vpc-0a1b2c3d", subnet_ids=list(SUBNETS),
-                       cluster_security_group_id="sg-cluster", head_instance_id="i-head",
-                       head_availability_zone=HEAD_ZONE, tags={"project": "chpc"})
+                       cluster_security_group_id="sg-cluster", head_availability_zone=HEAD_ZONE,
+                       tags={"project": "chpc"})
 
 
 def build(storage_args: StorageArgs) -> dict[str, Any]:
-    """Declare the component; return its outputs resolved, and fail unless every child is parented to it."""
+    """Declare the component and attach its volumes to the head; return its outputs resolved, and fail unless every
+    child is parented to it."""
     values: dict[str, Any] = {}
 
     @pulumi.runtime.test
     def program() -> pulumi.Output[None]:
         storage = Storage("hpc", storage_args)
+        storage.attach("i-head")
         values.update(file_system_id=None, file_system_dns_name=None, access_point_id=None)
         present = {key: getattr(storage, key) for key in OUTPUTS if getattr(storage, key) is not None}
         return pulumi.Output.all(**present).apply(values.update)

@@ -4,6 +4,7 @@ outputs contract every later task reads."""
 
 from __future__ import annotations
 
+import base64
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,8 @@ from spec.environment import Environment
 from spec.loader import load_spec_file, load_stack_config
 from spec.outputs import ENVIRONMENT_TAG, Outputs
 from stacks.azure import NFS_OPTIONS
-from stacks.slurm import boot_vars
 from tests.azure.conftest import HEAD_PUBLIC_IP, WORKSPACE_CUSTOMER_ID, AzureMocks
+from tests.boot.documents import boot_of, parsed, variables_of
 from tests.contract import assert_contract
 from tests.pulumi_helpers import export, secret_value
 
@@ -152,9 +153,21 @@ def test_the_container_subnet_waits_for_the_cluster_subnet(mocks: AzureMocks,
     assert any(urn.endswith(f"Network${SUBNET}::azure-containers-dev-cluster") for urn in service.dependencies)
 
 
-def test_nodes_prepare_the_mount_points_and_no_efs_utils() -> None:
-    assert boot_vars(load_stack_config("azure-hpc-dev", ROOT)) == {"mount_points": ["/scratch", "/shared"],
-                                                                     "efs_utils": False}
+def test_the_head_boots_mounting_its_disks_by_lun_and_the_nfs_share_compute_nodes_the_share(mocks: AzureMocks) -> None:
+    outputs = assert_contract(export(load_stack_config("azure-hpc-dev", ROOT)))
+    head = secret_value(mocks.one(VM).inputs["osProfile"])["customData"]
+    compute = secret_value(mocks.one(VMSS).inputs["virtualMachineProfile"])["osProfile"]["customData"]
+    head_vars, compute_vars = (variables_of(boot_of(parsed(base64.b64decode(text).decode())))
+                               for text in (head, compute))
+    assert head_vars["storage_volumes"] == [{"name": "scratch", "device": "/dev/disk/azure/scsi1/lun0",
+                                             "mount": "/scratch", "fs_type": "ext4"}]
+    assert compute_vars["storage_volumes"] == []
+    assert outputs.shared is not None
+    share = {"kind": "nfs", "source": outputs.shared.source, "mount": "/shared", "options": NFS_OPTIONS}
+    for variables in (head_vars, compute_vars):
+        assert variables["storage_shared"] == share  # what the outputs export, and `invoke mount` mounts
+        assert (variables["storage_owner"], variables["storage_persist"], variables["efs_utils"]) == (
+            "azureuser", True, False)
 
 
 def test_the_cluster_subnet_must_hold_the_hdinsight_nodes_too(mocks: AzureMocks) -> None:

@@ -29,7 +29,7 @@ def aws(role: Role = "compute", **changes: Any) -> BootConfig:
         "role": role, "cluster_name": "hpc", "head_name": "hpc-head", "munge_key": InlineMungeKey(MUNGE),
         "bundle": S3Bundle("hpc-bundle-1234", "bundles/ansible-0123.zip", "us-east-1"),
         "head_address": "10.0.1.10" if role == "compute" else None, "login": SshLogin("ec2-user", USER_KEY),
-        "host_key": HOST_KEY, "tunables": {"mount_points": ["/shared"], "efs_utils": True}}
+        "host_key": HOST_KEY, "tunables": {"efs_utils": True}}
     return BootConfig(**{**values, **changes})
 
 
@@ -43,5 +43,5 @@ def local(role: Role = "compute", bundle: str = "/src/ansible", **changes: Any) 
     values: dict[str, Any] = {
         "munge_key": MungeKeyFile("/var/lib/cloud-hpc-toolkit/env/secrets/munge.key"), "bundle": BundleInPlace(bundle),
         "head_address": "10.213.0.10", "login": None, "host_key": None, "cloud_instance": False,
-        "service_manager": "direct", "install_packages": False, "tunables": {"mount_points": []}}
+        "service_manager": "direct", "install_packages": False, "tunables": {}}
     return aws(role, **{**values, **changes})

@@ -1,9 +1,10 @@
-"""Reading a node's cloud-config as cloud-init reads it, and the boot script it carries (for the AWS, Azure
-and cloud-config tests alike)."""
+"""Reading a node's cloud-config as cloud-init reads it, the boot script it carries and the variables that gives
+the roles (for the AWS, Azure and cloud-config tests alike)."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import yaml
@@ -24,3 +25,10 @@ def boot_of(document: dict[str, Any]) -> str:
     [boot] = [entry for entry in document["write_files"] if entry["path"] == BOOT_PATH]
     assert (boot["permissions"], boot["owner"]) == ("0700", "root:root")
     return boot["content"]
+
+
+def variables_of(script: str) -> dict[str, Any]:
+    """The ansible variables the boot script writes for the roles (before the node fills in its own names)."""
+    found = re.search(r"<<'CHPC_VARS_EOF'\n(.*?)\nCHPC_VARS_EOF\n", script, re.S)
+    assert found, "the boot script writes no variables file"
+    return json.loads(found.group(1))

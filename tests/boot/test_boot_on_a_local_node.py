@@ -82,7 +82,7 @@ def config(role: Role, **changes: Any) -> BootConfig:
         "role": role, "cluster_name": NAME, "head_name": "head",
         "munge_key": InlineMungeKey(base64.b64encode(b"m" * 1024).decode()), "bundle": BundleInPlace(str(ANSIBLE)),
         "cloud_instance": False, "service_manager": "direct", "install_packages": False,
-        "tunables": boot_tunables(env, [])}
+        "tunables": boot_tunables(env)}
     return BootConfig(**{**values, **changes})
 
 

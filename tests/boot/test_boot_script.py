@@ -15,6 +15,7 @@ import pytest
 from components.boot import script
 from components.boot.config import OWN_VARS, BootConfig, S3Bundle, SshLogin, StaticNode
 from components.boot.script import ansible_vars, boot_script
+from components.boot.storage import storage_vars
 from spec.loader import load_stack_config
 from stacks.slurm import boot_vars
 from targets.local.target import boot_tunables
@@ -55,8 +56,12 @@ def test_every_tunable_a_target_passes_is_documented_or_defaulted() -> None:
     from spec.environment import Environment
 
     env = Environment.model_validate({"name": "docs", "target": "local", "compute": {"count": 2}})
-    cloud = boot_vars(load_stack_config("hpc-dev", ROOT))
-    for tunables in (boot_tunables(env, ["/scratch"]), cloud):
+    volumes = [{"name": "scratch", "node": "head", "mount": "/scratch", "volume_id": "vol-1", "fs_type": "ext4"}]
+    cloud = boot_vars(load_stack_config("hpc-dev", ROOT), volumes, {"kind": "efs", "source": "fs-1", "mount": "/s"},
+                      "ec2-user")
+    on_local = {**boot_tunables(env), **storage_vars([{**volumes[0], "device": "/dev/loop7"}], None, owner="root",
+                                                     persist=False)}
+    for tunables in (on_local, cloud["head"], cloud["compute"]):
         assert set(ansible_vars(local(tunables=tunables))) - documented() == set()
 
 

@@ -1,4 +1,5 @@
-"""The post-deploy road on a real local cluster: status, mount, run-mpi, ssh, pinning, re-attach."""
+"""The post-deploy road on a real local cluster: status, run-mpi right after up (the nodes mounted their storage at
+boot), mount again, ssh, pinning, re-attach."""
 
 from __future__ import annotations
 
@@ -30,24 +31,6 @@ def test_status_shows_every_node_idle(cluster: Outputs, state_dir: Path) -> None
     assert re.search(r"head\s+│.*│\s+ok\s+│\s+controller", result.stdout)
 
 
-def test_mount_formats_once_and_keeps_data(cluster: Outputs, state_dir: Path) -> None:
-    first = invoke(state_dir, "mount", "--name", cluster.name)
-    assert first.returncode == 0, first.stdout + first.stderr
-    assert first.stdout.count("formatted and mounted") == 3  # one fresh volume per node
-    with Pool(cluster) as pool:
-        client = pool.client("compute-1")
-        run(client, "echo precious > /scratch/data.txt && sync", node="compute-1", step="write")
-        run(client, ["umount", "/scratch"], node="compute-1", step="umount")
-    second = invoke(state_dir, "mount", "--name", cluster.name)
-    assert second.returncode == 0, second.stdout + second.stderr
-    assert "formatted" not in second.stdout
-    assert re.search(r"compute-1 /scratch: /dev/loop\d+ \(ext4\) mounted", second.stdout)
-    assert second.stdout.count("already mounted") == 5  # shared x3 + the two volumes left mounted
-    with Pool(cluster) as pool:
-        text = run(pool.client("compute-1"), ["cat", "/scratch/data.txt"], node="compute-1", step="read").stdout
-    assert text == "precious\n"
-
-
 def test_ring_prints_every_rank(cluster: Outputs, state_dir: Path) -> None:
     result = invoke(state_dir, "run-mpi", "--name", cluster.name, "--nodes", "2", "--ntasks", "4")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -58,6 +41,47 @@ def test_ring_prints_every_rank(cluster: Outputs, state_dir: Path) -> None:
     for rank in (1, 2, 3):
         assert by_rank[rank][1:] == (rank - 2, rank - 1)
     assert {host for host, _, _ in by_rank.values()} == {"compute-0", "compute-1"}
+
+
+def test_a_job_right_after_up_writes_to_the_shared_folder_and_each_nodes_volume(cluster: Outputs, state_dir: Path,
+                                                                                 tmp_path: Path) -> None:
+    """`up` then `run-mpi`, nothing between: every node mounted its volume and the shared folder at boot."""
+    program = tmp_path / "after_up.sh"
+    program.write_text("#!/bin/sh\nset -e\nhost=$(hostname)\n"
+                       'echo "$host" > "/shared/after-up-$OMPI_COMM_WORLD_RANK.txt"\n'
+                       'echo "$host" > /scratch/after-up.txt\n'
+                       'echo "$host /scratch on $(findmnt -rn -o SOURCE --mountpoint /scratch)"\n')
+    result = invoke(state_dir, "run-mpi", "--name", cluster.name, "--program", str(program), "--nodes", "2",
+                    "--ntasks", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    devices = {v.node: v.device for v in cluster.volumes}
+    said = dict(re.findall(r"^(compute-\d) /scratch on (\S+)$", result.stdout, re.M))
+    assert said == {name: devices[name] for name in ("compute-0", "compute-1")}, result.stdout
+    # the bind mount's source, on this machine: unmounted, /shared would be this machine's own folder
+    written = sorted((state_dir / cluster.name / "shared").glob("after-up-*.txt"))
+    assert sorted(path.read_text() for path in written) == ["compute-0\n", "compute-1\n"]
+
+
+def test_mount_reports_what_boot_mounted_and_mounts_again_without_formatting(cluster: Outputs,
+                                                                            state_dir: Path) -> None:
+    first = invoke(state_dir, "mount", "--name", cluster.name)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "formatted" not in first.stdout
+    assert first.stdout.count("already mounted") == 6  # the shared folder and the node's volume, on 3 nodes
+    assert re.search(r"head /scratch: /dev/loop\d+ \(ext4\) already mounted", first.stdout), first.stdout
+    with Pool(cluster) as pool:
+        client = pool.client("compute-1")
+        run(client, "echo precious > /scratch/data.txt && sync", node="compute-1", step="write")
+        run(client, ["umount", "/scratch"], node="compute-1", step="umount")
+    second = invoke(state_dir, "mount", "--name", cluster.name)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "formatted" not in second.stdout
+    assert re.search(r"compute-1 /scratch: /dev/loop\d+ \(ext4\) mounted", second.stdout)
+    assert second.stdout.count("already mounted") == 5  # shared x3 + the two volumes left mounted
+    with Pool(cluster) as pool:
+        text = run(pool.client("compute-1"), ["cat", "/scratch/data.txt", "/scratch/after-up.txt"],
+                   node="compute-1", step="read").stdout
+    assert text == "precious\ncompute-1\n"
 
 
 def test_a_stack_deployed_elsewhere_runs_jobs_from_a_machine_with_no_state(cluster: Outputs, tmp_path: Path,

@@ -24,8 +24,8 @@ def test_retained_volume_survives_destroy_and_nothing_else_remains(state_dir: Pa
     assert invoke(state_dir, "up", "--spec", str(spec)).returncode == 0
     try:
         outputs = Outputs.load(state_dir / KEEP / "outputs.json")
-        assert invoke(state_dir, "mount", "--name", KEEP).returncode == 0
-        with Pool(outputs) as pool:
+        with Pool(outputs) as pool:  # no `invoke mount`: the node mounted its volume at boot
+            assert scratch_source(pool) == volume_of(outputs)
             run(pool.client("compute-0"), "echo kept > /scratch/result.txt && sync", node="compute-0", step="write")
         again = invoke(state_dir, "up", "--spec", str(spec))  # up is idempotent: nothing rebuilt
         assert again.returncode == 0 and "already up" in again.stdout
@@ -43,16 +43,30 @@ def test_retained_volume_survives_destroy_and_nothing_else_remains(state_dir: Pa
 
     assert invoke(state_dir, "up", "--spec", str(spec)).returncode == 0
     try:
-        mounted = invoke(state_dir, "mount", "--name", KEEP)
-        assert mounted.returncode == 0 and "formatted" not in mounted.stdout, mounted.stdout
         outputs = Outputs.load(state_dir / KEEP / "outputs.json")
-        with Pool(outputs) as pool:
+        with Pool(outputs) as pool:  # mounted again at boot, its file system kept: the data is there
+            assert scratch_source(pool) == volume_of(outputs)
             text = run(pool.client("compute-0"), ["cat", "/scratch/result.txt"], node="compute-0", step="read").stdout
         assert text == "kept\n"
+        mounted = invoke(state_dir, "mount", "--name", KEEP)
+        assert mounted.returncode == 0 and "formatted" not in mounted.stdout, mounted.stdout
+        assert "compute-0 /scratch: " in mounted.stdout and mounted.stdout.count("already mounted") == 4
     finally:
         invoke(state_dir, "destroy", "--name", KEEP)
     (state_dir / KEEP / "volumes" / "compute-0-scratch.img").unlink()
     (state_dir / KEEP / "volumes" / "head-scratch.img").unlink()
+
+
+def scratch_source(pool: Pool) -> str:
+    """What compute-0 has mounted on /scratch (empty: nothing, and a write would land on this machine's folder)."""
+    return run(pool.client("compute-0"), "findmnt -rn -o SOURCE --mountpoint /scratch || true", node="compute-0",
+               step="findmnt").stdout.strip()
+
+
+def volume_of(outputs: Outputs) -> str:
+    [device] = [v.device for v in outputs.volumes if v.node == "compute-0"]
+    assert device is not None
+    return device
 
 
 def test_failed_up_rolls_back_everything(state_dir: Path, tmp_path: Path) -> None:
