@@ -29,7 +29,6 @@ from remote.fanout import fan_out  # noqa: E402
 from remote.mpi_job import run_mpi  # noqa: E402
 from remote.pool import Pool  # noqa: E402
 from remote.run import run  # noqa: E402
-from remote.storage import mount_all  # noqa: E402
 from spec.environment import Environment  # noqa: E402
 from spec.outputs import Outputs  # noqa: E402
 from targets.local import target  # noqa: E402
@@ -85,7 +84,6 @@ def main() -> None:
     up_seconds = time.perf_counter() - up_start
     try:
         with Pool(outputs) as pool:
-            mount_all(pool)
             run(pool.head(), ["mpicc", "-O2", "-o", "/shared/ring-bare", str(RING)], node="head", step="compile")
         ntasks = 2 * args.nodes
         toolkit = [timed(lambda: toolkit_run(outputs, args.nodes, ntasks)) for _ in range(args.rounds)]

@@ -29,7 +29,6 @@ from rich.console import Console  # noqa: E402
 from remote.pool import Pool  # noqa: E402
 from remote.run import run  # noqa: E402
 from remote.spark_job import SPARK_SUBMIT, submit_local  # noqa: E402
-from remote.storage import mount_all  # noqa: E402
 from spec.environment import local_default_spec  # noqa: E402
 from spec.loader import validate  # noqa: E402
 from spec.outputs import Outputs  # noqa: E402
@@ -81,8 +80,6 @@ def main() -> None:
         up = time.perf_counter()
         outputs = target.up(env, QUIET)
         print(f"up with Spark (1 master + 2 workers): {time.perf_counter() - up:.1f} s")
-        with Pool(outputs) as pool:
-            mount_all(pool)
         bench = Path(outputs.shared.source) / "bench"
         bench.mkdir()
         shutil.copy(local_input, bench / "words.txt")
