@@ -24,9 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from remote.mounts import TOOLKIT_DIR
-from targets.local import node, volumes
+from targets.local import node, target, volumes
+from targets.local.journal import Journal
 from tests.disks import write_partition_table
 from tests.local.harness import ROOT, run_name
 
@@ -204,3 +206,20 @@ def test_a_share_that_never_mounts_is_tried_for_the_wait_then_named(booted: Node
     assert "storage: shared file system nowhere.invalid:/share on " in line, line
     assert "failed after waiting 4 s" in line and "resolves from the node" in line, line
     assert 4 <= time.monotonic() - started < 60
+
+
+def test_a_mount_point_another_environment_uses_survives_a_destroy(booted: Node, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two environments on one machine share the host's mount-point folders: the one that made a folder must not
+    remove it while a node of the other has something mounted there (the kernel would unmount it in that node)."""
+    point = Path(f"/chpc-busy-{os.getpid():x}")
+    point.mkdir()
+    try:
+        in_node(booted, "mount", "-t", "tmpfs", "busy", str(point))
+        monkeypatch.setenv("CHPC_STATE_DIR", str(tmp_path))
+        Journal(name="gone", created_dirs=[str(point)]).save()  # an environment that made the folder, going
+        target.destroy("gone", Console(quiet=True))
+        assert point.is_dir() and mounted(booted, point) == "busy tmpfs"
+    finally:
+        node.run(booted.pid, ["umount", str(point)], "umount", check=False)
+        point.rmdir()
