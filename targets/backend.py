@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -33,6 +33,8 @@ class Record:
     target: str
     stack: str | None = None
     region: str | None = None
+    # the contract, when finding the environment already read it from its stack (not read twice in one task)
+    fresh: Outputs | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -148,6 +148,8 @@ class PulumiBackend(Backend):
 
     def contract(self, record: Record, console: Console) -> Outputs:
         """The stack's outputs, saved here as a cache; the cache alone when the Pulumi CLI is not installed."""
+        if record.fresh is not None:
+            return record.fresh
         if record.stack is not None and pulumi_stack.cli_available():
             values = pulumi_stack.outputs(record.stack)
             if not values:

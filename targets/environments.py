@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -118,7 +119,7 @@ def _by_stack(stack: str, for_destroy: bool) -> Record:
         contract = parse_contract(found, f"the outputs of stack {stack}")
         record = Record(name=contract.name, target=contract.target, stack=stack, region=contract.region)
         cache(record, contract)
-        return record
+        return replace(record, fresh=contract)
     if not for_destroy:
         raise TargetError(f"stack {stack} has no outputs: nothing is deployed there (`invoke up --stack {stack}` "
                           f"or `pulumi up -s {stack}`), or its deployment did not finish (`invoke destroy --stack "
