@@ -58,6 +58,8 @@ def test_a_misspelled_nested_key_a_value_of_the_wrong_kind_and_an_outside_enum_a
                          root_block_device={"volume_size": "large", "encrypted": "yes"})
         compute.Disk("scratch", resource_group_name="rg", sku={"name": "PremiumV3_LRS"}, disk_size_gb=1.5,
                      creation_data={"create_option": "Empty"})
+        compute.VirtualMachine("head", resource_group_name="rg", storage_profile={"os_disk": {
+            "create_option": "FromImage", "caching": "Readwrite"}})
 
     found = [line for resource in planned(program) for line in problems(resource)]
     assert sorted(found) == sorted([
@@ -66,9 +68,11 @@ def test_a_misspelled_nested_key_a_value_of_the_wrong_kind_and_an_outside_enum_a
         "instanceMetadataTags)",
         "aws:ec2/instance:Instance node: rootBlockDevice.volumeSize: a string 'large' where int is expected",
         "aws:ec2/instance:Instance node: rootBlockDevice.encrypted: a string 'yes' where bool is expected",
-        "azure-native:compute:Disk scratch: sku.name: 'PremiumV3_LRS' is not one of DiskStorageAccountTypes: "
+        "azure-native:compute:Disk scratch: sku.name: a string 'PremiumV3_LRS' is not one of DiskStorageAccountTypes: "
         "PremiumV2_LRS, Premium_LRS, Premium_ZRS, StandardSSD_LRS, StandardSSD_ZRS, Standard_LRS, UltraSSD_LRS",
         "azure-native:compute:Disk scratch: diskSizeGB: a number 1.5 where int is expected",
+        "azure-native:compute:VirtualMachine head: storageProfile.osDisk.caching: a string 'Readwrite' is not one of "
+        "CachingTypes: None, ReadOnly, ReadWrite",
     ])
 
 
