@@ -53,8 +53,12 @@ class SharedFs(_Strict):
 
 
 class ComputeFleet(_Strict):
-    """Compute nodes that come and go (a scaling group registering with Slurm by itself): found by tag
-    when a task runs, all sharing one pinned host key."""
+    """Compute nodes that come and go (a scaling group registering with Slurm by itself): found when a task runs,
+    all sharing one pinned host key.
+
+    ``group`` (the Auto Scaling group's or scale set's name) and ``vpc_id`` (aws) scope the search to what the stack
+    itself made: the tag holds only the environment's name, which another stack, VPC or account may share. A
+    contract saved before they were exported has neither, and its fleet is found by the tag alone, as it was."""
 
     provider: Literal["aws", "azure"]
     region: str
@@ -62,6 +66,8 @@ class ComputeFleet(_Strict):
     tag_value: str
     host_key: str
     expected: int
+    group: str | None = None
+    vpc_id: str | None = None
 
 
 class AzureScope(_Strict):

@@ -67,7 +67,8 @@ def _hpc(env: Environment, network: Network, public_key: str, tags: dict[str, st
         cluster_security_group_id=network.cluster_security_group_id,
         ansible_dir=ANSIBLE_DIR, tags=tags, boot_vars=boot_vars(env, volumes, shared, user)), opts=opts)
     storage.attach(cluster.head_instance_id)
-    return {**cluster_outputs("aws", env, cluster), "volumes": volumes, **({"shared": shared} if shared else {})}
+    return {**cluster_outputs("aws", env, cluster, network.vpc_id), "volumes": volumes,
+            **({"shared": shared} if shared else {})}
 
 
 def _containers(env: Environment, network: Network, tags: dict[str, str], provider: aws.Provider,

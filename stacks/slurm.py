@@ -1,6 +1,6 @@
 """What the AWS and Azure compositions of a Slurm cluster share: the part of the outputs contract both export the
-same way (the head to connect to, the compute fleet tasks find by tag, with their pinned host keys) and what the
-nodes' roles are told at boot (what each mounts)."""
+same way (the head to connect to, the compute fleet tasks find in its scaling group, with their pinned host keys)
+and what the nodes' roles are told at boot (what each mounts)."""
 
 from __future__ import annotations
 
@@ -19,17 +19,20 @@ class SlurmClusterOutputs(Protocol):
     head_public_ip: pulumi.Output[str]
     head_host_key: pulumi.Output[str]
     compute_host_key: pulumi.Output[str]
+    compute_group_name: pulumi.Output[str]  # the Auto Scaling group (aws), the scale set (azure)
     compute_tag: tuple[str, str]
 
 
-def cluster_outputs(provider: Literal["aws", "azure"], env: Environment,
-                    cluster: SlurmClusterOutputs) -> dict[str, Any]:
+def cluster_outputs(provider: Literal["aws", "azure"], env: Environment, cluster: SlurmClusterOutputs,
+                    vpc_id: pulumi.Input[str] | None = None) -> dict[str, Any]:
+    """The head and the fleet, which tasks look for in the stack's own scaling group (and VPC, on AWS) only."""
     tag_key, tag_value = cluster.compute_tag
+    scope = {"group": cluster.compute_group_name, **({"vpc_id": vpc_id} if vpc_id is not None else {})}
     return {
         "head": {"name": "head", "address": cluster.head_public_ip, "host_key": cluster.head_host_key},
         "computes": [],
         "fleet": {"provider": provider, "region": env.region, "tag_key": tag_key, "tag_value": tag_value,
-                  "host_key": cluster.compute_host_key, "expected": env.compute.count},
+                  "host_key": cluster.compute_host_key, "expected": env.compute.count, **scope},
     }
 
 

@@ -87,7 +87,8 @@ class Backend(ABC):
 
     @abstractmethod
     def compute_nodes(self, contract: Outputs) -> list[Node]:
-        """The compute nodes running now (a cloud fleet is found by tag; a local cluster's are in its contract)."""
+        """The compute nodes running now (a cloud fleet is found in the stack's scaling group; a local cluster's are
+        in its contract)."""
 
     def run_task(self, contract: Outputs, command: list[str] | None, timeout: float,
                  on_log: Callable[[str], None]) -> int:

@@ -72,7 +72,7 @@ class PulumiBackend(Backend):
 
     @abstractmethod
     def _fleet_nodes(self, contract: Outputs) -> list[Node]:
-        """The compute fleet's running nodes, found by its tag."""
+        """The compute fleet's running nodes, found in the stack's own scaling group."""
 
     @abstractmethod
     def wait_for_fleet(self, contract: Outputs, timeout: float) -> list[Node]:

@@ -87,7 +87,7 @@ class AzureSlurmCluster(pulumi.ComponentResource):
     head_private_ip: pulumi.Output[str]
     head_host_key: pulumi.Output[str]
     compute_host_key: pulumi.Output[str]
-    scale_set_name: pulumi.Output[str]
+    compute_group_name: pulumi.Output[str]  # the scale set's name
     nodes_identity_principal_id: pulumi.Output[str]
     compute_tag: tuple[str, str]
 
@@ -207,11 +207,11 @@ class AzureSlurmCluster(pulumi.ComponentResource):
         self.head_private_ip = Output.from_input(head_private_ip)
         self.head_host_key = head_key.public_key_openssh.apply(openssh_public)
         self.compute_host_key = compute_key.public_key_openssh.apply(openssh_public)
-        self.scale_set_name = scale_set.name
+        self.compute_group_name = scale_set.name
         self.nodes_identity_principal_id = nodes_identity.principal_id
         self.register_outputs({
             "nodes_identity_principal_id": self.nodes_identity_principal_id,
             "head_public_ip": self.head_public_ip, "head_private_ip": self.head_private_ip,
             "head_host_key": self.head_host_key, "compute_host_key": self.compute_host_key,
-            "scale_set_name": self.scale_set_name, "compute_tag": list(self.compute_tag),
+            "compute_group_name": self.compute_group_name, "compute_tag": list(self.compute_tag),
         })

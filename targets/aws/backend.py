@@ -1,6 +1,6 @@
 """The AWS target: a stack of this project's program (``targets.cloud``) with boto3 for what follows `up`: the
-compute fleet found by tag, Fargate tasks, EMR steps, and the leftover check after destroy. Credentials and
-endpoints come from boto3's usual chain (profiles, environment, ``AWS_ENDPOINT_URL``)."""
+compute fleet found in the stack's Auto Scaling group, Fargate tasks, EMR steps, and the leftover check after
+destroy. Credentials and endpoints come from boto3's usual chain (profiles, environment, ``AWS_ENDPOINT_URL``)."""
 
 from __future__ import annotations
 

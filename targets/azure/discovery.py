@@ -2,6 +2,11 @@
 
 A node is named by its computer name (the host name it registers with Slurm) and reached at the private
 address of its primary network interface; only VMs whose power state is running count.
+
+The search is the stack's own already: its resource group is the stack's (azure-native names it with a random
+suffix, and the spec cannot name an existing one), in the subscription the stack deployed to. Within it, a contract
+naming the scale set (``fleet.group``) is held to that one set, so a tagged set added to the group by hand is not
+taken for the fleet.
 """
 
 from __future__ import annotations
@@ -20,17 +25,17 @@ RUNNING = "PowerState/running"
 
 
 def compute_nodes(session: AzureSession, scope: AzureScope, fleet: ComputeFleet) -> list[Node]:
-    """The running VMs of every scale set in the environment's resource group carrying the fleet tag,
-    sorted by name so every task sees the same order."""
+    """The running VMs of the fleet's scale set (every set carrying the fleet tag, for a contract that names
+    none) in the environment's resource group, sorted by name so every task sees the same order."""
     compute = session.client(ComputeManagementClient)
     network = session.client(NetworkManagementClient)
     group = scope.resource_group
     nodes: list[Node] = []
-    with step(f"listing the compute nodes tagged {fleet.tag_key}={fleet.tag_value} in resource group {group}",
+    with step(f"listing the compute nodes {_scope(fleet)} in resource group {group}",
               "check the Azure login (az login or AZURE_* variables) and that it may read VMs and network "
               "interfaces in the resource group (Reader)"):
         for scale_set in compute.virtual_machine_scale_sets.list(group):
-            if (scale_set.tags or {}).get(fleet.tag_key) != fleet.tag_value:
+            if not _of_fleet(scale_set, fleet):
                 continue
             addresses = _addresses(network, group, scale_set.name)
             for vm in compute.virtual_machine_scale_set_vms.list(group, scale_set.name, expand="instanceView"):
@@ -50,11 +55,23 @@ def wait_for_nodes(session: AzureSession, scope: AzureScope, fleet: ComputeFleet
         if len(nodes) >= fleet.expected:
             return nodes
         if time.monotonic() >= deadline:
-            raise AzureError(f"waiting for compute nodes: {len(nodes)} of {fleet.expected} VMs of the scale set "
-                             f"tagged {fleet.tag_key}={fleet.tag_value} in {scope.resource_group} are running after "
+            raise AzureError(f"waiting for compute nodes: {len(nodes)} of {fleet.expected} VMs {_scope(fleet)} "
+                             f"in {scope.resource_group} are running after "
                              f"{timeout:g} s; look at the scale set's activity log (quota, capacity, allocation "
                              "failures in the proximity placement group) or wait longer with a larger timeout")
         time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+
+
+def _of_fleet(scale_set: Any, fleet: ComputeFleet) -> bool:
+    """Carries the fleet tag and, where the contract names the fleet's scale set, is that set."""
+    tagged = (scale_set.tags or {}).get(fleet.tag_key) == fleet.tag_value
+    return tagged and fleet.group in (None, scale_set.name)
+
+
+def _scope(fleet: ComputeFleet) -> str:
+    """How the search is narrowed, for messages."""
+    where = f"tagged {fleet.tag_key}={fleet.tag_value}"
+    return f"of scale set {fleet.group} ({where})" if fleet.group else f"of the scale set {where}"
 
 
 def _addresses(network: NetworkManagementClient, group: str, scale_set: str) -> dict[str, str]:

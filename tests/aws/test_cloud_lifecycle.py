@@ -26,6 +26,7 @@ from targets.cloud import PulumiBackend
 from targets.local import keys
 from tests.aws import moto_fixture
 from tests.aws.mocks import FAKE_ED25519
+from tests.aws.test_discovery import ScalingGroup, scaling_group
 from tests.pulumi_cli.fixture import FakePulumi
 
 moto, aws_session = moto_fixture.moto, moto_fixture.aws_session  # the moto_server fixtures, by name
@@ -35,18 +36,22 @@ ROOT = Path(__file__).resolve().parents[2]
 # local target (tests/local) and against real sshds (tests/remote/test_readiness.py).
 HEAD = "127.0.0.1"
 FLEET_TAG = ("cloud-hpc-toolkit:fleet", "hpc-dev")
+GROUP = "hpc-dev-compute-0a1b2c3"  # the Auto Scaling group's name, as Pulumi makes it unique
 DEPLOYED = [("aws:ec2/instance:Instance", "hpc-dev-head"), ("aws:ec2/vpc:Vpc", "hpc-dev-vpc"),
             ("aws:autoscaling/group:Group", "hpc-dev-compute")]
 
 
-def contract_of(volume_id: str | None = None, expected: int = 2) -> dict[str, object]:
-    """What the hpc stack exports (the outputs contract), for an environment named hpc-dev."""
+def contract_of(fleet: ScalingGroup | None = None, volume_id: str | None = None,
+                expected: int = 2) -> dict[str, object]:
+    """What the hpc stack exports (the outputs contract), for an environment named hpc-dev whose compute nodes are
+    ``fleet``'s (its Auto Scaling group in its VPC)."""
+    scope = {"group": fleet.name, "vpc_id": fleet.vpc_id} if fleet else {}
     return {"target": "aws", "name": "hpc-dev", "region": "us-east-1", "ssh_user": "ec2-user",
             "ssh_private_key": "~/.ssh/id_ed25519",
             "head": {"name": "head", "address": HEAD, "host_key": FAKE_ED25519},
             "computes": [],
             "fleet": {"provider": "aws", "region": "us-east-1", "tag_key": FLEET_TAG[0], "tag_value": FLEET_TAG[1],
-                      "host_key": FAKE_ED25519, "expected": expected},
+                      "host_key": FAKE_ED25519, "expected": expected, **scope},
             "volumes": [{"name": "scratch", "node": "head", "mount": "/scratch", "volume_id": volume_id,
                          "retain": True}] if volume_id else []}
 
@@ -72,15 +77,10 @@ def cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moto: moto_fixture.Mo
     return aws_session
 
 
-def launch_fleet(session: moto_fixture.MotoSession, count: int) -> list[str]:
-    """``count`` running instances carrying the fleet's tag, in a subnet of their own; their ids."""
-    ec2 = session.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-    started = ec2.run_instances(ImageId="ami-12345678", InstanceType="c5n.large", MinCount=count, MaxCount=count,
-                                SubnetId=subnet, TagSpecifications=[{"ResourceType": "instance", "Tags": [
-                                    {"Key": FLEET_TAG[0], "Value": FLEET_TAG[1]}]}])
-    return [instance["InstanceId"] for instance in started["Instances"]]
+def launch_fleet(session: moto_fixture.MotoSession, count: int, group: str = GROUP,
+                 cidr: str = "10.0.0.0/16") -> ScalingGroup:
+    """The stack's Auto Scaling group of ``count`` running instances carrying the fleet's tag, in a VPC of its own."""
+    return scaling_group(session, group, count, cidr=cidr, tag_value=FLEET_TAG[1])
 
 
 def tagged_volume(session: moto_fixture.MotoSession) -> str:
@@ -96,9 +96,9 @@ def up(console: Console, *, yes: bool = True, nodes: int | None = None, answer: 
 
 def test_a_stack_deployed_elsewhere_is_found_by_stack(cloud: moto_fixture.MotoSession, fake_pulumi: FakePulumi,
                                                       tmp_path: Path) -> None:
-    fake_pulumi.deploy("hpc-dev", {**contract_of(), "spark": {
+    fleet = launch_fleet(cloud, 2)
+    fake_pulumi.deploy("hpc-dev", {**contract_of(fleet), "spark": {
         "provider": "aws", "master": "j-1", "region": "us-east-1", "password": "s3cret-pw"}}, secret=["spark"])
-    launch_fleet(cloud, 2)
     record = targets.find(None, "hpc-dev")
     assert (record.name, record.target, record.stack) == ("hpc-dev", "aws", "hpc-dev")
     contract = targets.contract(record, Console(quiet=True))
@@ -113,7 +113,7 @@ def test_a_stack_deployed_elsewhere_is_found_by_stack(cloud: moto_fixture.MotoSe
     reads = [call for call in fake_pulumi.calls() if call[:2] == ["stack", "output"] and "--show-secrets" in call]
     assert len(reads) == 1  # finding the stack read its outputs; the task's contract is that same read
     # found again by name now, and still read through the stack (the cache is not the source of truth)
-    fake_pulumi.deploy("hpc-dev", contract_of(expected=3))
+    fake_pulumi.deploy("hpc-dev", contract_of(fleet, expected=3))
     assert targets.contract(targets.find("hpc-dev"), Console(quiet=True)).fleet.expected == 3
 
 
@@ -148,19 +148,20 @@ def test_up_shows_the_plan_and_deploys_nothing_unless_confirmed(cloud: moto_fixt
 def test_up_records_the_stack_deploys_and_waits_for_the_fleet_and_the_boot(cloud: moto_fixture.MotoSession,
                                                                            fake_pulumi: FakePulumi,
                                                                            tmp_path: Path) -> None:
-    fake_pulumi.program(contract_of(), resources=DEPLOYED)
-    launch_fleet(cloud, 2)
+    fleet = launch_fleet(cloud, 2)
+    launch_fleet(cloud, 3, group="hpc-dev-compute-9f8e7d6", cidr="10.1.0.0/16")  # another stack's hpc-dev
+    fake_pulumi.program(contract_of(fleet), resources=DEPLOYED)
     console = Console(record=True, width=200)
     with pytest.raises(BootTimeout) as waited:
         up(console, yes=False, answer=True)
     assert "2 compute nodes running: ip-10-0-1-" in console.export_text()
     nodes = [node.strip() for node in str(waited.value.node).split(",")]
-    assert nodes[0] == "head" and len(nodes) == 3 and all(n.startswith("ip-10-0-1-") for n in nodes[1:])
+    assert nodes[0] == "head" and nodes[1:] == [f"ip-{address.replace('.', '-')}" for address in fleet.addresses]
     assert f"head not reachable yet (gave up on {HEAD}:22" in waited.value.detail
     saved = tmp_path / "state" / "hpc-dev"
     assert json.loads((saved / "deployment.json").read_text()) == {"target": "aws", "stack": "hpc-dev",
                                                                    "region": "us-east-1"}
-    assert Outputs.load(saved / "outputs.json") == Outputs.model_validate(contract_of())
+    assert Outputs.load(saved / "outputs.json") == Outputs.model_validate(contract_of(fleet))
     # a second up shows what the stack already holds
     fake_pulumi.program({key: value for key, value in contract_of().items() if key not in ("head", "fleet")},
                         resources=DEPLOYED)
@@ -170,8 +171,7 @@ def test_up_records_the_stack_deploys_and_waits_for_the_fleet_and_the_boot(cloud
 
 
 def test_nodes_is_written_to_the_stack_config(cloud: moto_fixture.MotoSession, fake_pulumi: FakePulumi) -> None:
-    fake_pulumi.program(contract_of(expected=5), resources=DEPLOYED)
-    launch_fleet(cloud, 5)
+    fake_pulumi.program(contract_of(launch_fleet(cloud, 5), expected=5), resources=DEPLOYED)
     with pytest.raises(BootTimeout):
         up(Console(quiet=True), nodes=5)
     stack_file = yaml.safe_load((pulumi_stack.PROJECT / "Pulumi.hpc-dev.yaml").read_text())
@@ -198,7 +198,7 @@ def test_an_up_that_dies_half_way_can_be_destroyed(cloud: moto_fixture.MotoSessi
 def test_a_stack_without_local_state_is_destroyed_through_the_stack(cloud: moto_fixture.MotoSession,
                                                                     fake_pulumi: FakePulumi, tmp_path: Path) -> None:
     kept = tagged_volume(cloud)
-    fake_pulumi.deploy("hpc-dev", contract_of(kept), resources=DEPLOYED)
+    fake_pulumi.deploy("hpc-dev", contract_of(volume_id=kept), resources=DEPLOYED)
     asked: list[tuple[str, list[str]]] = []
     console = Console(record=True, width=200)
     targets.destroy(None, console, lambda name, listed: asked.append((name, listed)) or True, stack="hpc-dev")
@@ -241,8 +241,9 @@ def test_destroy_reports_what_is_left_and_keeps_the_state(cloud: moto_fixture.Mo
 def test_up_names_what_is_missing_when_the_fleet_does_not_come(cloud: moto_fixture.MotoSession,
                                                                fake_pulumi: FakePulumi,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    fake_pulumi.program(contract_of(expected=3), resources=DEPLOYED)
-    launch_fleet(cloud, 1)
+    fleet = launch_fleet(cloud, 1)
+    fake_pulumi.program(contract_of(fleet, expected=3), resources=DEPLOYED)
     monkeypatch.setattr(PulumiBackend, "fleet_timeout", 0.2)
-    with pytest.raises(targets.TargetError, match="1 of 3 instances tagged .* running in us-east-1 after 0.2 s"):
+    with pytest.raises(targets.TargetError, match=f"1 of 3 instances tagged .* of Auto Scaling group {GROUP} in "
+                                                  f"{fleet.vpc_id} are running in us-east-1 after 0.2 s"):
         up(Console(quiet=True))

@@ -1,8 +1,11 @@
-"""Compute nodes found by tag in a real moto_server: only the fleet's running instances, in a stable order."""
+"""Compute nodes found in a real moto_server: only the running instances of the stack's own Auto Scaling group in
+its own VPC (two environments of one name never see each other's), in a stable order; a contract saved before it
+named its group finds the fleet by tag alone, as it did."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import pytest
 
@@ -18,9 +21,45 @@ moto, aws_session = moto_fixture.moto, moto_fixture.aws_session  # the moto_serv
 TAG = ("cloud-hpc-toolkit:fleet", "hpc-compute")
 
 
-def fleet(expected: int) -> ComputeFleet:
+def fleet(expected: int, group: str | None = None, vpc_id: str | None = None) -> ComputeFleet:
     return ComputeFleet(provider="aws", region="us-east-1", tag_key=TAG[0], tag_value=TAG[1],
-                        host_key=FAKE_ED25519, expected=expected)
+                        host_key=FAKE_ED25519, expected=expected, group=group, vpc_id=vpc_id)
+
+
+@dataclass(frozen=True)
+class ScalingGroup:
+    """An Auto Scaling group moto launched, as an environment's stack makes it."""
+
+    name: str
+    vpc_id: str
+    addresses: list[str]
+
+    def fleet(self, expected: int | None = None) -> ComputeFleet:
+        """What the stack's contract says of its fleet."""
+        return fleet(len(self.addresses) if expected is None else expected, self.name, self.vpc_id)
+
+
+def scaling_group(session, name: str, count: int, cidr: str = "10.0.0.0/16", vpc_id: str | None = None,
+                  tag_value: str = TAG[1]) -> ScalingGroup:
+    """A group of ``count`` instances carrying the fleet tag (propagated at launch, as the component asks), in a new
+    VPC of ``cidr`` or in the existing ``vpc_id``; EC2 Auto Scaling tags each instance with the group's name."""
+    ec2 = session.client("ec2")
+    vpc_id = vpc_id or ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+    taken = len(ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"])
+    prefix = ".".join(cidr.split(".")[:2])
+    subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"{prefix}.{taken + 1}.0/24")["Subnet"]["SubnetId"]
+    template = ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={
+        "ImageId": "ami-12345678", "InstanceType": "c5n.large"})["LaunchTemplate"]["LaunchTemplateId"]
+    session.client("autoscaling").create_auto_scaling_group(
+        AutoScalingGroupName=name, LaunchTemplate={"LaunchTemplateId": template, "Version": "$Latest"},
+        MinSize=count, MaxSize=count, DesiredCapacity=count, VPCZoneIdentifier=subnet,
+        Tags=[{"Key": TAG[0], "Value": tag_value, "PropagateAtLaunch": True}])
+    launched = ec2.describe_instances(Filters=[{"Name": "subnet-id", "Values": [subnet]}])["Reservations"]
+    return ScalingGroup(name, vpc_id, sorted(i["PrivateIpAddress"] for r in launched for i in r["Instances"]))
+
+
+def addresses(nodes: list) -> list[str]:
+    return sorted(node.address for node in nodes)
 
 
 def launch(ec2, subnet: str, count: int, tags: dict[str, str]) -> list[dict]:
@@ -36,7 +75,36 @@ def subnet(aws_session) -> str:
     return ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
 
 
+def test_two_environments_of_one_name_in_two_vpcs_each_see_only_their_own_nodes(aws_session):
+    dev = scaling_group(aws_session, "hpc-compute-0a1b2c3", 2, cidr="10.0.0.0/16")
+    prod = scaling_group(aws_session, "hpc-compute-4d5e6f7", 3, cidr="10.1.0.0/16")
+    assert addresses(compute_nodes(aws_session, dev.fleet())) == dev.addresses and len(dev.addresses) == 2
+    assert addresses(compute_nodes(aws_session, prod.fleet())) == prod.addresses and len(prod.addresses) == 3
+    assert len(wait_for_nodes(aws_session, dev.fleet(), timeout=5, poll=0.1)) == 2  # `up`'s wait, the same search
+    # by the environment's name alone, each would have taken the other's nodes for its own
+    assert addresses(compute_nodes(aws_session, fleet(5))) == sorted(dev.addresses + prod.addresses)
+
+
+def test_two_stacks_of_one_name_in_one_existing_vpc_are_told_apart_by_their_group(aws_session):
+    mine = scaling_group(aws_session, "hpc-compute-0a1b2c3", 2)
+    theirs = scaling_group(aws_session, "hpc-compute-4d5e6f7", 2, vpc_id=mine.vpc_id)
+    assert addresses(compute_nodes(aws_session, mine.fleet())) == mine.addresses
+    assert addresses(compute_nodes(aws_session, theirs.fleet())) == theirs.addresses
+    assert set(mine.addresses).isdisjoint(theirs.addresses)
+
+
+def test_the_group_is_looked_for_in_the_stacks_own_vpc_only(aws_session):
+    """A contract whose group name turns up in another VPC (another account's stack, say) finds nothing there."""
+    mine = scaling_group(aws_session, "hpc-compute-0a1b2c3", 2)
+    elsewhere = aws_session.client("ec2").create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    assert compute_nodes(aws_session, fleet(2, mine.name, elsewhere)) == []
+    with pytest.raises(AwsError, match=rf"0 of 2 instances tagged {TAG[0]}={TAG[1]} of Auto Scaling group "
+                                       rf"{mine.name} in {elsewhere} are running in us-east-1 after 0.2 s"):
+        wait_for_nodes(aws_session, fleet(2, mine.name, elsewhere), timeout=0.2, poll=0.1)
+
+
 def test_only_the_fleets_running_instances_sorted_by_short_name(aws_session, subnet):
+    """A contract saved before the group was exported: the tag alone, running instances only."""
     ec2 = aws_session.client("ec2")
     fleet_instances = launch(ec2, subnet, 4, {TAG[0]: TAG[1], "Name": "compute"})
     launch(ec2, subnet, 1, {})                                   # untagged

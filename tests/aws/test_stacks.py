@@ -31,6 +31,9 @@ def test_hpc_stack_exports_the_contract(mocks: RecordingMocks) -> None:
     assert outputs.head.host_key.startswith("ssh-ed25519 ")
     assert outputs.computes == [] and outputs.fleet is not None
     assert (outputs.fleet.expected, outputs.fleet.region) == (4, "us-east-1")
+    # discovery looks in the stack's own Auto Scaling group and VPC, not for the name across the region
+    group, vpc = mocks.one("aws:autoscaling/group:Group"), mocks.one("aws:ec2/vpc:Vpc")
+    assert (outputs.fleet.group, outputs.fleet.vpc_id) == (group.name, f"{vpc.name}-id")
     [scratch] = outputs.volumes
     assert (scratch.node, scratch.mount, scratch.retain) == ("head", "/scratch", True) and scratch.volume_id
     assert outputs.shared is not None and outputs.shared.kind == "efs" and outputs.shared.mount == "/shared"

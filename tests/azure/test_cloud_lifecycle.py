@@ -37,7 +37,7 @@ CONTRACT = {
     # what it still waited for (readiness is tested for real in tests/local and tests/remote/test_readiness.py)
     "head": {"name": "head", "address": "127.0.0.1", "host_key": FAKE_ED25519}, "computes": [],
     "fleet": {"provider": "azure", "region": "westeurope", "tag_key": TAG[0], "tag_value": TAG[1],
-              "host_key": FAKE_ED25519, "expected": 2},
+              "host_key": FAKE_ED25519, "expected": 2, "group": f"{NAME}-compute"},
     "volumes": [{"name": "scratch", "node": "head", "mount": "/scratch", "device": "/dev/disk/azure/scsi1/lun0",
                  "volume_id": DISK, "retain": True}],
     "azure": {"subscription_id": SUBSCRIPTION, "resource_group": "hpc-rg"},
@@ -110,6 +110,7 @@ def test_a_deployment_that_died_says_where_the_leftover_check_could_not_look(clo
 def test_up_waits_for_the_scale_set_then_for_every_node_to_boot(cloud: FakeArm, fake_pulumi: FakePulumi) -> None:
     fake_pulumi.program(CONTRACT, resources=DEPLOYED)
     scale_set(cloud, f"{NAME}-compute", {TAG[0]: TAG[1]}, TWO_NODES)
+    scale_set(cloud, "made-by-hand", {TAG[0]: TAG[1]}, {"0": ("other-c0", "running", "10.0.0.30")})  # not the stack's
     console = Console(record=True, width=200)
     with pytest.raises(BootTimeout) as waited:
         up(console)
@@ -122,5 +123,5 @@ def test_up_names_what_is_missing_when_the_fleet_does_not_come(cloud: FakeArm, f
     fake_pulumi.program(CONTRACT, resources=DEPLOYED)
     monkeypatch.setattr(PulumiBackend, "fleet_timeout", 0.2)
     scale_set(cloud, f"{NAME}-compute", {TAG[0]: TAG[1]}, {"0": TWO_NODES["0"]})
-    with pytest.raises(targets.TargetError, match=r"1 of 2 VMs of the scale set .* running after 0.2 s"):
+    with pytest.raises(targets.TargetError, match=rf"1 of 2 VMs of scale set {NAME}-compute .* running after 0.2 s"):
         up(Console(quiet=True))

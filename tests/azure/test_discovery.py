@@ -1,5 +1,6 @@
-"""Scale-set nodes found through the real Azure SDK against the local Resource Manager: only the fleet's
-running VMs, named by computer name, at their primary NIC's private address, in a stable order."""
+"""Scale-set nodes found through the real Azure SDK against the local Resource Manager: only the running VMs of
+the stack's own scale set, named by computer name, at their primary NIC's private address, in a stable order; a
+contract saved before it named its scale set takes every set carrying the fleet tag, as it did."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ SCOPE = AzureScope(subscription_id=SUBSCRIPTION, resource_group="hpc-rg")
 TAG = ("cloud-hpc-toolkit:fleet", "hpc")
 
 
-def fleet(expected: int) -> ComputeFleet:
+def fleet(expected: int, group: str | None = None) -> ComputeFleet:
     return ComputeFleet(provider="azure", region="westeurope", tag_key=TAG[0], tag_value=TAG[1],
-                        host_key=FAKE_ED25519, expected=expected)
+                        host_key=FAKE_ED25519, expected=expected, group=group)
 
 
 def scale_set(arm: FakeArm, name: str, tags: dict[str, str], vms: dict[str, tuple[str, str, str]]) -> None:
@@ -53,6 +54,16 @@ def test_only_the_fleets_running_vms_sorted_by_computer_name(arm: FakeArm, azure
     assert vm_lists and all(r.query.get("$expand") == "instanceView" for r in vm_lists)  # power state asked
 
 
+def test_a_contract_naming_its_scale_set_takes_that_set_only(arm: FakeArm, azure_session) -> None:
+    scale_set(arm, "hpc-compute", {TAG[0]: TAG[1]}, {"0": ("hpc-c000000", "running", "10.0.0.5")})
+    scale_set(arm, "hpc-extra", {TAG[0]: TAG[1]}, {"0": ("extra-c0", "running", "10.0.0.30")})  # tagged by hand
+    assert [n.name for n in compute_nodes(azure_session, SCOPE, fleet(1, "hpc-compute"))] == ["hpc-c000000"]
+    assert [n.name for n in compute_nodes(azure_session, SCOPE, fleet(2))] == ["extra-c0", "hpc-c000000"]
+    with pytest.raises(AzureError, match=r"0 of 1 VMs of scale set hpc-other \(tagged cloud-hpc-toolkit:fleet=hpc\) "
+                                         r"in hpc-rg are running after 0.2 s"):
+        wait_for_nodes(azure_session, SCOPE, fleet(1, "hpc-other"), timeout=0.2, poll=0.1)
+
+
 def test_an_empty_group_has_no_nodes(arm: FakeArm, azure_session) -> None:
     arm.put(GROUP, {"location": "westeurope"})
     assert compute_nodes(azure_session, SCOPE, fleet(2)) == []
@@ -77,5 +88,6 @@ def test_a_refused_call_is_one_line_naming_the_step(arm: FakeArm, azure_session)
     with pytest.raises(AzureError) as failure:
         compute_nodes(azure_session, SCOPE, fleet(1))
     message = str(failure.value)
-    assert "\n" not in message and message.startswith("listing the compute nodes tagged cloud-hpc-toolkit:fleet=hpc")
+    assert "\n" not in message and message.startswith("listing the compute nodes of the scale set tagged "
+                                                       "cloud-hpc-toolkit:fleet=hpc in resource group hpc-rg")
     assert "AuthorizationFailed" in message and "(Reader)" in message

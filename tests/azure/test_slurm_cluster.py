@@ -62,7 +62,7 @@ def build(**kwargs: Any) -> dict[str, Any]:
     def program() -> pulumi.Output[Any]:
         cluster = AzureSlurmCluster("hpc", cluster_args(**kwargs))
         seen["compute_tag"] = cluster.compute_tag
-        names = ("head_public_ip", "head_private_ip", "head_host_key", "compute_host_key", "scale_set_name",
+        names = ("head_public_ip", "head_private_ip", "head_host_key", "compute_host_key", "compute_group_name",
                  "nodes_identity_principal_id")
         return pulumi.Output.all(**{name: getattr(cluster, name) for name in names}).apply(seen.update)
 
@@ -95,7 +95,7 @@ def test_scale_set_is_uniform_single_placement_one_fault_domain_no_overprovision
     assert vmss["sku"] == {"name": "Standard_HB120rs_v3", "tier": "Standard", "capacity": 7}
     assert vmss["upgradePolicy"] == {"mode": "Manual"}
     assert vmss["tags"] == {"chpc:environment": "hpc", FLEET_TAG_KEY: "hpc"}
-    assert outputs["compute_tag"] == (FLEET_TAG_KEY, "hpc") and outputs["scale_set_name"] == "hpc-compute"
+    assert outputs["compute_tag"] == (FLEET_TAG_KEY, "hpc") and outputs["compute_group_name"] == "hpc-compute"
     [config] = vm_profile(mocks)["networkProfile"]["networkInterfaceConfigurations"]
     assert config["primary"] is True and config["ipConfigurations"][0]["subnet"] == {"id": SUBNET_ID}
 

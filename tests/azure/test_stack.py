@@ -46,6 +46,8 @@ def test_azure_stack_exports_the_contract(mocks: AzureMocks) -> None:
     assert (outputs.fleet.region, outputs.fleet.expected, outputs.fleet.tag_value) == ("westeurope", 4,
                                                                                        "azure-hpc-dev")
     assert mocks.one(VMSS).inputs["tags"][outputs.fleet.tag_key] == outputs.fleet.tag_value
+    assert outputs.fleet.group == mocks.one(VMSS).inputs["vmScaleSetName"] == "azure-hpc-dev-compute"
+    assert outputs.fleet.vpc_id is None  # the resource group is the stack's own: the scale set's name suffices
     [scratch] = outputs.volumes
     assert (scratch.node, scratch.mount, scratch.retain, scratch.device, scratch.volume_id) == (
         "head", "/scratch", True, "/dev/disk/azure/scsi1/lun0", resource_id(mocks, DISK))
