@@ -16,6 +16,7 @@ import pulumi_azure_native.authorization as authorization
 
 from components.azure.containers import AzureContainerService, AzureContainerServiceArgs
 from components.azure.network import AzureNetwork, AzureNetworkArgs
+from components.azure.principal import principal_type
 from components.azure.slurm_cluster import AzureSlurmCluster, AzureSlurmClusterArgs
 from components.azure.storage import AzureStorage, AzureStorageArgs
 from spec.environment import Environment
@@ -106,9 +107,10 @@ def _spark(env: Environment, network: AzureNetwork, tags: dict[str, str]) -> dic
     # the spec requires them for this stack; the import stays here, beside the only use
     assert env.region is not None and env.spark is not None and env.ssh.allowed_cidr is not None
     client = authorization.get_client_config_output()
+    uploader_type = authorization.get_client_token_output().token.apply(principal_type)
     cluster = AzureSparkCluster(env.name, AzureSparkClusterArgs(
         spark=env.spark, resource_group_name=network.resource_group_name, location=env.region,
         vnet_id=network.vnet_id, subnet_id=network.subnet_id, uploader_object_id=client.object_id,
-        subscription_id=client.subscription_id, tags=tags))
+        uploader_principal_type=uploader_type, subscription_id=client.subscription_id, tags=tags))
     return {"provider": "azure", "master": cluster.livy_url, "region": env.region, "bucket": cluster.container_url,
             "user": cluster.gateway_user, "password": cluster.gateway_password}

@@ -65,6 +65,7 @@ class AzureSparkClusterArgs:
     vnet_id: Input[str]
     subnet_id: Input[str]  # the network's cluster subnet
     uploader_object_id: Input[str]  # the deploying principal: it uploads jobs and downloads results
+    uploader_principal_type: Input[str]  # ... a User or a ServicePrincipal (components/azure/principal.py)
     subscription_id: Input[str]
     tags: dict[str, str]
 
@@ -150,9 +151,11 @@ class AzureSparkCluster(pulumi.ComponentResource):
         owner = authorization.RoleAssignment(
             f"{name}-hdinsight-storage", principal_id=identity.principal_id, principal_type="ServicePrincipal",
             role_definition_id=self._role(BLOB_DATA_OWNER), scope=account.id, opts=child)
+        # Azure refuses an assignment whose principal type is not the principal's, and azure-native says User
+        # unless told: a deploy by a service principal (CI) would fail.
         authorization.RoleAssignment(
-            f"{name}-uploads", principal_id=args.uploader_object_id, role_definition_id=self._role(
-                BLOB_DATA_CONTRIBUTOR), scope=account.id, opts=child)
+            f"{name}-uploads", principal_id=args.uploader_object_id, principal_type=args.uploader_principal_type,
+            role_definition_id=self._role(BLOB_DATA_CONTRIBUTOR), scope=account.id, opts=child)
         gateway_password, ssh_password = _password(f"{name}-gateway", self), _password(f"{name}-ssh", self)
 
         spark = args.spark

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextvars
+import json
 import threading
 import zlib
 from collections.abc import Callable, Mapping
@@ -31,6 +32,9 @@ _KEY_BLOB = b"\0\0\0\x0bssh-ed25519\0\0\0\x20" + b"planned".ljust(32, b"0")
 PLANNED_PUBLIC_KEY = "ssh-ed25519 " + base64.b64encode(_KEY_BLOB).decode()
 PLANNED_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nplanned\n-----END OPENSSH PRIVATE KEY-----\n"
 PLANNED_PUBLIC_IP = "192.0.2.30"  # TEST-NET-1, for an Azure public IP's ipAddress
+# An access token of a signed-in user (a JWT whose claims hold ``scp``): the plan assumes a user deploys.
+PLANNED_TOKEN = ".".join(base64.urlsafe_b64encode(json.dumps(part).encode()).decode().rstrip("=")
+                         for part in ({"typ": "JWT"}, {"scp": "user_impersonation", "oid": "plan"})) + ".planned"
 # The Azure name of a resource is its *Name input (azure-native's default is the logical name plus a suffix).
 AZURE_NAME_INPUTS = {
     "azure-native:resources:ResourceGroup": "resourceGroupName",
@@ -90,6 +94,8 @@ class PlanMocks(pulumi.runtime.Mocks):
         if args.token == "azure-native:authorization:getClientConfig":
             return {"subscriptionId": PLANNED_SUBSCRIPTION, "tenantId": PLANNED_SUBSCRIPTION, "clientId": "plan",
                     "objectId": "plan"}
+        if args.token == "azure-native:authorization:getClientToken":
+            return {"token": PLANNED_TOKEN}
         if args.token == "azure-native:operationalinsights:getSharedKeys":
             return {"primarySharedKey": "planned-key", "secondarySharedKey": "planned-key"}
         if args.token == "aws:ec2/getSubnet:getSubnet":

@@ -8,6 +8,8 @@ of answering ``{}`` (which would silently drop inputs such as a launch template'
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +23,17 @@ MOCK_MUNGE = "bW9jay1tdW5nZS1rZXk="
 # The user's key line a cluster is given (its public half only ever).
 USER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIUserKeyUserKeyUserKeyUserKeyUserKeyUser user@laptop"
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
+
+
+def access_token(claims: dict[str, Any]) -> str:
+    """A JWT holding ``claims`` (unsigned: nothing here checks signatures), as Azure's sign-in hands them out."""
+    return ".".join(base64.urlsafe_b64encode(json.dumps(part).encode()).decode().rstrip("=")
+                    for part in ({"typ": "JWT", "alg": "RS256"}, claims)) + ".c2lnbmF0dXJl"
+
+
+# A signed-in user's token (delegated: it carries the scopes consented to) and a service principal's (app-only).
+USER_TOKEN = access_token({"aud": "https://management.azure.com/", "oid": "planned", "scp": "user_impersonation"})
+APP_TOKEN = access_token({"aud": "https://management.azure.com/", "oid": "planned", "idtyp": "app", "roles": []})
 CALLS: dict[str, dict[str, Any]] = {
     "aws:ec2/getAmi:getAmi": {"id": "ami-0123456789abcdef0", "imageId": "ami-0123456789abcdef0",
                               "architecture": "x86_64", "rootDeviceName": "/dev/xvda"},
@@ -34,6 +47,7 @@ CALLS: dict[str, dict[str, Any]] = {
     "azure-native:authorization:getClientConfig": {"subscriptionId": "00000000-0000-0000-0000-00000000aaaa",
                                                    "tenantId": "00000000-0000-0000-0000-00000000bbbb",
                                                    "clientId": "planned", "objectId": "planned"},
+    "azure-native:authorization:getClientToken": {"token": USER_TOKEN},
     "azure-native:operationalinsights:getSharedKeys": {"primarySharedKey": "mock-workspace-key==",
                                                        "secondarySharedKey": "mock-second-key=="},
 }

@@ -45,7 +45,8 @@ def build(spark: dict[str, Any]) -> dict[str, Any]:
         cluster = AzureSparkCluster("env", AzureSparkClusterArgs(
             spark=Spark.model_validate(spark), resource_group_name="env-rg", location="westeurope",
             vnet_id=VNET_ID, subnet_id=SUBNET_ID,
-            uploader_object_id="deployer-object-id", subscription_id="sub-1", tags=TAGS))
+            uploader_object_id="deployer-object-id", uploader_principal_type="ServicePrincipal",
+            subscription_id="sub-1", tags=TAGS))
         return pulumi.Output.all(cluster.livy_url, cluster.container_url, cluster.gateway_password).apply(
             lambda values: exported.update(zip(("livy", "container", "password"), values, strict=True)))
 
@@ -126,6 +127,9 @@ def test_the_identity_owns_that_one_account_and_the_deployer_may_upload(mocks: A
                                         f"{BLOB_DATA_OWNER}"
     assert uploads["roleDefinitionId"].endswith(f"/roleDefinitions/{BLOB_DATA_CONTRIBUTOR}")
     assert owner["scope"] == uploads["scope"] == ACCOUNT_ID
+    # each names its principal's real type (Azure refuses a mismatch; azure-native would say User): the cluster's
+    # managed identity, and the deployer as given (a CI service principal here)
+    assert owner["principalType"] == uploads["principalType"] == "ServicePrincipal"
 
 
 def test_emr_configurations_become_hdinsight_config_types(mocks: AzureMocks) -> None:

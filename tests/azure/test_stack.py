@@ -17,6 +17,7 @@ from spec.environment import Environment
 from spec.loader import load_spec_file, load_stack_config
 from spec.outputs import ENVIRONMENT_TAG, Outputs
 from stacks.azure import NFS_OPTIONS
+from tests.aws.mocks import APP_TOKEN, CALLS, USER_TOKEN
 from tests.azure.conftest import HEAD_PUBLIC_IP, WORKSPACE_CUSTOMER_ID, AzureMocks
 from tests.boot.documents import boot_of, parsed, variables_of
 from tests.contract import assert_contract
@@ -127,6 +128,17 @@ def test_spark_stack_exports_livy_its_storage_and_a_secret_login(mocks: AzureMoc
     gateway = [r for r in mocks.one("azure-native:network:NetworkSecurityGroup").inputs["securityRules"]
                if r["destinationPortRange"] == "443"]
     assert [r["name"] for r in gateway] == ["hdinsight-management", "hdinsight-gateway-clients"]
+
+
+@pytest.mark.parametrize(("token", "expected"), [(USER_TOKEN, "User"), (APP_TOKEN, "ServicePrincipal")])
+def test_the_upload_role_names_the_deployers_own_principal_type(mocks: AzureMocks, monkeypatch: pytest.MonkeyPatch,
+                                                                token: str, expected: str) -> None:
+    """A user at a laptop, or a service principal or managed identity in CI: read from the login's access token."""
+    monkeypatch.setitem(CALLS, "azure-native:authorization:getClientToken", {"token": token})
+    export(load_stack_config("azure-spark-dev", ROOT))
+    uploads = [r.inputs for r in mocks.of_type("azure-native:authorization:RoleAssignment")
+               if r.inputs["principalId"] == CALLS["azure-native:authorization:getClientConfig"]["objectId"]]
+    assert [r["principalType"] for r in uploads] == [expected]
 
 
 def test_containers_stack_exports_the_contract(mocks: AzureMocks) -> None:
