@@ -19,6 +19,7 @@ from components.azure.network import AzureNetwork, AzureNetworkArgs
 from components.azure.principal import principal_type
 from components.azure.slurm_cluster import AzureSlurmCluster, AzureSlurmClusterArgs
 from components.azure.storage import AzureStorage, AzureStorageArgs
+from components.azure.zones import head_zone
 from spec.environment import Environment
 from spec.loader import private_key_path
 from spec.outputs import ENVIRONMENT_TAG
@@ -65,6 +66,9 @@ def _has_spark(env: Environment) -> bool:
 def _hpc(env: Environment, network: AzureNetwork, public_key: str, tags: dict[str, str]) -> dict[str, Any]:
     assert env.region is not None
     user = env.ssh.user or "azureuser"
+    # Premium SSD v2 attaches to zonal VMs only (in most regions with zones): the head goes to a zone, and its disks
+    # must be made in that same zone, which AzureStorageArgs cannot be told yet (a zone of its own is to come).
+    zone = head_zone(env.region, env.storage.volumes)
     storage = AzureStorage(env.name, AzureStorageArgs(
         storage=env.storage, resource_group_name=network.resource_group_name, location=env.region,
         subnet_id=network.subnet_id, tags=tags))
@@ -80,7 +84,7 @@ def _hpc(env: Environment, network: AzureNetwork, public_key: str, tags: dict[st
         cluster_name=env.name, head=env.head, compute=env.compute, ssh_user=user,
         ssh_public_key=public_key, resource_group_name=network.resource_group_name, location=env.region,
         subnet_id=network.subnet_id, subnet_prefix=network.subnet_prefix, ansible_dir=ANSIBLE_DIR, tags=tags,
-        head_data_disks=storage.data_disks, boot_vars=boot_vars(env, volumes, shared, user)))
+        head_data_disks=storage.data_disks, zone=zone, boot_vars=boot_vars(env, volumes, shared, user)))
     return {**cluster_outputs("azure", env, cluster), "volumes": volumes, **({"shared": shared} if shared else {})}
 
 

@@ -54,6 +54,8 @@ class AzureSlurmClusterArgs:
     ansible_dir: Path  # the project's ansible/ folder, shipped in the custom data
     tags: dict[str, str]
     head_data_disks: Sequence[tuple[int, Input[str]]] = ()  # (LUN, managed disk id) from AzureStorage
+    # The availability zone of the head, its disks and the scale set (components/azure/zones.py); None: regional.
+    zone: str | None = None
     # Each node role's tunables (what it mounts: stacks/slurm.py); may hold outputs (the share's name), resolved
     # before the custom data is rendered.
     boot_vars: Mapping[Role, Mapping[str, Any]] = field(default_factory=dict)
@@ -101,6 +103,7 @@ class AzureSlurmCluster(pulumi.ComponentResource):
         where = {"resource_group_name": args.resource_group_name, "location": args.location, "tags": args.tags}
         head_name = f"{args.cluster_name}-head"
         head_private_ip = head_address(args.subnet_prefix)
+        zones = [args.zone] if args.zone else None
 
         # Generated at deploy time, a fixed number whatever the node count; private halves stay secret.
         head_key = tls.PrivateKey(f"{name}-head-host-key", algorithm="ED25519", opts=child)
@@ -159,7 +162,7 @@ class AzureSlurmCluster(pulumi.ComponentResource):
                             for lun, disk_id in args.head_data_disks]),
             network_profile=compute.NetworkProfileArgs(network_interfaces=[
                 compute.NetworkInterfaceReferenceArgs(id=nic.id, primary=True)]),
-            proximity_placement_group=compute.SubResourceArgs(id=placement.id),
+            proximity_placement_group=compute.SubResourceArgs(id=placement.id), zones=zones,
             identity=compute.VirtualMachineIdentityArgs(type="UserAssigned",
                                                         user_assigned_identities=[nodes_identity.id]), **where,
             # cloud-init applies custom data once per VM: a changed bundle would not reconfigure the head,
@@ -177,7 +180,8 @@ class AzureSlurmCluster(pulumi.ComponentResource):
             # Uniform, one placement group, one fault domain, no extra VMs: tightly coupled MPI nodes.
             orchestration_mode="Uniform", single_placement_group=True, platform_fault_domain_count=1,
             overprovision=False, upgrade_policy=compute.UpgradePolicyArgs(mode="Manual"),
-            proximity_placement_group=compute.SubResourceArgs(id=placement.id),
+            # in the head's zone, if it has one: a zonal head anchors the placement group in that zone
+            proximity_placement_group=compute.SubResourceArgs(id=placement.id), zones=zones,
             identity=compute.VirtualMachineScaleSetIdentityArgs(type="UserAssigned",
                                                                 user_assigned_identities=[nodes_identity.id]),
             virtual_machine_profile=compute.VirtualMachineScaleSetVMProfileArgs(

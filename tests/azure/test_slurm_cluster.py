@@ -87,6 +87,16 @@ def test_head_and_scale_set_share_one_proximity_placement_group(mocks: AzureMock
     assert mocks.one(VMSS).inputs["proximityPlacementGroup"] == {"id": ppg_id}
 
 
+def test_a_zone_places_the_head_and_the_scale_set_in_it(mocks: AzureMocks) -> None:
+    build(zone="2")
+    assert mocks.one(VM).inputs["zones"] == mocks.one(VMSS).inputs["zones"] == ["2"]
+
+
+def test_without_a_zone_head_and_scale_set_are_regional(mocks: AzureMocks) -> None:
+    build()
+    assert "zones" not in mocks.one(VM).inputs and "zones" not in mocks.one(VMSS).inputs
+
+
 def test_scale_set_is_uniform_single_placement_one_fault_domain_no_overprovision(mocks: AzureMocks) -> None:
     outputs = build(count=7)
     vmss = mocks.one(VMSS).inputs

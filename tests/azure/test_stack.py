@@ -141,6 +141,14 @@ def test_the_upload_role_names_the_deployers_own_principal_type(mocks: AzureMock
     assert [r["principalType"] for r in uploads] == [expected]
 
 
+def test_a_premium_ssd_v2_volume_puts_the_head_and_the_scale_set_in_a_zone(mocks: AzureMocks) -> None:
+    export(load_stack_config("azure-hpc-dev", ROOT))  # a PremiumV2_LRS scratch volume in westeurope, which has zones
+    assert mocks.one(VM).inputs["zones"] == mocks.one(VMSS).inputs["zones"] == ["1"]
+    mocks.resources.clear()
+    export(load_spec_file(ROOT / "examples" / "specs" / "azure-hpc.yaml"))  # Premium_LRS attaches to any VM
+    assert "zones" not in mocks.one(VM).inputs and "zones" not in mocks.one(VMSS).inputs
+
+
 def test_containers_stack_exports_the_contract(mocks: AzureMocks) -> None:
     outputs = assert_contract(export(load_stack_config("azure-containers-dev", ROOT)))
     assert (outputs.target, outputs.name, outputs.head, outputs.fleet) == ("azure", "azure-containers-dev", None, None)
