@@ -1,0 +1,62 @@
+"""MPI at the network's speed on a real local cluster: the mpi role's yield-or-poll decision from the facts a node
+sees."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from pathlib import Path
+
+from remote.pool import Pool
+from remote.run import run
+from spec.outputs import Outputs
+from tests.local.harness import ROOT
+
+MCA_FILE = "/etc/openmpi/openmpi-mca-params.conf"
+BOOT_VARS = "/run/cloud-hpc-toolkit/boot-vars.json"  # the node's own variables, as its boot left them
+TCP = {"btl": "tcp,vader,self", "btl_tcp_if_include": "eth0", "oob_tcp_if_include": "eth0",
+       "btl_vader_single_copy_mechanism": "none"}  # what the role writes whatever it decides
+
+
+def mca_params(pool: Pool, node: str) -> dict[str, str]:
+    text = run(pool.client(node), ["cat", MCA_FILE], node=node, step="read the MCA file").stdout
+    pairs = (line.split("=", 1) for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def mpi_role(pool: Pool, node: str, **facts: int) -> dict[str, str]:
+    """The mpi role run again on ``node`` as its boot ran it, with ``facts`` in place of its own; the file it
+    writes."""
+    playbook = Path(sys.executable).with_name("ansible-playbook")
+    extra = [arg for key, value in facts.items() for arg in ("-e", f"{key}={value}")]
+    command = (f"CHPC_PYTHON={shlex.quote(sys.executable)} CHPC_ANSIBLE_PLAYBOOK={shlex.quote(str(playbook))} "
+               f"sh {shlex.quote(str(ROOT / 'ansible' / 'boot.sh'))} {BOOT_VARS} --tags mpi {shlex.join(extra)}")
+    run(pool.client(node), command, node=node, step="mpi role", timeout=300)
+    return mca_params(pool, node)
+
+
+def test_nodes_sharing_this_machines_cores_make_ranks_yield(cluster: Outputs) -> None:
+    with Pool(cluster) as pool:
+        for node in ("compute-0", "compute-1"):
+            assert mca_params(pool, node) == {**TCP, "mpi_yield_when_idle": "1"}
+        seen = run(pool.client("compute-0"), "ompi_info --parsable --param mpi all --level 9 | grep yield_when_idle",
+                   node="compute-0", step="ompi_info").stdout
+    assert "mca:mpi:base:param:mpi_yield_when_idle:value:true" in seen  # what every rank's Open MPI reads
+    assert re.search(rf"^mca:mpi:base:param:mpi_yield_when_idle:source:file \({MCA_FILE}:\d+\)$", seen, re.M), seen
+
+
+def test_a_node_with_cores_of_its_own_polls_and_one_slurm_oversubscribes_yields(cluster: Outputs) -> None:
+    """The role decides from facts, not from the target: the same role on the same machine polls when the node is
+    told what a cloud node is (alone on its machine, Slurm counting its cores) and yields when Slurm gives it more
+    CPUs than the machine has."""
+    with Pool(cluster) as pool:
+        cores = int(run(pool.head(), ["nproc"], node="head", step="nproc").stdout)
+        try:
+            assert mpi_role(pool, "head", mpi_nodes_per_machine=1, slurm_cpus=0) == TCP
+            assert mpi_role(pool, "head", mpi_nodes_per_machine=1, slurm_cpus=cores) == TCP
+            assert mpi_role(pool, "head", mpi_nodes_per_machine=1, slurm_cpus=cores + 1) == {
+                **TCP, "mpi_yield_when_idle": "1"}
+        finally:
+            restored = mpi_role(pool, "head")  # the head's own facts again (3 nodes on this machine)
+    assert restored == {**TCP, "mpi_yield_when_idle": "1"}
