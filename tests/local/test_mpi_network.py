@@ -1,5 +1,5 @@
 """MPI at the network's speed on a real local cluster: the mpi role's yield-or-poll decision from the facts a node
-sees."""
+sees, and the mpi4py ping-pong across two nodes with it in place."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ import shlex
 import sys
 from pathlib import Path
 
+import pytest
+
+from remote.errors import RemoteError
+from remote.mpi_pair import run_pair
 from remote.pool import Pool
 from remote.run import run
 from spec.outputs import Outputs
@@ -15,6 +19,7 @@ from tests.local.harness import ROOT
 
 MCA_FILE = "/etc/openmpi/openmpi-mca-params.conf"
 BOOT_VARS = "/run/cloud-hpc-toolkit/boot-vars.json"  # the node's own variables, as its boot left them
+LATENCY = ROOT / "examples" / "mpi" / "latency.py"
 TCP = {"btl": "tcp,vader,self", "btl_tcp_if_include": "eth0", "oob_tcp_if_include": "eth0",
        "btl_vader_single_copy_mechanism": "none"}  # what the role writes whatever it decides
 
@@ -60,3 +65,23 @@ def test_a_node_with_cores_of_its_own_polls_and_one_slurm_oversubscribes_yields(
         finally:
             restored = mpi_role(pool, "head")  # the head's own facts again (3 nodes on this machine)
     assert restored == {**TCP, "mpi_yield_when_idle": "1"}
+
+
+def test_the_mpi4py_ping_pong_runs_one_rank_on_each_of_two_nodes(cluster: Outputs) -> None:
+    assert cluster.shared is not None
+    with Pool(cluster) as pool:
+        figures = run_pair(pool, [LATENCY], ["--sizes", "0,1024", "--iterations", "200"],
+                           shared_mount=cluster.shared.mount, partition=cluster.slurm_partition, timeout=300)
+    assert sorted(figures.hosts) == ["compute-0", "compute-1"]
+    assert sorted(figures.latency_us) == [0, 1024] and all(us > 0 for us in figures.latency_us.values())
+
+
+def test_a_pair_job_that_fails_is_one_error_naming_the_job_and_its_output(cluster: Outputs, tmp_path: Path) -> None:
+    failing = tmp_path / "fails.py"
+    failing.write_text("import sys\nprint('no such size', file=sys.stderr)\nsys.exit(3)\n")
+    assert cluster.shared is not None
+    with Pool(cluster) as pool, pytest.raises(RemoteError) as caught:
+        run_pair(pool, [failing], [], shared_mount=cluster.shared.mount, partition=cluster.slurm_partition,
+                 timeout=300)
+    assert caught.value.step == "fails.py on two nodes"
+    assert re.search(r"job \d+ ended FAILED \(exit 3\) after \d+ s: .*no such size", caught.value.detail, re.S)
