@@ -1,5 +1,5 @@
 """MPI at the network's speed on a real local cluster: the mpi role's yield-or-poll decision from the facts a node
-sees, and the mpi4py ping-pong across two nodes with it in place."""
+sees, the mpi4py ping-pong across two nodes with it in place, and `invoke bench-network`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from remote.mpi_pair import run_pair
 from remote.pool import Pool
 from remote.run import run
 from spec.outputs import Outputs
-from tests.local.harness import ROOT
+from tests.local.harness import ROOT, invoke
 
 MCA_FILE = "/etc/openmpi/openmpi-mca-params.conf"
 BOOT_VARS = "/run/cloud-hpc-toolkit/boot-vars.json"  # the node's own variables, as its boot left them
@@ -85,3 +85,16 @@ def test_a_pair_job_that_fails_is_one_error_naming_the_job_and_its_output(cluste
                  timeout=300)
     assert caught.value.step == "fails.py on two nodes"
     assert re.search(r"job \d+ ended FAILED \(exit 3\) after \d+ s: .*no such size", caught.value.detail, re.S)
+
+
+def test_bench_network_prints_latency_bandwidth_and_what_the_network_should_give(cluster: Outputs,
+                                                                                 state_dir: Path) -> None:
+    result = invoke(state_dir, "bench-network", "--name", cluster.name)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert re.search(r"^compute-\d ↔ compute-\d: MPI, one rank per node \(OSU pattern, mpi4py\)$", out, re.M), out
+    for kind, size, unit in (("latency", "0 B", "µs"), ("latency", "1 KiB", "µs"), ("bandwidth", "1 MiB", "MB/s"),
+                             ("bandwidth", "4 MiB", "MB/s")):
+        assert re.search(rf"^{kind} +{size} +[\d,]+(\.\d+)? {re.escape(unit)}$", out, re.M), out
+    assert ("expected   TCP over a Linux bridge (every node on this one machine): latency 5–50 µs; bandwidth a copy "
+            "through this machine's kernel: 1,000 MB/s or more") in out
