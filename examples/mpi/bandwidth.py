@@ -6,14 +6,15 @@ prints which hosts hold the two ranks (as latency.py does), then one line per si
 
     bandwidth bytes=4194304 MB/s=1180.52 iterations=20 window=64
 
-Run it with one rank per node: `mpirun -np 2 --map-by node python3 bandwidth.py`.
+Run it with one rank per node, latency.py beside it (the two share their loop):
+`mpirun -np 2 --map-by node python3 bandwidth.py`.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from latency import pair, sizes
+from latency import each_size, sizes, timed
 from mpi4py import MPI
 
 ACK = 4  # bytes of the acknowledgement, as osu_bw sends
@@ -21,21 +22,19 @@ ACK = 4  # bytes of the acknowledgement, as osu_bw sends
 
 def bandwidth_mb_s(comm: MPI.Comm, size: int, window: int, warmup: int, iterations: int) -> float:
     """Megabytes (10^6 bytes) per second over ``iterations`` timed windows of ``window`` messages of ``size``."""
-    buffer = bytearray(size)  # one buffer for the whole window, as osu_bw: the rate, not the data, matters
-    ack = bytearray(ACK)
+    message = [bytearray(size), MPI.BYTE]  # one buffer for the whole window, as osu_bw: the rate matters, not the data
+    ack = [bytearray(ACK), MPI.BYTE]
     peer = 1 - comm.Get_rank()
-    comm.Barrier()
-    start = 0.0
-    for index in range(warmup + iterations):
-        if index == warmup:
-            start = MPI.Wtime()
-        if comm.Get_rank() == 0:
-            MPI.Request.Waitall([comm.Isend([buffer, MPI.BYTE], dest=peer, tag=2) for _ in range(window)])
-            comm.Recv([ack, MPI.BYTE], source=peer, tag=3)
-        else:
-            MPI.Request.Waitall([comm.Irecv([buffer, MPI.BYTE], source=peer, tag=2) for _ in range(window)])
-            comm.Send([ack, MPI.BYTE], dest=peer, tag=3)
-    return size * window * iterations / (MPI.Wtime() - start) / 1e6
+
+    def send() -> None:
+        MPI.Request.Waitall([comm.Isend(message, dest=peer, tag=2) for _ in range(window)])
+        comm.Recv(ack, source=peer, tag=3)
+
+    def receive() -> None:
+        MPI.Request.Waitall([comm.Irecv(message, source=peer, tag=2) for _ in range(window)])
+        comm.Send(ack, dest=peer, tag=3)
+
+    return size * window * iterations / timed(comm, warmup, iterations, send, receive) / 1e6
 
 
 def main() -> None:
@@ -47,12 +46,9 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=64, help="messages in flight per window (default 64)")
     args = parser.parse_args()
     comm = MPI.COMM_WORLD
-    pair(comm)
-    for size in args.sizes:
-        rate = bandwidth_mb_s(comm, size, args.window, args.warmup, args.iterations)
-        if comm.Get_rank() == 0:
-            print(f"bandwidth bytes={size} MB/s={rate:.2f} iterations={args.iterations} window={args.window}",
-                  flush=True)
+    each_size(comm, args.sizes, lambda size: bandwidth_mb_s(comm, size, args.window, args.warmup, args.iterations),
+              lambda size, rate: f"bandwidth bytes={size} MB/s={rate:.2f} iterations={args.iterations} "
+                                 f"window={args.window}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from mpi4py import MPI
 
@@ -33,22 +34,44 @@ def pair(comm: MPI.Comm) -> None:
         print(f"pair rank0={hosts[0]} rank1={hosts[1]}", flush=True)
 
 
+def each_size(comm: MPI.Comm, sizes: list[int], measure: Callable[[int], float],
+              line: Callable[[int, float], str]) -> None:
+    """Rank 0 says where the two ranks run; then both measure each size and rank 0 prints its line."""
+    pair(comm)
+    for size in sizes:
+        figure = measure(size)
+        if comm.Get_rank() == 0:
+            print(line(size, figure), flush=True)
+
+
+def timed(comm: MPI.Comm, warmup: int, iterations: int, first: Callable[[], object],
+          second: Callable[[], object]) -> float:
+    """Seconds that ``iterations`` rounds take after ``warmup`` untimed ones, both ranks starting together: rank 0
+    runs ``first`` each round, rank 1 ``second`` (the OSU benchmarks' loop)."""
+    step = first if comm.Get_rank() == 0 else second
+    comm.Barrier()
+    for _ in range(warmup):
+        step()
+    start = MPI.Wtime()
+    for _ in range(iterations):
+        step()
+    return MPI.Wtime() - start
+
+
 def latency_us(comm: MPI.Comm, size: int, warmup: int, iterations: int) -> float:
     """Half the mean round trip of ``iterations`` timed ping-pongs of ``size`` bytes, in microseconds."""
-    buffer = bytearray(size)
+    message = [bytearray(size), MPI.BYTE]
     peer = 1 - comm.Get_rank()
-    comm.Barrier()
-    start = 0.0
-    for index in range(warmup + iterations):
-        if index == warmup:
-            start = MPI.Wtime()
-        if comm.Get_rank() == 0:
-            comm.Send([buffer, MPI.BYTE], dest=peer, tag=1)
-            comm.Recv([buffer, MPI.BYTE], source=peer, tag=1)
-        else:
-            comm.Recv([buffer, MPI.BYTE], source=peer, tag=1)
-            comm.Send([buffer, MPI.BYTE], dest=peer, tag=1)
-    return (MPI.Wtime() - start) * 1e6 / (2 * iterations)
+
+    def ping() -> None:
+        comm.Send(message, dest=peer, tag=1)
+        comm.Recv(message, source=peer, tag=1)
+
+    def pong() -> None:
+        comm.Recv(message, source=peer, tag=1)
+        comm.Send(message, dest=peer, tag=1)
+
+    return timed(comm, warmup, iterations, ping, pong) * 1e6 / (2 * iterations)
 
 
 def main() -> None:
@@ -58,11 +81,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=100, help="untimed round trips first (default 100)")
     args = parser.parse_args()
     comm = MPI.COMM_WORLD
-    pair(comm)
-    for size in args.sizes:
-        microseconds = latency_us(comm, size, args.warmup, args.iterations)
-        if comm.Get_rank() == 0:
-            print(f"latency bytes={size} us={microseconds:.2f} iterations={args.iterations}", flush=True)
+    each_size(comm, args.sizes, lambda size: latency_us(comm, size, args.warmup, args.iterations),
+              lambda size, us: f"latency bytes={size} us={us:.2f} iterations={args.iterations}")
 
 
 if __name__ == "__main__":
