@@ -24,6 +24,7 @@ PYTHON = "/usr/bin/python3"  # the nodes' python, beside whose packages the mpi 
 _PAIR = re.compile(r"^pair rank0=(\S+) rank1=(\S+)$", re.M)
 _LATENCY = re.compile(r"^latency bytes=(\d+) us=([\d.]+)", re.M)
 _BANDWIDTH = re.compile(r"^bandwidth bytes=(\d+) MB/s=([\d.]+)", re.M)
+_FRAME = re.compile(r"^-{20,}$")  # the line above and below each of Open MPI's notices
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,8 @@ def run_pair(pool: Pool, scripts: Sequence[Path], args: Sequence[str], *, shared
     if final.state != "COMPLETED":
         raise RemoteError(head, f"{main.name} on two nodes",
                           f"job {job_id} ended {final.state} (exit {final.exit_code}) after "
-                          f"{time.monotonic() - started:.0f} s: {tail(err, 5) or tail(out, 5) or '(no output)'}",
+                          f"{time.monotonic() - started:.0f} s: "
+                          f"{tail(_without_boxes(err), 5) or tail(out, 5) or '(no output)'}",
                           f"its folder {job_dir} on the head holds the batch script and the output; `sinfo` shows "
                           "whether two compute nodes are idle")
     try:
@@ -74,6 +76,18 @@ def run_pair(pool: Pool, scripts: Sequence[Path], args: Sequence[str], *, shared
     except ValueError as exc:
         raise RemoteError(head, f"{main.name} on two nodes", f"job {job_id} printed {exc}: {tail(out, 5)!r}",
                           f"look at {job_dir}/slurm-{job_id}.out on the head") from None
+
+
+def _without_boxes(text: str) -> str:
+    """``text`` less Open MPI's framed notices (between lines of dashes), which say that a rank failed but not why:
+    what is left is the program's own error."""
+    kept, framed = [], False
+    for line in text.splitlines():
+        if _FRAME.match(line):
+            framed = not framed
+        elif not framed:
+            kept.append(line)
+    return "\n".join(kept)
 
 
 def _read(pool: Pool, path: str) -> str:
