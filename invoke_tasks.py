@@ -255,6 +255,27 @@ def status(c: Context, name: str | None = None, stack: str | None = None) -> Non
     console.print(table)
 
 
+@task(help={"timeout": "seconds each of the two measurement jobs may take (default 300)", **FIND_HELPS})
+@cli_errors
+def bench_network(c: Context, name: str | None = None, stack: str | None = None, timeout: int = 300) -> None:
+    """Measure MPI latency and bandwidth between two compute nodes (OSU pattern, mpi4py) and print them beside what
+    the nodes' networking should give, with a warning line when the latency is far above it."""
+    _measure_network(_contract(name, stack), float(timeout), with_bandwidth=True)
+
+
+def _measure_network(contract: Any, timeout: float, *, with_bandwidth: bool) -> None:
+    """Latency (and bandwidth) between two compute nodes, printed beside what their networking should give."""
+    from remote.pool import Pool
+    from targets.network_bench import bandwidth, latency, report
+    from targets.network_expectation import expectation
+
+    with Pool(contract) as pool:
+        figures = latency(pool, timeout)
+        rates = bandwidth(pool, timeout) if with_bandwidth else None
+    for line in report(figures, rates, expectation(contract)):
+        console.print(line, markup=False, soft_wrap=True)
+
+
 @task(help={"node": "node to open a shell on (default: head)", **FIND_HELPS,
             "command": "run this command instead of an interactive shell"})
 @cli_errors
@@ -315,8 +336,8 @@ def run_task(c: Context, command: str | None = None, timeout: int = 600, name: s
 @task(help={"nodes": "number of compute nodes (default 2)"})
 @cli_errors
 def demo(c: Context, nodes: int = 2) -> None:
-    """The whole road on a local cluster: up (the nodes mount their storage as they boot), run-mpi (the ring),
-    submit-spark (a word count), destroy."""
+    """The whole road on a local cluster: up (the nodes mount their storage as they boot), run-mpi (the ring) and
+    the mpi4py latency check, submit-spark (a word count), destroy."""
     import tempfile
 
     import targets
@@ -329,8 +350,13 @@ def demo(c: Context, nodes: int = 2) -> None:
     targets.up(env, console)
     code = 0
     try:
-        console.rule("2/4 run-mpi: the ring over every compute node")
+        console.rule("2/4 run-mpi: the ring over every compute node, then the mpi4py latency check")
         run_mpi(c, name=env.name)
+        contract = _contract(env.name, None)
+        if len(contract.computes) >= 2:
+            _measure_network(contract, 300.0, with_bandwidth=False)
+        else:
+            console.print("the latency check needs two compute nodes: skipped (--nodes 1)")
         console.rule("3/4 submit-spark: a word count on the Spark workers")
         counts = Path(tempfile.mkdtemp(prefix="chpc-demo-")) / "counts"
         submit_spark(c, script=str(PROJECT / "examples/spark/wordcount.py"),

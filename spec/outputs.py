@@ -70,6 +70,16 @@ class ComputeFleet(_Strict):
     vpc_id: str | None = None
 
 
+class ComputeMachine(_Strict):
+    """What the compute nodes run on, so that a measurement between them can be judged (`invoke bench-network`):
+    their machine type and the networking they have (not only what the spec asked: an Azure size with accelerated
+    networking gets it anyway). ``none``: plain TCP (on the local target, over a bridge); ``enhanced``: ENA or
+    accelerated networking; ``rdma``: EFA or InfiniBand."""
+
+    instance_type: str
+    networking: Literal["none", "enhanced", "rdma"] = "none"
+
+
 class AzureScope(_Strict):
     """Where an Azure environment's resources live: every Azure API call after ``up`` names these."""
 
@@ -130,6 +140,7 @@ class Outputs(_Strict):
     shared: SharedFs | None = None
     slurm_partition: str = "compute"
     fleet: ComputeFleet | None = None
+    compute_machine: ComputeMachine | None = None  # None: deployed before the contract had it
     containers: ContainerService | None = None
     spark: SparkCluster | None = None
     azure: AzureScope | None = None  # target azure only

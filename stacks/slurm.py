@@ -10,7 +10,8 @@ import pulumi
 
 from components.boot.config import Role
 from components.boot.storage import storage_vars
-from spec.environment import Environment
+from components.security import accelerated_networking, instance_capabilities
+from spec.environment import Environment, Networking
 
 
 class SlurmClusterOutputs(Protocol):
@@ -33,7 +34,22 @@ def cluster_outputs(provider: Literal["aws", "azure"], env: Environment, cluster
         "computes": [],
         "fleet": {"provider": provider, "region": env.region, "tag_key": tag_key, "tag_value": tag_value,
                   "host_key": cluster.compute_host_key, "expected": env.compute.count, **scope},
+        "compute_machine": {"instance_type": env.compute.instance_type,
+                            "networking": compute_networking(provider, env)},
     }
+
+
+def compute_networking(provider: Literal["aws", "azure"], env: Environment) -> Networking:
+    """The networking the compute nodes have, which is more than the spec asks where the machine gives it anyway:
+    ENA on every type that has it (AWS), accelerated networking on every size that has it (the Azure component
+    turns it on)."""
+    if env.compute.networking == "rdma":
+        return "rdma"
+    instance_type = env.compute.instance_type or ""
+    if provider == "aws":
+        ena = instance_capabilities().get(instance_type, {}).get("ena", "unsupported")
+        return "none" if ena == "unsupported" else "enhanced"
+    return "enhanced" if accelerated_networking(instance_type) else "none"
 
 
 def boot_vars(env: Environment, volumes: list[dict[str, Any]], shared: dict[str, Any] | None,

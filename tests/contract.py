@@ -44,6 +44,8 @@ def assert_contract(exported: dict[str, Any] | Outputs) -> Outputs:
     if outputs.shared is not None:
         assert PurePosixPath(outputs.shared.mount).is_absolute() and outputs.shared.source
         assert outputs.head is not None, "a shared file system is mounted on cluster nodes"
+    # what the compute nodes run on, for judging a measurement between them (`invoke bench-network`)
+    assert (outputs.compute_machine is not None) == (outputs.head is not None), "a cluster says what its computes are"
     for service in (outputs.containers, outputs.spark):
         if service is not None:
             assert service.provider == outputs.target, f"{type(service).__name__} of another target"

@@ -23,7 +23,7 @@ from rich.console import Console
 from components.boot.config import BootConfig, BundleInPlace, MungeKeyFile, StaticNode
 from components.boot.storage import storage_vars
 from spec.environment import Environment
-from spec.outputs import Node, Outputs, SharedFs, SparkCluster, Volume
+from spec.outputs import ComputeMachine, Node, Outputs, SharedFs, SparkCluster, Volume
 from targets.local import boot, keys, network, node, volumes
 from targets.local.commands import LocalError
 from targets.local.journal import Journal
@@ -140,6 +140,8 @@ def _build(env: Environment, console: Console) -> Outputs:
         head=Node(name="head", address=addresses["head"], host_key=host_keys["head"]),
         computes=[Node(name=n, address=addresses[n], host_key=host_keys[n]) for n in names[1:]],
         volumes=volume_list, shared=shared,
+        # a veth on this machine's bridge: plain TCP, whatever the spec's networking says
+        compute_machine=ComputeMachine(instance_type=env.compute.instance_type or "local", networking="none"),
         spark=SparkCluster(provider="local", master=f"spark://{addresses['head']}:{SPARK_MASTER_PORT}")
         if env.spark else None,
     )
@@ -206,6 +208,7 @@ def boot_tunables(env: Environment) -> dict[str, object]:
         "slurm_proctrack": "proctrack/linuxproc", "slurm_task_plugin": "task/none",
         "slurm_cgroup_plugin": "cgroup/v1", "slurm_cgroup_automount": False,
         "mpi_interface": "eth0",  # no default route inside the nodes
+        "mpi_nodes_per_machine": env.compute.count + 1,  # every node runs on this machine's cores (the mpi role)
         **_spark_vars(env),
     }
 

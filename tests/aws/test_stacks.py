@@ -10,7 +10,7 @@ from typing import Any
 from components.aws.slurm_cluster import USER_DATA_LIMIT
 from spec import environment as spec
 from spec.loader import load_stack_config
-from spec.outputs import ENVIRONMENT_TAG
+from spec.outputs import ENVIRONMENT_TAG, ComputeMachine
 from tests.aws.mocks import EXISTING_VPC, SUBNETS, RecordingMocks
 from tests.boot.documents import boot_of, parsed, variables_of
 from tests.contract import assert_contract
@@ -38,6 +38,7 @@ def test_hpc_stack_exports_the_contract(mocks: RecordingMocks) -> None:
     assert (scratch.node, scratch.mount, scratch.retain) == ("head", "/scratch", True) and scratch.volume_id
     assert outputs.shared is not None and outputs.shared.kind == "efs" and outputs.shared.mount == "/shared"
     assert outputs.containers is None
+    assert outputs.compute_machine == ComputeMachine(instance_type="c5n.18xlarge", networking="rdma")  # efa
     provider = mocks.one("pulumi:providers:aws")
     assert provider.inputs["region"] == "us-east-1"
     assert ENVIRONMENT_TAG in str(provider.inputs["defaultTags"])

@@ -15,7 +15,7 @@ from components.azure.storage import account_name
 from components.security import check_resource
 from spec.environment import Environment
 from spec.loader import load_spec_file, load_stack_config
-from spec.outputs import ENVIRONMENT_TAG, Outputs
+from spec.outputs import ENVIRONMENT_TAG, ComputeMachine, Outputs
 from stacks.azure import NFS_OPTIONS
 from tests.aws.mocks import APP_TOKEN, CALLS, USER_TOKEN
 from tests.azure.conftest import HEAD_PUBLIC_IP, WORKSPACE_CUSTOMER_ID, AzureMocks
@@ -57,6 +57,7 @@ def test_azure_stack_exports_the_contract(mocks: AzureMocks) -> None:
     assert (outputs.shared.kind, outputs.shared.mount, outputs.shared.options) == ("nfs", "/shared", NFS_OPTIONS)
     assert outputs.shared.source == f"{account}.file.core.windows.net:/{account}/shared"
     assert outputs.containers is None and outputs.spark is None
+    assert outputs.compute_machine == ComputeMachine(instance_type="Standard_HB120rs_v3", networking="rdma")
     assert outputs.azure is not None
     assert outputs.azure.subscription_id == "00000000-0000-0000-0000-00000000aaaa"
     assert outputs.azure.resource_group == "azure-hpc-dev-rg"  # the mock names the group by its logical name
