@@ -22,8 +22,8 @@ from remote import files
 from remote.errors import CommandTimeout, ConnectionLost, RemoteError
 from remote.mpi_job import job_dir_for, require_shared
 from remote.pool import Pool
-from remote.run import run, tail
-from remote.spark_failure import failure_cause
+from remote.run import run
+from remote.spark_failure import failure_cause, quiet_tail
 
 # Written on the head by ansible/roles/spark: spark-submit with the cluster's Java, Spark and Python.
 SPARK_SUBMIT = "/run/spark/spark-submit"
@@ -39,7 +39,7 @@ class SparkResult:
     stderr: str
     seconds: float
     output_dir: str | None  # the local folder the results were copied to, else where they are
-    cause: str = ""  # on failure: the Python traceback or the Java exception
+    cause: str = ""  # on failure: the Python traceback, a usage line or the Java exception
     job_dir: str = ""
 
 
@@ -83,7 +83,9 @@ def submit_local(pool: Pool, script: Path, *, shared_mount: str, master: str, in
         _download(pool, target, Path(output))
         where = output
     # the driver's Python writes its traceback to spark-submit's stdout, the JVM's exception goes to stderr
-    cause = (failure_cause(stdout, stderr) or tail(stderr, 5)) if code else ""
+    cause = (failure_cause(stdout, stderr) or quiet_tail(stdout, stderr)
+             or f"spark-submit exited with {code} and printed no error; look at {job_dir}/stderr on {head}"
+             ) if code else ""
     return SparkResult(code, stdout, stderr, time.monotonic() - started, where, cause, job_dir)
 
 

@@ -22,7 +22,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from remote.spark_failure import failure_cause
+from remote.spark_failure import failure_cause, quiet_tail
 from remote.spark_job import is_uri
 from spec.outputs import SparkCluster
 from targets.azure.errors import AzureError
@@ -137,7 +137,7 @@ def _diagnose(lines: list[str], state: str) -> tuple[str, int]:
     text = "\n".join(lines)
     cause = failure_cause(text)
     if cause is None:
-        tail = "\n".join(lines[-TAIL_LINES:]) or "(empty log)"
+        tail = quiet_tail(text, lines=TAIL_LINES) or "(empty log)"
         cause = f"the batch ended {state} with no error in its log; its last lines:\n{tail}"
     return cause, user_exit_code(text)
 
