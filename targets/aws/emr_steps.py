@@ -1,10 +1,11 @@
 """Spark jobs on the environment's EMR cluster, as `invoke submit-spark` runs them.
 
 The script (with a zip of its local modules), and a local input, go to ``s3://<bucket>/jobs/<id>/``; a
-``spark-submit`` step runs it through ``command-runner.jar`` with the input and output locations as its first
-two arguments; the step is followed to its end, a local output directory receives the results, and a failed
-step's cause (the Python traceback or the Java exception) is read from the logs EMR copies to S3. The logs are
-polled for a bounded time, never waited for blindly (mrjob's fixed ten minutes is its users' first complaint).
+``spark-submit`` step runs it through ``command-runner.jar`` with its arguments by the rule of remote/spark_args.py
+(each one an item of the step's Args, never a shell word); the step is followed to its end, a local output
+directory receives the results, and a failed step's cause (the Python traceback, a usage line or the Java
+exception) is read from the logs EMR copies to S3. The logs are polled for a bounded time, never waited for
+blindly (mrjob's fixed ten minutes is its users' first complaint).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from urllib.parse import urlparse
 
 import boto3
 
+from remote.spark_args import check_args, script_args
 from remote.spark_failure import TRACEBACK, failure_cause
 from remote.spark_job import is_uri
 from spec.outputs import SparkCluster
@@ -50,11 +52,12 @@ def submit_emr(session: boto3.session.Session, spark: SparkCluster, script: Path
     """Run ``script`` on the cluster as one step and return how it ended.
 
     ``input``/``output``: a URI (``s3://...``) is passed on untouched; a local path is uploaded (input) or
-    receives the job's files when the step completes (output, an absent or empty directory). Without them the
-    job gets its own ``jobs/<id>/input`` (empty) and ``jobs/<id>/output`` folders. ``modules`` (files or package
-    directories) go to ``--py-files`` as one zip. The step's record goes into ``records`` before it is followed
-    (see follow_emr)."""
+    receives the job's files when the step completes (output, an absent or empty directory); ``args`` become the
+    script's arguments by remote.spark_args.script_args (the job's own ``jobs/<id>/input`` (empty) and
+    ``jobs/<id>/output`` folders stand in for a location not given). ``modules`` (files or package directories) go
+    to ``--py-files`` as one zip. The step's record goes into ``records`` before it is followed (see follow_emr)."""
     _check_spark(spark)
+    check_args(args, input_given=input is not None, output_given=output is not None)
     local_output = local_output_dir(output)
     check_local_paths(script, modules, input)
     emr = session.client("emr", region_name=spark.region)
@@ -69,7 +72,8 @@ def submit_emr(session: boto3.session.Session, spark: SparkCluster, script: Path
         command += ["--py-files", _upload(s3, modules_zip(modules), spark.bucket, f"{prefix}modules.zip")]
     input_uri = input if input is None or is_uri(input) else _upload_input(s3, Path(input), spark.bucket, prefix)
     output_uri = output if output is not None and local_output is None else f"{location}output"
-    command += [script_uri, input_uri or f"{location}input", output_uri, *args]
+    command += [script_uri, *script_args(args, input=input_uri, output=None if output is None else output_uri,
+                                         job_input=f"{location}input", job_output=f"{location}output")]
 
     step_id = _add_step(emr, spark.master, f"submit-spark {script.name} ({prefix.removesuffix('/')})", command)
     record = SparkJobRecord(provider="aws", cluster=spark.master, cluster_job_id=step_id, prefix=prefix,

@@ -3,11 +3,12 @@ them: the EMR path's shape (targets/aws/emr_steps.py, the shared parts in target
 instead of a step.
 
 The script (with a zip of its local modules) and a local input go to ``jobs/<id>/`` in the cluster's storage;
-``POST /batches`` runs the script with the input and output locations as its first two arguments; ``GET
-/batches/{id}`` is polled until the batch is final (success, dead, killed, error); a local output directory
-receives the results; a failed batch's cause is read from ``GET /batches/{id}/log``. A batch still running at
-the timeout, or on Ctrl-C, is deleted. HDInsight's Livy sits behind the cluster gateway: HTTPS with the cluster
-login (basic auth), and ``X-Requested-By`` on every request that changes something (Livy's CSRF check).
+``POST /batches`` runs the script with its arguments by the rule of remote/spark_args.py (the batch's ``args``, a
+JSON list that Livy hands spark-submit item by item, never through a shell); ``GET /batches/{id}`` is polled until
+the batch is final (success, dead, killed, error); a local output directory receives the results; a failed batch's
+cause is read from ``GET /batches/{id}/log``. A batch still running at the timeout, or on Ctrl-C, is deleted.
+HDInsight's Livy sits behind the cluster gateway: HTTPS with the cluster login (basic auth), and ``X-Requested-By``
+on every request that changes something (Livy's CSRF check).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from remote.spark_args import check_args, script_args
 from remote.spark_failure import failure_cause, quiet_tail
 from remote.spark_job import is_uri
 from spec.outputs import SparkCluster
@@ -59,6 +61,7 @@ def submit_livy(spark: SparkCluster, script: Path, records: JobRecords, *, input
     (default: Azure's default chain) and ``account_url`` reach the storage; ``verify`` is a CA bundle path for
     both endpoints, or True. The batch's record goes into ``records`` before it is followed (see follow_livy)."""
     container_url = _check_spark(spark)
+    check_args(args, input_given=input is not None, output_given=output is not None)
     local_output = local_output_dir(output)
     check_local_paths(script, modules, input)
     credential = credential if credential is not None else _default_credential()
@@ -71,7 +74,9 @@ def submit_livy(spark: SparkCluster, script: Path, records: JobRecords, *, input
         batch["pyFiles"] = [upload_bytes(storage, modules_zip(modules), f"{prefix}modules.zip")]
     input_uri = input if input is None or is_uri(input) else upload_input(storage, Path(input), prefix)
     output_uri = output if output is not None and local_output is None else storage.cluster_uri(f"{prefix}output")
-    batch["args"] = [input_uri or storage.cluster_uri(f"{prefix}input"), output_uri, *args]
+    batch["args"] = script_args(args, input=input_uri, output=None if output is None else output_uri,
+                                job_input=storage.cluster_uri(f"{prefix}input"),
+                                job_output=storage.cluster_uri(f"{prefix}output"))
 
     batch_id = _Livy(spark, verify).call("POST", "/batches", f"submitting {script.name}", json=batch)["id"]
     record = SparkJobRecord(provider="azure", cluster=spark.master, cluster_job_id=str(batch_id), prefix=prefix,

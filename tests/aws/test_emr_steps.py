@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from remote.spark_args import ScriptArgsError
 from spec.outputs import SparkCluster
 from targets.aws.emr_steps import follow_emr, submit_emr
 from targets.aws.errors import AwsError
@@ -303,7 +304,7 @@ def test_a_step_still_running_at_the_timeout_is_cancelled(aws_session, spark, jo
     step = only_step(aws_session, spark)
     assert cluster.cancelled == [{"ClusterId": spark.master, "StepIds": [step["Id"]],
                                   "StepCancellationOption": "SEND_INTERRUPT"}]
-    assert step["Config"]["Args"][-2].endswith("/input")  # no input given: the job's own (empty) input folder
+    assert step["Config"]["Args"][-1].endswith("/word_count.py")  # no --input/--output, no --args: no argument
     assert job.records.ids() == []
 
 
@@ -450,3 +451,30 @@ def test_local_mistakes_are_refused_before_any_step(aws_session, spark, job, tmp
 
 def test_the_modules_zip_is_the_same_for_the_same_files(job):
     assert modules_zip(job.modules) == modules_zip(job.modules)
+
+
+def test_args_reach_the_step_exactly_as_typed(aws_session, spark, job):
+    cluster = Cluster(aws_session, spark, ["COMPLETED"])
+    args = ["two  spaces", "it's", 'say "hi"', "$HOME", "$(id)", "`id`", "{{input}}", "", "a\\b;c|d"]
+    submit_emr(aws_session, spark, job.script, job.records, input=None, output=None, args=args, timeout=30,
+               on_state=cluster.on_state, poll=0, log_wait=0)
+    assert only_step(aws_session, spark)["Config"]["Args"][4:] == [*args[:6], "{input}", "", "a\\b;c|d"]
+
+    aws_session.client("emr").terminate_job_flows(JobFlowIds=[spark.master])  # a fresh cluster for the next job
+    other = spark.model_copy(update={"master": aws_session.client("emr").run_job_flow(
+        Name="again", ReleaseLabel="emr-7.5.0", Instances={"MasterInstanceType": "m5.xlarge", "InstanceCount": 1,
+                                                           "KeepJobFlowAliveWhenNoSteps": True},
+        JobFlowRole="r", ServiceRole="s")["JobFlowId"]})
+    submit_emr(aws_session, other, job.script, job.records, input="s3://in/$x y", output="s3://out/it's",
+               args=["--from={input}", "--to", "{output}", "$HOME"], timeout=30, on_state=cluster.on_state, poll=0,
+               log_wait=0)
+    assert only_step(aws_session, other)["Config"]["Args"][4:] == [
+        "--from=s3://in/$x y", "--to", "s3://out/it's", "$HOME"]
+
+
+def test_a_placeholder_without_its_location_is_refused_before_anything_is_uploaded(aws_session, spark, job):
+    with pytest.raises(ScriptArgsError, match=r"^submit-spark: --args places \{output\} but no --output was given"):
+        submit_emr(aws_session, spark, job.script, job.records, input=str(job.data), output=None,
+                   args=["{input}", "{output}"], timeout=30, on_state=lambda state, elapsed: None, poll=0)
+    assert aws_session.client("emr").list_steps(ClusterId=spark.master)["Steps"] == []
+    assert objects(aws_session) == {}

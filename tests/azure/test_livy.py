@@ -17,6 +17,7 @@ from invoke import Context
 from invoke.exceptions import Exit
 
 import invoke_tasks
+from remote.spark_args import ScriptArgsError
 from spec.outputs import Outputs, SparkCluster
 from targets.azure import livy as livy_module
 from targets.azure.errors import AzureError
@@ -307,7 +308,7 @@ def test_invoke_submit_spark_takes_the_azure_path_and_exits_with_the_batch_code(
 
     assert exited.value.code == 4
     [batch] = livy.batches.values()
-    assert batch.body["file"].endswith("/word_count.py") and batch.body["args"][2:] == ["--top", "3"]
+    assert batch.body["file"].endswith("/word_count.py") and batch.body["args"] == ["--top", "3"]  # exactly --args
     out = capsys.readouterr().out
     assert "spark job failed (exit code 4)" in out
     assert all(line in out for line in failure), out  # the whole traceback, brackets included
@@ -358,3 +359,21 @@ def test_attaching_to_a_batch_livy_has_forgotten_says_so_and_drops_its_record(
         attach(livy, container, azurite, job, "0", [])
     assert "\n" not in str(failed.value) and "--attach" not in str(failed.value)
     assert records_of(job).ids() == []
+
+
+def test_args_reach_the_batch_exactly_as_typed(livy: FakeLivy, container: ContainerClient, azurite: Azurite,
+                                               job: Path) -> None:
+    args = ["two  spaces", "it's", 'say "hi"', "$HOME", "$(id)", "`id`", "{{output}}", "", "a\\b;c|d"]
+    submit(livy, container, azurite, job, [], args=args)
+    submit(livy, container, azurite, job, [], input="abfss://in@acct.dfs.core.windows.net/$x y",
+           output="abfss://out@acct.dfs.core.windows.net/it's", args=["--to", "{output}", "--from={input}", "$HOME"])
+    assert livy.batches[0].body["args"] == [*args[:6], "{output}", "", "a\\b;c|d"]
+    assert livy.batches[1].body["args"] == ["--to", "abfss://out@acct.dfs.core.windows.net/it's",
+                                            "--from=abfss://in@acct.dfs.core.windows.net/$x y", "$HOME"]
+
+
+def test_a_placeholder_without_its_location_is_refused_before_anything_is_uploaded(
+        livy: FakeLivy, container: ContainerClient, azurite: Azurite, job: Path, tmp_path: Path) -> None:
+    with pytest.raises(ScriptArgsError, match=r"^submit-spark: --output is given but --args places only \{input\}"):
+        submit(livy, container, azurite, job, [], input=str(job), output=str(tmp_path / "out"), args=["{input}"])
+    assert livy.batches == {} and list(container.list_blobs()) == []
