@@ -193,10 +193,12 @@ def run_mpi(c: Context, program: str = "examples/mpi/ring.c", nodes: str | None 
 
 
 @task(help={
-    "script": "the PySpark script; it gets the input and output locations as its first two arguments",
+    "script": "the PySpark script, run unchanged: it gets exactly --args, or with --input/--output and no "
+              "placeholder in --args, the input and output locations first",
     "input": "a local file or folder (uploaded to the target's storage) or a URI passed as is (s3://...)",
     "output": "a local folder that receives the results when the job ends, or a URI",
-    "args": "more arguments for the script, one string (shell-quoted)",
+    "args": "the script's arguments, one string (shell-quoted); {input} and {output} stand for the locations of "
+            "--input and --output, {{input}} for the text {input}",
     "timeout": "seconds before the job is given up (default 3600; with --attach, counted from the attach)",
     "attach": "follow again a job (EMR step id, Livy batch id) whose client was lost, and finish its work as the "
               "submit would have; --script, --input, --output and --args are then not used",
@@ -211,8 +213,15 @@ def submit_spark(c: Context, script: str | None = None, input: str | None = None
     from rich.markup import escape  # a traceback's source line (counts[word] += 1) or a path is not markup
 
     import targets
+    from remote.spark_args import ScriptArgsError, check_args
     from targets.backend import SparkJob
 
+    try:
+        script_args = shlex.split(args)
+        check_args(script_args, input_given=input is not None, output_given=output is not None)
+    except ValueError as exc:  # ScriptArgsError, or shlex's unbalanced quote
+        message = str(exc) if isinstance(exc, ScriptArgsError) else f"submit-spark: --args {args!r}: {exc}"
+        raise Exit(message, code=2) from None
     record = targets.find(name, stack)
     contract = targets.contract(record, console)
     if contract.spark is None:
@@ -224,7 +233,7 @@ def submit_spark(c: Context, script: str | None = None, input: str | None = None
         result = backend.attach_spark(contract, attach, float(timeout), console)
     else:
         assert script is not None
-        job = SparkJob(script=Path(script), input=input, output=output, args=shlex.split(args), timeout=float(timeout))
+        job = SparkJob(script=Path(script), input=input, output=output, args=script_args, timeout=float(timeout))
         result = backend.submit_spark(contract, job, console)
     sys.stdout.write(result.stdout)
     if result.exit_code:

@@ -3,8 +3,9 @@
 The script, its input and its output live in a job folder on the shared file system, which the driver
 (on the head, client mode) and every executor (on the compute nodes) see at the same path. spark-submit
 runs detached on the head with its pid and exit code recorded in the job folder, so a dropped connection
-re-attaches to the same run instead of submitting it again. On failure the cause (the Python traceback
-or the Java exception) is read out of the job's output, mrjob-style.
+re-attaches to the same run instead of submitting it again. The script's arguments follow the rule of
+remote/spark_args.py, as on every target. On failure the cause (the Python traceback, a usage line or the Java
+exception) is read out of the job's output, mrjob-style.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from remote import files
 from remote.errors import CommandTimeout, ConnectionLost, RemoteError
 from remote.mpi_job import job_dir_for, require_shared
 from remote.pool import Pool
-from remote.run import run, tail
-from remote.spark_failure import failure_cause
+from remote.run import run
+from remote.spark_args import check_args, script_args
+from remote.spark_failure import failure_cause, quiet_tail
 
 # Written on the head by ansible/roles/spark: spark-submit with the cluster's Java, Spark and Python.
 SPARK_SUBMIT = "/run/spark/spark-submit"
@@ -39,7 +42,7 @@ class SparkResult:
     stderr: str
     seconds: float
     output_dir: str | None  # the local folder the results were copied to, else where they are
-    cause: str = ""  # on failure: the Python traceback or the Java exception
+    cause: str = ""  # on failure: the Python traceback, a usage line or the Java exception
     job_dir: str = ""
 
 
@@ -53,8 +56,9 @@ def submit_local(pool: Pool, script: Path, *, shared_mount: str, master: str, in
 
     A local ``input`` (file or folder) is uploaded to the job folder and a URI is passed as it is; a local
     ``output`` folder receives the results when the job succeeds, and without ``output`` they stay in the
-    job folder. The script gets the input and output locations as its first two arguments, then ``args``.
+    job folder. ``args`` become the script's arguments by remote.spark_args.script_args.
     """
+    check_args(args, input_given=input is not None, output_given=output is not None)
     _check_local(script, input, output)
     require_shared(pool, shared_mount)
     head, client = pool.head_name(), pool.head()
@@ -66,12 +70,13 @@ def submit_local(pool: Pool, script: Path, *, shared_mount: str, master: str, in
     files.put(client, script, f"{job_dir}/{script.name}", mode=0o644)
     source = input if input is None or is_uri(input) else _upload(pool, Path(input), f"{job_dir}/input")
     target = output if is_uri(output) else f"{job_dir}/output"
-    argv = [SPARK_SUBMIT, "--master", master, "--deploy-mode", "client", f"{job_dir}/{script.name}",
-            source or f"{job_dir}/input", target, *args]
+    arguments = script_args(args, input=source, output=None if output is None else target,
+                            job_input=f"{job_dir}/input", job_output=f"{job_dir}/output")
+    argv = [SPARK_SUBMIT, "--master", master, "--deploy-mode", "client", f"{job_dir}/{script.name}", *arguments]
     files.put_text(client, run_script(job_dir, argv), f"{job_dir}/run.sh", mode=0o755)
     pid = _start(pool, job_dir)
-    console.print(f"submitted spark job {shlex.join([script.name, *args])} to {master} (pid {pid} on {head}); "
-                  f"folder {job_dir}")
+    console.print(f"submitted spark job {escape(shlex.join([script.name, *arguments]))} to {master} (pid {pid} on "
+                  f"{head}); folder {job_dir}")
     started = time.monotonic()
     with console.status("spark job: starting") as status:
         code = _wait(pool, job_dir, pid, timeout,
@@ -83,7 +88,9 @@ def submit_local(pool: Pool, script: Path, *, shared_mount: str, master: str, in
         _download(pool, target, Path(output))
         where = output
     # the driver's Python writes its traceback to spark-submit's stdout, the JVM's exception goes to stderr
-    cause = (failure_cause(stdout, stderr) or tail(stderr, 5)) if code else ""
+    cause = (failure_cause(stdout, stderr) or quiet_tail(stdout, stderr)
+             or f"spark-submit exited with {code} and printed no error; look at {job_dir}/stderr on {head}"
+             ) if code else ""
     return SparkResult(code, stdout, stderr, time.monotonic() - started, where, cause, job_dir)
 
 

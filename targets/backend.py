@@ -67,7 +67,7 @@ class SparkRun:
     @classmethod
     def of_cloud(cls, result: CloudSparkResult) -> SparkRun:
         return cls(exit_code=result.exit_code, cause=result.cause,
-                   output_dir=str(result.output_dir) if result.output_dir else None)
+                   output_dir=str(result.output_dir) if result.output_dir else None, stdout=result.stdout)
 
 
 class Backend(ABC):

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from rich.console import Console
+from rich.markup import escape
 
 from spec.environment import Environment
 from spec.outputs import ENVIRONMENT_TAG, Node, Outputs, SparkCluster
@@ -54,7 +55,7 @@ class PulumiBackend(Backend):
         assert contract.spark is not None  # the task checks it
         with progress(console, "submitting") as update:
             result = self._submit(contract.spark, job, JobRecords.of(contract.name), self._on_state(update))
-        return SparkRun.of_cloud(result)
+        return _shown(result, console)
 
     def attach_spark(self, contract: Outputs, job_id: str, timeout: float, console: Console) -> SparkRun:
         assert contract.spark is not None  # the task checks it
@@ -62,7 +63,7 @@ class PulumiBackend(Backend):
         record = records.load(job_id, contract.spark)
         with progress(console, f"attaching to {self.job_word} {job_id}") as update:
             result = self._follow(contract.spark, record, records, timeout, self._on_state(update))
-        return SparkRun.of_cloud(result)
+        return _shown(result, console)
 
     def _on_state(self, update: Update) -> OnState:
         return lambda state, elapsed: update(f"{self.job_word} {state}, {elapsed:.0f} s", key=state)
@@ -203,3 +204,10 @@ class PulumiBackend(Backend):
             raise TargetError(f"destroyed, but {len(left)} tagged resource(s) remain: {'; '.join(left[:5])}")
         console.print(f"checked: nothing tagged {ENVIRONMENT_TAG}={record.name} remains"
                       + (f" but the retained volumes {', '.join(kept)}" if kept else ""))
+
+
+def _shown(result: CloudSparkResult, console: Console) -> SparkRun:
+    """The run for the task to print, once a note on what the driver printed (its log not read in time) is said."""
+    if result.note:
+        console.print(f"[dim]{escape(result.note)}[/]", soft_wrap=True)
+    return SparkRun.of_cloud(result)

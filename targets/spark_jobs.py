@@ -39,6 +39,8 @@ class CloudSparkResult:
     output_uri: str  # where the job wrote its results on the cluster's storage
     output_dir: Path | None  # the local directory the results were downloaded into, if one was asked for
     logs: str  # where the job's logs are: the step's S3 folder (EMR), the batch's log URL (Livy)
+    stdout: str = ""  # what the driver printed (the script's own lines), as far as the logs hold it
+    note: str | None = None  # where to read what the driver printed later, when its log was not there in time
 
 
 def job_id(script: Path) -> str:

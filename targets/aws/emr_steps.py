@@ -1,10 +1,13 @@
 """Spark jobs on the environment's EMR cluster, as `invoke submit-spark` runs them.
 
 The script (with a zip of its local modules), and a local input, go to ``s3://<bucket>/jobs/<id>/``; a
-``spark-submit`` step runs it through ``command-runner.jar`` with the input and output locations as its first
-two arguments; the step is followed to its end, a local output directory receives the results, and a failed
-step's cause (the Python traceback or the Java exception) is read from the logs EMR copies to S3. The logs are
-polled for a bounded time, never waited for blindly (mrjob's fixed ten minutes is its users' first complaint).
+``spark-submit`` step runs it through ``command-runner.jar`` with its arguments by the rule of remote/spark_args.py
+(each one an item of the step's Args, never a shell word); the step is followed to its end, a local output
+directory receives the results, and the logs EMR copies to S3 give what the driver printed and a failed step's
+cause (the Python traceback, a usage line or the Java exception). In cluster mode the driver is YARN's first
+container of the application: Spark's PythonRunner sends the script's stdout and stderr to that container's stdout,
+and the ApplicationMaster logs the exit status to its stderr. The logs are polled for a bounded time, never waited
+for blindly (mrjob's fixed ten minutes is its users' first complaint).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import gzip
 import re
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +24,7 @@ from urllib.parse import urlparse
 
 import boto3
 
+from remote.spark_args import check_args, script_args
 from remote.spark_failure import TRACEBACK, failure_cause
 from remote.spark_job import is_uri
 from spec.outputs import SparkCluster
@@ -50,11 +55,12 @@ def submit_emr(session: boto3.session.Session, spark: SparkCluster, script: Path
     """Run ``script`` on the cluster as one step and return how it ended.
 
     ``input``/``output``: a URI (``s3://...``) is passed on untouched; a local path is uploaded (input) or
-    receives the job's files when the step completes (output, an absent or empty directory). Without them the
-    job gets its own ``jobs/<id>/input`` (empty) and ``jobs/<id>/output`` folders. ``modules`` (files or package
-    directories) go to ``--py-files`` as one zip. The step's record goes into ``records`` before it is followed
-    (see follow_emr)."""
+    receives the job's files when the step completes (output, an absent or empty directory); ``args`` become the
+    script's arguments by remote.spark_args.script_args (the job's own ``jobs/<id>/input`` (empty) and
+    ``jobs/<id>/output`` folders stand in for a location not given). ``modules`` (files or package directories) go
+    to ``--py-files`` as one zip. The step's record goes into ``records`` before it is followed (see follow_emr)."""
     _check_spark(spark)
+    check_args(args, input_given=input is not None, output_given=output is not None)
     local_output = local_output_dir(output)
     check_local_paths(script, modules, input)
     emr = session.client("emr", region_name=spark.region)
@@ -69,7 +75,8 @@ def submit_emr(session: boto3.session.Session, spark: SparkCluster, script: Path
         command += ["--py-files", _upload(s3, modules_zip(modules), spark.bucket, f"{prefix}modules.zip")]
     input_uri = input if input is None or is_uri(input) else _upload_input(s3, Path(input), spark.bucket, prefix)
     output_uri = output if output is not None and local_output is None else f"{location}output"
-    command += [script_uri, input_uri or f"{location}input", output_uri, *args]
+    command += [script_uri, *script_args(args, input=input_uri, output=None if output is None else output_uri,
+                                         job_input=f"{location}input", job_output=f"{location}output")]
 
     step_id = _add_step(emr, spark.master, f"submit-spark {script.name} ({prefix.removesuffix('/')})", command)
     record = SparkJobRecord(provider="aws", cluster=spark.master, cluster_job_id=step_id, prefix=prefix,
@@ -83,10 +90,11 @@ def submit_emr(session: boto3.session.Session, spark: SparkCluster, script: Path
 def follow_emr(session: boto3.session.Session, spark: SparkCluster, record: SparkJobRecord, records: JobRecords, *,
                timeout: float, on_state: Callable[[str, float], None], poll: float = 5.0,
                log_wait: float = 120.0) -> CloudSparkResult:
-    """Follow the step of ``record`` to its end, download a local output, read a failure's cause, and remove the
-    record. ``on_state(state, seconds)`` is called on every poll. A step still running after ``timeout``
-    seconds, or on Ctrl-C, is cancelled (and its record removed); a failure to read its state leaves both the
-    step and its record, for `invoke submit-spark --attach`."""
+    """Follow the step of ``record`` to its end, download a local output, read what the driver printed and a
+    failure's cause, and remove the record. ``on_state(state, seconds)`` is called on every poll. A step still
+    running after ``timeout`` seconds, or on Ctrl-C, is cancelled (and its record removed); a failure to read its
+    state leaves both the step and its record, for `invoke submit-spark --attach`. The logs are waited for at most
+    ``log_wait`` seconds."""
     _check_spark(spark)
     emr = session.client("emr", region_name=spark.region)
     s3 = session.client("s3", region_name=spark.region)
@@ -95,13 +103,19 @@ def follow_emr(session: boto3.session.Session, spark: SparkCluster, record: Spar
     step_logs = f"{spark.log_uri.rstrip('/')}/{spark.master}/steps/{step_id}/"
     state, details = _follow(emr, spark.master, step_id, timeout, on_state, poll, records)
     with finishing(step_id):
+        if state == "COMPLETED" and record.output_dir is not None:
+            _download(s3, spark.bucket, f"{record.prefix}output/", record.output_dir)
+        logs = _read_logs(s3, spark, step_id, details, log_wait, poll)
+        note = None if logs.driver_stdout is not None else (
+            f"what the driver printed was not in {logs.driver_folder} after {log_wait:g} s (EMR copies logs to S3 "
+            "every few minutes): read its stdout.gz there later")
+        common = {"cluster_job_id": step_id, "output_uri": record.output_uri, "logs": step_logs,
+                  "stdout": logs.driver_stdout or "", "note": note}
         if state == "COMPLETED":
-            if record.output_dir is not None:
-                _download(s3, spark.bucket, f"{record.prefix}output/", record.output_dir)
-            result = CloudSparkResult(0, state, step_id, None, record.output_uri, record.output_dir, step_logs)
+            result = CloudSparkResult(0, state, cause=None, output_dir=record.output_dir, **common)
         else:
-            cause, code = _diagnose(s3, spark, step_id, details, log_wait, poll)
-            result = CloudSparkResult(code, state, step_id, cause, record.output_uri, None, step_logs)
+            cause, code = _diagnose(logs, details, log_wait)
+            result = CloudSparkResult(code, state, cause=cause, output_dir=None, **common)
     records.remove(step_id)
     return result
 
@@ -195,30 +209,47 @@ def _download(s3: Any, bucket: str, prefix: str, target: Path) -> None:
                 s3.download_file(bucket, item["Key"], str(destination))
 
 
-def _diagnose(s3: Any, spark: SparkCluster, step_id: str, details: dict[str, Any], log_wait: float,
-              poll: float) -> tuple[str, int]:
-    """The cause of a failed step and its exit code, from the step's stderr and, in cluster mode, the driver's
-    container log (the Python traceback lives there). Each log is polled until ``log_wait`` runs out."""
+@dataclass(frozen=True)
+class _StepLogs:
+    step: str  # the step's stderr: spark-submit's YARN client (the application id; in client mode, everything)
+    step_key: str  # where it is in the log bucket
+    driver_folder: str  # s3://... of the application's containers, or of every application's before one is known
+    driver_stdout: str | None  # the script's printed lines and its traceback; None: not there in time
+    driver_stderr: str  # the ApplicationMaster's log: the driver's exit status, a JVM-side exception
+
+
+def _read_logs(s3: Any, spark: SparkCluster, step_id: str, details: dict[str, Any], log_wait: float,
+               poll: float) -> _StepLogs:
+    """The step's stderr, and from the application it names the driver's container logs (of its last attempt),
+    each polled for until ``log_wait`` runs out."""
     assert spark.log_uri is not None  # checked by _check_spark
     log = urlparse(spark.log_uri)
     bucket, root = log.netloc, log.path.strip("/")
     base = f"{root}/{spark.master}/" if root else f"{spark.master}/"
     deadline = time.monotonic() + log_wait
-    stderr_key = _failure_log_key(details, bucket) or f"{base}steps/{step_id}/stderr.gz"
-    step_log = _wait_for(s3, bucket, lambda: [stderr_key] if _exists(s3, bucket, stderr_key) else [], deadline, poll)
-    driver_log = ""
+    step_key = _failure_log_key(details, bucket) or f"{base}steps/{step_id}/stderr.gz"
+    step_log = "\n".join(_wait_for(s3, bucket, lambda: [step_key] if _exists(s3, bucket, step_key) else [], deadline,
+                                   poll).values())
     applications = APPLICATION_ID.findall(step_log)
-    if applications and TRACEBACK not in step_log:
-        containers = f"{base}containers/{applications[-1]}/"
-        driver_log = _wait_for(s3, bucket, lambda: _driver_logs(s3, bucket, containers), deadline, poll)
-    code = user_exit_code(driver_log)
-    cause = failure_cause(driver_log, step_log)
+    containers = f"{base}containers/{applications[-1]}/" if applications else f"{base}containers/"
+    # a step log with the traceback ran the driver itself (client mode): there is no driver container to wait for
+    in_container = applications and TRACEBACK not in step_log
+    driver = _wait_for(s3, bucket, lambda: _driver_logs(s3, bucket, containers), deadline, poll) if in_container else {}
+    return _StepLogs(step_log, f"s3://{bucket}/{step_key}", f"s3://{bucket}/{containers}",
+                     next((text for key, text in driver.items() if key.endswith("/stdout.gz")), None),
+                     next((text for key, text in driver.items() if key.endswith("/stderr.gz")), ""))
+
+
+def _diagnose(logs: _StepLogs, details: dict[str, Any], log_wait: float) -> tuple[str, int]:
+    """The cause of a failed step and its exit code: the driver's own output says the most, then the
+    ApplicationMaster's log, then the step's."""
+    code = user_exit_code(logs.driver_stderr)
+    cause = failure_cause(logs.driver_stdout or "", logs.driver_stderr, logs.step)
     if cause:
         return cause, code
-    where = f"s3://{bucket}/{stderr_key}"
     reason = " ".join(filter(None, (details.get("Reason"), details.get("Message"))))
     return (f"{reason + '; ' if reason else ''}no error found in the step's logs after {log_wait:g} s (EMR copies "
-            f"them to S3 every few minutes): look at {where} and s3://{bucket}/{base}containers/ later"), code
+            f"them to S3 every few minutes): look at {logs.step_key} and {logs.driver_folder} later"), code
 
 
 def _failure_log_key(details: dict[str, Any], bucket: str) -> str | None:
@@ -229,17 +260,17 @@ def _failure_log_key(details: dict[str, Any], bucket: str) -> str | None:
     return None
 
 
-def _wait_for(s3: Any, bucket: str, find: Callable[[], list[str]], deadline: float, poll: float) -> str:
-    """The gunzipped text of the objects ``find`` names, as soon as there are any, or "" at the deadline."""
+def _wait_for(s3: Any, bucket: str, find: Callable[[], list[str]], deadline: float, poll: float) -> dict[str, str]:
+    """The gunzipped text of each object ``find`` names, as soon as there are any, or none at the deadline."""
     while True:
         with step(f"reading step logs in s3://{bucket}", "check the credentials allow s3:GetObject and "
                   "s3:ListBucket on the stack's bucket"):
             keys = find()
             if keys:
-                return "\n".join(gzip.decompress(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-                                 .decode(errors="replace") for key in keys)
+                return {key: gzip.decompress(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+                        .decode(errors="replace") for key in keys}
         if time.monotonic() >= deadline:
-            return ""
+            return {}
         time.sleep(poll)
 
 
@@ -248,8 +279,10 @@ def _exists(s3: Any, bucket: str, key: str) -> bool:
 
 
 def _driver_logs(s3: Any, bucket: str, prefix: str) -> list[str]:
-    """The stderr logs of the application's driver: YARN's first container of each attempt (``..._000001``),
-    where cluster mode runs it. Executors' logs are left alone: a big job has hundreds, and their Python errors
-    reach the driver's traceback anyway."""
-    return sorted(item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-                  for item in page.get("Contents", []) if item["Key"].endswith("_000001/stderr.gz"))
+    """The stdout and stderr logs of the application's driver: YARN's first container (``..._000001``) of its last
+    attempt, where cluster mode runs it. Executors' logs are left alone: a big job has hundreds, and their Python
+    errors reach the driver's traceback anyway."""
+    keys = [item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for item in page.get("Contents", []) if item["Key"].endswith(("_000001/stdout.gz", "_000001/stderr.gz"))]
+    last = max((key.rsplit("/", 2)[-2] for key in keys), default=None)  # container_..._02_000001 after _01_
+    return sorted(key for key in keys if key.rsplit("/", 2)[-2] == last)

@@ -3,11 +3,17 @@ them: the EMR path's shape (targets/aws/emr_steps.py, the shared parts in target
 instead of a step.
 
 The script (with a zip of its local modules) and a local input go to ``jobs/<id>/`` in the cluster's storage;
-``POST /batches`` runs the script with the input and output locations as its first two arguments; ``GET
-/batches/{id}`` is polled until the batch is final (success, dead, killed, error); a local output directory
-receives the results; a failed batch's cause is read from ``GET /batches/{id}/log``. A batch still running at
-the timeout, or on Ctrl-C, is deleted. HDInsight's Livy sits behind the cluster gateway: HTTPS with the cluster
-login (basic auth), and ``X-Requested-By`` on every request that changes something (Livy's CSRF check).
+``POST /batches`` runs the script with its arguments by the rule of remote/spark_args.py (the batch's ``args``, a
+JSON list that Livy hands spark-submit item by item, never through a shell); ``GET /batches/{id}`` is polled until
+the batch is final (success, dead, killed, error); a local output directory receives the results; ``GET
+/batches/{id}/log`` gives what spark-submit printed (its ``stdout:`` section) and a failed batch's cause. A batch
+still running at the timeout, or on Ctrl-C, is deleted. HDInsight's Livy sits behind the cluster gateway: HTTPS
+with the cluster login (basic auth), and ``X-Requested-By`` on every request that changes something (Livy's CSRF
+check).
+
+Livy's log is spark-submit's own output. Where Livy runs batches in YARN cluster mode, the driver is a YARN
+container and what the script prints goes to that container's stdout, which Livy does not return; when the log's
+``stdout:`` section is empty, a note names the driver's log URL that Livy reports (``appInfo.driverLogUrl``).
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from remote.spark_failure import failure_cause
+from remote.spark_args import check_args, script_args
+from remote.spark_failure import failure_cause, quiet_tail
 from remote.spark_job import is_uri
 from spec.outputs import SparkCluster
 from targets.azure.errors import AzureError
@@ -59,6 +66,7 @@ def submit_livy(spark: SparkCluster, script: Path, records: JobRecords, *, input
     (default: Azure's default chain) and ``account_url`` reach the storage; ``verify`` is a CA bundle path for
     both endpoints, or True. The batch's record goes into ``records`` before it is followed (see follow_livy)."""
     container_url = _check_spark(spark)
+    check_args(args, input_given=input is not None, output_given=output is not None)
     local_output = local_output_dir(output)
     check_local_paths(script, modules, input)
     credential = credential if credential is not None else _default_credential()
@@ -71,7 +79,9 @@ def submit_livy(spark: SparkCluster, script: Path, records: JobRecords, *, input
         batch["pyFiles"] = [upload_bytes(storage, modules_zip(modules), f"{prefix}modules.zip")]
     input_uri = input if input is None or is_uri(input) else upload_input(storage, Path(input), prefix)
     output_uri = output if output is not None and local_output is None else storage.cluster_uri(f"{prefix}output")
-    batch["args"] = [input_uri or storage.cluster_uri(f"{prefix}input"), output_uri, *args]
+    batch["args"] = script_args(args, input=input_uri, output=None if output is None else output_uri,
+                                job_input=storage.cluster_uri(f"{prefix}input"),
+                                job_output=storage.cluster_uri(f"{prefix}output"))
 
     batch_id = _Livy(spark, verify).call("POST", "/batches", f"submitting {script.name}", json=batch)["id"]
     record = SparkJobRecord(provider="azure", cluster=spark.master, cluster_job_id=str(batch_id), prefix=prefix,
@@ -93,7 +103,7 @@ def follow_livy(spark: SparkCluster, record: SparkJobRecord, records: JobRecords
     livy = _Livy(spark, verify)
     batch_id = int(record.cluster_job_id)
     try:
-        state = livy.follow(batch_id, timeout, on_state, poll, records)
+        final = livy.follow(batch_id, timeout, on_state, poll, records)
     except _NotFound as exc:
         records.remove(record.cluster_job_id)
         raise AzureError(f"batch {batch_id}: Livy at {livy.url} no longer knows it (it forgets a batch "
@@ -101,17 +111,24 @@ def follow_livy(spark: SparkCluster, record: SparkJobRecord, records: JobRecords
                          f"when it restarts), so its end cannot be read; its record is removed, and what it wrote is "
                          f"at {record.output_uri}") from exc
     log_url = f"{livy.url}/batches/{batch_id}/log"
+    state = final["state"]
     with finishing(record.cluster_job_id):
+        if state == "success" and record.output_dir is not None:
+            storage = job_storage(container_url, credential if credential is not None else _default_credential(),
+                                  account_url, verify)
+            download(storage, f"{record.prefix}output/", record.output_dir)
+        log = livy.log(batch_id)
+        stdout = _printed(log)
+        driver_log = (final.get("appInfo") or {}).get("driverLogUrl")
+        common = {"cluster_job_id": record.cluster_job_id, "output_uri": record.output_uri, "logs": log_url,
+                  "stdout": stdout, "note": None if stdout or not driver_log else (
+                      f"Livy's log holds no line the driver printed (it ran in a YARN container): read them in "
+                      f"{driver_log}")}
         if state == "success":
-            if record.output_dir is not None:
-                storage = job_storage(container_url, credential if credential is not None else _default_credential(),
-                                      account_url, verify)
-                download(storage, f"{record.prefix}output/", record.output_dir)
-            result = CloudSparkResult(0, state, record.cluster_job_id, None, record.output_uri, record.output_dir,
-                                      log_url)
+            result = CloudSparkResult(0, state, cause=None, output_dir=record.output_dir, **common)
         else:
-            cause, code = _diagnose(livy.log(batch_id), state)
-            result = CloudSparkResult(code, state, record.cluster_job_id, cause, record.output_uri, None, log_url)
+            cause, code = _diagnose(log, state)
+            result = CloudSparkResult(code, state, cause=cause, output_dir=None, **common)
     records.remove(record.cluster_job_id)
     return result
 
@@ -137,9 +154,19 @@ def _diagnose(lines: list[str], state: str) -> tuple[str, int]:
     text = "\n".join(lines)
     cause = failure_cause(text)
     if cause is None:
-        tail = "\n".join(lines[-TAIL_LINES:]) or "(empty log)"
+        tail = quiet_tail(text, lines=TAIL_LINES) or "(empty log)"
         cause = f"the batch ended {state} with no error in its log; its last lines:\n{tail}"
     return cause, user_exit_code(text)
+
+
+def _printed(lines: list[str]) -> str:
+    """What spark-submit printed to stdout, from Livy's batch log: the lines after its ``stdout: `` header, up to
+    the ``\\nstderr: `` one (Livy's logLines)."""
+    if "stdout: " not in lines:
+        return ""
+    start = lines.index("stdout: ") + 1
+    end = next((index for index in range(start, len(lines)) if lines[index].strip() == "stderr:"), len(lines))
+    return "".join(f"{line}\n" for line in lines[start:end])
 
 
 class _NotFound(AzureError):
@@ -183,22 +210,23 @@ class _Livy:
         return response.json() if response.content else {}
 
     def follow(self, batch_id: int, timeout: float, on_state: Callable[[str, float], None], poll: float,
-               records: JobRecords) -> str:
-        """Poll the batch until it is final; delete it on timeout or Ctrl-C, and forget it then. A read that
-        still fails after the retries leaves it running, and says how to follow it again."""
+               records: JobRecords) -> dict[str, Any]:
+        """Poll the batch until it is final and return Livy's last view of it; delete it on timeout or Ctrl-C, and
+        forget it then. A read that still fails after the retries leaves it running, and says how to follow it
+        again."""
         start = time.monotonic()
         try:
             while True:
                 try:
-                    state = self.call("GET", f"/batches/{batch_id}", f"following batch {batch_id}")["state"]
+                    view = self.call("GET", f"/batches/{batch_id}", f"following batch {batch_id}")
                 except _NotFound:
                     raise
                 except AzureError as exc:
                     raise AzureError(f"{exc}; {reattach(str(batch_id))}") from exc
-                elapsed = time.monotonic() - start
+                state, elapsed = view["state"], time.monotonic() - start
                 on_state(state, elapsed)
                 if state in FINAL:
-                    return state
+                    return view
                 if elapsed >= timeout:
                     self.delete(batch_id)
                     records.remove(str(batch_id))

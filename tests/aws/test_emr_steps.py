@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from remote.spark_args import ScriptArgsError
 from spec.outputs import SparkCluster
 from targets.aws.emr_steps import follow_emr, submit_emr
 from targets.aws.errors import AwsError
@@ -40,6 +41,9 @@ TRACEBACK = '''Traceback (most recent call last):
   File "/mnt/yarn/usercache/hadoop/appcache/application_1700000000000_0003/wordcount.py", line 5, in parse
     raise ValueError(f"bad record: {line!r}")
 ValueError: bad record: 'x'
+'''
+SUCCEEDED_STDERR = f'''25/01/01 12:00:00 INFO Client: Submitting application {APP} to ResourceManager
+25/01/01 12:00:09 INFO Client: Application report for {APP} (state: FINISHED)
 '''
 CLUSTER_MODE_STDERR = f'''25/01/01 12:00:00 INFO Client: Submitting application {APP} to ResourceManager
 25/01/01 12:00:09 INFO Client: Application report for {APP} (state: FAILED)
@@ -103,6 +107,12 @@ class Cluster:
     def log(self, step: dict[str, Any], text: str) -> None:
         self.put(f"logs/{self.spark.master}/steps/{step['Id']}/stderr.gz", gzip.compress(text.encode()))
 
+    def driver(self, attempt: int, stdout: str, stderr: str) -> None:
+        """The driver's container logs of one attempt, as EMR copies YARN's to S3."""
+        folder = f"logs/{self.spark.master}/containers/{APP}/container_1700000000000_0003_{attempt:02d}_000001"
+        self.put(f"{folder}/stdout.gz", gzip.compress(stdout.encode()))
+        self.put(f"{folder}/stderr.gz", gzip.compress(stderr.encode()))
+
 
 def objects(session, prefix: str = "") -> dict[str, bytes]:
     s3 = session.client("s3")
@@ -136,7 +146,8 @@ def test_uploads_script_modules_and_input_and_adds_the_spark_submit_step(aws_ses
     cluster = Cluster(aws_session, spark, ["PENDING", "RUNNING", "RUNNING", "COMPLETED"])
 
     result = submit_emr(aws_session, spark, job.script, job.records, input=str(job.data), output=None,
-                        args=["--top", "3"], timeout=30, on_state=cluster.on_state, modules=job.modules, poll=0)
+                        args=["--top", "3"], timeout=30, on_state=cluster.on_state, modules=job.modules, poll=0,
+                        log_wait=0)
 
     assert (result.exit_code, result.state, result.cause, result.output_dir) == (0, "COMPLETED", None, None)
     assert cluster.timeline == ["PENDING", "RUNNING", "RUNNING", "COMPLETED"]  # followed to the end, in order
@@ -160,6 +171,10 @@ def test_uploads_script_modules_and_input_and_adds_the_spark_submit_step(aws_ses
         f"{location}word_count.py", f"{location}input/words.txt", f"{location}output", "--top", "3"]
     assert result.output_uri == f"{location}output"
     assert result.logs == f"s3://{BUCKET}/logs/{spark.master}/steps/{result.cluster_job_id}/"
+    # no log ever reached S3 here: the bounded wait ends with where to read what the driver printed
+    assert result.stdout == "" and result.note == (
+        f"what the driver printed was not in s3://{BUCKET}/logs/{spark.master}/containers/ after 0 s (EMR copies logs "
+        "to S3 every few minutes): read its stdout.gz there later")
     assert job.records.ids() == []  # followed to its end: nothing left to attach to
 
 
@@ -171,7 +186,7 @@ def test_a_directory_input_goes_up_whole_and_uris_pass_through_untouched(aws_ses
     cluster = Cluster(aws_session, spark, ["COMPLETED"])
 
     submit_emr(aws_session, spark, job.script, job.records, input=str(folder), output=None, args=[], timeout=30,
-               on_state=cluster.on_state, poll=0)
+               on_state=cluster.on_state, poll=0, log_wait=0)
     args = only_step(aws_session, spark)["Config"]["Args"]
     assert "--py-files" not in args
     base = args[3].removeprefix(f"s3://{BUCKET}/").rsplit("/", 1)[0]
@@ -186,7 +201,8 @@ def test_a_directory_input_goes_up_whole_and_uris_pass_through_untouched(aws_ses
         JobFlowRole="r", ServiceRole="s")["JobFlowId"]})
     before = set(objects(aws_session))
     result = submit_emr(aws_session, other, job.script, job.records, input="s3://public-data/pageviews/2024-01-*",
-                        output="s3://my-results/run-7/", args=["x"], timeout=30, on_state=cluster.on_state, poll=0)
+                        output="s3://my-results/run-7/", args=["x"], timeout=30, on_state=cluster.on_state, poll=0,
+                        log_wait=0)
     args = only_step(aws_session, other)["Config"]["Args"]
     assert args[-3:] == ["s3://public-data/pageviews/2024-01-*", "s3://my-results/run-7/", "x"]
     assert result.output_uri == "s3://my-results/run-7/" and result.output_dir is None
@@ -206,7 +222,7 @@ def test_a_local_output_directory_receives_the_jobs_files_when_it_completes(aws_
     cluster.on_end.append(write_output)
     target = tmp_path / "results" / "counts"
     result = submit_emr(aws_session, spark, job.script, job.records, input=str(job.data), output=str(target), args=[],
-                        timeout=30, on_state=cluster.on_state, poll=0)
+                        timeout=30, on_state=cluster.on_state, poll=0, log_wait=0)
 
     assert result.exit_code == 0 and result.output_dir == target
     assert sorted(p.name for p in target.iterdir()) == ["_SUCCESS", "part-00000", "part-00001"]
@@ -233,14 +249,20 @@ def test_in_cluster_mode_the_cause_and_exit_code_come_from_the_drivers_container
                       failure={"Reason": "Unknown Error.", "Message": "Exception in thread main ..."})
     containers = f"logs/{spark.master}/containers/{APP}"
     executor = "25/01/01 WARN Executor: lost task\njava.io.IOException: Connection reset by peer\n"
-    driver = ("25/01/01 INFO ApplicationMaster: Starting the user application\n" + TRACEBACK.replace(
-        "ValueError: bad record: 'x'", "ZeroDivisionError: division by zero") +
-        "25/01/01 ERROR ApplicationMaster: User application exited with status 3\n")
+    # Spark's PythonRunner sends the script's stdout and stderr (its traceback) to the container's stdout; the
+    # ApplicationMaster logs to its stderr
+    driver_stdout = "counting\n" + TRACEBACK.replace("ValueError: bad record: 'x'",
+                                                      "ZeroDivisionError: division by zero")
+    driver_stderr = ("25/01/01 INFO ApplicationMaster: Starting the user application\n"
+                     "25/01/01 ERROR ApplicationMaster: User application exited with status 3\n")
 
     def write_logs(step: dict[str, Any]) -> None:
         cluster.log(step, CLUSTER_MODE_STDERR)
         cluster.put(f"{containers}/container_1700000000000_0003_01_000002/stderr.gz", gzip.compress(executor.encode()))
-        cluster.put(f"{containers}/container_1700000000000_0003_01_000001/stderr.gz", gzip.compress(driver.encode()))
+        cluster.put(f"{containers}/container_1700000000000_0003_01_000001/stderr.gz",
+                    gzip.compress(driver_stderr.encode()))
+        cluster.put(f"{containers}/container_1700000000000_0003_01_000001/stdout.gz",
+                    gzip.compress(driver_stdout.encode()))
 
     cluster.on_end.append(write_logs)
     result = submit_emr(aws_session, spark, job.script, job.records, input=str(job.data), output=None, args=[],
@@ -249,6 +271,7 @@ def test_in_cluster_mode_the_cause_and_exit_code_come_from_the_drivers_container
     assert result.exit_code == 3  # the script's own sys.exit status, not spark-submit's 1
     assert result.cause is not None and result.cause.startswith("Traceback (most recent call last):")
     assert result.cause.splitlines()[-1] == "ZeroDivisionError: division by zero"
+    assert result.stdout == driver_stdout and result.note is None  # what the driver printed comes back too
 
 
 def test_without_a_traceback_the_java_exception_is_the_cause(aws_session, spark, job):
@@ -303,7 +326,7 @@ def test_a_step_still_running_at_the_timeout_is_cancelled(aws_session, spark, jo
     step = only_step(aws_session, spark)
     assert cluster.cancelled == [{"ClusterId": spark.master, "StepIds": [step["Id"]],
                                   "StepCancellationOption": "SEND_INTERRUPT"}]
-    assert step["Config"]["Args"][-2].endswith("/input")  # no input given: the job's own (empty) input folder
+    assert step["Config"]["Args"][-1].endswith("/word_count.py")  # no --input/--output, no --args: no argument
     assert job.records.ids() == []
 
 
@@ -353,7 +376,7 @@ def test_a_follow_that_loses_emr_keeps_the_step_and_a_record_to_attach_to_later(
     later = MotoSession(moto.endpoint)  # a new client, the way a new `invoke submit-spark --attach` would be
     cluster = Cluster(later, spark, ["RUNNING", "COMPLETED"])
     cluster.on_end.append(lambda step: cluster.put(f"{record.prefix}output/part-00000", b"a\t3\n"))
-    result = follow_emr(later, spark, record, job.records, timeout=30, on_state=cluster.on_state, poll=0)
+    result = follow_emr(later, spark, record, job.records, timeout=30, on_state=cluster.on_state, poll=0, log_wait=0)
 
     assert (result.exit_code, result.state, result.cluster_job_id) == (0, "COMPLETED", step_id)
     assert cluster.timeline == ["RUNNING", "COMPLETED"]
@@ -450,3 +473,75 @@ def test_local_mistakes_are_refused_before_any_step(aws_session, spark, job, tmp
 
 def test_the_modules_zip_is_the_same_for_the_same_files(job):
     assert modules_zip(job.modules) == modules_zip(job.modules)
+
+
+def stock_wordcount(tmp_path: Path) -> Path:
+    """A script of the pattern of Spark's stock wordcount.py: one argument, or its usage line and exit status -1."""
+    script = tmp_path / "wordcount.py"
+    script.write_text((Path(__file__).parents[2] / "examples" / "spark" / "stock_wordcount.py").read_text())
+    return script
+
+
+def test_a_stock_pattern_script_gets_only_its_placed_input_and_its_printed_lines_come_back(aws_session, spark, job,
+                                                                                         tmp_path):
+    cluster = Cluster(aws_session, spark, ["RUNNING", "COMPLETED"])
+    printed = "a: 3\nb: 1\nc: 1\n"
+    cluster.on_end.append(lambda step: (cluster.log(step, SUCCEEDED_STDERR), cluster.driver(
+        1, printed, "25/01/01 INFO ApplicationMaster: Final app status: SUCCEEDED, exitCode: 0\n")))
+
+    result = submit_emr(aws_session, spark, stock_wordcount(tmp_path), job.records, input=str(job.data), output=None,
+                        args=["{input}"], timeout=30, on_state=cluster.on_state, poll=0, log_wait=5)
+
+    args = only_step(aws_session, spark)["Config"]["Args"]
+    location = args[3].rsplit("/", 1)[0]
+    assert args == ["spark-submit", "--deploy-mode", "cluster", f"{location}/wordcount.py",
+                    f"{location}/input/words.txt"]  # exactly its one argument: no output location
+    assert (result.exit_code, result.stdout, result.note) == (0, printed, None)
+
+
+def test_a_stock_pattern_script_without_its_argument_fails_with_its_usage_line(aws_session, spark, job, tmp_path):
+    cluster = Cluster(aws_session, spark, ["FAILED"])
+    noise = ("WARNING: Using incubator modules: jdk.incubator.vector\n"
+             "25/01/01 12:00:01 WARN NativeCodeLoader: Unable to load native-hadoop library for your platform\n")
+
+    def write_logs(step: dict[str, Any]) -> None:
+        cluster.log(step, CLUSTER_MODE_STDERR)
+        for attempt in (1, 2):  # YARN ran the driver twice: the last attempt's lines are printed
+            cluster.driver(attempt, f"attempt {attempt}\nUsage: wordcount <file>\n",
+                           noise + "25/01/01 12:00:02 ERROR ApplicationMaster: User application exited with status "
+                                   "255\n")
+
+    cluster.on_end.append(write_logs)
+    result = submit_emr(aws_session, spark, stock_wordcount(tmp_path), job.records, input=None, output=None, args=[],
+                        timeout=30, on_state=cluster.on_state, poll=0, log_wait=5)
+
+    assert only_step(aws_session, spark)["Config"]["Args"][-1].endswith("/wordcount.py")  # no argument at all
+    assert (result.exit_code, result.cause) == (255, "Usage: wordcount <file>")
+    assert result.stdout == "attempt 2\nUsage: wordcount <file>\n"
+
+
+def test_args_reach_the_step_exactly_as_typed(aws_session, spark, job):
+    cluster = Cluster(aws_session, spark, ["COMPLETED"])
+    args = ["two  spaces", "it's", 'say "hi"', "$HOME", "$(id)", "`id`", "{{input}}", "", "a\\b;c|d"]
+    submit_emr(aws_session, spark, job.script, job.records, input=None, output=None, args=args, timeout=30,
+               on_state=cluster.on_state, poll=0, log_wait=0)
+    assert only_step(aws_session, spark)["Config"]["Args"][4:] == [*args[:6], "{input}", "", "a\\b;c|d"]
+
+    aws_session.client("emr").terminate_job_flows(JobFlowIds=[spark.master])  # a fresh cluster for the next job
+    other = spark.model_copy(update={"master": aws_session.client("emr").run_job_flow(
+        Name="again", ReleaseLabel="emr-7.5.0", Instances={"MasterInstanceType": "m5.xlarge", "InstanceCount": 1,
+                                                           "KeepJobFlowAliveWhenNoSteps": True},
+        JobFlowRole="r", ServiceRole="s")["JobFlowId"]})
+    submit_emr(aws_session, other, job.script, job.records, input="s3://in/$x y", output="s3://out/it's",
+               args=["--from={input}", "--to", "{output}", "$HOME"], timeout=30, on_state=cluster.on_state, poll=0,
+               log_wait=0)
+    assert only_step(aws_session, other)["Config"]["Args"][4:] == [
+        "--from=s3://in/$x y", "--to", "s3://out/it's", "$HOME"]
+
+
+def test_a_placeholder_without_its_location_is_refused_before_anything_is_uploaded(aws_session, spark, job):
+    with pytest.raises(ScriptArgsError, match=r"^submit-spark: --args places \{output\} but no --output was given"):
+        submit_emr(aws_session, spark, job.script, job.records, input=str(job.data), output=None,
+                   args=["{input}", "{output}"], timeout=30, on_state=lambda state, elapsed: None, poll=0)
+    assert aws_session.client("emr").list_steps(ClusterId=spark.master)["Steps"] == []
+    assert objects(aws_session) == {}

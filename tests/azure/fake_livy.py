@@ -22,6 +22,7 @@ class Batch:
     body: dict[str, Any]
     states: list[str]  # walked one per GET; the last one stays
     log: list[str]
+    driver_log_url: str | None = None
     polls: int = 0
 
     @property
@@ -37,6 +38,7 @@ class Plan:
     log: list[str] = field(default_factory=list)
     on_final: Callable[[Batch], None] | None = None  # e.g. write the job's output, as the driver would
     unavailable: int = 0  # how many state reads the gateway answers 503 first (a blip while following)
+    driver_log_url: str | None = None  # appInfo.driverLogUrl, which Livy reports once YARN runs the driver
 
 
 class FakeLivy:
@@ -64,7 +66,8 @@ class FakeLivy:
                 return 400, {"msg": "Missing Required Header for CSRF protection."}
             parts = path.removeprefix("/livy").strip("/").split("/")
             if method == "POST" and parts == ["batches"]:
-                batch = Batch(len(self.batches), body, list(self.plan.states), list(self.plan.log))
+                batch = Batch(len(self.batches), body, list(self.plan.states), list(self.plan.log),
+                              self.plan.driver_log_url)
                 self.batches[batch.id] = batch
                 return 201, self._view(batch)
             batch = self.batches.get(int(parts[1])) if len(parts) > 1 and parts[1].isdigit() else None
@@ -91,7 +94,7 @@ class FakeLivy:
     @staticmethod
     def _view(batch: Batch) -> dict[str, Any]:
         return {"id": batch.id, "name": batch.body.get("name"), "state": batch.state, "appId": None,
-                "appInfo": {"driverLogUrl": None, "sparkUiUrl": None}, "log": batch.log[-2:]}
+                "appInfo": {"driverLogUrl": batch.driver_log_url, "sparkUiUrl": None}, "log": batch.log[-2:]}
 
 
 def _handler(livy: FakeLivy) -> type[BaseHTTPRequestHandler]:

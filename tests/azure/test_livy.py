@@ -17,6 +17,7 @@ from invoke import Context
 from invoke.exceptions import Exit
 
 import invoke_tasks
+from remote.spark_args import ScriptArgsError
 from spec.outputs import Outputs, SparkCluster
 from targets.azure import livy as livy_module
 from targets.azure.errors import AzureError
@@ -286,17 +287,24 @@ def test_an_environment_without_a_livy_login_is_refused(livy: FakeLivy, containe
                     on_state=lambda *_: None, credential=azurite.credential, account_url=azurite.account_url)
 
 
-def test_invoke_submit_spark_takes_the_azure_path_and_exits_with_the_batch_code(
-        livy: FakeLivy, container: ContainerClient, azurite: Azurite, job: Path, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    """The task as a user runs it: the saved contract's Spark cluster, the real submit_livy (only the storage
-    emulator, its key and the test CA added), a dead batch's exit code as the task's and its cause printed."""
+def saved_environment(livy: FakeLivy, container: ContainerClient, azurite: Azurite, tmp_path: Path,
+                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Environment ``spk`` saved as `invoke up` leaves it, its Spark cluster the local Livy: the task then runs the
+    real submit_livy, only the storage emulator, its key and the test CA added."""
     monkeypatch.setenv("CHPC_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setattr(livy_module, "submit_livy", functools.partial(
         livy_module.submit_livy, credential=azurite.credential, account_url=azurite.account_url, verify=livy.ca_file,
         poll=0.01))
     Outputs(target="azure", name="spk", region="westeurope", ssh_user="azureuser", ssh_private_key="/k",
             spark=cluster(livy, container)).save(tmp_path / "state" / "spk" / "outputs.json")
+
+
+def test_invoke_submit_spark_takes_the_azure_path_and_exits_with_the_batch_code(
+        livy: FakeLivy, container: ContainerClient, azurite: Azurite, job: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The task as a user runs it: the saved contract's Spark cluster, the real submit_livy (only the storage
+    emulator, its key and the test CA added), a dead batch's exit code as the task's and its cause printed."""
+    saved_environment(livy, container, azurite, tmp_path, monkeypatch)
     failure = [*TRACEBACK[:2], "    counts[word] += 1", *TRACEBACK[3:]]
     livy.plan = Plan(states=["starting", "running", "dead"],
                      log=["stdout: ", *failure, "\nstderr: ", "\nYARN Diagnostics: ",
@@ -307,7 +315,7 @@ def test_invoke_submit_spark_takes_the_azure_path_and_exits_with_the_batch_code(
 
     assert exited.value.code == 4
     [batch] = livy.batches.values()
-    assert batch.body["file"].endswith("/word_count.py") and batch.body["args"][2:] == ["--top", "3"]
+    assert batch.body["file"].endswith("/word_count.py") and batch.body["args"] == ["--top", "3"]  # exactly --args
     out = capsys.readouterr().out
     assert "spark job failed (exit code 4)" in out
     assert all(line in out for line in failure), out  # the whole traceback, brackets included
@@ -358,3 +366,70 @@ def test_attaching_to_a_batch_livy_has_forgotten_says_so_and_drops_its_record(
         attach(livy, container, azurite, job, "0", [])
     assert "\n" not in str(failed.value) and "--attach" not in str(failed.value)
     assert records_of(job).ids() == []
+
+
+STOCK_WORDCOUNT = Path(__file__).parents[2] / "examples" / "spark" / "stock_wordcount.py"
+JVM_NOISE = ["WARNING: Using incubator modules: jdk.incubator.vector",
+             "25/01/01 12:00:01 WARN NativeCodeLoader: Unable to load native-hadoop library for your platform"]
+
+
+def test_invoke_runs_a_stock_pattern_script_with_its_input_placed_and_prints_its_lines(
+        livy: FakeLivy, container: ContainerClient, azurite: Azurite, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    saved_environment(livy, container, azurite, tmp_path, monkeypatch)
+    data = tmp_path / "words.txt"
+    data.write_text("alpha beta alpha\n")
+    livy.plan = Plan(log=["stdout: ", "alpha: 2", "beta: 1", "\nstderr: ", *JVM_NOISE, "\nYARN Diagnostics: "])
+
+    invoke_tasks.submit_spark(Context(), script=str(STOCK_WORDCOUNT), input=str(data), args="{input}", timeout=30,
+                              name="spk")
+
+    [batch] = livy.batches.values()
+    [input_uri] = batch.body["args"]  # exactly its one argument: the uploaded input, no output location
+    assert blob(container, key_of(input_uri, container)) == b"alpha beta alpha\n"
+    out = capsys.readouterr().out
+    assert "alpha: 2\nbeta: 1\n" in out and "spark job done" in out and "WARNING" not in out
+
+
+def test_a_stock_pattern_script_without_its_argument_fails_with_its_usage_line(
+        livy: FakeLivy, container: ContainerClient, azurite: Azurite) -> None:
+    livy.plan = Plan(states=["starting", "dead"], log=[
+        "stdout: ", "Usage: wordcount <file>", "\nstderr: ", *JVM_NOISE,
+        "25/01/01 12:00:02 INFO ShutdownHookManager: Shutdown hook called", "\nYARN Diagnostics: ",
+        "User application exited with status 255"])
+    result = submit(livy, container, azurite, STOCK_WORDCOUNT, [])
+    assert livy.batches[0].body["args"] == []
+    assert (result.exit_code, result.cause, result.stdout) == (255, "Usage: wordcount <file>",
+                                                               "Usage: wordcount <file>\n")
+
+
+def test_args_reach_the_batch_exactly_as_typed(livy: FakeLivy, container: ContainerClient, azurite: Azurite,
+                                               job: Path) -> None:
+    args = ["two  spaces", "it's", 'say "hi"', "$HOME", "$(id)", "`id`", "{{output}}", "", "a\\b;c|d"]
+    submit(livy, container, azurite, job, [], args=args)
+    submit(livy, container, azurite, job, [], input="abfss://in@acct.dfs.core.windows.net/$x y",
+           output="abfss://out@acct.dfs.core.windows.net/it's", args=["--to", "{output}", "--from={input}", "$HOME"])
+    assert livy.batches[0].body["args"] == [*args[:6], "{output}", "", "a\\b;c|d"]
+    assert livy.batches[1].body["args"] == ["--to", "abfss://out@acct.dfs.core.windows.net/it's",
+                                            "--from=abfss://in@acct.dfs.core.windows.net/$x y", "$HOME"]
+
+
+def test_a_placeholder_without_its_location_is_refused_before_anything_is_uploaded(
+        livy: FakeLivy, container: ContainerClient, azurite: Azurite, job: Path, tmp_path: Path) -> None:
+    with pytest.raises(ScriptArgsError, match=r"^submit-spark: --output is given but --args places only \{input\}"):
+        submit(livy, container, azurite, job, [], input=str(job), output=str(tmp_path / "out"), args=["{input}"])
+    assert livy.batches == {} and list(container.list_blobs()) == []
+
+
+def test_a_driver_that_ran_in_a_yarn_container_is_pointed_to_when_the_log_holds_no_printed_line(
+        livy: FakeLivy, container: ContainerClient, azurite: Azurite, job: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    saved_environment(livy, container, azurite, tmp_path, monkeypatch)
+    url = "https://wn1-spark.internal.cloudapp.net:30060/node/containerlogs/container_1_0003_01_000001/livy"
+    livy.plan = Plan(log=["stdout: ", "\nstderr: ", *JVM_NOISE, "\nYARN Diagnostics: "], driver_log_url=url)
+
+    invoke_tasks.submit_spark(Context(), script=str(job), timeout=30, name="spk")
+
+    out = " ".join(capsys.readouterr().out.split())  # the console wraps lines at its width
+    assert f"Livy's log holds no line the driver printed (it ran in a YARN container): read them in {url}" in out
+    assert out.endswith("spark job done")

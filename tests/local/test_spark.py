@@ -1,9 +1,11 @@
-"""The local Spark cluster for real: jobs run on both workers, results equal plain Python, failures explain."""
+"""The local Spark cluster for real: jobs run on both workers, results equal plain Python, a stock-pattern script
+runs unchanged, arguments arrive exactly, failures explain."""
 
 from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 import threading
@@ -115,3 +117,53 @@ def test_failing_script_gives_exit_code_and_traceback_across_a_dropped_connectio
     assert "in check" in result.cause and "pyspark.zip" not in result.cause  # the user's frames, not Spark's
     assert "ValueError: failing on purpose at record 7" in result.stderr  # the full log comes back too
     assert [app["name"] for app in json.loads(master)["completedapps"]].count("failing") == 1  # not resubmitted
+
+
+def printed_counts(stdout: str) -> Counter[str]:
+    """The ``word: count`` lines a stock-pattern word count printed (a word may itself hold ': ')."""
+    counts: Counter[str] = Counter()
+    for line in stdout.splitlines():
+        word, separator, count = line.rpartition(": ")
+        if separator and count.isdigit():
+            counts[word] += int(count)
+    return counts
+
+
+def test_a_stock_pattern_wordcount_runs_unchanged_with_its_input_placed_or_in_args(
+        spark_env: Outputs, state_dir: Path) -> None:
+    words = EXAMPLES / "data" / "words.txt"
+    expected = Counter(words.read_text().split())
+    placed = invoke(state_dir, "submit-spark", "--name", NAME, "--script", str(EXAMPLES / "stock_wordcount.py"),
+                    "--input", str(words), "--args", "{input}")
+    assert placed.returncode == 0, placed.stdout + placed.stderr[-3000:]
+    assert printed_counts(placed.stdout) == expected  # the driver's lines come back, every word once
+
+    shared = Path(spark_env.shared.source) / "stock-wordcount"  # a path every node reads, passed as it is
+    shared.mkdir(exist_ok=True)
+    (shared / "two words.txt").write_text("spark spark mpi\n")
+    direct = invoke(state_dir, "submit-spark", "--name", NAME, "--script", str(EXAMPLES / "stock_wordcount.py"),
+                    "--args", shlex.quote(f"{spark_env.shared.mount}/stock-wordcount/two words.txt"))
+    assert direct.returncode == 0, direct.stdout + direct.stderr[-3000:]
+    assert printed_counts(direct.stdout) == {"spark": 2, "mpi": 1}
+
+
+def test_a_stock_pattern_script_without_its_argument_fails_with_its_usage_line(spark_env: Outputs,
+                                                                               state_dir: Path) -> None:
+    result = invoke(state_dir, "submit-spark", "--name", NAME, "--script", str(EXAMPLES / "stock_wordcount.py"))
+    assert result.returncode == 255, result.stdout + result.stderr[-3000:]
+    assert "spark job failed (exit code 255): Usage: wordcount <file>\n" in result.stdout
+    assert "WARNING: Using incubator modules" in result.stderr  # the JVM did warn: it is not the cause
+
+
+def test_arguments_reach_the_script_exactly(spark_env: Outputs, state_dir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "in put.txt"
+    data.write_text("x\n")
+    args = ["two  spaces", "it's", 'say "hi"', "$HOME", "`id`", "$(id)", "{{input}}", "--in={input}", "", "a\\b"]
+    result = invoke(state_dir, "submit-spark", "--name", NAME, "--script", str(ROOT / "tests/local/spark_argv_job.py"),
+                    "--input", str(data), "--args", shlex.join(args))
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("argv ")]
+    got = json.loads(line.removeprefix("argv "))
+    job_input = got[7].removeprefix("--in=")
+    assert job_input.startswith(f"{spark_env.shared.mount}/.chpc/jobs/") and job_input.endswith("/input/in put.txt")
+    assert got == [*args[:6], "{input}", f"--in={job_input}", "", "a\\b"]

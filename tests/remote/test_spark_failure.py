@@ -1,8 +1,15 @@
-"""The failure cause of a Spark job, from the log shapes of a standalone spark-submit and of EMR steps."""
+"""The failure cause of a Spark job, from the log shapes of a standalone spark-submit and of EMR steps, and from
+what a real pyspark 4.x spark-submit prints (JVM warnings and log4j lines before the script's own error)."""
 
 from __future__ import annotations
 
-from remote.spark_failure import failure_cause
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from remote.spark_failure import failure_cause, quiet_tail
 
 USER_TRACEBACK = '''Traceback (most recent call last):
   File "/mnt/yarn/usercache/hadoop/appcache/application_1700000000000_0003/wordcount.py", line 12, in <module>
@@ -117,3 +124,76 @@ def test_logs_without_an_error_have_no_cause():
     assert failure_cause(quiet) is None
     assert failure_cause("", "") is None
     assert failure_cause() is None
+
+
+def test_a_usage_line_is_the_cause_and_wins_over_a_java_exception():
+    log = ("WARNING: Using incubator modules: jdk.incubator.vector\n"
+           "25/01/01 12:00:00 WARN NativeCodeLoader: Unable to load native-hadoop library for your platform\n"
+           "Usage: wordcount <file>\n"
+           "25/01/01 12:00:01 ERROR ApplicationMaster: User application exited with status 255\n"
+           "Exception in thread \"main\" org.apache.spark.SparkUserAppException: User application exited with 255\n")
+    assert failure_cause(log) == "Usage: wordcount <file>"
+    assert failure_cause(log, USER_TRACEBACK) == USER_TRACEBACK.rstrip("\n")  # a traceback anywhere wins
+
+
+def test_argparse_usage_comes_with_its_error_line():
+    log = ("usage: top.py [-h] [--top N]\n              input\n"
+           "top.py: error: the following arguments are required: input\n"
+           "25/01/01 12:00:01 INFO ShutdownHookManager: Shutdown hook called\n")
+    assert failure_cause(log) == ("usage: top.py [-h] [--top N]\n              input\n"
+                                  "top.py: error: the following arguments are required: input")
+
+
+def test_exceptions_logged_at_info_or_warn_are_not_the_cause():
+    log = ("25/01/01 12:00:00 WARN Utils: Service 'SparkUI' could not bind: java.net.BindException: Address in use\n"
+           "2025-01-01 12:00:00,001 INFO Client: retrying after java.io.IOException: reset\n")
+    assert failure_cause(log) is None
+    assert quiet_tail(log, "WARNING: Using incubator modules: jdk.incubator.vector\nlast words\n") == "last words"
+
+
+def spark_submit(tmp_path: Path, script: str) -> subprocess.CompletedProcess[str]:
+    """A real spark-submit of ``script`` on one local JVM, with Spark's default log4j profile (INFO and WARN lines,
+    as on EMR and HDInsight) and this venv's Python."""
+    spec = importlib.util.find_spec("pyspark")
+    assert spec is not None and spec.origin is not None
+    home = Path(spec.origin).parent
+    path = tmp_path / "job.py"
+    path.write_text(script)
+    env = {**os.environ, "SPARK_HOME": str(home), "PYSPARK_PYTHON": sys.executable,
+           "PYSPARK_DRIVER_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
+    env.pop("SPARK_CONF_DIR", None)
+    return subprocess.run([str(home / "bin" / "spark-submit"), "--master", "local[1]", "--conf",
+                           "spark.ui.enabled=false", str(path)], capture_output=True, text=True, env=env,
+                          timeout=300, cwd=tmp_path)
+
+
+def test_a_real_driver_traceback_behind_jvm_warnings_and_log4j_lines(tmp_path: Path):
+    run = spark_submit(tmp_path, (
+        "from pyspark.sql import SparkSession\n"
+        "spark = SparkSession.builder.appName('warned').getOrCreate()\n"
+        "def parse(n):\n"
+        "    raise KeyError(f'no column {n}')\n"
+        "spark.sparkContext.parallelize([3], 1).map(parse).collect()\n"))
+    assert run.returncode != 0
+    # what comes before the script's error: the JVM's warning and Spark's own log lines
+    assert run.stderr.startswith("WARNING: Using incubator modules: jdk.incubator.vector")
+    assert " WARN NativeCodeLoader: " in run.stderr and " INFO SparkContext: " in run.stderr
+    for logs in ((run.stdout, run.stderr), (run.stderr + run.stdout,), (run.stderr,)):
+        cause = failure_cause(*logs)
+        assert cause is not None, logs
+        assert cause.splitlines()[0] == "Traceback (most recent call last):"
+        assert cause.splitlines()[-1] == "KeyError: 'no column 3'"
+        assert "job.py\", line 4, in parse" in cause
+
+
+def test_a_real_usage_failure_gives_the_usage_line_not_the_jvm_warning(tmp_path: Path):
+    run = spark_submit(tmp_path, (
+        "import sys\n"
+        "from pyspark.sql import SparkSession\n"
+        "if len(sys.argv) != 2:\n"
+        "    print('Usage: wordcount <file>', file=sys.stderr)\n"
+        "    sys.exit(-1)\n"))
+    assert run.returncode == 255
+    assert run.stderr.startswith("WARNING: Using incubator modules")
+    assert failure_cause(run.stdout, run.stderr) == failure_cause(run.stderr + run.stdout) == (
+        "Usage: wordcount <file>")
