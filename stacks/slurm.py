@@ -4,6 +4,7 @@ nodes' roles are told at boot (what each mounts)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal, Protocol
 
 import pulumi
@@ -31,6 +32,16 @@ def cluster_outputs(provider: Literal["aws", "azure"], env: Environment,
         "fleet": {"provider": provider, "region": env.region, "tag_key": tag_key, "tag_value": tag_value,
                   "host_key": cluster.compute_host_key, "expected": env.compute.count},
     }
+
+
+def head_volumes(env: Environment, volume_ids: Mapping[str, pulumi.Input[str]],
+                 devices: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """The head's volumes as the contract exports them: found at boot by device (an Azure LUN) or by volume id
+    (EBS), and what destroy does with each (the id tells it which volume it keeps)."""
+    return [{"name": v.name, "node": "head", "mount": v.mount, "volume_id": volume_ids[v.name], "fs_type": v.fs_type,
+             "retain": v.retain, "existing": bool(v.from_ and v.from_.existing),
+             "snapshot_on_destroy": v.snapshot_on_destroy, **({"device": devices[v.name]} if devices else {})}
+            for v in env.storage.volumes]
 
 
 def boot_vars(env: Environment, volumes: list[dict[str, Any]], shared: dict[str, Any] | None,

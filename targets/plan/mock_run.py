@@ -92,6 +92,12 @@ class PlanMocks(pulumi.runtime.Mocks):
                     "objectId": "plan"}
         if args.token == "azure-native:operationalinsights:getSharedKeys":
             return {"primarySharedKey": "planned-key", "secondarySharedKey": "planned-key"}
+        if args.token == "aws:ebs/getEbsVolumes:getEbsVolumes":
+            return {"id": region, "ids": []}  # offline, no volume a destroy kept is known: the plan shows a new one
+        if args.token == "aws:ebs/getVolume:getVolume":  # an existing volume the spec names, in the head's zone
+            volume_id = args.args["filters"][0]["values"][0]
+            return {"id": volume_id, "volumeId": volume_id, "availabilityZone": zones[0], "encrypted": True,
+                    "size": 0, "snapshotId": "", "volumeType": "planned"}
         if args.token == "aws:ec2/getSubnet:getSubnet":
             subnet_id = args.args.get("id", "subnet-planned")
             zone = zones[zlib.crc32(subnet_id.encode()) % len(zones)]
