@@ -29,7 +29,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.volume_lookup import check_attachable, check_size, retained_volume, volume_by_id
+from components.aws.volume_lookup import check_attachable, retained_volume, volume_by_id
+from components.kept_volumes import check_size
 from components.security import Finding, refuse
 from spec import environment as spec
 from spec.outputs import ENVIRONMENT_TAG, VOLUME_TAG, volume_identity
@@ -153,7 +154,7 @@ class Storage(pulumi.ComponentResource):
                 if volume.retain else None)
         if kept:
             check_attachable(kept, at, zone)
-            check_size(kept, at, volume.size_gb)
+            check_size(at, volume.size_gb, kept.id, kept.size)
         snapshot = kept.snapshot_id if kept else volume.from_.snapshot_id if volume.from_ else None
         ebs = aws.ebs.Volume(
             f"{self._name}-{volume.name}", availability_zone=zone, type=volume.type or DEFAULT_VOLUME_TYPE,

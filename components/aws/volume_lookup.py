@@ -57,10 +57,3 @@ def check_attachable(found: FoundVolume, at: str, zone: str) -> None:
     if not found.encrypted:
         raise ValueError(f"{at}: volume {found.id} is not encrypted at rest; attach an encrypted copy (a snapshot "
                          "of it copied with encryption, given as from: {snapshot_id: ...})")
-
-
-def check_size(found: FoundVolume, at: str, size_gb: int | None) -> None:
-    """EBS grows a volume in place but never shrinks one."""
-    if size_gb is not None and size_gb < found.size:
-        raise ValueError(f"{at}.size_gb = {size_gb}: the retained volume {found.id} has {found.size} GB and EBS "
-                         f"cannot shrink it; give {found.size} or more")

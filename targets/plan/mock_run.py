@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 import pulumi
 from google.protobuf import struct_pb2
 from pulumi.runtime import rpc, settings
@@ -64,6 +65,30 @@ class UnmockedCall(LookupError):
     drop inputs such as a launch template's image id)."""
 
 
+class ProviderError(grpc.RpcError):
+    """A data source's failure as the engine hands it to the program: a gRPC error carrying the provider's message,
+    which the program may catch (any other exception raised by a mock ends the program)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self._message = message
+
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.UNKNOWN
+
+    def details(self) -> str:
+        return self._message
+
+
+def arm_not_found(token: str, resource_id: str, code: str = "ResourceNotFound") -> ProviderError:
+    """azure-native's getter failing on a resource Azure Resource Manager answers 404 for, worded as the engine
+    and azure-native word it (``request failed <id>: `` and azcore's response error)."""
+    rule = "-" * 80
+    return ProviderError(f"invocation of {token} returned an error: request failed {resource_id}: "
+                         f"GET https://management.azure.com{resource_id}\n{rule}\nRESPONSE 404: 404 Not Found\n"
+                         f"ERROR CODE: {code}\n{rule}\n")
+
+
 class PlanMocks(pulumi.runtime.Mocks):
     """Answers for the data sources the toolkit's programs call, and the attributes providers compute."""
 
@@ -92,6 +117,14 @@ class PlanMocks(pulumi.runtime.Mocks):
                     "objectId": "plan"}
         if args.token == "azure-native:operationalinsights:getSharedKeys":
             return {"primarySharedKey": "planned-key", "secondarySharedKey": "planned-key"}
+        if args.token == "azure-native:resources:getResourceGroup":  # offline, no kept group (so no kept disk)
+            group = f"/subscriptions/{PLANNED_SUBSCRIPTION}/resourceGroups/{args.args['resourceGroupName']}"
+            raise arm_not_found(args.token, group, "ResourceGroupNotFound")
+        if args.token == "azure-native:compute:getDisk":  # an existing disk the spec names, in the plan's region
+            disk = (f"/subscriptions/{PLANNED_SUBSCRIPTION}/resourceGroups/{args.args['resourceGroupName']}"
+                    f"/providers/Microsoft.Compute/disks/{args.args['diskName']}")
+            return {"id": disk, "name": args.args["diskName"], "location": region, "diskSizeGB": 0, "tags": {},
+                    "creationData": {"createOption": "Empty"}}
         if args.token == "aws:ebs/getEbsVolumes:getEbsVolumes":
             return {"id": region, "ids": []}  # offline, no volume a destroy kept is known: the plan shows a new one
         if args.token == "aws:ebs/getVolume:getVolume":  # an existing volume the spec names, in the head's zone

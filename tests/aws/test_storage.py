@@ -132,7 +132,7 @@ def test_a_volume_a_destroy_kept_is_adopted_again_and_attached(mocks, registrati
     (found("vol-0keep", zone="us-east-1a"), r"storage.volumes\[0\]: volume vol-0keep is in zone us-east-1a and the "
                                             r"head in us-east-1b; an EBS volume attaches only in its zone"),
     (found("vol-0keep", size=800), r"storage.volumes\[0\].size_gb = 500: the retained volume vol-0keep has 800 GB "
-                                   "and EBS cannot shrink it; give 800 or more"),
+                                   "and cannot shrink; give 800 or more"),
 ])
 def test_a_kept_volume_that_cannot_come_back_as_asked_is_refused_before_anything_is_declared(mocks, answer, message):
     mocks.answers = {FIND_KEPT: {"id": "us-east-1", "ids": ["vol-0keep"]}, BY_ID: answer}
