@@ -5,9 +5,12 @@ group with everything in it, so a retained disk in the environment's group would
 disks have names known before deploy (the environment's, its region's, the volume's), so the next `up` finds them
 (``components.azure.disk_lookup``) and adopts them with ``import_``, as on AWS (``components.aws.storage`` says why
 adopting rather than attaching by id): Pulumi reads them into the stack, updates what differs from the spec, and the
-next destroy keeps them again. An existing disk (``from.disk_id``) is only attached: the head VM's data disk entry
-names it, the stack never holds it, and deleting the VM detaches it. A snapshot (``from.snapshot_id``) is copied
-into a new disk. Azure takes no snapshot as a disk is deleted, so ``snapshot_on_destroy`` is refused by the spec.
+next destroy keeps them again. While the environment is up the lookups find the stack's own group and disk, and an
+``import_`` of the id a resource already has in the stack is no import: Pulumi's step generator treats it as any
+other resource (``isImport`` needs the ids to differ). An existing disk (``from.disk_id``) is only attached: the
+head VM's data disk entry names it, the stack never holds it, and deleting the VM detaches it. A snapshot
+(``from.snapshot_id``) is copied into a new disk. Azure takes no snapshot as a disk is deleted, so
+``snapshot_on_destroy`` is refused by the spec.
 
 Encryption at rest is Azure's own and cannot be switched off: every managed disk and storage account is
 encrypted with platform-managed keys; the disks say so explicitly and the storage account adds

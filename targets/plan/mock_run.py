@@ -80,13 +80,17 @@ class ProviderError(grpc.RpcError):
         return self._message
 
 
-def arm_not_found(token: str, resource_id: str, code: str = "ResourceNotFound") -> ProviderError:
-    """azure-native's getter failing on a resource Azure Resource Manager answers 404 for, worded as the engine
-    and azure-native word it (``request failed <id>: `` and azcore's response error)."""
+def arm_failure(token: str, resource_id: str, status: str, code: str) -> ProviderError:
+    """azure-native's getter failing on Azure Resource Manager's answer ``status`` ("404 Not Found") with error
+    ``code``, worded as the engine and azure-native word it (``request failed <id>: `` and azcore's error text)."""
     rule = "-" * 80
     return ProviderError(f"invocation of {token} returned an error: request failed {resource_id}: "
-                         f"GET https://management.azure.com{resource_id}\n{rule}\nRESPONSE 404: 404 Not Found\n"
-                         f"ERROR CODE: {code}\n{rule}\n")
+                         f"GET https://management.azure.com{resource_id}\n{rule}\nRESPONSE {status.split()[0]}: "
+                         f"{status}\nERROR CODE: {code}\n{rule}\n")
+
+
+def arm_not_found(token: str, resource_id: str, code: str = "ResourceNotFound") -> ProviderError:
+    return arm_failure(token, resource_id, "404 Not Found", code)
 
 
 class PlanMocks(pulumi.runtime.Mocks):
