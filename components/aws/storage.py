@@ -6,13 +6,16 @@ boot is told their ids, so that it mounts them itself (the storage role waits fo
 What destroy does with a volume, and where the next `up` gets it:
 
 - ``retain``: ``retain_on_delete``, so destroy drops the volume from the stack and leaves it in place. The next
-  `up` looks for it by its tags (environment and volume name, among detached volumes) and adopts it with
-  ``import_``: Pulumi reads it into the stack and, since its import-then-update engine (pulumi#19339), updates
-  what differs from the spec as for any volume (a bigger size, another type; shrinking is refused here), and the
-  next destroy keeps it again. Attaching it by id without managing it was the other choice; it was not taken
-  because the first life's volume is already in the stack: an `up` of a live environment would find it and drop
-  it from the stack, and spec changes to it would be ignored from then on. While the environment is up the volume
-  is attached, so the lookup, which takes detached volumes only, finds nothing and the stack keeps it as it is.
+  `up` looks for it by its tags (environment and volume name) among detached volumes and adopts it with
+  ``import_``: Pulumi reads it into the stack and, with the import-then-update engine (pulumi#19339, 2025),
+  updates what differs from the spec as for any volume of the stack (a bigger size, another type; shrinking is
+  refused here; an older CLI refuses an import whose inputs differ, naming them); the next destroy keeps it again.
+  While the environment is up its volume is attached, so the lookup finds nothing and the stack keeps it as it is.
+  Attaching it by id without managing it (as an existing volume is) was the other way; it was not taken because the
+  first life's volume is made, so managed, by the stack: later lives would then hold it differently (spec changes
+  applied in the first, silently ignored after), and the plan and `up`'s summary would not show it. Adopting keeps
+  one regime for every life. Offline (`invoke plan`) no lookup can run: the plan's mocks find nothing, and the plan
+  says in a note that `up` will look.
 - ``snapshot_on_destroy``: the provider's ``final_snapshot``, which it takes only as it deletes the volume (so
   never with ``retain``); the snapshot carries the volume's tags, which is how destroy's check knows it is kept.
 - ``from.volume_id``: an existing volume, looked up by id, is attached only: it is never in the stack, so no
