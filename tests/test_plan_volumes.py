@@ -12,10 +12,10 @@ from typing import Any
 from rich.console import Console
 
 import stacks
-from spec.environment import Environment
 from spec.loader import load_stack_config
 from targets.plan.report import as_json, plan, render
 from targets.up_summary import summary_lines
+from tests.pulumi_helpers import with_volumes
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx0Yk7xJ1c0nQ0Rb1kz8w6G8K0z5QmXo1b2c3d4e5f6 plan"
@@ -23,18 +23,12 @@ GROUP = "/subscriptions/00000000-0000-0000-0000-00000000000a/resourceGroups/b/pr
 SNAPSHOT, DISK = f"{GROUP}/snapshots/s", f"{GROUP}/disks/d"
 
 
-def with_volumes(stack: str, volumes: list[dict[str, Any]]) -> Environment:
-    env = load_stack_config(stack, ROOT)
-    spec = env.model_dump(by_alias=True, exclude_none=True)
-    return Environment.model_validate({**spec, "storage": {**spec["storage"], "volumes": volumes}})
-
-
 def inputs_of(result: Any, type_token: str) -> dict[str, dict[str, Any]]:
     return {r.name: r.inputs for r in result.resources if r.type == type_token}
 
 
 def test_an_aws_plan_shows_each_volume_as_up_treats_it_and_says_what_the_resources_cannot():
-    env = with_volumes("hpc-dev", [
+    env = with_volumes(load_stack_config("hpc-dev", ROOT), [
         {"name": "keep", "size_gb": 100, "mount": "/keep", "retain": True},
         {"name": "data", "mount": "/data", "from": {"volume_id": "vol-0a1b2c3d"}},
         {"name": "old", "mount": "/old", "from": {"snapshot_id": "snap-0a1b2c3d"}},
@@ -65,7 +59,7 @@ def test_an_aws_plan_shows_each_volume_as_up_treats_it_and_says_what_the_resourc
 
 
 def test_an_azure_plan_names_the_kept_group_it_looks_in_and_attaches_an_existing_disk():
-    env = with_volumes("azure-hpc-dev", [
+    env = with_volumes(load_stack_config("azure-hpc-dev", ROOT), [
         {"name": "keep", "size_gb": 256, "mount": "/keep", "retain": True},
         {"name": "data", "mount": "/data", "from": {"disk_id": DISK}},
         {"name": "old", "mount": "/old", "from": {"snapshot_id": SNAPSHOT}},
@@ -87,5 +81,5 @@ def test_an_azure_plan_names_the_kept_group_it_looks_in_and_attaches_an_existing
 
 
 def test_volumes_up_makes_and_destroy_deletes_need_no_note():
-    env = with_volumes("hpc-dev", [{"name": "scratch", "size_gb": 10, "mount": "/scratch"}])
+    env = with_volumes(load_stack_config("hpc-dev", ROOT), [{"name": "scratch", "size_gb": 10, "mount": "/scratch"}])
     assert plan(env, lambda: stacks.build(env, KEY)).notes == []
