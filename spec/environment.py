@@ -142,6 +142,18 @@ User = Annotated[str, _matching(r"[a-z_][a-z0-9_-]{0,31}", "a login name such as
 KeyPath = Annotated[str, _matching(r"[^\x00-\x1f\x7f]+", "a file path such as ~/.ssh/id_ed25519.pub")]
 Mount = Annotated[str, BeforeValidator(_mount)]
 SubnetId = Annotated[str, _matching(r"subnet-[0-9a-f]{8,17}", "a subnet id such as subnet-0a1b2c3d")]
+EBS_VOLUME_ID = r"vol-[0-9a-f]{8,17}"
+EBS_SNAPSHOT_ID = r"snap-[0-9a-f]{8,17}"
+
+
+def azure_id(kind: str) -> str:
+    """The pattern of a Microsoft.Compute resource id of ``kind`` (disks, snapshots); Azure ids ignore case."""
+    return (r"(?i:/subscriptions/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+            rf"/resourceGroups/[-\w.()]{{1,90}}/providers/Microsoft\.Compute/{kind}/[-\w.]{{1,80}})")
+
+
+def azure_id_example(kind: str) -> str:
+    return f"/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Compute/{kind}/<name>"
 
 
 class _Section(BaseModel):
@@ -175,11 +187,42 @@ class Compute(_Section):
     networking: Annotated[Networking, BeforeValidator(_networking)] = "none"
 
 
+class VolumeSource(_Section):
+    """Where a volume comes from instead of empty: an existing volume (EBS ``volume_id``, Azure ``disk_id``),
+    attached as it is, or a snapshot a new volume is made from. Which ids a target takes is checked by
+    :class:`Environment`."""
+
+    volume_id: Annotated[str, _matching(EBS_VOLUME_ID, "an EBS volume id such as vol-0a1b2c3d")] | None = None
+    disk_id: Annotated[str, _matching(azure_id("disks"), "a managed disk's resource id such as "
+                                      f"{azure_id_example('disks')}")] | None = None
+    snapshot_id: Annotated[str, _matching(f"{EBS_SNAPSHOT_ID}|{azure_id('snapshots')}",
+                                          "an EBS snapshot id such as snap-0a1b2c3d, or a snapshot's resource "
+                                          f"id such as {azure_id_example('snapshots')}")] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> VolumeSource:
+        given = [field for field in type(self).model_fields if getattr(self, field) is not None]
+        if len(given) != 1:
+            raise invalid("exactly one of volume_id, disk_id, snapshot_id", "", {f: getattr(self, f) for f in given})
+        return self
+
+    @property
+    def existing(self) -> str | None:
+        """The id of the existing volume to attach, if that is what it names."""
+        return self.volume_id or self.disk_id
+
+
 class Volume(_Section):
-    """A block volume on every node; ``type`` is checked against the target by :class:`Environment`."""
+    """A block volume on the head; ``type`` and ``from`` are checked against the target by :class:`Environment`.
+
+    ``retain`` keeps the volume on destroy and the next ``up`` attaches it again; ``snapshot_on_destroy`` has
+    destroy snapshot it before deleting it (only a deleted volume gets one, so not with ``retain``); ``from``
+    attaches an existing volume as it is (no size or type of ours, never deleted) or makes one from a snapshot."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     name: VolumeName
-    size_gb: Annotated[int, _int_range(1, 65536)]
+    size_gb: Annotated[int, _int_range(1, 65536)] | None = None
     type: str | None = None
     iops: Annotated[int, _int_range(1, 256000)] | None = None
     throughput: Annotated[int, _int_range(1, 10000)] | None = None
@@ -187,6 +230,29 @@ class Volume(_Section):
     fs_type: Annotated[FsType, _one_of(*get_args(FsType))] = "ext4"
     encrypted: bool = True
     retain: bool = False
+    snapshot_on_destroy: bool = False
+    from_: VolumeSource | None = Field(default=None, alias="from")
+
+    @model_validator(mode="after")
+    def _origin(self) -> Volume:
+        """What the volume's origin leaves to decide: an existing volume brings its own size and type and is
+        never deleted; a new one needs a size unless its snapshot gives one; a kept one is never snapshotted."""
+        existing = self.from_.existing if self.from_ else None
+        if existing:
+            for field in ("size_gb", "type", "iops", "throughput"):
+                if getattr(self, field) is not None:
+                    raise invalid(f"none with from {existing} (an existing volume keeps its own)", field,
+                                  getattr(self, field))
+            for field in ("retain", "snapshot_on_destroy"):
+                if getattr(self, field):
+                    raise invalid(f"false with from {existing} (destroy never deletes an existing volume)", field,
+                                  True)
+        elif self.size_gb is None and not (self.from_ and self.from_.snapshot_id):
+            raise required("required (unless from names a snapshot, whose size is then the volume's)", "size_gb")
+        if self.retain and self.snapshot_on_destroy:
+            raise invalid("false with retain: true (a kept volume is never deleted, and a final snapshot is taken "
+                          "only when it is)", "snapshot_on_destroy", True)
+        return self
 
 
 class Shared(_Section):
@@ -386,6 +452,9 @@ class Environment(_Section):
                                    f"{section}.instance_type")
                 machines.instance_type = "local"
         for index, volume in enumerate(self.storage.volumes):
+            _fit_volume_origin(volume, target, f"storage.volumes[{index}]")
+            if volume.from_ and volume.from_.existing:
+                continue  # an existing volume has the type it has
             if volume.type is None:
                 volume.type = DEFAULT_VOLUME_TYPE[target]
             if volume.type not in VOLUME_TYPES[target]:
@@ -406,6 +475,31 @@ class Environment(_Section):
     def local_default(cls, nodes: int = 2, name: str = "local") -> Environment:
         """What ``up`` builds when given no spec: a small cluster on this machine."""
         return cls.model_validate(local_default_spec(nodes, name))
+
+
+# Which volume sources each target can attach or restore, and what a target says it has instead.
+VOLUME_SOURCES = {"local": (), "aws": ("volume_id", "snapshot_id"), "azure": ("disk_id", "snapshot_id")}
+SNAPSHOT_IDS = {"aws": (EBS_SNAPSHOT_ID, "an EBS snapshot id such as snap-0a1b2c3d"),
+                "azure": (azure_id("snapshots"), f"a snapshot's resource id such as {azure_id_example('snapshots')}")}
+
+
+def _fit_volume_origin(volume: Volume, target: Target, at: str) -> None:
+    """A volume source and a final snapshot only where the target has them: EBS ids on aws, resource ids on azure,
+    neither on the local target; Azure deletes a managed disk without any snapshot, and Pulumi cannot take one at
+    destroy there, so ``snapshot_on_destroy`` is refused on azure rather than ignored."""
+    if volume.snapshot_on_destroy and target != "aws":
+        raise invalid(f"false (target {target}: only aws snapshots a volume as destroy deletes it; "
+                      "keep it with retain: true instead)", f"{at}.snapshot_on_destroy", True)
+    if volume.from_ is None:
+        return
+    allowed = VOLUME_SOURCES[target]
+    for field in ("volume_id", "disk_id", "snapshot_id"):
+        value = getattr(volume.from_, field)
+        if value is not None and field not in allowed:
+            raise invalid(f"{', '.join(allowed) or 'no from'} (target {target})", f"{at}.from.{field}", value)
+    snapshot = volume.from_.snapshot_id
+    if snapshot is not None and not re.fullmatch(SNAPSHOT_IDS[target][0], snapshot):
+        raise invalid(f"{SNAPSHOT_IDS[target][1]} (target {target})", f"{at}.from.snapshot_id", snapshot)
 
 
 def local_default_spec(nodes: int = 2, name: str = "local") -> dict[str, Any]:

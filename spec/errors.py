@@ -105,7 +105,12 @@ def _fields(root: type[BaseModel], loc: tuple[int | str, ...]) -> str:
     model = _model_at(root, loc)
     if model is None:
         return "see the documentation"
-    return ", ".join(model.model_fields) or "none (this section takes no fields yet)"
+    return ", ".join(_field_names(model)) or "none (this section takes no fields yet)"
+
+
+def _field_names(model: type[BaseModel]) -> dict[str, str]:
+    """Each field as the spec spells it (its alias, such as ``from``) -> its attribute name."""
+    return {field.alias or name: name for name, field in model.model_fields.items()}
 
 
 def _model_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
@@ -115,8 +120,8 @@ def _model_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseMod
         annotation = _bare(annotation)
         if isinstance(part, int) and get_origin(annotation) is list:
             annotation = get_args(annotation)[0]
-        elif _is_model(annotation) and part in annotation.model_fields:
-            annotation = annotation.model_fields[part].annotation
+        elif _is_model(annotation) and part in _field_names(annotation):
+            annotation = annotation.model_fields[_field_names(annotation)[str(part)]].annotation
         else:
             return None
     annotation = _bare(annotation)

@@ -17,6 +17,14 @@ Target = Literal["local", "aws", "azure"]
 # Every cloud resource of an environment carries this tag with the environment's name: discovery and
 # the leftover check after destroy look for it.
 ENVIRONMENT_TAG = "chpc:environment"
+# ... and each volume the stack makes this one with its name in the spec: the next `up` finds a retained volume by
+# both, and destroy's check finds a volume's final snapshot by them (AWS copies a volume's tags onto it).
+VOLUME_TAG = "chpc:volume"
+
+
+def volume_identity(environment: str, volume: str) -> dict[str, str]:
+    """The tags that say whose volume (or final snapshot) it is: environment and volume name."""
+    return {ENVIRONMENT_TAG: environment, VOLUME_TAG: volume}
 
 
 class _Strict(BaseModel):
@@ -32,7 +40,10 @@ class Node(_Strict):
 
 
 class Volume(_Strict):
-    """A block volume on one node; ``device`` is a path, or ``volume_id`` is resolved on the node."""
+    """A block volume on one node; ``device`` is a path, or ``volume_id`` is resolved on the node.
+
+    What destroy does with it: ``retain`` keeps it (and the next `up` attaches it again), ``existing`` marks a volume
+    the stack attached but did not make (only detached), ``snapshot_on_destroy`` has it snapshotted, then deleted."""
 
     name: str
     node: str
@@ -41,6 +52,13 @@ class Volume(_Strict):
     volume_id: str | None = None
     fs_type: Literal["ext4", "xfs"] = "ext4"
     retain: bool = False
+    existing: bool = False
+    snapshot_on_destroy: bool = False
+
+    @property
+    def kept(self) -> bool:
+        """Whether it outlives the environment's destroy."""
+        return self.retain or self.existing
 
 
 class SharedFs(_Strict):

@@ -21,7 +21,7 @@ from components.aws.storage import Storage, StorageArgs
 from spec.environment import Environment
 from spec.loader import private_key_path
 from spec.outputs import ENVIRONMENT_TAG
-from stacks.slurm import boot_vars, cluster_outputs
+from stacks.slurm import boot_vars, cluster_outputs, head_volumes
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 ANSIBLE_DIR = PROJECT_DIR / "ansible"
@@ -54,8 +54,7 @@ def _hpc(env: Environment, network: Network, public_key: str, tags: dict[str, st
         storage=env.storage, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_id_list,
         cluster_security_group_id=network.cluster_security_group_id,
         head_availability_zone=network.public_subnet_zones[0], tags=tags), opts=opts)
-    volumes = [{"name": v.name, "node": "head", "mount": v.mount, "volume_id": storage.volume_ids[v.name],
-                "fs_type": v.fs_type, "retain": v.retain} for v in env.storage.volumes]
+    volumes = head_volumes(env, storage.volume_ids)
     shared = None
     if env.storage.shared and storage.file_system_dns_name is not None:
         shared = {"kind": "efs", "source": storage.file_system_dns_name, "mount": env.storage.shared.mount}

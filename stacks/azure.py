@@ -23,7 +23,7 @@ from components.azure.zones import head_zone
 from spec.environment import Environment
 from spec.loader import private_key_path
 from spec.outputs import ENVIRONMENT_TAG
-from stacks.slurm import boot_vars, cluster_outputs
+from stacks.slurm import boot_vars, cluster_outputs, head_volumes
 
 ANSIBLE_DIR = Path(__file__).resolve().parents[1] / "ansible"
 NFS_OPTIONS = "vers=4,minorversion=1,sec=sys,nconnect=4"  # what Azure Files NFS documents for Linux clients
@@ -73,9 +73,7 @@ def _hpc(env: Environment, network: AzureNetwork, public_key: str, tags: dict[st
         storage=env.storage, resource_group_name=network.resource_group_name, location=env.region,
         subnet_id=network.subnet_id, tags=tags))
     # The device path is known before deploy (the LUN); the disk's id tells destroy what is kept.
-    volumes = [{"name": v.name, "node": "head", "mount": v.mount, "device": storage.devices[v.name],
-                "volume_id": storage.disk_ids[v.name], "fs_type": v.fs_type, "retain": v.retain}
-               for v in env.storage.volumes]
+    volumes = head_volumes(env, storage.disk_ids, storage.devices)
     shared = None
     if env.storage.shared and storage.share_source is not None:
         shared = {"kind": "nfs", "source": storage.share_source, "mount": env.storage.shared.mount,

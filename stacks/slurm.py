@@ -4,6 +4,7 @@ and what the nodes' roles are told at boot (what each mounts)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal, Protocol
 
 import pulumi
@@ -50,6 +51,16 @@ def compute_networking(provider: Literal["aws", "azure"], env: Environment) -> N
         ena = instance_capabilities().get(instance_type, {}).get("ena", "unsupported")
         return "none" if ena == "unsupported" else "enhanced"
     return "enhanced" if accelerated_networking(instance_type) else "none"
+
+
+def head_volumes(env: Environment, volume_ids: Mapping[str, pulumi.Input[str]],
+                 devices: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """The head's volumes as the contract exports them: found at boot by device (an Azure LUN) or by volume id
+    (EBS), and what destroy does with each (the id tells it which volume it keeps)."""
+    return [{"name": v.name, "node": "head", "mount": v.mount, "volume_id": volume_ids[v.name], "fs_type": v.fs_type,
+             "retain": v.retain, "existing": bool(v.from_ and v.from_.existing),
+             "snapshot_on_destroy": v.snapshot_on_destroy, **({"device": devices[v.name]} if devices else {})}
+            for v in env.storage.volumes]
 
 
 def boot_vars(env: Environment, volumes: list[dict[str, Any]], shared: dict[str, Any] | None,

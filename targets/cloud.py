@@ -4,7 +4,7 @@
 deployment that dies half way can still be destroyed), deploys through the Automation API, then waits for the
 compute fleet and for every node to finish booting. The contract is the stack's outputs, cached on this machine;
 `destroy` lists the stack's resources first and afterwards checks that nothing tagged with the environment's
-name is left but its retained volumes.
+name is left but what it keeps on purpose (``targets.kept``), which it names.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from spec.outputs import ENVIRONMENT_TAG, Node, Outputs, SparkCluster
 from targets import environments, pulumi_stack, state
 from targets.backend import Backend, ConfirmDestroy, Record, SparkJob, SparkRun, UpRequest
 from targets.errors import TargetError, UsageError
+from targets.kept import Leftovers, kept_line
 from targets.progress import Update, progress
 from targets.spark_job_records import JobRecords, SparkJobRecord
 from targets.spark_jobs import CloudSparkResult
@@ -80,9 +81,10 @@ class PulumiBackend(Backend):
         """Until the fleet's expected nodes run; one line naming what is missing after ``timeout``."""
 
     @abstractmethod
-    def leftovers(self, record: Record, contract: Outputs | None) -> list[str] | None:
-        """What still carries the environment's tag after destroy (retained volumes excepted); None when it cannot
-        be looked for (what it needs is only in outputs the stack never had)."""
+    def leftovers(self, record: Record, contract: Outputs | None) -> Leftovers | None:
+        """What still carries the environment's tag after destroy, and what of it is kept on purpose (volumes the
+        contract says destroy keeps, final snapshots); None when it cannot be looked for (what it needs is only in
+        outputs the stack never had)."""
 
     def up(self, env: Environment, request: UpRequest, console: Console) -> Outputs:
         if request.stack is None:
@@ -194,16 +196,16 @@ class PulumiBackend(Backend):
         shutil.rmtree(state.env_dir(record.name), ignore_errors=True)
 
     def _check_leftovers(self, record: Record, contract: Outputs | None, console: Console) -> None:
-        left = self.leftovers(record, contract)
-        kept = sorted(v.volume_id for v in contract.volumes if v.retain and v.volume_id) if contract else []
-        if left is None:
+        found = self.leftovers(record, contract)
+        if found is None:
             console.print(f"[yellow]not checked for leftovers[/]: the stack never gave the outputs that say where "
                           f"to look; look for the tag {ENVIRONMENT_TAG}={record.name} in the {record.target} console")
             return
-        if left:
-            raise TargetError(f"destroyed, but {len(left)} tagged resource(s) remain: {'; '.join(left[:5])}")
-        console.print(f"checked: nothing tagged {ENVIRONMENT_TAG}={record.name} remains"
-                      + (f" but the retained volumes {', '.join(kept)}" if kept else ""))
+        if found.left:
+            raise TargetError(f"destroyed, but {len(found.left)} tagged resource(s) remain: "
+                              f"{'; '.join(found.left[:5])}{kept_line(found.kept)}")
+        console.print(f"checked: nothing tagged {ENVIRONMENT_TAG}={record.name} remains{kept_line(found.kept)}",
+                      markup=False, highlight=False)
 
 
 def _shown(result: CloudSparkResult, console: Console) -> SparkRun:

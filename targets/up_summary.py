@@ -1,5 +1,6 @@
 """What a cloud `up` is about to do, shown before it asks: the resources the program declares (by type), what the
-stack already holds and would lose, and the cost per hour, from the same offline plan as `invoke plan`."""
+stack already holds and would lose, which volumes it attaches rather than makes, and the cost per hour, from the
+same offline plan as `invoke plan`."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ def summary_lines(plan: Plan, deployed: Iterable[tuple[str, str]]) -> list[str]:
     for label, group in (("create", new), ("delete", gone)):
         for kind, count in sorted(Counter(kind for kind, _ in group).items()):
             lines.append(f"  {label} {count:>3} {kind}")
+    lines += [f"note: {note}" for note in plan.notes]
     if plan.cost is not None:
         unpriced = f"; {len(plan.cost.unpriced)} item(s) not priced" if plan.cost.unpriced else ""
         lines.append(f"cost while running: about ${plan.cost.per_hour_usd:,.2f} per hour, "

@@ -66,6 +66,12 @@ def plain_strings(value: Any) -> Iterator[str]:
             yield from plain_strings(item)
 
 
+def with_volumes(env: Environment, volumes: list[dict[str, Any]]) -> Environment:
+    """``env`` (a stack's spec) with the head's volumes replaced, validated again as the spec file would be."""
+    spec = env.model_dump(by_alias=True, exclude_none=True)
+    return Environment.model_validate({**spec, "storage": {**spec["storage"], "volumes": volumes}})
+
+
 def export(env: Environment) -> dict[str, Any]:
     """The real program's exports for ``env`` (resolved), built under the mocks set by the caller's fixture."""
     exported: dict[str, Any] = {}

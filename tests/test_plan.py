@@ -296,7 +296,7 @@ def test_a_refusing_component_ends_the_plan_with_its_reason():
 
 def test_json_shape():
     document = as_json(plan(aws_env(), lambda: sample_program(4, imds_v1_head=True)))
-    assert list(document) == ["resources", "cost", "findings"]
+    assert list(document) == ["resources", "cost", "findings", "notes"]
     assert all(list(r) == ["type", "name", "inputs"] for r in document["resources"])
     assert {"type": "aws:ec2/natGateway:NatGateway", "name": "hpc-nat",
             "inputs": {"allocationId": "hpc-nat-ip-id", "subnetId": "subnet-0a1b2c3d"}} in document["resources"]

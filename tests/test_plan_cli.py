@@ -23,7 +23,8 @@ def test_plan_json_of_the_hpc_stack() -> None:
     result = invoke("plan", "--stack", "hpc-dev", "--format", "json")
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
-    assert set(plan) == {"resources", "cost", "findings"}
+    assert set(plan) == {"resources", "cost", "findings", "notes"}
+    assert [note.split(":")[0] for note in plan["notes"]] == ["storage.volumes[0] (scratch)"]  # retained
     types = [r["type"] for r in plan["resources"]]
     assert "aws:autoscaling/group:Group" in types and "aws:ec2/placementGroup:PlacementGroup" in types
     template = next(r for r in plan["resources"] if r["type"] == "aws:ec2/launchTemplate:LaunchTemplate")

@@ -2,6 +2,26 @@
 
 The volumes are made before the head, in its subnet's zone, and attached once it exists (``attach``): the head's
 boot is told their ids, so that it mounts them itself (the storage role waits for the attachments).
+
+What destroy does with a volume, and where the next `up` gets it:
+
+- ``retain``: ``retain_on_delete``, so destroy drops the volume from the stack and leaves it in place. The next
+  `up` looks for it by its tags (environment and volume name) among detached volumes and adopts it with
+  ``import_``: Pulumi reads it into the stack and, with the import-then-update engine (pulumi#19339, 2025),
+  updates what differs from the spec as for any volume of the stack (a bigger size, another type; shrinking is
+  refused here; an older CLI refuses an import whose inputs differ, naming them); the next destroy keeps it again.
+  While the environment is up its volume is attached, so the lookup finds nothing and the stack keeps it as it is.
+  Attaching it by id without managing it (as an existing volume is) was the other way; it was not taken because the
+  first life's volume is made, so managed, by the stack: later lives would then hold it differently (spec changes
+  applied in the first, silently ignored after), and the plan and `up`'s summary would not show it. Adopting keeps
+  one regime for every life. Offline (`invoke plan`) no lookup can run: the plan's mocks find nothing, and the plan
+  says in a note that `up` will look.
+- ``snapshot_on_destroy``: the provider's ``final_snapshot``, which it takes only as it deletes the volume (so
+  never with ``retain``); the snapshot carries the volume's tags, which is how destroy's check knows it is kept.
+- ``from.volume_id``: an existing volume, looked up by id, is attached only: it is never in the stack, so no
+  spec of ours changes it and destroy only detaches it (and the storage role never formats a device that has a
+  file system).
+- ``from.snapshot_id``: a new volume made from the snapshot (its size unless the spec gives one).
 """
 
 from __future__ import annotations
@@ -12,8 +32,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.aws.volume_lookup import check_attachable, retained_volume, volume_by_id
+from components.kept_volumes import check_size
 from components.security import Finding, refuse
 from spec import environment as spec
+from spec.outputs import ENVIRONMENT_TAG, VOLUME_TAG, volume_identity
 
 DEFAULT_VOLUME_TYPE = "gp3"
 IOPS_TYPES = ("gp3", "io1", "io2")
@@ -34,7 +57,7 @@ class StorageArgs:
     subnet_ids: list[pulumi.Input[str]]
     cluster_security_group_id: pulumi.Input[str]
     head_availability_zone: str  # the zone of the head's subnet, where its volumes must be
-    tags: dict[str, str]
+    tags: dict[str, str]  # the environment's, with ENVIRONMENT_TAG: a retained volume is found again by it
 
 
 def check_volume_encryption(volumes: list[spec.Volume]) -> list[Finding]:
@@ -77,10 +100,11 @@ def tls_only_policy(file_system_arn: str) -> str:
 
 
 class Storage(pulumi.ComponentResource):
-    """EBS volumes for the head (kept on destroy when ``retain``) and, for ``shared.kind: efs``, an EFS file system
-    reachable only from the cluster security group, over TLS only."""
+    """EBS volumes for the head (kept on destroy and adopted again when ``retain``, attached as they are when
+    existing) and, for ``shared.kind: efs``, an EFS file system reachable only from the cluster security group, over
+    TLS only."""
 
-    volume_ids: dict[str, pulumi.Output[str]]
+    volume_ids: dict[str, pulumi.Input[str]]  # an existing volume's is its id as the spec gives it
     file_system_id: pulumi.Output[str] | None
     file_system_dns_name: pulumi.Output[str] | None
     access_point_id: pulumi.Output[str] | None
@@ -95,8 +119,10 @@ class Storage(pulumi.ComponentResource):
             raise ValueError("storage.shared: EFS needs at least one subnet for its mount targets")
         super().__init__("cloud-hpc-toolkit:aws:Storage", name, None, opts)
         self._name, self._tags = name, args.tags
+        self._lookups = pulumi.InvokeOptions(parent=self)  # through the component's provider (its region)
         self._devices = dict(zip((volume.name for volume in volumes), DEVICE_NAMES, strict=False))
-        self.volume_ids = {volume.name: self._volume(volume, args) for volume in volumes}
+        self.volume_ids = {volume.name: self._volume(f"storage.volumes[{index}]", volume, args)
+                           for index, volume in enumerate(volumes)}
         self.file_system_id = self.file_system_dns_name = self.access_point_id = None
         if efs:
             self._file_system(args)
@@ -119,13 +145,26 @@ class Storage(pulumi.ComponentResource):
                                      instance_id=head_instance_id, device_name=self._devices[name],
                                      stop_instance_before_detaching=True, opts=pulumi.ResourceOptions(parent=self))
 
-    def _volume(self, volume: spec.Volume, args: StorageArgs) -> pulumi.Output[str]:
-        kind = volume.type or DEFAULT_VOLUME_TYPE
+    def _volume(self, at: str, volume: spec.Volume, args: StorageArgs) -> pulumi.Input[str]:
+        """The id of the volume to attach: an existing one's as given, else the stack's own volume (adopted again
+        when a destroy kept it, else new, empty or from the snapshot given)."""
+        zone = args.head_availability_zone
+        existing = volume.from_.existing if volume.from_ else None
+        if existing:
+            check_attachable(volume_by_id(existing, self._lookups), f"{at}.from.volume_id", zone)
+            return existing
+        kept = (retained_volume(volume_identity(self._tags[ENVIRONMENT_TAG], volume.name), self._lookups)
+                if volume.retain else None)
+        if kept:
+            check_attachable(kept, at, zone)
+            check_size(at, volume.size_gb, kept.id, kept.size)
+        snapshot = kept.snapshot_id if kept else volume.from_.snapshot_id if volume.from_ else None
         ebs = aws.ebs.Volume(
-            f"{self._name}-{volume.name}", availability_zone=args.head_availability_zone, type=kind,
-            size=volume.size_gb, iops=volume.iops, throughput=volume.throughput, encrypted=True,
-            final_snapshot=volume.retain, tags={**self._named(volume.name), "chpc:volume": volume.name},
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=volume.retain or None))
+            f"{self._name}-{volume.name}", availability_zone=zone, type=volume.type or DEFAULT_VOLUME_TYPE,
+            size=volume.size_gb, iops=volume.iops, throughput=volume.throughput, encrypted=True, snapshot_id=snapshot,
+            final_snapshot=volume.snapshot_on_destroy, tags={**self._named(volume.name), VOLUME_TAG: volume.name},
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=volume.retain or None,
+                                        import_=kept.id if kept else None))
         return ebs.id
 
     def _file_system(self, args: StorageArgs) -> None:

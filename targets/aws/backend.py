@@ -11,6 +11,7 @@ import boto3
 from spec.outputs import ENVIRONMENT_TAG, Node, Outputs, SparkCluster
 from targets.backend import Record, SparkJob
 from targets.cloud import OnState, PulumiBackend
+from targets.kept import Leftovers, kept_ids, kept_volumes
 from targets.spark_job_records import JobRecords, SparkJobRecord
 from targets.spark_jobs import CloudSparkResult
 
@@ -31,14 +32,21 @@ class AwsBackend(PulumiBackend):
         assert contract.fleet is not None
         return wait_for_nodes(boto3.Session(region_name=contract.fleet.region), contract.fleet, timeout)
 
-    def leftovers(self, record: Record, contract: Outputs | None) -> list[str] | None:
+    def leftovers(self, record: Record, contract: Outputs | None) -> Leftovers | None:
+        """Also keeps the final snapshots of the volumes that asked for one (destroy just took them)."""
+        from targets.aws.final_snapshots import final_snapshots
         from targets.aws.leftovers import tagged_leftovers
 
         region = contract.region if contract else record.region
         if region is None:
             return None
-        kept = {v.volume_id for v in contract.volumes if v.retain and v.volume_id} if contract else set()
-        return tagged_leftovers(boto3.Session(region_name=region), ENVIRONMENT_TAG, record.name, keep=kept)
+        session = boto3.Session(region_name=region)
+        kept = kept_volumes(contract)
+        snapshots = final_snapshots(session, record.name, [v.name for v in contract.volumes if v.snapshot_on_destroy]
+                                    if contract else [])
+        if snapshots:
+            kept["final snapshots"] = snapshots
+        return Leftovers(tagged_leftovers(session, ENVIRONMENT_TAG, record.name, keep=kept_ids(kept)), kept)
 
     def run_task(self, contract: Outputs, command: list[str] | None, timeout: float,
                  on_log: Callable[[str], None]) -> int:

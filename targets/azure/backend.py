@@ -10,6 +10,7 @@ from spec.outputs import ENVIRONMENT_TAG, AzureScope, Node, Outputs, SparkCluste
 from targets.backend import Record, SparkJob
 from targets.cloud import OnState, PulumiBackend
 from targets.errors import TargetError
+from targets.kept import Leftovers, kept_ids, kept_volumes
 from targets.spark_job_records import JobRecords, SparkJobRecord
 from targets.spark_jobs import CloudSparkResult
 
@@ -32,13 +33,14 @@ class AzureBackend(PulumiBackend):
         scope = _scope(contract)
         return discovery.wait_for_nodes(session.for_scope(scope), scope, contract.fleet, timeout)
 
-    def leftovers(self, record: Record, contract: Outputs | None) -> list[str] | None:
+    def leftovers(self, record: Record, contract: Outputs | None) -> Leftovers | None:
         from targets.azure import leftovers, session
 
         if contract is None or contract.azure is None:
             return None  # the subscription to look in is only in the outputs
-        kept = {v.volume_id for v in contract.volumes if v.retain and v.volume_id}
-        return leftovers.tagged_leftovers(session.for_scope(contract.azure), ENVIRONMENT_TAG, record.name, keep=kept)
+        kept = kept_volumes(contract)
+        return Leftovers(leftovers.tagged_leftovers(session.for_scope(contract.azure), ENVIRONMENT_TAG, record.name,
+                                                    keep=kept_ids(kept)), kept)
 
     def run_task(self, contract: Outputs, command: list[str] | None, timeout: float,
                  on_log: Callable[[str], None]) -> int:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 import pulumi
 from google.protobuf import struct_pb2
 from pulumi.runtime import rpc, settings
@@ -68,6 +69,34 @@ class UnmockedCall(LookupError):
     drop inputs such as a launch template's image id)."""
 
 
+class ProviderError(grpc.RpcError):
+    """A data source's failure as the engine hands it to the program: a gRPC error carrying the provider's message,
+    which the program may catch (any other exception raised by a mock ends the program)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self._message = message
+
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.UNKNOWN
+
+    def details(self) -> str:
+        return self._message
+
+
+def arm_failure(token: str, resource_id: str, status: str, code: str) -> ProviderError:
+    """azure-native's getter failing on Azure Resource Manager's answer ``status`` ("404 Not Found") with error
+    ``code``, worded as the engine and azure-native word it (``request failed <id>: `` and azcore's error text)."""
+    rule = "-" * 80
+    return ProviderError(f"invocation of {token} returned an error: request failed {resource_id}: "
+                         f"GET https://management.azure.com{resource_id}\n{rule}\nRESPONSE {status.split()[0]}: "
+                         f"{status}\nERROR CODE: {code}\n{rule}\n")
+
+
+def arm_not_found(token: str, resource_id: str, code: str = "ResourceNotFound") -> ProviderError:
+    return arm_failure(token, resource_id, "404 Not Found", code)
+
+
 class PlanMocks(pulumi.runtime.Mocks):
     """Answers for the data sources the toolkit's programs call, and the attributes providers compute."""
 
@@ -98,6 +127,20 @@ class PlanMocks(pulumi.runtime.Mocks):
             return {"token": PLANNED_TOKEN}
         if args.token == "azure-native:operationalinsights:getSharedKeys":
             return {"primarySharedKey": "planned-key", "secondarySharedKey": "planned-key"}
+        if args.token == "azure-native:resources:getResourceGroup":  # offline, no kept group (so no kept disk)
+            group = f"/subscriptions/{PLANNED_SUBSCRIPTION}/resourceGroups/{args.args['resourceGroupName']}"
+            raise arm_not_found(args.token, group, "ResourceGroupNotFound")
+        if args.token == "azure-native:compute:getDisk":  # an existing disk the spec names, in the plan's region
+            disk = (f"/subscriptions/{PLANNED_SUBSCRIPTION}/resourceGroups/{args.args['resourceGroupName']}"
+                    f"/providers/Microsoft.Compute/disks/{args.args['diskName']}")
+            return {"id": disk, "name": args.args["diskName"], "location": region, "diskSizeGB": 0, "tags": {},
+                    "creationData": {"createOption": "Empty"}}
+        if args.token == "aws:ebs/getEbsVolumes:getEbsVolumes":
+            return {"id": region, "ids": []}  # offline, no volume a destroy kept is known: the plan shows a new one
+        if args.token == "aws:ebs/getVolume:getVolume":  # an existing volume the spec names, in the head's zone
+            volume_id = args.args["filters"][0]["values"][0]
+            return {"id": volume_id, "volumeId": volume_id, "availabilityZone": zones[0], "encrypted": True,
+                    "size": 0, "snapshotId": "", "volumeType": "planned"}
         if args.token == "aws:ec2/getSubnet:getSubnet":
             subnet_id = args.args.get("id", "subnet-planned")
             zone = zones[zlib.crc32(subnet_id.encode()) % len(zones)]

@@ -26,6 +26,7 @@ from targets.plan.prices import (
     load_azure_prices,
     load_prices,
 )
+from targets.plan.volume_notes import volume_notes
 
 if TYPE_CHECKING:
     import boto3
@@ -41,6 +42,7 @@ class Plan:
     resources: list[PlannedResource]
     findings: list[Finding]
     cost: Cost | None  # None for the local target, which costs nothing
+    notes: list[str]  # what up and destroy do with the volumes beyond what the resources show (volume_notes)
 
     @property
     def errors(self) -> list[Finding]:
@@ -78,7 +80,7 @@ def plan(env: Environment, program: Callable[[], object], *, prices: RegionPrice
             live = fetch_instance_prices(session, region, instance_types(resources))
             table = table.with_instances(live, f"AWS Pricing API {date.today().isoformat()}")
         cost = estimate(resources, table)
-    return Plan(env, region, resources, findings, cost)
+    return Plan(env, region, resources, findings, cost, volume_notes(env))
 
 
 def existing_subnets(network: NetworkSpec, region: str) -> dict[str, dict[str, str]]:
@@ -116,11 +118,14 @@ def as_json(result: Plan) -> dict[str, Any]:
         "cost": cost,
         "findings": [{"rule": f.rule, "severity": f.severity, "resource": f.resource, "message": f.message}
                      for f in result.findings],
+        "notes": result.notes,
     }
 
 
 def render(result: Plan, console: Console) -> None:
     console.print(_tree(result))
+    for note in result.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
     console.print(_findings(result.findings))
     if result.cost is not None:
         console.print(_cost(result.cost))

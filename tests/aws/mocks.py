@@ -44,6 +44,7 @@ CALLS: dict[str, dict[str, Any]] = {
                                                       "userId": "AIDTEST"},
     "aws:index/getRegion:getRegion": {"name": "us-east-1", "region": "us-east-1", "id": "us-east-1"},
     "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com"},
+    "aws:ebs/getEbsVolumes:getEbsVolumes": {"id": "us-east-1", "ids": []},  # no volume a destroy kept
     "azure-native:authorization:getClientConfig": {"subscriptionId": "00000000-0000-0000-0000-00000000aaaa",
                                                    "tenantId": "00000000-0000-0000-0000-00000000bbbb",
                                                    "clientId": "planned", "objectId": "planned"},
@@ -74,6 +75,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.resources: list[Recorded] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.answers: dict[str, dict[str, Any]] = {}  # a test's own answers, before CALLS
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.resources.append(Recorded(args.typ, args.name, dict(args.inputs)))
@@ -81,9 +83,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         self.calls.append((args.token, dict(args.args)))
-        if args.token not in CALLS:
+        answer = self.answers.get(args.token, CALLS.get(args.token))
+        if answer is None:
             raise AssertionError(f"unmocked data source {args.token}: add an answer to tests/aws/mocks.py")
-        return CALLS[args.token]
+        return answer
 
     def of_type(self, type_token: str) -> list[Recorded]:
         return [r for r in self.resources if r.type == type_token]

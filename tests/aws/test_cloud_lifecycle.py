@@ -238,6 +238,45 @@ def test_destroy_reports_what_is_left_and_keeps_the_state(cloud: moto_fixture.Mo
     assert (tmp_path / "state" / "hpc-dev" / "outputs.json").exists()  # so a second destroy can look again
 
 
+def test_destroy_names_what_it_keeps_and_reports_the_rest(cloud: moto_fixture.MotoSession, fake_pulumi: FakePulumi,
+                                                           tmp_path: Path) -> None:
+    """A retained volume, an existing one the stack only attached and the final snapshot of a volume that asked for
+    one remain, tagged as the provider leaves them; the snapshot of a volume that did not ask is a leftover."""
+    ec2 = cloud.client("ec2")
+    retained, existing = tagged_volume(cloud), tagged_volume(cloud)
+    snapshots = {name: final_snapshot(cloud, name) for name in ("scratch", "tmp")}
+    volumes = [{"name": "keep", "node": "head", "mount": "/keep", "volume_id": retained, "retain": True},
+               {"name": "data", "node": "head", "mount": "/data", "volume_id": existing, "existing": True},
+               {"name": "scratch", "node": "head", "mount": "/scratch", "volume_id": "vol-0gone",
+                "snapshot_on_destroy": True},
+               {"name": "tmp", "node": "head", "mount": "/tmp2", "volume_id": "vol-0gone2"}]
+    fake_pulumi.deploy("hpc-dev", {**contract_of(), "volumes": volumes}, resources=DEPLOYED)
+    with pytest.raises(targets.TargetError, match=rf"destroyed, but 1 tagged resource\(s\) remain: ec2:snapshot "
+                                                  rf"{snapshots['tmp']} but the retained volumes {retained}; the "
+                                                  rf"existing volumes \(only attached\) {existing}; the final "
+                                                  rf"snapshots {snapshots['scratch']}$"):
+        targets.destroy(None, Console(quiet=True), stack="hpc-dev")
+    ec2.delete_snapshot(SnapshotId=snapshots["tmp"])
+    fake_pulumi.deploy("hpc-dev", {**contract_of(), "volumes": volumes}, resources=DEPLOYED)
+    console = Console(record=True, width=300)
+    targets.destroy(None, console, stack="hpc-dev")
+    assert f"checked: nothing tagged {ENVIRONMENT_TAG}=hpc-dev remains but the retained volumes {retained}; the " \
+           f"existing volumes (only attached) {existing}; the final snapshots {snapshots['scratch']}" \
+           in console.export_text()
+
+
+def final_snapshot(session: moto_fixture.MotoSession, volume: str) -> str:
+    """A snapshot as the provider's final_snapshot leaves it: the volume's tags (default tags included) on it."""
+    ec2 = session.client("ec2")
+    volume_id = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
+    tags = [{"Key": ENVIRONMENT_TAG, "Value": "hpc-dev"}, {"Key": "chpc:volume", "Value": volume},
+            {"Key": "Name", "Value": f"hpc-dev-{volume}"}]
+    snapshot = ec2.create_snapshot(VolumeId=volume_id, TagSpecifications=[{"ResourceType": "snapshot",
+                                                                          "Tags": tags}])["SnapshotId"]
+    ec2.delete_volume(VolumeId=volume_id)
+    return snapshot
+
+
 def test_up_names_what_is_missing_when_the_fleet_does_not_come(cloud: moto_fixture.MotoSession,
                                                                fake_pulumi: FakePulumi,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,7 +14,7 @@ from spec.outputs import ENVIRONMENT_TAG, ComputeMachine
 from tests.aws.mocks import EXISTING_VPC, SUBNETS, RecordingMocks
 from tests.boot.documents import boot_of, parsed, variables_of
 from tests.contract import assert_contract
-from tests.pulumi_helpers import export, retained, secret_value
+from tests.pulumi_helpers import export, retained, secret_value, with_volumes
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTANCE = "aws:ec2/instance:Instance"
@@ -83,6 +83,21 @@ def test_the_head_boots_mounting_its_ebs_volumes_and_the_efs_share_compute_nodes
             "ec2-user", True, True)
 
 
+def test_the_contract_says_what_destroy_keeps_and_the_head_mounts_an_existing_volume_by_its_id(mocks):
+    mocks.answers = {"aws:ebs/getVolume:getVolume": {"id": "vol-0e1e2e3e4", "volumeId": "vol-0e1e2e3e4", "size": 8,
+                                                     "availabilityZone": "us-east-1a", "encrypted": True}}
+    env = with_volumes(load_stack_config("hpc-dev", ROOT), [
+        {"name": "keep", "size_gb": 10, "mount": "/keep", "retain": True},
+        {"name": "data", "mount": "/data", "fs_type": "xfs", "from": {"volume_id": "vol-0e1e2e3e4"}},
+        {"name": "scratch", "size_gb": 10, "mount": "/scratch", "snapshot_on_destroy": True}])
+    outputs = assert_contract(export(env))
+    assert [(v.name, v.volume_id, v.retain, v.existing, v.snapshot_on_destroy, v.kept) for v in outputs.volumes] == [
+        ("keep", "hpc-dev-keep-id", True, False, False, True), ("data", "vol-0e1e2e3e4", False, True, False, True),
+        ("scratch", "hpc-dev-scratch-id", False, False, True, False)]
+    head, _ = boot_variables(mocks)
+    assert {"name": "data", "volume_id": "vol-0e1e2e3e4", "mount": "/data", "fs_type": "xfs"} in head["storage_volumes"]
+
+
 def test_the_volumes_are_made_before_the_head_in_its_zone_and_attached_after_it(mocks, registrations):
     export(load_stack_config("hpc-dev", ROOT))
     head = mocks.one(INSTANCE)
@@ -95,7 +110,8 @@ def test_the_volumes_are_made_before_the_head_in_its_zone_and_attached_after_it(
     assert depends(registrations, attachment, instance) and depends(registrations, attachment, volume)
     assert not depends(registrations, instance, attachment)
     assert mocks.one(ATTACHMENT).inputs["stopInstanceBeforeDetaching"] is True
-    assert mocks.one(VOLUME).inputs["finalSnapshot"] is True and retained(registrations[volume])
+    # retained, so no final snapshot: the provider takes one only as it deletes the volume
+    assert mocks.one(VOLUME).inputs["finalSnapshot"] is False and retained(registrations[volume])
     assert not retained(registrations[attachment])
 
 

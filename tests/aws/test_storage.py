@@ -23,6 +23,8 @@ INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 SUBNETS = ["subnet-0000000a", "subnet-0000000b"]
 HEAD_ZONE = "us-east-1b"  # not the mock's first zone: a volume placed there by default would fail the test
 OUTPUTS = ("volume_ids", "file_system_id", "file_system_dns_name", "access_point_id")
+TAGS = {"project": "chpc", "chpc:environment": "hpc"}
+FIND_KEPT, BY_ID = "aws:ebs/getEbsVolumes:getEbsVolumes", "aws:ebs/getVolume:getVolume"
 
 
 def volume(name: str = "scratch", **fields: Any) -> spec.Volume:
@@ -34,7 +36,7 @@ def args(volumes: list[spec.Volume] | None = None, shared: str | None = "efs") -
                            shared=spec.Shared(kind=shared, mount="/shared") if shared else None)
     return StorageArgs(storage=storage, vpc_id="vpc-0a1b2c3d", subnet_ids=list(SUBNETS),
                        cluster_security_group_id="sg-cluster", head_availability_zone=HEAD_ZONE,
-                       tags={"project": "chpc"})
+                       tags=TAGS)
 
 
 def build(storage_args: StorageArgs) -> dict[str, Any]:
@@ -67,7 +69,9 @@ def test_volume_defaults_to_encrypted_gp3_in_the_head_zone_attached_to_the_head(
     assert ebs.inputs["availabilityZone"] == HEAD_ZONE
     assert "iops" not in ebs.inputs and "throughput" not in ebs.inputs
     assert ebs.inputs["finalSnapshot"] is False and retained(registrations[f"{VOLUME}::hpc-scratch"]) is False
-    assert ebs.inputs["tags"] == {"project": "chpc", "Name": "hpc-scratch", "chpc:volume": "scratch"}
+    assert "snapshotId" not in ebs.inputs and registrations[f"{VOLUME}::hpc-scratch"].importId == ""
+    assert ebs.inputs["tags"] == {**TAGS, "Name": "hpc-scratch", "chpc:volume": "scratch"}
+    assert [token for token, _ in mocks.calls] == []  # nothing to look for: not retained, not existing
     attachment = mocks.one(ATTACHMENT)
     assert attachment.inputs == {"volumeId": "hpc-scratch-id", "instanceId": "i-head", "deviceName": "/dev/sdf",
                                  "stopInstanceBeforeDetaching": True}
@@ -88,15 +92,97 @@ def test_volume_types_iops_and_throughput_passed_and_devices_in_order(mocks):
     assert outputs["volume_ids"] == {"fast": "hpc-fast-id", "db": "hpc-db-id", "cold": "hpc-cold-id"}
 
 
-def test_retained_volume_takes_a_final_snapshot_and_is_kept_on_delete(mocks, registrations):
+def found(volume_id: str, zone: str = HEAD_ZONE, size: int = 500, encrypted: bool = True,
+          snapshot_id: str = "") -> dict[str, Any]:
+    """The getVolume answer for a volume (the provider's camelCase outputs)."""
+    return {"id": volume_id, "volumeId": volume_id, "availabilityZone": zone, "size": size, "encrypted": encrypted,
+            "snapshotId": snapshot_id, "volumeType": "gp3"}
+
+
+def test_retained_volume_is_kept_on_delete_without_a_final_snapshot_and_looked_for_among_detached_ones(
+        mocks, registrations):
     build(args([volume("keep", retain=True), volume("scratch")], shared=None))
     volumes = by_name(mocks, VOLUME)
-    assert volumes["hpc-keep"]["finalSnapshot"] is True
+    assert volumes["hpc-keep"]["finalSnapshot"] is False  # the provider would take it only as it deletes the volume
     assert retained(registrations[f"{VOLUME}::hpc-keep"]) is True
     assert volumes["hpc-scratch"]["finalSnapshot"] is False
     assert retained(registrations[f"{VOLUME}::hpc-scratch"]) is False
     # the attachment goes on destroy (a detach), the retained volume stays
     assert retained(registrations[f"{ATTACHMENT}::hpc-keep-attachment"]) is False
+    # nothing was kept by an earlier destroy: a new volume, not an import
+    assert registrations[f"{VOLUME}::hpc-keep"].importId == ""
+    assert mocks.calls == [(FIND_KEPT, {"tags": {"chpc:environment": "hpc", "chpc:volume": "keep"},
+                                        "filters": [{"name": "status", "values": ["available"]}]})]
+
+
+def test_a_volume_a_destroy_kept_is_adopted_again_and_attached(mocks, registrations):
+    mocks.answers = {FIND_KEPT: {"id": "us-east-1", "ids": ["vol-0keep"]},
+                     BY_ID: found("vol-0keep", size=500, snapshot_id="snap-0made0from")}
+    outputs = build(args([volume("keep", retain=True, size_gb=600)], shared=None))
+    keep = registrations[f"{VOLUME}::hpc-keep"]
+    assert keep.importId == "vol-0keep" and retained(keep) is True
+    inputs = mocks.one(VOLUME).inputs
+    # the spec's size (EBS grows it in place after the import), the snapshot it was made from (unchanged)
+    assert (inputs["size"], inputs["snapshotId"], inputs["availabilityZone"]) == (600.0, "snap-0made0from", HEAD_ZONE)
+    assert mocks.calls[1] == (BY_ID, {"filters": [{"name": "volume-id", "values": ["vol-0keep"]}]})
+    assert mocks.one(ATTACHMENT).inputs["volumeId"] == outputs["volume_ids"]["keep"]
+
+
+@pytest.mark.parametrize(("answer", "message"), [
+    (found("vol-0keep", zone="us-east-1a"), r"storage.volumes\[0\]: volume vol-0keep is in zone us-east-1a and the "
+                                            r"head in us-east-1b; an EBS volume attaches only in its zone"),
+    (found("vol-0keep", size=800), r"storage.volumes\[0\].size_gb = 500: the retained volume vol-0keep has 800 GB "
+                                   "and cannot shrink; give 800 or more"),
+])
+def test_a_kept_volume_that_cannot_come_back_as_asked_is_refused_before_anything_is_declared(mocks, answer, message):
+    mocks.answers = {FIND_KEPT: {"id": "us-east-1", "ids": ["vol-0keep"]}, BY_ID: answer}
+    with pytest.raises(ValueError, match=message):
+        build(args([volume("keep", retain=True)], shared=None))
+    assert mocks.of_type(VOLUME) == []
+
+
+def test_two_kept_volumes_of_one_name_are_named_rather_than_one_picked(mocks):
+    mocks.answers = {FIND_KEPT: {"id": "us-east-1", "ids": ["vol-0b", "vol-0a"]}}
+    with pytest.raises(ValueError, match="2 detached volumes are tagged chpc:environment=hpc, chpc:volume=keep: "
+                                         "vol-0a, vol-0b; delete or untag all but the one to attach again"):
+        build(args([volume("keep", retain=True)], shared=None))
+
+
+def test_snapshot_on_destroy_is_the_providers_final_snapshot_of_a_volume_destroy_deletes(mocks, registrations):
+    build(args([volume("scratch", snapshot_on_destroy=True)], shared=None))
+    assert mocks.one(VOLUME).inputs["finalSnapshot"] is True
+    assert retained(registrations[f"{VOLUME}::hpc-scratch"]) is False
+
+
+def test_a_volume_from_a_snapshot_is_a_new_volume_of_the_snapshots_size(mocks, registrations):
+    build(args([volume("data", size_gb=None, from_=spec.VolumeSource(snapshot_id="snap-0a1b2c3d"))], shared=None))
+    inputs = mocks.one(VOLUME).inputs
+    assert inputs["snapshotId"] == "snap-0a1b2c3d" and "size" not in inputs and inputs["encrypted"] is True
+    assert registrations[f"{VOLUME}::hpc-data"].importId == "" and mocks.calls == []
+
+
+def test_an_existing_volume_is_attached_by_id_and_never_declared(mocks):
+    mocks.answers = {BY_ID: found("vol-0a1b2c3d")}
+    outputs = build(args([volume("data", size_gb=None, from_=spec.VolumeSource(volume_id="vol-0a1b2c3d")),
+                          volume("scratch")], shared=None))
+    assert [v.name for v in mocks.of_type(VOLUME)] == ["hpc-scratch"]  # nothing of the stack's to delete it with
+    devices = {a["volumeId"]: a["deviceName"] for a in by_name(mocks, ATTACHMENT).values()}
+    assert devices == {"vol-0a1b2c3d": "/dev/sdf", "hpc-scratch-id": "/dev/sdg"}
+    assert outputs["volume_ids"] == {"data": "vol-0a1b2c3d", "scratch": "hpc-scratch-id"}
+    assert mocks.calls == [(BY_ID, {"filters": [{"name": "volume-id", "values": ["vol-0a1b2c3d"]}]})]
+
+
+@pytest.mark.parametrize(("answer", "message"), [
+    (found("vol-0a1b2c3d", zone="us-east-1c"), r"storage.volumes\[0\].from.volume_id: volume vol-0a1b2c3d is in "
+                                               "zone us-east-1c and the head in us-east-1b"),
+    (found("vol-0a1b2c3d", encrypted=False), r"storage.volumes\[0\].from.volume_id: volume vol-0a1b2c3d is not "
+                                             "encrypted at rest; attach an encrypted copy"),
+])
+def test_an_existing_volume_the_head_cannot_take_is_refused(mocks, answer, message):
+    mocks.answers = {BY_ID: answer}
+    with pytest.raises(ValueError, match=message):
+        build(args([volume("data", size_gb=None, from_=spec.VolumeSource(volume_id="vol-0a1b2c3d"))], shared=None))
+    assert mocks.of_type(VOLUME) == [] and mocks.of_type(ATTACHMENT) == []
 
 
 def test_unencrypted_volume_refused_before_anything_is_declared(mocks):

@@ -10,13 +10,16 @@ import pulumi
 import pytest
 
 from targets.azure.session import AzureSession
+from targets.plan.mock_run import arm_not_found
 from tests.aws.mocks import RecordingMocks
 from tests.azure.fake_arm import SUBSCRIPTION, FakeArm, StaticCredential
 
 HEAD_PUBLIC_IP = "20.50.0.10"
+GETTERS = ("azure-native:resources:getResourceGroup", "azure-native:compute:getDisk")
 WORKSPACE_CUSTOMER_ID = "00000000-0000-0000-0000-00000000cccc"  # a Log Analytics workspace's id
 # The Azure name each resource gets from its *Name input (the mock's default would be the logical name).
 NAME_INPUTS = {
+    "azure-native:resources:ResourceGroup": "resourceGroupName",
     "azure-native:compute:VirtualMachineScaleSet": "vmScaleSetName",
     "azure-native:storage:StorageAccount": "accountName",
     "azure-native:storage:FileShare": "shareName",
@@ -25,6 +28,15 @@ NAME_INPUTS = {
 
 
 class AzureMocks(RecordingMocks):
+    """The recorder, answering Azure's getters of a kept group or disk that no test seeded (``answers``) with the
+    404 failure azure-native gives: nothing was kept."""
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        if args.token in GETTERS and args.token not in self.answers:
+            self.calls.append((args.token, dict(args.args)))
+            raise arm_not_found(args.token, "/subscriptions/0000/resourceGroups/" + args.args["resourceGroupName"])
+        return super().call(args)
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         resource_id, state = super().new_resource(args)
         inputs = dict(args.inputs)

@@ -86,6 +86,20 @@ def test_destroy_keeps_the_retained_disk_and_clears_the_state(cloud: FakeArm, fa
     assert "but the retained volumes" in console.export_text()
 
 
+def test_destroy_names_an_existing_disk_it_only_attached_as_kept(cloud: FakeArm, fake_pulumi: FakePulumi) -> None:
+    """An existing disk carrying the environment's tag (one an earlier environment of this name made, say) is not
+    reported as left behind: the stack only attached it."""
+    existing = f"{GROUP}/archive-rg/providers/Microsoft.Compute/disks/archive"
+    cloud.put(existing, {"location": "westeurope", "tags": {ENVIRONMENT_TAG: NAME}})
+    volumes = [*CONTRACT["volumes"], {"name": "archive", "node": "head", "mount": "/archive",
+                                      "device": "/dev/disk/azure/scsi1/lun1", "volume_id": existing, "existing": True}]
+    fake_pulumi.deploy(NAME, {**CONTRACT, "volumes": volumes}, resources=DEPLOYED)
+    console = Console(record=True, width=400)
+    targets.destroy(None, console, stack=NAME)
+    assert f"remains but the retained volumes {DISK}; the existing volumes (only attached) {existing}" \
+        in console.export_text()
+
+
 def test_destroy_reports_what_is_left(cloud: FakeArm, fake_pulumi: FakePulumi, tmp_path: Path) -> None:
     fake_pulumi.deploy(NAME, CONTRACT, resources=DEPLOYED)
     cloud.put(f"{GROUP}/hpc-rg/providers/Microsoft.Network/natGateways/{NAME}-nat",

@@ -21,7 +21,7 @@ from tests.aws.mocks import APP_TOKEN, CALLS, USER_TOKEN
 from tests.azure.conftest import HEAD_PUBLIC_IP, WORKSPACE_CUSTOMER_ID, AzureMocks
 from tests.boot.documents import boot_of, parsed, variables_of
 from tests.contract import assert_contract
-from tests.pulumi_helpers import export, secret_value
+from tests.pulumi_helpers import export, secret_value, with_volumes
 
 ROOT = Path(__file__).resolve().parents[2]
 VM = "azure-native:compute:VirtualMachine"
@@ -191,6 +191,23 @@ def test_the_head_boots_mounting_its_disks_by_lun_and_the_nfs_share_compute_node
         assert variables["storage_shared"] == share  # what the outputs export, and `invoke mount` mounts
         assert (variables["storage_owner"], variables["storage_persist"], variables["efs_utils"]) == (
             "azureuser", True, False)
+
+
+def test_an_existing_disk_goes_on_the_next_lun_and_the_contract_says_destroy_keeps_it(mocks: AzureMocks) -> None:
+    existing = ("/subscriptions/00000000-0000-0000-0000-00000000aaaa/resourceGroups/archive/providers/"
+                "Microsoft.Compute/disks/archive")
+    mocks.answers = {"azure-native:compute:getDisk": {"id": existing, "location": "westeurope", "diskSizeGB": 64,
+                                                      "tags": {}, "creationData": {"createOption": "Empty"}}}
+    env = with_volumes(load_stack_config("azure-hpc-dev", ROOT), [
+        {"name": "scratch", "size_gb": 64, "mount": "/scratch"},
+        {"name": "archive", "mount": "/archive", "from": {"disk_id": existing}}])
+    outputs = assert_contract(export(env))
+    archive = outputs.volumes[1]
+    assert (archive.device, archive.volume_id, archive.existing, archive.kept) == (
+        "/dev/disk/azure/scsi1/lun1", existing, True, True)
+    data_disks = mocks.one(VM).inputs["storageProfile"]["dataDisks"]
+    assert [(d["lun"], d["managedDisk"]["id"], d["createOption"], d["deleteOption"]) for d in data_disks][1] == (
+        1, existing, "Attach", "Detach")  # deleting the head leaves it
 
 
 def test_the_cluster_subnet_must_hold_the_hdinsight_nodes_too(mocks: AzureMocks) -> None:

@@ -109,8 +109,98 @@ def test_retained_disks_live_in_a_kept_group_of_their_own(mocks: AzureMocks, reg
     group = mocks.one(GROUP)
     assert retained(registrations[f"{GROUP}::hpc-data"]) is True
     assert (group.inputs["location"], group.inputs["tags"]) == ("westeurope", {**TAGS, "chpc:retained": "true"})
-    assert disk(mocks, "keep")["resourceGroupName"] == group.name != "hpc-rg"
+    assert disk(mocks, "keep")["resourceGroupName"] == group.inputs["resourceGroupName"] != "hpc-rg"
     assert disk(mocks, "scratch")["resourceGroupName"] == "hpc-rg"
+
+
+SUB = "/subscriptions/00000000-0000-0000-0000-00000000aaaa"
+GET_GROUP, GET_DISK = "azure-native:resources:getResourceGroup", "azure-native:compute:getDisk"
+KEPT_GROUP = f"{SUB}/resourceGroups/hpc-retained-westeurope"
+KEPT_DISK = f"{KEPT_GROUP}/providers/Microsoft.Compute/disks/hpc-keep"
+OTHER_DISK = f"{SUB}/resourceGroups/data-rg/providers/Microsoft.Compute/disks/archive"
+
+
+def found_disk(disk_id: str, size: int = 512, location: str = "westeurope", tags: dict[str, str] | None = None,
+               **creation: str) -> dict[str, Any]:
+    """The getDisk answer, in the SDK's shape (ARM's properties flattened, camelCase)."""
+    return {"id": disk_id, "name": disk_id.rsplit("/", 1)[1], "location": location, "diskSizeGB": size,
+            "tags": {**TAGS, "chpc:volume": "keep"} if tags is None else tags,
+            "creationData": {"createOption": "Empty", **creation}}
+
+
+def test_a_retained_disk_has_known_names_so_the_next_up_finds_it(mocks: AzureMocks,
+                                                                registrations: dict[str, Any]) -> None:
+    build([volume("keep", retain=True)], shared=None)
+    assert mocks.one(GROUP).inputs["resourceGroupName"] == "hpc-retained-westeurope"
+    keep = disk(mocks, "keep")
+    assert (keep["diskName"], keep["resourceGroupName"]) == ("hpc-keep", "hpc-retained-westeurope")
+    # nothing kept yet: the group was looked for, and without it no disk was
+    assert [token for token, _ in mocks.calls] == [GET_GROUP]
+    assert registrations[f"{GROUP}::hpc-data"].importId == registrations[f"{DISK}::hpc-keep"].importId == ""
+
+
+def test_a_kept_group_and_disk_are_adopted_again_as_they_were_made(mocks: AzureMocks,
+                                                                  registrations: dict[str, Any]) -> None:
+    snapshot = f"{SUB}/resourceGroups/x/providers/Microsoft.Compute/snapshots/s"
+    mocks.answers = {GET_GROUP: {"id": KEPT_GROUP, "name": "hpc-retained-westeurope", "location": "westeurope"},
+                     GET_DISK: found_disk(KEPT_DISK, size=512, sourceResourceId=snapshot, createOption="Copy")}
+    outputs = build([volume("keep", retain=True, size_gb=1024)], shared=None)
+    assert registrations[f"{GROUP}::hpc-data"].importId == KEPT_GROUP
+    assert registrations[f"{DISK}::hpc-keep"].importId == KEPT_DISK and retained(registrations[f"{DISK}::hpc-keep"])
+    keep = disk(mocks, "keep")
+    # made as it was (Azure cannot change that), grown to the spec's size after the import
+    assert keep["creationData"] == {"createOption": "Copy", "sourceResourceId": snapshot}
+    assert keep["diskSizeGB"] == 1024
+    assert mocks.calls[1] == (GET_DISK, {"resourceGroupName": "hpc-retained-westeurope", "diskName": "hpc-keep"})
+    assert outputs["data_disks"] == [(0, outputs["disk_ids"]["keep"])]
+
+
+def test_a_kept_group_without_the_disk_gets_a_new_one(mocks: AzureMocks, registrations: dict[str, Any]) -> None:
+    mocks.answers = {GET_GROUP: {"id": KEPT_GROUP, "name": "hpc-retained-westeurope", "location": "westeurope"}}
+    build([volume("keep", retain=True), volume("new", retain=True)], shared=None)
+    assert registrations[f"{GROUP}::hpc-data"].importId == KEPT_GROUP
+    assert registrations[f"{DISK}::hpc-keep"].importId == registrations[f"{DISK}::hpc-new"].importId == ""
+    assert [token for token, _ in mocks.calls] == [GET_GROUP, GET_DISK, GET_DISK]
+
+
+@pytest.mark.parametrize(("answer", "message"), [
+    (found_disk(KEPT_DISK, size=2048), r"storage.volumes\[0\].size_gb = 512: the retained volume .*/disks/hpc-keep "
+                                       "has 2048 GB and cannot shrink; give 2048 or more"),
+    (found_disk(KEPT_DISK, tags={"chpc:environment": "other", "chpc:volume": "keep"}),
+     r"storage.volumes\[0\]: disk .*/disks/hpc-keep in the kept group does not carry the tags "
+     "chpc:environment=hpc, chpc:volume=keep: it is not this environment's retained disk; move or rename it"),
+])
+def test_a_kept_disk_that_cannot_come_back_as_asked_is_refused(mocks: AzureMocks, answer: dict[str, Any],
+                                                              message: str) -> None:
+    mocks.answers = {GET_GROUP: {"id": KEPT_GROUP, "location": "westeurope"}, GET_DISK: answer}
+    with pytest.raises(ValueError, match=message):
+        build([volume("keep", retain=True)], shared=None)
+    assert mocks.of_type(DISK) == []
+
+
+def test_an_existing_disk_is_attached_by_id_and_never_declared(mocks: AzureMocks) -> None:
+    mocks.answers = {GET_DISK: found_disk(OTHER_DISK, tags={})}
+    outputs = build([volume("archive", size_gb=None, type=None, from_=spec.VolumeSource(disk_id=OTHER_DISK)),
+                     volume("scratch")], shared=None)
+    assert [r.name for r in mocks.of_type(DISK)] == ["hpc-scratch"] and mocks.of_type(GROUP) == []
+    assert outputs["disk_ids"]["archive"] == OTHER_DISK
+    assert outputs["data_disks"] == [(0, OTHER_DISK), (1, outputs["disk_ids"]["scratch"])]
+    assert mocks.calls == [(GET_DISK, {"resourceGroupName": "data-rg", "diskName": "archive"})]
+
+
+def test_an_existing_disk_of_another_region_is_refused(mocks: AzureMocks) -> None:
+    mocks.answers = {GET_DISK: found_disk(OTHER_DISK, location="East US 2", tags={})}
+    with pytest.raises(ValueError, match=r"storage.volumes\[0\].from.disk_id: disk .*/archive is in East US 2 and "
+                                         "the head in westeurope; a VM attaches disks of its region only"):
+        build([volume("archive", size_gb=None, type=None, from_=spec.VolumeSource(disk_id=OTHER_DISK))], shared=None)
+
+
+def test_a_disk_from_a_snapshot_is_a_copy_of_the_snapshots_size(mocks: AzureMocks) -> None:
+    snapshot = f"{SUB}/resourceGroups/x/providers/Microsoft.Compute/snapshots/monday"
+    build([volume("data", size_gb=None, from_=spec.VolumeSource(snapshot_id=snapshot))], shared=None)
+    data = disk(mocks, "data")
+    assert data["creationData"] == {"createOption": "Copy", "sourceResourceId": snapshot} and "diskSizeGB" not in data
+    assert mocks.calls == []
 
 
 def test_no_data_group_without_retained_disks(mocks: AzureMocks) -> None:
