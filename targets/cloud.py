@@ -16,12 +16,12 @@ from typing import ClassVar
 
 from rich.console import Console
 
+from remote.progress import Update, progress
 from spec.environment import Environment
 from spec.outputs import ENVIRONMENT_TAG, Node, Outputs, SparkCluster
 from targets import environments, pulumi_stack, state
 from targets.backend import Backend, ConfirmDestroy, Record, SparkJob, SparkRun, UpRequest
 from targets.errors import TargetError, UsageError
-from targets.progress import Update, progress
 from targets.spark_job_records import JobRecords, SparkJobRecord
 from targets.spark_jobs import CloudSparkResult
 
