@@ -1,5 +1,5 @@
 """What run-mpi accepts, decided on this machine before any upload: the Slurm flags' values, the kind of program, a
-batch script's own #SBATCH lines."""
+batch script's own #SBATCH lines; and on the command line, bad input is one line and exit code 2 at once."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from remote.errors import BadInput
 from remote.job_flags import check_partition, check_time, parse_array, parse_env
 from remote.program_kinds import Kind, classify
 from remote.sbatch_directives import directives
+from tests.local.harness import invoke
 
 # -- --env, --array, --time, --partition --------------------------------------------------------------------
 
@@ -133,3 +134,31 @@ def test_sbatch_lines_are_read_as_sbatch_reads_them() -> None:
     assert directives(script) == {"job-name": "mine", "output": "out-%j.log", "partition": "debug", "array": "1-3%2",
                                   "ntasks": "4", "chdir": "/scratch/run"}
     assert directives("#!/bin/sh\necho hi\n") == {}
+
+
+# -- on the command line: one line, exit code 2, before any environment is looked for -------------------------------
+
+
+def test_bad_input_is_one_line_and_exit_2_before_anything_else(tmp_path: Path) -> None:
+    (tmp_path / "main.rs").write_text("fn main() {}\n")
+    cases = {
+        ("--env", "X"): "--env 'X': allowed: KEY=VALUE",
+        ("--array", "3-1"): "--array '3-1': '3-1' must count up",
+        ("--time", "1:2:3:4"): "--time '1:2:3:4': allowed:",
+        ("--partition", "a b"): "--partition 'a b': allowed:",
+        ("--args", "'unbalanced"): "--args \"'unbalanced\": No closing quotation",
+        ("--program", str(tmp_path / "main.rs")): "unknown extension '.rs'",
+        ("--program", str(tmp_path / "none.c")): "no such file or folder",
+        ("--sbatch", str(tmp_path / "none.sbatch")): "--sbatch " + str(tmp_path / "none.sbatch") + ": no such file",
+        ("--program", "examples/mpi/ring.c", "--sbatch", "examples/slurm/hello_mpi.sbatch"): "not both",
+        ("--sbatch", "examples/slurm/hello_mpi.sbatch", "--binary", "x"): "--binary goes with --program FOLDER",
+        ("--nodes", "0"): "--nodes '0': allowed: a whole number of at least 1",
+    }
+    for args, said in cases.items():
+        result = invoke(tmp_path / "no-state", "run-mpi", *args)
+        shown = (result.stdout + result.stderr).strip()
+        assert result.returncode == 2, (args, shown)
+        assert said in shown and "\n" not in shown, (args, shown)
+    assert not (tmp_path / "no-state").exists()
+    job = invoke(tmp_path / "no-state", "job")
+    assert (job.returncode, job.stderr.strip()) == (2, "job: give --id N (the job id run-mpi printed)")
