@@ -37,6 +37,8 @@ _DROPPED = (ConnectionLost, CommandTimeout, paramiko.SSHException, EOFError, OSE
 POLL_TIMEOUT = 60.0
 # ... or because slurmctld is briefly unreachable (keep polling for this long).
 CONTROLLER_GRACE = 60.0
+# The first polls come sooner (0.25 s, 0.5 s, ... up to ``poll``): a short job is seen to end soon after it does.
+FIRST_POLL = 0.25
 ROOT_MPI = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"
 SLURM_MESSAGE_LINES = 5  # of sbatch's error output, in the one line that says why Slurm refused a job
 
@@ -270,7 +272,7 @@ def wait(
     poll: float = 1.0,
     path_prefix: str | None = None,
 ) -> JobStatus:
-    """Poll job ``job_id`` until it finishes; return its final status.
+    """Poll job ``job_id`` until it finishes (every ``poll`` seconds, sooner at first); return its final status.
 
     ``on_update(status, elapsed_seconds)`` is called after every poll (also for the final status), on the same
     connection: if the SSH connection drops in a poll or in ``on_update`` (or a poll gets no answer for
@@ -283,6 +285,7 @@ def wait(
     start = time.monotonic()
     controller_down_since: float | None = None
     last: JobStatus | None = None
+    polls = 0
     while True:
         elapsed = time.monotonic() - start
         if timeout is not None and elapsed >= timeout:
@@ -313,7 +316,9 @@ def wait(
             continue
         if status.finished:
             return status
-        left = poll if timeout is None else min(poll, timeout - (time.monotonic() - start))
+        polls += 1
+        interval = min(poll, FIRST_POLL * polls)
+        left = interval if timeout is None else min(interval, timeout - (time.monotonic() - start))
         time.sleep(max(0.0, left))
 
 
