@@ -27,6 +27,7 @@ class OutputFile:
     path: str
     stream: str  # "out" or "err"
     task: str  # the array task's index, "" for a plain job
+    ended: bool = False  # its task has ended: read it to its end once more, then never again
 
 
 def files_of(status: JobStatus) -> list[OutputFile]:
@@ -37,9 +38,9 @@ def files_of(status: JobStatus) -> list[OutputFile]:
         if task.state == "PENDING" or (task.array_task and not task.array_task.isdigit()):
             continue  # not started: no file yet (a range of tasks is a record of tasks still waiting)
         if task.stdout:
-            found.append(OutputFile(task.stdout, "out", task.array_task))
+            found.append(OutputFile(task.stdout, "out", task.array_task, task.finished))
         if task.stderr and task.stderr != task.stdout:
-            found.append(OutputFile(task.stderr, "err", task.array_task))
+            found.append(OutputFile(task.stderr, "err", task.array_task, task.finished))
     return found
 
 
@@ -48,6 +49,7 @@ class _Progress:
     offset: int = 0
     partial: bytes = b""
     seen: bool = False
+    done: bool = False  # read to its end after its task ended
 
 
 @dataclass
@@ -63,11 +65,15 @@ class OutputStreams:
     _transport: paramiko.Transport | None = None
 
     def pull(self, client: paramiko.SSHClient, outputs: Sequence[OutputFile], *, final: bool = False) -> None:
-        """Show what the files gained since the last pull; ``final`` (the job has ended) shows the rest too. A
-        dropped connection is ``ConnectionLost`` (what was shown stays shown: the next pull goes on from there)."""
+        """Show what the files gained since the last pull; the rest too of a file whose task has ended (then it is
+        not read again: a large array's finished tasks cost nothing), and of every file when ``final`` (the job has
+        ended). A dropped connection is ``ConnectionLost`` (what was shown stays shown: the next pull goes on from
+        there)."""
         sftp = self._session(client)
         for output in outputs:
             progress = self._files.setdefault(output.path, _Progress())
+            if progress.done:
+                continue
             try:
                 data = _read_from(sftp, output.path, progress)
             except (OSError, EOFError, paramiko.SSHException) as err:
@@ -78,9 +84,11 @@ class OutputStreams:
                                      "re-running the task re-attaches to the job") from err
             lines = (progress.partial + data).split(b"\n")
             progress.partial = lines.pop()
-            if final and progress.partial:
-                lines.append(progress.partial)
-                progress.partial = b""
+            if final or output.ended:
+                progress.done = True
+                if progress.partial:
+                    lines.append(progress.partial)
+                    progress.partial = b""
             self._show(output, [line.decode("utf-8", errors="replace") for line in lines])
         if final:
             for output in outputs:

@@ -99,3 +99,18 @@ def test_an_output_file_the_head_cannot_read_is_named_at_the_end(pool: Pool, tmp
     streams.pull(pool.head(), [OutputFile(str(missing), "out", "")], final=True)
     assert screen.text("err") == (f"(cannot read {missing} from the head: the job wrote its stdout off the shared "
                                   "file system, or not at all)\n")
+
+
+def test_an_ended_tasks_file_is_read_to_its_end_once_and_never_again(pool: Pool, tmp_path: Path) -> None:
+    done, running = tmp_path / "log-8_0.txt", tmp_path / "log-8_1.txt"
+    done.write_text("zero\nlast words")
+    running.write_text("one\n")
+    status = JobStatus((task("COMPLETED", str(done), str(done), array_task="0"),
+                        task("RUNNING", str(running), str(running), array_task="1")))
+    screen = Screen()
+    streams = screen.streams()
+    streams.pull(pool.head(), files_of(status))
+    assert screen.text("out") == "--- array task 0 ---\nzero\nlast words\n--- array task 1 ---\none\n"
+    done.write_text("zero\nlast words\nwritten by something else later\n")
+    streams.pull(pool.head(), files_of(status), final=True)
+    assert "later" not in screen.text("out")
