@@ -3,8 +3,8 @@ SHELL := /bin/bash
 VENV := .venv
 PYTHON ?= python3
 APT_PACKAGES := slurm-wlm munge openmpi-bin libopenmpi-dev gcc openssh-server openssh-client \
-	iproute2 util-linux mount e2fsprogs xfsprogs procps openjdk-17-jre-headless
-APT_PACKAGES += python3-mpi4py  # Python MPI programs: the nodes run this machine's /usr/bin/python3
+	iproute2 util-linux mount e2fsprogs xfsprogs procps openjdk-17-jre-headless \
+	g++ gfortran make cmake python3-mpi4py
 
 .PHONY: setup packages venv azurite demo test lint bench
 setup: requirements.txt packages venv azurite

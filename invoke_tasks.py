@@ -7,6 +7,7 @@ Heavy imports (paramiko, pulumi) happen inside the tasks that need them.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import shlex
@@ -40,7 +41,7 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from rich.markup import escape  # a message can hold [/x] (a path, a remote error): never markup
 
-        from remote.errors import RemoteError
+        from remote.errors import BadInput, RemoteError
         from spec.errors import SpecError
         from targets import TargetError, UsageError
         from targets.local.commands import LocalError
@@ -50,10 +51,10 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except SpecError as exc:
             print(str(exc), file=sys.stderr)
             raise Exit(code=2) from None
-        except (RemoteError, LocalError, TargetError, KeyError) as exc:
+        except (RemoteError, LocalError, TargetError, KeyError, BadInput) as exc:
             message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
             console.print(f"[red]error:[/] {escape(str(message))}", soft_wrap=True)
-            raise Exit(code=2 if isinstance(exc, UsageError) else 1) from None
+            raise Exit(code=2 if isinstance(exc, UsageError | BadInput) else 1) from None
 
     return wrapper
 
@@ -157,39 +158,124 @@ def mount(c: Context, name: str | None = None, stack: str | None = None) -> None
 
 
 @task(help={
-    "program": "a .c file (compiled with mpicc on the head) or an existing binary",
-    "nodes": "compute nodes to use (default: all)",
-    "ntasks": "MPI ranks (default: 2 per node)",
-    "args": "arguments for the program, one string (shell-quoted)",
-    "timeout": "seconds before the job is cancelled (default 600)",
+    "program": "what to run (default examples/mpi/ring.c): a .py file (the nodes' Python with mpi4py), a .c, "
+               ".cc/.cpp/.cxx or .f90 file (compiled on the head with mpicc, mpicxx or mpif90), a folder with a "
+               "Makefile or CMakeLists.txt (built on the head), or an executable",
+    "sbatch": "a Slurm batch script of yours, submitted as it is (its #SBATCH lines kept; --args become its "
+              "arguments; flags given here win over its lines); instead of --program",
+    "binary": "the executable a built folder runs (its name or its path in the build folder; default: the only "
+              "one the build made)",
+    "nodes": "compute nodes to use (default: all; with --sbatch, the script's own)",
+    "ntasks": "MPI ranks (default: 2 per node; with --sbatch, the script's own)",
+    "args": "arguments for the program or script, one string (shell-quoted); each reaches it exactly",
+    "partition": "Slurm partition (default: the environment's, or the script's own)",
+    "time": "Slurm time limit, in Slurm's formats (MINUTES, HH:MM:SS, D-HH:MM, ...; default 10 minutes, or the "
+            "script's own)",
+    "env": "KEY=VALUE for the job's environment, repeatable; the value reaches every rank exactly",
+    "array": "a job array, in Slurm's syntax (0-15, 1,3,5, 0-15:4, 0-15%2); the exit code is the worst task's",
+    "detach": "submit, print the job id and where its output goes, and return (follow it with `invoke job --id`)",
+    "timeout": "seconds to follow the job before cancelling it (default: none, the job's time limit ends it)",
     **FIND_HELPS,
-})
+}, iterable=["env"])
 @cli_errors
-def run_mpi(c: Context, program: str = "examples/mpi/ring.c", nodes: str | None = None, ntasks: str | None = None,
-            args: str = "", timeout: int = 600, name: str | None = None, stack: str | None = None) -> None:
-    """Compile and run an MPI program through Slurm; print its output; exit with its exit code."""
-    from remote.mpi_job import run_mpi as run_job
+def run_mpi(c: Context, program: str | None = None, sbatch: str | None = None, binary: str | None = None,
+            nodes: str | None = None, ntasks: str | None = None, args: str = "", partition: str | None = None,
+            time: str | None = None, env: list[str] | None = None, array: str | None = None, detach: bool = False,
+            timeout: str | None = None, name: str | None = None, stack: str | None = None) -> None:
+    """Run an MPI program or a Slurm batch script through Slurm, its output shown as it comes; exit with its exit
+    code (the worst task's for an array), or return at once with --detach."""
+    from remote import job_flags
+    from remote.errors import BadInput
+    from remote.job_follow import follow
+    from remote.mpi_job import JobRequest, read_batch_script, submit_batch_script, submit_program
     from remote.pool import Pool
+    from remote.program_kinds import classify
 
+    if program is not None and sbatch is not None:
+        raise BadInput("give --program or --sbatch, not both")
+    try:
+        arguments = tuple(shlex.split(args))
+    except ValueError as exc:
+        raise BadInput(f"--args {args!r}: {exc}") from None
+    script = None if sbatch is None else Path(sbatch)
+    if script is not None:
+        read_batch_script(script)
+        if binary is not None:
+            raise BadInput("--binary goes with --program FOLDER, not with --sbatch")
+    job = None if script is not None else classify(Path(program or PROJECT / "examples/mpi/ring.c"), binary)
+    request = JobRequest(args=arguments, partition=None if partition is None else job_flags.check_partition(partition),
+                         time=None if time is None else job_flags.check_time(time), env=job_flags.parse_env(env or []),
+                         array=job_flags.parse_array(array) if array is not None else None,
+                         nodes=_count("--nodes", nodes), ntasks=_count("--ntasks", ntasks))
+    follow_for = _count("--timeout", timeout)
     contract = _contract(name, stack)
     if contract.shared is None:
         raise Exit("this environment has no shared file system; add storage.shared to the spec", code=1)
-    node_count = _count("--nodes", nodes) or len(contract.computes)
-    if not 1 <= node_count <= len(contract.computes):
-        raise Exit(f"--nodes {node_count}: this environment has {len(contract.computes)} compute node(s)", code=2)
+    if request.nodes is not None and request.nodes > len(contract.computes):
+        raise Exit(f"--nodes {request.nodes}: this environment has {len(contract.computes)} compute node(s)", code=2)
     with Pool(contract) as pool:
-        result = run_job(pool, Path(program), shared_mount=contract.shared.mount,
-                         partition=contract.slurm_partition, nodes=node_count,
-                         ntasks=_count("--ntasks", ntasks) or 2 * node_count, args=shlex.split(args),
-                         timeout=float(timeout), console=console)
-    sys.stdout.write(result.stdout)
-    sys.stderr.write(result.stderr)
-    code = result.exit_code if result.exit_code else (0 if result.state == "COMPLETED" else 1)
-    colour = "green" if code == 0 else "red"
-    console.print(f"[{colour}]job {result.job_id} {result.state}[/] exit code {code} "
+        if job is not None:
+            node_count = request.nodes or len(contract.computes)
+            request = dataclasses.replace(request, nodes=node_count, ntasks=request.ntasks or 2 * node_count)
+            submitted = submit_program(pool, job, request, shared_mount=contract.shared.mount,
+                                       partition=contract.slurm_partition, binary=binary, timeout=follow_for)
+            what = f"{job.path.name} on {request.nodes} node(s), {request.ntasks} task(s)"
+        else:
+            assert script is not None
+            submitted = submit_batch_script(pool, script, request, shared_mount=contract.shared.mount,
+                                            partition=contract.slurm_partition)
+            what = f"{script.name} (sbatch)"
+        job_id, record = submitted.job_id, submitted.record
+        console.print(f"submitted job {job_id}: {what}; folder {record.job_dir}", markup=False, soft_wrap=True)
+        if detach:
+            finder = f"--stack {stack}" if stack else f"--name {contract.name}"
+            console.print(f"job {job_id} runs on its own; output: {record.describe_outputs(job_id)}; follow it with "
+                          f"`invoke job --id {job_id} {finder}`", markup=False, soft_wrap=True)
+            return
+        result = follow(pool, job_id, record, timeout=follow_for, console=console, out=_writer("stdout"),
+                        err=_writer("stderr"))
+    _ended(result)
+
+
+@task(help={"id": "the Slurm job id (as run-mpi printed it; a job submitted otherwise is followed from what "
+                  "Slurm says)", **FIND_HELPS})
+@cli_errors
+def job(c: Context, id: str | None = None, name: str | None = None, stack: str | None = None) -> None:
+    """Follow a Slurm job to its end (one run-mpi --detach submitted, from this machine or any other), its output
+    shown as it comes; exit with its exit code (the worst task's for an array)."""
+    from remote.job_follow import follow, locate
+    from remote.pool import Pool
+
+    job_id = _count("--id", id)
+    if job_id is None:
+        raise Exit("job: give --id N (the job id run-mpi printed)", code=2)
+    contract = _contract(name, stack)
+    with Pool(contract) as pool:
+        record = locate(pool, contract.shared.mount if contract.shared else None, job_id)
+        result = follow(pool, job_id, record, timeout=None, console=console, out=_writer("stdout"),
+                        err=_writer("stderr"))
+    _ended(result)
+
+
+def _writer(stream: str) -> Callable[[str], None]:
+    """Writes a job's output to this process's stdout or stderr as they are when it is called (a live progress
+    line on a terminal stands in for them meanwhile, and shows the text above itself)."""
+
+    def write(text: str) -> None:
+        target = getattr(sys, stream)
+        target.write(text)
+        target.flush()
+
+    return write
+
+
+def _ended(result: Any) -> None:
+    """The job's last line; its exit code becomes the task's."""
+    colour = "green" if result.exit_code == 0 else "red"
+    console.print(f"[{colour}]job {result.job_id} {result.state}[/] exit code {result.exit_code} "
                   f"in {result.seconds:.1f} s")
-    if code:
-        raise Exit(code=code)
+    if result.exit_code:
+        raise Exit(code=result.exit_code)
 
 
 @task(help={

@@ -56,3 +56,9 @@ class HostKeyMismatch(RemoteError):
 
     def __reduce__(self) -> tuple[type, tuple[str, str, str, str]]:  # type: ignore[override]
         return (type(self), (self.node, self.address, self.expected, self.offered))
+
+
+class BadInput(Exception):
+    """What the user gave cannot be right whatever the cluster's state (a flag's value, a program that is not
+    there, a kind of file the toolkit cannot run): exit code 2, as for a bad spec. ``str(err)`` is one line that
+    names the flag or file and what is allowed."""

@@ -36,13 +36,17 @@ def _sftp(client: paramiko.SSHClient, node: str, step: str) -> Iterator[paramiko
         sftp.close()
 
 
+def dropped(err: BaseException) -> bool:
+    """Whether an SFTP call failed because the connection went (rather than for the file: missing, denied)."""
+    return isinstance(err, TimeoutError | paramiko.SSHException | EOFError) or (
+        isinstance(err, OSError) and err.errno is None and "closed" in str(err).lower())
+
+
 def _fail(node: str, step: str, err: BaseException, hint: str) -> RemoteError:
     if isinstance(err, TimeoutError):
         return ConnectionLost(node, step, f"no answer from the node for {SFTP_TIMEOUT:g}s",
                               "check that the node is up; re-running the task reconnects")
-    if isinstance(err, paramiko.SSHException | EOFError) or (
-        isinstance(err, OSError) and err.errno is None and "closed" in str(err).lower()
-    ):
+    if dropped(err):
         return ConnectionLost(node, step, f"the SSH connection dropped: {err}",
                               "re-run the task to reconnect")
     return RemoteError(node, step, str(err) or type(err).__name__, hint)

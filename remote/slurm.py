@@ -1,9 +1,10 @@
-"""The Slurm job lifecycle on the head node: write the batch script, submit once, poll, re-attach.
+"""The Slurm job lifecycle on the head node: submit once, poll, re-attach.
 
-Every call goes through ``run``/``files`` on the head client, so it works the same on every target.
+Every call goes through ``run`` on the head client, so it works the same on every target.
 The job directory is the job's identity: ``submit`` records the job id in ``JOBDIR/jobid`` under a lock,
 so a retried submit (after a dropped connection) returns the same job instead of running it twice, and
-``wait`` re-attaches to that id after reconnecting.
+``wait`` re-attaches to that id after reconnecting. An array job is one id whose tasks ``scontrol`` lists one
+per line; its status is theirs together (done when each is, its exit code the worst).
 
 ``path_prefix`` (optional, every function) is prepended to ``PATH`` on the head for these commands:
 for Slurm installed outside the non-login PATH (e.g. ``/opt/slurm/bin``), and for tests with fake
@@ -12,17 +13,17 @@ for Slurm installed outside the non-login PATH (e.g. ``/opt/slurm/bin``), and fo
 
 from __future__ import annotations
 
-import math
 import re
 import shlex
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import paramiko
 
-from remote import files
-from remote.errors import CommandTimeout, ConnectionLost, RemoteError
+from remote.errors import BadInput, CommandTimeout, ConnectionLost, RemoteError
+from remote.job_flags import parse_array
 from remote.pool import Pool
 from remote.run import run, tail
 from remote.ssh import node_of
@@ -36,95 +37,95 @@ _DROPPED = (ConnectionLost, CommandTimeout, paramiko.SSHException, EOFError, OSE
 POLL_TIMEOUT = 60.0
 # ... or because slurmctld is briefly unreachable (keep polling for this long).
 CONTROLLER_GRACE = 60.0
+# The first polls come sooner (0.25 s, 0.5 s, ... up to ``poll``): a short job is seen to end soon after it does.
+FIRST_POLL = 0.25
+ROOT_MPI = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"
+SLURM_MESSAGE_LINES = 5  # of sbatch's error output, in the one line that says why Slurm refused a job
 
 
 @dataclass(frozen=True)
 class JobState:
+    """One job, or one array task (``array_task`` its index; a range such as ``2-5%2`` for tasks still pending
+    together), as ``scontrol`` tells it; ``stdout``/``stderr`` are its output files, patterns expanded."""
+
     state: str
     exit_code: int
     signal: int
     node_list: str
     finished: bool
     reason: str = ""
+    array_task: str = ""
+    stdout: str = ""
+    stderr: str = ""
+    command: str = ""
+
+    @property
+    def code(self) -> int:
+        """The exit code this ending gives: the job's own, or 1 for one that ended without one (cancelled, timed
+        out, its node lost)."""
+        if self.exit_code:
+            return self.exit_code
+        return 0 if self.state == "COMPLETED" else 1
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A job's tasks (one for a plain job): finished when each is; its exit code is the worst task's."""
+
+    tasks: tuple[JobState, ...]
+
+    @property
+    def finished(self) -> bool:
+        return all(task.finished for task in self.tasks)
+
+    @property
+    def exit_code(self) -> int:
+        return max(task.code for task in self.tasks)
+
+    @property
+    def state(self) -> str:
+        """The state of the worst task (of the job, for a plain job)."""
+        return max(self.tasks, key=lambda task: task.code).state
+
+    def summary(self) -> str:
+        """``RUNNING on compute-[0-1]`` for a job; for an array, how many tasks are in each state."""
+        if len(self.tasks) == 1 and not self.tasks[0].array_task:
+            task = self.tasks[0]
+            return task.state + (f" on {task.node_list}" if task.node_list else "")
+        counts: Counter[str] = Counter()
+        for task in self.tasks:
+            counts[task.state] += _task_count(task.array_task)
+        return "array tasks: " + ", ".join(f"{n} {state}" for state, n in counts.items())
+
+
+def _task_count(array_task: str) -> int:
+    try:
+        return len(parse_array(array_task).indices)
+    except BadInput:
+        return 1
 
 
 def _path(path_prefix: str | None) -> str:
     return f'export PATH={shlex.quote(path_prefix)}:"$PATH"; ' if path_prefix else ""
 
 
-# -- batch script ---------------------------------------------------------------------------------------
-
-
-def slurm_time(seconds: float) -> str:
-    """A Slurm ``--time`` value (``D-HH:MM:SS``), rounded up to whole minutes."""
-    minutes = max(1, math.ceil(seconds / 60))
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    return f"{days}-{hours:02d}:{mins:02d}:00"
-
-
-def batch_script(
-    *,
-    job_name: str,
-    job_dir: str,
-    program: str,
-    args: Sequence[str] = (),
-    nodes: int,
-    ntasks: int,
-    partition: str,
-    timeout: float,
-    mca: Mapping[str, str] | None = None,
-    mpirun_args: Sequence[str] = (),
-) -> str:
-    """An sbatch script that runs ``mpirun [--mca K V ...] [mpirun_args] program args...`` in ``job_dir``.
-
-    Contract with :func:`job_state`: the script writes mpirun's exit code to ``JOBDIR/exitcode`` (via a
-    temp file and rename) before exiting with it, so the result is known even after slurmctld has
-    forgotten the job. ``partition`` is the outputs' ``slurm_partition``; ``timeout`` (seconds) becomes
-    ``--time``. ``job_dir`` and ``job_name`` must not contain whitespace (``#SBATCH`` lines are not
-    shell-parsed).
-    """
-    for label, value in (("job_dir", job_dir), ("job_name", job_name), ("partition", partition)):
-        if not value or any(ch.isspace() for ch in value):
-            raise ValueError(f"{label} must be non-empty and contain no whitespace: {value!r}")
-    mpirun = ["mpirun"]
-    for key, value in (mca or {}).items():
-        mpirun += ["--mca", key, value]
-    mpirun += [*mpirun_args, program, *args]
-    exitcode = shlex.quote(f"{job_dir}/exitcode")
-    return "\n".join([
-        "#!/bin/sh",
-        f"#SBATCH --job-name={job_name}",
-        f"#SBATCH --nodes={nodes}",
-        f"#SBATCH --ntasks={ntasks}",
-        f"#SBATCH --output={job_dir}/slurm-%j.out",
-        f"#SBATCH --error={job_dir}/slurm-%j.err",
-        f"#SBATCH --chdir={job_dir}",
-        f"#SBATCH --partition={partition}",
-        f"#SBATCH --time={slurm_time(timeout)}",
-        "# Written by remote.slurm.batch_script. The exit code goes to JOBDIR/exitcode so the toolkit",
-        "# knows the result even after Slurm has forgotten the job.",
-        "set -u",
-        'if [ "$(id -u)" = 0 ]; then',
-        "  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1",
-        "fi",
-        shlex.join(mpirun),
-        "rc=$?",
-        f'echo "$rc" > {exitcode}.tmp && mv {exitcode}.tmp {exitcode}',
-        'exit "$rc"',
-        "",
-    ])
-
-
 # -- submit ---------------------------------------------------------------------------------------------
 
 
-def submit_command(job_dir: str, script_name: str, *, path_prefix: str | None = None) -> str:
+def submit_command(job_dir: str, script_name: str, *, sbatch_args: Sequence[str] = (),
+                   script_args: Sequence[str] = (), env: Mapping[str, str] | None = None,
+                   index_dir: str | None = None, path_prefix: str | None = None) -> str:
     """The shell command :func:`submit` runs on the head (exposed for review and tests)."""
-    inner = (
-        "[ -s jobid ] || { sbatch --parsable "
-        f"{shlex.quote(script_name)} > jobid.tmp 2> submit.err && mv jobid.tmp jobid; }}"
-    )
+    sbatch = ["sbatch", "--parsable", *sbatch_args, script_name, *script_args]
+    if env:  # through sbatch's environment, which Slurm hands to the job: values reach it exactly, never parsed
+        sbatch = ["env", *(f"{key}={value}" for key, value in env.items()), *sbatch]
+    inner = f"[ -s jobid ] || {{ {shlex.join(sbatch)} > jobid.tmp 2> submit.err && mv jobid.tmp jobid; }}"
+    # as root (the local target), Open MPI starts only when told it may: told for every job, a user's script too
+    inner = f"{{ [ \"$(id -u)\" != 0 ] || export {ROOT_MPI}; }}; {inner}"
+    if index_dir is not None:  # under the lock too, and again on a retry: the link always names this folder
+        index = shlex.quote(index_dir)
+        inner = (f"{{ {inner}; }} && mkdir -p {index} && "
+                 f"ln -sfn {shlex.quote(job_dir)} {index}/\"$(cut -d';' -f1 jobid | tr -dc 0-9)\"")
     # HUP/PIPE are ignored (and inherited by flock, sh and sbatch) and setsid detaches from the SSH
     # session: a connection dropped mid-submit cannot kill sbatch between "job queued" and "id recorded".
     return (
@@ -143,21 +144,27 @@ def parse_job_id(text: str) -> int:
 
 
 def submit(
-    client: paramiko.SSHClient, job_dir: str, script_name: str, *, path_prefix: str | None = None
+    client: paramiko.SSHClient, job_dir: str, script_name: str, *, sbatch_args: Sequence[str] = (),
+    script_args: Sequence[str] = (), env: Mapping[str, str] | None = None, index_dir: str | None = None,
+    path_prefix: str | None = None,
 ) -> int:
-    """Submit ``JOBDIR/SCRIPT`` once; calling it again for the same ``job_dir`` returns the same job id.
+    """Submit ``JOBDIR/SCRIPT`` once (``sbatch [sbatch_args] SCRIPT [script_args]``, ``env`` added to its
+    environment); calling it again for the same ``job_dir`` returns the same job id.
 
     Concurrent or repeated calls serialize on ``JOBDIR/.submit.lock``; the first records the id in
-    ``JOBDIR/jobid`` and later ones just read it. To submit the job again, use a new job directory.
+    ``JOBDIR/jobid`` and later ones just read it. To submit the job again, use a new job directory. With
+    ``index_dir``, ``INDEX_DIR/ID`` links to the job folder, so the job is found from its id alone.
     """
     node = node_of(client)
-    result = run(client, submit_command(job_dir, script_name, path_prefix=path_prefix), node=node,
-                 step="sbatch", check=False)
+    command = submit_command(job_dir, script_name, sbatch_args=sbatch_args, script_args=script_args, env=env,
+                             index_dir=index_dir, path_prefix=path_prefix)
+    result = run(client, command, node=node, step="sbatch", check=False)
     if result.exit_code != 0:
-        shown = tail(result.stderr) or tail(result.stdout) or "(no output)"
-        raise RemoteError(node, "sbatch", f"submitting {job_dir}/{script_name} failed "
-                          f"(exit {result.exit_code}):\n{shown}",
-                          "check the partition and the #SBATCH lines; `sinfo` on the head shows the nodes")
+        said = tail(result.stderr, SLURM_MESSAGE_LINES) or tail(result.stdout, SLURM_MESSAGE_LINES)
+        raise RemoteError(node, "sbatch", f"Slurm refused {script_name}: "
+                          + ("; ".join(said.splitlines()) or f"sbatch exited with {result.exit_code}"),
+                          "fix what Slurm names (an #SBATCH line, a flag, the partition); `sinfo` on the head "
+                          "shows partitions and nodes")
     try:
         return parse_job_id(result.stdout)
     except ValueError as err:
@@ -199,6 +206,10 @@ def state_from_scontrol(line: str) -> JobState:
         node_list=node_list,
         finished=state in FINISHED_STATES,
         reason=fields.get("Reason", ""),
+        array_task=fields.get("ArrayTaskId", ""),
+        stdout=fields.get("StdOut", ""),
+        stderr=fields.get("StdErr", ""),
+        command=fields.get("Command", ""),
     )
 
 
@@ -209,52 +220,37 @@ def _int(text: str) -> int:
         return 0
 
 
-def state_from_exitcode(text: str) -> JobState:
-    """The final state of a job Slurm no longer knows, from the ``exitcode`` file its script wrote."""
-    code = int(text.strip())
-    return JobState(state="COMPLETED" if code == 0 else "FAILED", exit_code=code, signal=0, node_list="",
-                    finished=True, reason="from exitcode file")
+Forgotten = Callable[[paramiko.SSHClient], JobStatus]
 
 
-def job_state(
+def job_status(
     client: paramiko.SSHClient,
     job_id: int,
-    job_dir: str | None = None,
     *,
+    when_forgotten: Forgotten | None = None,
     path_prefix: str | None = None,
     timeout: float | None = POLL_TIMEOUT,
-) -> JobState:
-    """The job's state from ``scontrol show job -o ID``.
+) -> JobStatus:
+    """The job's tasks from ``scontrol show job -o ID`` (one line each).
 
-    When slurmctld no longer knows the job ("Invalid job id", e.g. after MinJobAge), the state comes
-    from ``JOBDIR/exitcode``, which the script of :func:`batch_script` writes when mpirun returns
-    (0 -> COMPLETED, else FAILED). A job that is gone without that file raises RemoteError.
+    When slurmctld no longer knows the job ("Invalid job id", after MinJobAge), ``when_forgotten(client)`` says
+    how it ended (from what the job left in its folder); without it, that is a RemoteError.
     """
     node = node_of(client)
     result = run(client, f"{_path(path_prefix)}scontrol show job -o {int(job_id)}", node=node,
                  step="scontrol", check=False, timeout=timeout)
-    line = next((ln for ln in result.stdout.splitlines() if "JobState=" in ln), None)
-    if result.exit_code == 0 and line is not None:
-        return state_from_scontrol(line)
+    lines = [ln for ln in result.stdout.splitlines() if "JobState=" in ln]
+    if result.exit_code == 0 and lines:
+        return JobStatus(tuple(state_from_scontrol(line) for line in lines))
     output = (result.stderr + result.stdout).strip()
     if "invalid job id" not in output.lower():
         raise RemoteError(node, "scontrol", f"scontrol show job {job_id} failed (exit {result.exit_code}): "
                           f"{tail(output, 5) or '(no output)'}",
                           "check that slurmctld is running on the head (`systemctl status slurmctld`)")
-    if job_dir is None:
-        raise RemoteError(node, "scontrol", f"Slurm no longer knows job {job_id}",
-                          "pass the job directory so the exitcode file can be read")
-    try:
-        return state_from_exitcode(files.get_text(client, f"{job_dir}/exitcode", node=node))
-    except RemoteError as err:
-        if isinstance(err, ConnectionLost):
-            raise
-        raise RemoteError(node, "scontrol", f"Slurm no longer knows job {job_id} and {job_dir}/exitcode is "
-                          "missing: the job ended without its script finishing",
-                          f"look at {job_dir}/slurm-{job_id}.out and .err on the head") from err
-    except ValueError as err:
-        raise RemoteError(node, "scontrol", f"{job_dir}/exitcode does not hold an exit code",
-                          f"look at {job_dir}/slurm-{job_id}.out and .err on the head") from err
+    if when_forgotten is None:
+        raise RemoteError(node, "scontrol", f"Slurm does not know job {job_id}, and no toolkit job folder "
+                          "records it", "check the job id (`squeue` on the head lists the jobs Slurm knows)")
+    return when_forgotten(client)
 
 
 def cancel(client: paramiko.SSHClient, job_id: int, *, path_prefix: str | None = None) -> None:
@@ -269,36 +265,43 @@ def cancel(client: paramiko.SSHClient, job_id: int, *, path_prefix: str | None =
 def wait(
     pool: Pool,
     job_id: int,
-    job_dir: str,
     *,
-    timeout: float,
-    on_update: Callable[[JobState, float], None] | None = None,
+    timeout: float | None,
+    on_update: Callable[[JobStatus, float], None] | None = None,
+    when_forgotten: Forgotten | None = None,
     poll: float = 1.0,
     path_prefix: str | None = None,
-) -> JobState:
-    """Poll job ``job_id`` until it finishes; return its final state.
+) -> JobStatus:
+    """Poll job ``job_id`` until it finishes (every ``poll`` seconds, sooner at first); return its final status.
 
-    ``on_update(state, elapsed_seconds)`` is called after every poll. If the SSH connection drops (or a
-    poll gets no answer for ``POLL_TIMEOUT``), the head connection is reset and reopened (``ssh.connect``
-    backs off while the head is unreachable, up to the pool's deadline) and polling resumes for the SAME
-    job id; the job is never resubmitted. After ``timeout`` seconds the job is cancelled and a
-    RemoteError (step "wait") is raised.
+    ``on_update(status, elapsed_seconds)`` is called after every poll (also for the final status), on the same
+    connection: if the SSH connection drops in a poll or in ``on_update`` (or a poll gets no answer for
+    ``POLL_TIMEOUT``), the head connection is reset and reopened (``ssh.connect`` backs off while the head is
+    unreachable, up to the pool's deadline) and polling resumes for the SAME job id; the job is never
+    resubmitted. With a ``timeout`` (seconds), the job is then cancelled and a RemoteError (step "wait") raised;
+    without, the job's own time limit ends it.
     """
     head = pool.head_name()
     start = time.monotonic()
     controller_down_since: float | None = None
-    last: JobState | None = None
+    last: JobStatus | None = None
+    polls = 0
     while True:
         elapsed = time.monotonic() - start
-        if elapsed >= timeout:
+        if timeout is not None and elapsed >= timeout:
             _cancel_quietly(pool, job_id, path_prefix)
-            state = f" (last state {last.state})" if last else ""
+            state = f" (last state {last.summary()})" if last else ""
             raise RemoteError(
                 head, "wait", f"job {job_id} did not finish within {timeout:g}s{state}; it was cancelled",
-                f"run again with a larger --timeout; the output so far is in {job_dir} on the head",
+                "run again with a larger --timeout, or none (the job's --time limit ends it)",
             )
         try:
-            state = job_state(pool.head(), job_id, job_dir, path_prefix=path_prefix, timeout=POLL_TIMEOUT)
+            status = job_status(pool.head(), job_id, when_forgotten=when_forgotten, path_prefix=path_prefix,
+                                timeout=POLL_TIMEOUT)
+            controller_down_since = None
+            last = status
+            if on_update is not None:
+                on_update(status, time.monotonic() - start)
         except _DROPPED:
             pool.reset(head)
             time.sleep(min(poll, 1.0))
@@ -311,13 +314,12 @@ def wait(
                 raise
             time.sleep(poll)
             continue
-        controller_down_since = None
-        last = state
-        if on_update is not None:
-            on_update(state, time.monotonic() - start)
-        if state.finished:
-            return state
-        time.sleep(max(0.0, min(poll, timeout - (time.monotonic() - start))))
+        if status.finished:
+            return status
+        polls += 1
+        interval = min(poll, FIRST_POLL * polls)
+        left = interval if timeout is None else min(interval, timeout - (time.monotonic() - start))
+        time.sleep(max(0.0, left))
 
 
 def _cancel_quietly(pool: Pool, job_id: int, path_prefix: str | None) -> None:

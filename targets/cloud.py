@@ -17,13 +17,13 @@ from typing import ClassVar
 from rich.console import Console
 from rich.markup import escape
 
+from remote.progress import Update, progress
 from spec.environment import Environment
 from spec.outputs import ENVIRONMENT_TAG, Node, Outputs, SparkCluster
 from targets import environments, pulumi_stack, state
 from targets.backend import Backend, ConfirmDestroy, Record, SparkJob, SparkRun, UpRequest
 from targets.errors import TargetError, UsageError
 from targets.kept import Leftovers, kept_line
-from targets.progress import Update, progress
 from targets.spark_job_records import JobRecords, SparkJobRecord
 from targets.spark_jobs import CloudSparkResult
 

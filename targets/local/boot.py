@@ -17,12 +17,12 @@ from components.boot.config import BootConfig
 from components.boot.script import boot_script
 from remote.errors import RemoteError
 from remote.pool import Pool
+from remote.progress import progress
 from remote.readiness import BootFailed, BootTimeout, wait_for_boot
 from spec.boot_status import BOOT_LOG
 from spec.outputs import Outputs
 from targets.local import node
 from targets.local.commands import LocalError
-from targets.progress import progress
 from targets.state import state_root
 
 TIMEOUT = 600.0

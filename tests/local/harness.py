@@ -25,9 +25,14 @@ def run_name(prefix: str) -> str:
 def invoke(state_dir: Path, *args: str, timeout: float = 600,
            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """The invoke CLI as a user runs it, with the state folder ``state_dir`` (and ``env`` added)."""
-    env = {**os.environ, "CHPC_STATE_DIR": str(state_dir), "COLUMNS": "200", **(env or {})}
-    argv = [sys.executable, "-m", "invoke", "--search-root", str(ROOT), "-c", "invoke_tasks", *args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+    argv, environ = invoke_command(state_dir, *args, env=env)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=environ, cwd=ROOT)
+
+
+def invoke_command(state_dir: Path, *args: str, env: dict[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of :func:`invoke`, for a test that reads the output while it comes."""
+    environ = {**os.environ, "CHPC_STATE_DIR": str(state_dir), "COLUMNS": "200", **(env or {})}
+    return [sys.executable, "-m", "invoke", "--search-root", str(ROOT), "-c", "invoke_tasks", *args], environ
 
 
 def write_spec(path: Path, name: str, *, compute: int = 2, retain: bool = False, size_gb: int = 1) -> Path:

@@ -142,24 +142,29 @@ def test_changed_host_key_is_refused(cluster: Outputs, tmp_path: Path) -> None:
 
 def test_dropped_connection_reattaches_without_resubmitting(cluster: Outputs, tmp_path: Path) -> None:
     program = tmp_path / "slow_ring_check.sh"
-    program.write_text("#!/bin/sh\nsleep 4\necho \"rank $OMPI_COMM_WORLD_RANK done\"\n")
+    program.write_text("#!/bin/sh\necho \"rank $OMPI_COMM_WORLD_RANK started\"\nsleep 4\n"
+                       "echo \"rank $OMPI_COMM_WORLD_RANK done\"\n")
     results = []
+    shown: list[str] = []
     with Pool(cluster) as pool:
         first_head = pool.head()
         worker = threading.Thread(target=lambda: results.append(run_mpi(
             pool, program, shared_mount="/shared", partition=cluster.slurm_partition, nodes=2, ntasks=2,
-            args=[], timeout=120, console=Console(quiet=True))))
+            args=[], timeout=120, console=Console(quiet=True), out=shown.append)))
         worker.start()
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not _running(pool, program.stem):
-            time.sleep(0.2)
-        first_head.get_transport().close()  # the network drops under the waiting task
+        while time.monotonic() < deadline and "".join(shown).count(" started") < 2:
+            time.sleep(0.1)
+        assert _running(pool, program.stem)
+        first_head.get_transport().close()  # the network drops under the waiting task, its first lines shown
         worker.join(120)
         assert results, "run_mpi did not return"
         assert pool.head() is not first_head
         jobs = run(pool.head(), ["scontrol", "-o", "show", "jobs"], node="head", step="jobs").stdout
     assert results[0].state == "COMPLETED" and results[0].exit_code == 0
-    assert sorted(results[0].stdout.split("\n")[:-1]) == ["rank 0 done", "rank 1 done"]
+    assert "".join(shown) == results[0].stdout  # every line shown once, before and after the drop
+    assert sorted(results[0].stdout.split("\n")[:-1]) == ["rank 0 done", "rank 0 started", "rank 1 done",
+                                                           "rank 1 started"]
     assert jobs.count(f"JobName={program.stem} ") == 1
 
 

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from remote import files, slurm
+from remote.batch_script import batch_script, output_names, slurm_time
 from remote.errors import ConnectionLost, RemoteError
+from remote.job_record import JobRecord
 from remote.pool import Pool
 from remote.run import run
 
@@ -49,7 +51,9 @@ def test_parse_completed_line() -> None:
     assert fields["ReqTRES"] == "cpu=4,mem=1G,node=2,billing=4"
     assert fields["AllocNode:Sid"] == "head:1234" and fields["Power"] == ""
     state = slurm.state_from_scontrol(COMPLETED_LINE)
-    assert state == slurm.JobState("COMPLETED", 0, 0, "compute-[0-1]", True, "None")
+    assert state == slurm.JobState("COMPLETED", 0, 0, "compute-[0-1]", True, "None",
+                                   stdout="/shared/jobs/ring/slurm-5.out", stderr="/shared/jobs/ring/slurm-5.err",
+                                   command="/shared/jobs/ring/job.sbatch")
 
 
 @pytest.mark.parametrize(
@@ -76,14 +80,39 @@ def test_parse_job_id_and_time() -> None:
     assert slurm.parse_job_id("Submitted\n43;cluster\n") == 43
     with pytest.raises(ValueError):
         slurm.parse_job_id("")
-    assert slurm.slurm_time(59) == "0-00:01:00"
-    assert slurm.slurm_time(600) == "0-00:10:00"
-    assert slurm.slurm_time(90061) == "1-01:02:00"
+    assert slurm_time(59) == "0-00:01:00"
+    assert slurm_time(600) == "0-00:10:00"
+    assert slurm_time(90061) == "1-01:02:00"
 
 
 def test_parse_rejects_a_line_without_state() -> None:
     with pytest.raises(ValueError):
         slurm.state_from_scontrol("JobId=5 JobName=ring")
+
+
+def array_line(task: str, state: str, exit_code: str = "0:0") -> str:
+    """One task of array job 1, as Slurm 22.05's `scontrol show job -o 1` prints it (shortened)."""
+    return (f"JobId={10 + len(task)} ArrayJobId=1 ArrayTaskId={task} ArrayTaskThrottle=2 JobName=exp "
+            f"JobState={state} Reason=None ExitCode={exit_code} NodeList=compute-0 BatchHost=compute-0 "
+            "Command=/shared/.chpc/jobs/exp/a.sh WorkDir=/shared/.chpc/jobs/exp "
+            f"StdErr=/shared/.chpc/jobs/exp/out-exp-1_{task}.txt StdIn=/dev/null "
+            f"StdOut=/shared/.chpc/jobs/exp/out-exp-1_{task}.txt Power=")
+
+
+def test_an_array_job_is_done_when_each_task_is_and_exits_with_the_worst_code() -> None:
+    running = slurm.JobStatus((slurm.state_from_scontrol(array_line("2-3%2", "PENDING")),
+                               slurm.state_from_scontrol(array_line("1", "RUNNING")),
+                               slurm.state_from_scontrol(array_line("0", "COMPLETED"))))
+    assert not running.finished
+    assert running.summary() == "array tasks: 2 PENDING, 1 RUNNING, 1 COMPLETED"
+    assert running.tasks[1].stdout == "/shared/.chpc/jobs/exp/out-exp-1_1.txt"
+    done = slurm.JobStatus(tuple(slurm.state_from_scontrol(array_line(task, state, code)) for task, state, code in
+                                 [("0", "COMPLETED", "0:0"), ("1", "FAILED", "3:0"), ("2", "FAILED", "7:0"),
+                                  ("3", "CANCELLED", "0:15")]))
+    assert done.finished and done.exit_code == 7 and done.state == "FAILED"
+    assert slurm.JobStatus((slurm.state_from_scontrol(line("TIMEOUT", "0:15")),)).exit_code == 1
+    single = slurm.JobStatus((slurm.state_from_scontrol(line("RUNNING")),))
+    assert single.summary() == "RUNNING on compute-[0-1]"
 
 
 # -- fakes on the head --------------------------------------------------------------------------------
@@ -109,10 +138,12 @@ class Fakes:
 
 
 FAKE_SBATCH = """#!/bin/sh
-# like `sbatch --parsable`: queue the job (count it, atomically: the test reads it) and print "id;cluster"
+# like `sbatch --parsable`: queue the job (count it, atomically: the test reads it) and print "id;cluster";
+# its arguments go to STATE/argv (one per line) and $MSG to STATE/msg, as the job would get them
 d=STATE
 [ -f "$d/sbatch-fails" ] && { echo "sbatch: error: invalid partition specified: nope" >&2; exit 1; }
 n=$(( $(cat "$d/sbatch" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$d/sbatch.$$" && mv "$d/sbatch.$$" "$d/sbatch"
+printf '%s\\n' "$@" > "$d/argv"; printf '%s' "${MSG-unset}" > "$d/msg"
 sleep "$(cat "$d/sbatch-delay" 2>/dev/null || echo 0)"
 echo "$((1000 + n));cluster"
 """
@@ -199,32 +230,67 @@ def test_submit_survives_a_connection_dropped_mid_sbatch(pool: Pool, fakes: Fake
     assert job_id == 1001 and fakes.count("sbatch") == 1
 
 
+def test_arguments_and_environment_reach_sbatch_exactly_and_the_id_finds_the_folder(pool: Pool, fakes: Fakes) -> None:
+    index = fakes.job_dir.parent / "by-id"
+    tricky = ["a b", "$HOME", "it's", 'say "hi"', "back\\slash", "*"]
+    job_id = slurm.submit(pool.head(), str(fakes.job_dir), "job.sbatch", sbatch_args=["--time=5"],
+                          script_args=tricky, env={"MSG": 'x "y" $z \'w\''}, index_dir=str(index),
+                          path_prefix=fakes.prefix)
+    assert (fakes.state_dir / "argv").read_text().splitlines() == ["--parsable", "--time=5", "job.sbatch", *tricky]
+    assert (fakes.state_dir / "msg").read_text() == 'x "y" $z \'w\''
+    assert (index / str(job_id)).resolve() == fakes.job_dir.resolve()
+
+
 def test_failed_sbatch_is_reported_and_can_be_retried(pool: Pool, fakes: Fakes) -> None:
     (fakes.state_dir / "sbatch-fails").write_text("")
     with pytest.raises(RemoteError) as caught:
         slurm.submit(pool.head(), str(fakes.job_dir), "job.sbatch", path_prefix=fakes.prefix)
-    assert caught.value.step == "sbatch" and "invalid partition" in str(caught.value)
+    assert caught.value.step == "sbatch"
+    assert caught.value.detail == "Slurm refused job.sbatch: sbatch: error: invalid partition specified: nope"
     (fakes.state_dir / "sbatch-fails").unlink()
     assert slurm.submit(pool.head(), str(fakes.job_dir), "job.sbatch", path_prefix=fakes.prefix) == 1001
 
 
-# -- job_state / wait ---------------------------------------------------------------------------------
+# -- job_status / wait --------------------------------------------------------------------------------
 
 
-def test_job_state_from_scontrol_and_from_exitcode(pool: Pool, fakes: Fakes) -> None:
+def test_job_status_from_scontrol_then_from_the_exit_code_files(pool: Pool, fakes: Fakes) -> None:
     head = pool.head()
+    record = JobRecord(str(fakes.job_dir), output_names(False))
     fakes.set_state("FAILED", "2:0")
-    state = slurm.job_state(head, 1001, str(fakes.job_dir), path_prefix=fakes.prefix)
-    assert (state.state, state.exit_code, state.finished) == ("FAILED", 2, True)
+    status = slurm.job_status(head, 1001, when_forgotten=lambda client: record.ended(client, 1001),
+                              path_prefix=fakes.prefix)
+    assert (status.state, status.exit_code, status.finished) == ("FAILED", 2, True)
     (fakes.state_dir / "gone").write_text("")
     with pytest.raises(RemoteError) as caught:
-        slurm.job_state(head, 1001, str(fakes.job_dir), path_prefix=fakes.prefix)
-    assert "exitcode" in str(caught.value) and "slurm-1001.out" in str(caught.value)
+        slurm.job_status(head, 1001, path_prefix=fakes.prefix)
+    assert "Slurm does not know job 1001" in str(caught.value)
+    with pytest.raises(RemoteError) as caught:
+        record.ended(head, 1001)
+    assert "exitcode is missing" in str(caught.value)
     (fakes.job_dir / "exitcode").write_text("0\n")
-    state = slurm.job_state(head, 1001, str(fakes.job_dir), path_prefix=fakes.prefix)
-    assert (state.state, state.exit_code, state.finished) == ("COMPLETED", 0, True)
+    status = slurm.job_status(head, 1001, when_forgotten=lambda client: record.ended(client, 1001),
+                              path_prefix=fakes.prefix)
+    assert (status.state, status.exit_code, status.finished) == ("COMPLETED", 0, True)
+    assert status.tasks[0].stdout == f"{fakes.job_dir}/slurm-1001.out"
     (fakes.job_dir / "exitcode").write_text("3\n")
-    assert slurm.job_state(head, 1001, str(fakes.job_dir), path_prefix=fakes.prefix).state == "FAILED"
+    assert record.ended(head, 1001).state == "FAILED"
+
+
+def test_an_array_job_slurm_forgot_ends_with_its_worst_task(pool: Pool, fakes: Fakes) -> None:
+    record = JobRecord(str(fakes.job_dir), output_names(True), array=(1, 3, 5))
+    for index, code in ((1, 0), (3, 4)):
+        (fakes.job_dir / f"exitcode.{index}").write_text(f"{code}\n")
+    with pytest.raises(RemoteError) as caught:
+        record.ended(pool.head(), 1001)
+    assert "exitcode.5 is missing" in str(caught.value)
+    (fakes.job_dir / "exitcode.5").write_text("1\n")
+    status = record.ended(pool.head(), 1001)
+    assert status.finished and status.exit_code == 4
+    assert [(task.array_task, task.stdout) for task in status.tasks] == [
+        (str(i), f"{fakes.job_dir}/slurm-1001_{i}.out") for i in (1, 3, 5)]
+    assert not JobRecord(str(fakes.job_dir), None, exit_files=False).owns(
+        slurm.state_from_scontrol(COMPLETED_LINE))  # a job id Slurm gave again, to a job of another folder
 
 
 def test_wait_reattaches_to_the_same_job(pool: Pool, fakes: Fakes) -> None:
@@ -235,7 +301,7 @@ def test_wait_reattaches_to_the_same_job(pool: Pool, fakes: Fakes) -> None:
 
     def waiter() -> None:
         try:
-            outcome["state"] = slurm.wait(pool, job_id, str(fakes.job_dir), timeout=20, poll=0.1,
+            outcome["state"] = slurm.wait(pool, job_id, timeout=20, poll=0.1,
                                           on_update=lambda s, t: updates.append((s.state, t)),
                                           path_prefix=fakes.prefix)
         except BaseException as err:  # reported by the assertions below
@@ -252,7 +318,7 @@ def test_wait_reattaches_to_the_same_job(pool: Pool, fakes: Fakes) -> None:
     assert not thread.is_alive()
     assert "error" not in outcome, outcome.get("error")
     final = outcome["state"]
-    assert isinstance(final, slurm.JobState) and final.state == "COMPLETED" and final.finished
+    assert isinstance(final, slurm.JobStatus) and final.state == "COMPLETED" and final.finished
     assert pool.head() is not first_head
     assert fakes.count("sbatch") == 1  # re-attached, never resubmitted
     assert updates[0][0] == "RUNNING" and updates[-1][0] == "COMPLETED"
@@ -260,18 +326,18 @@ def test_wait_reattaches_to_the_same_job(pool: Pool, fakes: Fakes) -> None:
 
 
 def test_wait_recovers_from_a_silent_poll(pool: Pool, fakes: Fakes, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(slurm, "POLL_TIMEOUT", 0.5)
+    monkeypatch.setattr(slurm, "POLL_TIMEOUT", 1.5)  # the silent poll hangs 3 s; a busy machine answers others
     first_head = pool.head()
     (fakes.state_dir / "hang-once").write_text("")  # the first poll gets no answer
     fakes.set_state("COMPLETED", "0:0")
-    state = slurm.wait(pool, 1001, str(fakes.job_dir), timeout=20, poll=0.1, path_prefix=fakes.prefix)
+    state = slurm.wait(pool, 1001, timeout=20, poll=0.1, path_prefix=fakes.prefix)
     assert state.state == "COMPLETED" and fakes.count("scontrol") == 2
     assert pool.head() is not first_head  # the silent connection was replaced
 
 
 def test_wait_timeout_cancels(pool: Pool, fakes: Fakes) -> None:
     with pytest.raises(RemoteError) as caught:
-        slurm.wait(pool, 1001, str(fakes.job_dir), timeout=1.0, poll=0.2, path_prefix=fakes.prefix)
+        slurm.wait(pool, 1001, timeout=1.0, poll=0.2, path_prefix=fakes.prefix)
     err = caught.value
     assert err.step == "wait" and "--timeout" in err.hint and "RUNNING" in err.detail
     assert (fakes.state_dir / "scancelled").read_text().split() == ["1001"]
@@ -288,9 +354,9 @@ def _until(condition: object, timeout: float = 10.0) -> None:
 
 
 def test_batch_script_lines(tmp_path: Path) -> None:
-    script = slurm.batch_script(job_name="ring", job_dir="/shared/jobs/ring-1",
-                                program="/shared/jobs/ring-1/ring", args=["a b", "it's"], nodes=2, ntasks=4,
-                                partition="compute", timeout=600, mca={"btl": "self,tcp"})
+    script = batch_script(job_name="ring", job_dir="/shared/jobs/ring-1", command=["/shared/jobs/ring-1/ring"],
+                          args=["a b", "it's"], nodes=2, ntasks=4, partition="compute", time="0-00:10:00",
+                          env_keys=["MSG"], mca={"btl": "self,tcp"})
     lines = script.splitlines()
     assert lines[0] == "#!/bin/sh"
     for expected in ("#SBATCH --job-name=ring", "#SBATCH --nodes=2", "#SBATCH --ntasks=4",
@@ -298,23 +364,27 @@ def test_batch_script_lines(tmp_path: Path) -> None:
                      "#SBATCH --error=/shared/jobs/ring-1/slurm-%j.err",
                      "#SBATCH --chdir=/shared/jobs/ring-1",
                      "#SBATCH --partition=compute", "#SBATCH --time=0-00:10:00", "set -u",
-                     "mpirun --mca btl self,tcp /shared/jobs/ring-1/ring 'a b' 'it'\"'\"'s'"):
+                     "mpirun --mca btl self,tcp -x MSG /shared/jobs/ring-1/ring 'a b' 'it'\"'\"'s'"):
         assert expected in lines, expected
+    assert not any(line.startswith("#SBATCH --array") for line in lines)
+    array = batch_script(job_name="ring", job_dir="/j", command=["./ring"], nodes=1, ntasks=1, partition="c",
+                         time="5", array="0-3%2").splitlines()
+    assert "#SBATCH --array=0-3%2" in array and "#SBATCH --output=/j/slurm-%A_%a.out" in array
     with pytest.raises(ValueError):
-        slurm.batch_script(job_name="ring", job_dir="/a b", program="x", nodes=1, ntasks=1, partition="c",
-                           timeout=1)
+        batch_script(job_name="ring", job_dir="/a b", command=["x"], nodes=1, ntasks=1, partition="c", time="1")
 
 
-@pytest.mark.parametrize("rc", [0, 3])
-def test_batch_script_records_the_exit_code(pool: Pool, fakes: Fakes, rc: int) -> None:
+@pytest.mark.parametrize(("rc", "task"), [(0, None), (3, None), (4, "7")])
+def test_batch_script_records_the_exit_code(pool: Pool, fakes: Fakes, rc: int, task: str | None) -> None:
     job_dir = str(fakes.job_dir)
-    script = slurm.batch_script(job_name="ring", job_dir=job_dir, program="./ring", args=["x y"], nodes=1,
-                                ntasks=1, partition="compute", timeout=60)
+    script = batch_script(job_name="ring", job_dir=job_dir, command=["./ring"], args=["x y"], nodes=1, ntasks=1,
+                          partition="compute", time="1")
     head = pool.head()
     files.put_text(head, script, f"{job_dir}/job.sbatch", mode=0o755)
-    result = run(head, f"cd {job_dir} && FAKE_RC={rc} PATH={fakes.bin}:$PATH ./job.sbatch", step="job",
+    array_task = f"SLURM_ARRAY_TASK_ID={task} " if task else ""
+    result = run(head, f"cd {job_dir} && {array_task}FAKE_RC={rc} PATH={fakes.bin}:$PATH ./job.sbatch", step="job",
                  check=False)
     assert result.exit_code == rc
     assert "arg:./ring\narg:x y\n" in result.stdout
-    assert files.get_text(head, f"{job_dir}/exitcode").strip() == str(rc)
-    assert slurm.state_from_exitcode(str(rc)).state == ("COMPLETED" if rc == 0 else "FAILED")
+    name = f"exitcode.{task}" if task else "exitcode"
+    assert files.get_text(head, f"{job_dir}/{name}").strip() == str(rc)

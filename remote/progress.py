@@ -1,5 +1,8 @@
 """Progress that shows wherever the output goes: a live status line on a terminal, and in a log (CI, a pipe) each
-new state on a line of its own, so a long wait is never silent there."""
+new state on a line of its own, so a long wait is never silent there.
+
+It lives in ``remote/`` (it needs nothing of SSH) because both ``remote/`` (a job being followed) and ``targets/``
+(nodes booting, cloud jobs) show progress, and imports flow from ``targets/`` to ``remote/``, never back."""
 
 from __future__ import annotations
 

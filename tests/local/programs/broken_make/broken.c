@@ -1,0 +1,1 @@
+int main(void) { return undeclared_on_purpose; }
