@@ -1,5 +1,6 @@
 """MPI at the network's speed on a real local cluster: the mpi role's yield-or-poll decision from the facts a node
-sees, the mpi4py ping-pong across two nodes with it in place, and `invoke bench-network`."""
+sees, its refusal of rdma facts on a node without the fabric, the mpi4py ping-pong across two nodes with it in place,
+and `invoke bench-network`."""
 
 from __future__ import annotations
 
@@ -13,14 +14,14 @@ import pytest
 from remote.errors import RemoteError
 from remote.mpi_pair import run_pair
 from remote.pool import Pool
-from remote.run import run
+from remote.run import Result, run
 from spec.outputs import Outputs
 from tests.local.harness import ROOT, invoke
 
 MCA_FILE = "/etc/openmpi/openmpi-mca-params.conf"
 BOOT_VARS = "/run/cloud-hpc-toolkit/boot-vars.json"  # the node's own variables, as its boot left them
 LATENCY = ROOT / "examples" / "mpi" / "latency.py"
-TCP = {"btl": "tcp,vader,self", "btl_tcp_if_include": "eth0", "oob_tcp_if_include": "eth0",
+TCP = {"pml": "ob1", "btl": "tcp,vader,self", "btl_tcp_if_include": "eth0", "oob_tcp_if_include": "eth0",
        "btl_vader_single_copy_mechanism": "none"}  # what the role writes whatever it decides
 
 
@@ -30,14 +31,19 @@ def mca_params(pool: Pool, node: str) -> dict[str, str]:
     return {key.strip(): value.strip() for key, value in pairs}
 
 
-def mpi_role(pool: Pool, node: str, **facts: int) -> dict[str, str]:
-    """The mpi role run again on ``node`` as its boot ran it, with ``facts`` in place of its own; the file it
-    writes."""
+def run_mpi_role(pool: Pool, node: str, **facts: int | str) -> Result:
+    """The mpi role run again on ``node`` as its boot ran it, with ``facts`` in place of its own."""
     playbook = Path(sys.executable).with_name("ansible-playbook")
     extra = [arg for key, value in facts.items() for arg in ("-e", f"{key}={value}")]
     command = (f"CHPC_PYTHON={shlex.quote(sys.executable)} CHPC_ANSIBLE_PLAYBOOK={shlex.quote(str(playbook))} "
                f"sh {shlex.quote(str(ROOT / 'ansible' / 'boot.sh'))} {BOOT_VARS} --tags mpi {shlex.join(extra)}")
-    run(pool.client(node), command, node=node, step="mpi role", timeout=300)
+    return run(pool.client(node), command, node=node, step="mpi role", timeout=300, check=False)
+
+
+def mpi_role(pool: Pool, node: str, **facts: int | str) -> dict[str, str]:
+    """The mpi role run again on ``node`` with ``facts``; the file it writes."""
+    result = run_mpi_role(pool, node, **facts)
+    assert result.exit_code == 0, result.stdout + result.stderr
     return mca_params(pool, node)
 
 
@@ -65,6 +71,21 @@ def test_a_node_with_cores_of_its_own_polls_and_one_slurm_oversubscribes_yields(
         finally:
             restored = mpi_role(pool, "head")  # the head's own facts again (3 nodes on this machine)
     assert restored == {**TCP, "mpi_yield_when_idle": "1"}
+
+
+def test_rdma_facts_on_a_node_without_the_fabric_are_refused_and_leave_tcp_in_place(cluster: Outputs) -> None:
+    """A cloud node told rdma whose fabric is missing fails its boot at the mpi role, naming what it lacks, rather
+    than writing a configuration every rank would fail on; the local target is never told rdma."""
+    with Pool(cluster) as pool:
+        before = mca_params(pool, "compute-0")
+        aws = run_mpi_role(pool, "compute-0", mpi_cloud="aws", mpi_networking="rdma")
+        azure = run_mpi_role(pool, "compute-0", mpi_cloud="azure", mpi_networking="rdma")
+        local = run_mpi_role(pool, "compute-0", mpi_cloud="local", mpi_networking="rdma")
+        after = mca_params(pool, "compute-0")
+    assert aws.exit_code != 0 and "compute-0: libfabric sees no EFA device (fi_getinfo: -61)" in aws.stdout, aws
+    assert azure.exit_code != 0 and "compute-0: InfiniBand port mlx5_ib0:1 is not active" in azure.stdout, azure
+    assert local.exit_code != 0 and "mpi_cloud=local, mpi_networking=rdma: allowed:" in local.stdout, local
+    assert before == after == {**TCP, "mpi_yield_when_idle": "1"}
 
 
 def test_the_mpi4py_ping_pong_runs_one_rank_on_each_of_two_nodes(cluster: Outputs) -> None:
