@@ -44,13 +44,18 @@ def compute_networking(provider: Literal["aws", "azure"], env: Environment) -> N
     """The networking the compute nodes have, which is more than the spec asks where the machine gives it anyway:
     ENA on every type that has it (AWS), accelerated networking on every size that has it (the Azure component
     turns it on)."""
-    if env.compute.networking == "rdma":
+    return machine_networking(provider, env.compute.instance_type, env.compute.networking)
+
+
+def machine_networking(provider: Literal["aws", "azure"], instance_type: str | None,
+                       asked: Networking = "none") -> Networking:
+    """The networking a machine of ``instance_type`` has when ``asked`` is what its node asks for."""
+    if asked == "rdma":
         return "rdma"
-    instance_type = env.compute.instance_type or ""
     if provider == "aws":
-        ena = instance_capabilities().get(instance_type, {}).get("ena", "unsupported")
+        ena = instance_capabilities().get(instance_type or "", {}).get("ena", "unsupported")
         return "none" if ena == "unsupported" else "enhanced"
-    return "enhanced" if accelerated_networking(instance_type) else "none"
+    return "enhanced" if accelerated_networking(instance_type or "") else "none"
 
 
 def head_volumes(env: Environment, volume_ids: Mapping[str, pulumi.Input[str]],
@@ -67,8 +72,12 @@ def boot_vars(env: Environment, volumes: list[dict[str, Any]], shared: dict[str,
               owner: str) -> dict[Role, dict[str, Any]]:
     """The roles' tunables of the head and of the compute nodes: each mounts at boot what the contract exports
     (the head its ``volumes``, every node the ``shared`` file system; the values may still be outputs), with
-    fstab lines; and amazon-efs-utils where EFS is mounted over TLS (Azure Files NFS needs no client of its
-    own)."""
+    fstab lines; amazon-efs-utils where EFS is mounted over TLS (Azure Files NFS needs no client of its own); and
+    the cloud and networking the mpi role picks Open MPI's network from: the compute nodes' as the contract says,
+    the head's own (it runs no ranks and has no fabric: TCP)."""
+    provider: Literal["aws", "azure"] = "azure" if env.target == "azure" else "aws"
     efs = {"efs_utils": bool(env.storage.shared and env.storage.shared.kind == "efs")}
-    return {"head": {**efs, **storage_vars(volumes, shared, owner=owner, persist=True)},
-            "compute": {**efs, **storage_vars([], shared, owner=owner, persist=True)}}
+    head_mpi = {"mpi_cloud": provider, "mpi_networking": machine_networking(provider, env.head.instance_type)}
+    compute_mpi = {"mpi_cloud": provider, "mpi_networking": compute_networking(provider, env)}
+    return {"head": {**efs, **head_mpi, **storage_vars(volumes, shared, owner=owner, persist=True)},
+            "compute": {**efs, **compute_mpi, **storage_vars([], shared, owner=owner, persist=True)}}

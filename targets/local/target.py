@@ -208,6 +208,7 @@ def boot_tunables(env: Environment) -> dict[str, object]:
         "slurm_proctrack": "proctrack/linuxproc", "slurm_task_plugin": "task/none",
         "slurm_cgroup_plugin": "cgroup/v1", "slurm_cgroup_automount": False,
         "mpi_interface": "eth0",  # no default route inside the nodes
+        "mpi_cloud": "local", "mpi_networking": "none",  # a veth on a bridge: Open MPI over TCP (the mpi role)
         "mpi_nodes_per_machine": env.compute.count + 1,  # every node runs on this machine's cores (the mpi role)
         **_spark_vars(env),
     }
