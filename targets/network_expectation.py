@@ -30,8 +30,12 @@ class Expectation:
 
 _TCP_CHECK = ("MPI takes the cluster interface (btl_tcp_if_include in /etc/openmpi/openmpi-mca-params.conf) and "
               "the nodes share a placement group")
-_RDMA_CHECK = ("MPI uses the fabric: the mpi role keeps Open MPI on TCP (btl tcp,vader,self), so RDMA needs an MPI "
-               "built for it, such as the image's own")
+_EFA_CHECK = ("MPI uses the fabric: the compute nodes' /etc/openmpi/openmpi-mca-params.conf says pml = cm with "
+              "mtl_ofi_provider_include = efa (the mpi role writes it for rdma), `fi_info -p efa` lists the device, "
+              "and the nodes share a cluster placement group")
+_IB_CHECK = ("MPI uses the fabric: the compute nodes' /etc/openmpi/openmpi-mca-params.conf says pml = ucx with "
+             "UCX_NET_DEVICES naming their InfiniBand port (the mpi role writes it for rdma), and that port is ACTIVE "
+             "(/sys/class/infiniband/DEVICE/ports/PORT/state)")
 _EXPECTED: dict[tuple[str, str], Expectation] = {
     ("local", "none"): Expectation(
         "TCP over a Linux bridge (every node on this one machine)", (5.0, 50.0),
@@ -43,12 +47,12 @@ _EXPECTED: dict[tuple[str, str], Expectation] = {
                                  "up to the instance type's network performance", _TCP_CHECK),
     ("aws", "enhanced"): Expectation("TCP on ENA", (30.0, 60.0),
                                      "about 1,200 MB/s (10 Gb/s) per stream in a cluster placement group", _TCP_CHECK),
-    ("aws", "rdma"): Expectation("EFA", (15.0, 20.0), "up to the instance type's network bandwidth", _RDMA_CHECK),
+    ("aws", "rdma"): Expectation("EFA", (15.0, 20.0), "up to the instance type's network bandwidth", _EFA_CHECK),
     ("azure", "none"): Expectation("TCP without accelerated networking", (50.0, 100.0),
                                    "up to the size's network bandwidth", _TCP_CHECK),
     ("azure", "enhanced"): Expectation("TCP with accelerated networking", (30.0, 60.0),
                                        "up to the size's network bandwidth", _TCP_CHECK),
-    ("azure", "rdma"): Expectation("InfiniBand", (1.0, 2.0), "about 24,000 MB/s on HDR (200 Gb/s)", _RDMA_CHECK),
+    ("azure", "rdma"): Expectation("InfiniBand", (1.0, 2.0), "about 24,000 MB/s on HDR (200 Gb/s)", _IB_CHECK),
 }
 
 

@@ -102,3 +102,15 @@ def test_what_a_measurement_needs_is_said_before_any_connection(computes: int, s
     with Pool(cluster_of(computes, shared), deadline=1) as pool, pytest.raises(TargetError) as caught:
         latency(pool, 60.0)
     assert str(caught.value).startswith(said)
+
+
+@pytest.mark.parametrize(("target", "instance_type", "settings"), [
+    ("aws", "c5n.18xlarge", "pml = cm with mtl_ofi_provider_include = efa"),
+    ("azure", "Standard_HB120rs_v3", "pml = ucx with UCX_NET_DEVICES naming their InfiniBand port"),
+])
+def test_an_rdma_warning_names_the_settings_the_mpi_role_writes_for_the_fabric(target: str, instance_type: str,
+                                                                               settings: str) -> None:
+    fabric = expectation(outputs(target, "rdma", instance_type))
+    assert fabric is not None
+    warning = far_off(100.0, fabric)  # TCP's latency on a fabric
+    assert warning is not None and settings in warning and "the mpi role writes it for rdma" in warning
