@@ -128,3 +128,13 @@ def test_with_an_existing_vpc_the_volumes_are_made_in_the_head_subnets_zone(subn
 def depends(registrations: dict[str, Any], resource: str, on: str) -> bool:
     """Whether the engine was told that ``resource`` (``type::name``) depends on ``on``."""
     return any(urn.endswith(on) for urn in registrations[resource].dependencies)
+
+
+def test_the_compute_nodes_boot_knowing_they_have_efa_and_the_head_that_it_has_ena(mocks):
+    """What the mpi role picks Open MPI's network from (EFA for the compute nodes), as their user data says."""
+    outputs = assert_contract(export(load_stack_config("hpc-dev", ROOT)))
+    head, compute = boot_variables(mocks)
+    assert outputs.compute_machine is not None
+    assert (compute["mpi_cloud"], compute["mpi_networking"]) == ("aws", outputs.compute_machine.networking) == (
+        "aws", "rdma")
+    assert (head["mpi_cloud"], head["mpi_networking"]) == ("aws", "enhanced")

@@ -176,12 +176,18 @@ def test_the_container_subnet_waits_for_the_cluster_subnet(mocks: AzureMocks,
     assert any(urn.endswith(f"Network${SUBNET}::azure-containers-dev-cluster") for urn in service.dependencies)
 
 
-def test_the_head_boots_mounting_its_disks_by_lun_and_the_nfs_share_compute_nodes_the_share(mocks: AzureMocks) -> None:
-    outputs = assert_contract(export(load_stack_config("azure-hpc-dev", ROOT)))
+def boot_variables(mocks: AzureMocks) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The roles' variables in the head's custom data and in the scale set's (both secret)."""
     head = secret_value(mocks.one(VM).inputs["osProfile"])["customData"]
     compute = secret_value(mocks.one(VMSS).inputs["virtualMachineProfile"])["osProfile"]["customData"]
     head_vars, compute_vars = (variables_of(boot_of(parsed(base64.b64decode(text).decode())))
                                for text in (head, compute))
+    return head_vars, compute_vars
+
+
+def test_the_head_boots_mounting_its_disks_by_lun_and_the_nfs_share_compute_nodes_the_share(mocks: AzureMocks) -> None:
+    outputs = assert_contract(export(load_stack_config("azure-hpc-dev", ROOT)))
+    head_vars, compute_vars = boot_variables(mocks)
     assert head_vars["storage_volumes"] == [{"name": "scratch", "device": "/dev/disk/azure/scsi1/lun0",
                                              "mount": "/scratch", "fs_type": "ext4"}]
     assert compute_vars["storage_volumes"] == []
@@ -191,6 +197,17 @@ def test_the_head_boots_mounting_its_disks_by_lun_and_the_nfs_share_compute_node
         assert variables["storage_shared"] == share  # what the outputs export, and `invoke mount` mounts
         assert (variables["storage_owner"], variables["storage_persist"], variables["efs_utils"]) == (
             "azureuser", True, False)
+
+
+def test_the_compute_nodes_boot_knowing_they_have_infiniband_and_the_head_accelerated_networking(
+        mocks: AzureMocks) -> None:
+    """What the mpi role picks Open MPI's network from (UCX over InfiniBand on the compute nodes), as their custom
+    data says."""
+    outputs = assert_contract(export(load_stack_config("azure-hpc-dev", ROOT)))
+    head_vars, compute_vars = boot_variables(mocks)
+    assert outputs.compute_machine is not None and outputs.compute_machine.networking == "rdma"
+    assert (compute_vars["mpi_cloud"], compute_vars["mpi_networking"]) == ("azure", "rdma")
+    assert (head_vars["mpi_cloud"], head_vars["mpi_networking"]) == ("azure", "enhanced")
 
 
 def test_an_existing_disk_goes_on_the_next_lun_and_the_contract_says_destroy_keeps_it(mocks: AzureMocks) -> None:
