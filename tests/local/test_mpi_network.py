@@ -31,11 +31,13 @@ def mca_params(pool: Pool, node: str) -> dict[str, str]:
     return {key.strip(): value.strip() for key, value in pairs}
 
 
-def run_mpi_role(pool: Pool, node: str, **facts: int | str) -> Result:
-    """The mpi role run again on ``node`` as its boot ran it, with ``facts`` in place of its own."""
+def run_mpi_role(pool: Pool, node: str, path: str = "", **facts: int | str) -> Result:
+    """The mpi role run again on ``node`` as its boot ran it, with ``facts`` in place of its own (and ``path``
+    first on PATH)."""
     playbook = Path(sys.executable).with_name("ansible-playbook")
     extra = [arg for key, value in facts.items() for arg in ("-e", f"{key}={value}")]
-    command = (f"CHPC_PYTHON={shlex.quote(sys.executable)} CHPC_ANSIBLE_PLAYBOOK={shlex.quote(str(playbook))} "
+    command = (f'{f"PATH={shlex.quote(path)}:$PATH " if path else ""}'
+               f"CHPC_PYTHON={shlex.quote(sys.executable)} CHPC_ANSIBLE_PLAYBOOK={shlex.quote(str(playbook))} "
                f"sh {shlex.quote(str(ROOT / 'ansible' / 'boot.sh'))} {BOOT_VARS} --tags mpi {shlex.join(extra)}")
     return run(pool.client(node), command, node=node, step="mpi role", timeout=300, check=False)
 
@@ -86,6 +88,21 @@ def test_rdma_facts_on_a_node_without_the_fabric_are_refused_and_leave_tcp_in_pl
     assert azure.exit_code != 0 and "compute-0: InfiniBand port mlx5_ib0:1 is not active" in azure.stdout, azure
     assert local.exit_code != 0 and "mpi_cloud=local, mpi_networking=rdma: allowed:" in local.stdout, local
     assert before == after == {**TCP, "mpi_yield_when_idle": "1"}
+
+
+def test_a_node_whose_mpirun_is_another_mpi_is_refused(cluster: Outputs) -> None:
+    """Jobs launch with the mpirun on the nodes' PATH: the role fails the boot when that one is not the Open MPI
+    whose file it writes (here an MPICH-like launcher first on PATH), and passes with the distribution's."""
+    other = "/tmp/other-mpi"  # the node's own /tmp
+    with Pool(cluster) as pool:
+        run(pool.client("compute-1"), f"mkdir -p {other} && printf '#!/bin/sh\\necho HYDRA build details:\\n' > "
+            f"{other}/mpirun && chmod 0755 {other}/mpirun", node="compute-1", step="another mpirun")
+        refused = run_mpi_role(pool, "compute-1", path=other)
+        own = run_mpi_role(pool, "compute-1")
+    assert refused.exit_code != 0, refused
+    assert (f"compute-1: the mpirun on PATH (mpirun: {other}/mpirun, HYDRA build details:) does not read "
+            "/etc/openmpi/openmpi-mca-params.conf") in refused.stdout, refused.stdout
+    assert own.exit_code == 0, own.stdout + own.stderr
 
 
 def test_the_mpi4py_ping_pong_runs_one_rank_on_each_of_two_nodes(cluster: Outputs) -> None:
