@@ -53,7 +53,7 @@ def run_pair(pool: Pool, scripts: Sequence[Path], args: Sequence[str], *, shared
     require_shared(pool, shared_mount)
     head, client = pool.head_name(), pool.head()
     main = scripts[0]
-    job_dir = job_dir_for(shared_mount, main)
+    job_dir = job_dir_for(shared_mount, main.stem)
     files.mkdir_p(client, job_dir)
     for script in scripts:
         files.put(client, script, f"{job_dir}/{script.name}")
