@@ -142,11 +142,14 @@ def test_the_upload_role_names_the_deployers_own_principal_type(mocks: AzureMock
     assert [r["principalType"] for r in uploads] == [expected]
 
 
-def test_a_premium_ssd_v2_volume_puts_the_head_and_the_scale_set_in_a_zone(mocks: AzureMocks) -> None:
+def test_a_premium_ssd_v2_volume_puts_the_head_its_disks_and_the_scale_set_in_one_zone(mocks: AzureMocks) -> None:
     export(load_stack_config("azure-hpc-dev", ROOT))  # a PremiumV2_LRS scratch volume in westeurope, which has zones
+    disks = mocks.of_type(DISK)
+    assert len(disks) == 1 and disks[0].inputs["zones"] == ["1"]
     assert mocks.one(VM).inputs["zones"] == mocks.one(VMSS).inputs["zones"] == ["1"]
     mocks.resources.clear()
     export(load_spec_file(ROOT / "examples" / "specs" / "azure-hpc.yaml"))  # Premium_LRS attaches to any VM
+    assert mocks.of_type(DISK) and all("zones" not in d.inputs for d in mocks.of_type(DISK))
     assert "zones" not in mocks.one(VM).inputs and "zones" not in mocks.one(VMSS).inputs
 
 
