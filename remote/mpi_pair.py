@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from remote import files, slurm
+from remote.batch_script import batch_script, slurm_time
 from remote.errors import RemoteError
-from remote.mpi_job import job_dir_for, require_shared
+from remote.mpi_job import job_dir_for, job_name, require_shared
 from remote.pool import Pool
 from remote.run import tail
 
@@ -57,12 +58,12 @@ def run_pair(pool: Pool, scripts: Sequence[Path], args: Sequence[str], *, shared
     files.mkdir_p(client, job_dir)
     for script in scripts:
         files.put(client, script, f"{job_dir}/{script.name}")
-    files.put_text(client, slurm.batch_script(
-        job_name=main.stem, job_dir=job_dir, program=PYTHON, args=[f"{job_dir}/{main.name}", *args], nodes=2,
-        ntasks=2, partition=partition, timeout=timeout, mca=mca), f"{job_dir}/job.sbatch")
+    script = batch_script(job_name=job_name(main.stem), job_dir=job_dir, command=[PYTHON, f"{job_dir}/{main.name}"],
+                          args=args, nodes=2, ntasks=2, partition=partition, time=slurm_time(timeout), mca=mca)
+    files.put_text(client, script, f"{job_dir}/job.sbatch")
     job_id = slurm.submit(client, job_dir, "job.sbatch")
     started = time.monotonic()
-    final = slurm.wait(pool, job_id, job_dir, timeout=timeout)
+    final = slurm.wait(pool, job_id, timeout=timeout)
     out, err = (_read(pool, f"{job_dir}/slurm-{job_id}.{kind}") for kind in ("out", "err"))
     if final.state != "COMPLETED":
         raise RemoteError(head, f"{main.name} on two nodes",
