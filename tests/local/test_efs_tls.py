@@ -177,6 +177,16 @@ def test_the_role_writes_the_tunnel_as_efs_utils_configures_stunnel(booted: Boot
         assert line in unit.splitlines(), line
 
 
+def test_systemd_accepts_the_tunnels_unit_for_the_file_system(booted: Booted, tmp_path: Path) -> None:
+    """The instance a node enables, checked by systemd's own verifier (its command, user and options)."""
+    shutil.copy(UNIT, tmp_path / UNIT.name)
+    instance = tmp_path / f"chpc-efs-tls@{FS}.service"
+    instance.symlink_to(UNIT.name)
+    verified = subprocess.run(["systemd-analyze", "verify", "--man=no", str(instance)], capture_output=True,
+                              text=True, env={**os.environ, "SYSTEMD_UNIT_PATH": f"{tmp_path}:"})
+    assert (verified.returncode, verified.stdout + verified.stderr) == (0, "")
+
+
 def test_the_boot_fails_only_at_the_nfs_mount_through_the_tunnel(booted: Booted) -> None:
     """Everything before it ran (packages, configuration, the tunnel started); the kernel here has no NFS."""
     line = fatal_line(booted.boot)
