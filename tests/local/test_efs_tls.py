@@ -220,3 +220,18 @@ def test_mount_sh_refuses_an_efs_share_without_its_tunnel_rather_than_mounting_p
                       "mount.sh without a tunnel", check=False)
     assert result.returncode == 24, result.stderr
     assert f"no TLS tunnel to {OTHER_FS} on this node" in result.stderr
+
+
+def test_mount_sh_starts_the_tunnel_again_after_it_died(booted: Booted) -> None:
+    """As `invoke mount` on a node whose tunnel is gone (no init system here to restart it): mount.sh starts it."""
+    node.run(booted.node.pid, ["pkill", "-x", "stunnel4"], "stop the tunnel")
+    deadline = time.monotonic() + 10
+    while listening(PORT):
+        assert time.monotonic() < deadline, "the tunnel did not stop"
+        time.sleep(0.05)
+    result = node.run(booted.node.pid, ["sh", str(MOUNT_SCRIPT), "shared", "efs", FS, str(booted.mount), "", "0",
+                                        "/etc/fstab", "root", "0"], "mount.sh again", check=False)
+    assert result.returncode == 22, result.stderr  # the NFS mount, after the tunnel: this kernel has no NFS
+    assert f"mount -t nfs4 -o {NFS_OPTIONS},retry=0 127.0.0.1:/ {booted.mount} failed" in result.stderr
+    with TlsServer(booted.certs, "server"):
+        assert through_tunnel().startswith(b"HTTP/1.0 200 ok")
