@@ -233,5 +233,6 @@ def test_mount_sh_starts_the_tunnel_again_after_it_died(booted: Booted) -> None:
                                         "/etc/fstab", "root", "0"], "mount.sh again", check=False)
     assert result.returncode == 22, result.stderr  # the NFS mount, after the tunnel: this kernel has no NFS
     assert f"mount -t nfs4 -o {NFS_OPTIONS},retry=0 127.0.0.1:/ {booted.mount} failed" in result.stderr
+    assert f"(the TLS tunnel's log: /var/log/cloud-hpc-toolkit/efs-tls-{FS}.log)" in result.stderr
     with TlsServer(booted.certs, "server"):
         assert through_tunnel().startswith(b"HTTP/1.0 200 ok")

@@ -131,7 +131,7 @@ start_tunnel() {  # the TLS tunnel to $host: its unit under systemd (restarted w
 
 mount_shared() {
   kind=$1 src=$2 mnt=$3 opts=$4 persist=$5 fstab=$6 owner=$7 wait_s=$8
-  given=$src  # what the user knows it by (an efs share is mounted from the tunnel's 127.0.0.1)
+  shown=$src log=''  # what the user knows it by (an efs share is mounted from the tunnel's 127.0.0.1)
   check_args
   case "$kind" in
     bind) type=bind o=bind ;;
@@ -158,7 +158,7 @@ mount_shared() {
     until mount_share; do
       time_left || fail 22 "mount -t $type -o $try_o $src $mnt failed$(waited): $err" \
         "check that the name resolves from the node and that its security group or \
-network rules allow NFS (port 2049) from the node"
+network rules allow NFS (port 2049) from the node${log:+ (the TLS tunnel's log: $log)}"
     done
   fi
   if [ "$persist" = 1 ]; then
@@ -172,7 +172,7 @@ network rules allow NFS (port 2049) from the node"
     fail 23 "cannot make $home owned by $owner with mode 0700" \
       "the SSH user must exist on the node and root must be allowed to write the share (EFS: \
 elasticfilesystem:ClientRootAccess; Azure Files NFS: root squash off), or create the folder by hand"
-  echo "source=$given"; echo "fs_type=$type"; echo "already_mounted=$already"
+  echo "source=$shown"; echo "fs_type=$type"; echo "already_mounted=$already"
 }
 
 what=${1:-}
