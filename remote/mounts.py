@@ -109,10 +109,11 @@ def mount_shared(
 ) -> MountResult:
     """Mount the shared file system at ``shared.mount``; a mount point already mounted is left alone.
 
-    bind: ``mount --bind SOURCE MOUNT``. efs: ``mount -t efs -o tls,iam`` when amazon-efs-utils is
-    installed (/sbin/mount.efs), else NFS 4.1 with the options AWS recommends (SOURCE ``host`` gets
-    ``:/``). nfs: ``mount -t nfs4`` with ``shared.options``. ``shared.options`` is appended for efs and
-    ignored for bind. With ``persist`` a line keyed by the mount point goes to fstab (``nofail``).
+    bind: ``mount --bind SOURCE MOUNT``. efs: NFS 4.1 with the options efs-utils gives, from ``127.0.0.1:/``
+    through the node's TLS tunnel to SOURCE (the file system's DNS name), which the storage role configured and
+    the script starts again if it is down; with no tunnel configured it fails rather than mount plain NFS, which
+    the file system refuses. nfs: ``mount -t nfs4`` with ``shared.options``. ``shared.options`` is appended for
+    efs and ignored for bind. With ``persist`` a line keyed by the mount point goes to fstab (``nofail``).
 
     Then ``MOUNT/.chpc`` is made (or set again) owned by ``owner`` (the SSH user, with its login group) and
     mode 0700: jobs write there as the SSH user, and the root of an EFS or Azure Files NFS share belongs to

@@ -67,8 +67,6 @@ def boot_vars(env: Environment, volumes: list[dict[str, Any]], shared: dict[str,
               owner: str) -> dict[Role, dict[str, Any]]:
     """The roles' tunables of the head and of the compute nodes: each mounts at boot what the contract exports
     (the head its ``volumes``, every node the ``shared`` file system; the values may still be outputs), with
-    fstab lines; and amazon-efs-utils where EFS is mounted over TLS (Azure Files NFS needs no client of its
-    own)."""
-    efs = {"efs_utils": bool(env.storage.shared and env.storage.shared.kind == "efs")}
-    return {"head": {**efs, **storage_vars(volumes, shared, owner=owner, persist=True)},
-            "compute": {**efs, **storage_vars([], shared, owner=owner, persist=True)}}
+    fstab lines (the storage role sets up the TLS tunnel an EFS share needs from the share itself)."""
+    return {"head": storage_vars(volumes, shared, owner=owner, persist=True),
+            "compute": storage_vars([], shared, owner=owner, persist=True)}

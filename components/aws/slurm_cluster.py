@@ -50,7 +50,7 @@ class SlurmClusterArgs:
     cluster_security_group_id: Input[str]
     ansible_dir: Path  # the project's ansible/ folder, shipped to the nodes as one S3 object
     tags: dict[str, str]
-    # Each node role's tunables (efs_utils, what it mounts: stacks/slurm.py); may hold outputs (the volume ids, the
+    # Each node role's tunables (what it mounts: stacks/slurm.py); may hold outputs (the volume ids, the
     # file system's name), resolved before the user data is rendered.
     boot_vars: Mapping[Role, Mapping[str, Any]] = field(default_factory=dict)
 

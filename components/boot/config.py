@@ -86,7 +86,7 @@ class BootConfig:
     ``login`` / ``host_key`` None: the target has set up SSH itself (the local target writes sshd's files).
     ``cloud_instance``: only root may reach the instance metadata service (the user data holds the munge key),
     and the head takes ``head_name`` as its hostname (slurmctld checks it); off on the local target.
-    ``tunables``: the roles' other variables (mount_points, slurm_*, spark_*, mpi_interface, efs_utils, ...).
+    ``tunables``: the roles' other variables (mount_points, slurm_*, spark_*, mpi_interface, storage_*, ...).
     """
 
     role: Role

@@ -79,8 +79,7 @@ def test_the_head_boots_mounting_its_ebs_volumes_and_the_efs_share_compute_nodes
     assert compute["storage_volumes"] == []
     for variables in (head, compute):
         assert variables["storage_shared"] == efs
-        assert (variables["storage_owner"], variables["storage_persist"], variables["efs_utils"]) == (
-            "ec2-user", True, True)
+        assert (variables["storage_owner"], variables["storage_persist"]) == ("ec2-user", True)
 
 
 def test_the_contract_says_what_destroy_keeps_and_the_head_mounts_an_existing_volume_by_its_id(mocks):

@@ -192,8 +192,7 @@ def test_the_head_boots_mounting_its_disks_by_lun_and_the_nfs_share_compute_node
     share = {"kind": "nfs", "source": outputs.shared.source, "mount": "/shared", "options": NFS_OPTIONS}
     for variables in (head_vars, compute_vars):
         assert variables["storage_shared"] == share  # what the outputs export, and `invoke mount` mounts
-        assert (variables["storage_owner"], variables["storage_persist"], variables["efs_utils"]) == (
-            "azureuser", True, False)
+        assert (variables["storage_owner"], variables["storage_persist"]) == ("azureuser", True)
 
 
 def test_an_existing_disk_goes_on_the_next_lun_and_the_contract_says_destroy_keeps_it(mocks: AzureMocks) -> None:

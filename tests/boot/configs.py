@@ -29,7 +29,7 @@ def aws(role: Role = "compute", **changes: Any) -> BootConfig:
         "role": role, "cluster_name": "hpc", "head_name": "hpc-head", "munge_key": InlineMungeKey(MUNGE),
         "bundle": S3Bundle("hpc-bundle-1234", "bundles/ansible-0123.zip", "us-east-1"),
         "head_address": "10.0.1.10" if role == "compute" else None, "login": SshLogin("ec2-user", USER_KEY),
-        "host_key": HOST_KEY, "tunables": {"efs_utils": True}}
+        "host_key": HOST_KEY, "tunables": {"storage_persist": True}}
     return BootConfig(**{**values, **changes})
 
 
