@@ -113,9 +113,11 @@ def _describe(error: ErrorDetails, root: type[BaseModel]) -> str:
 def _field_path(loc: tuple[int | str, ...], at: str = "") -> str:
     """``("storage", "volumes", 0, "mount")`` -> ``storage.volumes[0].mount``; ``at`` is appended."""
     text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    for part in loc:  # a part may be a key the user wrote, of any length: each is cut
+        part = part if isinstance(part, int) else brief_text(str(part))
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
     if at:
+        at = brief_text(at, PROBLEM_WIDTH)
         text += at if not text or at.startswith("[") else f".{at}"
     return text or "(top level)"
 

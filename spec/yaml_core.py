@@ -43,6 +43,11 @@ def quoted(text: str) -> str:
     return repr(text[:QUOTE_WIDTH]) + ("..." if len(text) > QUOTE_WIDTH else "")
 
 
+def short_tag(tag: str) -> str:
+    """A tag as the user wrote it: ``!!bool`` rather than ``tag:yaml.org,2002:bool``."""
+    return tag.replace("tag:yaml.org,2002:", "!!", 1) if tag.startswith("tag:yaml.org,2002:") else tag
+
+
 class CoreResolver(BaseResolver):
     """Plain scalars resolve to the core schema's types; everything else is a string."""
 
@@ -61,7 +66,8 @@ class CoreConstructor(SafeConstructor):
     def _scalar(self, node: yaml.Node, pattern: re.Pattern[str], what: str) -> str:
         value = self.construct_scalar(node)
         if not pattern.match(value):
-            raise ConstructorError(None, None, f"{quoted(value)} is not {what} (tag {node.tag})", node.start_mark)
+            raise ConstructorError(None, None, f"{quoted(value)} is not {what} (tag {short_tag(node.tag)})",
+                                   node.start_mark)
         return value
 
     def construct_core_null(self, node: yaml.Node) -> None:
@@ -83,7 +89,7 @@ class CoreConstructor(SafeConstructor):
         return float(value.replace(".inf", "inf").replace(".nan", "nan"))
 
     def construct_unknown(self, node: yaml.Node) -> None:
-        raise ConstructorError(None, None, f"tag {quoted(node.tag)} is not allowed (a spec takes strings, "
+        raise ConstructorError(None, None, f"tag {quoted(short_tag(node.tag))} is not allowed (a spec takes strings, "
                                "numbers, true/false, null, lists and mappings)", node.start_mark)
 
 
