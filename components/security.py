@@ -57,8 +57,17 @@ def refuse(findings: list[Finding]) -> None:
             raise SecurityViolation(finding.line())
 
 
-def check_ssh_cidr(cidr: str, allow_world: bool, resource: str = "ssh.allowed_cidr") -> list[Finding]:
-    """SSH open to the whole internet only when the spec says so explicitly (ssh.allow_world)."""
+# The broadest SSH source networks allowed without ssh.allow_world, as (IPv4, IPv6) prefix lengths: an IPv4 /8 is
+# the largest block ever given to one organisation (a former class A), an IPv6 /32 the usual allocation to a whole
+# provider; anything broader spans many organisations, so it is no "network you connect from" (128.0.0.0/1 is half
+# the internet). The spec's ssh.min_prefix and ssh.min_prefix_v6 change them.
+SSH_MIN_PREFIX = (8, 32)
+
+
+def check_ssh_cidr(cidr: str, allow_world: bool, resource: str = "ssh.allowed_cidr",
+                   min_prefix: tuple[int, int] = SSH_MIN_PREFIX) -> list[Finding]:
+    """SSH open to the whole internet, or to a network broader than ``min_prefix`` (IPv4, IPv6), only when the
+    spec says so explicitly (ssh.allow_world)."""
     network = ipaddress.ip_network(cidr, strict=False)
     if network.prefixlen == 0 and not allow_world:
         return [Finding("ssh-world-open", "error", resource,
@@ -67,7 +76,17 @@ def check_ssh_cidr(cidr: str, allow_world: bool, resource: str = "ssh.allowed_ci
     if network.prefixlen == 0:
         return [Finding("ssh-world-open", "warning", resource,
                         f"SSH ingress from {cidr} is open to the whole internet (ssh.allow_world is set)")]
-    return []
+    least, field = (min_prefix[0], "ssh.min_prefix") if network.version == 4 else \
+        (min_prefix[1], "ssh.min_prefix_v6")
+    if network.prefixlen >= least:
+        return []
+    share = f"1/{2 ** network.prefixlen:,} of the IPv{network.version} internet"
+    if allow_world:
+        return [Finding("ssh-broad-open", "warning", resource,
+                        f"SSH ingress from {cidr} is open to {share} (ssh.allow_world is set)")]
+    return [Finding("ssh-broad-open", "error", resource,
+                    f"SSH ingress from {cidr} is open to {share}, broader than /{least} ({field}); give the "
+                    f"network you connect from, lower {field}, or set ssh.allow_world: true to accept the risk")]
 
 
 # --- instance types -------------------------------------------------------------------------------------
@@ -426,7 +445,8 @@ def check_environment(env: Environment) -> list[Finding]:
     networking) on Azure, which is also what the components refuse with."""
     if env.target == "local":
         return []
-    findings = check_ssh_cidr(env.ssh.allowed_cidr, env.ssh.allow_world) if env.ssh.allowed_cidr else []
+    findings = check_ssh_cidr(env.ssh.allowed_cidr, env.ssh.allow_world, min_prefix=env.ssh.min_prefixes) \
+        if env.ssh.allowed_cidr else []
     # instance types are unset when no cluster is asked for (a containers stack)
     machines = [(env.compute.instance_type, env.compute.networking, "compute.instance_type"),
                 (env.head.instance_type, "none", "head.instance_type")]

@@ -195,8 +195,16 @@ class Ssh(_Section):
     allowed_cidr: Annotated[str, BeforeValidator(_network)] | None = None
     public_key: KeyPath | None = None
     private_key: KeyPath | None = None
-    # An allowed_cidr open to the world (0.0.0.0/0, ::/0) is refused unless this says so explicitly.
+    # An allowed_cidr open to the world (0.0.0.0/0, ::/0), or broader than these prefix lengths, is refused unless
+    # allow_world says so explicitly (components/security.py says why /8 and /32).
     allow_world: bool = False
+    min_prefix: Annotated[int, _int_range(0, 32)] = 8
+    min_prefix_v6: Annotated[int, _int_range(0, 128)] = 32
+
+    @property
+    def min_prefixes(self) -> tuple[int, int]:
+        """(IPv4, IPv6): the broadest source networks SSH takes without allow_world."""
+        return self.min_prefix, self.min_prefix_v6
 
     @model_validator(mode="after")
     def _private_beside_public(self) -> Ssh:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.security import WORLD_MARKER, Finding, check_ssh_cidr, refuse
+from components.security import SSH_MIN_PREFIX, WORLD_MARKER, Finding, check_ssh_cidr, refuse
 from spec import environment as spec
 
 # The VPC is cut into 16 equal slots: public subnets take slots 0..5, private ones 6..11 (the spec allows at
@@ -37,6 +37,7 @@ class NetworkArgs:
     ssh_cidr: str
     allow_world_ssh: bool
     tags: dict[str, str]
+    ssh_min_prefix: tuple[int, int] = SSH_MIN_PREFIX  # (IPv4, IPv6): ssh.min_prefix, ssh.min_prefix_v6
 
 
 def check_cidrs(vpc_cidr: str, ssh_cidr: str) -> list[Finding]:
@@ -79,7 +80,7 @@ class Network(pulumi.ComponentResource):
     cluster_security_group_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        refuse(check_ssh_cidr(args.ssh_cidr, args.allow_world_ssh))
+        refuse(check_ssh_cidr(args.ssh_cidr, args.allow_world_ssh, min_prefix=args.ssh_min_prefix))
         network = args.network
         if network.vpc_id is None:
             refuse(check_cidrs(network.vpc_cidr, args.ssh_cidr))

@@ -16,7 +16,7 @@ import pulumi
 import pulumi_azure_native.network as network
 import pulumi_azure_native.resources as resources
 
-from components.security import WORLD_MARKER, check_ssh_cidr, refuse
+from components.security import SSH_MIN_PREFIX, WORLD_MARKER, check_ssh_cidr, refuse
 from spec import environment as spec
 
 # The cluster subnet is the first sixteenth of the virtual network, like the first slot on AWS: the rest
@@ -36,6 +36,7 @@ class AzureNetworkArgs:
     location: str
     tags: dict[str, str]
     nodes: int = 0  # compute nodes the cluster subnet must hold besides the head
+    ssh_min_prefix: tuple[int, int] = SSH_MIN_PREFIX  # (IPv4, IPv6): ssh.min_prefix, ssh.min_prefix_v6
     spark_gateway: bool = False  # an HDInsight cluster sits in the subnet: its gateway takes HTTPS (Livy)
 
 
@@ -107,7 +108,7 @@ class AzureNetwork(pulumi.ComponentResource):
     subnet_prefix: str
 
     def __init__(self, name: str, args: AzureNetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        refuse(check_ssh_cidr(args.ssh_cidr, args.allow_world_ssh))
+        refuse(check_ssh_cidr(args.ssh_cidr, args.allow_world_ssh, min_prefix=args.ssh_min_prefix))
         if args.network.vpc_id or args.network.public_subnet_ids or args.network.private_subnet_ids:
             raise ValueError("network.vpc_id: an existing network is not supported on target azure; "
                              "remove vpc_id and the subnet ids (a new virtual network is made from vpc_cidr)")
