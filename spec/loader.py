@@ -80,8 +80,6 @@ def _parse_mapping(text: str, source: str, empty_ok: bool = False) -> dict[str, 
         char = f"#x{exc.character:04x}" if isinstance(exc.character, int) else brief_repr(exc.character)
         where = f"{source}:{line}:{column}"
         raise SpecError(f"spec error: {where}: invalid YAML: character {char}: {exc.reason}") from None
-    except RecursionError:
-        raise SpecError(f"spec error: {source}: invalid YAML: nested too deeply") from None
     except (yaml.YAMLError, ValueError, OverflowError) as exc:
         raise SpecError(f"spec error: {source}: invalid YAML: {brief_text(str(exc), PROBLEM_WIDTH)}") from None
     if data is None:

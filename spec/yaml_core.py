@@ -20,10 +20,13 @@ from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.parser import Parser
 from yaml.reader import Reader
 from yaml.resolver import BaseResolver
-from yaml.scanner import Scanner
+from yaml.scanner import Scanner, ScannerError
 
 # Values a document may expand to, aliases followed: an example spec has about 60, the largest stack file 150.
 MAX_VALUES = 20_000
+# Collections inside collections: a spec nests about 5 deep. PyYAML's scanner takes time quadratic in the flow
+# nesting depth (2,000 brackets: seconds) and its composer recurses, so the depth is refused before either matters.
+MAX_DEPTH = 64
 # How much of a user's text (a tag, a scalar) an error quotes.
 QUOTE_WIDTH = 40
 
@@ -112,10 +115,25 @@ class CoreLoader(Reader, Scanner, Parser, Composer, CoreConstructor, CoreResolve
         CoreConstructor.__init__(self)
         CoreResolver.__init__(self)
 
+    def fetch_flow_collection_start(self, TokenClass: type) -> None:  # noqa: N803 (PyYAML's name)
+        """``[`` or ``{``: refused past :data:`MAX_DEPTH` open collections, block and flow together."""
+        self._check_depth(len(self.indents) + self.flow_level + 1)
+        super().fetch_flow_collection_start(TokenClass)
+
+    def add_indent(self, column: int) -> bool:
+        """A block collection opening (a deeper column): refused past :data:`MAX_DEPTH` as a flow one is."""
+        if self.indent < column:
+            self._check_depth(len(self.indents) + self.flow_level + 1)
+        return super().add_indent(column)
+
+    def _check_depth(self, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            raise ScannerError(None, None, f"collections nested deeper than {MAX_DEPTH} levels", self.get_mark())
+
 
 def load_mapping(text: str) -> dict[str, Any] | None:
     """The one document in ``text``, a mapping (``None`` when there is none), or a ``yaml.YAMLError`` with a
-    mark; ``RecursionError`` when nested too deeply for the composer."""
+    mark."""
     loader = CoreLoader(text)
     try:
         node = loader.get_single_node()

@@ -205,7 +205,7 @@ def test_long_and_multiline_values_stay_on_one_short_line():
     ("when: !!timestamp 2024-02-30", "<spec>:1:7: invalid YAML: tag '!!timestamp' is not allowed "
                                      "(a spec takes strings, numbers, true/false, null, lists and mappings)"),
     ("a: \x07", "<spec>:1:4: invalid YAML: character #x0007: special characters are not allowed"),
-    ("[" * 3000, "<spec>: invalid YAML: nested too deeply"),
+    ("[" * 3000, "<spec>:1:65: invalid YAML: collections nested deeper than 64 levels"),
 ])
 def test_invalid_yaml(text, message):
     assert error_of(text) == f"spec error: {message}"
