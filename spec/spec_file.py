@@ -12,7 +12,7 @@ import os
 import stat
 from pathlib import Path
 
-from spec.errors import SpecError
+from spec.errors import SpecError, brief_repr
 
 # The largest example spec is about 1 KB; 64 KiB leaves room for any real spec and parses in well under a second.
 MAX_SPEC_BYTES = 64 * 1024
@@ -31,6 +31,8 @@ def read_spec_text(path: Path) -> str:
         if exc.errno == errno.ENXIO:  # a socket, or a FIFO some systems refuse to open without a writer
             raise SpecError(f"spec error: {path}: not a regular file; give a YAML file") from None
         raise SpecError(f"spec error: {path}: cannot read: {exc.strerror or exc}") from None
+    except ValueError:  # a NUL in the path
+        raise SpecError(f"spec error: {brief_repr(str(path))}: not a file name (it holds a NUL)") from None
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):

@@ -77,6 +77,11 @@ def test_a_file_past_the_size_limit_is_refused_unparsed(tmp_path: Path) -> None:
         load_spec_text("name: hpc\n" + " " * MAX_SPEC_BYTES)
 
 
+def test_a_name_with_a_nul_is_one_line() -> None:
+    with pytest.raises(SpecError, match=r"^spec error: 'a\\x00b': not a file name \(it holds a NUL\)$"):
+        load_spec_file("a\x00b")
+
+
 # --- aliases ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("field", ["name", "tags", "containers", "storage"])
