@@ -8,12 +8,15 @@ from typing import Any
 import pytest
 
 import stacks
-from components.security import SSH_MIN_PREFIX, check_ssh_cidr
+from components.security import BROAD_MARKER, SSH_MIN_PREFIX, WORLD_MARKER, check_resource, check_ssh_cidr
 from spec.environment import Environment
 from spec.errors import SpecError
 from spec.loader import load_spec_text
 from targets.plan.report import plan
 
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+GROUP = "aws:ec2/securityGroup:SecurityGroup"
+NSG = "azure-native:network:NetworkSecurityGroup"
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForPlanning"
 MACHINES = {"aws": ("c5n.large", "c5n.18xlarge", "us-east-1"), "azure": ("Standard_D4s_v5", "Standard_D4s_v5",
                                                                        "westeurope")}
@@ -73,6 +76,8 @@ def test_a_lowered_min_prefix_reaches_the_component_which_declares_the_rule(targ
     findings, resources = planned(spec(target, "{allowed_cidr: 128.0.0.0/1, min_prefix: 1}"))
     assert [f for f in findings if f[1] == "error"] == []
     assert "128.0.0.0/1" in str(resources)  # the SSH rule's source, as the component declared it
+    assert BROAD_MARKER in str(resources)  # so the resource-level rule warns instead of refusing
+    assert ("ssh-broad-open", "warning") in findings
 
 
 def test_allow_world_plans_with_a_warning() -> None:
@@ -89,3 +94,44 @@ def test_min_prefix_out_of_range_is_one_line(field: str, value: object) -> None:
 
 def test_the_defaults_are_the_ones_the_rule_uses() -> None:
     assert Environment().ssh.min_prefixes == SSH_MIN_PREFIX == (8, 32)
+
+
+# --- the resource-level rules (policy pack, plan), which see only what is declared ----------------------------
+
+def resource_rules(token: str, props: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(f.rule, f.severity) for f in check_resource(token, props, "rule")]
+
+
+@pytest.mark.parametrize(("source", "found"), [
+    ("128.0.0.0/1", [("ssh-broad-open", "error")]),
+    ("10.0.0.0/7", [("ssh-broad-open", "error")]),
+    ("10.0.0.0/8", []),
+    ("0.0.0.0/0", [("ssh-world-open", "error")]),
+])
+def test_an_aws_ssh_rule_broader_than_the_default_is_an_error(source: str, found: list[tuple[str, str]]) -> None:
+    rule = {"ipProtocol": "tcp", "fromPort": 22.0, "toPort": 22.0, "cidrIpv4": source}
+    assert resource_rules(INGRESS_RULE, rule) == found
+    inline = {"protocol": "tcp", "fromPort": 22.0, "toPort": 22.0, "cidrBlocks": ["198.51.100.0/24", source]}
+    assert resource_rules(GROUP, {"ingress": [inline]}) == found
+
+
+def test_a_marked_or_non_ssh_broad_rule_is_not_an_error() -> None:
+    rule = {"ipProtocol": "tcp", "fromPort": 22.0, "toPort": 22.0, "cidrIpv6": "2000::/3"}
+    assert resource_rules(INGRESS_RULE, rule) == [("ssh-broad-open", "error")]
+    assert resource_rules(INGRESS_RULE, {**rule, "description": f"SSH ({BROAD_MARKER})"}) == [
+        ("ssh-broad-open", "warning")]
+    assert resource_rules(INGRESS_RULE, {**rule, "description": f"SSH ({WORLD_MARKER})"}) == [
+        ("ssh-broad-open", "warning")]
+    assert resource_rules(INGRESS_RULE, {**rule, "fromPort": 443.0, "toPort": 443.0}) == []
+
+
+def test_an_azure_ssh_rule_broader_than_the_default_is_an_error() -> None:
+    def nsg(**rule: object) -> list[tuple[str, str]]:
+        base = {"direction": "Inbound", "access": "Allow", "protocol": "Tcp", "destinationPortRange": "22"}
+        return resource_rules(NSG, {"securityRules": [{**base, **rule}]})
+
+    assert nsg(sourceAddressPrefix="128.0.0.0/1") == [("ssh-broad-open", "error")]
+    assert nsg(sourceAddressPrefixes=["198.51.100.0/24", "64.0.0.0/2"]) == [("ssh-broad-open", "error")]
+    assert nsg(sourceAddressPrefix="128.0.0.0/1", description=BROAD_MARKER) == [("ssh-broad-open", "warning")]
+    assert nsg(sourceAddressPrefix="VirtualNetwork") == []
+    assert nsg(sourceAddressPrefix="128.0.0.0/1", destinationPortRange="443") == []

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.security import SSH_MIN_PREFIX, WORLD_MARKER, Finding, check_ssh_cidr, refuse
+from components.security import SSH_MIN_PREFIX, Finding, check_ssh_cidr, refuse, ssh_marker
 from spec import environment as spec
 
 # The VPC is cut into 16 equal slots: public subnets take slots 0..5, private ones 6..11 (the spec allows at
@@ -191,9 +191,9 @@ class Network(pulumi.ComponentResource):
                                      tags=self._named("head"), opts=self._child())
         ssh = ipaddress.ip_network(ssh_cidr, strict=False)
         source = {"cidr_ipv6" if ssh.version == 6 else "cidr_ipv4": ssh_cidr}
-        # A world-open rule exists only because ssh.allow_world said so (refused otherwise); the marker tells
+        # A world-open or broad rule exists only because the spec said so (refused otherwise); the marker tells
         # the resource-level rules (policy pack, plan), which cannot see the spec.
-        description = "SSH from ssh.allowed_cidr" + (f" ({WORLD_MARKER})" if ssh.prefixlen == 0 else "")
+        description = "SSH from ssh.allowed_cidr" + ssh_marker(ssh_cidr)
         aws.vpc.SecurityGroupIngressRule(f"{name}-head-ssh", security_group_id=head.id, ip_protocol="tcp",
                                          from_port=22, to_port=22, description=description,
                                          tags=self._named("head-ssh"), opts=self._child(), **source)

@@ -16,7 +16,7 @@ import pulumi
 import pulumi_azure_native.network as network
 import pulumi_azure_native.resources as resources
 
-from components.security import SSH_MIN_PREFIX, WORLD_MARKER, check_ssh_cidr, refuse
+from components.security import SSH_MIN_PREFIX, check_ssh_cidr, refuse, ssh_marker
 from spec import environment as spec
 
 # The cluster subnet is the first sixteenth of the virtual network, like the first slot on AWS: the rest
@@ -62,8 +62,7 @@ def security_rules(ssh_cidr: str, subnet: str, spark_gateway: bool = False) -> l
     With ``spark_gateway``, HTTPS to the HDInsight gateway from HDInsight's management service (health and
     deployment) and from ``ssh_cidr`` (Livy, Ambari). The rules are all declared here, inline: a separate rule
     resource on this group would be dropped by the next `up` that rewrites the group's inline list."""
-    world = ipaddress.ip_network(ssh_cidr, strict=False).prefixlen == 0
-    marker = f" ({WORLD_MARKER})" if world else ""
+    marker = ssh_marker(ssh_cidr)
     gateway = [
         network.SecurityRuleArgs(
             name="hdinsight-management", priority=HDINSIGHT_PRIORITY, direction="Inbound", access="Allow",
