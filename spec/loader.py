@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from spec import yaml_core
 from spec.environment import Environment, local_default_spec
 from spec.errors import PROBLEM_WIDTH, SpecError, brief_repr, brief_text, describe_validation_error
-from spec.spec_file import MAX_SPEC_BYTES, read_spec_text
+from spec.spec_file import MAX_SPEC_BYTES, read_spec_text, too_large
 from spec.stack_config import spec_from_config
 
 DEFAULT_PROJECT = "cloud-hpc-toolkit"
@@ -68,8 +68,8 @@ def _read_mapping(path: Path, empty_ok: bool = False) -> dict[str, Any]:
 
 def _parse_mapping(text: str, source: str, empty_ok: bool = False) -> dict[str, Any]:
     """The text as YAML (core schema, bounded: :mod:`spec.yaml_core`), which must be a mapping."""
-    if len(text) > MAX_SPEC_BYTES:
-        raise SpecError(f"spec error: {source}: larger than {MAX_SPEC_BYTES // 1024} KiB; a spec is a few KB")
+    if len(text) > MAX_SPEC_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_SPEC_BYTES:
+        raise too_large(source)
     try:
         data = yaml_core.load_mapping(text)
     except yaml.MarkedYAMLError as exc:

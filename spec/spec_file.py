@@ -46,11 +46,15 @@ def read_spec_text(path: Path) -> str:
     finally:
         os.close(fd)
     if len(data) > MAX_SPEC_BYTES:
-        raise SpecError(f"spec error: {path}: larger than {MAX_SPEC_BYTES // 1024} KiB; a spec is a few KB")
+        raise too_large(str(path))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         raise SpecError(f"spec error: {path}: not UTF-8 text") from None
+
+
+def too_large(source: str) -> SpecError:
+    return SpecError(f"spec error: {source}: larger than {MAX_SPEC_BYTES // 1024} KiB; a spec is a few KB")
 
 
 def _read_at_most(fd: int, limit: int) -> bytes:
