@@ -3,8 +3,9 @@ each answers with exit 0 or 2 (plan: 1 too, for a security error it found) and, 
 traceback, and never takes longer than the guard (a hang or a blow-up is cut off and named).
 
 In-process for speed: `spec.check`'s ``main`` for every file, and the plan task itself for every file it refuses
-at the spec stage (invalid, or the local target) and for a fixed sample of the valid cloud ones (a full offline
-plan each). A sample of both goes through the real commands in subprocesses too.
+at the spec stage (invalid, or the local target) and for the first valid AWS ones (a full offline plan each; the
+other valid cloud specs are not planned here). The reported cases, a FIFO and /dev/zero also go through the real
+commands in subprocesses.
 """
 
 from __future__ import annotations
