@@ -34,7 +34,8 @@ def build(env: Environment, public_key: str) -> dict[str, Any]:
     tags = {**env.tags, ENVIRONMENT_TAG: env.name}
     network = AzureNetwork(env.name, AzureNetworkArgs(
         network=env.network, ssh_cidr=env.ssh.allowed_cidr or "", allow_world_ssh=env.ssh.allow_world,
-        location=env.region, tags=tags, nodes=_subnet_nodes(env), spark_gateway=_has_spark(env)))
+        location=env.region, tags=tags, nodes=_subnet_nodes(env), spark_gateway=_has_spark(env),
+        ssh_min_prefix=env.ssh.min_prefixes))
     client = authorization.get_client_config_output()
     outputs: dict[str, Any] = {
         "target": "azure", "name": env.name, "region": env.region, "ssh_user": env.ssh.user,
