@@ -12,8 +12,10 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import stat
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,6 +35,7 @@ from tests.boot.fake_imds import ROLE, SESSION_TOKEN, FakeImds
 
 moto, aws_session = moto_fixture.moto, moto_fixture.aws_session
 PYTHON3 = shutil.which("python3", path="/usr/bin:/bin") or "python3"  # the system's, without the venv's packages
+SSHD = "/usr/sbin/sshd"  # openssh-server, which the Makefile installs for the local target
 ROLE_CREDENTIALS = {"AccessKeyId": "ASIAEXAMPLEINSTANCE1", "SecretAccessKey": "instance-role-secret-key",
                     "Token": "instance-role-session-token", "Expiration": "2100-01-01T00:00:00Z"}
 
@@ -70,9 +73,43 @@ def test_the_fetch_installs_the_keys_where_munge_and_sshd_read_them(
     assert script.ansible_vars(aws("compute"))["munge_key_src"] == f"/{node_secrets.MUNGE_KEY}"
     assert script.HOST_KEY == f"/{node_secrets.HOST_KEY}"
     assert f"> {script.HOST_KEY}.pub" in script.boot_script(aws("compute"))
-    loaded = paramiko.Ed25519Key.from_private_key_file(str(key_file))
-    assert f"{loaded.get_name()} {loaded.get_base64()}" == public  # the key the outputs pin
     assert list(tmp_path.rglob("*.partial")) == []
+    assert served_host_key(key_file) == public  # sshd takes the file as it is and serves the key the outputs pin
+
+
+def served_host_key(key_file: Path) -> str:
+    """The host key a real sshd serves from ``key_file`` (as the node's sshd reads it), on loopback, as the SSH
+    client sees it before any login."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sshd = subprocess.Popen([SSHD, "-D", "-e", "-f", "/dev/null", "-o", f"HostKey={key_file}", "-o",
+                             "ListenAddress=127.0.0.1", "-p", str(port), "-o", f"PidFile={key_file}.pid"],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                connection = socket.create_connection(("127.0.0.1", port), timeout=1)
+                break
+            except OSError:
+                assert sshd.poll() is None and time.monotonic() < deadline, sshd.stderr.read() if sshd.stderr else ""
+                time.sleep(0.05)
+        with paramiko.Transport(connection) as transport:
+            transport.start_client(timeout=10)
+            key = transport.get_remote_server_key()
+            return f"{key.get_name()} {key.get_base64()}"
+    finally:
+        sshd.terminate()
+        sshd.wait(timeout=10)
+
+
+def test_sshd_cannot_start_without_a_host_key() -> None:
+    """Why no connection can meet another key while a node boots: the cloud-config deletes the image's keys and
+    makes none, and sshd refuses to start with none (until the boot script installs the pinned one)."""
+    result = subprocess.run([SSHD, "-t", "-f", "/dev/null", "-o", "HostKey=/nonexistent/ssh_host_ed25519_key"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0 and "no hostkeys available" in result.stderr
 
 
 def test_credentials_come_from_imdsv2_with_a_session_token(
