@@ -9,6 +9,7 @@ Only the standard library is imported here, so the policy pack runs without the 
 
 from __future__ import annotations
 
+import base64
 import difflib
 import ipaddress
 import json
@@ -215,8 +216,24 @@ def _imds(props: Mapping[str, Any], resource: str) -> list[Finding]:
                     "set metadata_options http_tokens='required'")]
 
 
+def _boot_data_key(text: Any, what: str, resource: str, encoded: bool) -> list[Finding]:
+    """A private key in user data or custom data, which whoever may describe the instance or read the VM's model
+    reads (on AWS, ``ReadOnlyAccess``); an unknown (still computed) value cannot be checked."""
+    if not isinstance(text, str):
+        return []
+    try:
+        plain = base64.b64decode(text, validate=True).decode(errors="replace") if encoded else text
+    except ValueError:
+        plain = text
+    if "PRIVATE KEY-----" not in plain:
+        return []
+    return [Finding("key-in-boot-data", "error", resource,
+                    f"the {what} holds a private key, readable by anyone allowed to describe the node; keep it in "
+                    "the cloud's secret store and fetch it at boot (components/boot/node_secrets.py)")]
+
+
 def _instance(props: Mapping[str, Any], resource: str) -> list[Finding]:
-    findings = _imds(props, resource)
+    findings = _imds(props, resource) + _boot_data_key(props.get("userData"), "user data", resource, False)
     root = props.get("rootBlockDevice")
     if not _true(_map(root).get("encrypted")):
         findings.append(Finding("ebs-unencrypted", "error", resource,
@@ -230,7 +247,7 @@ def _instance(props: Mapping[str, Any], resource: str) -> list[Finding]:
 
 
 def _launch_template(props: Mapping[str, Any], resource: str) -> list[Finding]:
-    findings = _imds(props, resource)
+    findings = _imds(props, resource) + _boot_data_key(props.get("userData"), "user data", resource, True)
     volumes = [_map(mapping) for mapping in _seq(props.get("blockDeviceMappings")) if _map(mapping).get("ebs")]
     if not volumes:
         findings.append(Finding("ebs-unencrypted", "error", resource,
@@ -450,6 +467,15 @@ def _azure_container_group(props: Mapping[str, Any], resource: str) -> list[Find
     return findings
 
 
+def _azure_vm(props: Mapping[str, Any], resource: str) -> list[Finding]:
+    return _boot_data_key(_map(props.get("osProfile")).get("customData"), "custom data", resource, True)
+
+
+def _azure_scale_set(props: Mapping[str, Any], resource: str) -> list[Finding]:
+    profile = _map(_map(props.get("virtualMachineProfile")).get("osProfile"))
+    return _boot_data_key(profile.get("customData"), "custom data", resource, True)
+
+
 RESOURCE_RULES: dict[str, Callable[[Mapping[str, Any], str], list[Finding]]] = {
     "aws:ec2/instance:Instance": _instance,
     "aws:ec2/launchTemplate:LaunchTemplate": _launch_template,
@@ -466,6 +492,8 @@ RESOURCE_RULES: dict[str, Callable[[Mapping[str, Any], str], list[Finding]]] = {
     "azure-native:network:SecurityRule": lambda props, resource: _azure_rule(props, resource),
     "azure-native:storage:StorageAccount": _azure_storage_account,
     "azure-native:containerinstance:ContainerGroup": _azure_container_group,
+    "azure-native:compute:VirtualMachine": _azure_vm,
+    "azure-native:compute:VirtualMachineScaleSet": _azure_scale_set,
 }
 
 

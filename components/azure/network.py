@@ -126,7 +126,9 @@ class AzureNetwork(pulumi.ComponentResource):
         subnet = network.Subnet(
             f"{name}-cluster", resource_group_name=group.name, virtual_network_name=vnet.name,
             address_prefix=self.subnet_prefix, network_security_group=network.NetworkSecurityGroupArgs(id=nsg.id),
-            service_endpoints=[network.ServiceEndpointPropertiesFormatArgs(service="Microsoft.Storage")],
+            # Storage: the NFS share admits this subnet; Key Vault: the nodes' boot secrets admit it too.
+            service_endpoints=[network.ServiceEndpointPropertiesFormatArgs(service=service)
+                               for service in ("Microsoft.Storage", "Microsoft.KeyVault")],
             nat_gateway=network.SubResourceArgs(id=nat.id) if nat else None,
             # Outbound only through the NAT gateway (or not at all), never Azure's implicit default access.
             default_outbound_access=False, opts=child)
