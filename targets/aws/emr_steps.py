@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 
 import boto3
 
+from remote.download_paths import UnsafeDownload, open_destination, plan_downloads
 from remote.spark_args import check_args, script_args
 from remote.spark_failure import TRACEBACK, failure_cause
 from remote.spark_job import is_uri
@@ -34,7 +35,6 @@ from targets.spark_jobs import (
     JOBS_PREFIX,
     CloudSparkResult,
     check_local_paths,
-    download_destination,
     input_files,
     job_id,
     local_output_dir,
@@ -195,18 +195,21 @@ def _cancel(emr: Any, cluster_id: str, step_id: str) -> None:
 
 
 def _download(s3: Any, bucket: str, prefix: str, target: Path) -> None:
-    """Every object under ``prefix`` into ``target``, keeping the relative paths (none may leave ``target``)."""
+    """Every object under ``prefix`` into ``target``, keeping the relative paths; every key is checked
+    (remote/download_paths.py) before the first is downloaded."""
     target.mkdir(parents=True, exist_ok=True)
     root = target.resolve()
     with step(f"downloading s3://{bucket}/{prefix} into {target}", "check the credentials allow s3:GetObject and "
               "s3:ListBucket; the results stay in S3 until then"):
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                destination = download_destination(root, item["Key"][len(prefix):])
-                if destination is None:
-                    continue
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                s3.download_file(bucket, item["Key"], str(destination))
+        keys = [item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+                for item in page.get("Contents", [])]
+        try:
+            for key, destination in plan_downloads(root, [key[len(prefix):] for key in keys]):
+                with open_destination(root, destination) as out:
+                    s3.download_fileobj(bucket, f"{prefix}{key}", out)
+        except UnsafeDownload as exc:
+            raise AwsError(f"downloading s3://{bucket}/{prefix} into {target}: {exc}; the download stopped "
+                           f"there, the results stay in s3://{bucket}/{prefix}") from exc
 
 
 @dataclass(frozen=True)

@@ -217,7 +217,8 @@ def test_a_local_output_directory_receives_the_jobs_files_when_it_completes(aws_
         cluster.put(f"{output}/part-00000", b"a\t3\n")
         cluster.put(f"{output}/part-00001", b"b\t1\nc\t1\n")
         cluster.put(f"{output}/_SUCCESS", b"")
-        cluster.put(f"{output}/../escape.txt", b"must not land outside the output directory")
+        cluster.put(f"{output}/day=1/part-00002", b"d\t1\n")
+        cluster.put(f"{output}/day=1/", b"")  # a folder marker, as the S3 console makes: not a file
 
     cluster.on_end.append(write_output)
     target = tmp_path / "results" / "counts"
@@ -225,11 +226,38 @@ def test_a_local_output_directory_receives_the_jobs_files_when_it_completes(aws_
                         timeout=30, on_state=cluster.on_state, poll=0, log_wait=0)
 
     assert result.exit_code == 0 and result.output_dir == target
-    assert sorted(p.name for p in target.iterdir()) == ["_SUCCESS", "part-00000", "part-00001"]
+    assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*")) == [
+        "_SUCCESS", "day=1", "day=1/part-00002", "part-00000", "part-00001"]
     assert (target / "part-00000").read_text() + (target / "part-00001").read_text() == "a\t3\nb\t1\nc\t1\n"
-    assert not (tmp_path / "results" / "escape.txt").exists()
     assert only_step(aws_session, spark)["Config"]["Args"][-1] == result.output_uri
 
+
+
+@pytest.mark.parametrize(("keys", "named"), [
+    (["part-00000", "../escape.txt"], "result '../escape.txt' has an empty, '.' or '..' part"),
+    (["part-00000", "a", "a/b"], "result 'a' is both a file and a folder (it holds 'a/b')"),
+])
+def test_keys_that_cannot_be_files_in_the_output_folder_are_named_and_nothing_is_downloaded(
+        aws_session, spark, job, tmp_path, keys, named):
+    cluster = Cluster(aws_session, spark, ["COMPLETED"])
+    prefix: list[str] = []
+
+    def write_output(step: dict[str, Any]) -> None:
+        prefix.append(step["Config"]["Args"][-1].removeprefix(f"s3://{BUCKET}/") + "/")
+        for key in keys:
+            cluster.put(f"{prefix[0]}{key}", b"x")
+
+    cluster.on_end.append(write_output)
+    target = tmp_path / "results" / "counts"
+    with pytest.raises(AwsError) as refused:
+        submit_emr(aws_session, spark, job.script, job.records, input=None, output=str(target), args=[], timeout=30,
+                   on_state=cluster.on_state, poll=0, log_wait=0)
+    message = str(refused.value)
+    assert message.startswith(f"downloading s3://{BUCKET}/{prefix[0]} into {target}: {named}")
+    assert f"the results stay in s3://{BUCKET}/{prefix[0]}" in message and "--attach" in message
+    assert "\n" not in message
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if "results" in p.parts) == [
+        "results", "results/counts"]
 
 def test_a_failed_step_gives_the_python_traceback_from_its_stderr(aws_session, spark, job):
     cluster = Cluster(aws_session, spark, ["RUNNING", "FAILED"])

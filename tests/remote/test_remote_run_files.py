@@ -98,6 +98,23 @@ def test_get_files_copies_a_tree_and_names_a_missing_file(pool: Pool, tmp_path: 
         files.get_files(pool.client("compute-0"), str(remote), ["gone.txt"], local)
 
 
+def test_get_files_keeps_a_name_with_a_newline_inside_and_refuses_one_that_leaves(pool: Pool, tmp_path: Path) -> None:
+    """A result folder named ``q\n..`` is a folder of that name here, and ``../.bashrc`` is refused before any
+    file is written: nothing lands beside the output folder."""
+    remote = tmp_path / "results"
+    (remote / "q\n..").mkdir(parents=True)
+    (remote / "q\n.." / ".bashrc").write_bytes(b"echo owned\n")
+    (tmp_path / ".bashrc").write_bytes(b"echo owned\n")  # what ../.bashrc names on the node
+    local = tmp_path / "here" / "out"
+    files.get_files(pool.client("compute-0"), str(remote), ["q\n../.bashrc"], local)
+    assert (local / "q\n.." / ".bashrc").read_bytes() == b"echo owned\n"
+    with pytest.raises(RemoteError) as refused:
+        files.get_files(pool.client("compute-0"), str(remote), ["part-00000", "../.bashrc"], tmp_path / "there")
+    assert str(refused.value).startswith(f"[compute-0] download {remote} failed: result '../.bashrc' has an empty, "
+                                         "'.' or '..' part")
+    assert list((tmp_path / "there").iterdir()) == [] and not (tmp_path / "here" / ".bashrc").exists()
+
+
 def test_put_files_uploads_a_tree_with_its_modes_over_one_sftp_session(pool: Pool, tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     local = tmp_path / "data"
