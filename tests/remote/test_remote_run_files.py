@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import stat
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from remote import files
-from remote.errors import ConnectionLost, RemoteError
+from remote import deadlines, files
+from remote.errors import CommandTimeout, ConnectionLost, RemoteError
 from remote.pool import Pool
 from remote.run import run
 
@@ -46,10 +47,31 @@ def test_stdin_and_large_interleaved_output(pool: Pool) -> None:
     assert len(result.stderr) == 3_000_000
 
 
-def test_timeout_raises(pool: Pool) -> None:
-    with pytest.raises(RemoteError) as caught:
-        run(pool.head(), "sleep 5", step="slow", timeout=0.5)
-    assert "timed out" in str(caught.value) and not isinstance(caught.value, ConnectionLost)
+def test_a_step_past_its_deadline_names_node_step_and_what_to_do(pool: Pool) -> None:
+    started = time.monotonic()
+    with pytest.raises(CommandTimeout) as caught:
+        run(pool.head(), "sleep 30", step="check shared fs", timeout=0.5)
+    assert time.monotonic() - started < 15  # long before the command itself would have ended
+    assert (caught.value.node, caught.value.step) == ("head", "check shared fs")
+    assert caught.value.detail == "no answer within 0.5 s running sleep 30"
+    assert "`invoke ssh --node head`" in caught.value.hint and not isinstance(caught.value, ConnectionLost)
+    assert run(pool.head(), ["echo", "ok"], step="after").stdout == "ok\n"  # the connection is still usable
+
+
+def test_a_command_that_closes_its_output_but_runs_on_still_meets_the_deadline(pool: Pool) -> None:
+    """The exit status is waited for within the deadline too: EOF on the output is not the command's end."""
+    started = time.monotonic()
+    with pytest.raises(CommandTimeout):
+        run(pool.head(), "exec >&- 2>&-; sleep 30", step="hung mount", timeout=1)
+    assert time.monotonic() - started < 15
+
+
+def test_every_command_has_the_default_deadline_unless_its_step_says_another(pool: Pool,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(deadlines, "DEFAULT", 1.0)
+    with pytest.raises(CommandTimeout, match="no answer within 1 s running sleep 30"):
+        run(pool.head(), "sleep 30", step="probe")
+    assert run(pool.head(), "sleep 1.5; echo done", step="known long", timeout=10).stdout == "done\n"
 
 
 def test_dropped_connection_is_connection_lost(pool: Pool) -> None:
