@@ -29,6 +29,7 @@ from remote.spark_args import check_args, script_args
 from remote.spark_failure import TRACEBACK, failure_cause
 from remote.spark_job import is_uri
 from spec.outputs import SparkCluster
+from targets.aws.emr_step_once import add_step_once
 from targets.aws.errors import AwsError, step
 from targets.spark_job_records import JobRecords, SparkJobRecord, finishing, reattach
 from targets.spark_jobs import (
@@ -78,7 +79,9 @@ def submit_emr(session: boto3.session.Session, spark: SparkCluster, script: Path
     command += [script_uri, *script_args(args, input=input_uri, output=None if output is None else output_uri,
                                          job_input=f"{location}input", job_output=f"{location}output")]
 
-    step_id = _add_step(emr, spark.master, f"submit-spark {script.name} ({prefix.removesuffix('/')})", command)
+    # the job's folder in the name: unique to this submission, the token add_step_once looks for
+    step_id = add_step_once(session, spark.region, spark.master,
+                            f"submit-spark {script.name} ({prefix.removesuffix('/')})", command)
     record = SparkJobRecord(provider="aws", cluster=spark.master, cluster_job_id=step_id, prefix=prefix,
                             output_uri=output_uri, output_dir=local_output, script=script.name,
                             submitted=datetime.now(UTC))
@@ -150,14 +153,6 @@ def _upload_input(s3: Any, path: Path, bucket: str, prefix: str) -> str:
         with step(f"uploading {file} to s3://{bucket}/{file_key}", "check the credentials allow s3:PutObject"):
             s3.upload_file(str(file), bucket, file_key)  # multipart for large files
     return f"s3://{bucket}/{key}"
-
-
-def _add_step(emr: Any, cluster_id: str, name: str, command: list[str]) -> str:
-    with step(f"adding a step to EMR cluster {cluster_id}", "check the credentials allow "
-              "elasticmapreduce:AddJobFlowSteps"):
-        return emr.add_job_flow_steps(JobFlowId=cluster_id, Steps=[{
-            "Name": name, "ActionOnFailure": "CONTINUE",
-            "HadoopJarStep": {"Jar": "command-runner.jar", "Args": command}}])["StepIds"][0]
 
 
 def _follow(emr: Any, cluster_id: str, step_id: str, timeout: float, on_state: Callable[[str, float], None],

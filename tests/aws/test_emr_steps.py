@@ -20,9 +20,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from botocore.exceptions import ReadTimeoutError
 
 from remote.spark_args import ScriptArgsError
 from spec.outputs import SparkCluster
+from targets.aws import emr_step_once
 from targets.aws.emr_steps import follow_emr, submit_emr
 from targets.aws.errors import AwsError
 from targets.errors import TargetError
@@ -177,6 +179,46 @@ def test_uploads_script_modules_and_input_and_adds_the_spark_submit_step(aws_ses
         "to S3 every few minutes): read its stdout.gz there later")
     assert job.records.ids() == []  # followed to its end: nothing left to attach to
 
+
+def test_a_step_whose_answer_was_lost_is_found_by_its_token_and_never_added_twice(aws_session, spark, job,
+                                                                                   monkeypatch):
+    """EMR adds the step but its answer is lost (a read timeout): the next attempt finds the step by the token in
+    its name instead of adding another. A step of an earlier submission of the same script is not taken for it."""
+    monkeypatch.setattr(emr_step_once, "BACKOFF", 0)
+    emr = aws_session.client("emr")
+    earlier = emr.add_job_flow_steps(JobFlowId=spark.master, Steps=[{
+        "Name": "submit-spark word count.py (jobs/word-count-20250101T000000Z-abcdef)", "ActionOnFailure": "CONTINUE",
+        "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["true"]}}])["StepIds"][0]
+    added: list[str] = []
+
+    def lose_the_answer(parsed: dict[str, Any], **_: Any) -> None:
+        added.extend(parsed["StepIds"])
+        if len(added) == 1:
+            raise ReadTimeoutError(endpoint_url="https://elasticmapreduce.us-east-1.amazonaws.com/")
+
+    aws_session.events.register("after-call.emr.AddJobFlowSteps", lose_the_answer)
+    cluster = Cluster(aws_session, spark, ["COMPLETED"])
+    result = submit_emr(aws_session, spark, job.script, job.records, input=None, output=None, args=[], timeout=30,
+                        on_state=cluster.on_state, poll=0, log_wait=0)
+
+    assert result.exit_code == 0 and added == [result.cluster_job_id]  # added once, then found
+    steps = emr.list_steps(ClusterId=spark.master)["Steps"]
+    assert sorted(s["Id"] for s in steps) == sorted([earlier, result.cluster_job_id])
+
+
+def test_a_step_that_cannot_be_added_after_every_attempt_is_one_line(aws_session, spark, job, monkeypatch):
+    monkeypatch.setattr(emr_step_once, "BACKOFF", 0)
+    calls: list[str] = []
+    for operation in ("ListSteps", "AddJobFlowSteps"):
+        aws_session.events.register(f"before-call.emr.{operation}", lambda model, **_: calls.append(model.name))
+    fail_calls(aws_session, "emr", "AddJobFlowSteps", "InternalServerError")
+    with pytest.raises(AwsError, match=r"^adding step 'submit-spark word count.py \(jobs/word-count-.*\)' to EMR "
+                                       r"cluster j-\w+: .*InternalServerError.*; check the credentials") as failed:
+        submit_emr(aws_session, spark, job.script, job.records, input=None, output=None, args=[], timeout=30,
+                   on_state=lambda state, seconds: None, poll=0, log_wait=0)
+    assert "\n" not in str(failed.value)
+    assert calls == ["ListSteps", "AddJobFlowSteps"] * emr_step_once.ATTEMPTS  # each attempt looks first
+    assert aws_session.client("emr").list_steps(ClusterId=spark.master)["Steps"] == []
 
 def test_a_directory_input_goes_up_whole_and_uris_pass_through_untouched(aws_session, spark, job, tmp_path):
     folder = tmp_path / "pageviews"
