@@ -22,12 +22,15 @@ class UnsafeDownload(Exception):
 
 def plan_downloads(root: Path, names: Iterable[str]) -> list[tuple[str, Path]]:
     """``(name, destination)`` for each file among ``names`` (relative to the job's output), every destination
-    inside the resolved folder ``root``; a name ending in ``/`` is a folder marker and only makes its folder known.
+    inside the resolved folder ``root``; a name ending in ``/`` is a folder marker and only makes its folder known,
+    and the empty name (an object store's marker of the output folder itself) is the root.
     Raises UnsafeDownload for the first name that is absolute, has an empty, ``.`` or ``..`` part, goes through a
     symlink, or is both a file and a folder."""
     files: dict[str, Path] = {}
     folders: dict[str, str] = {}  # each folder some name needs, and the first name that needs it
     for name in names:
+        if not name:
+            continue
         parts = _parts(name)
         for depth in range(1, len(parts) if not name.endswith("/") else len(parts) + 1):
             folders.setdefault("/".join(parts[:depth]), name)

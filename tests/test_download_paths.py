@@ -24,7 +24,8 @@ def everything_under(folder: Path) -> list[str]:
 def test_nested_names_and_folder_markers_land_under_the_root(tmp_path: Path) -> None:
     root = tmp_path / "out"
     root.mkdir()
-    download(root, {"part-00000": b"a\n", "day=1/part-00001": b"b\n", "empty/": b"", "q\n../.bashrc": b"echo\n"})
+    download(root, {"": b"", "part-00000": b"a\n", "day=1/part-00001": b"b\n", "empty/": b"",
+                    "q\n../.bashrc": b"echo\n"})  # "": the output folder's own marker (key output/ in S3)
     assert everything_under(root) == ["day=1", "day=1/part-00001", "part-00000", "q\n..", "q\n../.bashrc"]
     assert (root / "q\n.." / ".bashrc").read_bytes() == b"echo\n"  # a folder whose name holds a newline, inside
     assert everything_under(tmp_path) == ["out", *(f"out/{name}" for name in everything_under(root))]

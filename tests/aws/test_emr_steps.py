@@ -261,6 +261,7 @@ def test_a_local_output_directory_receives_the_jobs_files_when_it_completes(aws_
         cluster.put(f"{output}/_SUCCESS", b"")
         cluster.put(f"{output}/day=1/part-00002", b"d\t1\n")
         cluster.put(f"{output}/day=1/", b"")  # a folder marker, as the S3 console makes: not a file
+        cluster.put(f"{output}/", b"")  # the output folder's own marker
 
     cluster.on_end.append(write_output)
     target = tmp_path / "results" / "counts"
