@@ -58,10 +58,13 @@ def open_destination(root: Path, destination: Path) -> BinaryIO:
             if not stat.S_ISDIR(folder.lstat().st_mode):
                 raise UnsafeDownload(f"result {relative.as_posix()!r}: {folder} exists and is not a folder; "
                                      "download into a new --output folder") from None
+        except OSError as err:
+            raise UnsafeDownload(f"result {relative.as_posix()!r}: cannot make the folder {folder}: "
+                                 f"{err.strerror}; download into a new --output folder") from err
     try:
         fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
     except OSError as err:
-        raise UnsafeDownload(f"result {relative.as_posix()!r} cannot be written to {destination}: "
+        raise UnsafeDownload(f"result {relative.as_posix()!r}: cannot be written to {destination}: "
                              f"{err.strerror}; download into a new --output folder") from err
     return os.fdopen(fd, "wb")
 
@@ -86,6 +89,9 @@ def _no_symlink(root: Path, destination: Path, name: str) -> None:
             mode = path.lstat().st_mode
         except FileNotFoundError:
             return
+        except OSError as err:  # a part longer than the file system allows, say
+            raise UnsafeDownload(f"result {name!r} cannot be a path under {root}: {err.strerror}; rename it where "
+                                 "the job wrote it") from err
         if stat.S_ISLNK(mode):
             raise UnsafeDownload(f"result {name!r} would be written through the symlink {path}, which may lead "
                                  "outside the output folder; download into a new --output folder")

@@ -3,6 +3,7 @@ the result names say, and a name that is both a file and a folder is named befor
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,26 @@ def test_a_symlink_that_appears_after_the_plan_is_refused_too(tmp_path: Path) ->
         with pytest.raises(UnsafeDownload):
             open_destination(root, destination).close()
     assert everything_under(outside) == []
+
+
+def test_a_name_this_file_system_cannot_hold_is_one_line(tmp_path: Path) -> None:
+    root = tmp_path / "out"
+    root.mkdir()
+    for name in (f"{'x' * 300}/part-00000", "y" * 300):
+        with pytest.raises(UnsafeDownload, match=r"cannot be a path under .*: File name too long") as refused:
+            download(root, {name: b"a\n"})
+        assert "\n" not in str(refused.value)
+    assert list(root.iterdir()) == []
+
+
+def test_an_output_folder_that_cannot_be_written_is_one_line_naming_the_result(tmp_path: Path) -> None:
+    """A read-only file system (a real one: tmpfs mounted ro, which root cannot write either)."""
+    root = tmp_path / "out"
+    root.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(root)], check=True)
+    try:
+        for name, said in (("day=1/part-00000", "cannot make the folder"), ("part-00000", "cannot be written to")):
+            with pytest.raises(UnsafeDownload, match=rf"^result '{name}': {said} .*: Read-only file system"):
+                download(root, {name: b"a\n"})
+    finally:
+        subprocess.run(["umount", str(root)], check=True)
