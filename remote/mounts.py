@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 import paramiko
 
+from remote import deadlines
 from remote.errors import RemoteError
 from remote.run import run, tail
 from spec.outputs import SharedFs, Volume
@@ -58,7 +59,8 @@ def _fields(stdout: str) -> dict[str, str]:
 def _run_script(client: paramiko.SSHClient, node: str, step: str, args: list[str]) -> dict[str, str]:
     """Run mount.sh with ``args``; its failure is a RemoteError with the script's own hint line."""
     script = MOUNT_SCRIPT.read_text()
-    result = run(client, _as_root(["sh", "-c", script, "mount.sh", *args]), node=node, step=step, check=False)
+    result = run(client, _as_root(["sh", "-c", script, "mount.sh", *args]), node=node, step=step, check=False,
+                 timeout=deadlines.MOUNT)
     if result.exit_code != 0:
         lines = result.stderr.splitlines()
         hints = [line.removeprefix("hint: ") for line in lines if line.startswith("hint: ")]

@@ -183,9 +183,8 @@ def _upload(pool: Pool, local: Path, remote_parent: str) -> str:
 def _download(pool: Pool, remote: str, local: Path) -> None:
     """Copy the result folder here, without Hadoop's ``.crc`` checksum files."""
     head, client = pool.head_name(), pool.head()
-    listing = run(client, ["find", remote, "-type", "f", "!", "-name", ".*.crc", "-printf", "%P\\n"],
-                  node=head, step="list results").stdout.split("\n")
-    local.mkdir(parents=True, exist_ok=True)
+    listing = run(client, ["find", remote, "-type", "f", "!", "-name", ".*.crc", "-printf", "%P\\0"],
+                  node=head, step="list results").stdout.split("\0")  # NUL: a name may hold a newline
     files.get_files(client, remote, [relative for relative in listing if relative], local, node=head)
 
 

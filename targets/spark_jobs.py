@@ -105,15 +105,6 @@ def input_files(path: Path, prefix: str) -> tuple[str, list[tuple[Path, str]]]:
     return f"{base}/", files
 
 
-def download_destination(root: Path, relative: str) -> Path | None:
-    """Where an object ``relative`` to the job's output prefix lands under the resolved ``root``; None for a
-    folder marker, or a name such as ``../x`` that would land outside ``root`` (object names are not paths)."""
-    destination = (root / relative).resolve()
-    if not relative or relative.endswith("/") or not destination.is_relative_to(root):
-        return None
-    return destination
-
-
 def user_exit_code(log: str) -> int:
     """The driver's exit code as YARN reports it in ``log`` (the last non-zero one), else 1: the job failed."""
     codes = [int(code) for code in USER_EXIT.findall(log) if int(code) != 0]

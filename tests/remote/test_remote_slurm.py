@@ -15,7 +15,7 @@ import pytest
 
 from remote import files, slurm
 from remote.batch_script import batch_script, output_names, slurm_time
-from remote.errors import ConnectionLost, RemoteError
+from remote.errors import CommandTimeout, ConnectionLost, RemoteError
 from remote.job_record import JobRecord
 from remote.pool import Pool
 from remote.run import run
@@ -154,6 +154,7 @@ d=STATE
 n=$(( $(cat "$d/scontrol" 2>/dev/null || echo 0) + 1 ))
 echo "$n" > "$d/scontrol.$$" && mv "$d/scontrol.$$" "$d/scontrol"
 [ -f "$d/hang-once" ] && { rm "$d/hang-once"; sleep 3; }
+[ -f "$d/hang" ] && sleep 10  # a head whose file system hangs: no answer, every time
 [ -f "$d/gone" ] && { echo "slurm_load_jobs error: Invalid job id specified" >&2; exit 1; }
 read state code < "$d/state"
 echo "LINE" | sed -e "s/JobId=5/JobId=$4/" -e "s/JobState=COMPLETED/JobState=$state/" \\
@@ -333,6 +334,20 @@ def test_wait_recovers_from_a_silent_poll(pool: Pool, fakes: Fakes, monkeypatch:
     state = slurm.wait(pool, 1001, timeout=20, poll=0.1, path_prefix=fakes.prefix)
     assert state.state == "COMPLETED" and fakes.count("scontrol") == 2
     assert pool.head() is not first_head  # the silent connection was replaced
+
+
+def test_a_poll_that_never_answers_ends_the_wait_naming_the_node_and_what_to_do(
+        pool: Pool, fakes: Fakes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --timeout the wait would otherwise reconnect and poll again forever."""
+    monkeypatch.setattr(slurm, "POLL_TIMEOUT", 2.0)  # time enough for each poll to start on a loaded machine
+    (fakes.state_dir / "hang").write_text("")
+    with pytest.raises(CommandTimeout) as caught:
+        slurm.wait(pool, 1001, timeout=None, poll=0.1, path_prefix=fakes.prefix)
+    err = caught.value
+    assert (err.node, err.step) == ("head", "scontrol") and fakes.count("scontrol") == slurm.HUNG_POLLS
+    assert err.detail.startswith("no answer within 2 s running ") and err.detail.endswith(
+        f", {slurm.HUNG_POLLS} times in a row on new connections (job 1001 is left as it is)")
+    assert "`invoke ssh --node head`" in err.hint and not (fakes.state_dir / "scancelled").exists()
 
 
 def test_wait_timeout_cancels(pool: Pool, fakes: Fakes) -> None:
