@@ -344,7 +344,7 @@ def status(c: Context, name: str | None = None, stack: str | None = None) -> Non
         table.add_column(column)
     for row in report:
         table.add_row(row.node, row.address, row.ssh, row.slurm, ", ".join(row.mounts) or "-")
-    console.print(table)
+    console.print(table, soft_wrap=False)  # a table fits its columns to the width
 
 
 @task(help={"timeout": "seconds each of the two measurement jobs may take (default 300)", **FIND_HELPS})

@@ -10,5 +10,6 @@ from rich.console import Console
 
 
 def text_console(**options: Any) -> Console:
-    """A rich console with markup, emoji codes and highlighting off (``options`` go to ``Console``)."""
-    return Console(markup=False, emoji=False, highlight=False, **options)
+    """A rich console with markup, emoji codes and highlighting off (``options`` go to ``Console``), whose lines
+    are never cut to a width: in a log (80 columns when rich cannot know better) a line stays one line."""
+    return Console(markup=False, emoji=False, highlight=False, soft_wrap=True, **options)

@@ -21,6 +21,7 @@ from remote.errors import BadInput, RemoteError
 from spec.outputs import NoSuchNode
 from targets.errors import TargetError, UsageError
 from targets.local.commands import LocalError
+from tests.pulumi_cli.fixture import FakePulumi
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKUP = "[/x] [bold]b[/bold] :smile: [red]"
@@ -99,6 +100,13 @@ def test_the_cli_console_prints_markup_and_emoji_codes_as_they_are() -> None:
     assert (invoke_tasks.console._markup, invoke_tasks.console._emoji) == (False, False)
 
 
+def test_a_long_line_stays_one_line_in_a_log() -> None:
+    log = io.StringIO()
+    line = "compute-0 /shared: /var/tmp/state/lab/shared (bind) already mounted " * 4
+    text_console(file=log).print(line)
+    assert log.getvalue() == f"{line}\n"
+
+
 def test_a_node_name_holding_markup_is_one_line_as_typed(lab: Path) -> None:
     result = invoke(lab, "ssh", "-n", "lab", "--node", MARKUP)
     assert (result.returncode, result.stderr) == (2, "")
@@ -160,3 +168,15 @@ def test_a_misspelled_stack_to_reach_gets_the_closest_name_and_the_list(lab: Pat
         "(https://www.pulumi.com/docs/install/); did you mean 'spark-dev'? environments here: lab; stacks of this "
         "project: azure-containers-dev, azure-hpc-dev, azure-spark-dev, containers-dev, hpc-dev, local-dev, "
         "spark-dev"]
+
+
+def test_a_stack_the_backend_lacks_gets_the_closest_of_its_stacks(lab: Path, fake_pulumi: FakePulumi) -> None:
+    fake_pulumi.deploy("team-hpc", {})
+    environ = {**os.environ, "CHPC_STATE_DIR": str(lab), "COLUMNS": "300", **fake_pulumi.env()}
+    argv = [sys.executable, "-m", "invoke", "--search-root", str(ROOT), "-c", "invoke_tasks", "status", "-s",
+            "team-hcp"]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=environ, cwd=ROOT)
+    assert result.returncode == 1
+    [line] = result.stdout.splitlines()
+    assert line.startswith("error: stack select: this project has no stack 'team-hcp' in the Pulumi backend")
+    assert line.endswith("; did you mean 'team-hpc'? environments here: lab; stacks of this project: team-hpc")
