@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,18 +20,17 @@ from remote.errors import BadInput, RemoteError
 from spec.outputs import NoSuchNode
 from targets.errors import TargetError, UsageError
 from targets.local.commands import LocalError
+from tests.local.harness import invoke as run_cli
 from tests.pulumi_cli.fixture import FakePulumi
 
-ROOT = Path(__file__).resolve().parents[1]
 MARKUP = "[/x] [bold]b[/bold] :smile: [red]"
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 
 
-def invoke(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """The CLI as a user runs it (no Pulumi CLI on PATH), with ``state_dir`` as its state folder."""
-    environ = {**os.environ, "CHPC_STATE_DIR": str(state_dir), "COLUMNS": "300", "PATH": "/usr/sbin:/usr/bin:/bin"}
-    argv = [sys.executable, "-m", "invoke", "--search-root", str(ROOT), "-c", "invoke_tasks", *args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=120, env=environ, cwd=ROOT)
+def invoke(state_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The CLI as a user runs it, with ``state_dir`` as its state folder and no Pulumi CLI on PATH (unless ``env``
+    puts one there)."""
+    return run_cli(state_dir, *args, timeout=120, env={"PATH": "/usr/sbin:/usr/bin:/bin", **(env or {})})
 
 
 @pytest.fixture
@@ -172,10 +170,7 @@ def test_a_misspelled_stack_to_reach_gets_the_closest_name_and_the_list(lab: Pat
 
 def test_a_stack_the_backend_lacks_gets_the_closest_of_its_stacks(lab: Path, fake_pulumi: FakePulumi) -> None:
     fake_pulumi.deploy("team-hpc", {})
-    environ = {**os.environ, "CHPC_STATE_DIR": str(lab), "COLUMNS": "300", **fake_pulumi.env()}
-    argv = [sys.executable, "-m", "invoke", "--search-root", str(ROOT), "-c", "invoke_tasks", "status", "-s",
-            "team-hcp"]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=environ, cwd=ROOT)
+    result = invoke(lab, "status", "-s", "team-hcp", env=fake_pulumi.env())
     assert result.returncode == 1
     [line] = result.stdout.splitlines()
     assert line.startswith("error: stack select: this project has no stack 'team-hcp' in the Pulumi backend")
