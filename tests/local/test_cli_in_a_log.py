@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.local.harness import invoke, run_name, write_spec
+from tests.local.harness import ROOT, invoke, run_name, write_spec
 
 pytestmark = pytest.mark.local_cluster
 
@@ -64,6 +64,13 @@ def test_up_mount_and_run_mpi_write_a_stamped_line_per_change_in_a_log(state_dir
         assert job_states and all(re.match(r"job \d+: ", line) for line in job_states), run.stdout
         assert len(job_states) < 15 and len(job_states) == len(set(job_states)), run.stdout
         assert re.search(r"^job \d+ COMPLETED exit code 0 in \d+\.\d s$", run.stdout, re.M), run.stdout
+
+        ring = tmp_path / "My Ring.c"  # compiled on the head under its own name, spaces and all
+        ring.write_text((ROOT / "examples" / "mpi" / "ring.c").read_text())
+        compiled = invoke(state_dir, "run-mpi", "-n", name, "-p", str(ring))
+        assert compiled.returncode == 0, compiled.stdout + compiled.stderr
+        assert "submitted job" in compiled.stdout and ": My Ring.c on 2 node(s), 4 task(s)" in compiled.stdout
+        assert re.search(r"^Process 0 on compute-0 received token", compiled.stdout, re.M), compiled.stdout
     finally:
         gone = invoke(state_dir, "destroy", "-n", name)
     assert gone.returncode == 0, gone.stdout + gone.stderr
