@@ -98,6 +98,19 @@ def test_the_cli_console_prints_markup_and_emoji_codes_as_they_are() -> None:
     assert (invoke_tasks.console._markup, invoke_tasks.console._emoji) == (False, False)
 
 
+def test_a_table_of_names_and_remote_values_shows_them_as_they_are() -> None:
+    from rich.table import Table
+
+    out = io.StringIO()
+    table = Table(title=f"environment {MARKUP}")
+    table.add_column("node")
+    table.add_column("mounts")
+    table.add_row(MARKUP, "[bold]/scratch[/bold]")
+    text_console(file=out, width=120).print(table, soft_wrap=False)
+    assert f"environment {MARKUP}" in out.getvalue()
+    assert f"│ {MARKUP} │ [bold]/scratch[/bold] │" in out.getvalue()
+
+
 def test_a_long_line_stays_one_line_in_a_log() -> None:
     log = io.StringIO()
     line = "compute-0 /shared: /var/tmp/state/lab/shared (bind) already mounted " * 4
