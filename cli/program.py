@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class ToolkitProgram(Program):
+    """Invoke's program, its parse errors turned into invoke's ``Exit`` with code 2 (printed as the same line)."""
+
     def parse_tasks(self) -> None:
         try:
             super().parse_tasks()
