@@ -71,6 +71,13 @@ def test_up_mount_and_run_mpi_write_a_stamped_line_per_change_in_a_log(state_dir
         assert compiled.returncode == 0, compiled.stdout + compiled.stderr
         assert "submitted job" in compiled.stdout and ": My Ring.c on 2 node(s), 4 task(s)" in compiled.stdout
         assert re.search(r"^Process 0 on compute-0 received token", compiled.stdout, re.M), compiled.stdout
+
+        script = folder / "x] hello job.sbatch"  # the path reads "my [/x] hello job.sbatch"
+        script.write_text('#!/bin/sh\n#SBATCH --ntasks=1\necho "[/x] hello from $1 :smile:"\n')
+        batch = invoke(state_dir, "run-mpi", "-n", name, "-b", str(script), "-a", "'a b [bold]'")
+        assert batch.returncode == 0, batch.stdout + batch.stderr
+        assert "[/x] hello from a b [bold] :smile:" in batch.stdout.splitlines(), batch.stdout
+        assert ": x] hello job.sbatch (sbatch)" in batch.stdout
     finally:
         gone = invoke(state_dir, "destroy", "-n", name)
     assert gone.returncode == 0, gone.stdout + gone.stderr
