@@ -104,6 +104,10 @@ def plan(c: Context, stack: str | None = None, spec: str | None = None, format: 
     """Plan a cloud stack (aws or azure) offline: resources, security findings, cost per hour, day and month."""
     import json
 
+    from targets.environments import stack_files_clause
+
+    if stack is None and spec is None:
+        raise Exit(f"plan: give --stack STACK or --spec FILE; {stack_files_clause()}", code=2)
     env = _environment(spec, stack, None, None)
     if format not in ("text", "json"):
         raise Exit(f"--format {format!r}: allowed: text, json", code=2)

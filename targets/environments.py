@@ -110,8 +110,12 @@ def require_stack_file(stack: str) -> None:
     short = check_stack(stack).rsplit("/", 1)[-1]
     if not (pulumi_stack.PROJECT / f"Pulumi.{short}.yaml").is_file():
         raise UsageError(f"stack {stack!r}: this project has no Pulumi.{short}.yaml; "
-                         f"{did_you_mean(short, _stack_files())}stacks of this project: "
-                         f"{', '.join(_stack_files()) or 'none'}")
+                         f"{did_you_mean(short, _stack_files())}{stack_files_clause()}")
+
+
+def stack_files_clause() -> str:
+    """The stacks whose spec this project holds (its Pulumi.<stack>.yaml files), for an error line."""
+    return f"stacks of this project: {', '.join(_stack_files()) or 'none'}"
 
 
 def _stack_files() -> list[str]:

@@ -134,6 +134,8 @@ def test_a_node_name_holding_markup_is_one_line_as_typed(lab: Path) -> None:
     (["submit-spark", "--args", "'oops"], "submit-spark: --args \"'oops\": No closing quotation"),
     (["submit-spark"], "submit-spark: give --script (a new job) or --attach ID (a running one)"),
     (["job", "--id", "x"], "--id 'x': allowed: a whole number of at least 1"),
+    (["plan"], "plan: give --stack STACK or --spec FILE; stacks of this project: azure-containers-dev, azure-hpc-dev, "
+               "azure-spark-dev, containers-dev, hpc-dev, local-dev, spark-dev"),
 ])
 def test_a_bad_flag_value_is_one_line_and_exit_2(lab: Path, argv: list[str], line: str) -> None:
     result = invoke(lab, *argv)
