@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import paramiko
 
-from remote.errors import BadInput, CommandTimeout, ConnectionLost, RemoteError
+from remote.errors import BadInput, CommandTimeout, ConnectionLost, RemoteError, SlurmUnanswered
 from remote.job_flags import parse_array
 from remote.pool import Pool
 from remote.run import run, tail
@@ -247,9 +247,9 @@ def job_status(
         return JobStatus(tuple(state_from_scontrol(line) for line in lines))
     output = (result.stderr + result.stdout).strip()
     if "invalid job id" not in output.lower():
-        raise RemoteError(node, "scontrol", f"scontrol show job {job_id} failed (exit {result.exit_code}): "
-                          f"{tail(output, 5) or '(no output)'}",
-                          "check that slurmctld is running on the head (`systemctl status slurmctld`)")
+        raise SlurmUnanswered(node, "scontrol", f"scontrol show job {job_id} failed (exit {result.exit_code}): "
+                              f"{tail(output, 5) or '(no output)'}",
+                              "check that slurmctld is running on the head (`systemctl status slurmctld`)")
     if when_forgotten is None:
         raise RemoteError(node, "scontrol", f"Slurm does not know job {job_id}, and no toolkit job folder "
                           "records it", "check the job id (`squeue` on the head lists the jobs Slurm knows)")
@@ -319,9 +319,7 @@ def wait(
             pool.reset(head)
             time.sleep(min(poll, 1.0))
             continue
-        except RemoteError as err:
-            if err.step != "scontrol" or "slurmctld" not in err.hint:
-                raise
+        except SlurmUnanswered:
             controller_down_since = controller_down_since or time.monotonic()
             if time.monotonic() - controller_down_since > CONTROLLER_GRACE:
                 raise
