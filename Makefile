@@ -4,7 +4,7 @@ VENV := .venv
 PYTHON ?= python3
 APT_PACKAGES := slurm-wlm munge openmpi-bin libopenmpi-dev gcc openssh-server openssh-client \
 	iproute2 util-linux mount e2fsprogs xfsprogs procps openjdk-17-jre-headless \
-	g++ gfortran make cmake python3-mpi4py libfabric-bin
+	g++ gfortran make cmake python3-mpi4py systemd openssl libfabric-bin
 
 .PHONY: setup packages venv azurite demo test lint bench
 setup: requirements.txt packages venv azurite
@@ -32,8 +32,9 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[test,local]'
 	@# invoke reads a project's invoke.yaml only after it has found the collection, so it cannot name
-	@# invoke_tasks.py there: the venv's `invoke` becomes a wrapper that names it (-c).
-	@printf '#!/bin/sh\nexec "%s/bin/python" -m invoke --search-root "%s" -c invoke_tasks "$$@"\n' \
+	@# invoke_tasks.py there: the venv's `invoke` becomes a wrapper that runs cli/program.py, invoke's
+	@# program over invoke_tasks.py (whose parse errors exit 2, as every bad flag does).
+	@printf '#!/bin/sh\nexec "%s/bin/python" "%s/cli/program.py" "$$@"\n' \
 		"$(CURDIR)/$(VENV)" "$(CURDIR)" > $(VENV)/bin/invoke
 	@chmod +x $(VENV)/bin/invoke
 	@touch $@

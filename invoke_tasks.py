@@ -8,7 +8,6 @@ Heavy imports (paramiko, pulumi) happen inside the tasks that need them.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import shlex
 import sys
@@ -16,51 +15,38 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from invoke import Context, task
+from invoke import Context
 from invoke.exceptions import Exit
-from rich.console import Console
+from rich.text import Text
+
+from cli.errors import task_errors
+from cli.flags import task
+from cli.text_console import text_console
 
 PROJECT = Path(__file__).resolve().parent
-console = Console(highlight=False)
+console = text_console()
+cli_errors = task_errors(console)
 
 NAME_HELP = "environment name (default: the only environment known here)"
-STACK_HELP = "the environment of this Pulumi stack, wherever it was deployed from (its outputs are read through Pulumi)"
+STACK_HELP = ("the environment of this Pulumi stack, wherever it was deployed from (its outputs are read through "
+              "Pulumi; default: none, --name decides)")
 FIND_HELPS = {"name": NAME_HELP, "stack": STACK_HELP}
 SPEC_HELPS = {
-    "spec": "environment spec file (YAML); overrides --stack",
-    "stack": "take the environment from Pulumi stack config Pulumi.<STACK>.yaml",
+    "spec": "environment spec file (YAML), instead of --stack (default: none: a local cluster of 1 head and 2 "
+            "compute nodes, unless --stack is given)",
+    "stack": "take the environment from Pulumi stack config Pulumi.<STACK>.yaml (default: none)",
     "target": "where to build: local, aws or azure (default: the spec's target, else local)",
-    "nodes": "number of compute nodes (overrides the spec; a cloud stack's config is set to it)",
+    "nodes": "number of compute nodes (overrides the spec; a cloud stack's config is set to it; default: the "
+             "spec's)",
 }
-
-
-def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """One line instead of a traceback: exit 2 for a bad spec, 1 for a failed step."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from rich.markup import escape  # a message can hold [/x] (a path, a remote error): never markup
-
-        from remote.errors import BadInput, RemoteError
-        from spec.errors import SpecError
-        from targets import TargetError, UsageError
-        from targets.local.commands import LocalError
-
-        try:
-            return fn(*args, **kwargs)
-        except SpecError as exc:
-            print(str(exc), file=sys.stderr)
-            raise Exit(code=2) from None
-        except (RemoteError, LocalError, TargetError, KeyError, BadInput) as exc:
-            message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
-            console.print(f"[red]error:[/] {escape(str(message))}", soft_wrap=True)
-            raise Exit(code=2 if isinstance(exc, UsageError | BadInput) else 1) from None
-
-    return wrapper
 
 
 def _environment(spec: str | None, stack: str | None, target: str | None, nodes: int | None) -> Any:
     from spec.loader import load_environment
+    from targets.environments import require_stack_file
+
+    if spec is None and stack is not None:
+        require_stack_file(stack)
 
     return load_environment(spec, stack, PROJECT, target=target, nodes=nodes)
 
@@ -93,7 +79,8 @@ def _ask(question: str) -> bool:
         return False
 
 
-@task(help={**SPEC_HELPS, "yes": "deploy a cloud stack without asking (what it will create and cost is still shown)"})
+@task(help={**SPEC_HELPS, "yes": "deploy a cloud stack without asking (what it will create and cost is still shown; "
+                                 "default: ask, and no terminal means no)"})
 @cli_errors
 def up(c: Context, spec: str | None = None, stack: str | None = None, target: str | None = None,
        nodes: str | None = None, yes: bool = False) -> None:
@@ -106,15 +93,21 @@ def up(c: Context, spec: str | None = None, stack: str | None = None, target: st
     targets.up(env, console, targets.UpRequest(stack=stack, nodes=count, yes=yes, confirm=_ask))
 
 
-@task(help={"stack": SPEC_HELPS["stack"], "spec": SPEC_HELPS["spec"],
-            "format": "text (a tree, findings and cost) or json (one object for scripts and CI gates)",
-            "live_prices": "ask the AWS Pricing API for instance prices (target aws; needs AWS credentials)"})
+@task(help={"stack": "the Pulumi stack whose config Pulumi.<STACK>.yaml is planned (default: none)",
+            "spec": "environment spec file (YAML) to plan instead of a stack's config (default: none)",
+            "format": "text (a tree, findings and cost) or json (one object for scripts and CI gates; default: text)",
+            "live_prices": "ask the AWS Pricing API for instance prices (target aws; needs AWS credentials; default: "
+                           "the offline price table)"})
 @cli_errors
 def plan(c: Context, stack: str | None = None, spec: str | None = None, format: str = "text",
          live_prices: bool = False) -> None:
     """Plan a cloud stack (aws or azure) offline: resources, security findings, cost per hour, day and month."""
     import json
 
+    from targets.environments import stack_files_clause
+
+    if stack is None and spec is None:
+        raise Exit(f"plan: give --stack STACK or --spec FILE; {stack_files_clause()}", code=2)
     env = _environment(spec, stack, None, None)
     if format not in ("text", "json"):
         raise Exit(f"--format {format!r}: allowed: text, json", code=2)
@@ -139,7 +132,9 @@ def plan(c: Context, stack: str | None = None, spec: str | None = None, format: 
     if format == "json":
         print(json.dumps(as_json(result), indent=2, sort_keys=True))
     else:
-        render(result, console)
+        from rich.console import Console
+
+        render(result, Console(highlight=False))  # the plan renderer styles its tree with markup of its own
     if result.errors:
         raise Exit(code=1)
 
@@ -152,9 +147,9 @@ def mount(c: Context, name: str | None = None, stack: str | None = None) -> None
     from remote.storage import mount_all
 
     with Pool(_contract(name, stack)) as pool:
-        for node, lines in mount_all(pool).items():
+        for node, lines in mount_all(pool, console).items():
             for line in lines:
-                console.print(f"[bold]{node}[/] {line}")
+                console.print(Text.assemble((node, "bold"), " ", line))
 
 
 @task(help={
@@ -162,18 +157,22 @@ def mount(c: Context, name: str | None = None, stack: str | None = None) -> None
                ".cc/.cpp/.cxx or .f90 file (compiled on the head with mpicc, mpicxx or mpif90), a folder with a "
                "Makefile or CMakeLists.txt (built on the head), or an executable",
     "sbatch": "a Slurm batch script of yours, submitted as it is (its #SBATCH lines kept; --args become its "
-              "arguments; flags given here win over its lines); instead of --program",
+              "arguments; flags given here win over its lines); instead of --program (default: none)",
     "binary": "the executable a built folder runs (its name or its path in the build folder; default: the only "
               "one the build made)",
     "nodes": "compute nodes to use (default: all; with --sbatch, the script's own)",
     "ntasks": "MPI ranks (default: 2 per node; with --sbatch, the script's own)",
-    "args": "arguments for the program or script, one string (shell-quoted); each reaches it exactly",
+    "args": "arguments for the program or script, one string (shell-quoted); each reaches it exactly (default: "
+            "none)",
     "partition": "Slurm partition (default: the environment's, or the script's own)",
     "time": "Slurm time limit, in Slurm's formats (MINUTES, HH:MM:SS, D-HH:MM, ...; default 10 minutes, or the "
             "script's own)",
-    "env": "KEY=VALUE for the job's environment, repeatable; the value reaches every rank exactly",
-    "array": "a job array, in Slurm's syntax (0-15, 1,3,5, 0-15:4, 0-15%2); the exit code is the worst task's",
-    "detach": "submit, print the job id and where its output goes, and return (follow it with `invoke job --id`)",
+    "env": "KEY=VALUE for the job's environment, repeatable; the value reaches every rank exactly (default: "
+           "none)",
+    "array": "a job array, in Slurm's syntax (0-15, 1,3,5, 0-15:4, 0-15%2); the exit code is the worst task's "
+             "(default: one job)",
+    "detach": "submit, print the job id and where its output goes, and return (follow it with `invoke job --id`; "
+              "default: follow the job to its end)",
     "timeout": "seconds to follow the job before cancelling it (default: none, the job's time limit ends it)",
     **FIND_HELPS,
 }, iterable=["env"])
@@ -226,11 +225,11 @@ def run_mpi(c: Context, program: str | None = None, sbatch: str | None = None, b
                                             partition=contract.slurm_partition)
             what = f"{script.name} (sbatch)"
         job_id, record = submitted.job_id, submitted.record
-        console.print(f"submitted job {job_id}: {what}; folder {record.job_dir}", markup=False, soft_wrap=True)
+        console.print(f"submitted job {job_id}: {what}; folder {record.job_dir}", soft_wrap=True)
         if detach:
             finder = f"--stack {stack}" if stack else f"--name {contract.name}"
             console.print(f"job {job_id} runs on its own; output: {record.describe_outputs(job_id)}; follow it with "
-                          f"`invoke job --id {job_id} {finder}`", markup=False, soft_wrap=True)
+                          f"`invoke job --id {job_id} {finder}`", soft_wrap=True)
             return
         result = follow(pool, job_id, record, timeout=follow_for, console=console, out=_writer("stdout"),
                         err=_writer("stderr"))
@@ -238,7 +237,7 @@ def run_mpi(c: Context, program: str | None = None, sbatch: str | None = None, b
 
 
 @task(help={"id": "the Slurm job id (as run-mpi printed it; a job submitted otherwise is followed from what "
-                  "Slurm says)", **FIND_HELPS})
+                  "Slurm says); required", **FIND_HELPS})
 @cli_errors
 def job(c: Context, id: str | None = None, name: str | None = None, stack: str | None = None) -> None:
     """Follow a Slurm job to its end (one run-mpi --detach submitted, from this machine or any other), its output
@@ -272,32 +271,33 @@ def _writer(stream: str) -> Callable[[str], None]:
 def _ended(result: Any) -> None:
     """The job's last line; its exit code becomes the task's."""
     colour = "green" if result.exit_code == 0 else "red"
-    console.print(f"[{colour}]job {result.job_id} {result.state}[/] exit code {result.exit_code} "
-                  f"in {result.seconds:.1f} s")
+    console.print(Text.assemble((f"job {result.job_id} {result.state}", colour),
+                                f" exit code {result.exit_code} in {result.seconds:.1f} s"))
     if result.exit_code:
         raise Exit(code=result.exit_code)
 
 
 @task(help={
     "script": "the PySpark script, run unchanged: it gets exactly --args, or with --input/--output and no "
-              "placeholder in --args, the input and output locations first",
-    "input": "a local file or folder (uploaded to the target's storage) or a URI passed as is (s3://...)",
-    "output": "a local folder that receives the results when the job ends, or a URI",
+              "placeholder in --args, the input and output locations first (required unless --attach)",
+    "input": "a local file or folder (uploaded to the target's storage) or a URI passed as is (s3://...; default: "
+             "none)",
+    "output": "a local folder that receives the results when the job ends, or a URI (default: none, the results "
+              "stay in the job's folder)",
     "args": "the script's arguments, one string (shell-quoted); {input} and {output} stand for the locations of "
-            "--input and --output, {{input}} for the text {input}",
+            "--input and --output, {{input}} for the text {input} (default: none)",
     "timeout": "seconds before the job is given up (default 3600; with --attach, counted from the attach)",
     "attach": "follow again a job (EMR step id, Livy batch id) whose client was lost, and finish its work as the "
-              "submit would have; --script, --input, --output and --args are then not used",
+              "submit would have; --script, --input, --output and --args are then not used (default: none, a new "
+              "job)",
     **FIND_HELPS,
 })
 @cli_errors
 def submit_spark(c: Context, script: str | None = None, input: str | None = None, output: str | None = None,
-                 args: str = "", timeout: int = 3600, attach: str | None = None, name: str | None = None,
+                 args: str = "", timeout: str | None = None, attach: str | None = None, name: str | None = None,
                  stack: str | None = None) -> None:
     """Run a Spark script on the environment's Spark cluster (local standalone, EMR or HDInsight through Livy),
     or re-attach to one on a cloud cluster; exit with its code."""
-    from rich.markup import escape  # a traceback's source line (counts[word] += 1) or a path is not markup
-
     import targets
     from remote.spark_args import ScriptArgsError, check_args
     from targets.backend import SparkJob
@@ -308,27 +308,28 @@ def submit_spark(c: Context, script: str | None = None, input: str | None = None
     except ValueError as exc:  # ScriptArgsError, or shlex's unbalanced quote
         message = str(exc) if isinstance(exc, ScriptArgsError) else f"submit-spark: --args {args!r}: {exc}"
         raise Exit(message, code=2) from None
+    seconds = float(_count("--timeout", timeout) or 3600)
     record = targets.find(name, stack)
+    if attach is None and script is None:
+        raise Exit("submit-spark: give --script (a new job) or --attach ID (a running one)", code=2)
     contract = targets.contract(record, console)
     if contract.spark is None:
         raise Exit(f"environment {contract.name!r} has no Spark cluster: add a spark section to its spec", code=1)
-    if attach is None and script is None:
-        raise Exit("submit-spark: give --script (a new job) or --attach ID (a running one)", code=1)
     backend = targets.backend_for(record.target)
     if attach is not None:
-        result = backend.attach_spark(contract, attach, float(timeout), console)
+        result = backend.attach_spark(contract, attach, seconds, console)
     else:
         assert script is not None
-        job = SparkJob(script=Path(script), input=input, output=output, args=script_args, timeout=float(timeout))
+        job = SparkJob(script=Path(script), input=input, output=output, args=script_args, timeout=seconds)
         result = backend.submit_spark(contract, job, console)
     sys.stdout.write(result.stdout)
     if result.exit_code:
         sys.stderr.write(result.stderr)
-        console.print(f"[red]spark job failed[/] (exit code {result.exit_code})"
-                      + (f": {escape(result.cause)}" if result.cause else ""), soft_wrap=True)
+        console.print(Text.assemble(("spark job failed", "red"), f" (exit code {result.exit_code})"
+                                    + (f": {result.cause}" if result.cause else "")), soft_wrap=True)
         raise Exit(code=result.exit_code)
-    console.print("[green]spark job done[/]" + (f"; results in {escape(str(result.output_dir))}"
-                                                 if result.output_dir else ""), soft_wrap=True)
+    console.print(Text.assemble(("spark job done", "green"),
+                                f"; results in {result.output_dir}" if result.output_dir else ""), soft_wrap=True)
 
 
 @task(help=FIND_HELPS)
@@ -347,15 +348,16 @@ def status(c: Context, name: str | None = None, stack: str | None = None) -> Non
         table.add_column(column)
     for row in report:
         table.add_row(row.node, row.address, row.ssh, row.slurm, ", ".join(row.mounts) or "-")
-    console.print(table)
+    console.print(table, soft_wrap=False)  # a table fits its columns to the width
 
 
 @task(help={"timeout": "seconds each of the two measurement jobs may take (default 300)", **FIND_HELPS})
 @cli_errors
-def bench_network(c: Context, name: str | None = None, stack: str | None = None, timeout: int = 300) -> None:
+def bench_network(c: Context, name: str | None = None, stack: str | None = None, timeout: str | None = None) -> None:
     """Measure MPI latency and bandwidth between two compute nodes (OSU pattern, mpi4py) and print them beside what
     the nodes' networking should give, with a warning line when the latency is far above it."""
-    _measure_network(_contract(name, stack), float(timeout), with_bandwidth=True)
+    seconds = float(_count("--timeout", timeout) or 300)
+    _measure_network(_contract(name, stack), seconds, with_bandwidth=True)
 
 
 def _measure_network(contract: Any, timeout: float, *, with_bandwidth: bool) -> None:
@@ -368,11 +370,11 @@ def _measure_network(contract: Any, timeout: float, *, with_bandwidth: bool) -> 
         figures = latency(pool, timeout)
         rates = bandwidth(pool, timeout) if with_bandwidth else None
     for line in report(figures, rates, expectation(contract)):
-        console.print(line, markup=False, soft_wrap=True)
+        console.print(line, soft_wrap=True)
 
 
 @task(help={"node": "node to open a shell on (default: head)", **FIND_HELPS,
-            "command": "run this command instead of an interactive shell"})
+            "command": "run this command instead of an interactive shell (default: none, a shell)"})
 @cli_errors
 def ssh(c: Context, node: str = "head", name: str | None = None, command: str | None = None,
         stack: str | None = None) -> None:
@@ -385,7 +387,8 @@ def ssh(c: Context, node: str = "head", name: str | None = None, command: str | 
     os.execvp(argv[0], argv)
 
 
-@task(help={**FIND_HELPS, "yes": "do not ask for confirmation (cloud stacks)"})
+@task(help={**FIND_HELPS, "yes": "do not ask for confirmation (cloud stacks; default: ask for the environment's "
+                                 "name)"})
 @cli_errors
 def destroy(c: Context, name: str | None = None, yes: bool = False, stack: str | None = None) -> None:
     """Take the environment down (also one whose `up` died half way, or a stack deployed elsewhere); a cloud stack
@@ -395,7 +398,7 @@ def destroy(c: Context, name: str | None = None, yes: bool = False, stack: str |
     def confirm(environment: str, resources: list[str]) -> bool:
         console.print(f"destroying {environment}: {len(resources)} resources")
         for line in resources:
-            console.print(f"  {line}", markup=False)
+            console.print(f"  {line}")
         if yes:
             return True
         try:
@@ -406,31 +409,35 @@ def destroy(c: Context, name: str | None = None, yes: bool = False, stack: str |
     targets.destroy(name, console, confirm, stack=stack)
 
 
-@task(help={"command": "command to run instead of the image's (shell-quoted)",
+@task(help={"command": "command to run instead of the image's (shell-quoted; default: the image's own)",
             "timeout": "seconds to wait for the task to stop (default 600)", **FIND_HELPS})
 @cli_errors
-def run_task(c: Context, command: str | None = None, timeout: int = 600, name: str | None = None,
+def run_task(c: Context, command: str | None = None, timeout: str | None = None, name: str | None = None,
              stack: str | None = None) -> None:
     """Run a one-off task of the environment's container service, stream its logs, exit with its code."""
     import targets
 
+    seconds = float(_count("--timeout", timeout) or 600)
+    try:
+        argv = shlex.split(command) if command else None
+    except ValueError as exc:
+        raise Exit(f"run-task: --command {command!r}: {exc}", code=2) from None
     record = targets.find(name, stack)
     contract = targets.contract(record, console)
     if contract.containers is None:
         raise Exit(f"environment {contract.name!r} has no container service (stack: containers or full)", code=1)
 
     def on_log(line: str) -> None:
-        console.print(line, markup=False, highlight=False)
+        console.print(line)
 
-    code = targets.backend_for(record.target).run_task(contract, shlex.split(command) if command else None,
-                                                       float(timeout), on_log)
+    code = targets.backend_for(record.target).run_task(contract, argv, seconds, on_log)
     if code:
         raise Exit(code=code)
 
 
 @task(help={"nodes": "number of compute nodes (default 2)"})
 @cli_errors
-def demo(c: Context, nodes: int = 2) -> None:
+def demo(c: Context, nodes: str | None = None) -> None:
     """The whole road on a local cluster: up (the nodes mount their storage as they boot), run-mpi (the ring) and
     the mpi4py latency check, submit-spark (a word count), destroy."""
     import tempfile

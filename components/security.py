@@ -9,6 +9,7 @@ Only the standard library is imported here, so the policy pack runs without the 
 
 from __future__ import annotations
 
+import base64
 import difflib
 import ipaddress
 import json
@@ -27,6 +28,8 @@ VM_SIZES = Path(__file__).parent / "azure" / "vm_sizes.json"
 # The Network component puts this in the description of an SSH rule it opened to the world because the
 # spec said ssh.allow_world: a resource-level rule cannot see the spec, so this is how it learns.
 WORLD_MARKER = "world-open by ssh.allow_world"
+# The same for an SSH rule broader than SSH_MIN_PREFIX that the spec allowed (ssh.min_prefix or ssh.allow_world).
+BROAD_MARKER = "broad by ssh.min_prefix or ssh.allow_world"
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|(^|_)(API_?|PRIVATE_?|ACCESS_?)?KEY($|_)", re.I)
 PUBLIC_ACLS = ("public-read", "public-read-write", "authenticated-read")
 PUBLIC_GRANTEES = ("http://acs.amazonaws.com/groups/global/AllUsers",
@@ -57,8 +60,17 @@ def refuse(findings: list[Finding]) -> None:
             raise SecurityViolation(finding.line())
 
 
-def check_ssh_cidr(cidr: str, allow_world: bool, resource: str = "ssh.allowed_cidr") -> list[Finding]:
-    """SSH open to the whole internet only when the spec says so explicitly (ssh.allow_world)."""
+# The broadest SSH source networks allowed without ssh.allow_world, as (IPv4, IPv6) prefix lengths: an IPv4 /8 is
+# the largest block ever given to one organisation (a former class A), an IPv6 /32 the usual allocation to a whole
+# provider; anything broader spans many organisations, so it is no "network you connect from" (128.0.0.0/1 is half
+# the internet). The spec's ssh.min_prefix and ssh.min_prefix_v6 change them.
+SSH_MIN_PREFIX = (8, 32)
+
+
+def check_ssh_cidr(cidr: str, allow_world: bool, resource: str = "ssh.allowed_cidr",
+                   min_prefix: tuple[int, int] = SSH_MIN_PREFIX) -> list[Finding]:
+    """SSH open to the whole internet, or to a network broader than ``min_prefix`` (IPv4, IPv6), only when the
+    spec says so explicitly (ssh.allow_world)."""
     network = ipaddress.ip_network(cidr, strict=False)
     if network.prefixlen == 0 and not allow_world:
         return [Finding("ssh-world-open", "error", resource,
@@ -67,7 +79,17 @@ def check_ssh_cidr(cidr: str, allow_world: bool, resource: str = "ssh.allowed_ci
     if network.prefixlen == 0:
         return [Finding("ssh-world-open", "warning", resource,
                         f"SSH ingress from {cidr} is open to the whole internet (ssh.allow_world is set)")]
-    return []
+    least, field = (min_prefix[0], "ssh.min_prefix") if network.version == 4 else \
+        (min_prefix[1], "ssh.min_prefix_v6")
+    if network.prefixlen >= least:
+        return []
+    share = f"1/{2 ** network.prefixlen:,} of the IPv{network.version} internet"
+    if allow_world:
+        return [Finding("ssh-broad-open", "warning", resource,
+                        f"SSH ingress from {cidr} is open to {share} (ssh.allow_world is set)")]
+    return [Finding("ssh-broad-open", "error", resource,
+                    f"SSH ingress from {cidr} is open to {share}, broader than /{least} ({field}); give the "
+                    f"network you connect from, lower {field}, or set ssh.allow_world: true to accept the risk")]
 
 
 # --- instance types -------------------------------------------------------------------------------------
@@ -194,8 +216,24 @@ def _imds(props: Mapping[str, Any], resource: str) -> list[Finding]:
                     "set metadata_options http_tokens='required'")]
 
 
+def _boot_data_key(text: Any, what: str, resource: str, encoded: bool) -> list[Finding]:
+    """A private key in user data or custom data, which whoever may describe the instance or read the VM's model
+    reads (on AWS, ``ReadOnlyAccess``); an unknown (still computed) value cannot be checked."""
+    if not isinstance(text, str):
+        return []
+    try:
+        plain = base64.b64decode(text, validate=True).decode(errors="replace") if encoded else text
+    except ValueError:
+        plain = text
+    if "PRIVATE KEY-----" not in plain:
+        return []
+    return [Finding("key-in-boot-data", "error", resource,
+                    f"the {what} holds a private key, readable by anyone allowed to describe the node; keep it in "
+                    "the cloud's secret store and fetch it at boot (components/boot/node_secrets.py)")]
+
+
 def _instance(props: Mapping[str, Any], resource: str) -> list[Finding]:
-    findings = _imds(props, resource)
+    findings = _imds(props, resource) + _boot_data_key(props.get("userData"), "user data", resource, False)
     root = props.get("rootBlockDevice")
     if not _true(_map(root).get("encrypted")):
         findings.append(Finding("ebs-unencrypted", "error", resource,
@@ -209,7 +247,7 @@ def _instance(props: Mapping[str, Any], resource: str) -> list[Finding]:
 
 
 def _launch_template(props: Mapping[str, Any], resource: str) -> list[Finding]:
-    findings = _imds(props, resource)
+    findings = _imds(props, resource) + _boot_data_key(props.get("userData"), "user data", resource, True)
     volumes = [_map(mapping) for mapping in _seq(props.get("blockDeviceMappings")) if _map(mapping).get("ebs")]
     if not volumes:
         findings.append(Finding("ebs-unencrypted", "error", resource,
@@ -236,6 +274,43 @@ def _is_world(cidr: Any) -> bool:
         return isinstance(cidr, str) and ipaddress.ip_network(cidr, strict=False).prefixlen == 0
     except ValueError:
         return False
+
+
+def _too_broad(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    return network.prefixlen < SSH_MIN_PREFIX[0 if network.version == 4 else 1]
+
+
+def ssh_marker(cidr: str) -> str:
+    """What a network component appends to the description of its SSH rule from ``cidr`` when the spec opened it
+    wider than :data:`SSH_MIN_PREFIX` (the component refuses to otherwise): the resource-level rules (policy pack,
+    plan), which cannot see the spec, read it and warn instead of refusing."""
+    network = ipaddress.ip_network(cidr, strict=False)
+    if network.prefixlen == 0:
+        return f" ({WORLD_MARKER})"
+    return f" ({BROAD_MARKER})" if _too_broad(network) else ""
+
+
+def _broad_ssh(resource: str, sources: Sequence[Any], description: Any) -> list[Finding]:
+    """SSH ingress from a network broader than :data:`SSH_MIN_PREFIX` but not the whole internet (that is
+    :func:`_world_open`'s): an error unless the description carries a component's marker."""
+    broad = []
+    for source in sources:
+        try:
+            network = ipaddress.ip_network(source, strict=False) if isinstance(source, str) else None
+        except ValueError:  # an Azure service tag, a name
+            continue
+        if network is not None and network.prefixlen and _too_broad(network):
+            broad.append(str(source))
+    if not broad:
+        return []
+    if any(marker in str(description or "") for marker in (WORLD_MARKER, BROAD_MARKER)):
+        return [Finding("ssh-broad-open", "warning", resource,
+                        f"SSH ingress from {broad[0]} is broader than /{SSH_MIN_PREFIX[0]} "
+                        f"(IPv6 /{SSH_MIN_PREFIX[1]}), as the spec allowed")]
+    return [Finding("ssh-broad-open", "error", resource,
+                    f"SSH (port 22) ingress from {broad[0]} is broader than /{SSH_MIN_PREFIX[0]} (IPv6 "
+                    f"/{SSH_MIN_PREFIX[1]}); allow only the network you connect from (a rule the spec opened on "
+                    f"purpose says '{BROAD_MARKER}')")]
 
 
 def _reaches_ssh(protocol: Any, from_port: Any, to_port: Any) -> bool:
@@ -266,14 +341,15 @@ def _world_open(resource: str, source: str, ssh: bool, ports: str, description: 
                     f"ingress from {source} to {ports} is open to the whole internet")]
 
 
-def _ingress(resource: str, cidrs: Iterable[Any], protocol: Any, from_port: Any, to_port: Any,
+def _ingress(resource: str, cidrs: Sequence[Any], protocol: Any, from_port: Any, to_port: Any,
              description: Any) -> list[Finding]:
     world = [cidr for cidr in cidrs if _is_world(cidr)]
+    ssh = _reaches_ssh(protocol, from_port, to_port)
     if not world:
-        return []
+        return _broad_ssh(resource, cidrs, description) if ssh else []
     every = str(protocol).lower() in ("-1", "-1.0", "all")
     ports = "all ports" if every else f"ports {_port(from_port)}-{_port(to_port)}/{protocol}"
-    return _world_open(resource, world[0], _reaches_ssh(protocol, from_port, to_port), ports, description)
+    return _world_open(resource, world[0], ssh, ports, description)
 
 
 def _security_group(props: Mapping[str, Any], resource: str) -> list[Finding]:
@@ -350,11 +426,11 @@ def _azure_rule(rule: Mapping[str, Any], resource: str) -> list[Finding]:
         return []
     sources = [rule.get("sourceAddressPrefix"), *_seq(rule.get("sourceAddressPrefixes"))]
     world = [str(source) for source in sources if str(source).lower() in AZURE_WORLD]
-    if not world:
-        return []
     ports = [str(port) for port in [rule.get("destinationPortRange"), *_seq(rule.get("destinationPortRanges"))]
              if port is not None]
     ssh = str(rule.get("protocol", "*")).lower() in ("*", "tcp") and any(map(_has_port_22, ports))
+    if not world:
+        return _broad_ssh(resource, sources, rule.get("description")) if ssh else []
     return _world_open(resource, world[0], ssh, f"ports {', '.join(ports)}", rule.get("description"))
 
 
@@ -391,6 +467,15 @@ def _azure_container_group(props: Mapping[str, Any], resource: str) -> list[Find
     return findings
 
 
+def _azure_vm(props: Mapping[str, Any], resource: str) -> list[Finding]:
+    return _boot_data_key(_map(props.get("osProfile")).get("customData"), "custom data", resource, True)
+
+
+def _azure_scale_set(props: Mapping[str, Any], resource: str) -> list[Finding]:
+    profile = _map(_map(props.get("virtualMachineProfile")).get("osProfile"))
+    return _boot_data_key(profile.get("customData"), "custom data", resource, True)
+
+
 RESOURCE_RULES: dict[str, Callable[[Mapping[str, Any], str], list[Finding]]] = {
     "aws:ec2/instance:Instance": _instance,
     "aws:ec2/launchTemplate:LaunchTemplate": _launch_template,
@@ -407,6 +492,8 @@ RESOURCE_RULES: dict[str, Callable[[Mapping[str, Any], str], list[Finding]]] = {
     "azure-native:network:SecurityRule": lambda props, resource: _azure_rule(props, resource),
     "azure-native:storage:StorageAccount": _azure_storage_account,
     "azure-native:containerinstance:ContainerGroup": _azure_container_group,
+    "azure-native:compute:VirtualMachine": _azure_vm,
+    "azure-native:compute:VirtualMachineScaleSet": _azure_scale_set,
 }
 
 
@@ -426,7 +513,8 @@ def check_environment(env: Environment) -> list[Finding]:
     networking) on Azure, which is also what the components refuse with."""
     if env.target == "local":
         return []
-    findings = check_ssh_cidr(env.ssh.allowed_cidr, env.ssh.allow_world) if env.ssh.allowed_cidr else []
+    findings = check_ssh_cidr(env.ssh.allowed_cidr, env.ssh.allow_world, min_prefix=env.ssh.min_prefixes) \
+        if env.ssh.allowed_cidr else []
     # instance types are unset when no cluster is asked for (a containers stack)
     machines = [(env.compute.instance_type, env.compute.networking, "compute.instance_type"),
                 (env.head.instance_type, "none", "head.instance_type")]

@@ -28,7 +28,8 @@ def _reporting(severity: Literal["error", "warning"]) -> ResourceValidation:
 
 security_errors = ResourceValidationPolicy(
     name="security-errors",
-    description="IMDSv2 required, EBS/EFS encrypted at rest, no SSH open to the world unless ssh.allow_world, "
+    description="IMDSv2 required, EBS/EFS encrypted at rest, no SSH from the world or a network broader than /8 "
+                "(IPv6 /32) unless the spec opened it, "
                 "no public S3 ACLs or disabled public access blocks, no plaintext secrets in task definitions",
     validate=_reporting("error"),
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -36,7 +37,7 @@ security_errors = ResourceValidationPolicy(
 
 security_warnings = ResourceValidationPolicy(
     name="security-warnings",
-    description="Ingress open to the whole internet on ports other than SSH, SSH opened by ssh.allow_world, "
+    description="Ingress open to the whole internet on ports other than SSH, SSH opened wide by the spec, "
                 "NFS storage accounts without HTTPS-only",
     validate=_reporting("warning"),
     enforcement_level=EnforcementLevel.ADVISORY,

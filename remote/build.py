@@ -13,7 +13,7 @@ import shlex
 
 import paramiko
 
-from remote import files
+from remote import deadlines, files
 from remote.errors import BadInput, RemoteError
 from remote.program_kinds import COMPILERS, Kind, Program
 from remote.run import run, tail
@@ -68,7 +68,7 @@ def _step(client: paramiko.SSHClient, step: str, tool: str, command: str) -> Non
     """Run a compile or build command (its errors sent to its output, in order) on the head; on failure, one line
     and its last lines of output."""
     node = node_of(client)
-    result = run(client, command, node=node, step=step, check=False)
+    result = run(client, command, node=node, step=step, check=False, timeout=deadlines.BUILD)
     if result.exit_code != 0:
         shown = tail(result.stdout, BUILD_TAIL) or "(no output)"
         raise RemoteError(node, step, f"{tool} failed (exit {result.exit_code}); its last lines:\n{shown}",

@@ -38,6 +38,10 @@ class CommandTimeout(RemoteError):
     """A command did not finish in its time limit (on a poll, usually a silently dead connection)."""
 
 
+class SlurmUnanswered(RemoteError):
+    """``scontrol`` could not say how a job stands (slurmctld down or restarting): a poll may ask again a while."""
+
+
 class HostKeyMismatch(RemoteError):
     """The node offered a host key other than the one pinned in the outputs: never retried."""
 

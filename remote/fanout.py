@@ -16,9 +16,11 @@ import paramiko
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from remote.errors import ConnectionLost, RemoteError
 from remote.pool import Pool
+from remote.progress import stamped
 
 T = TypeVar("T")
 
@@ -33,7 +35,8 @@ def _reason(err: BaseException) -> str:
 
 
 class _Progress:
-    """One line per node (waiting/running/done/failed); only drawn on a terminal."""
+    """One line per node (waiting/running/done/failed), live on a terminal; in a log, a stamped line for each
+    node's change of state."""
 
     def __init__(self, names: list[str], step: str, console: Console | None) -> None:
         self.names = names
@@ -42,6 +45,7 @@ class _Progress:
         self.started: dict[str, float] = {}
         self.elapsed: dict[str, float] = {}
         self.lock = threading.Lock()
+        self.console = console
         self.live = (
             Live(self._render(), console=console, refresh_per_second=4, transient=False)
             if console is not None and console.is_terminal
@@ -67,9 +71,12 @@ class _Progress:
                 self.elapsed[name] = time.monotonic() - self.started[name]
         if self.live is not None:
             self.live.update(self._render())
+        elif self.console is not None:
+            took = f" in {self.elapsed[name]:.1f} s" if status != "running" and name in self.elapsed else ""
+            stamped(self.console, f"{self.step} {name}: {status}{took}")
 
     def _render(self) -> Table:
-        table = Table(title=self.step, show_header=False, box=None, pad_edge=False)
+        table = Table(title=Text(self.step), show_header=False, box=None, pad_edge=False)
         with self.lock:
             for name in self.names:
                 status = self.status[name]
@@ -77,7 +84,7 @@ class _Progress:
                 if seconds is None and name in self.started:
                     seconds = time.monotonic() - self.started[name]
                 took = f"{seconds:.1f}s" if seconds is not None else ""
-                table.add_row(name, f"[{_STYLE[status]}]{status}[/]", took)
+                table.add_row(Text(name), Text(status, style=_STYLE[status]), took)
         return table
 
 

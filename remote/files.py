@@ -16,6 +16,7 @@ from pathlib import Path
 
 import paramiko
 
+from remote.download_paths import UnsafeDownload, open_destination, plan_downloads
 from remote.errors import ConnectionLost, RemoteError
 from remote.ssh import node_of
 
@@ -105,15 +106,24 @@ def get_text(client: paramiko.SSHClient, remote: str, *, node: str | None = None
 
 def get_files(client: paramiko.SSHClient, remote_dir: str, relatives: list[str], local_dir: Path, *,
               node: str | None = None) -> None:
-    """Copy ``remote_dir/<relative>`` to ``local_dir/<relative>`` for each relative path, over one SFTP session."""
+    """Copy ``remote_dir/<relative>`` into ``local_dir`` for each relative path, over one SFTP session; every
+    destination is checked first to stay inside ``local_dir`` (remote/download_paths.py)."""
     name = node or node_of(client)
     step = f"download {remote_dir}"
+    local_dir.mkdir(parents=True, exist_ok=True)
+    root = local_dir.resolve()
+    try:
+        planned = plan_downloads(root, relatives)
+    except UnsafeDownload as err:
+        raise RemoteError(name, step, f"{err}; nothing was downloaded",
+                          f"the results stay in {remote_dir} on {name}") from err
     with _sftp(client, name, step) as sftp:
-        for relative in relatives:
-            target = local_dir / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
+        for relative, target in planned:
             try:
-                sftp.get(posixpath.join(remote_dir, relative), str(target))
+                with open_destination(root, target) as out:
+                    sftp.getfo(posixpath.join(remote_dir, relative), out)
+            except UnsafeDownload as err:
+                raise RemoteError(name, step, str(err), f"the results stay in {remote_dir} on {name}") from err
             except FileNotFoundError as err:
                 raise RemoteError(name, step, f"{remote_dir}/{relative} does not exist on {name}",
                                   "the job that writes it has not run or failed") from err

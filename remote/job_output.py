@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import paramiko
 
-from remote.errors import ConnectionLost
+from remote.deadlines import hung
+from remote.errors import CommandTimeout, ConnectionLost
 from remote.files import SFTP_TIMEOUT, dropped
 from remote.slurm import JobStatus
 from remote.ssh import node_of
@@ -80,6 +81,9 @@ class OutputStreams:
                 if not dropped(err):  # missing or unreadable from here: not written yet, or off the shared fs
                     continue
                 self.close()
+                if isinstance(err, TimeoutError):  # the connection may be fine and the shared file system hang
+                    raise CommandTimeout(node_of(client), "read the job's output", f"no answer within "
+                                         f"{SFTP_TIMEOUT:g} s reading {output.path}", hung(node_of(client))) from err
                 raise ConnectionLost(node_of(client), "read the job's output", f"the SSH connection dropped: {err}",
                                      "re-running the task re-attaches to the job") from err
             lines = (progress.partial + data).split(b"\n")

@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 import paramiko
 
+from remote import deadlines
 from remote.errors import RemoteError
 from remote.run import run, tail
 from spec.outputs import SharedFs, Volume
@@ -58,7 +59,8 @@ def _fields(stdout: str) -> dict[str, str]:
 def _run_script(client: paramiko.SSHClient, node: str, step: str, args: list[str]) -> dict[str, str]:
     """Run mount.sh with ``args``; its failure is a RemoteError with the script's own hint line."""
     script = MOUNT_SCRIPT.read_text()
-    result = run(client, _as_root(["sh", "-c", script, "mount.sh", *args]), node=node, step=step, check=False)
+    result = run(client, _as_root(["sh", "-c", script, "mount.sh", *args]), node=node, step=step, check=False,
+                 timeout=deadlines.MOUNT)
     if result.exit_code != 0:
         lines = result.stderr.splitlines()
         hints = [line.removeprefix("hint: ") for line in lines if line.startswith("hint: ")]
@@ -109,10 +111,11 @@ def mount_shared(
 ) -> MountResult:
     """Mount the shared file system at ``shared.mount``; a mount point already mounted is left alone.
 
-    bind: ``mount --bind SOURCE MOUNT``. efs: ``mount -t efs -o tls,iam`` when amazon-efs-utils is
-    installed (/sbin/mount.efs), else NFS 4.1 with the options AWS recommends (SOURCE ``host`` gets
-    ``:/``). nfs: ``mount -t nfs4`` with ``shared.options``. ``shared.options`` is appended for efs and
-    ignored for bind. With ``persist`` a line keyed by the mount point goes to fstab (``nofail``).
+    bind: ``mount --bind SOURCE MOUNT``. efs: NFS 4.1 with the options efs-utils gives, from ``127.0.0.1:/``
+    through the node's TLS tunnel to SOURCE (the file system's DNS name), which the storage role configured and
+    the script starts again if it is down; with no tunnel configured it fails rather than mount plain NFS, which
+    the file system refuses. nfs: ``mount -t nfs4`` with ``shared.options``. ``shared.options`` is appended for
+    efs and ignored for bind. With ``persist`` a line keyed by the mount point goes to fstab (``nofail``).
 
     Then ``MOUNT/.chpc`` is made (or set again) owned by ``owner`` (the SSH user, with its login group) and
     mode 0700: jobs write there as the SSH user, and the root of an EFS or Azure Files NFS share belongs to

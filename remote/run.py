@@ -1,5 +1,8 @@
 """Run one command on a node and get its output and exit code, or a RemoteError that says why not.
 
+Every command has a deadline (remote/deadlines.py): a command that passes it is a ``CommandTimeout`` naming the
+node, the step and what to do, never a task blocked for good.
+
 stdout and stderr are drained together (a full stderr cannot stall a command that is writing stdout),
 and a dropped connection is reported as ``ConnectionLost`` so callers such as ``slurm.wait`` can
 reconnect, while a command that merely failed is a plain ``RemoteError``.
@@ -16,10 +19,12 @@ from dataclasses import dataclass
 
 import paramiko
 
+from remote import deadlines
 from remote.errors import CommandTimeout, ConnectionLost, RemoteError
 from remote.ssh import node_of
 
 STDERR_TAIL_LINES = 20
+OPEN_TIMEOUT = 60.0  # s for the node to open a session: longer is a connection gone silent
 _CHUNK = 65536
 
 
@@ -53,22 +58,24 @@ def run(
 ) -> Result:
     """Run ``argv`` (a list, joined with ``shlex.join``; or a str, passed to the remote shell as-is).
 
-    ``node`` defaults to the name the client was connected with. ``timeout`` bounds the whole command;
-    on expiry the channel is closed (the remote process gets EOF/SIGPIPE, it is not killed) and a
-    ``CommandTimeout`` (a RemoteError) is raised. With ``check`` a non-zero exit raises RemoteError with
-    the tail of stderr; a dropped connection raises ``ConnectionLost`` (also a RemoteError).
+    ``node`` defaults to the name the client was connected with. ``timeout`` bounds the whole command, exit
+    status included (None: ``deadlines.DEFAULT``); on expiry the channel is closed (the remote process gets
+    EOF/SIGPIPE, it is not killed) and a ``CommandTimeout`` (a RemoteError) is raised. With ``check`` a non-zero
+    exit raises RemoteError with the tail of stderr; a dropped connection raises ``ConnectionLost`` (also a
+    RemoteError).
     """
     name = node or node_of(client)
+    limit = deadlines.DEFAULT if timeout is None else timeout
     command = shlex.join(argv) if isinstance(argv, list) else argv
     transport = client.get_transport()
     if transport is None or not transport.is_active():
         raise _lost(name, step, "the connection is closed")
+    deadline = time.monotonic() + limit
     try:
-        channel = transport.open_session(timeout=timeout if timeout is not None else 60.0)
+        channel = transport.open_session(timeout=min(max(limit, 0.1), OPEN_TIMEOUT))
         channel.exec_command(command)
     except (paramiko.SSHException, EOFError, OSError) as err:
         raise _lost(name, step, err) from err
-    deadline = None if timeout is None else time.monotonic() + timeout
     sender = None
     if stdin is not None:
         sender = threading.Thread(target=_send_stdin, args=(channel, stdin), daemon=True)
@@ -79,11 +86,12 @@ def run(
     err: list[bytes] = []
     try:
         _drain(channel, transport, out, err, deadline)
+        if not channel.status_event.wait(max(0.0, deadline - time.monotonic())):
+            raise TimeoutError  # its output closed, the command itself still runs
     except TimeoutError as exc:
         channel.close()
-        raise CommandTimeout(name, step, f"timed out after {timeout:g}s running {_short(command)}",
-                             "the command may still be running on the node; raise the timeout or look at "
-                             "the node's load") from exc
+        raise CommandTimeout(name, step, f"no answer within {limit:g} s running {_short(command)}",
+                             deadlines.hung(name)) from exc
     except (paramiko.SSHException, EOFError, OSError) as exc:
         channel.close()
         raise _lost(name, step, exc) from exc
@@ -114,12 +122,12 @@ def _drain(
     transport: paramiko.Transport,
     out: list[bytes],
     err: list[bytes],
-    deadline: float | None,
+    deadline: float,
 ) -> None:
-    """Read stdout and stderr until EOF (the channel's fileno wakes up for either)."""
+    """Read stdout and stderr until EOF (the channel's fileno wakes up for either), or TimeoutError."""
     while True:
-        wait = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
-        if deadline is not None and wait <= 0:
+        wait = max(0.0, min(0.5, deadline - time.monotonic()))
+        if wait <= 0:
             raise TimeoutError
         select.select([channel], [], [], wait)
         progressed = _pull_both(channel, out, err)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import paramiko
 
-from remote.errors import BadInput, CommandTimeout, ConnectionLost, RemoteError
+from remote.errors import BadInput, CommandTimeout, ConnectionLost, RemoteError, SlurmUnanswered
 from remote.job_flags import parse_array
 from remote.pool import Pool
 from remote.run import run, tail
@@ -35,6 +35,9 @@ FINISHED_STATES = frozenset({
 # A poll on the head can fail because the connection dropped or went silent (reconnect) ...
 _DROPPED = (ConnectionLost, CommandTimeout, paramiko.SSHException, EOFError, OSError)
 POLL_TIMEOUT = 60.0
+# A poll with no answer on a new connection each time, this many times in a row, is a head that hangs (a file
+# system the poll or the output read touches), not a network that dropped: say so instead of polling forever.
+HUNG_POLLS = 3
 # ... or because slurmctld is briefly unreachable (keep polling for this long).
 CONTROLLER_GRACE = 60.0
 # The first polls come sooner (0.25 s, 0.5 s, ... up to ``poll``): a short job is seen to end soon after it does.
@@ -244,9 +247,9 @@ def job_status(
         return JobStatus(tuple(state_from_scontrol(line) for line in lines))
     output = (result.stderr + result.stdout).strip()
     if "invalid job id" not in output.lower():
-        raise RemoteError(node, "scontrol", f"scontrol show job {job_id} failed (exit {result.exit_code}): "
-                          f"{tail(output, 5) or '(no output)'}",
-                          "check that slurmctld is running on the head (`systemctl status slurmctld`)")
+        raise SlurmUnanswered(node, "scontrol", f"scontrol show job {job_id} failed (exit {result.exit_code}): "
+                              f"{tail(output, 5) or '(no output)'}",
+                              "check that slurmctld is running on the head (`systemctl status slurmctld`)")
     if when_forgotten is None:
         raise RemoteError(node, "scontrol", f"Slurm does not know job {job_id}, and no toolkit job folder "
                           "records it", "check the job id (`squeue` on the head lists the jobs Slurm knows)")
@@ -278,14 +281,15 @@ def wait(
     connection: if the SSH connection drops in a poll or in ``on_update`` (or a poll gets no answer for
     ``POLL_TIMEOUT``), the head connection is reset and reopened (``ssh.connect`` backs off while the head is
     unreachable, up to the pool's deadline) and polling resumes for the SAME job id; the job is never
-    resubmitted. With a ``timeout`` (seconds), the job is then cancelled and a RemoteError (step "wait") raised;
-    without, the job's own time limit ends it.
+    resubmitted; ``HUNG_POLLS`` polls in a row with no answer raise that ``CommandTimeout``. With a ``timeout``
+    (seconds), the job is then cancelled and a RemoteError (step "wait") raised; without, the job's own time limit
+    ends it.
     """
     head = pool.head_name()
     start = time.monotonic()
     controller_down_since: float | None = None
     last: JobStatus | None = None
-    polls = 0
+    polls = hung = 0
     while True:
         elapsed = time.monotonic() - start
         if timeout is not None and elapsed >= timeout:
@@ -302,13 +306,20 @@ def wait(
             last = status
             if on_update is not None:
                 on_update(status, time.monotonic() - start)
+            hung = 0
+        except CommandTimeout as err:
+            hung += 1
+            if hung == HUNG_POLLS:
+                raise CommandTimeout(err.node, err.step, f"{err.detail}, {hung} times in a row on new connections "
+                                     f"(job {job_id} is left as it is)", err.hint) from err
+            pool.reset(head)
+            time.sleep(min(poll, 1.0))
+            continue
         except _DROPPED:
             pool.reset(head)
             time.sleep(min(poll, 1.0))
             continue
-        except RemoteError as err:
-            if err.step != "scontrol" or "slurmctld" not in err.hint:
-                raise
+        except SlurmUnanswered:
             controller_down_since = controller_down_since or time.monotonic()
             if time.monotonic() - controller_down_since > CONTROLLER_GRACE:
                 raise

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
 
 from remote import files
-from remote.errors import CommandTimeout, ConnectionLost, RemoteError
+from remote.errors import BadInput, CommandTimeout, ConnectionLost, RemoteError
 from remote.mpi_job import job_dir_for, require_shared
 from remote.pool import Pool
+from remote.progress import progress
 from remote.run import run
 from remote.spark_args import check_args, script_args
 from remote.spark_failure import failure_cause, quiet_tail
@@ -65,7 +65,7 @@ def submit_local(pool: Pool, script: Path, *, shared_mount: str, master: str, in
     if not files.exists(client, SPARK_SUBMIT):
         raise RemoteError(head, "check spark", f"{SPARK_SUBMIT} does not exist: no Spark cluster was set up here",
                           "give the spec a spark section (spark: {}) and run `invoke up` with it")
-    job_dir = job_dir_for(shared_mount, script)
+    job_dir = job_dir_for(shared_mount, script.stem)
     files.mkdir_p(client, f"{job_dir}/input")
     files.put(client, script, f"{job_dir}/{script.name}", mode=0o644)
     source = input if input is None or is_uri(input) else _upload(pool, Path(input), f"{job_dir}/input")
@@ -75,13 +75,13 @@ def submit_local(pool: Pool, script: Path, *, shared_mount: str, master: str, in
     argv = [SPARK_SUBMIT, "--master", master, "--deploy-mode", "client", f"{job_dir}/{script.name}", *arguments]
     files.put_text(client, run_script(job_dir, argv), f"{job_dir}/run.sh", mode=0o755)
     pid = _start(pool, job_dir)
-    console.print(f"submitted spark job {escape(shlex.join([script.name, *arguments]))} to {master} (pid {pid} on "
-                  f"{head}); folder {job_dir}")
+    console.print(f"submitted spark job {shlex.join([script.name, *arguments])} to {master} (pid {pid} on "
+                  f"{head}); folder {job_dir}", markup=False, soft_wrap=True)
     started = time.monotonic()
-    with console.status("spark job: starting") as status:
+    with progress(console, "spark job: starting") as update:
         code = _wait(pool, job_dir, pid, timeout,
-                     lambda progress: status.update(f"spark job {script.stem}: {progress}, "
-                                                    f"{time.monotonic() - started:.0f} s"))
+                     lambda state: update(f"spark job {script.stem}: {state}, {time.monotonic() - started:.0f} s",
+                                          key=state))
     stdout, stderr = _read(pool, f"{job_dir}/stdout"), _read(pool, f"{job_dir}/stderr")
     where = target
     if code == 0 and output is not None and not is_uri(output):
@@ -97,13 +97,13 @@ def submit_local(pool: Pool, script: Path, *, shared_mount: str, master: str, in
 def _check_local(script: Path, input: str | None, output: str | None) -> None:
     """What can be wrong on this machine is said before anything is uploaded."""
     if not script.is_file():
-        raise RemoteError("local", "read script", f"{script} is not a file", "pass --script PATH")
+        raise BadInput(f"--script {str(script)!r}: not a file here; pass --script PATH")
     if input is not None and not is_uri(input) and not Path(input).exists():
-        raise RemoteError("local", "read input", f"{input} does not exist on this machine",
-                          "pass a local file or folder, or a URI (file:///shared/..., s3://...)")
+        raise BadInput(f"--input {input!r}: does not exist on this machine; pass a local file or folder, or a URI "
+                       "(file:///shared/..., s3://...)")
     if output is not None and not is_uri(output) and Path(output).exists() and any(Path(output).iterdir()):
-        raise RemoteError("local", "check output", f"{output} exists and is not empty",
-                          "name a new or empty folder: results are not mixed with older ones")
+        raise BadInput(f"--output {output!r}: exists and is not empty; name a new or empty folder: results are not "
+                       "mixed with older ones")
 
 
 def run_script(job_dir: str, argv: Sequence[str]) -> str:
@@ -183,9 +183,8 @@ def _upload(pool: Pool, local: Path, remote_parent: str) -> str:
 def _download(pool: Pool, remote: str, local: Path) -> None:
     """Copy the result folder here, without Hadoop's ``.crc`` checksum files."""
     head, client = pool.head_name(), pool.head()
-    listing = run(client, ["find", remote, "-type", "f", "!", "-name", ".*.crc", "-printf", "%P\\n"],
-                  node=head, step="list results").stdout.split("\n")
-    local.mkdir(parents=True, exist_ok=True)
+    listing = run(client, ["find", remote, "-type", "f", "!", "-name", ".*.crc", "-printf", "%P\\0"],
+                  node=head, step="list results").stdout.split("\0")  # NUL: a name may hold a newline
     files.get_files(client, remote, [relative for relative in listing if relative], local, node=head)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import paramiko
+from rich.console import Console
 
 from remote.fanout import fan_out
 from remote.mounts import MountResult, mount_shared, mount_volume
@@ -15,9 +16,9 @@ def describe(result: MountResult) -> str:
     return f"{result.mount}: {result.source} ({result.fs_type}) {what}" + (f"; {result.note}" if result.note else "")
 
 
-def mount_all(pool: Pool) -> dict[str, list[str]]:
-    """One worker per node; fstab persistence only where the node owns its /etc/fstab (not local). The shared
-    file system's toolkit folder belongs to the SSH user, who runs the jobs."""
+def mount_all(pool: Pool, console: Console | None = None) -> dict[str, list[str]]:
+    """One worker per node, each node's progress on ``console``; fstab persistence only where the node owns its
+    /etc/fstab (not local). The shared file system's toolkit folder belongs to the SSH user, who runs the jobs."""
     outputs = pool.outputs
     persist = outputs.target != "local"
 
@@ -31,4 +32,4 @@ def mount_all(pool: Pool) -> dict[str, list[str]]:
         return lines
 
     names = [node.name for node in outputs.nodes()]
-    return fan_out(pool, names, mount_node, step="mount")
+    return fan_out(pool, names, mount_node, step="mount", console=console)

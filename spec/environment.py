@@ -43,12 +43,30 @@ DEFAULT_SSH_USER = {"local": "root", "aws": "ec2-user", "azure": "azureuser"}
 SHARED_KIND = {"local": "local", "aws": "efs", "azure": "files"}
 INSTANCE_EXAMPLE = {"aws": "c5n.large", "azure": "Standard_D4s_v5"}
 REGIONS = {
-    "aws": (re.compile(r"[a-z]{2}(-gov)?-[a-z]+-[0-9]"), "an AWS region such as us-east-1", "us-east-1"),
-    "azure": (re.compile(r"[a-z]+[a-z0-9]*"), "an Azure location such as westeurope or eastus2",
-              "westeurope"),
+    "aws": (re.compile(r"[a-z]{2}(-gov)?-[a-z]{1,16}-[0-9]"), "an AWS region such as us-east-1", "us-east-1"),
+    "azure": (re.compile(r"[a-z][a-z0-9]{0,49}"), "an Azure location such as westeurope or eastus2", "westeurope"),
 }
-# Mounting on, inside or above these would hide the system the node runs on.
-SYSTEM_DIRS = ("/proc", "/sys", "/dev", "/run", "/etc", "/usr", "/boot", "/bin", "/sbin", "/lib", "/var/lib")
+# No field is longer; a longer value is refused before any pattern looks at it.
+MAX_FIELD_LENGTH = 4096
+# A mount on, above or inside one of these hides what the node runs on (each says what it would hide).
+SYSTEM_DIRS = {
+    "/bin": "programs", "/sbin": "programs", "/usr": "programs and libraries", "/lib": "libraries",
+    "/lib32": "libraries", "/lib64": "the dynamic loader", "/libx32": "libraries", "/boot": "the kernel",
+    "/etc": "configuration: sshd, munge, Slurm", "/dev": "devices", "/proc": "processes", "/sys": "the kernel's view",
+    "/run": "sockets and PID files: munge, sshd", "/var/lib": "daemons' state: Slurm, munge, cloud-init, packages",
+    "/var/log": "logs and the boot status up waits for", "/var/spool": "Slurm's spool: job scripts, state",
+    "/var/run": "a link to /run", "/var/lock": "a link to /run/lock",
+    "/root": "root's home and SSH keys",
+    "/opt": "software outside packages: the toolkit's ansible bundle, EFA's libfabric, the HPC image's MPI, Spark",
+}
+# A mount on or above one of these hides what the node needs; one inside it (/home/alice/data) is fine. The SSH
+# user's own home is refused too (:class:`Environment` knows the user): it holds the authorized_keys.
+SYSTEM_PARENTS = {
+    "/home": "users' homes, the SSH user's authorized_keys among them",
+    "/tmp": "a folder every job writes to (a new file system's root is not world-writable)",
+    "/var/tmp": "a folder every job writes to (a new file system's root is not world-writable)",
+}
+MOUNT_ALLOWED = "an absolute path of letters, digits, '.', '_', '-', such as /scratch"
 
 
 def _one_of(*values: str) -> BeforeValidator:
@@ -67,7 +85,7 @@ def _matching(pattern: str, allowed: str) -> BeforeValidator:
     regex = re.compile(pattern)
 
     def check(value: object) -> object:
-        if isinstance(value, str) and regex.fullmatch(value):
+        if isinstance(value, str) and len(value) <= MAX_FIELD_LENGTH and regex.fullmatch(value):
             return value
         raise invalid(allowed)
 
@@ -111,7 +129,7 @@ def _networking(value: object) -> object:
 
 
 def _network(value: object) -> object:
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value) <= 64:  # the longest IPv6 network is 43 characters
         try:
             return str(ipaddress.ip_network(value, strict=True))
         except ValueError:
@@ -121,13 +139,23 @@ def _network(value: object) -> object:
 
 def _mount(value: object) -> object:
     """An absolute path, normalised (``//a/../b/`` is ``/b``), that leaves the system alone."""
-    if isinstance(value, str) and re.fullmatch(r"/[A-Za-z0-9._/-]{0,254}", value):
-        path = "/" + posixpath.normpath(value).lstrip("/")
-        clashes = [d for d in SYSTEM_DIRS if f"{path}/".startswith(f"{d}/") or d.startswith(f"{path}/")]
-        if path != "/" and not clashes:
-            return path
-    raise invalid("an absolute path of letters, digits, '.', '_', '-', other than / and neither inside nor "
-                  f"above {', '.join(SYSTEM_DIRS)}")
+    if not (isinstance(value, str) and re.fullmatch(r"/[A-Za-z0-9._/-]{0,254}", value)):
+        raise invalid(MOUNT_ALLOWED)
+    path = "/" + posixpath.normpath(value).lstrip("/")
+    if path == "/":
+        raise invalid("a mount point other than / (it would hide the whole system)")
+    for folder, holds in SYSTEM_DIRS.items():
+        if within(path, folder) or within(folder, path):
+            raise invalid(f"a mount point neither on, above nor inside {folder} ({holds})")
+    for folder, holds in SYSTEM_PARENTS.items():
+        if within(folder, path):
+            raise invalid(f"a mount point neither on nor above {folder} ({holds}); inside it is fine")
+    return path
+
+
+def within(path: str, folder: str) -> bool:
+    """Whether ``path`` is ``folder`` or inside it (both normalised absolute paths)."""
+    return f"{path}/".startswith(f"{folder.rstrip('/')}/")
 
 
 # An environment's name: also its folder under the state root, its tag value and part of its host names.
@@ -139,7 +167,7 @@ VolumeName = Annotated[str, _matching(r"[a-z][a-z0-9-]{0,30}",
 InstanceType = Annotated[str, _matching(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}",
                                         "an instance type name such as c5n.large or Standard_D4s_v5")]
 User = Annotated[str, _matching(r"[a-z_][a-z0-9_-]{0,31}", "a login name such as ec2-user")]
-KeyPath = Annotated[str, _matching(r"[^\x00-\x1f\x7f]+", "a file path such as ~/.ssh/id_ed25519.pub")]
+KeyPath = Annotated[str, _matching(r"[^\x00-\x1f\x7f]{1,4096}", "a file path such as ~/.ssh/id_ed25519.pub")]
 Mount = Annotated[str, BeforeValidator(_mount)]
 SubnetId = Annotated[str, _matching(r"subnet-[0-9a-f]{8,17}", "a subnet id such as subnet-0a1b2c3d")]
 EBS_VOLUME_ID = r"vol-[0-9a-f]{8,17}"
@@ -167,8 +195,16 @@ class Ssh(_Section):
     allowed_cidr: Annotated[str, BeforeValidator(_network)] | None = None
     public_key: KeyPath | None = None
     private_key: KeyPath | None = None
-    # An allowed_cidr open to the world (0.0.0.0/0, ::/0) is refused unless this says so explicitly.
+    # An allowed_cidr open to the world (0.0.0.0/0, ::/0), or broader than these prefix lengths, is refused unless
+    # allow_world says so explicitly (components/security.py says why /8 and /32).
     allow_world: bool = False
+    min_prefix: Annotated[int, _int_range(0, 32)] = 8
+    min_prefix_v6: Annotated[int, _int_range(0, 128)] = 32
+
+    @property
+    def min_prefixes(self) -> tuple[int, int]:
+        """(IPv4, IPv6): the broadest source networks SSH takes without allow_world."""
+        return self.min_prefix, self.min_prefix_v6
 
     @model_validator(mode="after")
     def _private_beside_public(self) -> Ssh:
@@ -321,7 +357,7 @@ def _configurations(value: object) -> object:
 
 
 Application = Annotated[str, _matching(r"[A-Za-z][A-Za-z0-9-]{0,63}", "an EMR application name such as Spark")]
-ScriptPath = Annotated[str, _matching(r"[^\x00-\x1f\x7f]+", "a script path such as bootstrap/install.sh")]
+ScriptPath = Annotated[str, _matching(r"[^\x00-\x1f\x7f]{1,4096}", "a script path such as bootstrap/install.sh")]
 BucketName = Annotated[str, _matching(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "an S3 bucket name such as my-data")]
 
 
@@ -439,12 +475,13 @@ class Environment(_Section):
             regex, allowed, example = REGIONS[target]
             if self.region is None:
                 raise required(f"required for target {target} (e.g. {example})", "region")
-            if not regex.fullmatch(self.region):
+            if len(self.region) > MAX_FIELD_LENGTH or not regex.fullmatch(self.region):
                 raise invalid(allowed, "region", self.region)
             if self.ssh.allowed_cidr is None:
                 raise required(f"required for target {target} (the network you connect from, "
                                "e.g. 198.51.100.0/24)", "ssh.allowed_cidr")
         self.ssh.user = self.ssh.user or DEFAULT_SSH_USER[target]
+        _spare_ssh_home(self.ssh.user, self.storage)
         for section, machines in (("head", self.head), ("compute", self.compute)):
             if machines.instance_type is None and self.stack in ("hpc", "full"):
                 if target != "local":
@@ -475,6 +512,17 @@ class Environment(_Section):
     def local_default(cls, nodes: int = 2, name: str = "local") -> Environment:
         """What ``up`` builds when given no spec: a small cluster on this machine."""
         return cls.model_validate(local_default_spec(nodes, name))
+
+
+def _spare_ssh_home(user: str, storage: Storage) -> None:
+    """No mount on or above the SSH user's home: it would hide the authorized_keys every task logs in with."""
+    home = "/root" if user == "root" else f"/home/{user}"
+    mounts = [(f"storage.volumes[{index}].mount", volume.mount) for index, volume in enumerate(storage.volumes)]
+    mounts += [("storage.shared.mount", storage.shared.mount)] if storage.shared else []
+    for at, mount in mounts:
+        if within(home, mount):
+            raise invalid(f"a mount point neither on nor above {home} (ssh.user {user}'s home, with the "
+                          "authorized_keys every task logs in with)", at, mount)
 
 
 # Which volume sources each target can attach or restore, and what a target says it has instead.

@@ -7,6 +7,7 @@ error of a ``ValidationError`` into ``spec error: <field path> = <value>: allowe
 from __future__ import annotations
 
 import inspect
+import reprlib
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
@@ -16,6 +17,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 INVALID = "spec_invalid"
 REQUIRED = "spec_required"
 VALUE_WIDTH = 60
+PROBLEM_WIDTH = 200  # a parser's own message, which may quote the input
 
 _ALLOWED_BY_TYPE = {
     "string_type": "a string",
@@ -38,12 +40,29 @@ def one_line(text: str) -> str:
 
 
 def brief_repr(value: object) -> str:
-    """``repr`` cut to ``VALUE_WIDTH``; never fails (huge ints refuse ``repr``)."""
+    """``repr`` cut to ``VALUE_WIDTH``, built from a bounded view of ``value`` (never the whole of a huge or
+    alias-expanded value); never fails (huge ints refuse ``repr``)."""
     try:
-        text = repr(value)
+        text = repr(value[: VALUE_WIDTH + 1]) if isinstance(value, str) else _BOUNDED.repr(value)
     except Exception:  # any object a parser produced must still be describable
         text = f"<{type(value).__name__}>"
-    return text if len(text) <= VALUE_WIDTH else text[: VALUE_WIDTH - 3] + "..."
+    return brief_text(text)
+
+
+def brief_text(text: str, width: int = VALUE_WIDTH) -> str:
+    """``text`` cut to ``width`` characters."""
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _bounded_repr() -> reprlib.Repr:
+    """A ``repr`` that looks at a few items, a few levels deep, and a prefix of each string or number."""
+    bounded = reprlib.Repr()
+    bounded.maxlevel, bounded.maxdict, bounded.maxlist, bounded.maxtuple, bounded.maxset = 3, 4, 6, 6, 6
+    bounded.maxstring = bounded.maxother = bounded.maxlong = VALUE_WIDTH
+    return bounded
+
+
+_BOUNDED = _bounded_repr()
 
 
 def invalid(allowed: str, at: str | None = None, value: object = None) -> PydanticCustomError:
@@ -94,9 +113,11 @@ def _describe(error: ErrorDetails, root: type[BaseModel]) -> str:
 def _field_path(loc: tuple[int | str, ...], at: str = "") -> str:
     """``("storage", "volumes", 0, "mount")`` -> ``storage.volumes[0].mount``; ``at`` is appended."""
     text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    for part in loc:  # a part may be a key the user wrote, of any length: each is cut
+        part = part if isinstance(part, int) else brief_text(str(part))
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
     if at:
+        at = brief_text(at, PROBLEM_WIDTH)
         text += at if not text or at.startswith("[") else f".{at}"
     return text or "(top level)"
 

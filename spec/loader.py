@@ -12,13 +12,13 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from spec import yaml_core
 from spec.environment import Environment, local_default_spec
-from spec.errors import SpecError, brief_repr, describe_validation_error
+from spec.errors import PROBLEM_WIDTH, SpecError, brief_repr, brief_text, describe_validation_error
+from spec.spec_file import MAX_SPEC_BYTES, read_spec_text, too_large
 from spec.stack_config import spec_from_config
 
 DEFAULT_PROJECT = "cloud-hpc-toolkit"
-_STR_TAG = "tag:yaml.org,2002:str"
-_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 def load_spec_text(text: str, source: str = "<spec>") -> Environment:
@@ -63,23 +63,15 @@ def validate(spec: dict[str, Any]) -> Environment:
 
 
 def _read_mapping(path: Path, empty_ok: bool = False) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(f"spec error: {path}: no such file") from None
-    except IsADirectoryError:
-        raise SpecError(f"spec error: {path}: is a directory, not a file") from None
-    except UnicodeDecodeError:
-        raise SpecError(f"spec error: {path}: not UTF-8 text") from None
-    except (OSError, ValueError) as exc:
-        raise SpecError(f"spec error: {path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
-    return _parse_mapping(text, str(path), empty_ok)
+    return _parse_mapping(read_spec_text(path), str(path), empty_ok)
 
 
 def _parse_mapping(text: str, source: str, empty_ok: bool = False) -> dict[str, Any]:
-    """``yaml.safe_load`` the text and insist on a mapping with string keys, all the way down."""
+    """The text as YAML (core schema, bounded: :mod:`spec.yaml_core`), which must be a mapping."""
+    if len(text) > MAX_SPEC_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_SPEC_BYTES:
+        raise too_large(source)
     try:
-        data = yaml.safe_load(text)
+        data = yaml_core.load_mapping(text)
     except yaml.MarkedYAMLError as exc:
         raise _yaml_error(source, exc.problem_mark, _problem(exc)) from None
     except yaml.reader.ReaderError as exc:
@@ -88,21 +80,12 @@ def _parse_mapping(text: str, source: str, empty_ok: bool = False) -> dict[str, 
         char = f"#x{exc.character:04x}" if isinstance(exc.character, int) else brief_repr(exc.character)
         where = f"{source}:{line}:{column}"
         raise SpecError(f"spec error: {where}: invalid YAML: character {char}: {exc.reason}") from None
-    except RecursionError:
-        raise SpecError(f"spec error: {source}: invalid YAML: nested too deeply") from None
-    except (yaml.YAMLError, ValueError, OverflowError) as exc:  # e.g. a date such as 2024-02-30
-        raise SpecError(f"spec error: {source}: invalid YAML: {exc}") from None
-    if data is None and empty_ok:
-        return {}
-    node = yaml.compose(text, Loader=yaml.SafeLoader)
-    if not isinstance(data, dict):
-        found = "an empty document" if data is None else f"a {type(data).__name__}"
-        raise _yaml_error(source, node.start_mark if node else None, f"expected a mapping, found {found}")
-    key = _non_string_key(node)
-    if key is not None:
-        found = f"{brief_repr(key.value)} reads as {key.tag.rsplit(':', 1)[-1]}" \
-            if isinstance(key, yaml.ScalarNode) else "a collection"
-        raise _yaml_error(source, key.start_mark, f"a key must be a string: {found} (quote it)")
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:
+        raise SpecError(f"spec error: {source}: invalid YAML: {brief_text(str(exc), PROBLEM_WIDTH)}") from None
+    if data is None:
+        if empty_ok:
+            return {}
+        raise SpecError(f"spec error: {source}: invalid YAML: expected a mapping, found an empty document")
     return data
 
 
@@ -112,31 +95,12 @@ def _problem(exc: yaml.MarkedYAMLError) -> str:
         mark = exc.context_mark
         where = f" at {mark.line + 1}:{mark.column + 1}" if mark else ""
         problem += f" ({exc.context}{where})"
-    return problem
+    return brief_text(problem, PROBLEM_WIDTH)
 
 
 def _yaml_error(source: str, mark: yaml.Mark | None, problem: str) -> SpecError:
     where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
     return SpecError(f"spec error: {where}: invalid YAML: {problem}")
-
-
-def _non_string_key(root: yaml.Node) -> yaml.Node | None:
-    """The first mapping key YAML does not read as a string (``yes:``, ``1:``, ``null:``), if any."""
-    seen: set[int] = set()
-    todo = [root]
-    while todo:
-        node = todo.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.tag not in (_STR_TAG, _MERGE_TAG):
-                    return key
-                todo.append(value)
-        elif isinstance(node, yaml.SequenceNode):
-            todo.extend(node.value)
-    return None
 
 
 def _stack_spec(stack: str, project_dir: Path, target: str | None = None) -> dict[str, Any]:

@@ -22,6 +22,10 @@ ENVIRONMENT_TAG = "chpc:environment"
 VOLUME_TAG = "chpc:volume"
 
 
+class NoSuchNode(LookupError):
+    """The user named a node the environment does not have, or asked to reach a cluster it does not have: exit 2."""
+
+
 def volume_identity(environment: str, volume: str) -> dict[str, str]:
     """The tags that say whose volume (or final snapshot) it is: environment and volume name."""
     return {ENVIRONMENT_TAG: environment, VOLUME_TAG: volume}
@@ -167,9 +171,9 @@ class Outputs(_Strict):
         return [self.head, *self.computes] if self.head else []
 
     def cluster_head(self) -> Node:
-        """The head, or a KeyError saying this environment has no cluster to reach."""
+        """The head, or NoSuchNode saying this environment has no cluster to reach."""
         if self.head is None:
-            raise KeyError(f"environment {self.name!r} has no cluster (containers only): nothing to reach over SSH")
+            raise NoSuchNode(f"environment {self.name!r} has no cluster (containers only): nothing to reach over SSH")
         return self.head
 
     def node(self, name: str) -> Node:
@@ -177,7 +181,7 @@ class Outputs(_Strict):
             if node.name == name:
                 return node
         known = ", ".join(n.name for n in self.nodes())
-        raise KeyError(f"no node named {name!r} in environment {self.name!r} (nodes: {known})")
+        raise NoSuchNode(f"no node named {name!r} in environment {self.name!r} (nodes: {known})")
 
     def save(self, path: Path) -> None:
         """Write atomically with mode 0600: the file names the private key and the pinned keys."""

@@ -32,7 +32,8 @@ def build(env: Environment, public_key: str) -> dict[str, Any]:
     provider = aws.Provider(f"{env.name}-aws", region=env.region, default_tags={"tags": tags})
     opts = pulumi.ResourceOptions(providers={"aws": provider})
     network = Network(env.name, NetworkArgs(network=env.network, ssh_cidr=env.ssh.allowed_cidr or "",
-                                            allow_world_ssh=env.ssh.allow_world, tags=tags), opts=opts)
+                                            allow_world_ssh=env.ssh.allow_world, tags=tags,
+                                            ssh_min_prefix=env.ssh.min_prefixes), opts=opts)
     outputs: dict[str, Any] = {"target": "aws", "name": env.name, "region": env.region,
                                "ssh_user": env.ssh.user,
                                "ssh_private_key": private_key_path(env)}

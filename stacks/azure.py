@@ -34,7 +34,8 @@ def build(env: Environment, public_key: str) -> dict[str, Any]:
     tags = {**env.tags, ENVIRONMENT_TAG: env.name}
     network = AzureNetwork(env.name, AzureNetworkArgs(
         network=env.network, ssh_cidr=env.ssh.allowed_cidr or "", allow_world_ssh=env.ssh.allow_world,
-        location=env.region, tags=tags, nodes=_subnet_nodes(env), spark_gateway=_has_spark(env)))
+        location=env.region, tags=tags, nodes=_subnet_nodes(env), spark_gateway=_has_spark(env),
+        ssh_min_prefix=env.ssh.min_prefixes))
     client = authorization.get_client_config_output()
     outputs: dict[str, Any] = {
         "target": "azure", "name": env.name, "region": env.region, "ssh_user": env.ssh.user,
@@ -66,12 +67,10 @@ def _has_spark(env: Environment) -> bool:
 def _hpc(env: Environment, network: AzureNetwork, public_key: str, tags: dict[str, str]) -> dict[str, Any]:
     assert env.region is not None
     user = env.ssh.user or "azureuser"
-    # Premium SSD v2 attaches to zonal VMs only (in most regions with zones): the head goes to a zone, and its disks
-    # must be made in that same zone, which AzureStorageArgs cannot be told yet (a zone of its own is to come).
     zone = head_zone(env.region, env.storage.volumes)
     storage = AzureStorage(env.name, AzureStorageArgs(
         storage=env.storage, resource_group_name=network.resource_group_name, location=env.region,
-        subnet_id=network.subnet_id, tags=tags))
+        subnet_id=network.subnet_id, tags=tags, zone=zone))
     # The device path is known before deploy (the LUN); the disk's id tells destroy what is kept.
     volumes = head_volumes(env, storage.disk_ids, storage.devices)
     shared = None

@@ -72,12 +72,11 @@ def boot_vars(env: Environment, volumes: list[dict[str, Any]], shared: dict[str,
               owner: str) -> dict[Role, dict[str, Any]]:
     """The roles' tunables of the head and of the compute nodes: each mounts at boot what the contract exports
     (the head its ``volumes``, every node the ``shared`` file system; the values may still be outputs), with
-    fstab lines; amazon-efs-utils where EFS is mounted over TLS (Azure Files NFS needs no client of its own); and
-    the cloud and networking the mpi role picks Open MPI's network from: the compute nodes' as the contract says,
-    the head's own (it runs no ranks and has no fabric: TCP)."""
+    fstab lines (the storage role sets up the TLS tunnel an EFS share needs from the share itself); and the cloud
+    and networking the mpi role picks Open MPI's network from: the compute nodes' as the contract says, the head's
+    own (it runs no ranks and has no fabric: TCP)."""
     provider: Literal["aws", "azure"] = "azure" if env.target == "azure" else "aws"
-    efs = {"efs_utils": bool(env.storage.shared and env.storage.shared.kind == "efs")}
     head_mpi = {"mpi_cloud": provider, "mpi_networking": machine_networking(provider, env.head.instance_type)}
     compute_mpi = {"mpi_cloud": provider, "mpi_networking": compute_networking(provider, env)}
-    return {"head": {**efs, **head_mpi, **storage_vars(volumes, shared, owner=owner, persist=True)},
-            "compute": {**efs, **compute_mpi, **storage_vars([], shared, owner=owner, persist=True)}}
+    return {"head": {**head_mpi, **storage_vars(volumes, shared, owner=owner, persist=True)},
+            "compute": {**compute_mpi, **storage_vars([], shared, owner=owner, persist=True)}}

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from remote.progress import Update, progress
 from spec.environment import Environment
@@ -126,8 +126,8 @@ class PulumiBackend(Backend):
                 Pool(contract, retry_auth=True) as pool:
             wait_for_boot(pool, names, timeout=self.boot_timeout,
                           on_progress=lambda now: update(f"booting: {now.line()}"))
-        console.print(f"[green]ready[/] {contract.name}: {len(names)} nodes booted; head at "
-                      f"{contract.cluster_head().address}")
+        console.print(Text.assemble(("ready", "green"), f" {contract.name}: {len(names)} nodes booted; head at "
+                                    f"{contract.cluster_head().address}"))
 
     def _preview(self, env: Environment, stack: str, console: Console) -> None:
         """The offline plan of the program (what `invoke plan` shows) against what the stack holds now."""
@@ -168,7 +168,8 @@ class PulumiBackend(Backend):
                               f"to ask its stack ({pulumi_stack.INSTALL})")
         from targets.local.backend import BACKEND as LOCAL
 
-        console.print(f"[dim]the Pulumi CLI is not installed: using the outputs saved at `invoke up` ({path})[/]")
+        console.print(f"the Pulumi CLI is not installed: using the outputs saved at `invoke up` ({path})", style="dim",
+                      markup=False)
         return LOCAL.contract(record, console)
 
     def destroy(self, record: Record, console: Console, confirm: ConfirmDestroy) -> None:
@@ -191,15 +192,17 @@ class PulumiBackend(Backend):
         if not confirm(record.name, [f"{kind} {name}" for kind, name in held]):
             raise TargetError("not confirmed: nothing was destroyed")
         pulumi_stack.destroy(record.stack, lambda line: console.print(line, markup=False, highlight=False))
-        console.print(f"[green]destroyed[/] {record.name} (stack {record.stack}: {len(held)} resources)")
+        console.print(Text.assemble(("destroyed", "green"), f" {record.name} (stack {record.stack}: {len(held)} "
+                                    "resources)"))
         self._check_leftovers(record, contract, console)
         shutil.rmtree(state.env_dir(record.name), ignore_errors=True)
 
     def _check_leftovers(self, record: Record, contract: Outputs | None, console: Console) -> None:
         found = self.leftovers(record, contract)
         if found is None:
-            console.print(f"[yellow]not checked for leftovers[/]: the stack never gave the outputs that say where "
-                          f"to look; look for the tag {ENVIRONMENT_TAG}={record.name} in the {record.target} console")
+            console.print(Text.assemble(("not checked for leftovers", "yellow"), ": the stack never gave the outputs "
+                                        f"that say where to look; look for the tag {ENVIRONMENT_TAG}={record.name} "
+                                        f"in the {record.target} console"))
             return
         if found.left:
             raise TargetError(f"destroyed, but {len(found.left)} tagged resource(s) remain: "
@@ -211,5 +214,5 @@ class PulumiBackend(Backend):
 def _shown(result: CloudSparkResult, console: Console) -> SparkRun:
     """The run for the task to print, once a note on what the driver printed (its log not read in time) is said."""
     if result.note:
-        console.print(f"[dim]{escape(result.note)}[/]", soft_wrap=True)
+        console.print(result.note, style="dim", markup=False, soft_wrap=True)
     return SparkRun.of_cloud(result)

@@ -19,6 +19,7 @@ from spec.environment import Environment
 from spec.outputs import Outputs
 from targets import pulumi_stack, state
 from targets.backend import Record
+from targets.did_you_mean import did_you_mean
 from targets.errors import TargetError, UsageError
 
 STACK_NAME = re.compile(r"(?:[A-Za-z0-9_.-]{1,100}/){0,2}[A-Za-z0-9_.-]{1,100}")  # [org/[project/]]name
@@ -73,7 +74,8 @@ def find(name: str | None, stack: str | None, *, for_destroy: bool = False) -> R
     if name is not None:
         record = recorded(name)
         if record is None:
-            raise TargetError(f"no environment named {name!r} is known here; {listing()}")
+            raise TargetError(f"no environment named {name!r} is known here; "
+                              f"{did_you_mean(name, state.known_environments())}{listing()}")
         return record
     known = state.known_environments()
     if len(known) == 1:
@@ -102,6 +104,20 @@ def listing() -> str:
             f"stacks of this project: {', '.join(stacks) or 'none'}")
 
 
+def require_stack_file(stack: str) -> None:
+    """A stack whose spec is read from this project (`up`, `plan`) has its file here; a misspelled one is told the
+    closest name and the list, before the spec loader says only "no such file"."""
+    short = check_stack(stack).rsplit("/", 1)[-1]
+    if not (pulumi_stack.PROJECT / f"Pulumi.{short}.yaml").is_file():
+        raise UsageError(f"stack {stack!r}: this project has no Pulumi.{short}.yaml; "
+                         f"{did_you_mean(short, _stack_files())}{stack_files_clause()}")
+
+
+def stack_files_clause() -> str:
+    """The stacks whose spec this project holds (its Pulumi.<stack>.yaml files), for an error line."""
+    return f"stacks of this project: {', '.join(_stack_files()) or 'none'}"
+
+
 def _stack_files() -> list[str]:
     return sorted(path.name[len("Pulumi."):-len(".yaml")] for path in pulumi_stack.PROJECT.glob("Pulumi.*.yaml"))
 
@@ -114,7 +130,14 @@ def _by_stack(stack: str, for_destroy: bool) -> Record:
     local = _local_stack(stack)
     if local is not None:
         return local
-    found = pulumi_stack.outputs(stack)
+    short = stack.rsplit("/", 1)[-1]
+    if short not in _stack_files() and not pulumi_stack.cli_available():
+        raise TargetError(f"no stack {stack!r} is known here, and the Pulumi CLI is not installed to ask for it "
+                          f"({pulumi_stack.INSTALL}); {did_you_mean(short, _stack_files())}{listing()}")
+    try:
+        found = pulumi_stack.outputs(stack)
+    except pulumi_stack.StackNotFound as exc:
+        raise pulumi_stack.StackNotFound(f"{exc}; {did_you_mean(short, _known_stacks())}{listing()}") from None
     if found:
         contract = parse_contract(found, f"the outputs of stack {stack}")
         record = Record(name=contract.name, target=contract.target, stack=stack, region=contract.region)
@@ -126,6 +149,16 @@ def _by_stack(stack: str, for_destroy: bool) -> Record:
                           f"{stack}` takes down what it left)")
     env = _stack_environment(stack)
     return Record(name=env.name, target=env.target, stack=stack, region=env.region)
+
+
+def _known_stacks() -> list[str]:
+    """Stacks a user may have meant: the backend's (when the CLI answers), this project's files, those here."""
+    try:
+        listed = pulumi_stack.list_stacks()
+    except TargetError:
+        listed = []
+    here = [record.stack for name in state.known_environments() if (record := recorded(name)) and record.stack]
+    return [*listed, *_stack_files(), *here]
 
 
 def _local_stack(stack: str) -> Record | None:

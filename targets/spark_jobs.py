@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from remote.spark_job import is_uri
-from targets.errors import TargetError
+from targets.errors import UsageError
 
 JOBS_PREFIX = "jobs/"  # where a job's files go in the cluster's storage: jobs/<job_id>/
 USER_EXIT = re.compile(r"User application exited with status (\d+)")  # YARN's diagnostics for the driver
@@ -75,7 +75,7 @@ def local_output_dir(output: str | None) -> Path | None:
         return None
     path = Path(output).expanduser()
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise TargetError(f"submit-spark: --output {output} exists and is not an empty directory; give a new one "
+        raise UsageError(f"submit-spark: --output {output} exists and is not an empty directory; give a new one "
                           "(the job's files are downloaded into it)")
     return path
 
@@ -87,7 +87,7 @@ def check_local_paths(script: Path, modules: Sequence[Path], input: str | None) 
         paths.append(("--input", Path(input).expanduser()))
     for what, path in paths:
         if not path.exists():
-            raise TargetError(f"submit-spark: {what} {path}: no such file or directory")
+            raise UsageError(f"submit-spark: {what} {path}: no such file or directory")
 
 
 def input_files(path: Path, prefix: str) -> tuple[str, list[tuple[Path, str]]]:
@@ -101,17 +101,8 @@ def input_files(path: Path, prefix: str) -> tuple[str, list[tuple[Path, str]]]:
     files = [(file, f"{base}/{file.relative_to(path).as_posix()}")
              for file in sorted(path.rglob("*")) if file.is_file()]
     if not files:
-        raise TargetError(f"submit-spark: --input {path} is an empty directory; give the data to process")
+        raise UsageError(f"submit-spark: --input {path} is an empty directory; give the data to process")
     return f"{base}/", files
-
-
-def download_destination(root: Path, relative: str) -> Path | None:
-    """Where an object ``relative`` to the job's output prefix lands under the resolved ``root``; None for a
-    folder marker, or a name such as ``../x`` that would land outside ``root`` (object names are not paths)."""
-    destination = (root / relative).resolve()
-    if not relative or relative.endswith("/") or not destination.is_relative_to(root):
-        return None
-    return destination
 
 
 def user_exit_code(log: str) -> int:

@@ -5,6 +5,7 @@ stands in; ``benchmarks/plan.py`` uses it too."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -412,18 +413,20 @@ def test_azure_stack_plan_prices_vms_scale_set_disks_share_ips_and_nat():
     assert [(f.rule, f.severity) for f in result.findings] == [("azure-https-only", "warning")]
 
 
-def test_azure_scale_set_profile_stays_readable_with_only_its_custom_data_redacted():
+def test_azure_custom_data_is_shown_and_only_the_key_vaults_secrets_are_redacted():
     env = azure_stack()
     resources = evaluate(lambda: build_azure(env, AZURE_KEY), project="p", stack="s", region="westeurope")
     scale_set = next(r for r in resources if r.type == "azure-native:compute:VirtualMachineScaleSet")
     profile = scale_set.inputs["virtualMachineProfile"]
-    assert profile["osProfile"]["customData"] == SECRET and profile["osProfile"]["adminUsername"] == "azureuser"
+    assert base64.b64decode(profile["osProfile"]["customData"]).startswith(b"#cloud-config\n")
+    assert profile["osProfile"]["adminUsername"] == "azureuser"
     assert profile["storageProfile"]["osDisk"]["managedDisk"] == {"storageAccountType": "StandardSSD_LRS"}
     share = next(r for r in resources if r.type == "azure-native:storage:FileShare")
     account = next(r for r in resources if r.type == "azure-native:storage:StorageAccount")
     assert share.inputs["accountName"] == account.inputs["accountName"]  # the account's Azure name, not its URN name
-    assert "[secret]" not in json.dumps([r.inputs for r in resources if r.type != "azure-native:compute:VirtualMachine"
-                                         and r != scale_set])
+    secrets = [r for r in resources if r.type == "azure-native:keyvault:Secret"]
+    assert [r.inputs["properties"]["value"] for r in secrets] == [SECRET, SECRET]
+    assert "[secret]" not in json.dumps([r.inputs for r in resources if r not in secrets])
 
 
 def test_container_group_is_priced_per_vcpu_and_gb_running_all_month():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -30,6 +31,10 @@ def test_plan_json_of_the_hpc_stack() -> None:
     template = next(r for r in plan["resources"] if r["type"] == "aws:ec2/launchTemplate:LaunchTemplate")
     assert template["inputs"]["metadataOptions"]["httpTokens"] == "required"
     assert template["inputs"]["networkInterfaces"][0]["interfaceType"] == "efa"
+    # the user data holds no secret, so the plan shows it: a cloud-config naming the node role's secret
+    head = next(r for r in plan["resources"] if r["type"] == "aws:ec2/instance:Instance")
+    for text in (head["inputs"]["userData"], base64.b64decode(template["inputs"]["userData"]).decode()):
+        assert text.startswith("#cloud-config\n") and "node_secrets.py aws --secret-id arn:" in text
     assert abs(plan["cost"]["per_day_usd"] - plan["cost"]["per_hour_usd"] * 24) < 0.05
     assert plan["cost"]["per_hour_usd"] > 4 * 3.8  # four c5n.18xlarge at about $3.89 an hour each
     assert [f for f in plan["findings"] if f["severity"] == "error"] == []

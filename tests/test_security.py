@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -133,6 +134,36 @@ def test_launch_template_rules():
     assert rules(check_resource(TEMPLATE, plain)) == [("ebs-unencrypted", "error")]
     unmapped = {**COMPLIANT_TEMPLATE, "blockDeviceMappings": []}
     assert rules(check_resource(TEMPLATE, unmapped)) == [("ebs-unencrypted", "error")]
+
+
+OLD_CLOUD_CONFIG = ('#cloud-config\n{"ssh_keys": {"ed25519_private": "-----BEGIN OPENSSH PRIVATE KEY-----\\nb3Bl\\n'
+                    '-----END OPENSSH PRIVATE KEY-----\\n"}}')
+
+
+def encoded(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize(("token", "props"), [
+    (INSTANCE, {**COMPLIANT_INSTANCE, "userData": OLD_CLOUD_CONFIG}),
+    (TEMPLATE, {**COMPLIANT_TEMPLATE, "userData": encoded(OLD_CLOUD_CONFIG)}),
+    ("azure-native:compute:VirtualMachine", {"osProfile": {"customData": encoded(OLD_CLOUD_CONFIG)}}),
+    ("azure-native:compute:VirtualMachineScaleSet",
+     {"virtualMachineProfile": {"osProfile": {"customData": encoded(OLD_CLOUD_CONFIG)}}}),
+], ids=["instance", "launch-template", "vm", "scale-set"])
+def test_a_private_key_in_user_data_or_custom_data_is_an_error(token, props):
+    [finding] = check_resource(token, props, "node")
+    assert (finding.rule, finding.severity, finding.resource) == ("key-in-boot-data", "error", "node")
+    assert "secret store" in finding.message
+
+
+def test_the_toolkits_own_cloud_config_passes_the_key_rule():
+    from components.boot.cloud_config import cloud_config
+    from tests.boot.configs import aws, azure
+
+    assert check_resource(INSTANCE, {**COMPLIANT_INSTANCE, "userData": cloud_config(aws("head"))}) == []
+    assert check_resource("azure-native:compute:VirtualMachine",
+                          {"osProfile": {"customData": encoded(cloud_config(azure("head")))}}) == []
 
 
 # --- storage --------------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ def test_aliases_are_read_once_so_a_billion_laughs_stays_small() -> None:
 
 def test_a_cycle_or_a_deep_nest_is_one_line() -> None:
     cyclic = yaml.safe_load("cloud-hpc-toolkit:tags: &a [*a, {secure: v1:x}]")
-    with pytest.raises(SpecError, match=r"^spec error: tags = \[\[\.\.\.\], '\[secret\]'\]: allowed: a mapping"):
+    with pytest.raises(SpecError, match=r"^spec error: tags = \[\[.*\.\.\..*, '\[secret\]'\]: allowed: a mapping"):
         validate(spec(cyclic))
     deep = "[" * 800 + "]" * 800  # JSON text, as the engine passes a section
     with pytest.raises(SpecError, match=r"^spec error: Pulumi.dev.yaml: config key 'cloud-hpc-toolkit:tags': "

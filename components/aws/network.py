@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.security import WORLD_MARKER, Finding, check_ssh_cidr, refuse
+from components.security import SSH_MIN_PREFIX, Finding, check_ssh_cidr, refuse, ssh_marker
 from spec import environment as spec
 
 # The VPC is cut into 16 equal slots: public subnets take slots 0..5, private ones 6..11 (the spec allows at
@@ -37,6 +37,7 @@ class NetworkArgs:
     ssh_cidr: str
     allow_world_ssh: bool
     tags: dict[str, str]
+    ssh_min_prefix: tuple[int, int] = SSH_MIN_PREFIX  # (IPv4, IPv6): ssh.min_prefix, ssh.min_prefix_v6
 
 
 def check_cidrs(vpc_cidr: str, ssh_cidr: str) -> list[Finding]:
@@ -79,7 +80,7 @@ class Network(pulumi.ComponentResource):
     cluster_security_group_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        refuse(check_ssh_cidr(args.ssh_cidr, args.allow_world_ssh))
+        refuse(check_ssh_cidr(args.ssh_cidr, args.allow_world_ssh, min_prefix=args.ssh_min_prefix))
         network = args.network
         if network.vpc_id is None:
             refuse(check_cidrs(network.vpc_cidr, args.ssh_cidr))
@@ -190,9 +191,9 @@ class Network(pulumi.ComponentResource):
                                      tags=self._named("head"), opts=self._child())
         ssh = ipaddress.ip_network(ssh_cidr, strict=False)
         source = {"cidr_ipv6" if ssh.version == 6 else "cidr_ipv4": ssh_cidr}
-        # A world-open rule exists only because ssh.allow_world said so (refused otherwise); the marker tells
+        # A world-open or broad rule exists only because the spec said so (refused otherwise); the marker tells
         # the resource-level rules (policy pack, plan), which cannot see the spec.
-        description = "SSH from ssh.allowed_cidr" + (f" ({WORLD_MARKER})" if ssh.prefixlen == 0 else "")
+        description = "SSH from ssh.allowed_cidr" + ssh_marker(ssh_cidr)
         aws.vpc.SecurityGroupIngressRule(f"{name}-head-ssh", security_group_id=head.id, ip_protocol="tcp",
                                          from_port=22, to_port=22, description=description,
                                          tags=self._named("head-ssh"), opts=self._child(), **source)

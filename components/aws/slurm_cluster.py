@@ -4,6 +4,9 @@ compute nodes in one cluster placement group, every node configured at first boo
 
 The resources do not grow with the node count: compute nodes share one launch template, one host key
 and one munge key, and register with Slurm by themselves (dynamic nodes); tasks find them by tag.
+
+The keys never travel in user data (anyone allowed ``ec2:DescribeLaunchTemplateVersions`` reads it): they wait in
+Secrets Manager, one secret per node role, which the boot script reads with the instance role (``_boot_secrets``).
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ import pulumi_tls as tls
 from pulumi import Input, Output
 
 from components.boot.cloud_config import cloud_config
-from components.boot.config import BootConfig, HostKey, InlineMungeKey, Role, S3Bundle, SshLogin
+from components.boot.config import AwsSecret, BootConfig, Role, S3Bundle, SshLogin
+from components.boot.node_secrets import secret_document
 from components.fleet import FLEET_TAG_KEY, openssh_public
 from components.security import check_instance_networking, refuse
 from spec import environment as spec
@@ -50,7 +54,7 @@ class SlurmClusterArgs:
     cluster_security_group_id: Input[str]
     ansible_dir: Path  # the project's ansible/ folder, shipped to the nodes as one S3 object
     tags: dict[str, str]
-    # Each node role's tunables (efs_utils, what it mounts: stacks/slurm.py); may hold outputs (the volume ids, the
+    # Each node role's tunables (what it mounts: stacks/slurm.py); may hold outputs (the volume ids, the
     # file system's name), resolved before the user data is rendered.
     boot_vars: Mapping[Role, Mapping[str, Any]] = field(default_factory=dict)
 
@@ -87,6 +91,13 @@ def bucket_tls_only_policy(bucket_arn: str) -> str:
         "Resource": [bucket_arn, f"{bucket_arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]})
 
 
+def read_secrets_policy(secret_arns: list[str]) -> str:
+    """The node role's only access to Secrets Manager: reading the value of exactly these secrets."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "ReadTheBootSecrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
+         "Resource": secret_arns}]})
+
+
 def _read_bundle(object_arn: str) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [
         {"Sid": "ReadTheBundle", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [object_arn]}]})
@@ -115,27 +126,33 @@ class SlurmCluster(pulumi.ComponentResource):
         region = aws.get_region(opts=invoke).region
         head_name = f"{args.cluster_name}-head"
 
+        partition = aws.get_partition(opts=invoke)
         bucket, bundle = self._bundle(args.ansible_dir)
-        profile, permissions = self._node_role(bucket, bundle)
 
-        # Generated at deploy time, a fixed number whatever the node count; private halves stay secret.
+        # Generated at deploy time, a fixed number whatever the node count; they stay in the state (secret) and in
+        # Secrets Manager, never in user data.
         head_key = tls.PrivateKey(f"{name}-head-host-key", algorithm="ED25519", opts=self._child())
         compute_key = tls.PrivateKey(f"{name}-compute-host-key", algorithm="ED25519", opts=self._child())
         munge_key = random.RandomBytes(f"{name}-munge-key", length=1024, opts=self._child())
+        secrets, stored = self._boot_secrets(munge_key, {"head": head_key, "compute": compute_key})
+        profile, permissions = self._node_role(bucket, bundle, list(secrets.values()), partition)
+        permissions += stored
+        endpoint = f"https://secretsmanager.{region}.{partition.dns_suffix}"
 
         def user_data(role: Role, values: dict[str, Any]) -> str:
-            """The cloud-config of a ``role`` node; only known once the keys (and what it mounts) exist, and
-            secret."""
+            """The cloud-config of a ``role`` node, known once its secret, the bundle (and what it mounts) exist.
+            Names the secret, holds none."""
             return within_ec2_limit(cloud_config(BootConfig(
                 role=role, cluster_name=args.cluster_name, head_name=head_name,
-                munge_key=InlineMungeKey(values["munge"]), bundle=S3Bundle(values["bucket"], values["key"], region),
+                munge_key=AwsSecret(values["secret"], region, endpoint),
+                bundle=S3Bundle(values["bucket"], values["key"], region),
                 head_address=values.get("head_ip"), login=SshLogin(args.ssh_user, args.ssh_public_key),
-                host_key=HostKey(values["private"], values["public"]), tunables=values["tunables"])))
+                host_public_key=values["public"].strip(), tunables=values["tunables"])))
 
-        common = {"bucket": bucket.bucket, "key": bundle.key, "munge": Output.secret(munge_key.base64)}
+        common = {"bucket": bucket.bucket, "key": bundle.key}
         head_image = self._image(args.head.instance_type, invoke)
         head_user_data = Output.all(**common, tunables=args.boot_vars.get("head", {}),
-                                    private=Output.secret(head_key.private_key_openssh),
+                                    secret=secrets["head"].arn,
                                     public=head_key.public_key_openssh).apply(lambda v: user_data("head", v))
         head = aws.ec2.Instance(
             f"{name}-head", ami=head_image.id, instance_type=args.head.instance_type, subnet_id=args.head_subnet_id,
@@ -144,7 +161,7 @@ class SlurmCluster(pulumi.ComponentResource):
             metadata_options=aws.ec2.InstanceMetadataOptionsArgs(**self._imds()),
             root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
                 volume_type="gp3", volume_size=ROOT_VOLUME_GB, encrypted=True, delete_on_termination=True),
-            user_data=Output.secret(head_user_data),
+            user_data=head_user_data,
             tags={**args.tags, "Name": head_name}, volume_tags={**args.tags, "Name": head_name},
             # cloud-init runs user data once per instance: a changed bundle key would only stop and start the
             # head (an in-place user data update) without configuring anything, so it is not applied
@@ -153,7 +170,7 @@ class SlurmCluster(pulumi.ComponentResource):
 
         compute_image = self._image(args.compute.instance_type, invoke)
         compute_user_data = Output.all(**common, head_ip=head.private_ip, tunables=args.boot_vars.get("compute", {}),
-                                       private=Output.secret(compute_key.private_key_openssh),
+                                       secret=secrets["compute"].arn,
                                        public=compute_key.public_key_openssh).apply(lambda v: user_data("compute", v))
         interface = aws.ec2.LaunchTemplateNetworkInterfaceArgs(
             device_index=0, security_groups=[args.cluster_security_group_id], associate_public_ip_address="false",
@@ -169,7 +186,7 @@ class SlurmCluster(pulumi.ComponentResource):
                     volume_type="gp3", volume_size=ROOT_VOLUME_GB, encrypted="true", delete_on_termination="true"))],
             # the security group sits on the interface: a template-level vpc_security_group_ids would conflict
             network_interfaces=[interface],
-            user_data=Output.secret(compute_user_data.apply(lambda s: base64.b64encode(s.encode()).decode())),
+            user_data=compute_user_data.apply(lambda s: base64.b64encode(s.encode()).decode()),
             tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(
                 resource_type=kind, tags={**args.tags, "Name": compute_name}) for kind in ("instance", "volume")],
             update_default_version=True, tags=args.tags, opts=self._child())
@@ -251,11 +268,33 @@ class SlurmCluster(pulumi.ComponentResource):
             opts=self._child(depends_on=[encryption]))
         return bucket, bundle
 
+    def _boot_secrets(self, munge_key: random.RandomBytes, host_keys: Mapping[Role, tls.PrivateKey],
+                      ) -> tuple[dict[Role, aws.secretsmanager.Secret], list[pulumi.Resource]]:
+        """One secret per node role: the munge key and that role's host private key, which its boot script reads
+        in one request. Per role, not per key: a node fetches and holds only what its role installs (never the
+        other role's host key), in one call. Encrypted with Secrets Manager's AWS-managed key (the role then needs
+        no KMS permission); deleted without a recovery window, since the keys of a destroyed environment open
+        nothing and a secret waiting for deletion would outlive ``destroy``."""
+        secrets: dict[Role, aws.secretsmanager.Secret] = {}
+        values: list[pulumi.Resource] = []
+        for role, host_key in host_keys.items():
+            secret = aws.secretsmanager.Secret(
+                f"{self._name}-{role}-boot",
+                description=f"munge key and host key of the {role} nodes (cloud-hpc-toolkit)",
+                recovery_window_in_days=0, tags=self._tags, opts=self._child())
+            document = Output.all(munge_key.base64, host_key.private_key_openssh).apply(
+                lambda v: secret_document(*v))
+            values.append(aws.secretsmanager.SecretVersion(
+                f"{self._name}-{role}-boot-value", secret_id=secret.id, secret_string=Output.secret(document),
+                opts=self._child()))
+            secrets[role] = secret
+        return secrets, values
+
     def _node_role(self, bucket: aws.s3.Bucket, bundle: aws.s3.BucketObjectv2,
+                   secrets: list[aws.secretsmanager.Secret], partition: aws.AwaitableGetPartitionResult,
                    ) -> tuple[aws.iam.InstanceProfile, list[pulumi.Resource]]:
-        """The nodes' role: SSM Session Manager, and reading the bundle object, nothing else."""
+        """The nodes' role: SSM Session Manager, reading the bundle object and the boot secrets, nothing else."""
         name = self._name
-        partition = aws.get_partition(opts=pulumi.InvokeOptions(parent=self))
         role = aws.iam.Role(f"{name}-node-role", assume_role_policy=json.dumps({
             "Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Action": "sts:AssumeRole",
@@ -267,6 +306,9 @@ class SlurmCluster(pulumi.ComponentResource):
         read = aws.iam.RolePolicy(
             f"{name}-node-bundle-read", role=role.id,
             policy=Output.concat(bucket.arn, "/", bundle.key).apply(_read_bundle), opts=self._child())
+        read_secrets = aws.iam.RolePolicy(
+            f"{name}-node-secrets-read", role=role.id,
+            policy=Output.all(*(secret.arn for secret in secrets)).apply(read_secrets_policy), opts=self._child())
         profile = aws.iam.InstanceProfile(f"{name}-node-profile", role=role.name, tags=self._tags,
                                           opts=self._child())
-        return profile, [ssm, read]
+        return profile, [ssm, read, read_secrets]

@@ -4,16 +4,16 @@ writes the ``ansible/`` bundle file by file, so the boot script finds it in plac
 Why the bundle travels inside the custom data rather than as a blob: it is small (about 10 KB gzipped
 against Azure's 64 KB limit), and a blob would need a storage account reachable from the subnet, a
 managed identity, a role assignment the deployer may not be allowed to make (Owner or User Access
-Administrator), and a token fetch racing the role's propagation at first boot. The custom data already
-has to be a secret (munge key, host key); the roles add nothing secret to it.
+Administrator), and a token fetch racing the role's propagation at first boot. The roles hold nothing secret, and
+neither does the rest of the custom data (the keys wait in Key Vault).
 """
 
 from __future__ import annotations
 
 import base64
-import gzip
 from pathlib import Path
 
+from components.boot.cloud_config import gzipped_file
 from components.boot.config import BUNDLE_DIR
 
 # Azure takes at most 65,535 bytes of custom data (before its base64 encoding).
@@ -21,15 +21,10 @@ LIMIT = 65535
 
 
 def bundle_files(ansible_dir: Path, bundle_dir: str = BUNDLE_DIR) -> list[dict[str, str]]:
-    """cloud-init ``write_files`` entries recreating ``ansible_dir`` under ``bundle_dir``, gzipped without a
-    timestamp so the same roles always give the same custom data (no diff on every preview)."""
-    entries = []
-    for path in sorted(p for p in ansible_dir.rglob("*") if p.is_file()):
-        content = base64.b64encode(gzip.compress(path.read_bytes(), mtime=0)).decode()
-        entries.append({"path": f"{bundle_dir}/{path.relative_to(ansible_dir).as_posix()}", "encoding": "gz+b64",
-                        "content": content, "owner": "root:root",
-                        "permissions": "0755" if path.stat().st_mode & 0o100 else "0644"})
-    return entries
+    """cloud-init ``write_files`` entries recreating ``ansible_dir`` under ``bundle_dir``, gzipped."""
+    return [gzipped_file(f"{bundle_dir}/{path.relative_to(ansible_dir).as_posix()}", path.read_bytes(),
+                         "0755" if path.stat().st_mode & 0o100 else "0644")
+            for path in sorted(p for p in ansible_dir.rglob("*") if p.is_file())]
 
 
 def encode(document: str) -> str:

@@ -16,7 +16,7 @@ import pulumi
 import pulumi_azure_native.network as network
 import pulumi_azure_native.resources as resources
 
-from components.security import WORLD_MARKER, check_ssh_cidr, refuse
+from components.security import SSH_MIN_PREFIX, check_ssh_cidr, refuse, ssh_marker
 from spec import environment as spec
 
 # The cluster subnet is the first sixteenth of the virtual network, like the first slot on AWS: the rest
@@ -36,6 +36,7 @@ class AzureNetworkArgs:
     location: str
     tags: dict[str, str]
     nodes: int = 0  # compute nodes the cluster subnet must hold besides the head
+    ssh_min_prefix: tuple[int, int] = SSH_MIN_PREFIX  # (IPv4, IPv6): ssh.min_prefix, ssh.min_prefix_v6
     spark_gateway: bool = False  # an HDInsight cluster sits in the subnet: its gateway takes HTTPS (Livy)
 
 
@@ -61,8 +62,7 @@ def security_rules(ssh_cidr: str, subnet: str, spark_gateway: bool = False) -> l
     With ``spark_gateway``, HTTPS to the HDInsight gateway from HDInsight's management service (health and
     deployment) and from ``ssh_cidr`` (Livy, Ambari). The rules are all declared here, inline: a separate rule
     resource on this group would be dropped by the next `up` that rewrites the group's inline list."""
-    world = ipaddress.ip_network(ssh_cidr, strict=False).prefixlen == 0
-    marker = f" ({WORLD_MARKER})" if world else ""
+    marker = ssh_marker(ssh_cidr)
     gateway = [
         network.SecurityRuleArgs(
             name="hdinsight-management", priority=HDINSIGHT_PRIORITY, direction="Inbound", access="Allow",
@@ -107,7 +107,7 @@ class AzureNetwork(pulumi.ComponentResource):
     subnet_prefix: str
 
     def __init__(self, name: str, args: AzureNetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        refuse(check_ssh_cidr(args.ssh_cidr, args.allow_world_ssh))
+        refuse(check_ssh_cidr(args.ssh_cidr, args.allow_world_ssh, min_prefix=args.ssh_min_prefix))
         if args.network.vpc_id or args.network.public_subnet_ids or args.network.private_subnet_ids:
             raise ValueError("network.vpc_id: an existing network is not supported on target azure; "
                              "remove vpc_id and the subnet ids (a new virtual network is made from vpc_cidr)")
@@ -126,7 +126,9 @@ class AzureNetwork(pulumi.ComponentResource):
         subnet = network.Subnet(
             f"{name}-cluster", resource_group_name=group.name, virtual_network_name=vnet.name,
             address_prefix=self.subnet_prefix, network_security_group=network.NetworkSecurityGroupArgs(id=nsg.id),
-            service_endpoints=[network.ServiceEndpointPropertiesFormatArgs(service="Microsoft.Storage")],
+            # Storage: the NFS share admits this subnet; Key Vault: the nodes' boot secrets admit it too.
+            service_endpoints=[network.ServiceEndpointPropertiesFormatArgs(service=service)
+                               for service in ("Microsoft.Storage", "Microsoft.KeyVault")],
             nat_gateway=network.SubResourceArgs(id=nat.id) if nat else None,
             # Outbound only through the NAT gateway (or not at all), never Azure's implicit default access.
             default_outbound_access=False, opts=child)

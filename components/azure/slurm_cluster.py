@@ -3,7 +3,8 @@ all in one proximity placement group, every node configured at first boot by the
 as the other targets (the bundle and the shared boot script travel as cloud-init custom data).
 
 As on AWS the resources do not grow with the node count: the scale set's nodes share one host key and one
-munge key and register with Slurm by themselves (dynamic nodes); tasks find them by the fleet tag.
+munge key and register with Slurm by themselves (dynamic nodes); tasks find them by the fleet tag. The keys wait
+in a Key Vault (boot_secrets.py), which the nodes read with their identity: the custom data carries none.
 
 Images: Ubuntu 24.04, whose Slurm (23.11, dynamic nodes), munge, Open MPI and nfs-common packages carry
 the names the roles install; ``networking: rdma`` nodes take Ubuntu-HPC 24.04 (the same release with the
@@ -26,9 +27,10 @@ import pulumi_random as random
 import pulumi_tls as tls
 from pulumi import Input, Output
 
+from components.azure.boot_secrets import boot_secrets
 from components.azure.custom_data import bundle_files, encode
 from components.boot.cloud_config import cloud_config
-from components.boot.config import BootConfig, BundleInPlace, HostKey, InlineMungeKey, Role, SshLogin
+from components.boot.config import BootConfig, BundleInPlace, KeyVaultSecret, Role, SshLogin
 from components.fleet import FLEET_TAG_KEY, openssh_public
 from components.security import accelerated_networking, check_vm_networking, refuse
 from spec import environment as spec
@@ -82,8 +84,8 @@ def linux_configuration(ssh_user: str, public_key: str) -> compute.LinuxConfigur
 
 
 class AzureSlurmCluster(pulumi.ComponentResource):
-    """Proximity placement group, head VM (public IP, NIC), compute scale set, deploy-time keys, the nodes'
-    managed identity (no role)."""
+    """Proximity placement group, head VM (public IP, NIC), compute scale set, deploy-time keys in a Key Vault, the
+    nodes' managed identity (reading those secrets only)."""
 
     head_public_ip: pulumi.Output[str]
     head_private_ip: pulumi.Output[str]
@@ -105,25 +107,30 @@ class AzureSlurmCluster(pulumi.ComponentResource):
         head_private_ip = head_address(args.subnet_prefix)
         zones = [args.zone] if args.zone else None
 
-        # Generated at deploy time, a fixed number whatever the node count; private halves stay secret.
+        # Generated at deploy time, a fixed number whatever the node count; they stay in the state (secret) and in
+        # the Key Vault, never in custom data.
         head_key = tls.PrivateKey(f"{name}-head-host-key", algorithm="ED25519", opts=child)
         compute_key = tls.PrivateKey(f"{name}-compute-host-key", algorithm="ED25519", opts=child)
         munge_key = random.RandomBytes(f"{name}-munge-key", length=1024, opts=child)
 
+        # The nodes' identity: it reads the nodes' boot secrets and nothing else. It is also there so that a job
+        # can reach the user's data (a blob container, a key vault) once the user grants this one identity that
+        # role, without touching the VMs.
+        nodes_identity = managedidentity.UserAssignedIdentity(f"{name}-nodes", **where, opts=child)
+        vault_url, secret_names, secrets_ready = boot_secrets(
+            name, resource_group_name=args.resource_group_name, location=args.location, tags=args.tags,
+            subnet_id=args.subnet_id, reader_principal_id=nodes_identity.principal_id, munge_key=munge_key,
+            host_keys={"head": head_key, "compute": compute_key}, parent=self)
+
         def custom_data(role: Role, values: dict[str, Any]) -> str:
-            """The cloud-config of a ``role`` node; only known once the keys exist, and secret. The bundle travels
-            in it (custom_data.py), so the boot script finds it in place instead of fetching it as on AWS."""
+            """The cloud-config of a ``role`` node, naming its secret, holding none. The bundle travels in it
+            (custom_data.py), so the boot script finds it in place instead of fetching it as on AWS."""
             return encode(cloud_config(BootConfig(
                 role=role, cluster_name=args.cluster_name, head_name=head_name,
-                munge_key=InlineMungeKey(values["munge"]), bundle=BundleInPlace(), head_address=head_private_ip,
-                login=SshLogin(args.ssh_user, args.ssh_public_key), host_key=HostKey(values["private"],
-                                                                                     values["public"]),
+                munge_key=KeyVaultSecret(values["vault"], secret_names[role], values["client"]),
+                bundle=BundleInPlace(), head_address=head_private_ip,
+                login=SshLogin(args.ssh_user, args.ssh_public_key), host_public_key=values["public"].strip(),
                 tunables=values["tunables"]), bundle))
-
-        # The nodes' identity, with no role: they call no Azure API (the roles travel in the custom data, Slurm
-        # nodes register themselves). It is there so that a job can reach the user's data (a blob container,
-        # a key vault) once the user grants this one identity that role, without touching the VMs.
-        nodes_identity = managedidentity.UserAssignedIdentity(f"{name}-nodes", **where, opts=child)
 
         # Both node kinds share one proximity placement group: the head is one hop from every node.
         placement = compute.ProximityPlacementGroup(f"{name}-placement", proximity_placement_group_type="Standard",
@@ -139,14 +146,14 @@ class AzureSlurmCluster(pulumi.ComponentResource):
                 public_ip_address=network.PublicIPAddressArgs(id=head_ip.id))],
             **where, opts=child)
 
-        head_custom_data = Output.all(munge=munge_key.base64, tunables=args.boot_vars.get("head", {}),
-                                      private=head_key.private_key_openssh,
+        identity = {"vault": vault_url, "client": nodes_identity.client_id}
+        head_custom_data = Output.all(**identity, tunables=args.boot_vars.get("head", {}),
                                       public=head_key.public_key_openssh).apply(lambda v: custom_data("head", v))
         compute.VirtualMachine(
             f"{name}-head", vm_name=head_name,
             hardware_profile=compute.HardwareProfileArgs(vm_size=args.head.instance_type),
             os_profile=compute.OSProfileArgs(computer_name=head_name, admin_username=args.ssh_user,
-                                             custom_data=Output.secret(head_custom_data),
+                                             custom_data=head_custom_data,
                                              linux_configuration=linux_configuration(args.ssh_user,
                                                                                      args.ssh_public_key)),
             storage_profile=compute.StorageProfileArgs(
@@ -167,10 +174,11 @@ class AzureSlurmCluster(pulumi.ComponentResource):
                                                         user_assigned_identities=[nodes_identity.id]), **where,
             # cloud-init applies custom data once per VM: a changed bundle would not reconfigure the head,
             # and Azure does not let a VM's custom data change, so changes are not applied.
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(ignore_changes=["osProfile.customData"])))
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(ignore_changes=["osProfile.customData"],
+                                                                            depends_on=secrets_ready)))
 
         compute_custom_data = Output.all(
-            munge=munge_key.base64, tunables=args.boot_vars.get("compute", {}), private=compute_key.private_key_openssh,
+            **identity, tunables=args.boot_vars.get("compute", {}),
             public=compute_key.public_key_openssh).apply(lambda v: custom_data("compute", v))
         self.compute_tag = (FLEET_TAG_KEY, args.cluster_name)
         count = args.compute.count
@@ -187,7 +195,7 @@ class AzureSlurmCluster(pulumi.ComponentResource):
             virtual_machine_profile=compute.VirtualMachineScaleSetVMProfileArgs(
                 os_profile=compute.VirtualMachineScaleSetOSProfileArgs(
                     computer_name_prefix=f"{args.cluster_name}-c", admin_username=args.ssh_user,
-                    custom_data=Output.secret(compute_custom_data),
+                    custom_data=compute_custom_data,
                     linux_configuration=linux_configuration(args.ssh_user, args.ssh_public_key)),
                 storage_profile=compute.VirtualMachineScaleSetStorageProfileArgs(
                     image_reference=compute.ImageReferenceArgs(**image(args.compute.networking)),
@@ -205,7 +213,7 @@ class AzureSlurmCluster(pulumi.ComponentResource):
             resource_group_name=args.resource_group_name, location=args.location,
             tags={**args.tags, self.compute_tag[0]: self.compute_tag[1]},
             # Azure hands out the subnet's addresses from .4 up: the head's NIC must hold its own first.
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[nic])))
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[nic, *secrets_ready])))
 
         self.head_public_ip = head_ip.ip_address
         self.head_private_ip = Output.from_input(head_private_ip)

@@ -60,6 +60,7 @@ class AzureStorageArgs:
     location: str
     subnet_id: Input[str]  # the cluster subnet, with the Microsoft.Storage service endpoint
     tags: dict[str, str]  # the environment's, with ENVIRONMENT_TAG: a retained disk must carry it to be adopted
+    zone: str | None = None  # the head's availability zone (components/azure/zones.py): its disks are made there
 
 
 def check_volume_performance(volumes: list[spec.Volume]) -> None:
@@ -152,7 +153,7 @@ class AzureStorage(pulumi.ComponentResource):
             # a retained disk's name is known, so the next `up` finds it; the others are named by azure-native
             disk_name=self._disk_name(volume) if volume.retain else None,
             sku=compute.DiskSkuArgs(name=volume.type), disk_size_gb=volume.size_gb,
-            creation_data=_creation(volume, kept),
+            zones=[args.zone] if args.zone else None, creation_data=_creation(volume, kept),
             disk_iops_read_write=volume.iops if performance else None,
             disk_m_bps_read_write=volume.throughput if performance else None,
             encryption=compute.EncryptionArgs(type="EncryptionAtRestWithPlatformKey"),

@@ -3,8 +3,8 @@ each build one per node role; the boot script and its ansible variables are rend
 cloud-config around it too (cloud_config.py). Checked when built, so an incoherent boot is refused at deploy time
 rather than found on a node.
 
-Secrets (the munge key, a host private key) are fields like any other: whoever stores what is rendered from a
-value holding them keeps it secret (Pulumi: a secret output).
+No secret is a field: on clouds the munge key and the host private key wait in the cloud's secret store, which the
+config only names (``AwsSecret``, ``KeyVaultSecret``), so nothing rendered from it (user data, custom data) is secret.
 """
 
 from __future__ import annotations
@@ -24,10 +24,22 @@ OWN_VARS = ("cluster_name", "node_name", "node_role", "head_name", "head_address
 
 
 @dataclass(frozen=True)
-class InlineMungeKey:
-    """The munge key travels in the boot script itself, base64 (cloud user data); staged on tmpfs while it runs."""
+class AwsSecret:
+    """This node role's Secrets Manager secret (the munge key and its host private key, as
+    ``node_secrets.secret_document`` writes them), read at boot with the instance role's credentials."""
 
-    base64: str
+    arn: str
+    region: str
+    endpoint: str  # https://secretsmanager.<region>.<the partition's DNS suffix>
+
+
+@dataclass(frozen=True)
+class KeyVaultSecret:
+    """This node role's Key Vault secret (same content), read at boot with the nodes' user-assigned identity."""
+
+    vault_url: str  # https://<vault>.vault.azure.net
+    name: str
+    client_id: str  # the identity's client id, which the metadata service's token request names
 
 
 @dataclass(frozen=True)
@@ -64,14 +76,6 @@ class SshLogin:
 
 
 @dataclass(frozen=True)
-class HostKey:
-    """The node's pinned ed25519 host key (OpenSSH private and public halves), installed before sshd starts."""
-
-    private: str
-    public: str
-
-
-@dataclass(frozen=True)
 class StaticNode:
     name: str
     address: str
@@ -83,21 +87,24 @@ class BootConfig:
 
     ``head_address`` None: the head finds its own address at boot (a compute node must be told it).
     ``compute_nodes`` empty: compute nodes register with Slurm by themselves (dynamic nodes).
-    ``login`` / ``host_key`` None: the target has set up SSH itself (the local target writes sshd's files).
-    ``cloud_instance``: only root may reach the instance metadata service (the user data holds the munge key),
-    and the head takes ``head_name`` as its hostname (slurmctld checks it); off on the local target.
-    ``tunables``: the roles' other variables (mount_points, slurm_*, spark_*, mpi_interface, efs_utils, ...).
+    ``munge_key``: a file already on the node (local target), or the node role's secret in the cloud's store,
+    which also holds the host private key: the boot script fetches both before munge and sshd need them.
+    ``login`` / ``host_public_key`` None: the target has set up SSH itself (the local target writes sshd's files).
+    ``host_public_key``: the pinned ed25519 key's public half (an OpenSSH line); its private half is in the secret.
+    ``cloud_instance``: only root may reach the instance metadata service (its credentials read the secret), and
+    the head takes ``head_name`` as its hostname (slurmctld checks it); off on the local target.
+    ``tunables``: the roles' other variables (mount_points, slurm_*, spark_*, mpi_interface, storage_*, ...).
     """
 
     role: Role
     cluster_name: str
     head_name: str
-    munge_key: InlineMungeKey | MungeKeyFile
+    munge_key: MungeKeyFile | AwsSecret | KeyVaultSecret
     bundle: S3Bundle | BundleInPlace
     head_address: str | None = None
     compute_nodes: tuple[StaticNode, ...] = ()
     login: SshLogin | None = None
-    host_key: HostKey | None = None
+    host_public_key: str | None = None
     cloud_instance: bool = True
     service_manager: Literal["systemd", "direct"] = "systemd"
     install_packages: bool = True
@@ -126,15 +133,18 @@ def _problem(config: BootConfig) -> str | None:
             ipaddress.IPv4Address(config.head_address)
         except ValueError:
             return f"head_address = {config.head_address!r} is not an IPv4 address"
-    if isinstance(config.munge_key, InlineMungeKey) and not config.munge_key.base64.strip():
-        return "the munge key is empty"
+    stored = not isinstance(config.munge_key, MungeKeyFile)
+    if stored and not all(vars(config.munge_key).values()):
+        return f"the munge key's secret is not fully named: {config.munge_key}"
+    if stored != (config.host_public_key is not None):
+        return "a host key is pinned exactly when the munge key is a stored secret (which holds its private half)"
     bundle = config.bundle
     if isinstance(bundle, S3Bundle) and not (bundle.bucket and bundle.key and bundle.region):
         return "an S3 bundle needs bucket, key and region"
     if config.login is not None and not config.login.authorized_key.strip():
         return "login needs the user's public key"
-    if config.host_key is not None and not (config.host_key.private.strip() and config.host_key.public.strip()):
-        return "host_key needs its private and public halves"
+    if config.host_public_key is not None and not config.host_public_key.startswith("ssh-ed25519 "):
+        return "host_public_key must be an OpenSSH ssh-ed25519 public key line"
     clashes = sorted(set(config.tunables) & set(OWN_VARS))
     if clashes:
         return f"tunables may not set {', '.join(clashes)} (the boot script sets them)"

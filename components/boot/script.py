@@ -4,7 +4,8 @@ cloud-config (cloud_config.py), the local target inside each node, in the backgr
 It prepares what ``ansible/boot.sh`` needs (munge key, the roles, the variables file ``ansible/site.yml``
 documents, rendered by ``ansible_vars`` and nowhere else) and then runs it, so Slurm is configured in one place
 for every target. Before each step it says which in the status file (status.py); whichever step fails, the node
-ends "failed" at that step, with its log. A script holding an inline munge key must be kept secret.
+ends "failed" at that step, with its log. On clouds it first fetches the munge key and the host private key from
+the cloud's secret store (node_secrets.py) and only then starts sshd: the script itself holds no secret.
 """
 
 from __future__ import annotations
@@ -12,17 +13,21 @@ from __future__ import annotations
 import json
 import shlex
 
-from components.boot.config import BootConfig, InlineMungeKey, S3Bundle
+from components.boot import node_secrets
+from components.boot.config import AwsSecret, BootConfig, MungeKeyFile, S3Bundle
 from spec.boot_status import BOOT_LOG, STATUS_DIR, writer_sh
 
 STAGE = "/run/cloud-hpc-toolkit"  # tmpfs: a staged munge key never reaches a disk
 IMDS = "169.254.169.254"
+NODE_SECRETS = f"{STAGE}/node_secrets.py"  # components/boot/node_secrets.py, as the cloud-config writes it
+HOST_KEY, FETCHED_MUNGE_KEY = f"/{node_secrets.HOST_KEY}", f"/{node_secrets.MUNGE_KEY}"  # where the fetch writes
 NODE_NAME, HEAD_ADDRESS = "@NODE_NAME@", "@HEAD_ADDRESS@"  # filled in on the node
 # The steps a node reports, in the order they run (those a config does not need are left out).
 STARTING = "starting"
 RESTRICTING_IMDS = "restricting instance metadata to root"
 AUTHORIZING = "authorizing the SSH user"
-STAGING_MUNGE = "staging the munge key"
+FETCHING_SECRETS = "fetching the munge key and host key"
+STARTING_SSHD = "starting sshd with the pinned host key"
 NAMING = "naming this node and its head"
 FETCHING = "fetching the ansible bundle"
 CONFIGURING = "configuring this node"
@@ -37,7 +42,7 @@ def ansible_vars(config: BootConfig) -> dict[str, object]:
         "cluster_name": config.cluster_name, "node_name": NODE_NAME, "node_role": config.role,
         "head_name": config.head_name, "head_address": HEAD_ADDRESS,
         "compute_nodes": [{"name": node.name, "address": node.address} for node in config.compute_nodes],
-        "munge_key_src": f"{STAGE}/munge.key" if isinstance(munge, InlineMungeKey) else munge.path,
+        "munge_key_src": munge.path if isinstance(munge, MungeKeyFile) else FETCHED_MUNGE_KEY,
         "service_manager": config.service_manager, "install_packages": config.install_packages,
         **config.tunables,
     }
@@ -50,11 +55,8 @@ def boot_script(config: BootConfig) -> str:
         parts.append(_restrict_imds())
     if config.login is not None:
         parts.append(_authorize(config.login.user, config.login.authorized_key.strip()))
-    if isinstance(config.munge_key, InlineMungeKey):
-        parts.append(f"""begin {_q(STAGING_MUNGE)}
-printf '%s' {_q(config.munge_key.base64)} | base64 -d > {STAGE}/munge.key
-chmod 0600 {STAGE}/munge.key
-""")
+    if config.host_public_key is not None:
+        parts.append(_secrets(config, config.host_public_key))
     parts.append(_names(config))
     if isinstance(config.bundle, S3Bundle):
         parts.append(_fetch(config.bundle))
@@ -81,12 +83,11 @@ def _q(text: str) -> str:
 def _prologue(config: BootConfig) -> str:
     """Log, status, and the exit trap that removes what was staged and turns any failing command into "failed at
     <step>"."""
-    staged = [f"{STAGE}/munge.key"] if isinstance(config.munge_key, InlineMungeKey) else []
+    staged = [] if isinstance(config.munge_key, MungeKeyFile) else [FETCHED_MUNGE_KEY, NODE_SECRETS]
     staged += [f"{STAGE}/bundle.zip"] if isinstance(config.bundle, S3Bundle) else []
     cleanup = f"\n    rm -f {' '.join(staged)}" if staged else ""  # whether the step that staged them ended or not
     return f"""#!/bin/sh
 # cloud-hpc-toolkit: boot the {config.role} node of cluster {config.cluster_name} (components/boot/script.py).
-# May hold the munge key: secret in Pulumi state; on the node only root can read it.
 set -eu
 umask 077
 mkdir -p {STATUS_DIR} {STAGE}
@@ -106,6 +107,32 @@ step={_q(STARTING)}
 trap on_exit EXIT
 trap 'exit 143' HUP INT TERM
 begin "$step"
+"""
+
+
+def fetch_arguments(config: BootConfig) -> list[str]:
+    """node_secrets.py's command line (after its options) fetching this node role's secret."""
+    secret = config.munge_key
+    if isinstance(secret, AwsSecret):
+        return ["aws", "--secret-id", secret.arn, "--region", secret.region, "--endpoint", secret.endpoint]
+    if isinstance(secret, MungeKeyFile):
+        raise ValueError(f"boot of a {config.role} node: a munge key file is not fetched")
+    return ["azure", "--vault-url", secret.vault_url, "--name", secret.name, "--client-id", secret.client_id]
+
+
+def _secrets(config: BootConfig, public_key: str) -> str:
+    """Fetch the secret (munge key staged on tmpfs, host private key where sshd reads it), then start sshd. Until
+    then sshd has no host key at all (the cloud-config deletes the image's and generates none), so a connection
+    made meanwhile is refused, and retried, never met by another key (readiness never retries a mismatch)."""
+    fetch = " ".join(_q(part) for part in ["python3", NODE_SECRETS, *fetch_arguments(config)])
+    return f"""begin {_q(FETCHING_SECRETS)}
+{fetch}
+begin {_q(STARTING_SSHD)}
+printf '%s\\n' {_q(public_key.strip())} > {HOST_KEY}.pub
+chmod 0644 {HOST_KEY}.pub
+systemctl reset-failed ssh.service ssh.socket 2>/dev/null || true
+if systemctl is-enabled --quiet ssh.socket 2>/dev/null; then systemctl restart ssh.socket  # Ubuntu 24.04
+else systemctl restart ssh.service; fi
 """
 
 
@@ -169,7 +196,8 @@ python3 -m zipfile -e {STAGE}/bundle.zip {_q(bundle.into)}
 
 def _restrict_imds() -> str:
     """A firewall rule, kept across reboots by a oneshot unit, so only root reaches the metadata service:
-    anyone else on the node could otherwise read the user data, hence the munge key (root on every node)."""
+    anyone else on the node could otherwise take the node's cloud credentials, hence the secret holding the munge
+    key (root on every node)."""
     rule = f"OUTPUT -d {IMDS}/32 -m owner ! --uid-owner 0 -j REJECT"
     return f"""begin {_q(RESTRICTING_IMDS)}
 if ! command -v iptables >/dev/null 2>&1; then

@@ -27,8 +27,10 @@ def pair(comm: MPI.Comm) -> None:
     """Exactly two ranks, or a one-line error from rank 0 and exit code 2; rank 0 says where they run."""
     if comm.Get_size() != 2:
         if comm.Get_rank() == 0:
-            print(f"{sys.argv[0]}: needs exactly 2 ranks (one per node), got {comm.Get_size()}", file=sys.stderr)
-        comm.Abort(2)
+            print(f"{sys.argv[0]}: needs exactly 2 ranks (one per node), got {comm.Get_size()}", file=sys.stderr,
+                  flush=True)
+            comm.Abort(2)
+        comm.Barrier()  # never passed: rank 0 aborts once its line is out, so no other rank's abort comes first
     hosts = comm.gather(MPI.Get_processor_name(), root=0)
     if comm.Get_rank() == 0:
         print(f"pair rank0={hosts[0]} rank1={hosts[1]}", flush=True)

@@ -1,8 +1,13 @@
-"""One-off tasks of the container service: start on Fargate, stream the container's log, return its exit code."""
+"""One-off tasks of the container service: start on Fargate, stream the container's log, return its exit code.
+
+RunTask carries a ``clientToken`` made once per task: botocore resends a request whose answer was lost (a timeout,
+a 5xx) with the same token, and ECS then returns the task it already started instead of starting a second one.
+"""
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -58,7 +63,7 @@ def _stream_prefix(ecs: Any, service: ContainerService) -> str:
 def _start(ecs: Any, service: ContainerService, command: list[str] | None) -> str:
     request: dict[str, Any] = {
         "cluster": service.cluster, "taskDefinition": service.task_definition, "launchType": "FARGATE",
-        "count": 1, "propagateTags": "TASK_DEFINITION",
+        "count": 1, "propagateTags": "TASK_DEFINITION", "clientToken": uuid.uuid4().hex,
         "networkConfiguration": {"awsvpcConfiguration": {"subnets": service.subnets,
                                                          "securityGroups": service.security_groups,
                                                          "assignPublicIp": "DISABLED"}}}

@@ -24,17 +24,18 @@ from urllib.parse import urlparse
 
 import boto3
 
+from remote.download_paths import UnsafeDownload, open_destination, plan_downloads
 from remote.spark_args import check_args, script_args
 from remote.spark_failure import TRACEBACK, failure_cause
 from remote.spark_job import is_uri
 from spec.outputs import SparkCluster
+from targets.aws.emr_step_once import add_step_once
 from targets.aws.errors import AwsError, step
 from targets.spark_job_records import JobRecords, SparkJobRecord, finishing, reattach
 from targets.spark_jobs import (
     JOBS_PREFIX,
     CloudSparkResult,
     check_local_paths,
-    download_destination,
     input_files,
     job_id,
     local_output_dir,
@@ -78,7 +79,9 @@ def submit_emr(session: boto3.session.Session, spark: SparkCluster, script: Path
     command += [script_uri, *script_args(args, input=input_uri, output=None if output is None else output_uri,
                                          job_input=f"{location}input", job_output=f"{location}output")]
 
-    step_id = _add_step(emr, spark.master, f"submit-spark {script.name} ({prefix.removesuffix('/')})", command)
+    # the job's folder in the name: unique to this submission, the token add_step_once looks for
+    step_id = add_step_once(session, spark.region, spark.master,
+                            f"submit-spark {script.name} ({prefix.removesuffix('/')})", command)
     record = SparkJobRecord(provider="aws", cluster=spark.master, cluster_job_id=step_id, prefix=prefix,
                             output_uri=output_uri, output_dir=local_output, script=script.name,
                             submitted=datetime.now(UTC))
@@ -152,14 +155,6 @@ def _upload_input(s3: Any, path: Path, bucket: str, prefix: str) -> str:
     return f"s3://{bucket}/{key}"
 
 
-def _add_step(emr: Any, cluster_id: str, name: str, command: list[str]) -> str:
-    with step(f"adding a step to EMR cluster {cluster_id}", "check the credentials allow "
-              "elasticmapreduce:AddJobFlowSteps"):
-        return emr.add_job_flow_steps(JobFlowId=cluster_id, Steps=[{
-            "Name": name, "ActionOnFailure": "CONTINUE",
-            "HadoopJarStep": {"Jar": "command-runner.jar", "Args": command}}])["StepIds"][0]
-
-
 def _follow(emr: Any, cluster_id: str, step_id: str, timeout: float, on_state: Callable[[str, float], None],
             poll: float, records: JobRecords) -> tuple[str, dict[str, Any]]:
     """Poll the step until it ends: (state, failure details). Cancel it on timeout or Ctrl-C, and forget it."""
@@ -195,18 +190,21 @@ def _cancel(emr: Any, cluster_id: str, step_id: str) -> None:
 
 
 def _download(s3: Any, bucket: str, prefix: str, target: Path) -> None:
-    """Every object under ``prefix`` into ``target``, keeping the relative paths (none may leave ``target``)."""
+    """Every object under ``prefix`` into ``target``, keeping the relative paths; every key is checked
+    (remote/download_paths.py) before the first is downloaded."""
     target.mkdir(parents=True, exist_ok=True)
     root = target.resolve()
     with step(f"downloading s3://{bucket}/{prefix} into {target}", "check the credentials allow s3:GetObject and "
               "s3:ListBucket; the results stay in S3 until then"):
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                destination = download_destination(root, item["Key"][len(prefix):])
-                if destination is None:
-                    continue
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                s3.download_file(bucket, item["Key"], str(destination))
+        keys = [item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+                for item in page.get("Contents", [])]
+        try:
+            for key, destination in plan_downloads(root, [key[len(prefix):] for key in keys]):
+                with open_destination(root, destination) as out:
+                    s3.download_fileobj(bucket, f"{prefix}{key}", out)
+        except UnsafeDownload as exc:
+            raise AwsError(f"downloading s3://{bucket}/{prefix} into {target}: {exc}; the download stopped "
+                           f"there, the results stay in s3://{bucket}/{prefix}") from exc
 
 
 @dataclass(frozen=True)

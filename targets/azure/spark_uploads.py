@@ -13,8 +13,9 @@ from urllib.parse import urlparse
 
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
+from remote.download_paths import UnsafeDownload, open_destination, plan_downloads
 from targets.azure.errors import AzureError, step
-from targets.spark_jobs import download_destination, input_files
+from targets.spark_jobs import input_files
 
 UPLOAD_HINT = "check your login has Storage Blob Data Contributor on the cluster's storage account"
 
@@ -62,16 +63,19 @@ def upload_input(storage: JobStorage, path: Path, prefix: str) -> str:
 
 def download(storage: JobStorage, prefix: str, target: Path) -> None:
     """Every blob under ``prefix`` into ``target``, keeping the relative paths; ADLS Gen2's directory entries
-    (blobs marked ``hdi_isfolder``) are skipped, as are names that would land outside ``target``."""
+    (blobs marked ``hdi_isfolder``) only make their folder, and every name is checked (remote/download_paths.py)
+    before the first blob is downloaded."""
     target.mkdir(parents=True, exist_ok=True)
     root = target.resolve()
     with step(f"downloading {prefix} of container {storage.name} into {target}",
               "check your login has Storage Blob Data Reader on the cluster's storage account; the results stay "
               "there until then"):
-        for blob in storage.container.list_blobs(name_starts_with=prefix, include=["metadata"]):
-            destination = download_destination(root, blob.name[len(prefix):])
-            if destination is None or (blob.metadata or {}).get("hdi_isfolder") == "true":
-                continue
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            with destination.open("wb") as out:
-                storage.container.download_blob(blob.name).readinto(out)
+        names = [blob.name[len(prefix):] + ("/" if (blob.metadata or {}).get("hdi_isfolder") == "true" else "")
+                 for blob in storage.container.list_blobs(name_starts_with=prefix, include=["metadata"])]
+        try:
+            for name, destination in plan_downloads(root, names):
+                with open_destination(root, destination) as out:
+                    storage.container.download_blob(f"{prefix}{name}").readinto(out)
+        except UnsafeDownload as exc:
+            raise AzureError(f"downloading {prefix} of container {storage.name} into {target}: {exc}; the download "
+                             f"stopped there, the results stay in {storage.cluster_uri(prefix)}") from exc

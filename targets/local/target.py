@@ -19,9 +19,11 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 
 from components.boot.config import BootConfig, BundleInPlace, MungeKeyFile, StaticNode
 from components.boot.storage import storage_vars
+from remote.progress import progress
 from spec.environment import Environment
 from spec.outputs import ComputeMachine, Node, Outputs, SharedFs, SparkCluster, Volume
 from targets.local import boot, keys, network, node, volumes
@@ -64,14 +66,14 @@ def up(env: Environment, console: Console) -> Outputs:
         journal = Journal.load(env.name)
         if journal.inits and all(node.alive(pid) for pid in journal.inits.values()):
             _require_same_spec(env)
-            console.print(f"[green]environment {env.name!r} is already up[/]")
+            console.print(f"environment {env.name!r} is already up", style="green")
             return Outputs.load(existing)
         console.print(f"environment {env.name!r} is partly gone: taking down what is left, then building")
         destroy(env.name, console)
     try:
         return _build(env, console)
     except BaseException:
-        console.print(f"[red]up failed: rolling back environment {env.name!r}[/]")
+        console.print(f"up failed: rolling back environment {env.name!r}", style="red")
         destroy(env.name, console)
         raise
 
@@ -106,7 +108,7 @@ def _build(env: Environment, console: Console) -> Outputs:
     names = node_names(env.compute.count)
     addresses = {name: str(subnet[10 + i]) for i, name in enumerate(names)}
     hosts = "127.0.0.1 localhost\n" + "".join(f"{addresses[n]} {n}\n" for n in names)
-    console.print(f"[bold]network[/] bridge {network.bridge_name(env.name)} {subnet}")
+    console.print(Text.assemble(("network", "bold"), f" bridge {network.bridge_name(env.name)} {subnet}"))
 
     private_key, public_key = _user_key(env, root)
     host_keys: dict[str, str] = {}
@@ -118,7 +120,7 @@ def _build(env: Environment, console: Console) -> Outputs:
         journal.inits[name] = node.start(env.name, name, node_dir, keep=[PROJECT, Path(sys.prefix)])
         journal.save()
         node.run(journal.inits[name], ["/usr/sbin/sshd", "-f", "/etc/ssh/sshd_config"], f"start sshd on {name}")
-    console.print(f"[bold]nodes[/] {', '.join(names)} (sshd up, host keys pinned)")
+    console.print(Text.assemble(("nodes", "bold"), f" {', '.join(names)} (sshd up, host keys pinned)"))
 
     # the nodes' boot makes the mount points, on this machine's file system: destroy removes those it made
     mount_points = [v.mount for v in env.storage.volumes]
@@ -150,8 +152,8 @@ def _build(env: Environment, console: Console) -> Outputs:
     if env.spark:
         _wait_for_spark(env.name, root, names, journal.inits["head"], addresses["head"], console)
     outputs.save(outputs_path(env.name))
-    console.print(f"[green]up[/] {env.name}: 1 head + {env.compute.count} compute nodes in "
-                  f"{time.monotonic() - started:.1f} s; head at {addresses['head']}")
+    console.print(Text.assemble(("up", "green"), f" {env.name}: 1 head + {env.compute.count} compute nodes in "
+                                f"{time.monotonic() - started:.1f} s; head at {addresses['head']}"))
     return outputs
 
 
@@ -236,7 +238,8 @@ def _boot(env: Environment, root: Path, addresses: dict[str, str], journal: Jour
             compute_nodes=tuple(StaticNode(n, addresses[n]) for n in names[1:]), cloud_instance=False,
             service_manager="direct", install_packages=False, tunables={**tunables, **node_storage(outputs, name)}))
     boot.wait(outputs, root / "nodes", console)
-    console.print(f"[bold]booted[/] {len(names)} nodes with ansible/site.yml (volumes and shared folder mounted)")
+    console.print(Text.assemble(("booted", "bold"),
+                                f" {len(names)} nodes with ansible/site.yml (volumes and shared folder mounted)"))
 
 
 def _spark_vars(env: Environment) -> dict[str, object]:
@@ -263,7 +266,7 @@ def _wait_for_spark(name: str, root: Path, names: list[str], head_pid: int, head
     ask = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
     deadline = time.monotonic() + timeout
     alive = 0
-    with console.status("waiting for the Spark workers to register with the master"):
+    with progress(console, "waiting for the Spark workers to register with the master"):
         while time.monotonic() < deadline:
             proc = node.run(head_pid, [sys.executable, "-c", ask, url], "ask the Spark master", check=False)
             if proc.returncode == 0:
@@ -287,7 +290,7 @@ def _wait_for_spark(name: str, root: Path, names: list[str], head_pid: int, head
 def _wait_for_slurm(head_pid: int, count: int, console: Console, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     states = ""
-    with console.status("waiting for Slurm compute nodes to register"):
+    with progress(console, "waiting for Slurm compute nodes to register"):
         while time.monotonic() < deadline:
             proc = node.run(head_pid, ["sinfo", "-h", "-N", "-o", "%N %t"], "sinfo", check=False)
             states = proc.stdout.strip()
@@ -331,8 +334,8 @@ def destroy(name: str, console: Console) -> None:
                 child.unlink()
         if not any(root.rglob("*.img")):
             shutil.rmtree(root)
-    console.print(f"[green]destroyed[/] {name}" + (f" (kept retained volumes: {', '.join(journal.retained)})"
-                                                    if journal.retained else ""))
+    console.print(Text.assemble(("destroyed", "green"), f" {name}" + (
+        f" (kept retained volumes: {', '.join(journal.retained)})" if journal.retained else "")))
 
 
 def _mount_points_of_other_nodes() -> set[str]:

@@ -48,6 +48,8 @@ AZURE_NAME_INPUTS = {
     "azure-native:storage:FileShare": "shareName",
     "azure-native:containerinstance:ContainerGroup": "containerGroupName",
     "azure-native:hdinsight:Cluster": "clusterName",
+    "azure-native:keyvault:Vault": "vaultName",
+    "azure-native:keyvault:Secret": "secretName",
 }
 # Pulumi's wire protocol marks a secret as an object {SIG_KEY: SECRET_SIG, "value": ...}.
 SIG_KEY, SECRET_SIG = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"

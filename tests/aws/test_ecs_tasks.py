@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 import pytest
+from botocore.exceptions import ReadTimeoutError
 
 from spec.outputs import ContainerService
 from targets.aws.ecs_tasks import run_task
@@ -118,6 +119,26 @@ def test_runs_in_the_private_subnets_and_streams_the_log_in_order(aws_session, s
     task = aws_session.client("ecs").list_tasks(cluster=service.cluster)["taskArns"]
     assert len(task) == 1 and container.stream.endswith(task[0].rsplit("/", 1)[-1])
 
+
+def test_a_retried_run_task_carries_the_same_client_token_so_ecs_starts_one_task(aws_session, service):
+    """The first RunTask's answer is lost (a read timeout): botocore sends it again, with the same clientToken,
+    which ECS uses to return the task it started instead of a second one (moto ignores the token: the test checks
+    what was sent). Another run is another token."""
+    sent: list[str] = []
+
+    def lose_the_first_answer(request, **_: Any) -> None:
+        sent.append(json.loads(request.body)["clientToken"])
+        if len(sent) == 1:
+            raise ReadTimeoutError(endpoint_url=request.url)
+
+    aws_session.events.register("before-send.ecs.RunTask", lose_the_first_answer)
+    container = Container(aws_session, [], [])
+    assert run_task(aws_session, service, None, timeout=30, on_log=container.on_log, poll=0) == 0
+    assert len(sent) == 2 and sent[0] == sent[1] and 1 <= len(sent[0]) <= 64
+    assert len(aws_session.client("ecs").list_tasks(cluster=service.cluster, desiredStatus="STOPPED")["taskArns"]) \
+        + len(aws_session.client("ecs").list_tasks(cluster=service.cluster)["taskArns"]) == 1
+    run_task(aws_session, service, None, timeout=30, on_log=container.on_log, poll=0)
+    assert len(sent) == 3 and sent[2] != sent[0]
 
 def test_without_a_command_the_image_default_runs(aws_session, service):
     container = Container(aws_session, [], [])

@@ -20,9 +20,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from botocore.exceptions import ReadTimeoutError
 
 from remote.spark_args import ScriptArgsError
 from spec.outputs import SparkCluster
+from targets.aws import emr_step_once
 from targets.aws.emr_steps import follow_emr, submit_emr
 from targets.aws.errors import AwsError
 from targets.errors import TargetError
@@ -178,6 +180,46 @@ def test_uploads_script_modules_and_input_and_adds_the_spark_submit_step(aws_ses
     assert job.records.ids() == []  # followed to its end: nothing left to attach to
 
 
+def test_a_step_whose_answer_was_lost_is_found_by_its_token_and_never_added_twice(aws_session, spark, job,
+                                                                                   monkeypatch):
+    """EMR adds the step but its answer is lost (a read timeout): the next attempt finds the step by the token in
+    its name instead of adding another. A step of an earlier submission of the same script is not taken for it."""
+    monkeypatch.setattr(emr_step_once, "BACKOFF", 0)
+    emr = aws_session.client("emr")
+    earlier = emr.add_job_flow_steps(JobFlowId=spark.master, Steps=[{
+        "Name": "submit-spark word count.py (jobs/word-count-20250101T000000Z-abcdef)", "ActionOnFailure": "CONTINUE",
+        "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["true"]}}])["StepIds"][0]
+    added: list[str] = []
+
+    def lose_the_answer(parsed: dict[str, Any], **_: Any) -> None:
+        added.extend(parsed["StepIds"])
+        if len(added) == 1:
+            raise ReadTimeoutError(endpoint_url="https://elasticmapreduce.us-east-1.amazonaws.com/")
+
+    aws_session.events.register("after-call.emr.AddJobFlowSteps", lose_the_answer)
+    cluster = Cluster(aws_session, spark, ["COMPLETED"])
+    result = submit_emr(aws_session, spark, job.script, job.records, input=None, output=None, args=[], timeout=30,
+                        on_state=cluster.on_state, poll=0, log_wait=0)
+
+    assert result.exit_code == 0 and added == [result.cluster_job_id]  # added once, then found
+    steps = emr.list_steps(ClusterId=spark.master)["Steps"]
+    assert sorted(s["Id"] for s in steps) == sorted([earlier, result.cluster_job_id])
+
+
+def test_a_step_that_cannot_be_added_after_every_attempt_is_one_line(aws_session, spark, job, monkeypatch):
+    monkeypatch.setattr(emr_step_once, "BACKOFF", 0)
+    calls: list[str] = []
+    for operation in ("ListSteps", "AddJobFlowSteps"):
+        aws_session.events.register(f"before-call.emr.{operation}", lambda model, **_: calls.append(model.name))
+    fail_calls(aws_session, "emr", "AddJobFlowSteps", "InternalServerError")
+    with pytest.raises(AwsError, match=r"^adding step 'submit-spark word count.py \(jobs/word-count-.*\)' to EMR "
+                                       r"cluster j-\w+: .*InternalServerError.*; check the credentials") as failed:
+        submit_emr(aws_session, spark, job.script, job.records, input=None, output=None, args=[], timeout=30,
+                   on_state=lambda state, seconds: None, poll=0, log_wait=0)
+    assert "\n" not in str(failed.value)
+    assert calls == ["ListSteps", "AddJobFlowSteps"] * emr_step_once.ATTEMPTS  # each attempt looks first
+    assert aws_session.client("emr").list_steps(ClusterId=spark.master)["Steps"] == []
+
 def test_a_directory_input_goes_up_whole_and_uris_pass_through_untouched(aws_session, spark, job, tmp_path):
     folder = tmp_path / "pageviews"
     (folder / "day2").mkdir(parents=True)
@@ -217,7 +259,9 @@ def test_a_local_output_directory_receives_the_jobs_files_when_it_completes(aws_
         cluster.put(f"{output}/part-00000", b"a\t3\n")
         cluster.put(f"{output}/part-00001", b"b\t1\nc\t1\n")
         cluster.put(f"{output}/_SUCCESS", b"")
-        cluster.put(f"{output}/../escape.txt", b"must not land outside the output directory")
+        cluster.put(f"{output}/day=1/part-00002", b"d\t1\n")
+        cluster.put(f"{output}/day=1/", b"")  # a folder marker, as the S3 console makes: not a file
+        cluster.put(f"{output}/", b"")  # the output folder's own marker
 
     cluster.on_end.append(write_output)
     target = tmp_path / "results" / "counts"
@@ -225,11 +269,38 @@ def test_a_local_output_directory_receives_the_jobs_files_when_it_completes(aws_
                         timeout=30, on_state=cluster.on_state, poll=0, log_wait=0)
 
     assert result.exit_code == 0 and result.output_dir == target
-    assert sorted(p.name for p in target.iterdir()) == ["_SUCCESS", "part-00000", "part-00001"]
+    assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*")) == [
+        "_SUCCESS", "day=1", "day=1/part-00002", "part-00000", "part-00001"]
     assert (target / "part-00000").read_text() + (target / "part-00001").read_text() == "a\t3\nb\t1\nc\t1\n"
-    assert not (tmp_path / "results" / "escape.txt").exists()
     assert only_step(aws_session, spark)["Config"]["Args"][-1] == result.output_uri
 
+
+
+@pytest.mark.parametrize(("keys", "named"), [
+    (["part-00000", "../escape.txt"], "result '../escape.txt' has an empty, '.' or '..' part"),
+    (["part-00000", "a", "a/b"], "result 'a' is both a file and a folder (it holds 'a/b')"),
+])
+def test_keys_that_cannot_be_files_in_the_output_folder_are_named_and_nothing_is_downloaded(
+        aws_session, spark, job, tmp_path, keys, named):
+    cluster = Cluster(aws_session, spark, ["COMPLETED"])
+    prefix: list[str] = []
+
+    def write_output(step: dict[str, Any]) -> None:
+        prefix.append(step["Config"]["Args"][-1].removeprefix(f"s3://{BUCKET}/") + "/")
+        for key in keys:
+            cluster.put(f"{prefix[0]}{key}", b"x")
+
+    cluster.on_end.append(write_output)
+    target = tmp_path / "results" / "counts"
+    with pytest.raises(AwsError) as refused:
+        submit_emr(aws_session, spark, job.script, job.records, input=None, output=str(target), args=[], timeout=30,
+                   on_state=cluster.on_state, poll=0, log_wait=0)
+    message = str(refused.value)
+    assert message.startswith(f"downloading s3://{BUCKET}/{prefix[0]} into {target}: {named}")
+    assert f"the results stay in s3://{BUCKET}/{prefix[0]}" in message and "--attach" in message
+    assert "\n" not in message
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if "results" in p.parts) == [
+        "results", "results/counts"]
 
 def test_a_failed_step_gives_the_python_traceback_from_its_stderr(aws_session, spark, job):
     cluster = Cluster(aws_session, spark, ["RUNNING", "FAILED"])

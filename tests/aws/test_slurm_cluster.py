@@ -1,6 +1,7 @@
 """The AWS Slurm cluster component against recording mocks: EFA fleet in a cluster placement group,
-IMDSv2 and encryption everywhere, a least-privilege node role, a private bundle bucket, secrets kept
-secret, and a resource count that does not grow with the node count."""
+IMDSv2 and encryption everywhere, a least-privilege node role, a private bundle bucket, the keys in Secrets
+Manager (readable by the node role only, never in user data), and a resource count that does not grow with the
+node count."""
 
 from __future__ import annotations
 
@@ -161,7 +162,7 @@ def test_architecture_of_instance_types(instance_type: str, arch: str) -> None:
     assert architecture(instance_type) == arch
 
 
-def test_node_role_may_use_ssm_and_read_the_bundle_only(cluster_mocks: RecordingMocks) -> None:
+def test_node_role_may_use_ssm_and_read_the_bundle_and_the_boot_secrets_only(cluster_mocks: RecordingMocks) -> None:
     build()
     role = cluster_mocks.one("aws:iam/role:Role")
     trust = json.loads(role.inputs["assumeRolePolicy"])
@@ -171,9 +172,16 @@ def test_node_role_may_use_ssm_and_read_the_bundle_only(cluster_mocks: Recording
     assert attachment.inputs["policyArn"] == SSM_CORE
     bucket = cluster_mocks.one("aws:s3/bucket:Bucket")
     key = cluster_mocks.one("aws:s3/bucketObjectv2:BucketObjectv2").inputs["key"]
-    policy = json.loads(cluster_mocks.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])
-    assert [(s["Effect"], s["Action"], s["Resource"]) for s in policy["Statement"]] == [
+    policies = {p.name: json.loads(p.inputs["policy"]) for p in cluster_mocks.of_type("aws:iam/rolePolicy:RolePolicy")}
+    assert set(policies) == {"hpc-node-bundle-read", "hpc-node-secrets-read"}
+    assert [(s["Effect"], s["Action"], s["Resource"]) for s in policies["hpc-node-bundle-read"]["Statement"]] == [
         ("Allow", ["s3:GetObject"], [f"arn:aws:mock:us-east-1:123456789012:{bucket.name}/{key}"])]
+    secrets = sorted(f"arn:aws:mock:us-east-1:123456789012:{secret.name}"
+                     for secret in cluster_mocks.of_type("aws:secretsmanager/secret:Secret"))
+    assert [(s["Effect"], s["Action"], sorted(s["Resource"]))
+            for s in policies["hpc-node-secrets-read"]["Statement"]] == [
+        ("Allow", ["secretsmanager:GetSecretValue"], secrets)]
+    assert len(secrets) == 2
     profile = cluster_mocks.one("aws:iam/instanceProfile:InstanceProfile")
     assert profile.inputs["role"] == role.name
     assert cluster_mocks.one(INSTANCE).inputs["iamInstanceProfile"] == profile.name
@@ -213,40 +221,66 @@ def test_bundle_key_follows_the_roles_content(tmp_path: Path) -> None:
 
 
 def user_data(mocks: RecordingMocks) -> tuple[str, str]:
-    """The head's and the compute template's user data as cloud-init reads them (both must be secret)."""
-    head = secret_value(mocks.one(INSTANCE).inputs["userData"])
-    return head, base64.b64decode(secret_value(mocks.one(TEMPLATE).inputs["userData"])).decode()
+    """The head's and the compute template's user data as cloud-init reads them (plain: they hold no secret)."""
+    head = mocks.one(INSTANCE).inputs["userData"]
+    return head, base64.b64decode(mocks.one(TEMPLATE).inputs["userData"]).decode()
 
 
-def test_secrets_travel_only_inside_secret_user_data(cluster_mocks: RecordingMocks) -> None:
+def test_user_data_holds_no_key_and_names_its_roles_secret(cluster_mocks: RecordingMocks) -> None:
     outputs = build()
-    head, compute = user_data(cluster_mocks)
-    for role, text in (("head", head), ("compute", compute)):
+    secrets = {secret.name: secret for secret in cluster_mocks.of_type("aws:secretsmanager/secret:Secret")}
+    for role, text in zip(("head", "compute"), user_data(cluster_mocks), strict=True):
         script = boot_of(parsed(text))
         assert script.startswith("#!/bin/sh\n") and f"boot the {role} node of cluster hpc" in script
-        assert MOCK_MUNGE in script and USER_KEY in script and "aws s3 cp" in script
-        assert MOCK_PRIVATE in parsed(text)["ssh_keys"]["ed25519_private"]
+        assert USER_KEY in script and "aws s3 cp" in script
+        assert MOCK_MUNGE not in text and MOCK_PRIVATE not in text and "PRIVATE KEY" not in text
+        arn = f"arn:aws:mock:us-east-1:123456789012:hpc-{role}-boot"
+        assert f"--secret-id {arn} --region us-east-1 --endpoint https://secretsmanager.us-east-1.amazonaws.com" \
+            in script
+        assert secrets[f"hpc-{role}-boot"].inputs["recoveryWindowInDays"] == 0
         assert len(text.encode()) < 16384  # EC2's user data limit
-    assert "head_address=10.0.1.10\n" in boot_of(parsed(compute))  # the head instance's private IP
-    assert "hostname -I" in boot_of(parsed(head))  # the head finds its own address at boot
-    for resource in cluster_mocks.resources:
-        for text in plain_strings(resource.inputs):
-            assert MOCK_MUNGE not in text and MOCK_PRIVATE not in text, f"{resource.type} {resource.name} leaks"
+    assert "head_address=10.0.1.10\n" in boot_of(parsed(user_data(cluster_mocks)[1]))  # the head's private IP
+    assert "hostname -I" in boot_of(parsed(user_data(cluster_mocks)[0]))  # the head finds its own address at boot
     public = " ".join(FAKE_ED25519.split()[:2])
     assert outputs["head_host_key"] == outputs["compute_host_key"] == public
 
 
-def test_the_pinned_host_keys_reach_sshd_through_parsed(cluster_mocks: RecordingMocks) -> None:
-    """cloud-init's ssh module writes them before sshd first starts: no connection ever meets another key."""
+def test_each_roles_secret_holds_the_munge_key_and_its_host_key_only_as_a_secret(
+        cluster_mocks: RecordingMocks) -> None:
+    build()
+    versions = cluster_mocks.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+    assert sorted(v.name for v in versions) == ["hpc-compute-boot-value", "hpc-head-boot-value"]
+    for version in versions:
+        assert version.inputs["secretId"] == version.name.removesuffix("-value") + "-id"
+        document = json.loads(secret_value(version.inputs["secretString"]))
+        assert document == {"munge_key": MOCK_MUNGE,
+                            "host_key": f"-----BEGIN OPENSSH PRIVATE KEY-----\n{MOCK_PRIVATE}\n"}
+    for resource in cluster_mocks.resources:
+        if resource.type != "aws:secretsmanager/secretVersion:SecretVersion":
+            for text in plain_strings(resource.inputs):
+                assert MOCK_MUNGE not in text and MOCK_PRIVATE not in text, f"{resource.type} {resource.name} leaks"
+
+
+def test_sshd_serves_no_key_until_the_boot_script_installs_the_pinned_one(cluster_mocks: RecordingMocks) -> None:
+    """cloud-init deletes the image's keys before sshd first starts and makes none: no connection meets another
+    key; the boot script writes the pinned public half beside the fetched private one, then starts sshd."""
     outputs = build()
     for text, pinned in zip(user_data(cluster_mocks), (outputs["head_host_key"], outputs["compute_host_key"]),
                             strict=True):
         document = parsed(text)
-        assert document["ssh_keys"] == {"ed25519_private": f"-----BEGIN OPENSSH PRIVATE KEY-----\n{MOCK_PRIVATE}\n",
-                                        "ed25519_public": FAKE_ED25519}
-        assert " ".join(document["ssh_keys"]["ed25519_public"].split()[:2]) == pinned  # the key the outputs pin
-        assert document["ssh_deletekeys"] is True and document["ssh_genkeytypes"] == ["ed25519"]
-        assert "ssh_host_ed25519_key" not in boot_of(document)  # the boot script no longer swaps keys
+        assert "ssh_keys" not in document
+        assert document["ssh_deletekeys"] is True and document["ssh_genkeytypes"] == []
+        assert f"printf '%s\\n' '{FAKE_ED25519}' > /etc/ssh/ssh_host_ed25519_key.pub" in boot_of(document)
+        assert " ".join(FAKE_ED25519.split()[:2]) == pinned  # the key the outputs pin
+
+
+def test_instances_start_once_their_secret_and_its_permission_exist(cluster_mocks: RecordingMocks,
+                                                                   registrations: dict[str, Any]) -> None:
+    build()
+    needed = {"hpc-node-secrets-read", "hpc-head-boot-value", "hpc-compute-boot-value"}
+    for started in (f"{INSTANCE}::hpc-head", f"{GROUP}::hpc-compute"):
+        depends = {urn.rsplit("::", 1)[1] for urn in registrations[started].dependencies}
+        assert needed <= depends, (started, depends)
 
 
 def test_user_data_past_ec2s_limit_is_refused() -> None:

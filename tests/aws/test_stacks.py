@@ -14,7 +14,7 @@ from spec.outputs import ENVIRONMENT_TAG, ComputeMachine
 from tests.aws.mocks import EXISTING_VPC, SUBNETS, RecordingMocks
 from tests.boot.documents import boot_of, parsed, variables_of
 from tests.contract import assert_contract
-from tests.pulumi_helpers import export, retained, secret_value, with_volumes
+from tests.pulumi_helpers import export, retained, with_volumes
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTANCE = "aws:ec2/instance:Instance"
@@ -58,9 +58,9 @@ def test_containers_stack_exports_a_service_and_no_cluster(mocks: RecordingMocks
 
 
 def boot_variables(mocks: RecordingMocks) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The roles' variables in the head's user data and in the compute template's (both secret)."""
-    head = secret_value(mocks.one(INSTANCE).inputs["userData"])
-    compute = base64.b64decode(secret_value(mocks.one(TEMPLATE).inputs["userData"])).decode()
+    """The roles' variables in the head's user data and in the compute template's (plain: no secret in them)."""
+    head = mocks.one(INSTANCE).inputs["userData"]
+    compute = base64.b64decode(mocks.one(TEMPLATE).inputs["userData"]).decode()
     for text in (head, compute):
         assert len(text.encode()) <= USER_DATA_LIMIT
     return variables_of(boot_of(parsed(head))), variables_of(boot_of(parsed(compute)))
@@ -79,8 +79,7 @@ def test_the_head_boots_mounting_its_ebs_volumes_and_the_efs_share_compute_nodes
     assert compute["storage_volumes"] == []
     for variables in (head, compute):
         assert variables["storage_shared"] == efs
-        assert (variables["storage_owner"], variables["storage_persist"], variables["efs_utils"]) == (
-            "ec2-user", True, True)
+        assert (variables["storage_owner"], variables["storage_persist"]) == ("ec2-user", True)
 
 
 def test_the_contract_says_what_destroy_keeps_and_the_head_mounts_an_existing_volume_by_its_id(mocks):

@@ -24,6 +24,8 @@ NAME_INPUTS = {
     "azure-native:storage:StorageAccount": "accountName",
     "azure-native:storage:FileShare": "shareName",
     "azure-native:storage:BlobContainer": "containerName",
+    "azure-native:keyvault:Vault": "vaultName",
+    "azure-native:keyvault:Secret": "secretName",
 }
 
 
@@ -46,7 +48,7 @@ class AzureMocks(RecordingMocks):
         if args.typ == "azure-native:network:PublicIPAddress":
             state["ipAddress"] = HEAD_PUBLIC_IP
         if args.typ == "azure-native:managedidentity:UserAssignedIdentity":
-            state["principalId"] = f"principal-of-{args.name}"
+            state.update(principalId=f"principal-of-{args.name}", clientId=f"client-of-{args.name}")
         if args.typ == "random:index/randomPassword:RandomPassword":
             state["result"] = f"Mock-{args.name}-Passw0rd!"
         if args.typ == "azure-native:operationalinsights:Workspace":

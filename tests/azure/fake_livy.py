@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from tests.azure.tls_server import TlsServer
+from tests.recorded_http import reply as send
 
 
 @dataclass
@@ -105,12 +106,7 @@ def _handler(livy: FakeLivy) -> type[BaseHTTPRequestHandler]:
             body = json.loads(self.rfile.read(length)) if length else {}
             status, reply = livy.answer(self.command, url.path, parse_qs(url.query),
                                         {key.lower(): value for key, value in self.headers.items()}, body)
-            data = json.dumps(reply).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send(self, status, reply)
 
         do_GET = do_POST = do_DELETE = _serve
 

@@ -391,6 +391,30 @@ def test_invoke_runs_a_stock_pattern_script_with_its_input_placed_and_prints_its
     assert "alpha: 2\nbeta: 1\n" in out and "spark job done" in out and "WARNING" not in out
 
 
+
+def test_invoke_names_a_blob_that_is_both_a_file_and_a_folder_and_exits_1(
+        livy: FakeLivy, container: ContainerClient, azurite: Azurite, job: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Blob names ``a`` and ``a/b`` live together in a container, never in a folder. (A name with ``..`` parts
+    cannot be made here: the client resolves them in the URL; remote/download_paths.py refuses them all the same.)"""
+    names, said = ["part-00000", "a", "a/b"], "result 'a' is both a file and a folder (it holds 'a/b')"
+    saved_environment(livy, container, azurite, tmp_path, monkeypatch)
+
+    def driver_writes(batch: Batch) -> None:
+        for name in names:
+            container.upload_blob(f"{key_of(batch.body['args'][1], container)}/{name}", b"x")
+
+    livy.plan = Plan(on_final=driver_writes)
+    out = tmp_path / "results" / "out"
+    with pytest.raises(Exit) as failed:
+        invoke_tasks.submit_spark(Context(), script=str(job), output=str(out), timeout=30, name="spk")
+
+    printed = capsys.readouterr().out
+    [line] = [line for line in printed.splitlines() if line.startswith("error:")]
+    assert failed.value.code == 1 and f"into {out}: {said}" in line and "--attach 0" in line
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if "results" in p.parts] == [
+        "results", "results/out"]  # nothing downloaded, nothing beside the output folder
+
 def test_a_stock_pattern_script_without_its_argument_fails_with_its_usage_line(
         livy: FakeLivy, container: ContainerClient, azurite: Azurite) -> None:
     livy.plan = Plan(states=["starting", "dead"], log=[

@@ -54,7 +54,8 @@ def test_one_cluster_subnet_in_the_spec_address_space_with_its_group_and_endpoin
     assert subnet["addressPrefix"] == outputs["subnet_prefix"] == "10.30.0.0/20"
     assert subnet["virtualNetworkName"] == "hpc-vnet" and subnet["resourceGroupName"] == "hpc-rg"
     assert subnet["networkSecurityGroup"]["id"] == outputs["nsg_id"] and outputs["nsg_id"].endswith("/hpc-cluster")
-    assert subnet["serviceEndpoints"] == [{"service": "Microsoft.Storage"}]
+    # the share and the boot secrets admit this subnet through its endpoints
+    assert subnet["serviceEndpoints"] == [{"service": "Microsoft.Storage"}, {"service": "Microsoft.KeyVault"}]
     assert subnet["defaultOutboundAccess"] is False
     assert outputs["subnet_id"].endswith("Subnet/hpc-cluster") and outputs["vnet_id"].endswith("/hpc-vnet")
     assert outputs["resource_group_name"] == "hpc-rg"

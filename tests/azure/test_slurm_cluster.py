@@ -1,7 +1,7 @@
 """The Azure Slurm cluster component against recording mocks: head VM and compute scale set in one
 proximity placement group, accelerated networking and InfiniBand only where the size has them, key-only
-SSH, the ansible bundle and boot script in secret custom data, and a resource count that does not grow
-with the node count."""
+SSH, the ansible bundle and boot script in custom data that holds no secret (the keys in a Key Vault the nodes'
+identity alone may read, secret by secret), and a resource count that does not grow with the node count."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from components.azure.custom_data import LIMIT, encode
 from components.azure.slurm_cluster import UBUNTU, UBUNTU_HPC, AzureSlurmCluster, AzureSlurmClusterArgs
 from components.boot.cloud_config import BOOT_PATH, RUN
 from components.boot.config import BUNDLE_DIR
+from components.boot.script import NODE_SECRETS
 from components.fleet import FLEET_TAG_KEY
 from components.security import (
     SecurityViolation,
@@ -38,6 +39,9 @@ SUBNET_ID = "/subscriptions/0000/resourceGroups/hpc-rg/providers/Microsoft.Netwo
 HEAD_PRIVATE_IP = "10.30.0.4"  # the first address Azure hands out in the cluster subnet 10.30.0.0/20
 DISK_ID = "/subscriptions/0000/resourceGroups/hpc-rg/providers/Microsoft.Compute/disks/scratch"
 VM = "azure-native:compute:VirtualMachine"
+VAULT = "azure-native:keyvault:Vault"
+SECRET = "azure-native:keyvault:Secret"
+ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 VMSS = "azure-native:compute:VirtualMachineScaleSet"
 PPG = "azure-native:compute:ProximityPlacementGroup"
 NIC = "azure-native:network:NetworkInterface"
@@ -71,7 +75,7 @@ def build(**kwargs: Any) -> dict[str, Any]:
 
 
 def vm_profile(mocks: AzureMocks) -> dict[str, Any]:
-    return secret_value(mocks.one(VMSS).inputs["virtualMachineProfile"])
+    return mocks.one(VMSS).inputs["virtualMachineProfile"]
 
 
 def cloud_config(custom_data: str) -> dict[str, Any]:
@@ -161,7 +165,7 @@ def test_unknown_size_without_networking_is_only_a_warning(mocks: AzureMocks) ->
 
 def test_login_is_by_key_only_into_the_users_authorized_keys(mocks: AzureMocks) -> None:
     build()
-    head = secret_value(mocks.one(VM).inputs["osProfile"])
+    head = mocks.one(VM).inputs["osProfile"]
     compute = vm_profile(mocks)["osProfile"]
     assert head["computerName"] == "hpc-head" and compute["computerNamePrefix"] == "hpc-c"
     for profile in (head, compute):
@@ -171,45 +175,88 @@ def test_login_is_by_key_only_into_the_users_authorized_keys(mocks: AzureMocks) 
         assert linux["ssh"]["publicKeys"] == [{"path": "/home/azureuser/.ssh/authorized_keys", "keyData": USER_KEY}]
 
 
-def test_secrets_travel_only_inside_secret_custom_data(mocks: AzureMocks) -> None:
+def custom_data(mocks: AzureMocks) -> tuple[str, str]:
+    """The head's and the scale set's custom data as cloud-init reads them (plain: they hold no secret)."""
+    return (base64.b64decode(mocks.one(VM).inputs["osProfile"]["customData"]).decode(),
+            base64.b64decode(vm_profile(mocks)["osProfile"]["customData"]).decode())
+
+
+def test_custom_data_holds_no_key_and_names_its_roles_secret(mocks: AzureMocks) -> None:
     outputs = build()
-    head = cloud_config(secret_value(mocks.one(VM).inputs["osProfile"])["customData"])
-    compute = cloud_config(vm_profile(mocks)["osProfile"]["customData"])
-    for role, document in (("head", head), ("compute", compute)):
+    vault = mocks.one(VAULT).inputs["vaultName"]
+    for role, text in zip(("head", "compute"), custom_data(mocks), strict=True):
+        document = parsed(text)
         script = boot_of(document)
         assert script.startswith("#!/bin/sh\n") and f"boot the {role} node of cluster hpc" in script
-        assert MOCK_MUNGE in script and USER_KEY in script
-        assert MOCK_PRIVATE in document["ssh_keys"]["ed25519_private"]
-        assert "aws s3 cp" not in script  # the bundle comes with the custom data, not from S3
-        assert f"sh {BUNDLE_DIR}/boot.sh" in script
-        assert document["runcmd"] == [["sh", "-c", RUN]]
-    for document in (head, compute):  # the head NIC's fixed private address, known to every node
-        assert f"head_address={HEAD_PRIVATE_IP}\n" in boot_of(document) and "hostname -I" not in boot_of(document)
+        assert MOCK_MUNGE not in text and MOCK_PRIVATE not in text and "PRIVATE KEY" not in text
+        assert USER_KEY in script and "aws s3 cp" not in script  # the bundle comes with the custom data
+        assert (f"azure --vault-url https://{vault}.vault.azure.net --name {role}-boot --client-id client-of-hpc-nodes"
+                in script)
+        assert f"sh {BUNDLE_DIR}/boot.sh" in script and document["runcmd"] == [["sh", "-c", RUN]]
+        # the head NIC's fixed private address, known to every node
+        assert f"head_address={HEAD_PRIVATE_IP}\n" in script and "hostname -I" not in script
     for resource in mocks.resources:
-        for text in plain_strings(resource.inputs):
-            assert MOCK_MUNGE not in text and MOCK_PRIVATE not in text, f"{resource.type} {resource.name} leaks"
+        if resource.type != SECRET:
+            for text in plain_strings(resource.inputs):
+                assert MOCK_MUNGE not in text and MOCK_PRIVATE not in text, f"{resource.type} {resource.name} leaks"
     public = " ".join(FAKE_ED25519.split()[:2])
     assert outputs["head_host_key"] == outputs["compute_host_key"] == public
     assert (outputs["head_public_ip"], outputs["head_private_ip"]) == (HEAD_PUBLIC_IP, HEAD_PRIVATE_IP)
 
 
-def test_the_pinned_host_keys_reach_sshd_through_cloud_config(mocks: AzureMocks) -> None:
-    """cloud-init's ssh module writes them before sshd first starts: no connection ever meets another key."""
+def test_sshd_serves_no_key_until_the_boot_script_installs_the_pinned_one(mocks: AzureMocks) -> None:
     outputs = build()
-    head = cloud_config(secret_value(mocks.one(VM).inputs["osProfile"])["customData"])
-    compute = cloud_config(vm_profile(mocks)["osProfile"]["customData"])
-    for document, pinned in ((head, outputs["head_host_key"]), (compute, outputs["compute_host_key"])):
-        assert document["ssh_keys"] == {"ed25519_private": f"-----BEGIN OPENSSH PRIVATE KEY-----\n{MOCK_PRIVATE}\n",
-                                        "ed25519_public": FAKE_ED25519}
-        assert " ".join(document["ssh_keys"]["ed25519_public"].split()[:2]) == pinned  # the key the outputs pin
-        assert document["ssh_deletekeys"] is True and document["ssh_genkeytypes"] == ["ed25519"]
-        assert "ssh_host_ed25519_key" not in boot_of(document)  # the boot script no longer swaps keys
+    for text, pinned in zip(custom_data(mocks), (outputs["head_host_key"], outputs["compute_host_key"]), strict=True):
+        document = parsed(text)
+        assert "ssh_keys" not in document
+        assert document["ssh_deletekeys"] is True and document["ssh_genkeytypes"] == []
+        assert f"printf '%s\\n' '{FAKE_ED25519}' > /etc/ssh/ssh_host_ed25519_key.pub" in boot_of(document)
+        assert " ".join(FAKE_ED25519.split()[:2]) == pinned
+
+
+def test_the_key_vault_admits_rbac_and_the_cluster_subnet_only(mocks: AzureMocks) -> None:
+    build()
+    vault = mocks.one(VAULT).inputs
+    assert vault["vaultName"].startswith("kvhpc") and 3 <= len(vault["vaultName"]) <= 24
+    properties = vault["properties"]
+    assert properties["enableRbacAuthorization"] is True and "accessPolicies" not in properties
+    assert properties["tenantId"] == "00000000-0000-0000-0000-00000000bbbb"  # the deployer's tenant
+    assert properties["sku"] == {"family": "A", "name": "standard"}
+    assert properties["softDeleteRetentionInDays"] == 7 and "enablePurgeProtection" not in properties
+    assert properties["networkAcls"] == {"defaultAction": "Deny", "bypass": "None",
+                                         "virtualNetworkRules": [{"id": SUBNET_ID}]}
+
+
+def test_each_roles_secret_is_readable_by_the_nodes_identity_alone(mocks: AzureMocks, registrations: dict[str, Any],
+                                                                   ) -> None:
+    build()
+    secrets = {secret.inputs["secretName"]: secret for secret in mocks.of_type(SECRET)}
+    assert set(secrets) == {"head-boot", "compute-boot"}
+    for secret in secrets.values():
+        assert secret.inputs["vaultName"] == mocks.one(VAULT).inputs["vaultName"]
+        properties = secret_value(secret.inputs["properties"])
+        assert properties["contentType"] == "application/json"
+        assert json.loads(properties["value"]) == {
+            "munge_key": MOCK_MUNGE, "host_key": f"-----BEGIN OPENSSH PRIVATE KEY-----\n{MOCK_PRIVATE}\n"}
+    readers = mocks.of_type(ROLE_ASSIGNMENT)
+    assert sorted(reader.inputs["scope"] for reader in readers) == sorted(
+        f"/subscriptions/0000/resourceGroups/rg/providers/{SECRET}/hpc-{role}-boot" for role in ("head", "compute"))
+    for reader in readers:
+        assert reader.inputs["principalId"] == "principal-of-hpc-nodes"
+        assert reader.inputs["principalType"] == "ServicePrincipal"
+        assert reader.inputs["roleDefinitionId"] == ("/subscriptions/00000000-0000-0000-0000-00000000aaaa/providers/"
+                                                     "Microsoft.Authorization/roleDefinitions/"
+                                                     "4633458b-17de-408a-b874-0445c86b69e6")  # Key Vault Secrets User
+    for started in (f"{VM}::hpc-head", f"{VMSS}::hpc-compute"):  # the boot finds its secret and its permission
+        depends = {urn.rsplit("::", 1)[1] for urn in registrations[started].dependencies}
+        assert {"hpc-head-boot", "hpc-compute-boot", "hpc-head-boot-reader", "hpc-compute-boot-reader"} <= depends
 
 
 def test_custom_data_carries_the_ansible_folder_byte_for_byte(mocks: AzureMocks) -> None:
     build()
     document = cloud_config(vm_profile(mocks)["osProfile"]["customData"])
-    written = {entry["path"]: entry for entry in document["write_files"] if entry["path"] != BOOT_PATH}
+    written = {entry["path"]: entry for entry in document["write_files"] if entry["path"] not in (BOOT_PATH,
+                                                                                                   NODE_SECRETS)}
     expected = {f"{BUNDLE_DIR}/{p.relative_to(ANSIBLE).as_posix()}": p for p in ANSIBLE.rglob("*") if p.is_file()}
     assert set(written) == set(expected) and len(expected) > 5
     for path, source in expected.items():
@@ -252,8 +299,9 @@ def test_every_resource_passes_the_security_rules(mocks: AzureMocks, networking:
     assert [f.line() for r in mocks.resources for f in check_resource(r.type, r.inputs, r.name)] == []
 
 
-def test_every_node_carries_one_identity_that_holds_no_role(mocks: AzureMocks) -> None:
-    """The nodes call no Azure API: their identity is there for the user to grant a data role to, not ours."""
+def test_every_node_carries_one_identity_that_holds_only_its_boot_secrets(mocks: AzureMocks) -> None:
+    """The nodes call one Azure API, Key Vault's, for their boot secrets; otherwise their identity is there for the
+    user to grant a data role to."""
     outputs = build()
     [identity] = mocks.of_type("azure-native:managedidentity:UserAssignedIdentity")
     assert (identity.inputs["location"], identity.inputs["resourceGroupName"]) == ("westeurope", "hpc-rg")
@@ -261,7 +309,8 @@ def test_every_node_carries_one_identity_that_holds_no_role(mocks: AzureMocks) -
     for node in (mocks.one(VM), mocks.one(VMSS)):
         assert node.inputs["identity"] == {"type": "UserAssigned", "userAssignedIdentities": [identity_id]}
     assert outputs["nodes_identity_principal_id"]
-    assert mocks.of_type("azure-native:authorization:RoleAssignment") == []
+    scopes = {reader.inputs["scope"].rsplit("/", 1)[1] for reader in mocks.of_type(ROLE_ASSIGNMENT)}
+    assert scopes == {"hpc-head-boot", "hpc-compute-boot"}
 
 
 def test_keys_and_resources_do_not_grow_with_the_node_count(mocks: AzureMocks) -> None:

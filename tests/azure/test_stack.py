@@ -79,7 +79,10 @@ def test_every_resource_is_tagged_and_placed_in_the_spec_location(mocks: AzureMo
     export(load_stack_config("azure-hpc-dev", ROOT))
     azure = [r for r in mocks.resources if r.type.startswith("azure-native:")]
     assert len(azure) >= 12 and not [r for r in mocks.resources if r.type.startswith("aws:")]
-    placed = [r for r in azure if r.type not in (SUBNET, "azure-native:storage:FileShare")]
+    # neither a subnet, a share, a vault's secret nor a role assignment has a location of its own
+    placed = [r for r in azure if r.type not in (SUBNET, "azure-native:storage:FileShare",
+                                                 "azure-native:keyvault:Secret",
+                                                 "azure-native:authorization:RoleAssignment")]
     assert {r.inputs["location"] for r in placed} == {"westeurope"}
     assert all(r.inputs["tags"][ENVIRONMENT_TAG] == "azure-hpc-dev" for r in placed), \
         [r.name for r in placed if ENVIRONMENT_TAG not in r.inputs.get("tags", {})]
@@ -142,11 +145,14 @@ def test_the_upload_role_names_the_deployers_own_principal_type(mocks: AzureMock
     assert [r["principalType"] for r in uploads] == [expected]
 
 
-def test_a_premium_ssd_v2_volume_puts_the_head_and_the_scale_set_in_a_zone(mocks: AzureMocks) -> None:
+def test_a_premium_ssd_v2_volume_puts_the_head_its_disks_and_the_scale_set_in_one_zone(mocks: AzureMocks) -> None:
     export(load_stack_config("azure-hpc-dev", ROOT))  # a PremiumV2_LRS scratch volume in westeurope, which has zones
+    disks = mocks.of_type(DISK)
+    assert len(disks) == 1 and disks[0].inputs["zones"] == ["1"]
     assert mocks.one(VM).inputs["zones"] == mocks.one(VMSS).inputs["zones"] == ["1"]
     mocks.resources.clear()
     export(load_spec_file(ROOT / "examples" / "specs" / "azure-hpc.yaml"))  # Premium_LRS attaches to any VM
+    assert mocks.of_type(DISK) and all("zones" not in d.inputs for d in mocks.of_type(DISK))
     assert "zones" not in mocks.one(VM).inputs and "zones" not in mocks.one(VMSS).inputs
 
 
@@ -177,9 +183,9 @@ def test_the_container_subnet_waits_for_the_cluster_subnet(mocks: AzureMocks,
 
 
 def boot_variables(mocks: AzureMocks) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The roles' variables in the head's custom data and in the scale set's (both secret)."""
-    head = secret_value(mocks.one(VM).inputs["osProfile"])["customData"]
-    compute = secret_value(mocks.one(VMSS).inputs["virtualMachineProfile"])["osProfile"]["customData"]
+    """The roles' variables in the head's custom data and in the scale set's (no secret in either)."""
+    head = mocks.one(VM).inputs["osProfile"]["customData"]
+    compute = mocks.one(VMSS).inputs["virtualMachineProfile"]["osProfile"]["customData"]
     head_vars, compute_vars = (variables_of(boot_of(parsed(base64.b64decode(text).decode())))
                                for text in (head, compute))
     return head_vars, compute_vars
@@ -195,8 +201,7 @@ def test_the_head_boots_mounting_its_disks_by_lun_and_the_nfs_share_compute_node
     share = {"kind": "nfs", "source": outputs.shared.source, "mount": "/shared", "options": NFS_OPTIONS}
     for variables in (head_vars, compute_vars):
         assert variables["storage_shared"] == share  # what the outputs export, and `invoke mount` mounts
-        assert (variables["storage_owner"], variables["storage_persist"], variables["efs_utils"]) == (
-            "azureuser", True, False)
+        assert (variables["storage_owner"], variables["storage_persist"]) == ("azureuser", True)
 
 
 def test_the_compute_nodes_boot_knowing_they_have_infiniband_and_the_head_accelerated_networking(

@@ -5,7 +5,6 @@ over SSH and the local target turns into one error naming the node, the step and
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import secrets
@@ -23,7 +22,7 @@ import pytest
 from rich.console import Console
 
 from components.boot import script
-from components.boot.config import BootConfig, BundleInPlace, InlineMungeKey, Role, S3Bundle, SshLogin
+from components.boot.config import BootConfig, BundleInPlace, MungeKeyFile, Role, S3Bundle, SshLogin
 from remote.pool import Pool
 from remote.readiness import BootFailed, BootProgress, wait_for_boot
 from spec.boot_status import BOOT_LOG, STATUS_DIR, STATUS_FILE
@@ -76,11 +75,13 @@ def local_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEnv]:
 
 
 def config(role: Role, **changes: Any) -> BootConfig:
-    """A node's boot as the local target renders it (cloud-only steps off), with ``changes``."""
+    """A node's boot as the local target renders it (cloud-only steps off, the munge key its file), with
+    ``changes``."""
     env = Environment.model_validate({"name": NAME, "target": "local", "compute": {"count": 1}})
     values: dict[str, Any] = {
         "role": role, "cluster_name": NAME, "head_name": "head",
-        "munge_key": InlineMungeKey(base64.b64encode(b"m" * 1024).decode()), "bundle": BundleInPlace(str(ANSIBLE)),
+        "munge_key": MungeKeyFile("/nonexistent/munge.key"),  # never read: a boot that gets so far is given one
+        "bundle": BundleInPlace(str(ANSIBLE)),
         "cloud_instance": False, "service_manager": "direct", "install_packages": False,
         "tunables": boot_tunables(env)}
     return BootConfig(**{**values, **changes})
@@ -163,7 +164,10 @@ def test_a_failing_role_run_ends_failed_and_the_local_target_names_step_and_kept
 
 def test_the_script_turns_a_local_node_into_a_slurm_node_and_says_done(local_env: LocalEnv) -> None:
     munge = secrets.token_bytes(1024)  # a new key for both nodes: a wrong copy would break authentication
-    key = InlineMungeKey(base64.b64encode(munge).decode())
+    new_key = local_env.state / "new-munge.key"  # every node sees this machine's files outside its private ones
+    new_key.write_bytes(munge)
+    new_key.chmod(0o600)
+    key = MungeKeyFile(str(new_key))
 
     # The head again, now for dynamic nodes, finding its own address, with the new key; started and waited for
     # as the local target does, its progress read over SSH.
@@ -195,7 +199,7 @@ def test_the_script_turns_a_local_node_into_a_slurm_node_and_says_done(local_env
     assert local_env.on_node("compute-0", "/etc/munge/munge.key").read_bytes() == munge
     staged = in_node(local_env, "compute-0", "stat -c '%a' /run/cloud-hpc-toolkit/boot-vars.json; "
                                              "ls /run/cloud-hpc-toolkit", "staged files").split()
-    assert staged == ["600", "boot-vars.json"]  # the munge key is not left staged
+    assert staged == ["600", "boot-vars.json"]
     compute_vars = json.loads(in_node(local_env, "compute-0", "cat /run/cloud-hpc-toolkit/boot-vars.json", "vars"))
     assert (compute_vars["node_name"], compute_vars["head_address"], compute_vars["compute_nodes"]) == (
         "compute-0", local_env.outputs.head.address, [])

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 
 from components.boot import script
-from components.boot.config import OWN_VARS, BootConfig, S3Bundle, SshLogin, StaticNode
+from components.boot.config import OWN_VARS, AwsSecret, MungeKeyFile, S3Bundle, SshLogin, StaticNode
 from components.boot.script import ansible_vars, boot_script
 from components.boot.storage import storage_vars
 from spec.loader import load_stack_config
 from stacks.slurm import boot_vars
 from targets.local.target import boot_tunables
-from tests.boot.configs import HOST_KEY, MUNGE, USER_KEY, aws, azure, local
+from tests.boot.configs import AWS_SECRET, HOST_PUBLIC_KEY, USER_KEY, VAULT_SECRET, aws, azure, local
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE = ROOT / "ansible"
@@ -80,26 +80,41 @@ def steps(text: str) -> list[str]:
 
 def test_every_step_says_so_before_it_runs() -> None:
     assert steps(boot_script(aws("head"))) == [script.STARTING, script.RESTRICTING_IMDS, script.AUTHORIZING,
-                                               script.STAGING_MUNGE, script.NAMING, script.FETCHING,
-                                               script.CONFIGURING]
+                                               script.FETCHING_SECRETS, script.STARTING_SSHD, script.NAMING,
+                                               script.FETCHING, script.CONFIGURING]
     assert steps(boot_script(azure())) == [script.STARTING, script.RESTRICTING_IMDS, script.AUTHORIZING,
-                                          script.STAGING_MUNGE, script.NAMING, script.CONFIGURING]
+                                          script.FETCHING_SECRETS, script.STARTING_SSHD, script.NAMING,
+                                          script.CONFIGURING]
     assert steps(boot_script(local())) == [script.STARTING, script.NAMING, script.CONFIGURING]
-    for step in (script.STARTING, script.RESTRICTING_IMDS, script.AUTHORIZING, script.STAGING_MUNGE, script.NAMING,
-                 script.FETCHING, script.CONFIGURING, script.FINISHED):
+    for step in (script.STARTING, script.RESTRICTING_IMDS, script.AUTHORIZING, script.FETCHING_SECRETS,
+                 script.STARTING_SSHD, script.NAMING, script.FETCHING, script.CONFIGURING, script.FINISHED):
         assert re.fullmatch(r"[A-Za-z ]+", step), step  # written into the JSON status as is
 
 
 def test_cloud_steps_appear_only_when_asked() -> None:
     cloud, on_local = boot_script(aws("head")), boot_script(local("head"))
-    for text in ("aws s3 cp", "hostnamectl", "169.254.169.254", "authorized_keys", "sudoers", MUNGE):
+    for text in ("aws s3 cp", "hostnamectl", "169.254.169.254", "authorized_keys", "sudoers", "node_secrets.py",
+                 "systemctl restart ssh"):
         assert text in cloud and text not in on_local
     assert "sh /src/ansible/boot.sh /run/cloud-hpc-toolkit/boot-vars.json" in on_local
     assert "python3 -m zipfile -e /run/cloud-hpc-toolkit/bundle.zip /opt/cloud-hpc-toolkit/ansible" in cloud
     assert "hostname -I" in cloud and "head_address=10.213.0.10\n" in on_local
-    for text in (cloud, on_local):  # cloud-init installs the host key before sshd starts, not the script
-        assert HOST_KEY.private.splitlines()[1] not in text and "ssh_host_ed25519_key" not in text
-        assert "systemctl restart ssh" not in text
+
+
+@pytest.mark.parametrize("config", [aws("head"), azure("compute")], ids=["aws", "azure"])
+def test_the_script_fetches_the_keys_then_starts_sshd_with_the_pinned_one(config: Any) -> None:
+    text = boot_script(config)
+    fetch = " ".join(["python3", script.NODE_SECRETS, *script.fetch_arguments(config)])
+    assert fetch in text and "PRIVATE KEY" not in text
+    public = f"printf '%s\\n' '{HOST_PUBLIC_KEY}' > /etc/ssh/ssh_host_ed25519_key.pub"
+    assert text.index(fetch) < text.index(public) < text.index("systemctl restart ssh") < text.index("boot.sh")
+
+
+def test_the_fetch_names_exactly_the_node_roles_secret() -> None:
+    assert script.fetch_arguments(aws()) == ["aws", "--secret-id", AWS_SECRET.arn, "--region", "us-east-1",
+                                             "--endpoint", "https://secretsmanager.us-east-1.amazonaws.com"]
+    assert script.fetch_arguments(azure()) == ["azure", "--vault-url", VAULT_SECRET.vault_url, "--name",
+                                               "compute-boot", "--client-id", VAULT_SECRET.client_id]
 
 
 @pytest.mark.parametrize(("changes", "message"), [
@@ -107,7 +122,10 @@ def test_cloud_steps_appear_only_when_asked() -> None:
     ({"head_address": None}, "head_address is required"),
     ({"head_address": "10.0.1"}, "'10.0.1' is not an IPv4 address"),
     ({"bundle": S3Bundle("", "k", "us-east-1")}, "an S3 bundle needs bucket, key and region"),
-    ({"host_key": HOST_KEY.__class__("", HOST_KEY.public)}, "host_key needs its private and public halves"),
+    ({"host_public_key": None}, "a host key is pinned exactly when the munge key is a stored secret"),
+    ({"munge_key": MungeKeyFile("/k")}, "a host key is pinned exactly when the munge key is a stored secret"),
+    ({"host_public_key": "-----BEGIN OPENSSH PRIVATE KEY-----"}, "must be an OpenSSH ssh-ed25519 public key"),
+    ({"munge_key": AwsSecret("", "us-east-1", "https://x")}, "the munge key's secret is not fully named"),
     ({"login": SshLogin("ec2-user", " ")}, "login needs the user's public key"),
     ({"login": SshLogin("root; rm -rf /", USER_KEY)}, "login.user"),
     ({"head_name": "head; rm -rf /"}, "head_name"),
@@ -116,11 +134,3 @@ def test_cloud_steps_appear_only_when_asked() -> None:
 def test_incoherent_configs_are_refused_when_built(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         aws(**{"role": "compute", **changes})
-
-
-def test_an_empty_munge_key_is_refused() -> None:
-    from components.boot.config import InlineMungeKey
-
-    with pytest.raises(ValueError, match="the munge key is empty"):
-        BootConfig(role="head", cluster_name="hpc", head_name="hpc-head", munge_key=InlineMungeKey(" "),
-                   bundle=S3Bundle("b", "k", "r"))

@@ -169,7 +169,7 @@ def test_output_shows_while_the_job_runs_and_nothing_twice(cluster: Outputs, sta
     shown = "".join(before) + rest
     assert shown.count("first line\n") == 1 and shown.count("second line\n") == 1, shown
     assert errors.count("first error line\n") == 1, errors
-    assert re.search(r"^job \d+: RUNNING on compute-", shown, re.M)  # progress as plain lines, not a terminal
+    assert re.search(r"^\S+Z job \d+: RUNNING on compute-", shown, re.M)  # progress as stamped lines in a log
 
 
 def test_a_detached_job_is_followed_later_from_a_machine_that_did_not_submit_it(cluster: Outputs, tmp_path: Path,

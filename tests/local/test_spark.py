@@ -119,6 +119,19 @@ def test_failing_script_gives_exit_code_and_traceback_across_a_dropped_connectio
     assert [app["name"] for app in json.loads(master)["completedapps"]].count("failing") == 1  # not resubmitted
 
 
+def test_a_result_folder_named_with_a_newline_is_downloaded_inside_the_output_folder(spark_env: Outputs,
+                                                                                    tmp_path: Path) -> None:
+    """The result names are read NUL-separated: ``q\n../.bashrc`` is one name, a folder ``q\n..`` here."""
+    output = tmp_path / "home" / "results"
+    with Pool(spark_env) as pool:
+        result = submit_local(pool, ROOT / "tests" / "local" / "spark_hostile_names_job.py", shared_mount="/shared",
+                              master=spark_env.spark.master, input=None, output=str(output), args=["{output}"],
+                              timeout=600, console=Console(quiet=True))
+    assert result.exit_code == 0, result.stderr[-3000:]
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
+        "home", "home/results", "home/results/part-00000", "home/results/q\n..", "home/results/q\n../.bashrc"]
+    assert (output / "q\n.." / ".bashrc").read_text() == "echo owned\n"
+
 def printed_counts(stdout: str) -> Counter[str]:
     """The ``word: count`` lines a stock-pattern word count printed (a word may itself hold ': ')."""
     counts: Counter[str] = Counter()

@@ -3,14 +3,18 @@ tasks under their index; read over SFTP from a real sshd standing in for the hea
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
 
-from remote.errors import ConnectionLost
+from remote import job_output
+from remote.errors import CommandTimeout, ConnectionLost
 from remote.job_output import OutputFile, OutputStreams, files_of
 from remote.pool import Pool
 from remote.slurm import JobState, JobStatus
+from tests.remote.sshd import Cluster, children
 
 
 class Screen:
@@ -114,3 +118,28 @@ def test_an_ended_tasks_file_is_read_to_its_end_once_and_never_again(pool: Pool,
     done.write_text("zero\nlast words\nwritten by something else later\n")
     streams.pull(pool.head(), files_of(status), final=True)
     assert "later" not in screen.text("out")
+
+
+def test_a_read_that_gets_no_answer_is_a_timeout_naming_the_node_not_a_dropped_connection(
+        pool: Pool, cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node's SFTP server stops answering (as on a hung file system): the read ends at its deadline, and the
+    error says the node may hang, so a follower does not reconnect and read again forever."""
+    monkeypatch.setattr(job_output, "SFTP_TIMEOUT", 1.0)
+    out = tmp_path / "slurm-8.out"
+    out.write_text("one\n")
+    streams = Screen().streams()
+    files = [OutputFile(str(out), "out", "")]
+    streams.pull(pool.client("compute-0"), files)  # the session is open
+    sessions = children(cluster.computes[0].proc.pid)  # the sshd serving it: its SFTP runs in-process
+    for pid in sessions:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        out.write_text("one\ntwo\n")
+        with pytest.raises(CommandTimeout) as caught:
+            streams.pull(pool.client("compute-0"), files)
+    finally:
+        for pid in sessions:
+            os.kill(pid, signal.SIGCONT)
+    err = caught.value
+    assert (err.node, err.step) == ("compute-0", "read the job's output")
+    assert err.detail == f"no answer within 1 s reading {out}" and "`invoke ssh --node compute-0`" in err.hint

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import time
 
 import paramiko
@@ -62,10 +63,13 @@ def test_unreachable_node_is_one_of_the_failures(cluster: Cluster) -> None:
     assert "via head" in str(caught.value)
 
 
-def test_progress_only_on_a_terminal(pool: Pool) -> None:
-    quiet = io.StringIO()
-    fan_out(pool, NAMES[:2], lambda client, name: name, step="quiet", console=Console(file=quiet))
-    assert quiet.getvalue() == ""
+def test_progress_live_on_a_terminal_and_a_stamped_line_per_change_in_a_log(pool: Pool) -> None:
+    log = io.StringIO()
+    fan_out(pool, NAMES[:2], lambda client, name: name, step="quiet", console=Console(file=log))
+    lines = log.getvalue().splitlines()
+    assert sorted(line.split(" ", 1)[1].split(" in ")[0] for line in lines) == [
+        "quiet compute-0: done", "quiet compute-0: running", "quiet compute-1: done", "quiet compute-1: running"]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ .*", line) for line in lines)
     shown = io.StringIO()
     console = Console(file=shown, force_terminal=True, width=60)
     fan_out(pool, NAMES[:2], lambda client, name: name, step="loud", console=console)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import stat
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from remote import files
-from remote.errors import ConnectionLost, RemoteError
+from remote import deadlines, files
+from remote.errors import CommandTimeout, ConnectionLost, RemoteError
 from remote.pool import Pool
 from remote.run import run
 
@@ -46,10 +47,31 @@ def test_stdin_and_large_interleaved_output(pool: Pool) -> None:
     assert len(result.stderr) == 3_000_000
 
 
-def test_timeout_raises(pool: Pool) -> None:
-    with pytest.raises(RemoteError) as caught:
-        run(pool.head(), "sleep 5", step="slow", timeout=0.5)
-    assert "timed out" in str(caught.value) and not isinstance(caught.value, ConnectionLost)
+def test_a_step_past_its_deadline_names_node_step_and_what_to_do(pool: Pool) -> None:
+    started = time.monotonic()
+    with pytest.raises(CommandTimeout) as caught:
+        run(pool.head(), "sleep 30", step="check shared fs", timeout=0.5)
+    assert time.monotonic() - started < 15  # long before the command itself would have ended
+    assert (caught.value.node, caught.value.step) == ("head", "check shared fs")
+    assert caught.value.detail == "no answer within 0.5 s running sleep 30"
+    assert "`invoke ssh --node head`" in caught.value.hint and not isinstance(caught.value, ConnectionLost)
+    assert run(pool.head(), ["echo", "ok"], step="after").stdout == "ok\n"  # the connection is still usable
+
+
+def test_a_command_that_closes_its_output_but_runs_on_still_meets_the_deadline(pool: Pool) -> None:
+    """The exit status is waited for within the deadline too: EOF on the output is not the command's end."""
+    started = time.monotonic()
+    with pytest.raises(CommandTimeout):
+        run(pool.head(), "exec >&- 2>&-; sleep 30", step="hung mount", timeout=1)
+    assert time.monotonic() - started < 15
+
+
+def test_every_command_has_the_default_deadline_unless_its_step_says_another(pool: Pool,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(deadlines, "DEFAULT", 1.0)
+    with pytest.raises(CommandTimeout, match="no answer within 1 s running sleep 30"):
+        run(pool.head(), "sleep 30", step="probe")
+    assert run(pool.head(), "sleep 1.5; echo done", step="known long", timeout=10).stdout == "done\n"
 
 
 def test_dropped_connection_is_connection_lost(pool: Pool) -> None:
@@ -96,6 +118,23 @@ def test_get_files_copies_a_tree_and_names_a_missing_file(pool: Pool, tmp_path: 
     assert (local / "part" / "00000").read_bytes() == b"a\t1\n" and (local / "_SUCCESS").exists()
     with pytest.raises(RemoteError, match="gone.txt does not exist on compute-0"):
         files.get_files(pool.client("compute-0"), str(remote), ["gone.txt"], local)
+
+
+def test_get_files_keeps_a_name_with_a_newline_inside_and_refuses_one_that_leaves(pool: Pool, tmp_path: Path) -> None:
+    """A result folder named ``q\n..`` is a folder of that name here, and ``../.bashrc`` is refused before any
+    file is written: nothing lands beside the output folder."""
+    remote = tmp_path / "results"
+    (remote / "q\n..").mkdir(parents=True)
+    (remote / "q\n.." / ".bashrc").write_bytes(b"echo owned\n")
+    (tmp_path / ".bashrc").write_bytes(b"echo owned\n")  # what ../.bashrc names on the node
+    local = tmp_path / "here" / "out"
+    files.get_files(pool.client("compute-0"), str(remote), ["q\n../.bashrc"], local)
+    assert (local / "q\n.." / ".bashrc").read_bytes() == b"echo owned\n"
+    with pytest.raises(RemoteError) as refused:
+        files.get_files(pool.client("compute-0"), str(remote), ["part-00000", "../.bashrc"], tmp_path / "there")
+    assert str(refused.value).startswith(f"[compute-0] download {remote} failed: result '../.bashrc' has an empty, "
+                                         "'.' or '..' part")
+    assert list((tmp_path / "there").iterdir()) == [] and not (tmp_path / "here" / ".bashrc").exists()
 
 
 def test_put_files_uploads_a_tree_with_its_modes_over_one_sftp_session(pool: Pool, tmp_path: Path,

@@ -15,7 +15,7 @@ import pytest
 
 from remote import files, slurm
 from remote.batch_script import batch_script, output_names, slurm_time
-from remote.errors import ConnectionLost, RemoteError
+from remote.errors import CommandTimeout, ConnectionLost, RemoteError, SlurmUnanswered
 from remote.job_record import JobRecord
 from remote.pool import Pool
 from remote.run import run
@@ -154,7 +154,11 @@ d=STATE
 n=$(( $(cat "$d/scontrol" 2>/dev/null || echo 0) + 1 ))
 echo "$n" > "$d/scontrol.$$" && mv "$d/scontrol.$$" "$d/scontrol"
 [ -f "$d/hang-once" ] && { rm "$d/hang-once"; sleep 3; }
+[ -f "$d/hang" ] && sleep 10  # a head whose file system hangs: no answer, every time
 [ -f "$d/gone" ] && { echo "slurm_load_jobs error: Invalid job id specified" >&2; exit 1; }
+down=$(cat "$d/down" 2>/dev/null || echo 0)  # polls left that find slurmctld down
+[ "$down" -gt 0 ] && { echo $((down - 1)) > "$d/down"
+  echo "slurm_load_jobs error: Unable to contact slurm controller (connect failure)" >&2; exit 1; }
 read state code < "$d/state"
 echo "LINE" | sed -e "s/JobId=5/JobId=$4/" -e "s/JobState=COMPLETED/JobState=$state/" \\
   -e "s/ExitCode=0:0/ExitCode=$code/"
@@ -333,6 +337,35 @@ def test_wait_recovers_from_a_silent_poll(pool: Pool, fakes: Fakes, monkeypatch:
     state = slurm.wait(pool, 1001, timeout=20, poll=0.1, path_prefix=fakes.prefix)
     assert state.state == "COMPLETED" and fakes.count("scontrol") == 2
     assert pool.head() is not first_head  # the silent connection was replaced
+
+
+def test_a_poll_that_never_answers_ends_the_wait_naming_the_node_and_what_to_do(
+        pool: Pool, fakes: Fakes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --timeout the wait would otherwise reconnect and poll again forever."""
+    monkeypatch.setattr(slurm, "POLL_TIMEOUT", 2.0)  # time enough for each poll to start on a loaded machine
+    (fakes.state_dir / "hang").write_text("")
+    with pytest.raises(CommandTimeout) as caught:
+        slurm.wait(pool, 1001, timeout=None, poll=0.1, path_prefix=fakes.prefix)
+    err = caught.value
+    assert (err.node, err.step) == ("head", "scontrol") and fakes.count("scontrol") == slurm.HUNG_POLLS
+    assert err.detail.startswith("no answer within 2 s running ") and err.detail.endswith(
+        f", {slurm.HUNG_POLLS} times in a row on new connections (job 1001 is left as it is)")
+    assert "`invoke ssh --node head`" in err.hint and not (fakes.state_dir / "scancelled").exists()
+
+
+def test_wait_keeps_polling_while_slurmctld_is_down_for_a_while(pool: Pool, fakes: Fakes) -> None:
+    (fakes.state_dir / "down").write_text("3")
+    fakes.set_state("COMPLETED", "0:0")
+    state = slurm.wait(pool, 1001, timeout=20, poll=0.05, path_prefix=fakes.prefix)
+    assert state.state == "COMPLETED" and fakes.count("scontrol") == 4
+
+
+def test_wait_gives_up_when_slurmctld_stays_down(pool: Pool, fakes: Fakes, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(slurm, "CONTROLLER_GRACE", 0.3)
+    (fakes.state_dir / "down").write_text("1000")
+    with pytest.raises(SlurmUnanswered) as caught:
+        slurm.wait(pool, 1001, timeout=20, poll=0.05, path_prefix=fakes.prefix)
+    assert "Unable to contact slurm controller" in caught.value.detail and "slurmctld" in caught.value.hint
 
 
 def test_wait_timeout_cancels(pool: Pool, fakes: Fakes) -> None:

@@ -9,9 +9,12 @@
 # writes one fstab line keyed by the mount point (replaced, never duplicated). For WAIT seconds a volume not
 # attached yet, or a network share that does not mount yet, is tried again (at boot, EBS attachments come
 # after the instance starts and EFS mount targets or DNS may lag); a device that is there but refused is not.
+# An efs SOURCE (the file system's DNS name) is mounted through the node's TLS tunnel to it, which the storage role
+# configures (tasks/efs_tls.yml) and this script starts: the file system refuses NFS without TLS.
 # Prints key=value lines; on failure the error, then "hint: what to check", and a code of its own (2 for
-# arguments it cannot use, 10-23).
+# arguments it cannot use, 10-24).
 set -eu
+EFS_TLS_DIR=/etc/cloud-hpc-toolkit/efs-tls  # the role's vars/main.yml efs_tls_dir
 fail() { code=$1; echo "$2" >&2; echo "hint: $3" >&2; exit "$code"; }
 persist_line() {  # replace the fstab line whose mount point is $2 by "$@"
   line="$*"; tmp="$fstab.toolkit.$$"
@@ -99,21 +102,47 @@ mount_volume() {
 }
 
 mount_share() {  # false when the mount failed; its error is kept in $err (one copy, not one per try)
-  if [ -n "$o" ]; then err=$(mount -t "$type" -o "$o" "$src" "$mnt" 2>&1)
-  else err=$(mount -t "$type" "$src" "$mnt" 2>&1); fi
+  err=$(mount -t "$type" -o "$try_o" "$src" "$mnt" 2>&1)
+}
+
+listening() { ss -Hltn "sport = :$port" | grep -q .; }
+start_tunnel() {  # the TLS tunnel to $host: its unit under systemd (restarted when it fails), else run here as
+                  # its unit's user (a node without an init system, whose daemons are all started directly)
+  conf="$EFS_TLS_DIR/$host.conf" unit="chpc-efs-tls@$host.service"
+  [ -f "$conf" ] || fail 24 "no TLS tunnel to $host on this node ($conf is missing)" \
+    "the storage role configures it at boot (tasks/efs_tls.yml); the file system refuses NFS without TLS"
+  port=$(sed -n 's/^accept = 127[.]0[.]0[.]1:\([0-9][0-9]*\)$/\1/p' "$conf")
+  [ -n "$port" ] || fail 24 "$conf has no 'accept = 127.0.0.1:PORT' line" "run the storage role again"
+  log=/var/log/cloud-hpc-toolkit/efs-tls-$host.log
+  if [ -d /run/systemd/system ]; then
+    systemctl start "$unit" || fail 24 "systemctl start $unit failed" "see journalctl -u $unit"
+    log="journalctl -u $unit"
+  elif ! listening; then
+    mkdir -p /var/log/cloud-hpc-toolkit
+    setsid -f setpriv --reuid stunnel4 --regid stunnel4 --init-groups stunnel4 "$conf" < /dev/null >> "$log" 2>&1
+  fi
+  tries=0
+  until listening; do
+    tries=$((tries + 1))
+    [ "$tries" -lt 50 ] || fail 24 "the TLS tunnel to $host is not listening on 127.0.0.1:$port" "see $log"
+    sleep 0.2
+  done
 }
 
 mount_shared() {
   kind=$1 src=$2 mnt=$3 opts=$4 persist=$5 fstab=$6 owner=$7 wait_s=$8
+  shown=$src log=''  # what the user knows it by (an efs share is mounted from the tunnel's 127.0.0.1)
   check_args
   case "$kind" in
     bind) type=bind o=bind ;;
-    efs)
-      if [ -x /sbin/mount.efs ]; then type=efs o=tls,iam${opts:+,$opts}
-      else  # NFS 4.1 with the options AWS recommends
-        type=nfs4 o=nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport${opts:+,$opts}
-        case "$src" in *:*) ;; *) src="$src:/" ;; esac
-      fi ;;
+    efs)  # NFS 4.1 with the options efs-utils gives, through the tunnel's local port
+      host=${src%%:*} path=/
+      case "$src" in *:*) path=${src#*:} ;; esac
+      case "$host" in ''|*[!a-z0-9.-]*) fail 2 "EFS source '$src' is not a DNS name" \
+        "give the file system's DNS name (fs-....efs.REGION.amazonaws.com)" ;; esac
+      start_tunnel
+      type=nfs4 src=127.0.0.1:$path
+      o=nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport,port=$port${opts:+,$opts} ;;
     nfs) type=nfs4 o=$opts ;;
     *) fail 20 "unknown shared file system kind $kind" "use kind bind, efs or nfs" ;;
   esac
@@ -125,15 +154,17 @@ mount_shared() {
     [ -e "$src" ] || fail 21 "bind source $src does not exist" "create the source directory on the node first"
     mount --bind "$src" "$mnt" || fail 22 "mount --bind $src $mnt failed" "see the mount error above"
   else
+    try_o=${o:+$o,}retry=0  # each try gives up at once (mount.nfs would retry for 2 minutes): the wait is ours
     until mount_share; do
-      time_left || fail 22 "mounting $src on $mnt failed$(waited): $err" \
+      time_left || fail 22 "mount -t $type -o $try_o $src $mnt failed$(waited): $err" \
         "check that the name resolves from the node and that its security group or \
-network rules allow NFS (port 2049) from the node"
+network rules allow NFS (port 2049) from the node${log:+ (the TLS tunnel's log: $log)}"
     done
   fi
   if [ "$persist" = 1 ]; then
     fo=${o:-defaults} ft=$type
     if [ "$kind" = bind ]; then ft=none; else fo="$fo,_netdev"; fi
+    [ "$kind" != efs ] || fo="$fo,x-systemd.requires=$unit"  # at boot, the tunnel first
     persist_line "$src" "$mnt" "$ft" "$fo,nofail" 0 0
   fi
   home="$mnt/.chpc"  # the toolkit's folder (remote/mounts.py TOOLKIT_DIR): jobs write there as the SSH user
@@ -141,7 +172,7 @@ network rules allow NFS (port 2049) from the node"
     fail 23 "cannot make $home owned by $owner with mode 0700" \
       "the SSH user must exist on the node and root must be allowed to write the share (EFS: \
 elasticfilesystem:ClientRootAccess; Azure Files NFS: root squash off), or create the folder by hand"
-  echo "source=$src"; echo "fs_type=$type"; echo "already_mounted=$already"
+  echo "source=$shown"; echo "fs_type=$type"; echo "already_mounted=$already"
 }
 
 what=${1:-}
