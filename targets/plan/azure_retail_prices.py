@@ -81,7 +81,7 @@ def _items(url: str, base_url: str) -> Iterator[Mapping[str, Any]]:
 def _page(url: str) -> dict[str, Any]:
     request = urllib.request.Request(url, headers={"Accept": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:  # noqa: S310 (https, or a test's)
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
             body = response.read()
     except urllib.error.HTTPError as error:
         raise PriceError(f"--live-prices: the Azure Retail Prices API answered HTTP {error.code} {error.reason}; "

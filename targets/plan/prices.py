@@ -98,6 +98,7 @@ def product_filters(region: str, instance_type: str) -> list[dict[str, str]]:
 def fetch_instance_prices(session: boto3.Session, region: str, instance_types: Iterable[str]) -> dict[str, float]:
     """Today's on-demand prices of ``instance_types`` in ``region`` (needs AWS credentials)."""
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
+    from botocore.parsers import ResponseParserError
 
     prices: dict[str, float] = {}
     try:
@@ -108,7 +109,7 @@ def fetch_instance_prices(session: boto3.Session, region: str, instance_types: I
                     ServiceCode="AmazonEC2", Filters=product_filters(region, instance_type)):
                 documents += page["PriceList"]
             prices.update(parse_price_list(documents))
-    except (NoCredentialsError, PartialCredentialsError):
+    except (NoCredentialsError, PartialCredentialsError):  # before BotoCoreError, whose subclasses they are
         raise PriceError(f"--live-prices: no AWS credentials for the AWS Pricing API; configure some (aws configure, "
                          f"AWS_PROFILE) {AWS_OFFLINE}") from None
     except ClientError as error:
@@ -116,12 +117,12 @@ def fetch_instance_prices(session: boto3.Session, region: str, instance_types: I
         raise PriceError(f"--live-prices: the AWS Pricing API refused: {answer.get('Code', '?')}: "
                          f"{one_line(answer.get('Message', ''))}; check the credentials' pricing:GetProducts "
                          f"permission {AWS_OFFLINE}") from None
+    except (KeyError, TypeError, ValueError, ResponseParserError) as error:
+        raise PriceError(f"--live-prices: the AWS Pricing API answered in an unexpected shape "
+                         f"({one_line(str(error))[:200]}); try again later {AWS_OFFLINE}") from None
     except BotoCoreError as error:
         raise PriceError(f"--live-prices: cannot reach the AWS Pricing API ({one_line(str(error))}); check this "
                          f"machine's network {AWS_OFFLINE}") from None
-    except (KeyError, TypeError, ValueError) as error:
-        raise PriceError(f"--live-prices: the AWS Pricing API answered in an unexpected shape ({error!r}); try again "
-                         f"later {AWS_OFFLINE}") from None
     return prices
 
 
