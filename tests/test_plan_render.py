@@ -5,6 +5,7 @@ nothing priced for a refused spec. The console is the CLI's own (markup off, sof
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,10 @@ import stacks
 from cli.text_console import text_console
 from spec.environment import Environment
 from spec.loader import load_spec_file, load_stack_config
-from targets.plan.cost import Cost
+from targets.plan.cost import Cost, estimate
+from targets.plan.cost_azure import estimate_azure
 from targets.plan.cost_view import NOT_PRICED, PER_USE, unit_usd, usd
+from targets.plan.prices import load_azure_prices, load_prices
 from targets.plan.report import Plan, plan, render
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,8 +79,10 @@ def test_every_line_note_is_said_once(width: int):
     result = planned("azure-hpc-dev")  # westeurope: every line priced from eastus rates
     text = rendered(result, width)
     assert text.count("eastus rate") == 1 and "every line: approximate: eastus rate" in text
-    assert text.count("billed as the 64 GiB tier; transactions not estimated") == 1  # two disks share the note
-    assert text.count("(2)") == 3  # its footnote, and the two lines that point to it
+    [footnote] = [row for row in text.splitlines() if "billed as the 64 GiB tier" in row]  # two disks' note
+    ref = footnote.split()[0]
+    assert footnote == f"{ref} billed as the 64 GiB tier" and text.count(ref) == 3  # and the two disks' refs
+    assert text.count("transactions not estimated") == 1
 
 
 def test_money_has_two_decimals_and_thousands_separators():
@@ -118,3 +123,29 @@ def test_markup_like_names_print_as_they_are():
                   result.cost, ["a note with [/x] and :smile:"])
     text = rendered(marked, 80)
     assert "[bold]x[/] (aws, us-east-1)" in text and "note: a note with [/x] and :smile:" in text
+
+
+def test_the_offline_tables_price_every_example_in_every_region_they_have():
+    """The instance families the examples use are in every region of both tables: nothing left unpriced."""
+    for source in SPECS + STACKS:
+        result = planned(source)
+        regions = json.loads((ROOT / f"targets/plan/prices_{result.env.target}.json").read_text())["regions"]
+        assert len(regions) >= 2
+        for region in regions:
+            cost = (estimate(result.resources, load_prices(region)) if result.env.target == "aws"
+                    else estimate_azure(result.resources, load_azure_prices(region)))
+            assert [line.item for line in cost.unpriced] == [], (source, region)
+
+
+def test_estimates_are_named_once_with_why():
+    """eastus: some VM sizes and every service rate are estimates; one footnote says so and why, and each such
+    line points to it."""
+    result = planned("azure-hpc-dev")
+    cost = estimate_azure(result.resources, load_azure_prices("eastus"))
+    text = rendered(Plan(result.env, "eastus", result.resources, result.findings, cost, []), 80)
+    [footnote] = [row for row in text.splitlines() if "approximate" in row]
+    ref = footnote.split()[0]
+    assert footnote.startswith(f"{ref} approximate: not an exact list price (see _source in")
+    estimated = [line for line in cost.lines if "approximate" in line.note]
+    assert 0 < len(estimated) < len(cost.lines)  # the HB120rs_v3 rate was read from the catalog: exact
+    assert text.count(ref) == len(estimated) + 1

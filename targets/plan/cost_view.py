@@ -1,6 +1,7 @@
 """The plan's cost as rich renderables built from ``Text`` (never markup): a compact table that fits 80 columns
 (what, per hour, per month) or, with ``--wide``, every column. Numbers never wrap: they hold no space and their
-columns never fold; a line's note is a numbered footnote said once under the table, however many lines share it.
+columns never fold. Each part of a line's note (why a line is an estimate, what is not counted) is a numbered
+footnote said once under the table, however many lines point to it.
 Money has two decimals and thousands separators; a line without a price says "not priced" and a line billed only
 by use (EFS storage, log ingestion) "per use", never a free-looking 0.00."""
 
@@ -50,10 +51,10 @@ def cost_view(cost: Cost, *, wide: bool = False) -> RenderableType:
     for column in numbers:
         table.add_column(column, justify="right", no_wrap=True)
     for line in cost.lines:
-        own = "; ".join(part for part in _parts(line) if part not in shared)
+        refs = [footnotes.setdefault(part, len(footnotes) + 1) for part in _parts(line) if part not in shared]
         what = Text(f"{line.resource}: {line.item}")
-        if own:
-            what.append(f" ({footnotes.setdefault(own, len(footnotes) + 1)})", style="dim")
+        if refs:
+            what.append(" " + "".join(f"({ref})" for ref in refs), style="dim")
         table.add_row(what, *_figures(line, cost.hours_per_month, wide))
     captions = [Text(f"({ref}) {part}", style="dim") for part, ref in footnotes.items()]
     captions += [Text(f"every line: {part}", style="dim") for part in shared]
