@@ -18,7 +18,7 @@ from targets.plan.cost import Cost, estimate
 from targets.plan.cost_azure import estimate_azure
 from targets.plan.cost_view import NOT_PRICED, PER_USE, unit_usd, usd
 from targets.plan.prices import load_azure_prices, load_prices
-from targets.plan.report import Plan, plan, render
+from targets.plan.report import Plan, as_json, plan, render
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx0Yk7xJ1c0nQ0Rb1kz8w6G8K0z5QmXo1b2c3d4e5f6 plan"
@@ -114,6 +114,7 @@ def test_a_refused_spec_is_not_priced():
     text = rendered(result, 80)
     assert f"cost: {NOT_PRICED}: nothing was planned" in text
     assert "total (USD)" not in text and "0.00" not in text
+    assert as_json(result)["cost"] == {"per_hour_usd": None, "per_day_usd": None, "per_month_usd": None, "lines": []}
 
 
 def test_markup_like_names_print_as_they_are():

@@ -133,7 +133,8 @@ def _inputs_named(key: str, resources: list[PlannedResource]) -> set[str]:
 
 
 def as_json(result: Plan) -> dict[str, Any]:
-    cost = result.cost.as_json() if result.cost else {"per_hour_usd": None, "per_day_usd": None,
+    """The plan for scripts; a refused spec (nothing planned) has no cost, as in the text, rather than 0."""
+    cost = result.cost.as_json() if result.cost and result.resources else {"per_hour_usd": None, "per_day_usd": None,
                                                       "per_month_usd": None, "lines": []}
     return {
         "resources": [{"type": r.type, "name": r.name, "inputs": r.inputs} for r in result.resources],
