@@ -103,7 +103,8 @@ def up(c: Context, spec: str | None = None, stack: str | None = None, target: st
 @cli_errors
 def plan(c: Context, stack: str | None = None, spec: str | None = None, format: str = "text",
          wide: bool = False, live_prices: bool = False) -> None:
-    """Plan a cloud stack (aws or azure) offline: resources, security findings, cost per hour, day and month."""
+    """Plan a cloud stack (aws or azure) offline: resources, security findings, cost per hour, day and month
+    (with --live-prices, today's instance prices asked online)."""
     import json
 
     from targets.environments import stack_files_clause
@@ -113,6 +114,8 @@ def plan(c: Context, stack: str | None = None, spec: str | None = None, format: 
     env = _environment(spec, stack, None, None)
     if format not in ("text", "json"):
         raise Exit(f"--format {format!r}: allowed: text, json", code=2)
+    if wide and format == "json":
+        raise Exit("--wide widens the text table; --format json has every column already: drop one of them", code=2)
     if env.target == "local":
         raise Exit("plan is for cloud stacks (target aws or azure); the local target costs nothing", code=2)
     import stacks
