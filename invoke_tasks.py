@@ -96,12 +96,15 @@ def up(c: Context, spec: str | None = None, stack: str | None = None, target: st
 @task(help={"stack": "the Pulumi stack whose config Pulumi.<STACK>.yaml is planned (default: none)",
             "spec": "environment spec file (YAML) to plan instead of a stack's config (default: none)",
             "format": "text (a tree, findings and cost) or json (one object for scripts and CI gates; default: text)",
-            "live_prices": "ask the AWS Pricing API for instance prices (target aws; needs AWS credentials; default: "
-                           "the offline price table)"})
+            "wide": "text: the full cost table (quantity, unit price, per day) for a wide terminal (default: a "
+                    "compact table that fits 80 columns)",
+            "live_prices": "today's instance prices: the AWS Pricing API (needs AWS credentials) or the Azure "
+                           "Retail Prices API (no credentials) (default: the offline price table)"})
 @cli_errors
 def plan(c: Context, stack: str | None = None, spec: str | None = None, format: str = "text",
-         live_prices: bool = False) -> None:
-    """Plan a cloud stack (aws or azure) offline: resources, security findings, cost per hour, day and month."""
+         wide: bool = False, live_prices: bool = False) -> None:
+    """Plan a cloud stack (aws or azure) offline: resources, security findings, cost per hour, day and month
+    (with --live-prices, today's instance prices asked online)."""
     import json
 
     from targets.environments import stack_files_clause
@@ -111,6 +114,8 @@ def plan(c: Context, stack: str | None = None, spec: str | None = None, format: 
     env = _environment(spec, stack, None, None)
     if format not in ("text", "json"):
         raise Exit(f"--format {format!r}: allowed: text, json", code=2)
+    if wide and format == "json":
+        raise Exit("--wide widens the text table; --format json has every column already: drop one of them", code=2)
     if env.target == "local":
         raise Exit("plan is for cloud stacks (target aws or azure); the local target costs nothing", code=2)
     import stacks
@@ -123,18 +128,11 @@ def plan(c: Context, stack: str | None = None, spec: str | None = None, format: 
         public_key = read_public_key(env)
     except SpecError:
         public_key = "ssh-ed25519 AAAAplanned-without-a-key-file"  # the key's content changes no resource
-    session = None
-    if live_prices:
-        import boto3
-
-        session = boto3.Session(region_name=env.region)
-    result = make_plan(env, lambda: stacks.build(env, public_key), session=session)
+    result = make_plan(env, lambda: stacks.build(env, public_key), live=live_prices)
     if format == "json":
         print(json.dumps(as_json(result), indent=2, sort_keys=True))
     else:
-        from rich.console import Console
-
-        render(result, Console(highlight=False))  # the plan renderer styles its tree with markup of its own
+        render(result, console, wide=wide)
     if result.errors:
         raise Exit(code=1)
 

@@ -96,7 +96,7 @@ def test_plan_refuses_rdma_on_an_azure_size_without_infiniband(tmp_path: Path) -
 
 @pytest.mark.parametrize("extra, expected", [
     ("", "no offline Azure prices for location norwayeast"),
-    ("--live-prices", "--live-prices asks the AWS Pricing API"),
+    ("--live-prices", "no offline Azure prices for location norwayeast"),  # disks and the rest come from it
 ])
 def test_what_the_plan_cannot_price_is_one_line_not_a_traceback(tmp_path: Path, extra: str, expected: str) -> None:
     spec = tmp_path / "norway.yaml"
@@ -105,3 +105,11 @@ def test_what_the_plan_cannot_price_is_one_line_not_a_traceback(tmp_path: Path, 
     result = invoke("plan", "--spec", str(spec), *extra.split())
     assert result.returncode == 1 and "Traceback" not in result.stderr + result.stdout
     assert expected in result.stdout and len(result.stdout.strip().splitlines()) <= 3
+
+
+def test_wide_is_for_the_text_table() -> None:
+    result = invoke("plan", "--stack", "hpc-dev", "--format", "json", "--wide")
+    assert result.returncode == 2 and "Traceback" not in result.stderr + result.stdout
+    assert "--wide widens the text table; --format json has every column already" in result.stdout + result.stderr
+    wide = invoke("plan", "--stack", "hpc-dev", "-W")
+    assert wide.returncode == 0 and "unit price" in wide.stdout and "per day" in wide.stdout

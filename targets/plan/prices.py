@@ -24,6 +24,7 @@ PRICES = Path(__file__).with_name("prices_aws.json")
 PRICING_API_REGION = "us-east-1"
 LINUX_ON_DEMAND = {"operatingSystem": "Linux", "tenancy": "Shared", "preInstalledSw": "NA",
                    "capacitystatus": "Used", "licenseModel": "No License required"}
+AWS_OFFLINE = "or drop --live-prices for the offline table"
 
 
 class PriceError(TargetError):
@@ -96,15 +97,38 @@ def product_filters(region: str, instance_type: str) -> list[dict[str, str]]:
 
 def fetch_instance_prices(session: boto3.Session, region: str, instance_types: Iterable[str]) -> dict[str, float]:
     """Today's on-demand prices of ``instance_types`` in ``region`` (needs AWS credentials)."""
-    client = session.client("pricing", region_name=PRICING_API_REGION)
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
+    from botocore.parsers import ResponseParserError
+
     prices: dict[str, float] = {}
-    for instance_type in sorted(set(instance_types)):
-        documents: list[Any] = []
-        for page in client.get_paginator("get_products").paginate(
-                ServiceCode="AmazonEC2", Filters=product_filters(region, instance_type)):
-            documents += page["PriceList"]
-        prices.update(parse_price_list(documents))
+    try:
+        client = session.client("pricing", region_name=PRICING_API_REGION)
+        for instance_type in sorted(set(instance_types)):
+            documents: list[Any] = []
+            for page in client.get_paginator("get_products").paginate(
+                    ServiceCode="AmazonEC2", Filters=product_filters(region, instance_type)):
+                documents += page["PriceList"]
+            prices.update(parse_price_list(documents))
+    except (NoCredentialsError, PartialCredentialsError):  # before BotoCoreError, whose subclasses they are
+        raise PriceError(f"--live-prices: no AWS credentials for the AWS Pricing API; configure some (aws configure, "
+                         f"AWS_PROFILE) {AWS_OFFLINE}") from None
+    except ClientError as error:
+        answer = error.response.get("Error", {})
+        raise PriceError(f"--live-prices: the AWS Pricing API refused: {answer.get('Code', '?')}: "
+                         f"{one_line(answer.get('Message', ''))}; check the credentials' pricing:GetProducts "
+                         f"permission {AWS_OFFLINE}") from None
+    except (KeyError, TypeError, ValueError, ResponseParserError) as error:
+        raise PriceError(f"--live-prices: the AWS Pricing API answered in an unexpected shape "
+                         f"({one_line(str(error))[:200]}); try again later {AWS_OFFLINE}") from None
+    except BotoCoreError as error:
+        raise PriceError(f"--live-prices: cannot reach the AWS Pricing API ({one_line(str(error))}); check this "
+                         f"machine's network {AWS_OFFLINE}") from None
     return prices
+
+
+def one_line(text: str) -> str:
+    """A remote message on one line (an API may put newlines in it)."""
+    return " ".join(text.split())
 
 
 AZURE_PRICES = Path(__file__).with_name("prices_azure.json")
@@ -137,6 +161,11 @@ class AzurePrices:
     approximate_why: str
     hours_per_month: float
     source: str
+
+    def with_vms(self, prices: Mapping[str, float], source: str) -> AzurePrices:
+        """These VM prices over the table's (``--live-prices``): exact list prices, no longer estimates."""
+        return dataclasses.replace(self, vm_hour={**self.vm_hour, **prices}, source=f"{source}; {self.source}",
+                                   approximate=self.approximate - set(prices) - {"vm_hour"})
 
     def note(self, *entries: str) -> str:
         """What to say on a line priced from ``entries``: nothing when exact, why not otherwise."""

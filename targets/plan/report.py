@@ -3,24 +3,25 @@ without credentials, network or the Pulumi CLI (the program runs under mocks, se
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 from components.security import Finding, SecurityViolation, check_environment, check_resource
 from spec.environment import Environment
 from spec.environment import Network as NetworkSpec
-from targets.plan.cost import Cost, CostLine, estimate
+from targets.plan.azure_retail_prices import RETAIL_PRICES_URL, fetch_vm_prices
+from targets.plan.cost import Cost, as_map, estimate
 from targets.plan.cost_azure import estimate_azure
+from targets.plan.cost_view import NOT_PRICED, cost_view
 from targets.plan.mock_run import PlannedResource, evaluate
 from targets.plan.prices import (
     AzurePrices,
-    PriceError,
     RegionPrices,
     fetch_instance_prices,
     load_azure_prices,
@@ -50,13 +51,15 @@ class Plan:
 
 
 def plan(env: Environment, program: Callable[[], object], *, prices: RegionPrices | AzurePrices | None = None,
-         session: boto3.Session | None = None) -> Plan:
+         live: bool = False, session: boto3.Session | None = None,
+         retail_prices_url: str = RETAIL_PRICES_URL) -> Plan:
     """Evaluate ``program`` (the Pulumi program for ``env``) offline, judge it and price it.
 
-    ``prices`` replaces the offline table of the region (``RegionPrices`` for AWS, ``AzurePrices`` for Azure);
-    ``session`` (``--live-prices``, AWS only) asks the AWS Pricing API for the planned instance types. A
-    component that refuses the spec (``SecurityViolation``) ends the evaluation: the plan then has the spec's
-    findings and the refusal, and no resources."""
+    ``prices`` replaces the offline table of the region (``RegionPrices`` for AWS, ``AzurePrices`` for Azure).
+    ``live`` (``--live-prices``) asks today's prices of the planned instance types: on AWS the Pricing API through
+    ``session`` (default: boto3's own credentials), on Azure the Retail Prices API at ``retail_prices_url`` (tests
+    point it at a local server). A component that refuses the spec (``SecurityViolation``) ends the evaluation:
+    the plan then has the spec's findings and the refusal, and no resources."""
     region = env.region or "us-east-1"
     findings = check_environment(env)
     try:
@@ -68,19 +71,27 @@ def plan(env: Environment, program: Callable[[], object], *, prices: RegionPrice
         resources = []
     findings += [finding for resource in resources if resource.custom
                  for finding in check_resource(resource.type, resource.inputs, resource.name)]
-    if session is not None and env.target != "aws":
-        raise PriceError(f"--live-prices asks the AWS Pricing API; a {env.target} plan is priced from its offline "
-                         "table only (drop --live-prices)")
+    today = date.today().isoformat()
     cost = None
     if env.target == "azure":
-        cost = estimate_azure(resources, prices if isinstance(prices, AzurePrices) else load_azure_prices(region))
+        table = prices if isinstance(prices, AzurePrices) else load_azure_prices(region)
+        if live and resources:
+            live_vms = fetch_vm_prices(region, vm_sizes(resources), retail_prices_url)
+            table = table.with_vms(live_vms, f"Azure Retail Prices API {today} (VM sizes)")
+        cost = estimate_azure(resources, table)
     elif env.target == "aws":
-        table = prices if isinstance(prices, RegionPrices) else load_prices(region)
-        if session is not None:
-            live = fetch_instance_prices(session, region, instance_types(resources))
-            table = table.with_instances(live, f"AWS Pricing API {date.today().isoformat()}")
-        cost = estimate(resources, table)
+        aws_table = prices if isinstance(prices, RegionPrices) else load_prices(region)
+        if (live or session is not None) and resources:
+            live_types = fetch_instance_prices(session or _default_session(region), region, instance_types(resources))
+            aws_table = aws_table.with_instances(live_types, f"AWS Pricing API {today}")
+        cost = estimate(resources, aws_table)
     return Plan(env, region, resources, findings, cost, volume_notes(env))
+
+
+def _default_session(region: str) -> boto3.Session:
+    import boto3
+
+    return boto3.Session(region_name=region)
 
 
 def existing_subnets(network: NetworkSpec, region: str) -> dict[str, dict[str, str]]:
@@ -94,12 +105,23 @@ def existing_subnets(network: NetworkSpec, region: str) -> dict[str, dict[str, s
 
 
 def instance_types(resources: list[PlannedResource]) -> set[str]:
-    """Every ``instanceType`` input anywhere in the plan (instances, launch templates, overrides, EMR)."""
+    """Every ``instanceType`` input anywhere in an AWS plan (instances, launch templates, overrides, EMR)."""
+    return _inputs_named("instanceType", resources)
 
+
+def vm_sizes(resources: list[PlannedResource]) -> set[str]:
+    """Every ``vmSize`` input anywhere in an Azure plan (VMs, HDInsight roles); a scale set names its size in
+    ``sku.name``."""
+    scale_sets = {str(as_map(r.inputs.get("sku")).get("name")) for r in resources
+                  if r.type == "azure-native:compute:VirtualMachineScaleSet"}
+    return _inputs_named("vmSize", resources) | scale_sets - {"None"}
+
+
+def _inputs_named(key: str, resources: list[PlannedResource]) -> set[str]:
     def walk(value: Any) -> Iterator[str]:
         if isinstance(value, dict):
-            for key, item in value.items():
-                if key == "instanceType" and isinstance(item, str):
+            for name, item in value.items():
+                if name == key and isinstance(item, str):
                     yield item
                 else:
                     yield from walk(item)
@@ -111,7 +133,8 @@ def instance_types(resources: list[PlannedResource]) -> set[str]:
 
 
 def as_json(result: Plan) -> dict[str, Any]:
-    cost = result.cost.as_json() if result.cost else {"per_hour_usd": None, "per_day_usd": None,
+    """The plan for scripts; a refused spec (nothing planned) has no cost, as in the text, rather than 0."""
+    cost = result.cost.as_json() if result.cost and result.resources else {"per_hour_usd": None, "per_day_usd": None,
                                                       "per_month_usd": None, "lines": []}
     return {
         "resources": [{"type": r.type, "name": r.name, "inputs": r.inputs} for r in result.resources],
@@ -122,13 +145,20 @@ def as_json(result: Plan) -> dict[str, Any]:
     }
 
 
-def render(result: Plan, console: Console) -> None:
-    console.print(_tree(result))
+def render(result: Plan, console: Console, *, wide: bool = False) -> None:
+    """The tree, the notes, the findings and the cost, wrapped to the console's width (a number never split):
+    the console may have markup off and soft wrapping on, as the CLI's has; nothing here depends on either."""
+    console.print(_tree(result), soft_wrap=False)
     for note in result.notes:
-        console.print(f"note: {note}", markup=False, highlight=False)
-    console.print(_findings(result.findings))
-    if result.cost is not None:
-        console.print(_cost(result.cost))
+        console.print(Text(f"note: {note}"), soft_wrap=False)
+    console.print(_findings(result.findings), soft_wrap=False)
+    if result.cost is None:
+        return
+    if not result.resources:
+        console.print(Text(f"cost: {NOT_PRICED}: nothing was planned (the spec was refused; see the errors above)"),
+                      soft_wrap=False)
+        return
+    console.print(cost_view(result.cost, wide=wide), soft_wrap=False)
 
 
 def _tree(result: Plan) -> Tree:
@@ -136,55 +166,27 @@ def _tree(result: Plan) -> Tree:
     for finding in result.findings:
         if flagged.get(finding.resource) != "error":
             flagged[finding.resource] = finding.severity
-    tree = Tree(f"[bold]{result.env.name}[/] ({result.env.target}, {result.region}): "
-                f"{sum(r.custom for r in result.resources)} resources")
+    tree = Tree(Text.assemble((result.env.name, "bold"), f" ({result.env.target}, {result.region}): "
+                              f"{sum(r.custom for r in result.resources)} resources"))
     nodes: dict[str, Tree] = {}
     for resource in result.resources:  # parents come first
-        mark = {"error": " [red]✗[/]", "warning": " [yellow]![/]"}.get(flagged.get(resource.name, ""), "")
-        label = (f"{resource.name} [dim]{resource.type}[/]{mark}" if resource.custom
-                 else f"[bold]{resource.name}[/] [cyan]{resource.type}[/]{mark}")
+        label = (Text.assemble(resource.name, " ", (resource.type, "dim")) if resource.custom
+                 else Text.assemble((resource.name, "bold"), " ", (resource.type, "cyan")))
+        mark = {"error": (" ✗", "red"), "warning": (" !", "yellow")}.get(flagged.get(resource.name, ""))
+        if mark:
+            label.append(*mark)
         nodes[resource.urn] = nodes.get(resource.parent, tree).add(label)
     return tree
 
 
-def _findings(findings: list[Finding]) -> Table | str:
+def _findings(findings: list[Finding]) -> Text:
+    """One entry per finding, errors first: a list rather than a table, so a long message wraps by words."""
     if not findings:
-        return "[green]security: no findings[/]"
-    table = Table(title="security findings", title_justify="left")
-    for column in ("severity", "rule", "resource", "message"):
-        table.add_column(column, overflow="fold")
+        return Text("security: no findings", style="green")
+    text = Text("security findings", style="bold")
     for finding in sorted(findings, key=lambda f: f.severity != "error"):
-        severity = "[red]error[/]" if finding.severity == "error" else "[yellow]warning[/]"
-        table.add_row(severity, finding.rule, finding.resource, finding.message)
-    return table
-
-
-def _usd(value: float | None) -> str:
-    return "—" if value is None else f"{value:,.4f}"
-
-
-def _shared_notes(lines: Sequence[CostLine]) -> set[str]:
-    """The note parts every priced line carries (a whole table priced from another region's rates): said once
-    under the table rather than on each line."""
-    parts = [set((line.note or "").split("; ")) for line in lines if line.per_hour_usd is not None]
-    return set.intersection(*parts) - {""} if parts else set()
-
-
-def _cost(cost: Cost) -> Table:
-    unpriced = f"; {len(cost.unpriced)} line(s) not priced (no price: left out of the total)" if cost.unpriced else ""
-    shared = _shared_notes(cost.lines)
-    table = Table(title="cost while running (USD)", title_justify="left", caption_justify="left",
-                  caption=f"prices: {cost.source}; a month is {cost.hours_per_month:g} hours{unpriced}"
-                          + (f"\nevery line: {'; '.join(sorted(shared))}" if shared else ""))
-    numbers = ("quantity", "unit price", "per hour", "per day", "per month")
-    for column in ("resource", "item", *numbers, "note"):
-        table.add_column(column, justify="right" if column in numbers else "left", overflow="fold")
-    for line in cost.lines:
-        per_month = None if line.per_hour_usd is None else line.per_hour_usd * cost.hours_per_month
-        table.add_row(line.resource, line.item, f"{line.quantity:g} {line.unit}", _usd(line.unit_usd),
-                      _usd(line.per_hour_usd), _usd(line.per_day_usd), _usd(per_month),
-                      "; ".join(part for part in (line.note or "").split("; ") if part and part not in shared)
-                      or ("" if line.per_hour_usd is not None else "not priced"))
-    table.add_row("[bold]total[/]", "", "", "", f"[bold]{_usd(cost.per_hour_usd)}[/]",
-                  f"[bold]{_usd(cost.per_day_usd)}[/]", f"[bold]{_usd(cost.per_month_usd)}[/]", "")
-    return table
+        style = "red" if finding.severity == "error" else "yellow"
+        text.append("\n")
+        text.append_text(Text.assemble((finding.severity, style), f" {finding.rule} ({finding.resource}): ",
+                                       finding.message))
+    return text
