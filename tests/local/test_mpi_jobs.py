@@ -138,7 +138,8 @@ def test_an_array_exits_with_its_worst_task_each_tasks_output_under_its_index(cl
 
 
 def _sections(text: str) -> dict[int, list[str]]:
-    """The lines under each `--- array task N ---` header (a task's lines may come under several)."""
+    """The lines under each `--- array task N ---` header (a task's lines may come under several), without the
+    progress lines (`job N: ...`, stamped with the time in a log) between them."""
     sections: dict[int, list[str]] = {}
     current = None
     for line in text.splitlines():
@@ -146,7 +147,7 @@ def _sections(text: str) -> dict[int, list[str]]:
         if header:
             current = int(header.group(1))
             sections.setdefault(current, [])
-        elif current is not None and not line.startswith("job "):
+        elif current is not None and not re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ )?job ", line):
             sections[current].append(line)
     return sections
 
