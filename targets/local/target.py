@@ -5,6 +5,7 @@ volumes, then starts inside every node, in the background, the boot script cloud
 same ``BootConfig``, the cloud-only steps off; it mounts the node's volumes and the shared folder), waits over
 SSH until each reports its boot done (the same ``remote.readiness`` as on the clouds), and waits until Slurm
 reports every compute node idle. Any failure takes down what was built.
+Before the bridge exists, a host filter (``host_filter``) keeps every user of this machine but root off it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from components.boot.storage import storage_vars
 from remote.progress import progress
 from spec.environment import Environment
 from spec.outputs import ComputeMachine, Node, Outputs, SharedFs, SparkCluster, Volume
-from targets.local import boot, keys, network, node, volumes
+from targets.local import boot, host_filter, keys, network, node, volumes
 from targets.local.commands import LocalError
 from targets.local.journal import Journal
 from targets.state import env_dir, make_env_dir, outputs_path, state_root, write_private
@@ -34,7 +35,7 @@ from targets.state import env_dir, make_env_dir, outputs_path, state_root, write
 PROJECT = Path(__file__).resolve().parents[2]
 ANSIBLE_DIR = PROJECT / "ansible"
 REQUIRED_TOOLS = ("ip", "unshare", "nsenter", "losetup", "mount", "ssh-keygen", "/usr/sbin/sshd",
-                  "/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd", "mpicc", "mpirun")
+                  "/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd", "mpicc", "mpirun", "nft")
 SPARK_MASTER_PORT = 7077
 SPARK_WEBUI_PORT = 8080
 
@@ -104,6 +105,7 @@ def _build(env: Environment, console: Console) -> Outputs:
     subnet = network.choose_subnet(env.name)
     journal.subnet = str(subnet)
     journal.save()
+    host_filter.allow_only_root(env.name)
     network.create_bridge(env.name, subnet)
     names = node_names(env.compute.count)
     addresses = {name: str(subnet[10 + i]) for i, name in enumerate(names)}
@@ -312,6 +314,7 @@ def destroy(name: str, console: Console) -> None:
         node.kill(pid)
     volumes.detach_all(root)
     network.remove_all(name)
+    host_filter.remove(name)
     busy = _mount_points_of_other_nodes()
     for path in journal.created_dirs:
         # Removing a folder that is a mount point in another environment's node would silently unmount it there

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import shlex
 import subprocess
 import sys
@@ -180,3 +181,25 @@ def test_arguments_reach_the_script_exactly(spark_env: Outputs, state_dir: Path,
     job_input = got[7].removeprefix("--in=")
     assert job_input.startswith(f"{spark_env.shared.mount}/.chpc/jobs/") and job_input.endswith("/input/in put.txt")
     assert got == [*args[:6], "{input}", f"--in={job_input}", "", "a\\b"]
+
+
+
+@pytest.mark.local_cluster
+def test_only_root_on_this_machine_can_connect_to_the_nodes(spark_env: Outputs) -> None:
+    probe = ("import socket, sys\n"
+             "try:\n    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10).close()\n"
+             "except OSError as err:\n    print(type(err).__name__); sys.exit(3)\n"
+             "print('connected')\n")
+    user = f"chpc{secrets.token_hex(4)}"
+    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user], check=True)
+    try:
+        for port in (7077, 8080, 22):
+            as_user = subprocess.run(["runuser", "-u", user, "--", "/usr/bin/python3", "-c", probe,
+                                      spark_env.head.address, str(port)], capture_output=True, text=True, timeout=60)
+            assert (as_user.returncode, as_user.stdout) == (3, "ConnectionRefusedError\n"), (port, as_user)
+            as_root = subprocess.run(["/usr/bin/python3", "-c", probe, spark_env.head.address, str(port)],
+                                     capture_output=True, text=True, timeout=60)
+            assert (as_root.returncode, as_root.stdout) == (0, "connected\n"), (port, as_root)
+    finally:
+        subprocess.run(["userdel", user], check=True)
+
