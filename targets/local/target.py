@@ -231,7 +231,7 @@ def _boot(env: Environment, root: Path, addresses: dict[str, str], journal: Jour
     cloud-only steps off: the target has already written sshd's files, the munge key and its addresses, and
     attached the loop volumes each node mounts."""
     names = [n.name for n in outputs.nodes()]
-    tunables = boot_tunables(env)
+    tunables = {**boot_tunables(env), **_spark_secret(env, root)}
     for name in names:
         boot.start(journal.inits[name], root / "nodes" / name, BootConfig(
             role="head" if name == "head" else "compute", cluster_name=env.name, head_name="head",
@@ -241,6 +241,16 @@ def _boot(env: Environment, root: Path, addresses: dict[str, str], journal: Jour
     boot.wait(outputs, root / "nodes", console)
     console.print(Text.assemble(("booted", "bold"),
                                 f" {len(names)} nodes with ansible/site.yml (volumes and shared folder mounted)"))
+
+
+def _spark_secret(env: Environment, root: Path) -> dict[str, object]:
+    """The Spark cluster's shared secret, generated at ``up`` into the environment's folder (0600), which the
+    spark role reads on every node: the master then refuses any application that does not know it."""
+    if env.spark is None:
+        return {}
+    path = root / "secrets" / "spark.secret"
+    keys.spark_secret(path)
+    return {"spark_auth_secret_file": str(path)}
 
 
 def _spark_vars(env: Environment) -> dict[str, object]:
