@@ -4,7 +4,7 @@ VENV := .venv
 PYTHON ?= python3
 APT_PACKAGES := slurm-wlm munge openmpi-bin libopenmpi-dev gcc openssh-server openssh-client \
 	iproute2 util-linux mount e2fsprogs xfsprogs procps openjdk-17-jre-headless \
-	g++ gfortran make cmake python3-mpi4py systemd openssl libfabric-bin
+	g++ gfortran make cmake python3-mpi4py systemd openssl libfabric-bin nftables
 
 .PHONY: setup packages venv azurite demo test lint bench
 setup: requirements.txt packages venv azurite

@@ -5,6 +5,7 @@ volumes, then starts inside every node, in the background, the boot script cloud
 same ``BootConfig``, the cloud-only steps off; it mounts the node's volumes and the shared folder), waits over
 SSH until each reports its boot done (the same ``remote.readiness`` as on the clouds), and waits until Slurm
 reports every compute node idle. Any failure takes down what was built.
+Before the bridge exists, a host filter (``host_filter``) keeps every user of this machine but root off it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from components.boot.storage import storage_vars
 from remote.progress import progress
 from spec.environment import Environment
 from spec.outputs import ComputeMachine, Node, Outputs, SharedFs, SparkCluster, Volume
-from targets.local import boot, keys, network, node, volumes
+from targets.local import boot, host_filter, keys, network, node, volumes
 from targets.local.commands import LocalError
 from targets.local.journal import Journal
 from targets.state import env_dir, make_env_dir, outputs_path, state_root, write_private
@@ -34,7 +35,7 @@ from targets.state import env_dir, make_env_dir, outputs_path, state_root, write
 PROJECT = Path(__file__).resolve().parents[2]
 ANSIBLE_DIR = PROJECT / "ansible"
 REQUIRED_TOOLS = ("ip", "unshare", "nsenter", "losetup", "mount", "ssh-keygen", "/usr/sbin/sshd",
-                  "/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd", "mpicc", "mpirun")
+                  "/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd", "mpicc", "mpirun", "nft")
 SPARK_MASTER_PORT = 7077
 SPARK_WEBUI_PORT = 8080
 
@@ -104,6 +105,7 @@ def _build(env: Environment, console: Console) -> Outputs:
     subnet = network.choose_subnet(env.name)
     journal.subnet = str(subnet)
     journal.save()
+    host_filter.allow_only_root(env.name)
     network.create_bridge(env.name, subnet)
     names = node_names(env.compute.count)
     addresses = {name: str(subnet[10 + i]) for i, name in enumerate(names)}
@@ -230,7 +232,7 @@ def _boot(env: Environment, root: Path, addresses: dict[str, str], journal: Jour
     cloud-only steps off: the target has already written sshd's files, the munge key and its addresses, and
     attached the loop volumes each node mounts."""
     names = [n.name for n in outputs.nodes()]
-    tunables = boot_tunables(env)
+    tunables = {**boot_tunables(env), **_spark_secret(env, root)}
     for name in names:
         boot.start(journal.inits[name], root / "nodes" / name, BootConfig(
             role="head" if name == "head" else "compute", cluster_name=env.name, head_name="head",
@@ -240,6 +242,16 @@ def _boot(env: Environment, root: Path, addresses: dict[str, str], journal: Jour
     boot.wait(outputs, root / "nodes", console)
     console.print(Text.assemble(("booted", "bold"),
                                 f" {len(names)} nodes with ansible/site.yml (volumes and shared folder mounted)"))
+
+
+def _spark_secret(env: Environment, root: Path) -> dict[str, object]:
+    """The Spark cluster's shared secret, generated at ``up`` into the environment's folder (0600), which the
+    spark role reads on every node: the master then refuses any application that does not know it."""
+    if env.spark is None:
+        return {}
+    path = root / "secrets" / "spark.secret"
+    keys.spark_secret(path)
+    return {"spark_auth_secret_file": str(path)}
 
 
 def _spark_vars(env: Environment) -> dict[str, object]:
@@ -313,6 +325,7 @@ def destroy(name: str, console: Console) -> None:
         node.kill(pid)
     volumes.detach_all(root)
     network.remove_all(name)
+    host_filter.remove(name)
     busy = _mount_points_of_other_nodes()
     for path in journal.created_dirs:
         # Removing a folder that is a mount point in another environment's node would silently unmount it there

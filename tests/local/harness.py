@@ -56,6 +56,7 @@ def leftovers(state_dir: Path, name: str, namespaces: set[str]) -> list[str]:
     netns = Path("/run/netns")
     found += [f"netns {p.name}" for p in netns.glob(f"chpc-{name}-*")] if netns.exists() else []
     links = subprocess.run(["ip", "-j", "link"], capture_output=True, text=True, check=True).stdout
+    from targets.local.host_filter import table_name
     from targets.local.network import bridge_name, short_id
 
     found += [f"link {link['ifname']}" for link in json.loads(links)
@@ -65,6 +66,8 @@ def leftovers(state_dir: Path, name: str, namespaces: set[str]) -> list[str]:
               if env_dir in line]
     loops = subprocess.run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], capture_output=True, text=True).stdout
     found += [f"loop {line}" for line in loops.splitlines() if env_dir in line]
+    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=True).stdout
+    found += [f"nftables {line}" for line in tables.splitlines() if line.split()[-1:] == [table_name(name)]]
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import shlex
 import subprocess
 import sys
@@ -180,3 +181,86 @@ def test_arguments_reach_the_script_exactly(spark_env: Outputs, state_dir: Path,
     job_input = got[7].removeprefix("--in=")
     assert job_input.startswith(f"{spark_env.shared.mount}/.chpc/jobs/") and job_input.endswith("/input/in put.txt")
     assert got == [*args[:6], "{input}", f"--in={job_input}", "", "a\\b"]
+
+
+PROBE_APP = """import sys
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.appName(sys.argv[1]).getOrCreate()
+print("rows", spark.range(3).count())
+"""
+
+
+def submit_probe(pool: Pool, master: str, app: str, conf_dir: str) -> str:
+    """spark-submit on the head with the cluster's Java, Spark and Python (the exports of the role's wrapper) but
+    the configuration in ``conf_dir``; returns its exit code and output."""
+    script = f"/tmp/{app}.py"
+    command = (f"cat > {script} && eval \"$(grep '^export ' /run/spark/spark-submit)\" && "
+               f"export SPARK_CONF_DIR={conf_dir} && timeout 240 \"$SPARK_HOME/bin/spark-submit\" "
+               f"--master {master} --conf spark.ui.enabled=false {script} {app} 2>&1; echo \"exit $?\"")
+    return run(pool.head(), command, node="head", step=f"submit {app}", timeout=300, stdin=PROBE_APP).stdout
+
+
+def master_apps(pool: Pool) -> set[str]:
+    master = json.loads(run(pool.head(), [sys.executable, "-c", MASTER_JSON], node="head", step="master json").stdout)
+    return {app["name"] for app in master.get("activeapps", []) + master.get("completedapps", [])}
+
+
+@pytest.mark.local_cluster
+def test_an_application_without_the_secret_is_refused_by_the_master(spark_env: Outputs) -> None:
+    assert spark_env.spark is not None
+    with Pool(spark_env) as pool:
+        empty = run(pool.head(), "mktemp -d", node="head", step="an empty configuration").stdout.strip()
+        refused = submit_probe(pool, spark_env.spark.master, "chpc-without-secret", empty)
+        assert not refused.endswith("exit 0\n"), refused[-3000:]
+        assert "All masters are unresponsive" in refused, refused[-3000:]
+        assert "rows 3" not in refused
+        # the same submission with the cluster's configuration (its secret) runs: only the secret differed
+        accepted = submit_probe(pool, spark_env.spark.master, "chpc-with-secret", "/run/spark/conf")
+        assert accepted.endswith("exit 0\n") and "rows 3" in accepted, accepted[-3000:]
+        apps = master_apps(pool)
+    assert "chpc-with-secret" in apps
+    assert "chpc-without-secret" not in apps
+
+
+@pytest.mark.local_cluster
+def test_only_root_on_this_machine_can_connect_to_the_nodes(spark_env: Outputs) -> None:
+    probe = ("import socket, sys\n"
+             "try:\n    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10).close()\n"
+             "except OSError as err:\n    print(type(err).__name__); sys.exit(3)\n"
+             "print('connected')\n")
+    user = f"chpc{secrets.token_hex(4)}"
+    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user], check=True)
+    try:
+        for port in (7077, 8080, 22):
+            as_user = subprocess.run(["runuser", "-u", user, "--", "/usr/bin/python3", "-c", probe,
+                                      spark_env.head.address, str(port)], capture_output=True, text=True, timeout=60)
+            assert (as_user.returncode, as_user.stdout) == (3, "ConnectionRefusedError\n"), (port, as_user)
+            as_root = subprocess.run(["/usr/bin/python3", "-c", probe, spark_env.head.address, str(port)],
+                                     capture_output=True, text=True, timeout=60)
+            assert (as_root.returncode, as_root.stdout) == (0, "connected\n"), (port, as_root)
+    finally:
+        subprocess.run(["userdel", user], check=True)
+
+
+@pytest.mark.local_cluster
+def test_the_secret_is_root_only_and_on_no_command_line(spark_env: Outputs, state_dir: Path) -> None:
+    kept = state_dir / spark_env.name / "secrets" / "spark.secret"
+    secret = kept.read_text()
+    assert re.fullmatch(r"[0-9a-f]{64}", secret)
+    assert (kept.stat().st_uid, oct(kept.stat().st_mode & 0o777)) == (0, "0o600")
+    with Pool(spark_env) as pool:
+        for node in spark_env.nodes():
+            files = ["/run/spark/conf/spark-auth.conf"] + (
+                ["/run/spark/conf/spark-defaults.conf"] if node.name == "head" else [])
+            modes = run(pool.client(node.name), ["stat", "-c", "%U %a", *files], node=node.name, step="modes").stdout
+            assert modes.split("\n")[:-1] == ["root 600"] * len(files), (node.name, modes)
+    # every node's processes are this machine's too (child PID namespaces): the master's, the workers' included
+    daemons = 0
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes() if proc.name.isdigit() else b""
+        except OSError:
+            continue
+        assert secret.encode() not in cmdline, cmdline[:200]
+        daemons += b"org.apache.spark.deploy." in cmdline
+    assert daemons >= 1 + len(spark_env.computes)
