@@ -190,7 +190,9 @@ class _Reader:
         return NodeBoot(name, parse(text), reached=True)
 
     def close(self) -> None:
-        for session in self.sessions.values():
+        """Reader threads still running after a BootFailed may add a session meanwhile: close a snapshot (the pool
+        closes a later one with its connection)."""
+        for session in list(self.sessions.values()):
             session.close()
 
 

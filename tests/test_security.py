@@ -271,6 +271,16 @@ def test_azure_security_group_rules():
     assert rules(check_resource("azure-native:network:SecurityRule", azure_rule())) == [("ssh-world-open", "error")]
 
 
+@pytest.mark.parametrize("world", ["*", "0.0.0.0/0", "Internet", "internet"])
+def test_an_azure_rule_open_to_the_world_through_its_prefixes_list_is_caught(world: str) -> None:
+    rule = {key: value for key, value in azure_rule().items() if key != "sourceAddressPrefix"}
+    prefixes = {"sourceAddressPrefixes": ["198.51.100.0/24", world]}
+    assert rules(check_resource(NSG, {"securityRules": [{**rule, **prefixes}]})) == [("ssh-world-open", "error")]
+    assert rules(check_resource(NSG, {"securityRules": [{**rule, **prefixes, "destinationPortRange": None,
+                                                         "destinationPortRanges": ["443", "20-23"]}]})) == [
+        ("ssh-world-open", "error")]
+
+
 def test_azure_storage_account_https_only():
     token = "azure-native:storage:StorageAccount"
     assert check_resource(token, {"kind": "StorageV2"}) == []  # the default is HTTPS only

@@ -259,6 +259,16 @@ def test_file_system_policy_denies_everything_without_tls(mocks):
     assert allow[0]["Condition"] == {"Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}}
 
 
+def test_file_system_policy_lets_root_on_a_node_mount_write_and_stay_root(mocks):
+    """Without ClientRootAccess EFS squashes root to nobody, and the storage role's mount.sh (run as root) cannot make
+    the toolkit's folder on the share for the SSH user: every job would then fail to write its script."""
+    build(args())
+    policy = mocks.one("aws:efs/fileSystemPolicy:FileSystemPolicy")
+    (allow,) = [s for s in json.loads(policy.inputs["policy"])["Statement"] if s["Effect"] == "Allow"]
+    assert sorted(allow["Action"]) == ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientRootAccess",
+                                       "elasticfilesystem:ClientWrite"]
+
+
 @pytest.mark.parametrize("shared", [None, "local"])
 def test_no_file_system_unless_the_spec_asks_for_efs(mocks, shared):
     outputs = build(args(shared=shared))

@@ -1,5 +1,7 @@
 """A local Azure Resource Manager for the tests: HTTPS on 127.0.0.1 (a certificate made per run), bearer
-tokens required, ``api-version`` required, ARM's paths and error shapes, an in-memory resource store.
+tokens required, ``api-version`` required (and, for the providers the code calls by hand or through an SDK pinned to
+one version, one that ARM documents for that provider), body shapes checked, ARM's paths and error shapes, an
+in-memory resource store.
 
 There is no Azure emulator for the management plane (moto's role for AWS), so the tests run the real Azure
 SDK clients against this server: every request the SDK makes must be one ARM documents, and what the code
@@ -48,6 +50,19 @@ class Reply:
 
 
 Handler = Callable[[Request, re.Match[str]], Reply]
+
+# The api-versions ARM documents per provider namespace (the Azure REST reference and azure-native's "Other
+# available API versions"), for the providers whose version the code picks: ARM answers any other with an error.
+API_VERSIONS = {
+    "microsoft.containerinstance": {"2023-05-01", "2024-05-01-preview", "2024-09-01-preview", "2024-10-01-preview",
+                                    "2024-11-01-preview"},
+    "microsoft.operationalinsights": {"2015-11-01-preview", "2020-03-01-preview", "2020-08-01", "2023-09-01",
+                                      "2025-02-01", "2025-07-01"},
+}
+API_VERSION_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?")
+# What ARM reads at the top of a PUT body; anything else is a property sent outside ``properties``.
+ENVELOPE = {"id", "name", "type", "location", "tags", "properties", "sku", "identity", "zones", "kind", "plan",
+            "extendedLocation", "etag", "managedBy"}
 
 
 class StaticCredential:
@@ -121,6 +136,9 @@ class FakeArm:
 
     def answer(self, request: Request) -> Reply:
         self.requests.append(request)
+        refused = refusal(request)
+        if refused is not None:
+            return refused
         for method, pattern, handler in list(self._routes):
             match = pattern.fullmatch(request.path)
             if method == request.method and match:
@@ -170,6 +188,54 @@ def _filtered(resources: list[dict[str, Any]], expression: str | None) -> list[d
     if not wanted:
         raise ValueError(f"fake ARM: unsupported $filter {expression!r}")
     return [r for r in resources if (r.get("tags") or {}).get(wanted[1]) == wanted[2]]
+
+
+def refusal(request: Request) -> Reply | None:
+    """ARM's answer to an api-version its provider does not serve or a body it cannot read; None when both are fine."""
+    version = request.query.get("api-version", "")
+    parts = request.path.strip("/").split("/")
+    namespace = parts[parts.index("providers") + 1].lower() if "providers" in parts[:-1] else ""
+    known = API_VERSIONS.get(namespace)
+    if not API_VERSION_SHAPE.fullmatch(version) or (known is not None and version not in known):
+        return Reply(400, {"error": {"code": "NoRegisteredProviderFound", "message": (
+            f"No registered resource provider found for API version '{version}' and type "
+            f"'{resource_type(request.path)}'. The supported api-versions are '{', '.join(sorted(known or []))}'.")}})
+    problem = body_problem(request)
+    return None if problem is None else Reply(400, {"error": {"code": "InvalidRequestContent", "message": problem}})
+
+
+def body_problem(request: Request) -> str | None:
+    """What is wrong with a request's body for ARM, or None: GET and DELETE carry none, a POST action none or an
+    object, a PUT an object of ARM's envelope; a container group names each container's image and resources."""
+    body = request.body
+    if request.method in ("GET", "DELETE"):
+        return None if body is None else f"{request.method} takes no body"
+    if not isinstance(body, dict) and not (request.method == "POST" and body is None):
+        return f"the {request.method} body must be a JSON object"
+    if request.method != "PUT":
+        return None
+    stray = sorted(set(body) - ENVELOPE)
+    if stray:
+        return f"unknown top-level member(s) {', '.join(stray)}: resource settings go under 'properties'"
+    if resource_type(request.path).lower() == "microsoft.containerinstance/containergroups":
+        return _container_group_problem(body)
+    return None
+
+
+def _container_group_problem(body: dict[str, Any]) -> str | None:
+    properties = body.get("properties") or {}
+    containers = properties.get("containers")
+    if not body.get("location") or properties.get("osType") not in ("Linux", "Windows"):
+        return "a container group needs location and properties.osType (Linux or Windows)"
+    if not isinstance(containers, list) or not containers:
+        return "a container group needs properties.containers, a non-empty list"
+    for container in containers:
+        settings = (container.get("properties") or {}) if isinstance(container, dict) else {}
+        requests = (settings.get("resources") or {}).get("requests") or {}
+        named = isinstance(container, dict) and container.get("name") and settings.get("image")
+        if not named or "cpu" not in requests or "memoryInGB" not in requests:
+            return "each container needs name, properties.image and properties.resources.requests (cpu, memoryInGB)"
+    return None
 
 
 def not_found(path: str) -> Reply:

@@ -32,14 +32,14 @@ from targets.local import boot, node
 from targets.local.commands import LocalError
 from targets.local.target import boot_tunables
 from tests.local.harness import invoke, write_spec
+from tests.root import need_root
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE = ROOT / "ansible"
 NAME = f"boottest-{secrets.token_hex(3)}"  # unique per run: concurrent runs of this module must not share nodes
 
-pytestmark = [pytest.mark.local_cluster,
-              pytest.mark.skipif(sys.platform != "linux" or os.geteuid() != 0,
-                                 reason="the local target needs Linux and root (CI runs these as root)")]
+pytestmark = pytest.mark.local_cluster
+need_root("the boot tests on a local node")
 
 
 @dataclass

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +12,9 @@ import pytest
 from spec.outputs import Outputs
 from tests.contract import assert_contract
 from tests.local.harness import invoke, run_name, write_spec
+from tests.root import need_root
 
-if sys.platform != "linux" or os.geteuid() != 0:
-    pytest.skip("the local target needs Linux and root (CI runs these as root)", allow_module_level=True)
+need_root("the local-cluster tests")
 
 
 @pytest.fixture(scope="session")

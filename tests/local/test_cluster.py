@@ -22,6 +22,8 @@ from targets.local import keys
 from tests.local.harness import invoke
 from tests.pulumi_cli.fixture import FakePulumi
 
+pytestmark = pytest.mark.local_cluster
+
 
 def test_status_shows_every_node_idle(cluster: Outputs, state_dir: Path) -> None:
     result = invoke(state_dir, "status", "--name", cluster.name)

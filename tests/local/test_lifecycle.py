@@ -11,10 +11,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from remote.pool import Pool
 from remote.run import run
 from spec.outputs import Outputs
 from tests.local.harness import ROOT, invoke, leftovers, pid_namespaces, run_name, write_spec
+
+pytestmark = pytest.mark.local_cluster
 
 KEEP, FAIL, KILLED, BOOTFAIL = (run_name(prefix) for prefix in ("keeptest", "failtest", "killtest", "bootfail"))
 

@@ -10,11 +10,15 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from remote.pool import Pool
 from remote.run import run
 from spec.outputs import Outputs
 from tests.local.harness import ROOT, invoke, invoke_command
 from tests.pulumi_cli.fixture import FakePulumi
+
+pytestmark = pytest.mark.local_cluster
 
 PROGRAMS = Path(__file__).resolve().parent / "programs"
 

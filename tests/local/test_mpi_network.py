@@ -18,6 +18,8 @@ from remote.run import Result, run
 from spec.outputs import Outputs
 from tests.local.harness import ROOT, invoke
 
+pytestmark = pytest.mark.local_cluster
+
 MCA_FILE = "/etc/openmpi/openmpi-mca-params.conf"
 BOOT_VARS = "/run/cloud-hpc-toolkit/boot-vars.json"  # the node's own variables, as its boot left them
 LATENCY = ROOT / "examples" / "mpi" / "latency.py"

@@ -25,6 +25,8 @@ from spec.outputs import Outputs
 from tests.contract import assert_contract
 from tests.local.harness import ROOT, invoke, leftovers, pid_namespaces, run_name, write_spec
 
+pytestmark = pytest.mark.local_cluster
+
 NAME = run_name("sparktest")
 EXAMPLES = ROOT / "examples" / "spark"
 WORD = re.compile(r"[a-z0-9']+")

@@ -32,6 +32,8 @@ from targets.local.journal import Journal
 from tests.disks import write_partition_table
 from tests.local.harness import ROOT, run_name
 
+pytestmark = pytest.mark.local_cluster
+
 NODE = "node"
 PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
 

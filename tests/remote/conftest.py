@@ -6,22 +6,20 @@ head's port for the direct connection, each compute's port as the head's direct-
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from remote.pool import Pool
 from tests.remote.sshd import SSHD, Cluster, Keys, Sshd, keygen, new_sshd, outputs_for
+from tests.root import need_root
 
 COMPUTES = 4
 
 
 @pytest.fixture(scope="session")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
-    if os.geteuid() != 0 or not Path(SSHD).exists():
-        pytest.skip("the remote tests need root and /usr/sbin/sshd")
+    need_root("the remote tests", SSHD)
     base = tmp_path_factory.mktemp("client-keys")
     ed = base / "id_ed25519"
     rsa = base / "id_rsa"

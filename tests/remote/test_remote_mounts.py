@@ -130,6 +130,60 @@ def test_partitioned_disk_is_refused(pool: Pool, loopdev: Callable[[int], str], 
     assert probe.stdout.strip() == ""  # still no file system on it
 
 
+def _ambivalent(dev: str, tmp_path: Path) -> None:
+    """Make ``dev`` an xfs file system that still carries an old ext4 superblock (at byte 1024, which xfs does not
+    use for its own): ``blkid -p`` then finds two file systems, prints no TYPE and exits 8."""
+    old = tmp_path / "old-ext4.img"
+    subprocess.run(["truncate", "-s", "8M", str(old)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(old)], check=True)
+    subprocess.run(["mkfs.xfs", "-q", "-f", dev], check=True)
+    superblock = old.read_bytes()[1024:2048]
+    with open(dev, "r+b") as disk:
+        disk.seek(1024)
+        disk.write(superblock)
+
+
+def _head_of(dev: str) -> bytes:
+    with open(dev, "rb") as disk:
+        return disk.read(1 << 20)
+
+
+def test_a_volume_whose_probe_is_ambivalent_is_refused_and_never_formatted(
+    pool: Pool, loopdev: Callable[[int], str], tmp_path: Path
+) -> None:
+    dev = loopdev(320)  # mkfs.xfs needs 300 MB (the image is sparse)
+    _ambivalent(dev, tmp_path)
+    probe = subprocess.run(["blkid", "-p", "-o", "value", "-s", "TYPE", dev], capture_output=True, text=True)
+    assert (probe.returncode, probe.stdout) == (8, "")
+    before = _head_of(dev)
+
+    volume = Volume(name="twofs", node="head", mount=str(tmp_path / "twofs"), device=dev, fs_type="ext4")
+    with pytest.raises(RemoteError) as caught:
+        mount_volume(pool.head(), "head", volume, False)
+    assert caught.value.step == "mount volume twofs"
+    assert f"blkid -p {dev} failed (exit 8); not formatting it" in str(caught.value)
+    assert _head_of(dev) == before
+    assert _mounts_under(tmp_path) == []
+
+
+def test_a_mount_point_holding_another_device_is_refused_not_taken_as_mounted(
+    pool: Pool, loopdev: Callable[[int], str], tmp_path: Path
+) -> None:
+    ours, other = loopdev(64), loopdev(64)
+    subprocess.run(["mkfs.ext4", "-q", "-F", other], check=True)
+    mnt = tmp_path / "busy"
+    mnt.mkdir()
+    subprocess.run(["mount", other, str(mnt)], check=True)
+
+    volume = Volume(name="busy", node="head", mount=str(mnt), device=ours, fs_type="ext4")
+    with pytest.raises(RemoteError) as caught:
+        mount_volume(pool.head(), "head", volume, False)
+    assert caught.value.step == "mount volume busy"
+    assert f"{mnt} already has {other} mounted, not {ours}" in str(caught.value)
+    probe = subprocess.run(["blkid", "-p", ours], capture_output=True, text=True)
+    assert probe.returncode == 2  # ours is still blank: not formatted, not mounted anywhere
+
+
 def test_unknown_volume_id_names_the_volume(pool: Pool, tmp_path: Path) -> None:
     volume = Volume(name="gone", node="compute-1", mount=str(tmp_path / "gone"), volume_id="vol-0nothere000")
     with pytest.raises(RemoteError) as caught:

@@ -145,6 +145,7 @@ d=STATE
 n=$(( $(cat "$d/sbatch" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$d/sbatch.$$" && mv "$d/sbatch.$$" "$d/sbatch"
 printf '%s\\n' "$@" > "$d/argv"; printf '%s' "${MSG-unset}" > "$d/msg"
 sleep "$(cat "$d/sbatch-delay" 2>/dev/null || echo 0)"
+while [ -f "$d/sbatch-hold" ]; do sleep 0.05; done  # held until the test lets it answer
 echo "$((1000 + n));cluster"
 """
 
@@ -153,7 +154,7 @@ FAKE_SCONTROL = """#!/bin/sh
 d=STATE
 n=$(( $(cat "$d/scontrol" 2>/dev/null || echo 0) + 1 ))
 echo "$n" > "$d/scontrol.$$" && mv "$d/scontrol.$$" "$d/scontrol"
-[ -f "$d/hang-once" ] && { rm "$d/hang-once"; sleep 3; }
+[ -f "$d/hang-once" ] && { rm "$d/hang-once"; while [ ! -f "$d/answer" ]; do sleep 0.05; done; }
 [ -f "$d/hang" ] && sleep 10  # a head whose file system hangs: no answer, every time
 [ -f "$d/gone" ] && { echo "slurm_load_jobs error: Invalid job id specified" >&2; exit 1; }
 down=$(cat "$d/down" 2>/dev/null || echo 0)  # polls left that find slurmctld down
@@ -223,11 +224,24 @@ def test_concurrent_submits_queue_one_job(pool: Pool, fakes: Fakes) -> None:
 
 
 def test_submit_survives_a_connection_dropped_mid_sbatch(pool: Pool, fakes: Fakes) -> None:
-    (fakes.state_dir / "sbatch-delay").write_text("1.5")
+    hold = fakes.state_dir / "sbatch-hold"
+    hold.write_text("")
     head = pool.head()
-    threading.Timer(0.5, lambda: head.get_transport().close()).start()
-    with pytest.raises(ConnectionLost):
-        slurm.submit(head, str(fakes.job_dir), "job.sbatch", path_prefix=fakes.prefix)
+    raised: list[BaseException] = []
+
+    def submit() -> None:
+        try:
+            slurm.submit(head, str(fakes.job_dir), "job.sbatch", path_prefix=fakes.prefix)
+        except BaseException as err:  # reported by the assertion below
+            raised.append(err)
+
+    thread = threading.Thread(target=submit)
+    thread.start()
+    _until(lambda: fakes.count("sbatch") == 1)  # sbatch runs on the head, held: drop the connection now
+    head.get_transport().close()
+    thread.join(timeout=60)
+    assert not thread.is_alive() and len(raised) == 1 and isinstance(raised[0], ConnectionLost), raised
+    hold.unlink()
     pool.reset("head")
     # sbatch kept running on the head (HUP ignored, own session); the retry waits on the lock for it
     job_id = slurm.submit(pool.head(), str(fakes.job_dir), "job.sbatch", path_prefix=fakes.prefix)
@@ -330,11 +344,14 @@ def test_wait_reattaches_to_the_same_job(pool: Pool, fakes: Fakes) -> None:
 
 
 def test_wait_recovers_from_a_silent_poll(pool: Pool, fakes: Fakes, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(slurm, "POLL_TIMEOUT", 1.5)  # the silent poll hangs 3 s; a busy machine answers others
+    monkeypatch.setattr(slurm, "POLL_TIMEOUT", 5.0)  # the silent poll never answers; time for others on a busy machine
     first_head = pool.head()
-    (fakes.state_dir / "hang-once").write_text("")  # the first poll gets no answer
+    (fakes.state_dir / "hang-once").write_text("")  # the first poll gets no answer until the test is over
     fakes.set_state("COMPLETED", "0:0")
-    state = slurm.wait(pool, 1001, timeout=20, poll=0.1, path_prefix=fakes.prefix)
+    try:
+        state = slurm.wait(pool, 1001, timeout=60, poll=0.1, path_prefix=fakes.prefix)
+    finally:
+        (fakes.state_dir / "answer").write_text("")  # lets the silent poll's scontrol end
     assert state.state == "COMPLETED" and fakes.count("scontrol") == 2
     assert pool.head() is not first_head  # the silent connection was replaced
 
@@ -376,7 +393,8 @@ def test_wait_timeout_cancels(pool: Pool, fakes: Fakes) -> None:
     assert (fakes.state_dir / "scancelled").read_text().split() == ["1001"]
 
 
-def _until(condition: object, timeout: float = 10.0) -> None:
+def _until(condition: object, timeout: float = 60.0) -> None:
+    """Waits for ``condition``; the timeout only ends a test whose condition never comes."""
     end = time.monotonic() + timeout
     while not condition():  # type: ignore[operator]
         assert time.monotonic() < end, "condition not met in time"

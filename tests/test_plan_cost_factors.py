@@ -1,0 +1,62 @@
+"""Each cost that scales with a count is multiplied by it: a fleet's public IPv4 addresses by its capacity, gp3
+IOPS above the free 3,000 by the number of volumes, and an EMR fleet's target capacity divided by the weighted
+capacity of its instance type, rounded up (AWS launches whole instances until the target is met)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from targets.plan.cost import GP3_FREE_IOPS, CostLine, estimate
+from targets.plan.mock_run import PlannedResource
+from targets.plan.prices import load_prices
+
+PRICES = load_prices("us-east-1")
+TEMPLATE_ID = "lt-0123"
+
+
+def resource(type_: str, name: str, id_: str = "", **inputs: Any) -> PlannedResource:
+    return PlannedResource(type=type_, name=name, urn=f"urn:pulumi:s::p::{type_}::{name}", parent="", custom=True,
+                           id=id_ or f"{name}-id", inputs=inputs)
+
+
+def fleet(capacity: int, public: bool, volume: dict[str, Any]) -> list[CostLine]:
+    template = resource("aws:ec2/launchTemplate:LaunchTemplate", "compute", TEMPLATE_ID, instanceType="c5.large",
+                        networkInterfaces=[{"associatePublicIpAddress": str(public).lower()}],
+                        blockDeviceMappings=[{"deviceName": "/dev/sdf", "ebs": volume}])
+    group = resource("aws:autoscaling/group:Group", "compute-asg", desiredCapacity=capacity,
+                     launchTemplate={"id": TEMPLATE_ID})
+    return estimate([template, group], PRICES).lines
+
+
+def items(lines: list[CostLine], word: str) -> list[CostLine]:
+    return [line for line in lines if word in line.item]
+
+
+@pytest.mark.parametrize("capacity", [1, 3, 7])
+def test_a_fleet_with_public_addresses_pays_one_address_per_instance(capacity: int) -> None:
+    (address,) = items(fleet(capacity, True, {"volumeSize": 10, "volumeType": "gp3"}), "public IPv4")
+    assert address.quantity == capacity
+    assert address.per_hour_usd == pytest.approx(PRICES.public_ipv4_hour * capacity)
+    assert items(fleet(capacity, False, {"volumeSize": 10, "volumeType": "gp3"}), "public IPv4") == []
+
+
+@pytest.mark.parametrize(("capacity", "iops"), [(1, 5000), (4, 5000), (6, 16000)])
+def test_gp3_iops_above_the_free_ones_are_paid_on_every_volume(capacity: int, iops: int) -> None:
+    (extra,) = items(fleet(capacity, False, {"volumeSize": 50, "volumeType": "gp3", "iops": iops}), "IOPS")
+    paid = (iops - GP3_FREE_IOPS) * capacity
+    assert extra.quantity == paid
+    assert extra.per_hour_usd == pytest.approx(PRICES.gp3_iops_month * paid / PRICES.hours_per_month)
+
+
+@pytest.mark.parametrize(("on_demand", "spot", "weight", "instances"), [
+    (4, 0, 4, 1), (5, 0, 4, 2), (3, 4, 2, 4), (1, 0, 8, 1), (6, 0, 1, 6)])
+def test_an_emr_fleets_capacity_in_weighted_units_is_whole_instances_rounded_up(
+        on_demand: int, spot: int, weight: int, instances: int) -> None:
+    task_fleet = resource("aws:emr/instanceFleet:InstanceFleet", "tasks", targetOnDemandCapacity=on_demand,
+                          targetSpotCapacity=spot,
+                          instanceTypeConfigs=[{"instanceType": "m5.xlarge", "weightedCapacity": weight}])
+    (line,) = estimate([task_fleet], PRICES).lines
+    assert line.quantity == instances
+    assert line.per_hour_usd == pytest.approx(PRICES.instance_hour("m5.xlarge") * instances)
