@@ -13,14 +13,16 @@ import os
 import re
 from pathlib import Path
 
+from spec import state_format
 from spec.environment import NAME_ALLOWED, NAME_PATTERN
-from targets.errors import UsageError
+from targets.errors import TargetError, UsageError
 
 STATE_DIR_ENV = "CHPC_STATE_DIR"
 SYSTEM_ROOT = Path("/var/lib/cloud-hpc-toolkit")
 OUTPUTS = "outputs.json"  # the outputs contract, as `up` or the stack gave it
 DEPLOYMENT = "deployment.json"  # a cloud environment's stack, written before its deployment starts
 JOURNAL = "journal.json"  # what a local `up` built so far
+LOCK = "lock"  # held by the `up` or `destroy` running on the environment; names its pid
 _NAME = re.compile(NAME_PATTERN)
 
 
@@ -70,6 +72,28 @@ def write_private(path: Path, text: str) -> None:
     with os.fdopen(fd, "w") as out:
         out.write(text)
     os.replace(tmp, path)
+
+
+def write_state(path: Path, data: dict[str, object]) -> None:
+    """A state file: ``data`` stamped with this version's format, written as :func:`write_private` does."""
+    write_private(path, state_format.dumps(data))
+
+
+def read_state(path: Path, remedy: str, known: set[str] | None = None) -> dict[str, object]:
+    """The fields of a state file; one line naming the file, what is wrong and ``remedy`` when this version cannot
+    read it (damaged, another version's format, or a field outside ``known``)."""
+    try:
+        data = state_format.read(path)
+        if known is not None:
+            state_format.unknown_fields(path, data, known)
+    except state_format.StateFileError as exc:
+        raise TargetError(f"{exc}; {remedy}") from None
+    return data
+
+
+def destroy_remedy(name: str) -> str:
+    """What to do with an environment whose state this version cannot read."""
+    return f"`invoke destroy --name {name}` takes the environment down"
 
 
 def outputs_path(name: str) -> Path:

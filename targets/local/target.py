@@ -26,10 +26,23 @@ from components.boot.storage import storage_vars
 from remote.progress import progress
 from spec.environment import Environment
 from spec.outputs import ComputeMachine, Node, Outputs, SharedFs, SparkCluster, Volume
+from targets.backend import Record
+from targets.errors import TargetError
 from targets.local import boot, keys, network, node, volumes
+from targets.local.backend import BACKEND
 from targets.local.commands import LocalError
 from targets.local.journal import Journal
-from targets.state import env_dir, make_env_dir, outputs_path, state_root, write_private
+from targets.state import (
+    JOURNAL,
+    LOCK,
+    destroy_remedy,
+    env_dir,
+    make_env_dir,
+    outputs_path,
+    read_state,
+    state_root,
+    write_state,
+)
 
 PROJECT = Path(__file__).resolve().parents[2]
 ANSIBLE_DIR = PROJECT / "ansible"
@@ -37,6 +50,7 @@ REQUIRED_TOOLS = ("ip", "unshare", "nsenter", "losetup", "mount", "ssh-keygen", 
                   "/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd", "mpicc", "mpirun")
 SPARK_MASTER_PORT = 7077
 SPARK_WEBUI_PORT = 8080
+SPEC = "spec.json"  # the spec an environment was built from: a second `up` of its name must ask for the same
 
 
 def check_machine() -> None:
@@ -61,15 +75,18 @@ def node_names(count: int) -> list[str]:
 def up(env: Environment, console: Console) -> Outputs:
     """Build the environment, or return it as it is when it is already up and healthy."""
     check_machine()
-    existing = outputs_path(env.name)
-    if existing.exists():
+    if outputs_path(env.name).exists():
+        saved = BACKEND.contract(Record(name=env.name, target="local"), console)  # one line when unreadable
         journal = Journal.load(env.name)
         if journal.inits and all(node.alive(pid) for pid in journal.inits.values()):
             _require_same_spec(env)
             console.print(f"environment {env.name!r} is already up", style="green")
-            return Outputs.load(existing)
+            return saved
         console.print(f"environment {env.name!r} is partly gone: taking down what is left, then building")
-        destroy(env.name, console)
+        destroy(env.name, console, keep_lock=True)
+    elif (env_dir(env.name) / JOURNAL).exists():  # the environment's lock is ours: no other `up` is writing it
+        console.print(f"an earlier `up` of {env.name!r} did not finish: taking down what it left, then building")
+        destroy(env.name, console, keep_lock=True)
     try:
         return _build(env, console)
     except BaseException:
@@ -80,7 +97,7 @@ def up(env: Environment, console: Console) -> Outputs:
 
 def _require_same_spec(env: Environment) -> None:
     """An environment that is up is not silently taken for a different one (no resize in place)."""
-    saved = json.loads((env_dir(env.name) / "spec.json").read_text())
+    saved = read_state(env_dir(env.name) / SPEC, destroy_remedy(env.name))
     changes = _differences(saved, json.loads(env.model_dump_json()))
     if changes:
         raise LocalError(f"environment {env.name!r} is up with a different spec ({'; '.join(changes[:3])}): "
@@ -98,7 +115,7 @@ def _build(env: Environment, console: Console) -> Outputs:
     root = make_env_dir(env.name)
     journal = Journal(name=env.name, retained=[v.name for v in env.storage.volumes if v.retain])
     journal.save()
-    write_private(root / "spec.json", env.model_dump_json())
+    write_state(root / SPEC, json.loads(env.model_dump_json()))
     started = time.monotonic()
 
     subnet = network.choose_subnet(env.name)
@@ -301,13 +318,21 @@ def _wait_for_slurm(head_pid: int, count: int, console: Console, timeout: float 
                      "see /var/log/slurm/*.log under the nodes' state folders")
 
 
-def destroy(name: str, console: Console) -> None:
+def destroy(name: str, console: Console, *, keep_lock: bool = False) -> None:
     """Stop every process, then remove mounts, loop devices, namespaces, bridge and files.
 
-    Retained volumes keep their backing files (``volumes/<node>-<name>.img``) for the next ``up``.
+    Retained volumes keep their backing files (``volumes/<node>-<name>.img``) for the next ``up``. A journal this
+    version cannot read does not stop it: nodes, loop devices, namespaces and bridge are found from the names they
+    derive from the environment's, and every volume file is kept, since which were retained is unknown.
+    ``keep_lock`` keeps the folder and its lock file, for an ``up`` that builds again under the lock it holds.
     """
     root = env_dir(name)
-    journal = Journal.load(name)
+    try:
+        journal = Journal.load(name)
+    except TargetError as exc:
+        console.print(f"{exc}: taking down what the environment's names find, keeping its volume files (which were "
+                      "retained is unknown)", markup=False, highlight=False)
+        journal = Journal(name=name, volume_files={image.name: True for image in root.glob("volumes/*.img")})
     for pid in [*journal.inits.values(), *_stray_inits(root)]:
         node.kill(pid)
     volumes.detach_all(root)
@@ -327,11 +352,13 @@ def destroy(name: str, console: Console) -> None:
                 for image in child.glob("*.img"):
                     if journal.volume_files.get(image.name) is False:
                         image.unlink()
+            elif child.name == LOCK:
+                continue  # held by this destroy: it goes with the folder
             elif child.is_dir():
                 shutil.rmtree(child)
             else:
                 child.unlink()
-        if not any(root.rglob("*.img")):
+        if not keep_lock and not any(root.rglob("*.img")):
             shutil.rmtree(root)
     console.print(Text.assemble(("destroyed", "green"), f" {name}" + (
         f" (kept retained volumes: {', '.join(journal.retained)})" if journal.retained else "")))
