@@ -12,6 +12,9 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import TypeVar
+
+from pydantic import TypeAdapter, ValidationError
 
 from spec import state_format
 from spec.environment import NAME_ALLOWED, NAME_PATTERN
@@ -24,6 +27,7 @@ DEPLOYMENT = "deployment.json"  # a cloud environment's stack, written before it
 JOURNAL = "journal.json"  # what a local `up` built so far
 LOCK = "lock"  # held by the `up` or `destroy` running on the environment; names its pid
 _NAME = re.compile(NAME_PATTERN)
+T = TypeVar("T")
 
 
 def state_root() -> Path:
@@ -89,6 +93,18 @@ def read_state(path: Path, remedy: str, known: set[str] | None = None) -> dict[s
     except state_format.StateFileError as exc:
         raise TargetError(f"{exc}; {remedy}") from None
     return data
+
+
+def read_typed(path: Path, remedy: str, kind: type[T], known: set[str]) -> T:
+    """The state file at ``path`` as a ``kind`` (a dataclass or a pydantic model), its fields checked as the type
+    declares them; one line as :func:`read_state` says otherwise."""
+    data = read_state(path, remedy, known)
+    try:
+        return TypeAdapter(kind).validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the file"
+        raise TargetError(f"{path} is damaged ({where}: {first['msg']}); {remedy}") from None
 
 
 def destroy_remedy(name: str) -> str:

@@ -4,18 +4,20 @@ to do, never a traceback."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 from spec import state_format
-from spec.outputs import Node, Outputs
+from spec.outputs import Node, Outputs, SparkCluster
 from targets import environments, state
 from targets.backend import Record
 from targets.errors import TargetError
 from targets.local.backend import BACKEND
 from targets.local.journal import Journal
+from targets.spark_job_records import JobRecords, SparkJobRecord
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 REMEDY = "`invoke destroy --name lab` takes the environment down"
@@ -113,3 +115,20 @@ def test_a_deployment_record_this_version_cannot_read_is_one_line(lab: Path, how
     assert line.startswith(f"{path} ") and said in line and "\n" not in line
     assert line.endswith("remove it, then `invoke destroy --stack STACK` finds the stack again (or use the version "
                          "that wrote it)")
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+def test_a_spark_job_record_this_version_cannot_read_is_one_line(lab: Path, how: str) -> None:
+    records = JobRecords.of("lab")
+    spark = SparkCluster(provider="aws", master="j-1ABC", region="us-east-1")
+    records.save(SparkJobRecord(provider="aws", cluster="j-1ABC", cluster_job_id="s-2AB3", prefix="jobs/x/",
+                                output_uri="s3://b/jobs/x/output/", output_dir=None, script="wc.py",
+                                submitted=datetime(2026, 11, 27, tzinfo=UTC)))
+    path = lab / "spark-jobs" / "s-2AB3.json"
+    assert json.loads(path.read_text())["format"] == 1 and records.load("s-2AB3", spark).script == "wc.py"
+    said = damage(path, how)
+    with pytest.raises(TargetError) as caught:
+        records.load("s-2AB3", spark)
+    line = str(caught.value)
+    assert line.startswith(f"{path} ") and said in line and "\n" not in line
+    assert line.endswith("remove it and follow the job on the cluster: this version cannot attach to it")

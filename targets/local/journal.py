@@ -9,10 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from pydantic import TypeAdapter, ValidationError
-
-from targets.errors import TargetError
-from targets.state import JOURNAL, destroy_remedy, env_dir, make_env_dir, read_state, write_state
+from targets.state import JOURNAL, destroy_remedy, env_dir, make_env_dir, read_typed, write_state
 
 
 @dataclass
@@ -43,10 +40,4 @@ class Journal:
         path = env_dir(name) / JOURNAL
         if not path.exists():
             return cls(name=name)
-        data = read_state(path, destroy_remedy(name), known={f.name for f in fields(cls)})
-        try:
-            return TypeAdapter(cls).validate_python(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"])
-            raise TargetError(f"{path} is damaged ({where}: {first['msg']}); {destroy_remedy(name)}") from None
+        return read_typed(path, destroy_remedy(name), cls, {f.name for f in fields(cls)})
