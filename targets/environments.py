@@ -128,7 +128,7 @@ def _stack_files() -> list[str]:
 
 def _by_stack(stack: str, for_destroy: bool) -> Record:
     for name in state.known_environments():
-        record = recorded(name)
+        record = _readable(name)
         if record is not None and record.stack == stack:
             return record
     local = _local_stack(stack)
@@ -155,13 +155,22 @@ def _by_stack(stack: str, for_destroy: bool) -> Record:
     return Record(name=env.name, target=env.target, stack=stack, region=env.region)
 
 
+def _readable(name: str) -> Record | None:
+    """What is kept of ``name``, or None when this version cannot read it: another environment's damaged state does
+    not stop a search by stack (the environment itself says so in one line when it is asked for)."""
+    try:
+        return recorded(name)
+    except TargetError:
+        return None
+
+
 def _known_stacks() -> list[str]:
     """Stacks a user may have meant: the backend's (when the CLI answers), this project's files, those here."""
     try:
         listed = pulumi_stack.list_stacks()
     except TargetError:
         listed = []
-    here = [record.stack for name in state.known_environments() if (record := recorded(name)) and record.stack]
+    here = [record.stack for name in state.known_environments() if (record := _readable(name)) and record.stack]
     return [*listed, *_stack_files(), *here]
 
 

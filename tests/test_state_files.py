@@ -132,3 +132,13 @@ def test_a_spark_job_record_this_version_cannot_read_is_one_line(lab: Path, how:
     line = str(caught.value)
     assert line.startswith(f"{path} ") and said in line and "\n" not in line
     assert line.endswith("remove it and follow the job on the cluster: this version cannot attach to it")
+
+
+def test_a_damaged_record_of_one_environment_does_not_stop_finding_another_by_stack(lab: Path) -> None:
+    for name in ("ancient-dev", "hpc-dev"):  # the damaged one is looked at first
+        environments.remember(Record(name=name, target="aws", stack=name, region="us-east-1"))
+    damage(state.env_dir("ancient-dev") / "deployment.json", "newer format")
+    assert environments.find(None, "hpc-dev") == Record(name="hpc-dev", target="aws", stack="hpc-dev",
+                                                        region="us-east-1")
+    with pytest.raises(TargetError, match="ancient-dev/deployment.json was written by another version"):
+        environments.find("ancient-dev", None)
