@@ -69,12 +69,15 @@ def make_env_dir(name: str) -> Path:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write ``text`` atomically with mode 0600 (a reader never sees half a file)."""
+    """Write ``text`` atomically with mode 0600 (a reader never sees half a file; flushed to disk before the rename,
+    so a crash leaves the old file or the new, never an empty one)."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
     os.replace(tmp, path)
 
 
