@@ -40,6 +40,7 @@ from targets.state import (
     make_env_dir,
     outputs_path,
     read_state,
+    read_typed,
     state_root,
     write_state,
 )
@@ -323,16 +324,19 @@ def destroy(name: str, console: Console, *, keep_lock: bool = False) -> None:
 
     Retained volumes keep their backing files (``volumes/<node>-<name>.img``) for the next ``up``. A journal this
     version cannot read does not stop it: nodes, loop devices, namespaces and bridge are found from the names they
-    derive from the environment's, and every volume file is kept, since which were retained is unknown.
+    derive from the environment's, and the spec it was built from says which volume files were retained.
     ``keep_lock`` keeps the folder and its lock file, for an ``up`` that builds again under the lock it holds.
     """
     root = env_dir(name)
     try:
         journal = Journal.load(name)
     except TargetError as exc:
-        console.print(f"{exc}: taking down what the environment's names find, keeping its volume files (which were "
-                      "retained is unknown)", markup=False, highlight=False)
-        journal = Journal(name=name, volume_files={image.name: True for image in root.glob("volumes/*.img")})
+        files = _volume_files_by_spec(root)
+        kept = sorted(image for image, retain in files.items() if retain)
+        console.print(f"{exc}: taking down what the environment's names find" + (
+            f", keeping volume files (retained, or not named by its spec): {', '.join(kept)}" if kept else ""),
+            markup=False, highlight=False)
+        journal = Journal(name=name, volume_files=files)
     for pid in [*journal.inits.values(), *_stray_inits(root)]:
         node.kill(pid)
     volumes.detach_all(root)
@@ -362,6 +366,19 @@ def destroy(name: str, console: Console, *, keep_lock: bool = False) -> None:
             shutil.rmtree(root)
     console.print(Text.assemble(("destroyed", "green"), f" {name}" + (
         f" (kept retained volumes: {', '.join(journal.retained)})" if journal.retained else "")))
+
+
+def _volume_files_by_spec(root: Path) -> dict[str, bool]:
+    """Each volume file under ``root`` and whether to keep it, as the spec the environment was built from says;
+    a file it does not name, or every file when it cannot be read either, is kept."""
+    found = sorted(image.name for image in root.glob("volumes/*.img"))
+    try:
+        env = read_typed(root / SPEC, "", Environment, set(Environment.model_fields))
+    except TargetError:
+        return dict.fromkeys(found, True)
+    retain = {f"{node_name}-{volume.name}.img": volume.retain
+              for node_name in node_names(env.compute.count) for volume in env.storage.volumes}
+    return {image: retain.get(image, True) for image in found}
 
 
 def _mount_points_of_other_nodes() -> set[str]:
