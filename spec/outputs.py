@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer
 
+from spec import state_format
+
 Target = Literal["local", "aws", "azure"]
 # Every cloud resource of an environment carries this tag with the environment's name: discovery and
 # the leftover check after destroy look for it.
@@ -189,9 +191,10 @@ class Outputs(_Strict):
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
-            out.write(self.model_dump_json(indent=2))
+            out.write(state_format.dumps(json.loads(self.model_dump_json())))
         os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: Path) -> Outputs:
-        return cls.model_validate(json.loads(path.read_text()))
+        """The contract saved at ``path``; StateFileError or ValidationError when this version cannot read it."""
+        return cls.model_validate(state_format.read(path))

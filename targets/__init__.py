@@ -13,7 +13,7 @@ from rich.console import Console
 
 from spec.environment import Environment
 from spec.outputs import Outputs
-from targets import environments, state
+from targets import env_lock, environments, state
 from targets.backend import Backend, ConfirmDestroy, Record, UpRequest
 from targets.errors import TargetError, UsageError
 from targets.registry import backend_for
@@ -23,7 +23,8 @@ __all__ = ["Backend", "Record", "TargetError", "UpRequest", "UsageError", "backe
 
 
 def up(env: Environment, console: Console, request: UpRequest = UpRequest()) -> Outputs:
-    return backend_for(env.target).up(env, request, console)
+    with env_lock.held(env.name, "up"):
+        return backend_for(env.target).up(env, request, console)
 
 
 def find(name: str | None, stack: str | None = None) -> Record:
@@ -43,7 +44,8 @@ def destroy(name: str | None, console: Console, confirm: ConfirmDestroy = lambda
             stack: str | None = None) -> None:
     """Take down environment ``name`` or the one of ``stack`` (also one whose ``up`` died half way)."""
     record = environments.find(name, stack, for_destroy=True)
-    backend_for(record.target).destroy(record, console, confirm)
+    with env_lock.held(record.name, "destroy"):
+        backend_for(record.target).destroy(record, console, confirm)
 
 
 def known_hosts_path(name: str) -> Path:

@@ -8,10 +8,8 @@ API by `--stack`, then remembered here. The saved outputs are a cache: the stack
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import replace
-from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -31,23 +29,29 @@ def recorded(name: str) -> Record | None:
     folder = state.env_dir(name)
     deployment = folder / state.DEPLOYMENT
     if deployment.exists():
-        data = _read_json(deployment)
-        return Record(name=name, target=str(data.get("target", "")), stack=data.get("stack"),
-                      region=data.get("region"))
+        data = state.read_state(deployment, "remove it, then `invoke destroy --stack STACK` finds the stack again (or "
+                                "use the version that wrote it)", known={"target", "stack", "region"})
+        return Record(name=name, target=str(data.get("target", "")), stack=_optional(data, "stack"),
+                      region=_optional(data, "region"))
     if (folder / state.JOURNAL).exists():
         return Record(name=name, target="local")
     outputs = folder / state.OUTPUTS
     if outputs.exists():
-        target = _read_json(outputs).get("target")
+        target = state.read_state(outputs, "remove it or run `invoke up` again").get("target")
         return Record(name=name, target=str(target)) if target else None
     return None
+
+
+def _optional(data: dict[str, object], key: str) -> str | None:
+    value = data.get(key)
+    return None if value is None else str(value)
 
 
 def remember(record: Record) -> None:
     """Record a cloud environment's stack: before its deployment starts, or once found through the stack."""
     state.make_env_dir(record.name)
-    state.write_private(state.env_dir(record.name) / state.DEPLOYMENT, json.dumps(
-        {"target": record.target, "stack": record.stack, "region": record.region}, indent=2))
+    state.write_state(state.env_dir(record.name) / state.DEPLOYMENT,
+                      {"target": record.target, "stack": record.stack, "region": record.region})
 
 
 def cache(record: Record, contract: Outputs) -> None:
@@ -124,7 +128,7 @@ def _stack_files() -> list[str]:
 
 def _by_stack(stack: str, for_destroy: bool) -> Record:
     for name in state.known_environments():
-        record = recorded(name)
+        record = _readable(name)
         if record is not None and record.stack == stack:
             return record
     local = _local_stack(stack)
@@ -151,13 +155,22 @@ def _by_stack(stack: str, for_destroy: bool) -> Record:
     return Record(name=env.name, target=env.target, stack=stack, region=env.region)
 
 
+def _readable(name: str) -> Record | None:
+    """What is kept of ``name``, or None when this version cannot read it: another environment's damaged state does
+    not stop a search by stack (the environment itself says so in one line when it is asked for)."""
+    try:
+        return recorded(name)
+    except TargetError:
+        return None
+
+
 def _known_stacks() -> list[str]:
     """Stacks a user may have meant: the backend's (when the CLI answers), this project's files, those here."""
     try:
         listed = pulumi_stack.list_stacks()
     except TargetError:
         listed = []
-    here = [record.stack for name in state.known_environments() if (record := recorded(name)) and record.stack]
+    here = [record.stack for name in state.known_environments() if (record := _readable(name)) and record.stack]
     return [*listed, *_stack_files(), *here]
 
 
@@ -188,23 +201,14 @@ def _stack_environment(stack: str, from_file: bool = False) -> Environment:
     return validate(spec_from_config(config, DEFAULT_PROJECT, short, f"the config of stack {stack}"))
 
 
-def parse_contract(values: dict[str, object], source: str) -> Outputs:
+def parse_contract(values: dict[str, object], source: str,
+                   remedy: str = "was it deployed by another version of this project?") -> Outputs:
     """The outputs contract from a stack's outputs or a saved file; one line when it is not one."""
     try:
         return Outputs.model_validate(values)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "outputs"
-        raise TargetError(f"{source} are not this toolkit's outputs contract ({where}: {first['msg']}); was it "
-                          "deployed by another version of this project?") from None
-
-
-def _read_json(path: Path) -> dict[str, object]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise TargetError(f"{path} is unreadable ({exc}); remove it or run `invoke up` again") from None
-    if not isinstance(data, dict):
-        raise TargetError(f"{path} is not a JSON object; remove it or run `invoke up` again")
-    return data
+        raise TargetError(f"{source} are not this toolkit's outputs contract ({where}: {first['msg']}); "
+                          f"{remedy}") from None
 

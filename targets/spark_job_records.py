@@ -7,7 +7,6 @@ its exit code, its failure cause and its local output would be lost to the user.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from spec.outputs import SparkCluster
 from targets.errors import TargetError
-from targets.state import env_dir
+from targets.state import env_dir, read_typed, write_state
 
 RECORDS = "spark-jobs"  # under the environment's folder: spark-jobs/<cluster job id>.json
 
@@ -67,14 +66,8 @@ class JobRecords:
 
     def save(self, record: SparkJobRecord) -> None:
         """Called right after the submit: a failure here must still name the job that now runs."""
-        path = self._path(record.cluster_job_id)
-        tmp = path.with_suffix(".tmp")
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as out:
-                out.write(record.model_dump_json(indent=2))
-            os.replace(tmp, path)
+            write_state(self._path(record.cluster_job_id), json.loads(record.model_dump_json()))
         except OSError as exc:
             raise TargetError(f"job {record.cluster_job_id} on {record.cluster} was submitted and runs, but its record "
                               f"could not be written to {self.folder} ({exc.strerror or exc}); it cannot be attached "
@@ -90,7 +83,8 @@ class JobRecords:
         if cluster_job_id not in known:
             raise TargetError(f"submit-spark --attach {cluster_job_id}: no record of that job in {self.folder} "
                               f"(jobs to attach to: {', '.join(known) or 'none'})")
-        record = SparkJobRecord.model_validate(json.loads(self._path(cluster_job_id).read_text()))
+        remedy = "remove it and follow the job on the cluster: this version cannot attach to it"
+        record = read_typed(self._path(cluster_job_id), remedy, SparkJobRecord, set(SparkJobRecord.model_fields))
         if (record.provider, record.cluster) != (spark.provider, spark.master):
             raise TargetError(f"submit-spark --attach {cluster_job_id}: the job ran on {record.provider} cluster "
                               f"{record.cluster} and the environment's Spark cluster is now {spark.provider} "

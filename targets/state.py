@@ -12,16 +12,22 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import TypeVar
 
+from pydantic import TypeAdapter, ValidationError
+
+from spec import state_format
 from spec.environment import NAME_ALLOWED, NAME_PATTERN
-from targets.errors import UsageError
+from targets.errors import TargetError, UsageError
 
 STATE_DIR_ENV = "CHPC_STATE_DIR"
 SYSTEM_ROOT = Path("/var/lib/cloud-hpc-toolkit")
 OUTPUTS = "outputs.json"  # the outputs contract, as `up` or the stack gave it
 DEPLOYMENT = "deployment.json"  # a cloud environment's stack, written before its deployment starts
 JOURNAL = "journal.json"  # what a local `up` built so far
+LOCK = "lock"  # held by the `up` or `destroy` running on the environment; names its pid
 _NAME = re.compile(NAME_PATTERN)
+T = TypeVar("T")
 
 
 def state_root() -> Path:
@@ -63,13 +69,50 @@ def make_env_dir(name: str) -> Path:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write ``text`` atomically with mode 0600 (a reader never sees half a file)."""
+    """Write ``text`` atomically with mode 0600 (a reader never sees half a file; flushed to disk before the rename,
+    so a crash leaves the old file or the new, never an empty one)."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
     os.replace(tmp, path)
+
+
+def write_state(path: Path, data: dict[str, object]) -> None:
+    """A state file: ``data`` stamped with this version's format, written as :func:`write_private` does."""
+    write_private(path, state_format.dumps(data))
+
+
+def read_state(path: Path, remedy: str, known: set[str] | None = None) -> dict[str, object]:
+    """The fields of a state file; one line naming the file, what is wrong and ``remedy`` when this version cannot
+    read it (damaged, another version's format, or a field outside ``known``)."""
+    try:
+        data = state_format.read(path)
+        if known is not None:
+            state_format.unknown_fields(path, data, known)
+    except state_format.StateFileError as exc:
+        raise TargetError(f"{exc}; {remedy}") from None
+    return data
+
+
+def read_typed(path: Path, remedy: str, kind: type[T], known: set[str]) -> T:
+    """The state file at ``path`` as a ``kind`` (a dataclass or a pydantic model), its fields checked as the type
+    declares them; one line as :func:`read_state` says otherwise."""
+    data = read_state(path, remedy, known)
+    try:
+        return TypeAdapter(kind).validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the file"
+        raise TargetError(f"{path} is damaged ({where}: {first['msg']}); {remedy}") from None
+
+
+def destroy_remedy(name: str) -> str:
+    """What to do with an environment whose state this version cannot read."""
+    return f"`invoke destroy --name {name}` takes the environment down"
 
 
 def outputs_path(name: str) -> Path:

@@ -39,7 +39,7 @@ def lab(tmp_path: Path) -> Path:
     state = tmp_path / "state"
     (state / "lab").mkdir(parents=True)
     (state / "lab" / "outputs.json").write_text(json.dumps({
-        "target": "local", "name": "lab", "ssh_user": "root", "ssh_private_key": str(tmp_path / "key"),
+        "format": 1, "target": "local", "name": "lab", "ssh_user": "root", "ssh_private_key": str(tmp_path / "key"),
         "head": {"name": "head", "address": "10.213.9.1", "host_key": KEY},
         "computes": [{"name": "compute-0", "address": "10.213.9.2", "host_key": KEY}]}))
     return state

@@ -29,7 +29,7 @@ def world(tmp_path: Path) -> Path:
     """A state folder holding one other environment, with files beside it that must survive every call."""
     state = tmp_path / "state"
     (state / "other").mkdir(parents=True)
-    (state / "other" / "journal.json").write_text('{"name": "other"}')
+    (state / "other" / "journal.json").write_text('{"format": 1, "name": "other"}')
     (tmp_path / "beside.txt").write_text("keep me")
     return state
 
@@ -62,7 +62,7 @@ def test_a_name_that_cannot_be_an_environment_is_exit_2(world: Path, tmp_path: P
 
 def test_without_a_name_the_only_environment_is_taken_and_two_are_a_choice(world: Path) -> None:
     (world / "second").mkdir()
-    (world / "second" / "journal.json").write_text('{"name": "second"}')
+    (world / "second" / "journal.json").write_text('{"format": 1, "name": "second"}')
     result = invoke(world, "status")
     assert result.returncode == 1
     assert result.stdout.strip().splitlines() == [
@@ -71,12 +71,12 @@ def test_without_a_name_the_only_environment_is_taken_and_two_are_a_choice(world
 
 
 def test_a_damaged_contract_is_one_line_that_says_how_to_go_on(world: Path) -> None:
-    (world / "other" / "outputs.json").write_text('{"target": "local", "name": "oth')  # cut short by a full disk
+    (world / "other" / "outputs.json").write_text('{"format": 1, "target": "local", "name": "oth')  # a full disk
     result = invoke(world, "status", "--name", "other")
     assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
     assert result.stdout.strip().splitlines() == [
-        f"error: {world}/other/outputs.json is unreadable (Unterminated string starting at: line 1 column 29 "
-        "(char 28)); `invoke destroy --name other` takes the environment down"]
+        f"error: {world}/other/outputs.json is damaged (not JSON: Unterminated string starting at: line 1 column 42 "
+        "(char 41)); `invoke destroy --name other` takes the environment down"]
 
 
 def test_the_stacks_listed_are_the_backends_when_the_pulumi_cli_is_there(tmp_path: Path,

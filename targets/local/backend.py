@@ -3,8 +3,6 @@ folder is the source of truth (there is no stack to ask)."""
 
 from __future__ import annotations
 
-import json
-
 from rich.console import Console
 
 from spec.environment import Environment
@@ -24,17 +22,17 @@ class LocalBackend(Backend):
 
     def contract(self, record: Record, console: Console) -> Outputs:
         from targets.environments import parse_contract
+        from targets.local.journal import Journal
 
         path = state.outputs_path(record.name)
         if not path.exists():
             raise TargetError(f"environment {record.name!r} is not up: its `invoke up` did not finish; "
                               f"`invoke destroy --name {record.name}` takes down what it left")
-        try:
-            values = json.loads(path.read_text())
-        except ValueError as exc:
-            raise TargetError(f"{path} is unreadable ({exc}); `invoke destroy --name {record.name}` takes the "
-                              "environment down") from None
-        return parse_contract(values, f"the saved outputs {path}")
+        remedy = state.destroy_remedy(record.name)
+        values = state.read_state(path, remedy, known=set(Outputs.model_fields))
+        contract = parse_contract(values, f"the saved outputs {path}", remedy)
+        Journal.load(record.name)  # a journal this version cannot read is named now, not at destroy
+        return contract
 
     def destroy(self, record: Record, console: Console, confirm: ConfirmDestroy) -> None:
         from targets.local import target

@@ -6,11 +6,10 @@ exactly what to take down.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from targets.state import JOURNAL, env_dir, make_env_dir, write_private
+from targets.state import JOURNAL, destroy_remedy, env_dir, make_env_dir, read_typed, write_state
 
 
 @dataclass
@@ -33,9 +32,12 @@ class Journal:
     def save(self) -> None:
         """Atomically: an `up` killed mid-write must leave a journal `destroy` can read."""
         make_env_dir(self.name)
-        write_private(self.path, json.dumps(asdict(self), indent=2))
+        write_state(self.path, asdict(self))
 
     @classmethod
     def load(cls, name: str) -> Journal:
+        """The journal of ``name`` (an empty one when there is none); one line when this version cannot read it."""
         path = env_dir(name) / JOURNAL
-        return cls(**json.loads(path.read_text())) if path.exists() else cls(name=name)
+        if not path.exists():
+            return cls(name=name)
+        return read_typed(path, destroy_remedy(name), cls, {f.name for f in fields(cls)})

@@ -27,10 +27,24 @@ from components.boot.storage import storage_vars
 from remote.progress import progress
 from spec.environment import Environment
 from spec.outputs import ComputeMachine, Node, Outputs, SharedFs, SparkCluster, Volume
+from targets.backend import Record
+from targets.errors import TargetError
 from targets.local import boot, host_filter, keys, network, node, volumes
+from targets.local.backend import BACKEND
 from targets.local.commands import LocalError
 from targets.local.journal import Journal
-from targets.state import env_dir, make_env_dir, outputs_path, state_root, write_private
+from targets.state import (
+    JOURNAL,
+    LOCK,
+    destroy_remedy,
+    env_dir,
+    make_env_dir,
+    outputs_path,
+    read_state,
+    read_typed,
+    state_root,
+    write_state,
+)
 
 PROJECT = Path(__file__).resolve().parents[2]
 ANSIBLE_DIR = PROJECT / "ansible"
@@ -38,6 +52,7 @@ REQUIRED_TOOLS = ("ip", "unshare", "nsenter", "losetup", "mount", "ssh-keygen", 
                   "/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd", "mpicc", "mpirun", "nft")
 SPARK_MASTER_PORT = 7077
 SPARK_WEBUI_PORT = 8080
+SPEC = "spec.json"  # the spec an environment was built from: a second `up` of its name must ask for the same
 
 
 def check_machine() -> None:
@@ -62,15 +77,18 @@ def node_names(count: int) -> list[str]:
 def up(env: Environment, console: Console) -> Outputs:
     """Build the environment, or return it as it is when it is already up and healthy."""
     check_machine()
-    existing = outputs_path(env.name)
-    if existing.exists():
+    if outputs_path(env.name).exists():
+        saved = BACKEND.contract(Record(name=env.name, target="local"), console)  # one line when unreadable
         journal = Journal.load(env.name)
         if journal.inits and all(node.alive(pid) for pid in journal.inits.values()):
             _require_same_spec(env)
             console.print(f"environment {env.name!r} is already up", style="green")
-            return Outputs.load(existing)
+            return saved
         console.print(f"environment {env.name!r} is partly gone: taking down what is left, then building")
-        destroy(env.name, console)
+        destroy(env.name, console, keep_lock=True)
+    elif (env_dir(env.name) / JOURNAL).exists():  # the environment's lock is ours: no other `up` is writing it
+        console.print(f"an earlier `up` of {env.name!r} did not finish: taking down what it left, then building")
+        destroy(env.name, console, keep_lock=True)
     try:
         return _build(env, console)
     except BaseException:
@@ -81,7 +99,7 @@ def up(env: Environment, console: Console) -> Outputs:
 
 def _require_same_spec(env: Environment) -> None:
     """An environment that is up is not silently taken for a different one (no resize in place)."""
-    saved = json.loads((env_dir(env.name) / "spec.json").read_text())
+    saved = read_state(env_dir(env.name) / SPEC, destroy_remedy(env.name))
     changes = _differences(saved, json.loads(env.model_dump_json()))
     if changes:
         raise LocalError(f"environment {env.name!r} is up with a different spec ({'; '.join(changes[:3])}): "
@@ -99,7 +117,7 @@ def _build(env: Environment, console: Console) -> Outputs:
     root = make_env_dir(env.name)
     journal = Journal(name=env.name, retained=[v.name for v in env.storage.volumes if v.retain])
     journal.save()
-    write_private(root / "spec.json", env.model_dump_json())
+    write_state(root / SPEC, json.loads(env.model_dump_json()))
     started = time.monotonic()
 
     subnet = network.choose_subnet(env.name)
@@ -314,13 +332,24 @@ def _wait_for_slurm(head_pid: int, count: int, console: Console, timeout: float 
                      "see /var/log/slurm/*.log under the nodes' state folders")
 
 
-def destroy(name: str, console: Console) -> None:
+def destroy(name: str, console: Console, *, keep_lock: bool = False) -> None:
     """Stop every process, then remove mounts, loop devices, namespaces, bridge and files.
 
-    Retained volumes keep their backing files (``volumes/<node>-<name>.img``) for the next ``up``.
+    Retained volumes keep their backing files (``volumes/<node>-<name>.img``) for the next ``up``. A journal this
+    version cannot read does not stop it: nodes, loop devices, namespaces and bridge are found from the names they
+    derive from the environment's, and the spec it was built from says which volume files were retained.
+    ``keep_lock`` keeps the folder and its lock file, for an ``up`` that builds again under the lock it holds.
     """
     root = env_dir(name)
-    journal = Journal.load(name)
+    try:
+        journal = Journal.load(name)
+    except TargetError as exc:
+        files = _volume_files_by_spec(root)
+        kept = sorted(image for image, retain in files.items() if retain)
+        console.print(f"{exc}: taking down what the environment's names find" + (
+            f", keeping volume files (retained, or not named by its spec): {', '.join(kept)}" if kept else ""),
+            markup=False, highlight=False)
+        journal = Journal(name=name, volume_files=files)
     for pid in [*journal.inits.values(), *_stray_inits(root)]:
         node.kill(pid)
     volumes.detach_all(root)
@@ -341,14 +370,29 @@ def destroy(name: str, console: Console) -> None:
                 for image in child.glob("*.img"):
                     if journal.volume_files.get(image.name) is False:
                         image.unlink()
+            elif child.name == LOCK:
+                continue  # held by this destroy: it goes with the folder
             elif child.is_dir():
                 shutil.rmtree(child)
             else:
                 child.unlink()
-        if not any(root.rglob("*.img")):
+        if not keep_lock and not any(root.rglob("*.img")):
             shutil.rmtree(root)
     console.print(Text.assemble(("destroyed", "green"), f" {name}" + (
         f" (kept retained volumes: {', '.join(journal.retained)})" if journal.retained else "")))
+
+
+def _volume_files_by_spec(root: Path) -> dict[str, bool]:
+    """Each volume file under ``root`` and whether to keep it, as the spec the environment was built from says;
+    a file it does not name, or every file when it cannot be read either, is kept."""
+    found = sorted(image.name for image in root.glob("volumes/*.img"))
+    try:
+        env = read_typed(root / SPEC, "", Environment, set(Environment.model_fields))
+    except TargetError:
+        return dict.fromkeys(found, True)
+    retain = {f"{node_name}-{volume.name}.img": volume.retain
+              for node_name in node_names(env.compute.count) for volume in env.storage.volumes}
+    return {image: retain.get(image, True) for image in found}
 
 
 def _mount_points_of_other_nodes() -> set[str]:

@@ -159,7 +159,7 @@ def test_up_records_the_stack_deploys_and_waits_for_the_fleet_and_the_boot(cloud
     assert nodes[0] == "head" and nodes[1:] == [f"ip-{address.replace('.', '-')}" for address in fleet.addresses]
     assert f"head not reachable yet (gave up on {HEAD}:22" in waited.value.detail
     saved = tmp_path / "state" / "hpc-dev"
-    assert json.loads((saved / "deployment.json").read_text()) == {"target": "aws", "stack": "hpc-dev",
+    assert json.loads((saved / "deployment.json").read_text()) == {"format": 1, "target": "aws", "stack": "hpc-dev",
                                                                    "region": "us-east-1"}
     assert Outputs.load(saved / "outputs.json") == Outputs.model_validate(contract_of(fleet))
     # a second up shows what the stack already holds

@@ -50,6 +50,14 @@ def pid_namespaces(state_dir: Path, name: str) -> set[str]:
     return {os.readlink(f"/proc/{pid}/ns/pid") for pid in journal["inits"].values()}
 
 
+def journal_inits(journal: Path) -> dict[str, int]:
+    """The node inits an `up` has journaled so far (none while the file is not there yet)."""
+    try:
+        return json.loads(journal.read_text()).get("inits", {})
+    except (OSError, ValueError):
+        return {}
+
+
 def leftovers(state_dir: Path, name: str, namespaces: set[str]) -> list[str]:
     """Everything of environment ``name`` still on the machine: must be empty after destroy."""
     found = []

@@ -16,7 +16,7 @@ import pytest
 from remote.pool import Pool
 from remote.run import run
 from spec.outputs import Outputs
-from tests.local.harness import ROOT, invoke, leftovers, pid_namespaces, run_name, write_spec
+from tests.local.harness import ROOT, invoke, journal_inits, leftovers, pid_namespaces, run_name, write_spec
 
 pytestmark = pytest.mark.local_cluster
 
@@ -125,11 +125,11 @@ def test_an_up_killed_half_way_is_destroyed_by_name(state_dir: Path, tmp_path: P
                           start_new_session=True)
     journal = state_dir / KILLED / "journal.json"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(_inits(journal)) < 2:
+    while time.monotonic() < deadline and len(journal_inits(journal)) < 2:
         time.sleep(0.1)
     os.killpg(up.pid, signal.SIGKILL)
     up.wait()
-    namespaces = {os.readlink(f"/proc/{pid}/ns/pid") for pid in _inits(journal).values()}
+    namespaces = {os.readlink(f"/proc/{pid}/ns/pid") for pid in journal_inits(journal).values()}
     assert len(namespaces) == 2 and not (state_dir / KILLED / "outputs.json").exists()
     (state_dir / KILLED / "outputs.json").write_text("{")  # and a contract cut short: it must not block destroy
     gone = invoke(state_dir, "destroy", "--name", KILLED)
@@ -139,9 +139,3 @@ def test_an_up_killed_half_way_is_destroyed_by_name(state_dir: Path, tmp_path: P
     again = invoke(state_dir, "destroy", "--name", KILLED)
     assert again.returncode == 1 and f"no environment named '{KILLED}' is known here" in again.stdout
 
-
-def _inits(journal: Path) -> dict[str, int]:
-    try:
-        return json.loads(journal.read_text()).get("inits", {})
-    except (OSError, ValueError):
-        return {}
