@@ -2,7 +2,9 @@
 instead of being misread, or read half way into a traceback.
 
 A state file is one JSON object whose ``format`` key says how the rest is laid out. A file without it was written
-before state files carried one; a larger number by a newer toolkit: neither is guessed at.
+before state files carried one, in format 1's layout, and is read as such (an environment made before an upgrade
+stays usable; a field it lacks or one this version does not know is still named); another number is never guessed
+at.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 FORMAT = 1
 KEY = "format"
+LEGACY = 1  # the layout of the files written before they carried a format
 
 
 class StateFileError(ValueError):
@@ -33,11 +36,10 @@ def read(path: Path) -> dict[str, object]:
         raise StateFileError(f"{path} is damaged (not JSON: {exc})") from None
     if not isinstance(data, dict):
         raise StateFileError(f"{path} is damaged (not a JSON object)")
-    found = data.pop(KEY, None)
+    found = data.pop(KEY, LEGACY)
     if found != FORMAT:
-        written = "before state files carried a format" if found is None else f"in state format {str(found)[:20]!r}"
-        raise StateFileError(f"{path} was written by another version of cloud-hpc-toolkit ({written}; this one "
-                             f"reads format {FORMAT})")
+        raise StateFileError(f"{path} was written by another version of cloud-hpc-toolkit (in state format "
+                             f"{str(found)[:20]!r}; this one reads format {FORMAT})")
     return data
 
 

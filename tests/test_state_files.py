@@ -46,9 +46,6 @@ def test_every_state_file_carries_this_versions_format(lab: Path) -> None:
 DAMAGES = {
     "truncated": (lambda text: text[: len(text) // 2], "is damaged (not JSON: "),
     "not an object": (lambda text: "[1, 2]", "is damaged (not a JSON object)"),
-    "no format": (lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "format"}),
-                  "was written by another version of cloud-hpc-toolkit (before state files carried a format; this "
-                  "one reads format 1)"),
     "newer format": (lambda text: json.dumps({**json.loads(text), "format": 2}),
                      "was written by another version of cloud-hpc-toolkit (in state format '2'; this one reads "
                      "format 1)"),
@@ -83,6 +80,17 @@ def test_saved_outputs_this_version_cannot_read_are_one_line_naming_them(lab: Pa
         BACKEND.contract(Record(name="lab", target="local"), Console(quiet=True))
     line = str(caught.value)
     assert str(lab / "outputs.json") in line and said in line and line.endswith(REMEDY) and "\n" not in line
+
+
+def test_files_written_before_state_files_carried_a_format_are_read_as_format_1(lab: Path) -> None:
+    """An environment made by the toolkit before an upgrade stays usable: its files are format 1's layout."""
+    environments.remember(Record(name="hpc-dev", target="aws", stack="hpc-dev", region="us-east-1"))
+    for path in (lab / "journal.json", lab / "outputs.json", state.env_dir("hpc-dev") / "deployment.json"):
+        path.write_text(json.dumps({k: v for k, v in json.loads(path.read_text()).items() if k != "format"}))
+    assert Journal.load("lab").inits == {"head": 4242}
+    assert BACKEND.contract(Record(name="lab", target="local"), Console(quiet=True)).head.address == "10.213.9.10"
+    assert environments.recorded("hpc-dev") == Record(name="hpc-dev", target="aws", stack="hpc-dev",
+                                                      region="us-east-1")
 
 
 def test_the_journal_is_replaced_whole_never_rewritten_in_place(lab: Path) -> None:
