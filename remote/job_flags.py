@@ -19,6 +19,9 @@ _ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TIME = re.compile(r"\d+(:\d+){0,2}|\d+-\d+(:\d+){0,2}|UNLIMITED|INFINITE")
 _ARRAY_PART = re.compile(r"(\d+)(?:-(\d+)(?::(\d+))?)?")
 _PARTITION = re.compile(r"[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*")
+# Slurm's MaxArraySize (slurm.conf; the slurm role keeps its default): task indices are below it. Checked before the
+# indices are counted, so `--array 0-999999999` is one line rather than a billion indices in memory.
+MAX_ARRAY_SIZE = 1001
 
 
 def parse_env(items: Sequence[str]) -> dict[str, str]:
@@ -57,6 +60,9 @@ def parse_array(text: str) -> ArraySpec:
         step = int(match.group(3)) if match.group(3) is not None else 1
         if last < first or step < 1:
             raise BadInput(f"--array {text!r}: {part!r} must count up (N-M with M >= N, STEP >= 1); {allowed}")
+        if last >= MAX_ARRAY_SIZE:
+            raise BadInput(f"--array {text!r}: task index {last} is above Slurm's MaxArraySize; allowed: indices "
+                           f"0 to {MAX_ARRAY_SIZE - 1}")
         indices.update(range(first, last + 1, step))
     return ArraySpec(text, tuple(sorted(indices)))
 
