@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from targets.plan.cost_view import usd
 from targets.plan.report import Plan
 
 
@@ -23,6 +24,6 @@ def summary_lines(plan: Plan, deployed: Iterable[tuple[str, str]]) -> list[str]:
     lines += [f"note: {note}" for note in plan.notes]
     if plan.cost is not None:
         unpriced = f"; {len(plan.cost.unpriced)} item(s) not priced" if plan.cost.unpriced else ""
-        lines.append(f"cost while running: about ${plan.cost.per_hour_usd:,.2f} per hour, "
-                     f"${plan.cost.per_month_usd:,.0f} per month ({plan.cost.source}{unpriced})")
+        lines.append(f"cost while running: about ${usd(plan.cost.per_hour_usd)} per hour, "
+                     f"${usd(plan.cost.per_month_usd)} per month ({plan.cost.source}{unpriced})")
     return lines

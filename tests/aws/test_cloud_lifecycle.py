@@ -9,6 +9,7 @@ Automation API, fleet discovery, the leftover check after destroy and the state 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import stat
 from pathlib import Path
@@ -140,7 +141,7 @@ def test_up_shows_the_plan_and_deploys_nothing_unless_confirmed(cloud: moto_fixt
     shown = console.export_text()
     assert "hpc-dev on aws (us-east-1):" in shown and "to create" in shown
     assert "create   1 aws:ec2/instance:Instance" in shown and "create   1 aws:autoscaling/group:Group" in shown
-    assert "cost while running: about $" in shown and "per hour" in shown
+    assert re.search(r"cost while running: about \$[\d,]+\.\d\d per hour, \$[\d,]+\.\d\d per month", shown), shown
     assert not fake_pulumi.ran("up") and not fake_pulumi.stack_exists("hpc-dev")
     assert not (tmp_path / "state" / "hpc-dev").exists()
 
