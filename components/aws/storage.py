@@ -43,9 +43,6 @@ IOPS_TYPES = ("gp3", "io1", "io2")
 THROUGHPUT_TYPES = ("gp3",)
 # AWS recommends /dev/sd[f-p] for EBS data volumes on Linux (Nitro exposes them as NVMe, found by volume id).
 DEVICE_NAMES = tuple(f"/dev/sd{letter}" for letter in "fghijklmnop")
-# Root of the access point on the file system: created on first mount, owned by root, world-readable;
-# nodes mount as root and make per-user directories below it.
-ACCESS_POINT_ROOT = "/shared"
 
 
 @dataclass(frozen=True)
@@ -107,7 +104,6 @@ class Storage(pulumi.ComponentResource):
     volume_ids: dict[str, pulumi.Input[str]]  # an existing volume's is its id as the spec gives it
     file_system_id: pulumi.Output[str] | None
     file_system_dns_name: pulumi.Output[str] | None
-    access_point_id: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         volumes = args.storage.volumes
@@ -123,14 +119,13 @@ class Storage(pulumi.ComponentResource):
         self._devices = dict(zip((volume.name for volume in volumes), DEVICE_NAMES, strict=False))
         self.volume_ids = {volume.name: self._volume(f"storage.volumes[{index}]", volume, args)
                            for index, volume in enumerate(volumes)}
-        self.file_system_id = self.file_system_dns_name = self.access_point_id = None
+        self.file_system_id = self.file_system_dns_name = None
         if efs:
             self._file_system(args)
         self.register_outputs({
             "volume_ids": self.volume_ids,
             "file_system_id": self.file_system_id,
             "file_system_dns_name": self.file_system_dns_name,
-            "access_point_id": self.access_point_id,
         })
 
     def _named(self, suffix: str) -> dict[str, str]:
@@ -186,14 +181,6 @@ class Storage(pulumi.ComponentResource):
         for index, subnet_id in enumerate(args.subnet_ids):
             aws.efs.MountTarget(f"{name}-efs-mount-{index}", file_system_id=fs.id, subnet_id=subnet_id,
                                 security_groups=[group.id], opts=child)
-        access_point = aws.efs.AccessPoint(
-            f"{name}-efs-ap", file_system_id=fs.id,
-            root_directory=aws.efs.AccessPointRootDirectoryArgs(
-                path=ACCESS_POINT_ROOT,
-                creation_info=aws.efs.AccessPointRootDirectoryCreationInfoArgs(owner_uid=0, owner_gid=0,
-                                                                              permissions="0755")),
-            tags=self._named("efs"), opts=child)
         aws.efs.FileSystemPolicy(f"{name}-efs-policy", file_system_id=fs.id, policy=fs.arn.apply(tls_only_policy),
                                  opts=child)
         self.file_system_id, self.file_system_dns_name = fs.id, fs.dns_name
-        self.access_point_id = access_point.id

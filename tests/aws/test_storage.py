@@ -22,7 +22,7 @@ MOUNT_TARGET = "aws:efs/mountTarget:MountTarget"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 SUBNETS = ["subnet-0000000a", "subnet-0000000b"]
 HEAD_ZONE = "us-east-1b"  # not the mock's first zone: a volume placed there by default would fail the test
-OUTPUTS = ("volume_ids", "file_system_id", "file_system_dns_name", "access_point_id")
+OUTPUTS = ("volume_ids", "file_system_id", "file_system_dns_name")
 TAGS = {"project": "chpc", "chpc:environment": "hpc"}
 FIND_KEPT, BY_ID = "aws:ebs/getEbsVolumes:getEbsVolumes", "aws:ebs/getVolume:getVolume"
 
@@ -48,7 +48,7 @@ def build(storage_args: StorageArgs) -> dict[str, Any]:
     def program() -> pulumi.Output[None]:
         storage = Storage("hpc", storage_args)
         storage.attach("i-head")
-        values.update(file_system_id=None, file_system_dns_name=None, access_point_id=None)
+        values.update(file_system_id=None, file_system_dns_name=None)
         present = {key: getattr(storage, key) for key in OUTPUTS if getattr(storage, key) is not None}
         return pulumi.Output.all(**present).apply(values.update)
 
@@ -76,7 +76,7 @@ def test_volume_defaults_to_encrypted_gp3_in_the_head_zone_attached_to_the_head(
     assert attachment.inputs == {"volumeId": "hpc-scratch-id", "instanceId": "i-head", "deviceName": "/dev/sdf",
                                  "stopInstanceBeforeDetaching": True}
     assert outputs == {"volume_ids": {"scratch": "hpc-scratch-id"}, "file_system_id": None,
-                       "file_system_dns_name": None, "access_point_id": None}
+                       "file_system_dns_name": None}
     assert mocks.of_type(FILE_SYSTEM) == []
 
 
@@ -218,7 +218,7 @@ def test_efs_encrypted_elastic_with_lifecycle_policy(mocks):
                                               {"transitionToPrimaryStorageClass": "AFTER_1_ACCESS"}]
     assert outputs["file_system_id"] == "hpc-efs-id"
     assert outputs["file_system_dns_name"] == "hpc-efs-id.efs.us-east-1.amazonaws.com"
-    assert outputs["access_point_id"] == "hpc-efs-ap-id"
+    assert mocks.of_type("aws:efs/accessPoint:AccessPoint") == []  # nodes mount the root through the TLS tunnel
 
 
 def test_one_mount_target_per_subnet_behind_an_nfs_only_group(mocks):
@@ -235,14 +235,6 @@ def test_one_mount_target_per_subnet_behind_an_nfs_only_group(mocks):
         "securityGroupId": "hpc-efs-sg-id", "ipProtocol": "tcp", "fromPort": 2049.0, "toPort": 2049.0,
         "referencedSecurityGroupId": "sg-cluster"}
     assert mocks.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule") == []
-
-
-def test_access_point_root_directory_created_for_root(mocks):
-    build(args())
-    access_point = mocks.one("aws:efs/accessPoint:AccessPoint")
-    assert access_point.inputs["fileSystemId"] == "hpc-efs-id"
-    assert access_point.inputs["rootDirectory"] == {
-        "path": "/shared", "creationInfo": {"ownerUid": 0.0, "ownerGid": 0.0, "permissions": "0755"}}
 
 
 def test_file_system_policy_denies_everything_without_tls(mocks):
@@ -273,7 +265,7 @@ def test_file_system_policy_lets_root_on_a_node_mount_write_and_stay_root(mocks)
 def test_no_file_system_unless_the_spec_asks_for_efs(mocks, shared):
     outputs = build(args(shared=shared))
     assert mocks.of_type(FILE_SYSTEM) == [] and mocks.of_type(MOUNT_TARGET) == []
-    assert outputs["file_system_id"] is None and outputs["access_point_id"] is None
+    assert outputs["file_system_id"] is None
     assert mocks.of_type(VOLUME)
 
 
