@@ -5,6 +5,7 @@ and no value makes a parser do unbounded work."""
 from __future__ import annotations
 
 import string
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -23,6 +24,16 @@ VALUES = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\
 
 def one_line(error: Exception) -> None:
     assert str(error) and "\n" not in str(error)
+
+
+def as_written_or_one_line(check: Callable[[str], str], text: str) -> bool:
+    """True when ``check`` gives ``text`` back unchanged; False when it refuses it in one line."""
+    try:
+        assert check(text) == text
+    except BadInput as error:
+        one_line(error)
+        return False
+    return True
 
 
 @given(st.lists(st.tuples(KEYS, VALUES), max_size=5))
@@ -49,8 +60,8 @@ def test_an_array_in_slurms_syntax_names_exactly_its_tasks(parts: list[tuple[int
     parts = [(first, min(first + span, MAX_ARRAY_SIZE - 1), step) for first, span, step in parts]
     text = ",".join(f"{a}-{b}:{s}" for a, b, s in parts) + (f"%{limit}" if limit else "")
     expected = sorted({i for a, b, s in parts for i in range(a, b + 1, s)})
-    assert parse_array(text) == parse_array(text) and list(parse_array(text).indices) == expected
-    assert parse_array(text).text == text
+    spec = parse_array(text)
+    assert (spec.text, list(spec.indices)) == (text, expected)
 
 
 @given(ANY_TEXT)
@@ -72,19 +83,13 @@ def test_an_array_beyond_slurms_size_is_one_line_before_counting_its_tasks(text:
 @settings(max_examples=300)
 @given(st.one_of(ANY_TEXT, st.from_regex(r"\d{1,4}(:\d{1,2}){0,2}|\d{1,2}-\d{1,2}(:\d{1,2}){0,2}", fullmatch=True)))
 def test_any_time_is_slurms_as_written_or_one_line(text: str) -> None:
-    try:
-        assert check_time(text) == text
-    except BadInput as error:
-        one_line(error)
+    as_written_or_one_line(check_time, text)
 
 
 @given(st.one_of(ANY_TEXT, st.from_regex(r"[A-Za-z0-9_.-]{1,20}(,[A-Za-z0-9_.-]{1,20}){0,3}", fullmatch=True)))
 def test_any_partition_is_a_name_list_as_written_or_one_line(text: str) -> None:
-    try:
-        assert check_partition(text) == text
-    except BadInput as error:
-        one_line(error)
-        assert not all(part and set(part) <= NAME_CHARACTERS for part in text.split(","))
+    names = all(part and set(part) <= NAME_CHARACTERS for part in text.split(","))
+    assert as_written_or_one_line(check_partition, text) == names
 
 
 @given(st.one_of(ANY_TEXT, st.integers(-10**6, 10**6).map(str)))
