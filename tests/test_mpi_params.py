@@ -49,7 +49,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "src": str(ROLE / "templates" / "openmpi-mca-params.conf.j2"), "dest": f"{out}/{{{{ item.name }}}}.conf",
             "mode": "0644"}, "vars": {
                 "mpi_cloud": "{{ item.cloud }}", "mpi_networking": "{{ item.networking }}",
-                "mpi_interface": "{{ item.interface }}", "default_route": {"stdout": ROUTE},
+                "mpi_interface": "{{ item.interface }}", "mpi_default_route": {"stdout": ROUTE},
                 "mpi_cores": {"stdout": "{{ item.cores }}"}, "mpi_nodes_per_machine": "{{ item.nodes }}",
                 "mpi_cores_shared": "{{ item.shared }}"}}]}]))
     binary = Path(sys.executable).with_name(PLAYBOOK[0])

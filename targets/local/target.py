@@ -283,7 +283,7 @@ def _spark_vars(env: Environment) -> dict[str, object]:
     java_home = os.environ.get("JAVA_HOME") or (str(Path(java).resolve().parents[1]) if java else None)
     if java_home is None:
         raise LocalError("spark: no Java (neither JAVA_HOME nor java on PATH); run `make setup` (a JRE 17)")
-    return {"spark_enabled": True, "spark_home": str(Path(pyspark.origin).parent), "java_home": java_home,
+    return {"spark_enabled": True, "spark_home": str(Path(pyspark.origin).parent), "spark_java_home": java_home,
             "spark_python": sys.executable, "spark_master_port": SPARK_MASTER_PORT,
             "spark_master_webui_port": SPARK_WEBUI_PORT,
             "spark_conf_dir": "/run/spark/conf"}  # /etc/spark would be this machine's own, not the node's

@@ -12,7 +12,7 @@ DEFAULTS = Path(__file__).resolve().parents[2] / "ansible" / "roles" / "storage"
 
 
 def test_the_default_cas_are_debians_amazon_root_cas_1_to_4() -> None:
-    paths = [Path(path) for path in yaml.safe_load(DEFAULTS.read_text())["efs_tls_ca_certs"]]
+    paths = [Path(path) for path in yaml.safe_load(DEFAULTS.read_text())["storage_efs_tls_ca_certs"]]
     subjects = [subprocess.run(["openssl", "x509", "-noout", "-subject", "-in", str(path)],
                                capture_output=True, text=True, check=True).stdout.strip() for path in paths]
     assert subjects == [f"subject=C = US, O = Amazon, CN = Amazon Root CA {n}" for n in range(1, 5)]

@@ -88,7 +88,8 @@ def booted() -> Iterator[Booted]:
         pid = node.start(name, "node", base / "node", keep=[ROOT, Path(sys.prefix)])
         at, mount = Node(pid, base, Path("/etc/fstab")), base / "mnt" / "shared"
         boot = boot_storage(at, "efs", install_packages=True, service_manager="direct", storage_persist=False,
-                            storage_owner="root", storage_wait_seconds=2, efs_tls_ca_certs=[str(certs / "ca.pem")],
+                            storage_owner="root", storage_wait_seconds=2,
+                            storage_efs_tls_ca_certs=[str(certs / "ca.pem")],
                             storage_shared={"kind": "efs", "source": FS, "mount": str(mount)})
         yield Booted(at, certs, boot, mount)
     finally:

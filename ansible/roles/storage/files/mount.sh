@@ -14,7 +14,7 @@
 # Prints key=value lines; on failure the error, then "hint: what to check", and a code of its own (2 for
 # arguments it cannot use, 10-24).
 set -eu
-EFS_TLS_DIR=/etc/cloud-hpc-toolkit/efs-tls  # the role's vars/main.yml efs_tls_dir
+EFS_TLS_DIR=/etc/cloud-hpc-toolkit/efs-tls  # the role's vars/main.yml storage_efs_tls_dir
 fail() { code=$1; echo "$2" >&2; echo "hint: $3" >&2; exit "$code"; }
 persist_line() {  # replace the fstab line whose mount point is $2 by "$@"
   line="$*"; tmp="$fstab.toolkit.$$"
