@@ -4,7 +4,7 @@ VENV := .venv
 PYTHON ?= python3
 APT_PACKAGES := slurm-wlm munge openmpi-bin libopenmpi-dev gcc openssh-server openssh-client \
 	iproute2 util-linux mount e2fsprogs xfsprogs procps openjdk-17-jre-headless \
-	g++ gfortran make cmake python3-mpi4py systemd openssl libfabric-bin nftables
+	g++ gfortran make cmake python3-mpi4py systemd openssl libfabric-bin nftables strace
 
 .PHONY: setup packages venv azurite demo test lint bench
 setup: requirements.txt packages venv azurite
@@ -56,6 +56,8 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/ruff check .
+	@# from ansible/, where its .ansible-lint is found; the venv first on PATH, as ansible-lint runs ansible's tools
+	cd ansible && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CURDIR)/$(VENV)/bin/ansible-lint
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 bench: setup
