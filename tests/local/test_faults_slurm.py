@@ -15,19 +15,8 @@ import pytest
 from remote.pool import Pool
 from remote.run import run
 from spec.outputs import Outputs
-from tests.local.harness import (
-    ROOT,
-    host_path,
-    invoke,
-    invoke_command,
-    job_id_of,
-    journal_inits,
-    leftovers,
-    pid_namespaces,
-    run_name,
-    taken_down_if_failing,
-    write_spec,
-)
+from tests.local import harness
+from tests.local.harness import ROOT, host_path, invoke, invoke_command, job_id_of
 
 pytestmark = pytest.mark.local_cluster
 
@@ -183,12 +172,12 @@ def test_twenty_clients_at_once_each_get_their_own_job_and_output(cluster: Outpu
 
 def test_a_node_whose_namespace_dies_is_named_jobs_run_on_the_rest_and_destroy_leaves_nothing(
         state_dir: Path, tmp_path: Path) -> None:
-    name = run_name("fault")
-    with taken_down_if_failing(state_dir, name):
-        up = invoke(state_dir, "up", "--spec", str(write_spec(tmp_path / "spec.json", name)))
+    name = harness.run_name("fault")
+    with harness.taken_down_if_failing(state_dir, name):
+        up = invoke(state_dir, "up", "--spec", str(harness.write_spec(tmp_path / "spec.json", name)))
         assert up.returncode == 0, up.stdout + up.stderr
-        namespaces = pid_namespaces(state_dir, name)
-        subprocess.run(["kill", "-KILL", str(journal_inits(state_dir / name / "journal.json")["compute-1"])],
+        namespaces = harness.pid_namespaces(state_dir, name)
+        subprocess.run(["kill", "-KILL", str(harness.journal_inits(state_dir / name / "journal.json")["compute-1"])],
                        check=True)
 
         status = invoke(state_dir, "status", "--name", name)
@@ -206,4 +195,4 @@ def test_a_node_whose_namespace_dies_is_named_jobs_run_on_the_rest_and_destroy_l
         gone = invoke(state_dir, "destroy", "--name", name)
         assert gone.returncode == 0, gone.stdout + gone.stderr
         assert f"destroyed {name}" in gone.stdout
-        assert leftovers(state_dir, name, namespaces) == []
+        assert harness.leftovers(state_dir, name, namespaces) == []
