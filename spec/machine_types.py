@@ -27,8 +27,18 @@ def instance_capabilities() -> dict[str, dict[str, Any]]:
     return json.loads(CAPABILITIES.read_text())["types"]
 
 
-def _families(types: Iterable[str]) -> str:
-    return ", ".join(sorted({name.split(".")[0] for name in types}))
+def _families(types: Iterable[str], most: int = 12) -> str:
+    """The families of ``types``, at most ``most`` of them named, so that the line stays readable."""
+    families = sorted({name.split(".")[0] for name in types})
+    more = f" and {len(families) - most} more" if len(families) > most else ""
+    return ", ".join(families[:most]) + more
+
+
+def _unsupported(rule: str, resource: str, machine: str, lacks: str, asked: str, choose: str,
+                 instead: str) -> list[Finding]:
+    """The one wording of a networking value the machine type cannot give, on either cloud."""
+    return [Finding(rule, "error", resource, f"{machine} has no {lacks}, so networking: {asked} cannot work; "
+                                             f"choose {choose} or set networking: {instead}")]
 
 
 def unknown_machine(rule: str, what: str, name: str, known: Iterable[str], listing: str, networking: str,
@@ -59,13 +69,11 @@ def check_instance_networking(instance_type: str, networking: str,
         same_family = [name for name in with_efa if name.split(".")[0] == family]
         choice = (f"sizes of {family} with EFA: {', '.join(same_family)}" if same_family
                   else f"families with EFA: {_families(with_efa)}")
-        return [Finding("efa-unsupported", "error", resource,
-                        f"{instance_type} has no EFA, so networking: rdma cannot work; choose a type with EFA "
-                        f"({choice}) or set networking: enhanced")]
+        return _unsupported("efa-unsupported", resource, instance_type, "EFA", "rdma",
+                            f"a type with EFA ({choice})", "enhanced")
     if networking == "enhanced" and capabilities["ena"] == "unsupported":
-        return [Finding("ena-unsupported", "error", resource,
-                        f"{instance_type} has no ENA, so networking: enhanced cannot work; choose a current "
-                        "generation type (c5n, m5, t3, ...) or set networking: none")]
+        return _unsupported("ena-unsupported", resource, instance_type, "ENA", "enhanced",
+                            "a current generation type (c5n, m5, t3, ...)", "none")
     return []
 
 
@@ -98,11 +106,9 @@ def check_vm_networking(size: str, networking: str, resource: str = "compute.ins
                                 f"known series: {_series(known)}", networking, resource)]
     if networking == "rdma" and not capabilities["rdma"]:
         with_rdma = [name for name, caps in known.items() if caps["rdma"]]
-        return [Finding("azure-rdma-unsupported", "error", resource,
-                        f"{size} has no InfiniBand, so networking: rdma cannot work; choose an RDMA size "
-                        f"(series {_series(with_rdma)}, e.g. Standard_HB120rs_v3) or set networking: enhanced")]
+        return _unsupported("azure-rdma-unsupported", resource, size, "InfiniBand", "rdma",
+                            f"an RDMA size (series {_series(with_rdma)}, e.g. Standard_HB120rs_v3)", "enhanced")
     if networking == "enhanced" and capabilities["accelerated_networking"] == "unsupported":
-        return [Finding("azure-accelerated-networking-unsupported", "error", resource,
-                        f"{size} has no accelerated networking, so networking: enhanced cannot work; choose a "
-                        "current size (Dsv5, Fsv2, HBv3, ...) or set networking: none")]
+        return _unsupported("azure-accelerated-networking-unsupported", resource, size, "accelerated networking",
+                            "enhanced", "a current size (Dsv5, Fsv2, HBv3, ...)", "none")
     return []
