@@ -336,10 +336,11 @@ def status(c: Context, name: str | None = None, stack: str | None = None) -> Non
     """Show the nodes, their Slurm states and their mounts."""
     from rich.table import Table
 
+    from remote import deadlines
     from remote.pool import Pool
     from remote.status import collect
 
-    with Pool(_contract(name, stack)) as pool:
+    with Pool(_contract(name, stack), deadline=deadlines.STATUS_CONNECT) as pool:
         report = collect(pool)
     table = Table(title=f"environment {pool.outputs.name} ({pool.outputs.target})")
     for column in ("node", "address", "ssh", "slurm", "mounts"):

@@ -1,52 +1,36 @@
-"""The security rules, in one place: components refuse with them, `invoke plan` reports with them,
-and the policy pack in `policy/` exposes them to `pulumi preview --policy-pack`.
+"""The resource-level security rules: components refuse with them, `invoke plan` reports with them, and the
+policy pack in `policy/` exposes them to `pulumi preview --policy-pack`. The rules a spec is judged by as it loads
+(SSH networks, machine capabilities) live in `spec/` (:mod:`spec.verdict`), below the components that use them.
 
 Resource rules read the inputs as the provider receives them (camelCase wire names, numbers possibly as
 floats). They accept any Mapping/Sequence because the policy pack hands them read-only proxies that raise
 ``UnknownValueError`` for values unknown during preview; that error is left to the policy framework.
-Only the standard library is imported here, so the policy pack runs without the project's dependencies.
+Only the standard library is imported here (and spec modules that import only it), so the policy pack runs
+without the project's dependencies.
 """
 
 from __future__ import annotations
 
 import base64
-import difflib
 import ipaddress
 import json
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-if TYPE_CHECKING:
-    from spec.environment import Environment, Volume
+from spec.findings import Finding
+from spec.secret_names import plaintext_secret_names
+from spec.ssh_networks import SSH_MIN_PREFIX
 
-CAPABILITIES = Path(__file__).parent / "aws" / "instance_capabilities.json"
-VM_SIZES = Path(__file__).parent / "azure" / "vm_sizes.json"
 # The Network component puts this in the description of an SSH rule it opened to the world because the
 # spec said ssh.allow_world: a resource-level rule cannot see the spec, so this is how it learns.
 WORLD_MARKER = "world-open by ssh.allow_world"
 # The same for an SSH rule broader than SSH_MIN_PREFIX that the spec allowed (ssh.min_prefix or ssh.allow_world).
 BROAD_MARKER = "broad by ssh.min_prefix or ssh.allow_world"
-SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|(^|_)(API_?|PRIVATE_?|ACCESS_?)?KEY($|_)", re.I)
 PUBLIC_ACLS = ("public-read", "public-read-write", "authenticated-read")
 PUBLIC_GRANTEES = ("http://acs.amazonaws.com/groups/global/AllUsers",
                    "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
 PUBLIC_ACCESS_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 AZURE_WORLD = ("*", "internet", "any", "0.0.0.0/0", "::/0")
-
-
-@dataclass(frozen=True)
-class Finding:
-    rule: str
-    severity: Literal["error", "warning"]
-    resource: str
-    message: str
-
-    def line(self) -> str:
-        return f"[{self.rule}] {self.resource}: {self.message}"
 
 
 class SecurityViolation(ValueError):
@@ -58,138 +42,6 @@ def refuse(findings: list[Finding]) -> None:
     for finding in findings:
         if finding.severity == "error":
             raise SecurityViolation(finding.line())
-
-
-# The broadest SSH source networks allowed without ssh.allow_world, as (IPv4, IPv6) prefix lengths: an IPv4 /8 is
-# the largest block ever given to one organisation (a former class A), an IPv6 /32 the usual allocation to a whole
-# provider; anything broader spans many organisations, so it is no "network you connect from" (128.0.0.0/1 is half
-# the internet). The spec's ssh.min_prefix and ssh.min_prefix_v6 change them.
-SSH_MIN_PREFIX = (8, 32)
-
-
-def check_ssh_cidr(cidr: str, allow_world: bool, resource: str = "ssh.allowed_cidr",
-                   min_prefix: tuple[int, int] = SSH_MIN_PREFIX) -> list[Finding]:
-    """SSH open to the whole internet, or to a network broader than ``min_prefix`` (IPv4, IPv6), only when the
-    spec says so explicitly (ssh.allow_world)."""
-    network = ipaddress.ip_network(cidr, strict=False)
-    if network.prefixlen == 0 and not allow_world:
-        return [Finding("ssh-world-open", "error", resource,
-                        f"SSH ingress from {cidr} is open to the whole internet; give the network you connect "
-                        "from, or set ssh.allow_world: true to accept the risk")]
-    if network.prefixlen == 0:
-        return [Finding("ssh-world-open", "warning", resource,
-                        f"SSH ingress from {cidr} is open to the whole internet (ssh.allow_world is set)")]
-    least, field = (min_prefix[0], "ssh.min_prefix") if network.version == 4 else \
-        (min_prefix[1], "ssh.min_prefix_v6")
-    if network.prefixlen >= least:
-        return []
-    share = f"1/{2 ** network.prefixlen:,} of the IPv{network.version} internet"
-    if allow_world:
-        return [Finding("ssh-broad-open", "warning", resource,
-                        f"SSH ingress from {cidr} is open to {share} (ssh.allow_world is set)")]
-    return [Finding("ssh-broad-open", "error", resource,
-                    f"SSH ingress from {cidr} is open to {share}, broader than /{least} ({field}); give the "
-                    f"network you connect from, lower {field}, or set ssh.allow_world: true to accept the risk")]
-
-
-# --- instance types -------------------------------------------------------------------------------------
-
-@cache
-def instance_capabilities() -> dict[str, dict[str, Any]]:
-    """EFA/ENA support per EC2 instance type; the file's ``_source`` says where and when it was taken."""
-    return json.loads(CAPABILITIES.read_text())["types"]
-
-
-def _families(types: Iterable[str]) -> str:
-    return ", ".join(sorted({name.split(".")[0] for name in types}))
-
-
-def unknown_machine(rule: str, what: str, name: str, known: Iterable[str], listing: str, networking: str,
-                    resource: str) -> Finding:
-    """A machine type missing from a capability table (AWS or Azure): an error when networking is asked of
-    it (support cannot be shown), a warning for ``none`` (the table is a dated snapshot and a newer type must
-    not block a node that asks nothing of the network). Suggests the closest known names."""
-    close = difflib.get_close_matches(name, list(known), n=3)
-    hint = f"did you mean {', '.join(close)}? " if close else ""
-    return Finding(rule, "warning" if networking == "none" else "error", resource, f"unknown {what}; {hint}{listing}")
-
-
-def check_instance_networking(instance_type: str, networking: str,
-                              resource: str = "compute.instance_type") -> list[Finding]:
-    """EFA (``rdma``) only on types with EFA, ENA (``enhanced``) only on types with ENA (spec values).
-
-    A type missing from the table is an error when networking is asked of it (support cannot be shown, and
-    the launch would fail or fall back to plain TCP), but only a warning for ``none``: the table is a dated
-    snapshot, and a type newer than it must not block a node that asks nothing of the network."""
-    known = instance_capabilities()
-    capabilities = known.get(instance_type)
-    if capabilities is None:
-        return [unknown_machine("unknown-instance-type", f"instance type {instance_type}", instance_type, known,
-                                f"known families: {_families(known)}", networking, resource)]
-    if networking == "rdma" and not capabilities["efa"]:
-        family = instance_type.split(".")[0]
-        with_efa = sorted(name for name, caps in known.items() if caps["efa"])
-        same_family = [name for name in with_efa if name.split(".")[0] == family]
-        choice = (f"sizes of {family} with EFA: {', '.join(same_family)}" if same_family
-                  else f"families with EFA: {_families(with_efa)}")
-        return [Finding("efa-unsupported", "error", resource,
-                        f"{instance_type} has no EFA, so networking: rdma cannot work; choose a type with EFA "
-                        f"({choice}) or set networking: enhanced")]
-    if networking == "enhanced" and capabilities["ena"] == "unsupported":
-        return [Finding("ena-unsupported", "error", resource,
-                        f"{instance_type} has no ENA, so networking: enhanced cannot work; choose a current "
-                        "generation type (c5n, m5, t3, ...) or set networking: none")]
-    return []
-
-
-# --- Azure VM sizes -------------------------------------------------------------------------------------
-
-@cache
-def vm_sizes() -> dict[str, dict[str, Any]]:
-    """Per Azure size: ``series``, ``accelerated_networking`` (required | supported | unsupported), ``rdma``
-    (InfiniBand); the file's ``_source`` names the documentation pages and commits it was read from."""
-    return json.loads(VM_SIZES.read_text())["sizes"]
-
-
-def accelerated_networking(size: str) -> bool:
-    """Whether a NIC of this size can (and so should) use accelerated networking; unknown sizes get none,
-    because Azure refuses to create a NIC that asks for it on a size without it."""
-    capabilities = vm_sizes().get(size)
-    return capabilities is not None and capabilities["accelerated_networking"] != "unsupported"
-
-
-def _series(names: Iterable[str]) -> str:
-    known = vm_sizes()
-    return ", ".join(sorted({known[name]["series"] for name in names}))
-
-
-def check_vm_networking(size: str, networking: str, resource: str = "compute.instance_type") -> list[Finding]:
-    """The Azure side of :func:`check_instance_networking`: InfiniBand (``rdma``) only on RDMA sizes,
-    accelerated networking (``enhanced``) only where supported; unknown sizes as :func:`unknown_machine` says."""
-    known = vm_sizes()
-    capabilities = known.get(size)
-    if capabilities is None:
-        return [unknown_machine("unknown-vm-size", f"Azure VM size {size}", size, known,
-                                f"known series: {_series(known)}", networking, resource)]
-    if networking == "rdma" and not capabilities["rdma"]:
-        with_rdma = [name for name, caps in known.items() if caps["rdma"]]
-        return [Finding("azure-rdma-unsupported", "error", resource,
-                        f"{size} has no InfiniBand, so networking: rdma cannot work; choose an RDMA size "
-                        f"(series {_series(with_rdma)}, e.g. Standard_HB120rs_v3) or set networking: enhanced")]
-    if networking == "enhanced" and capabilities["accelerated_networking"] == "unsupported":
-        return [Finding("azure-accelerated-networking-unsupported", "error", resource,
-                        f"{size} has no accelerated networking, so networking: enhanced cannot work; choose a "
-                        "current size (Dsv5, Fsv2, HBv3, ...) or set networking: none")]
-    return []
-
-
-def check_disk_encryption(volumes: Sequence[Volume]) -> list[Finding]:
-    """Azure encrypts every managed disk at rest (platform-managed keys) and cannot be told not to, so a
-    volume asking for no encryption is refused rather than silently encrypted anyway."""
-    return [Finding("storage-unencrypted", "error", f"storage.volumes[{index}]",
-                    f"volume {volume.name} asks for encrypted: false, which Azure managed disks cannot honour "
-                    "(they are always encrypted at rest); remove encrypted: false")
-            for index, volume in enumerate(volumes) if not volume.encrypted]
 
 
 # --- resource rules (camelCase inputs) ------------------------------------------------------------------
@@ -391,11 +243,6 @@ def _public_access_block(props: Mapping[str, Any], resource: str) -> list[Findin
                     f"the public access block leaves {', '.join(off)} off (unset means off); set all four to True")]
 
 
-def plaintext_secret_names(environment: Mapping[str, Any]) -> list[str]:
-    """Environment variables whose name says secret and whose value is given in plain text."""
-    return [name for name, value in environment.items() if SECRET_NAME.search(name) and value not in (None, "")]
-
-
 def _task_definition(props: Mapping[str, Any], resource: str) -> list[Finding]:
     raw = props.get("containerDefinitions")
     try:
@@ -501,37 +348,3 @@ def check_resource(type_token: str, props: Mapping[str, Any], resource: str | No
     """The rules for one resource's inputs; ``resource`` names it in the findings (default: the type)."""
     rule = RESOURCE_RULES.get(type_token)
     return rule(props, resource or type_token) if rule else []
-
-
-# --- the spec -------------------------------------------------------------------------------------------
-
-def check_environment(env: Environment) -> list[Finding]:
-    """What can be judged from the spec alone, before anything is declared (``invoke plan``).
-
-    The local target declares nothing in a cloud, so it has nothing to judge. Machine types are checked
-    against the target's table: EC2 instance types (EFA, ENA) on AWS, VM sizes (InfiniBand, accelerated
-    networking) on Azure, which is also what the components refuse with."""
-    if env.target == "local":
-        return []
-    findings = check_ssh_cidr(env.ssh.allowed_cidr, env.ssh.allow_world, min_prefix=env.ssh.min_prefixes) \
-        if env.ssh.allowed_cidr else []
-    # instance types are unset when no cluster is asked for (a containers stack)
-    machines = [(env.compute.instance_type, env.compute.networking, "compute.instance_type"),
-                (env.head.instance_type, "none", "head.instance_type")]
-    if env.spark:
-        machines.append((env.spark.core.instance_type, "none", "spark.core.instance_type"))
-    check = check_vm_networking if env.target == "azure" else check_instance_networking
-    findings += [finding for instance_type, networking, field in machines if instance_type
-                 for finding in check(instance_type, networking, field)]
-    if env.target == "azure":
-        findings += check_disk_encryption(env.storage.volumes)
-    else:
-        findings += [Finding("storage-unencrypted", "error", f"storage.volumes[{index}]",
-                             f"volume {volume.name} is not encrypted at rest; remove encrypted: false")
-                     for index, volume in enumerate(env.storage.volumes) if not volume.encrypted]
-    if env.containers:
-        findings += [Finding("plaintext-secret", "error", f"containers.environment.{name}",
-                             f"{name} looks like a secret given in plain text, which ends up readable in the task "
-                             "definition; pass it as a secret instead")
-                     for name in plaintext_secret_names(env.containers.environment)]
-    return findings

@@ -26,11 +26,10 @@ _MARKER = ".build-start"
 
 
 def stage(client: paramiko.SSHClient, program: Program, job_dir: str, binary: str | None = None) -> list[str]:
-    """Upload ``program`` into ``job_dir`` and build it if it needs building; returns what every rank starts.
+    """Upload ``program`` into the folder ``job_dir`` and build it if it needs building; returns what every rank starts.
 
     Python runs as ``python3 -u -m mpi4py SCRIPT``: unbuffered, so its lines show as they come, and under mpi4py's
     runner, which aborts every rank when one raises (instead of leaving the others waiting forever)."""
-    files.mkdir_p(client, job_dir)
     remote = f"{job_dir}/{program.path.name}"
     if program.kind in (Kind.MAKE, Kind.CMAKE):
         files.put_files(client, program.path, remote)

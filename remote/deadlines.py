@@ -11,6 +11,7 @@ from __future__ import annotations
 
 DEFAULT = 120.0  # s: any command not named below
 MOUNT = 300.0  # mount.sh on a node: formatting a new volume (mkfs) comes first on the first mount
+STATUS_CONNECT = 10.0  # s: `status` shows a node whose sshd does not answer by then as unreachable (not booting)
 BUILD = 3600.0  # compiling a program or building a project (make, cmake --build) on the head
 
 

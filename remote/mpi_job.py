@@ -14,6 +14,7 @@ and the toolkit reads them where Slurm says they are.
 
 from __future__ import annotations
 
+import posixpath
 import re
 import secrets
 import shlex
@@ -22,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import paramiko
 from rich.console import Console
 
 from remote import build, files, slurm
@@ -35,7 +37,9 @@ from remote.pool import Pool
 from remote.program_kinds import Program, classify
 from remote.run import run
 from remote.sbatch_directives import directives
+from remote.ssh import node_of
 
+JOB_DIR_TRIES = 5  # names drawn for a new job folder before giving up (each a new random part)
 DEFAULT_TIME = "10"  # minutes: a program's time limit when neither --time nor --timeout says one
 
 
@@ -67,9 +71,27 @@ def job_name(name: str) -> str:
 
 
 def job_dir_for(shared_mount: str, name: str) -> str:
-    """A new job folder; its name starts with the job's."""
+    """A name for a new job folder; it starts with the job's."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return f"{jobs_dir(shared_mount)}/{job_name(name)}-{stamp}-{secrets.token_hex(3)}"
+
+
+def new_job_dir(client: paramiko.SSHClient, shared_mount: str, name: str) -> str:
+    """Make a job folder no other submit has: its last part with one plain ``mkdir``, which fails for a folder
+    already there. Two clients that drew the same name in the same second would otherwise share one folder, and
+    the second would be handed the first's job (the folder's ``jobid`` says it was submitted)."""
+    node = node_of(client)
+    said = ""
+    for _ in range(JOB_DIR_TRIES):
+        path = job_dir_for(shared_mount, name)
+        made = run(client, f"mkdir -p {shlex.quote(posixpath.dirname(path))} && mkdir {shlex.quote(path)}",
+                   node=node, step="make the job folder", check=False)
+        if made.exit_code == 0:
+            return path
+        said = made.stderr.strip()
+    raise RemoteError(node, "make the job folder", f"no new folder could be made under {jobs_dir(shared_mount)} "
+                      f"in {JOB_DIR_TRIES} tries: {said}", f"check that {shared_mount} is mounted and writable there "
+                      "(`invoke mount` mounts it again)")
 
 
 def require_shared(pool: Pool, shared_mount: str) -> None:
@@ -93,7 +115,7 @@ def submit_program(pool: Pool, program: Program, request: JobRequest, *, shared_
     if request.nodes is None or request.ntasks is None:
         raise ValueError("a program's job needs nodes and ntasks")
     require_shared(pool, shared_mount)
-    job_dir = job_dir_for(shared_mount, program.name)
+    job_dir = new_job_dir(pool.head(), shared_mount, program.name)
     command = build.stage(pool.head(), program, job_dir, binary)
     limit = request.time or (slurm_time(timeout) if timeout is not None else DEFAULT_TIME)
     array = request.array.text if request.array else None
@@ -112,8 +134,7 @@ def submit_batch_script(pool: Pool, script: Path, request: JobRequest, *, shared
     where the script says nothing (see the module's docstring); ``request.args`` become the script's arguments."""
     own = directives(read_batch_script(script))
     require_shared(pool, shared_mount)
-    job_dir = job_dir_for(shared_mount, script.stem)
-    files.mkdir_p(pool.head(), job_dir)
+    job_dir = new_job_dir(pool.head(), shared_mount, script.stem)
     files.put(pool.head(), script, f"{job_dir}/{script.name}", mode=0o755)
     array = request.array or _array_of(own)
     options = [] if "chdir" in own else [f"--chdir={job_dir}"]

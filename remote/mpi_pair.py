@@ -17,7 +17,7 @@ from pathlib import Path
 from remote import files, slurm
 from remote.batch_script import batch_script, output_names, slurm_time
 from remote.errors import RemoteError
-from remote.mpi_job import job_dir_for, job_name, require_shared
+from remote.mpi_job import job_name, new_job_dir, require_shared
 from remote.pool import Pool
 from remote.run import tail
 
@@ -54,8 +54,7 @@ def run_pair(pool: Pool, scripts: Sequence[Path], args: Sequence[str], *, shared
     require_shared(pool, shared_mount)
     head, client = pool.head_name(), pool.head()
     main = scripts[0]
-    job_dir = job_dir_for(shared_mount, main.stem)
-    files.mkdir_p(client, job_dir)
+    job_dir = new_job_dir(client, shared_mount, main.stem)
     for script in scripts:
         files.put(client, script, f"{job_dir}/{script.name}")
     files.put_text(client, batch_script(

@@ -21,7 +21,7 @@ from rich.console import Console
 
 from remote import files
 from remote.errors import BadInput, CommandTimeout, ConnectionLost, RemoteError
-from remote.mpi_job import job_dir_for, require_shared
+from remote.mpi_job import new_job_dir, require_shared
 from remote.pool import Pool
 from remote.progress import progress
 from remote.run import run
@@ -65,7 +65,7 @@ def submit_local(pool: Pool, script: Path, *, shared_mount: str, master: str, in
     if not files.exists(client, SPARK_SUBMIT):
         raise RemoteError(head, "check spark", f"{SPARK_SUBMIT} does not exist: no Spark cluster was set up here",
                           "give the spec a spark section (spark: {}) and run `invoke up` with it")
-    job_dir = job_dir_for(shared_mount, script.stem)
+    job_dir = new_job_dir(client, shared_mount, script.stem)
     files.mkdir_p(client, f"{job_dir}/input")
     files.put(client, script, f"{job_dir}/{script.name}", mode=0o644)
     source = input if input is None or is_uri(input) else _upload(pool, Path(input), f"{job_dir}/input")

@@ -11,6 +11,7 @@ for an ordinary task it means a wrong key or user, and is said at once.
 from __future__ import annotations
 
 import base64
+import logging
 import random
 import socket
 import time
@@ -30,6 +31,10 @@ SockLike = Any  # a socket.socket or a paramiko.Channel (anything paramiko.Trans
 FIRST_DELAY = 0.25
 MAX_DELAY = 5.0
 ATTEMPT_TIMEOUT = 15.0
+
+# paramiko logs each refused direct-tcpip channel ("Secsh channel 3 open FAILED") at ERROR, which Python's
+# last-resort handler prints to stderr, once per retry; every failure here is raised as one line of its own instead.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 _NODE_OF: weakref.WeakKeyDictionary[paramiko.SSHClient, str] = weakref.WeakKeyDictionary()
 

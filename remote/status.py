@@ -23,13 +23,15 @@ class NodeStatus:
 
 
 def slurm_states(pool: Pool) -> dict[str, str]:
-    """Node name -> Slurm state, as the controller on the head sees it ("controller" for the head)."""
-    result = run(pool.head(), ["sinfo", "-h", "-N", "-o", "%N %T"], node=pool.head_name(), step="sinfo",
+    """Node name -> Slurm state, as the controller on the head sees it ("controller" for the head), with Slurm's
+    reason for a node it took out of service (``down* (Not responding)``): the user sees why, not only that."""
+    result = run(pool.head(), ["sinfo", "-h", "-N", "-o", "%N %T %E"], node=pool.head_name(), step="sinfo",
                  check=False)
     states = {pool.head_name(): "controller" if result.exit_code == 0 else "controller down"}
     for line in result.stdout.splitlines():
-        name, _, state = line.partition(" ")
-        states[name] = state.lower()
+        name, _, rest = line.partition(" ")
+        state, _, reason = rest.partition(" ")
+        states[name] = state.lower() + (f" ({reason})" if reason and reason != "none" else "")
     return states
 
 

@@ -1,12 +1,14 @@
 """``python -m spec.check FILE``: validate a spec without touching any target.
 
-Prints ``ok: ...`` or the one-line error on stderr with exit code 2, never a traceback.
+Prints ``ok: ...`` (what the spec builds) or the one-line error on stderr with exit code 2, never a traceback: the
+same line ``invoke plan`` and ``invoke up`` give, since every entry point validates through :class:`Environment`.
 """
 
 from __future__ import annotations
 
 import sys
 
+from spec.environment import Environment
 from spec.errors import SpecError
 from spec.loader import load_spec_file
 
@@ -21,9 +23,15 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as exc:
         print(exc, file=sys.stderr)
         return 2
-    count = env.compute.count
-    print(f"ok: {env.name} ({env.target}, {count} compute node{'' if count == 1 else 's'})")
+    print(f"ok: {env.name} ({env.target}, {summary(env)})")
     return 0
+
+
+def summary(env: Environment) -> str:
+    """What the spec builds: its stack, and the compute nodes when it builds Slurm."""
+    count = env.compute.count
+    nodes = f": {count} compute node{'' if count == 1 else 's'}" if "hpc" in env.parts else ""
+    return f"stack {env.stack}{nodes}"
 
 
 if __name__ == "__main__":

@@ -22,13 +22,14 @@ from pydantic import (
     model_validator,
 )
 
-from spec.errors import invalid, required
+from spec.errors import invalid, refused, required
 from spec.outputs import Target
+from spec.stack_choice import PART_SECTIONS, Part, StackKind, choose_stack, parts_of
+from spec.verdict import spec_findings
 
 Networking = Literal["none", "enhanced", "rdma"]
 FsType = Literal["ext4", "xfs"]
 SharedKind = Literal["efs", "files", "local"]
-StackKind = Literal["hpc", "containers", "spark", "full"]
 
 NETWORKING_ALIASES = {"ena": "enhanced", "efa": "rdma", "accelerated": "enhanced", "infiniband": "rdma"}
 AWS_VOLUME_TYPES = ("gp2", "gp3", "io1", "io2", "st1", "sc1")
@@ -453,8 +454,8 @@ class Containers(_Section):
 class Environment(_Section):
     name: Name = "hpc"
     target: Annotated[Target, _one_of(*get_args(Target))] = "local"
-    # which composition of stacks/ to build: hpc (network + Slurm + storage), containers, spark (EMR),
-    # or full (all that the spec has sections for)
+    # what to build: hpc (network + Slurm + storage), containers, spark (EMR / HDInsight), or full (two or more of
+    # them); it follows from the sections present, and a given stack must agree with them (spec/stack_choice.py)
     stack: Annotated[StackKind, _one_of(*get_args(StackKind))] = "hpc"
     region: str | None = None
     ssh: Ssh = Field(default_factory=Ssh)
@@ -469,8 +470,10 @@ class Environment(_Section):
 
     @model_validator(mode="after")
     def _fit_target(self) -> Environment:
-        """Fill the defaults that depend on the target and check what only some targets allow."""
+        """Choose what to build from the sections, fill the defaults that depend on the target and check what only
+        some targets allow; then judge the whole (:func:`spec.verdict.spec_findings`): its first error refuses it."""
         target = self.target
+        self.stack = choose_stack(target, self.sections(), self.stack if "stack" in self.model_fields_set else None)
         if target != "local":
             regex, allowed, example = REGIONS[target]
             if self.region is None:
@@ -483,7 +486,7 @@ class Environment(_Section):
         self.ssh.user = self.ssh.user or DEFAULT_SSH_USER[target]
         _spare_ssh_home(self.ssh.user, self.storage)
         for section, machines in (("head", self.head), ("compute", self.compute)):
-            if machines.instance_type is None and self.stack in ("hpc", "full"):
+            if machines.instance_type is None and "hpc" in self.parts:
                 if target != "local":
                     raise required(f"required for target {target} (e.g. {INSTANCE_EXAMPLE[target]})",
                                    f"{section}.instance_type")
@@ -497,16 +500,24 @@ class Environment(_Section):
             if volume.type not in VOLUME_TYPES[target]:
                 raise invalid(f"{', '.join(VOLUME_TYPES[target])} (target {target})",
                               f"storage.volumes[{index}].type", volume.type)
-        if self.stack != "hpc" and target == "local":
-            raise invalid("hpc (target local)", "stack", self.stack)
-        if self.stack == "containers" and self.containers is None:
-            raise required("required for stack containers (e.g. containers: {image: ...})", "containers")
-        if self.stack == "spark" and self.spark is None:
-            raise required("required for stack spark (e.g. spark: {core: {count: 2}})", "spark")
         shared = self.storage.shared
         if shared and shared.kind != SHARED_KIND[target]:
             raise invalid(f"{SHARED_KIND[target]} (target {target})", "storage.shared.kind", shared.kind)
+        error = next((finding for finding in spec_findings(self) if finding.severity == "error"), None)
+        if error is not None:
+            raise refused(error.message, error.resource)
         return self
+
+    def sections(self) -> list[str]:
+        """The sections that choose what is built which this spec has (a spark or containers section given as
+        null is none)."""
+        return [name for names in PART_SECTIONS.values() for name in names
+                if name in self.model_fields_set and getattr(self, name) is not None]
+
+    @property
+    def parts(self) -> frozenset[Part]:
+        """What this environment builds: Slurm (``hpc``), ``spark``, ``containers``; ``stack`` names the whole."""
+        return parts_of(self.stack, self.target, self.sections())
 
     @classmethod
     def local_default(cls, nodes: int = 2, name: str = "local") -> Environment:

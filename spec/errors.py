@@ -16,6 +16,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 INVALID = "spec_invalid"
 REQUIRED = "spec_required"
+REFUSED = "spec_refused"
 VALUE_WIDTH = 60
 PROBLEM_WIDTH = 200  # a parser's own message, which may quote the input
 
@@ -78,6 +79,12 @@ def required(why: str, at: str) -> PydanticCustomError:
     return PydanticCustomError(REQUIRED, "{why}", {"why": why, "at": at})
 
 
+def refused(why: str, at: str) -> PydanticCustomError:
+    """A field a rule refuses in this spec (``why`` names the value and what to do), raised from the model that
+    knows the rest of the spec."""
+    return PydanticCustomError(REFUSED, "{why}", {"why": why, "at": at})
+
+
 def describe_validation_error(exc: ValidationError, root: type[BaseModel]) -> str:
     """The one line for the first error of ``exc`` (validated against ``root``), counting the rest."""
     errors = exc.errors(include_url=False)
@@ -96,7 +103,7 @@ def _describe(error: ErrorDetails, root: type[BaseModel]) -> str:
         return f"{path}: required"
     if kind == "extra_forbidden":
         return f"{path}: unknown field; allowed fields: {_fields(root, loc[:-1])}"
-    if kind == REQUIRED:
+    if kind in (REQUIRED, REFUSED):
         return f"{path}: {error['msg']}"
     value = ctx["value"] if "at" in ctx else error.get("input")
     if kind == INVALID:

@@ -48,6 +48,10 @@ def load_environment(spec_file: str | None, stack: str | None, project_dir: Path
     if target is not None:
         spec["target"] = target
     if nodes is not None:
+        # only a spec that builds Slurm has compute nodes to count: --nodes must not add a section to another
+        env = validate(spec)
+        if "hpc" not in env.parts:
+            raise SpecError(f"spec error: --nodes {nodes}: stack {env.stack} has no Slurm compute nodes")
         compute = spec.get("compute")
         if compute is None or isinstance(compute, dict):
             spec["compute"] = {**(compute or {}), "count": nodes}

@@ -1,4 +1,5 @@
-"""Compositions of components selected by the spec's `stack` (hpc, containers, full) and `target`.
+"""Compositions of components selected by what the spec builds (`Environment.parts`: hpc, spark, containers, as
+its sections ask; `spec/stack_choice.py`) and its `target`.
 
 `build(env, public_key)` declares the resources and returns the outputs contract as a dict of plain
 values and Outputs; `__main__.py` exports it, `invoke plan` evaluates it under mocks.

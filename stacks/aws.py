@@ -1,5 +1,5 @@
-"""The AWS compositions: hpc (network + Slurm cluster + storage), containers, spark (EMR), full (all the spec
-has sections for).
+"""The AWS compositions: hpc (network + Slurm cluster + storage), containers, spark (EMR), full (two or more of
+them), as the spec's sections ask (``Environment.parts``, decided in ``spec/stack_choice.py``).
 
 One explicit provider carries the region and default tags: every resource is tagged with the
 environment's name, which is what discovery and the leftover check after destroy look for.
@@ -37,11 +37,11 @@ def build(env: Environment, public_key: str) -> dict[str, Any]:
     outputs: dict[str, Any] = {"target": "aws", "name": env.name, "region": env.region,
                                "ssh_user": env.ssh.user,
                                "ssh_private_key": private_key_path(env)}
-    if env.stack in ("hpc", "full"):
+    if "hpc" in env.parts:
         outputs.update(_hpc(env, network, public_key, tags, opts))
-    if env.stack == "containers" or (env.stack == "full" and env.containers):
+    if "containers" in env.parts:
         outputs["containers"] = _containers(env, network, tags, provider, opts)
-    if env.stack == "spark" or (env.stack == "full" and env.spark):
+    if "spark" in env.parts:
         outputs["spark"] = _spark(env, network, tags, opts)
     return outputs
 
@@ -73,7 +73,7 @@ def _hpc(env: Environment, network: Network, public_key: str, tags: dict[str, st
 
 def _containers(env: Environment, network: Network, tags: dict[str, str], provider: aws.Provider,
                 opts: pulumi.ResourceOptions) -> dict[str, Any]:
-    assert env.containers is not None  # the spec requires it for these stacks
+    assert env.containers is not None  # the containers part comes from this section
     vpc_cidr = (aws.ec2.get_vpc_output(id=env.network.vpc_id, opts=pulumi.InvokeOutputOptions(provider=provider))
                 .cidr_block if env.network.vpc_id else env.network.vpc_cidr)
     service = ContainerService(env.name, ContainerServiceArgs(
@@ -87,7 +87,7 @@ def _containers(env: Environment, network: Network, tags: dict[str, str], provid
 
 def _spark(env: Environment, network: Network, tags: dict[str, str], opts: pulumi.ResourceOptions) -> dict[str, Any]:
     """An EMR cluster in the first private subnet; its export is the `SparkCluster` contract `submit-spark` reads."""
-    assert env.spark is not None  # the spec requires it for the spark stack
+    assert env.spark is not None  # the spark part comes from this section
     cluster = EmrCluster(env.name, EmrClusterArgs(
         spark=env.spark, subnet_id=network.private_subnet_id_list[0], vpc_id=network.vpc_id, cluster_name=env.name,
         bootstrap_scripts=[PROJECT_DIR / Path(script).expanduser() for script in env.spark.bootstrap],  # or absolute

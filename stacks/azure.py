@@ -1,6 +1,7 @@
-"""The Azure composition: network + storage + Slurm cluster (stack ``hpc``), exported as the outputs
-contract every later task reads. Every resource is tagged with the environment's name (Azure has no
-provider-wide default tags, so each component passes the tags on), in the spec's region (location).
+"""The Azure compositions: network + storage + Slurm cluster (``hpc``), container groups, HDInsight Spark, as the
+spec's sections ask (``Environment.parts``), exported as the outputs contract every later task reads. Every resource
+is tagged with the environment's name (Azure has no provider-wide default tags, so each component passes the tags
+on), in the spec's region (location).
 
 Storage is declared before the cluster: azure-native attaches data disks through the VM's storage
 profile (it has no separate attachment resource), so the head VM takes the disks' ids.
@@ -34,7 +35,7 @@ def build(env: Environment, public_key: str) -> dict[str, Any]:
     tags = {**env.tags, ENVIRONMENT_TAG: env.name}
     network = AzureNetwork(env.name, AzureNetworkArgs(
         network=env.network, ssh_cidr=env.ssh.allowed_cidr or "", allow_world_ssh=env.ssh.allow_world,
-        location=env.region, tags=tags, nodes=_subnet_nodes(env), spark_gateway=_has_spark(env),
+        location=env.region, tags=tags, nodes=_subnet_nodes(env), spark_gateway="spark" in env.parts,
         ssh_min_prefix=env.ssh.min_prefixes))
     client = authorization.get_client_config_output()
     outputs: dict[str, Any] = {
@@ -43,11 +44,11 @@ def build(env: Environment, public_key: str) -> dict[str, Any]:
         # Every task after `up` calls Azure in this subscription and resource group.
         "azure": {"subscription_id": client.subscription_id, "resource_group": network.resource_group_name},
     }
-    if env.stack in ("hpc", "full"):
+    if "hpc" in env.parts:
         outputs.update(_hpc(env, network, public_key, tags))
-    if env.stack == "containers" or (env.stack == "full" and env.containers):
+    if "containers" in env.parts:
         outputs["containers"] = _containers(env, network, tags)
-    if _has_spark(env):
+    if "spark" in env.parts:
         outputs["spark"] = _spark(env, network, tags)
     return outputs
 
@@ -56,12 +57,8 @@ def _subnet_nodes(env: Environment) -> int:
     """The machines of the cluster subnet besides the Slurm head: compute nodes and the HDInsight cluster's."""
     from components.azure.hdinsight import subnet_addresses
 
-    nodes = env.compute.count if env.stack in ("hpc", "full") else 0
-    return nodes + (subnet_addresses(env.spark) if _has_spark(env) and env.spark else 0)
-
-
-def _has_spark(env: Environment) -> bool:
-    return env.stack == "spark" or (env.stack == "full" and env.spark is not None)
+    nodes = env.compute.count if "hpc" in env.parts else 0
+    return nodes + (subnet_addresses(env.spark) if "spark" in env.parts and env.spark else 0)
 
 
 def _hpc(env: Environment, network: AzureNetwork, public_key: str, tags: dict[str, str]) -> dict[str, Any]:

@@ -11,8 +11,8 @@ import pulumi
 
 from components.boot.config import Role
 from components.boot.storage import storage_vars
-from components.security import accelerated_networking, instance_capabilities
 from spec.environment import Environment, Networking
+from spec.machine_types import accelerated_networking, instance_capabilities
 
 
 class SlurmClusterOutputs(Protocol):

@@ -90,8 +90,6 @@ class PulumiBackend(Backend):
         if request.stack is None:
             raise UsageError(f"target {env.target}: give --stack NAME (its spec is the stack's config, "
                              "Pulumi.<NAME>.yaml)")
-        if request.nodes is not None and env.stack not in ("hpc", "full"):
-            raise UsageError(f"--nodes {request.nodes}: stack kind {env.stack!r} has no Slurm compute nodes")
         stack = request.stack
         pulumi_stack.require_cli()
         self._preview(env, stack, console)

@@ -20,9 +20,11 @@ from botocore.stub import Stubber
 from rich.console import Console
 
 from components.aws.emr_cluster import fleet, group
-from components.security import SecurityViolation, check_ssh_cidr, refuse
+from components.security import SecurityViolation, refuse
 from spec.environment import Environment
+from spec.errors import SpecError
 from spec.loader import load_stack_config
+from spec.ssh_networks import check_ssh_cidr
 from stacks.azure import build as build_azure
 from targets.plan.cost import estimate
 from targets.plan.cost_azure import estimate_azure
@@ -279,18 +281,19 @@ def test_plan_findings_include_an_imdsv1_instance():
     assert plan(aws_env(), lambda: sample_program(4)).findings == []
 
 
-def test_plan_findings_start_with_the_spec():
-    result = plan(aws_env(compute={"count": 2, "instance_type": "t3.micro", "networking": "rdma"}),
-                  lambda: sample_program(2))
-    assert [(f.rule, f.resource) for f in result.findings] == [("efa-unsupported", "compute.instance_type")]
+def test_plan_findings_start_with_the_spec_s_warnings():
+    result = plan(aws_env(ssh={"allowed_cidr": "0.0.0.0/0", "allow_world": True}), lambda: sample_program(2))
+    assert (result.findings[0].rule, result.findings[0].severity, result.findings[0].resource) == (
+        "ssh-world-open", "warning", "ssh.allowed_cidr")
 
 
-def test_a_refusing_component_ends_the_plan_with_its_reason():
+def test_a_component_refusing_the_spec_is_a_spec_error_and_nothing_is_planned():
     def refusing_program() -> None:
         refuse(check_ssh_cidr("0.0.0.0/0", allow_world=False))
 
-    result = plan(aws_env(ssh={"allowed_cidr": "0.0.0.0/0"}), refusing_program)
-    assert result.resources == [] and [(f.rule, f.severity) for f in result.findings] == [("ssh-world-open", "error")]
+    with pytest.raises(SpecError, match=r"^spec error: refused by the program: \[ssh-world-open\] ssh\.allowed_cidr: "
+                                        r"SSH ingress from 0\.0\.0\.0/0 is open to the whole internet; "):
+        plan(aws_env(), refusing_program)
     with pytest.raises(SecurityViolation):  # evaluate itself lets the refusal through
         evaluate(refusing_program, project="p", stack="s")
 
@@ -500,18 +503,17 @@ def test_azure_table_is_dated_sourced_and_says_what_is_approximate():
     assert eastus.note("Standard_HB120rs_v3") == ""  # read from the catalog
     assert eastus.note("Standard_D2s_v5").startswith("approximate")  # derived from the series' rate
     assert all(eastus.note(entry) for entry in ("hdinsight_node_hour", "aci_vcpu_second", "premium_ssd_month"))
-    sizes = set(json.loads((ROOT / "components/azure/vm_sizes.json").read_text())["sizes"])
+    sizes = set(json.loads((ROOT / "spec/vm_sizes.json").read_text())["sizes"])
     assert {"Standard_HB120rs_v3", "Standard_HC44rs", "Standard_ND96isr_H100_v5", "Standard_F72s_v2"} <= (
         set(eastus.vm_hour) & sizes)
 
 
-def test_azure_plan_reports_sizes_the_spec_asks_too_much_of():
-    env = azure_stack().model_copy(deep=True)
+def test_an_azure_size_the_component_refuses_is_a_spec_error_with_the_component_s_line():
+    env = azure_stack().model_copy(deep=True)  # past the spec's own check, which refuses the same line as it loads
     env.compute.instance_type, env.compute.networking = "Standard_D16s_v5", "rdma"
-    result = plan(env, lambda: build_azure(env, AZURE_KEY))
-    assert [(f.rule, f.severity, f.resource) for f in result.errors] == [
-        ("azure-rdma-unsupported", "error", "compute.instance_type")]  # the component's refusal is the same line
-    assert result.resources == []
+    with pytest.raises(SpecError, match=r"^spec error: refused by the program: \[azure-rdma-unsupported\] "
+                                        r"compute\.instance_type: Standard_D16s_v5 has no InfiniBand"):
+        plan(env, lambda: build_azure(env, AZURE_KEY))
 
 
 def test_render_of_an_azure_plan_shows_the_month_and_the_tables_date():

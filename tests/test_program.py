@@ -136,12 +136,13 @@ def test_a_field_set_without_path_says_to_use_path(tmp_path: Path, user_home: Pa
 
 
 def test_what_the_program_cannot_build_is_one_line(user_home: Path) -> None:
-    """A target without Pulumi stacks, and a component refusing the spec (a secret-looking environment variable
-    in plain text is still readable by whoever may describe the task definition, secret in Pulumi or not)."""
+    """A target without Pulumi stacks, and a spec the rules refuse (a secret-looking environment variable in plain
+    text is still readable by whoever may describe the task definition, secret in Pulumi or not): the line
+    `spec.check`, `plan` and `up` give."""
     assert program_error("local-dev", shipped_config("local-dev")) == (
         "target local: no Pulumi stacks for it in this version (aws and azure only)")
     config = shipped_config("containers-dev")
     config["cloud-hpc-toolkit:containers"]["environment"] = {"DB_PASSWORD": {"secure": "v1:p"}}
-    with pytest.raises(pulumi.RunError, match=r"^\[plaintext-secret\] containers-dev-task: container containers-dev "
-                                              r"gets DB_PASSWORD as a plain environment value, .*"):
+    with pytest.raises(pulumi.RunError, match=r"^spec error: containers\.environment\.DB_PASSWORD: DB_PASSWORD looks "
+                                              r"like a secret given in plain text, .*"):
         run_program("containers-dev", *engine_view(config, {"v1:p": "hunter2"}))

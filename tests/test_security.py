@@ -1,5 +1,6 @@
 """The security rules themselves: instance networking from the capabilities table, every resource rule
-(positive and negative, with inputs shaped as the provider receives them), and the spec-level rules."""
+(positive and negative, with inputs shaped as the provider receives them), and the spec-level rules (their errors
+refuse the spec as it loads, their warnings are what plan shows)."""
 
 from __future__ import annotations
 
@@ -11,21 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from components.security import (
-    CAPABILITIES,
-    VM_SIZES,
-    WORLD_MARKER,
-    Finding,
-    SecurityViolation,
-    accelerated_networking,
-    check_disk_encryption,
-    check_environment,
-    check_instance_networking,
-    check_resource,
-    refuse,
-)
+from components.security import WORLD_MARKER, SecurityViolation, check_resource, refuse
 from spec.environment import Environment
-from spec.loader import load_spec_file
+from spec.errors import SpecError
+from spec.findings import Finding
+from spec.loader import load_spec_file, validate
+from spec.machine_types import CAPABILITIES, VM_SIZES, accelerated_networking, check_instance_networking
+from spec.verdict import check_disk_encryption, spec_findings
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTANCE = "aws:ec2/instance:Instance"
@@ -296,79 +289,91 @@ def test_types_without_rules_have_no_findings():
 
 # --- the spec -------------------------------------------------------------------------------------------
 
-def aws_env(**sections: object) -> Environment:
-    return Environment.model_validate({
-        "name": "hpc", "target": "aws", "region": "us-east-1", "ssh": {"allowed_cidr": "198.51.100.0/24"},
-        "head": {"instance_type": "c5n.large"}, "compute": {"instance_type": "c5n.18xlarge", "networking": "rdma"},
-        **sections})
+def aws_spec(**sections: object) -> dict[str, object]:
+    return {"name": "hpc", "target": "aws", "region": "us-east-1", "ssh": {"allowed_cidr": "198.51.100.0/24"},
+            "head": {"instance_type": "c5n.large"}, "compute": {"instance_type": "c5n.18xlarge", "networking": "rdma"},
+            **sections}
+
+
+def refusal(spec: dict[str, object]) -> str:
+    """The one line a spec is refused with as it loads."""
+    with pytest.raises(SpecError) as refused:
+        validate(spec)
+    return str(refused.value)
 
 
 def test_example_specs_pass():
-    assert check_environment(load_spec_file(ROOT / "examples/specs/aws-hpc.yaml")) == []
-    assert check_environment(load_spec_file(ROOT / "examples/specs/azure-hpc.yaml")) == []
-    assert check_environment(Environment.local_default()) == []
+    assert spec_findings(load_spec_file(ROOT / "examples/specs/aws-hpc.yaml")) == []
+    assert spec_findings(load_spec_file(ROOT / "examples/specs/azure-hpc.yaml")) == []
+    assert spec_findings(Environment.local_default()) == []
 
 
-def test_spec_rules():
-    assert check_environment(aws_env()) == []
-    efa = check_environment(aws_env(compute={"instance_type": "t3.micro", "networking": "efa"}))
-    assert [(f.rule, f.resource) for f in efa] == [("efa-unsupported", "compute.instance_type")]
-    world = aws_env(ssh={"allowed_cidr": "0.0.0.0/0"})
-    assert rules(check_environment(world)) == [("ssh-world-open", "error")]
-    assert rules(check_environment(aws_env(ssh={"allowed_cidr": "0.0.0.0/0", "allow_world": True}))) == [
+def test_spec_rules_refuse_the_spec_as_it_loads_and_leave_warnings_to_plan():
+    assert spec_findings(validate(aws_spec())) == []
+    assert refusal(aws_spec(compute={"instance_type": "t3.micro", "networking": "efa"})).startswith(
+        "spec error: compute.instance_type: t3.micro has no EFA, so networking: rdma cannot work; ")
+    assert refusal(aws_spec(ssh={"allowed_cidr": "0.0.0.0/0"})).startswith(
+        "spec error: ssh.allowed_cidr: SSH ingress from 0.0.0.0/0 is open to the whole internet; ")
+    assert rules(spec_findings(validate(aws_spec(ssh={"allowed_cidr": "0.0.0.0/0", "allow_world": True})))) == [
         ("ssh-world-open", "warning")]
-    plain = aws_env(storage={"volumes": [{"name": "scratch", "size_gb": 10, "mount": "/scratch", "encrypted": False}]})
-    assert [(f.rule, f.resource) for f in check_environment(plain)] == [("storage-unencrypted", "storage.volumes[0]")]
-    secret = aws_env(containers={"image": "python:3.12", "environment": {"DB_PASSWORD": "x", "MODE": "fast"}})
-    assert [(f.rule, f.resource) for f in check_environment(secret)] == [
-        ("plaintext-secret", "containers.environment.DB_PASSWORD")]
-    typo = aws_env(head={"instance_type": "c5n.lrage"})
-    assert [(f.rule, f.severity, f.resource) for f in check_environment(typo)] == [
+    plain = aws_spec(storage={"volumes": [{"name": "scratch", "size_gb": 10, "mount": "/scratch", "encrypted": False}]})
+    assert refusal(plain) == "spec error: storage.volumes[0]: volume scratch is not encrypted at rest; remove " \
+                             "encrypted: false"
+    secret = aws_spec(containers={"image": "python:3.12", "environment": {"DB_PASSWORD": "x", "MODE": "fast"}})
+    assert refusal(secret).startswith("spec error: containers.environment.DB_PASSWORD: DB_PASSWORD looks like a "
+                                      "secret given in plain text")
+    typo = validate(aws_spec(head={"instance_type": "c5n.lrage"}))
+    assert [(f.rule, f.severity, f.resource) for f in spec_findings(typo)] == [
         ("unknown-instance-type", "warning", "head.instance_type")]
 
 
 def test_security_module_imports_only_the_standard_library():
     """The policy pack runs it in a venv holding only pulumi-policy."""
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import components.security; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'pulumi', 'spec', 'yaml'}))")
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'pulumi', 'yaml'}), "
+            "sorted(m for m in sys.modules if m.split('.')[0] == 'spec'))")
     result = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "[]"
+    # the spec modules it reads its rules from are standard library only too
+    assert result.stdout.strip() == "[] ['spec', 'spec.findings', 'spec.secret_names', 'spec.ssh_networks']"
 
 
 # --- Azure sizes, judged from the spec the way the components refuse them ---------------------------------
 
-def azure_env(**sections: object) -> Environment:
-    return Environment.model_validate({
-        "name": "hpc", "target": "azure", "region": "westeurope", "ssh": {"allowed_cidr": "198.51.100.0/24"},
-        "head": {"instance_type": "Standard_D4s_v5"},
-        "compute": {"instance_type": "Standard_HB120rs_v3", "networking": "rdma"}, **sections})
+def azure_spec(**sections: object) -> dict[str, object]:
+    return {"name": "hpc", "target": "azure", "region": "westeurope", "ssh": {"allowed_cidr": "198.51.100.0/24"},
+            "head": {"instance_type": "Standard_D4s_v5"},
+            "compute": {"instance_type": "Standard_HB120rs_v3", "networking": "rdma"}, **sections}
 
 
-def test_check_environment_judges_azure_sizes():
-    assert check_environment(azure_env()) == []
-    rdma = check_environment(azure_env(compute={"instance_type": "Standard_D16s_v5", "networking": "rdma"}))
-    assert [(f.rule, f.severity, f.resource) for f in rdma] == [
-        ("azure-rdma-unsupported", "error", "compute.instance_type")]
-    assert "series HB" in rdma[0].message and "Standard_HB120rs_v3" in rdma[0].message
-    enhanced = check_environment(azure_env(compute={"instance_type": "Standard_B2s", "networking": "enhanced"}))
-    assert rules(enhanced) == [("azure-accelerated-networking-unsupported", "error")]
-    typo = check_environment(azure_env(compute={"instance_type": "Standard_HB120rs_v9", "networking": "rdma"},
-                                       head={"instance_type": "Standard_D4s_v9"}))
-    assert [(f.rule, f.severity, f.resource) for f in typo] == [
-        ("unknown-vm-size", "error", "compute.instance_type"), ("unknown-vm-size", "warning", "head.instance_type")]
-    assert "did you mean Standard_HB120rs_v3" in typo[0].message
+def test_azure_sizes_are_judged_as_the_spec_loads():
+    assert spec_findings(validate(azure_spec())) == []
+    rdma = refusal(azure_spec(compute={"instance_type": "Standard_D16s_v5", "networking": "rdma"}))
+    assert rdma.startswith("spec error: compute.instance_type: Standard_D16s_v5 has no InfiniBand")
+    assert "series HB" in rdma and "Standard_HB120rs_v3" in rdma
+    enhanced = refusal(azure_spec(compute={"instance_type": "Standard_B2s", "networking": "enhanced"}))
+    assert enhanced.startswith("spec error: compute.instance_type: Standard_B2s has no accelerated networking")
+    typo = refusal(azure_spec(compute={"instance_type": "Standard_HB120rs_v9", "networking": "rdma"},
+                              head={"instance_type": "Standard_D4s_v9"}))
+    assert typo.startswith("spec error: compute.instance_type: unknown Azure VM size Standard_HB120rs_v9; did you "
+                           "mean Standard_HB120rs_v3")
+    warned = validate(azure_spec(head={"instance_type": "Standard_D4s_v9"}))
+    assert [(f.rule, f.severity, f.resource) for f in spec_findings(warned)] == [
+        ("unknown-vm-size", "warning", "head.instance_type")]
     # an EC2 type is not an Azure size: judged against the Azure table, not the AWS one
-    assert rules(check_environment(azure_env(head={"instance_type": "c5n.large"}))) == [("unknown-vm-size", "warning")]
+    assert rules(spec_findings(validate(azure_spec(head={"instance_type": "c5n.large"})))) == [
+        ("unknown-vm-size", "warning")]
 
 
-def test_azure_unencrypted_volume_is_the_line_the_storage_component_refuses_with():
+def test_azure_unencrypted_volume_is_refused_with_the_line_the_storage_component_refuses_with():
     volumes = [{"name": "scratch", "size_gb": 10, "mount": "/scratch", "encrypted": False}]
-    [finding] = check_environment(azure_env(storage={"volumes": volumes}))
-    assert finding.line() == check_disk_encryption(azure_env(storage={"volumes": volumes}).storage.volumes)[0].line()
+    [finding] = check_disk_encryption(Environment.model_validate({"storage": {"volumes": volumes}}).storage.volumes)
+    assert refusal(azure_spec(storage={"volumes": volumes})) == f"spec error: {finding.resource}: {finding.message}"
     assert "Azure managed disks cannot honour" in finding.message
 
 
-def test_azure_size_rules_live_in_the_security_module_with_their_dated_table():
+def test_machine_rules_live_in_the_spec_with_their_dated_tables():
     assert VM_SIZES.name == "vm_sizes.json" and json.loads(VM_SIZES.read_text())["_source"]["taken"]
     assert accelerated_networking("Standard_D4s_v5") and not accelerated_networking("Standard_A8_v2")
-    assert not (ROOT / "components/azure/capabilities.py").exists()
+    assert CAPABILITIES.parent == VM_SIZES.parent == ROOT / "spec"
+    assert not (ROOT / "components/azure/vm_sizes.json").exists()
+    assert not (ROOT / "components/aws/instance_capabilities.json").exists()

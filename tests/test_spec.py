@@ -32,9 +32,7 @@ def test_aws_example_loads_as_written():
     assert (scratch.type, scratch.size_gb, scratch.mount, scratch.retain, scratch.fs_type) == (
         "gp3", 500, "/scratch", True, "ext4")
     assert env.storage.shared is not None and env.storage.shared.kind == "efs"
-    assert env.spark is not None and env.spark.core.count == 3 and env.spark.idle_timeout_minutes == 45
-    assert env.containers is not None and env.containers.image.endswith("python:3.12")
-    assert (env.containers.cpu, env.containers.memory_mb, env.containers.desired_count) == (256, 512, 1)
+    assert (env.spark, env.containers, env.stack, env.parts) == (None, None, "hpc", {"hpc"})  # what it says it builds
 
 
 def test_azure_and_local_examples_load():
@@ -114,7 +112,8 @@ def volume(mount: str) -> str:
     ("compute: {nodes: 3}", "compute.nodes: unknown field; allowed fields: count, instance_type, networking"),
     ("nodes: 3", "nodes: unknown field; allowed fields: name, target, stack, region, ssh, head, compute, "
                  "storage, spark, containers, network, tags"),
-    ("stack: containers", "stack = 'containers': allowed: hpc (target local)"),
+    ("stack: containers", "stack = 'containers': allowed: hpc, full (target local always runs Slurm; full adds "
+                          "Spark with a spark section)"),
     ("containers: {}", "containers.image: required"),
     ("containers: {image: x, cpu: 300}", "containers.cpu = 300: allowed: 256, 512, 1024, 2048, 4096"),
     ("network: {public_subnet_ids: [subnet-0a1b2c3d]}", "network.vpc_id: required when subnet ids are given"),
@@ -332,10 +331,14 @@ def test_target_override_uses_the_provider_region_and_target_defaults(tmp_path):
 
 def test_check_command(tmp_path, capsys):
     assert check_main([str(EXAMPLES / "aws-hpc.yaml")]) == 0
-    assert capsys.readouterr().out == "ok: hpc-dev (aws, 4 compute nodes)\n"
+    assert capsys.readouterr().out == "ok: hpc-dev (aws, stack hpc: 4 compute nodes)\n"
     (tmp_path / "one.yaml").write_text("compute: {count: 1}")
     assert check_main([str(tmp_path / "one.yaml")]) == 0
-    assert capsys.readouterr().out == "ok: hpc (local, 1 compute node)\n"
+    assert capsys.readouterr().out == "ok: hpc (local, stack hpc: 1 compute node)\n"
+    (tmp_path / "spark.yaml").write_text("target: aws\nregion: us-east-1\nssh: {allowed_cidr: 198.51.100.0/24}\n"
+                                         "spark: {}\n")
+    assert check_main([str(tmp_path / "spark.yaml")]) == 0
+    assert capsys.readouterr().out == "ok: hpc (aws, stack spark)\n"
     assert check_main([str(tmp_path / "none.yaml")]) == 2
     assert capsys.readouterr().err == f"spec error: {tmp_path}/none.yaml: no such file\n"
     assert check_main([]) == 2

@@ -1,6 +1,7 @@
 """Over a thousand hostile spec files (tests/spec_corpus.py) through `python -m spec.check` and `invoke plan --spec`:
-each answers with exit 0 or 2 (plan: 1 too, for a security error it found) and, when refused, one line, never a
-traceback, and never takes longer than the guard (a hang or a blow-up is cut off and named).
+each answers with exit 0 or 2 and, when refused, one line, never a traceback, and never takes longer than the guard
+(a hang or a blow-up is cut off and named). The spec's security rules are spec.check's own, so plan has no error
+of the spec's left to find.
 
 In-process for speed: `spec.check`'s ``main`` for every file, and the plan task itself for every file it refuses
 at the spec stage (invalid, or the local target) and for the first valid AWS ones (a full offline plan each; the
@@ -120,8 +121,8 @@ def plan_seconds(capsys: pytest.CaptureFixture[str]) -> float:
 def test_every_file_through_spec_check_and_the_plan_task(files: list[tuple[Case, Path]],
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     """spec.check answers every file; the plan task refuses what spec.check refuses with the same line, refuses
-    a valid local spec in one line, and plans the first valid AWS specs in full (the example's own time is
-    added to their guard)."""
+    a valid local spec in one line, and plans the first valid AWS specs in full, with no error (the spec's own
+    rules are spec.check's too; the example's own time is added to their guard)."""
     full_plan_guard = plan_seconds(capsys) + GUARD_SECONDS
     checked: Counter[str] = Counter()
     planned: Counter[int] = Counter()
@@ -141,17 +142,17 @@ def test_every_file_through_spec_check_and_the_plan_task(files: list[tuple[Case,
             case, lambda path=path: invoke_tasks.plan(Context(), spec=str(path), format="json"), capsys,
             full_plan_guard if target == "aws" else GUARD_SECONDS)
         planned[plan_code] += 1
-        if target == "aws":
+        if target == "aws":  # the spec's own rules refused their errors in spec.check: a valid spec plans clean
             findings = json.loads(plan_out)["findings"]
-            assert plan_code == (1 if any(f["severity"] == "error" for f in findings) else 0), case.name
+            assert plan_code == 0 and all(f["severity"] == "warning" for f in findings), case.name
         else:
             one_line_refusal(case, plan_out, plan_err)
             assert plan_code == 2 and (plan_err == err or target == "local"), case.name
     print(f"\nspec.check: {len(files)} hostile specs: {checked['refused']} refused in one line, valid: "
           f"{checked['local']} local, {checked['aws']} aws, {checked['azure']} azure; invoke plan --spec: "
-          f"{planned[2]} refused in one line, {planned[0]} planned, {planned[1]} planned with a security error")
+          f"{planned[2]} refused in one line, {planned[0]} planned")
     assert checked["refused"] > 900 and checked["local"] and checked["aws"] and checked["azure"]
-    assert planned[0] + planned[1] == FULL_PLANS and planned[2] == checked["refused"] + checked["local"]
+    assert planned[0] == FULL_PLANS and planned[2] == checked["refused"] + checked["local"]
 
 
 def reported(*names: str) -> list[Case]:

@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from components.security import check_ssh_cidr
 from spec.environment import (
     NAME_PATTERN,
     NETWORKING_ALIASES,
@@ -26,6 +25,7 @@ from spec.environment import (
 )
 from spec.errors import VALUE_WIDTH, SpecError, brief_repr
 from spec.loader import validate
+from spec.ssh_networks import check_ssh_cidr
 from spec.yaml_core import load_mapping
 
 PROPERTIES = settings(max_examples=150, deadline=None)

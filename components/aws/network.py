@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.security import SSH_MIN_PREFIX, Finding, check_ssh_cidr, refuse, ssh_marker
+from components.security import Finding, refuse, ssh_marker
 from spec import environment as spec
+from spec.ssh_networks import SSH_MIN_PREFIX, check_ssh_cidr
 
 # The VPC is cut into 16 equal slots: public subnets take slots 0..5, private ones 6..11 (the spec allows at
 # most 6 zones), so changing the zone count adds or removes subnets without renumbering the others.

@@ -30,8 +30,9 @@ from components.boot.cloud_config import cloud_config
 from components.boot.config import AwsSecret, BootConfig, Role, S3Bundle, SshLogin
 from components.boot.node_secrets import secret_document
 from components.fleet import FLEET_TAG_KEY, openssh_public
-from components.security import check_instance_networking, refuse
+from components.security import refuse
 from spec import environment as spec
+from spec.machine_types import check_instance_networking
 
 ROOT_VOLUME_GB = 32
 # Graviton families (arm64): a1, c6g, c7gn, m6gd, t4g, hpc7g, im4gn, ... ; g5 or g4dn are x86_64 GPUs.

@@ -16,8 +16,9 @@ import pulumi
 import pulumi_azure_native.network as network
 import pulumi_azure_native.resources as resources
 
-from components.security import SSH_MIN_PREFIX, check_ssh_cidr, refuse, ssh_marker
+from components.security import refuse, ssh_marker
 from spec import environment as spec
+from spec.ssh_networks import SSH_MIN_PREFIX, check_ssh_cidr
 
 # The cluster subnet is the first sixteenth of the virtual network, like the first slot on AWS: the rest
 # stays free for later subnets without renumbering this one (slot 1: the container groups' delegated subnet,

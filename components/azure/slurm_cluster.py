@@ -32,8 +32,9 @@ from components.azure.custom_data import bundle_files, encode
 from components.boot.cloud_config import cloud_config
 from components.boot.config import BootConfig, BundleInPlace, KeyVaultSecret, Role, SshLogin
 from components.fleet import FLEET_TAG_KEY, openssh_public
-from components.security import accelerated_networking, check_vm_networking, refuse
+from components.security import refuse
 from spec import environment as spec
+from spec.machine_types import accelerated_networking, check_vm_networking
 
 OS_DISK_GB = 64
 # Standard SSD works on every size (Premium needs an "s" size); the OS disk only boots the node.

@@ -40,9 +40,10 @@ from components.azure.disk_lookup import (
     retained_disk,
 )
 from components.kept_volumes import check_size
-from components.security import check_disk_encryption, refuse
+from components.security import refuse
 from spec import environment as spec
 from spec.outputs import ENVIRONMENT_TAG, VOLUME_TAG, volume_identity
+from spec.verdict import check_disk_encryption
 
 # Only Premium SSD v2 takes provisioned IOPS and throughput (Ultra Disk is not offered by the spec).
 PERFORMANCE_TYPES = ("PremiumV2_LRS",)

@@ -12,13 +12,16 @@ from rich.console import Console
 from rich.text import Text
 from rich.tree import Tree
 
-from components.security import Finding, SecurityViolation, check_environment, check_resource
+from components.security import SecurityViolation, check_resource
 from spec.environment import Environment
 from spec.environment import Network as NetworkSpec
+from spec.errors import SpecError
+from spec.findings import Finding
+from spec.verdict import spec_findings
 from targets.plan.azure_retail_prices import RETAIL_PRICES_URL, fetch_vm_prices
 from targets.plan.cost import Cost, as_map, estimate
 from targets.plan.cost_azure import estimate_azure
-from targets.plan.cost_view import NOT_PRICED, cost_view
+from targets.plan.cost_view import cost_view
 from targets.plan.mock_run import PlannedResource, evaluate
 from targets.plan.prices import (
     AzurePrices,
@@ -58,17 +61,16 @@ def plan(env: Environment, program: Callable[[], object], *, prices: RegionPrice
     ``prices`` replaces the offline table of the region (``RegionPrices`` for AWS, ``AzurePrices`` for Azure).
     ``live`` (``--live-prices``) asks today's prices of the planned instance types: on AWS the Pricing API through
     ``session`` (default: boto3's own credentials), on Azure the Retail Prices API at ``retail_prices_url`` (tests
-    point it at a local server). A component that refuses the spec (``SecurityViolation``) ends the evaluation:
-    the plan then has the spec's findings and the refusal, and no resources."""
+    point it at a local server). ``env`` passed the spec's own rules as it loaded, so its findings are warnings; a
+    component that still refuses it (``SecurityViolation``) refuses the spec: a ``SpecError``, nothing planned or
+    priced."""
     region = env.region or "us-east-1"
-    findings = check_environment(env)
+    findings = spec_findings(env)
     try:
         resources = evaluate(program, project=PROJECT, stack=env.name, region=region,
                              subnets=existing_subnets(env.network, region))
     except SecurityViolation as refusal:
-        if str(refusal) not in {finding.line() for finding in findings}:
-            findings.append(Finding("refused", "error", "program", str(refusal)))
-        resources = []
+        raise SpecError(f"spec error: refused by the program: {refusal}") from None
     findings += [finding for resource in resources if resource.custom
                  for finding in check_resource(resource.type, resource.inputs, resource.name)]
     today = date.today().isoformat()
@@ -133,8 +135,8 @@ def _inputs_named(key: str, resources: list[PlannedResource]) -> set[str]:
 
 
 def as_json(result: Plan) -> dict[str, Any]:
-    """The plan for scripts; a refused spec (nothing planned) has no cost, as in the text, rather than 0."""
-    cost = result.cost.as_json() if result.cost and result.resources else {"per_hour_usd": None, "per_day_usd": None,
+    """The plan for scripts."""
+    cost = result.cost.as_json() if result.cost else {"per_hour_usd": None, "per_day_usd": None,
                                                       "per_month_usd": None, "lines": []}
     return {
         "resources": [{"type": r.type, "name": r.name, "inputs": r.inputs} for r in result.resources],
@@ -153,10 +155,6 @@ def render(result: Plan, console: Console, *, wide: bool = False) -> None:
         console.print(Text(f"note: {note}"), soft_wrap=False)
     console.print(_findings(result.findings), soft_wrap=False)
     if result.cost is None:
-        return
-    if not result.resources:
-        console.print(Text(f"cost: {NOT_PRICED}: nothing was planned (the spec was refused; see the errors above)"),
-                      soft_wrap=False)
         return
     console.print(cost_view(result.cost, wide=wide), soft_wrap=False)
 

@@ -9,8 +9,9 @@ import pulumi
 import pytest
 
 from components.aws.network import Network, NetworkArgs, carve_subnets, check_cidrs
-from components.security import WORLD_MARKER, SecurityViolation, check_resource, check_ssh_cidr
+from components.security import WORLD_MARKER, SecurityViolation, check_resource
 from spec import environment as spec
+from spec.ssh_networks import check_ssh_cidr
 from tests.aws.mocks import EXISTING_VPC, ZONES, RecordingMocks, assert_all_children_of
 
 SSH = "198.51.100.0/24"

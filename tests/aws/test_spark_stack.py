@@ -1,6 +1,6 @@
 """The spark composition under mocks: the shipped spark-dev config declares an EMR cluster in the network's
-private subnet and exports the `SparkCluster` contract that `invoke submit-spark` reads; full adds it when the
-spec has a spark section, hpc never does."""
+private subnet and exports the `SparkCluster` contract that `invoke submit-spark` reads; a spark section beside
+Slurm's makes the stack full, which adds it; hpc never declares one."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = "aws:emr/cluster:Cluster"
 
 
-def example(**changes: Any) -> Environment:
-    """examples/specs/aws-hpc.yaml (Slurm, storage, containers and a spark section) with ``changes``."""
+def example(drop: tuple[str, ...] = (), **changes: Any) -> Environment:
+    """examples/specs/aws-hpc.yaml (Slurm and storage) without the sections ``drop`` names, with ``changes``."""
     spec = yaml.safe_load((ROOT / "examples" / "specs" / "aws-hpc.yaml").read_text())
-    return validate({**spec, **changes})
+    return validate({**{key: value for key, value in spec.items() if key not in drop}, **changes})
 
 
 def test_spark_stack_exports_the_cluster_its_bucket_and_logs(mocks: RecordingMocks) -> None:
@@ -43,20 +43,24 @@ def test_spark_stack_exports_the_cluster_its_bucket_and_logs(mocks: RecordingMoc
 
 
 def test_full_stack_adds_spark_beside_slurm_and_containers(mocks: RecordingMocks) -> None:
-    outputs = assert_contract(export(example(stack="full")))
+    env = example(spark={"core": {"count": 3, "instance_type": "m5.xlarge"}},
+                  containers={"image": "public.ecr.aws/docker/library/python:3.12"})
+    assert (env.stack, env.parts) == ("full", {"hpc", "spark", "containers"})  # from the sections, no stack: given
+    outputs = assert_contract(export(env))
     assert outputs.head is not None and outputs.containers is not None
     assert outputs.spark is not None and outputs.spark.master == "hpc-dev-emr-id"
     core = mocks.one(CLUSTER).inputs["coreInstanceGroup"]
     assert (core["instanceCount"], core["instanceType"]) == (3.0, "m5.xlarge")  # the example's spark section
 
 
-def test_hpc_stack_declares_no_emr_even_with_a_spark_section(mocks: RecordingMocks) -> None:
+def test_hpc_stack_declares_no_emr(mocks: RecordingMocks) -> None:
     outputs = assert_contract(export(example()))
     assert outputs.spark is None and mocks.of_type(CLUSTER) == []
 
 
 def test_bootstrap_paths_are_relative_to_the_project(mocks: RecordingMocks) -> None:
-    env = example(stack="spark", spark={"bootstrap": ["ansible/boot.sh"]})
+    env = example(drop=("head", "compute", "storage"), spark={"bootstrap": ["ansible/boot.sh"]})
+    assert env.stack == "spark"
     export(env)
     script = mocks.one("aws:s3/bucketObjectv2:BucketObjectv2").inputs
     assert script["source"].path == str(ROOT / "ansible" / "boot.sh")

@@ -21,14 +21,9 @@ from components.boot.cloud_config import BOOT_PATH, RUN
 from components.boot.config import BUNDLE_DIR
 from components.boot.script import NODE_SECRETS
 from components.fleet import FLEET_TAG_KEY
-from components.security import (
-    SecurityViolation,
-    accelerated_networking,
-    check_resource,
-    check_vm_networking,
-    vm_sizes,
-)
+from components.security import SecurityViolation, check_resource
 from spec import environment as spec
+from spec.machine_types import accelerated_networking, check_vm_networking, vm_sizes
 from tests.aws.mocks import FAKE_ED25519, MOCK_MUNGE, MOCK_PRIVATE, USER_KEY
 from tests.azure.conftest import HEAD_PUBLIC_IP, AzureMocks
 from tests.boot.documents import boot_of, parsed
@@ -326,7 +321,7 @@ def test_keys_and_resources_do_not_grow_with_the_node_count(mocks: AzureMocks) -
 
 
 def test_the_size_table_is_dated_sourced_and_consistent() -> None:
-    source = json.loads((Path(__file__).resolve().parents[2] / "components/azure/vm_sizes.json").read_text())
+    source = json.loads((Path(__file__).resolve().parents[2] / "spec/vm_sizes.json").read_text())
     assert source["_source"]["taken"] and "MicrosoftDocs/azure-docs" in source["_source"]["source"]
     sizes = vm_sizes()
     assert len(sizes) > 90

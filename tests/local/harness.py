@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import TypeAdapter
 
 from spec.environment import Name
+from spec.outputs import Outputs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,6 +37,28 @@ def invoke_command(state_dir: Path, *args: str, env: dict[str, str] | None = Non
     """The command line and environment of :func:`invoke`, for a test that reads the output while it comes."""
     environ = {**os.environ, "CHPC_STATE_DIR": str(state_dir), "COLUMNS": "200", **(env or {})}
     return [sys.executable, "-m", "invoke", "--search-root", str(ROOT), "-c", "invoke_tasks", *args], environ
+
+
+def job_id_of(result: subprocess.CompletedProcess[str]) -> int:
+    """The job id `run-mpi` says it submitted."""
+    match = re.search(r"^submitted job (\d+): ", result.stdout, re.M)
+    assert match, result.stdout + result.stderr
+    return int(match.group(1))
+
+
+def host_path(state_dir: Path, cluster: Outputs, path: str) -> Path:
+    """Where a path under the nodes' /shared lies on this machine (the shared folder is bound from the state)."""
+    return state_dir / cluster.name / "shared" / Path(path).relative_to("/shared")
+
+
+@contextmanager
+def taken_down_if_failing(state_dir: Path, name: str) -> Iterator[None]:
+    """A failing test leaves no cluster behind."""
+    try:
+        yield
+    except BaseException:
+        invoke(state_dir, "destroy", "--name", name)
+        raise
 
 
 def write_spec(path: Path, name: str, *, compute: int = 2, retain: bool = False, size_gb: int = 1) -> Path:

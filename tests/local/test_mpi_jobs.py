@@ -15,23 +15,12 @@ import pytest
 from remote.pool import Pool
 from remote.run import run
 from spec.outputs import Outputs
-from tests.local.harness import ROOT, invoke, invoke_command
+from tests.local.harness import ROOT, host_path, invoke, invoke_command, job_id_of
 from tests.pulumi_cli.fixture import FakePulumi
 
 pytestmark = pytest.mark.local_cluster
 
 PROGRAMS = Path(__file__).resolve().parent / "programs"
-
-
-def job_id_of(result: subprocess.CompletedProcess[str]) -> int:
-    match = re.search(r"^submitted job (\d+): ", result.stdout, re.M)
-    assert match, result.stdout + result.stderr
-    return int(match.group(1))
-
-
-def host_path(state_dir: Path, cluster: Outputs, path: str) -> Path:
-    """Where a path under the nodes' /shared lies on this machine (the shared folder is bound from the state)."""
-    return state_dir / cluster.name / "shared" / Path(path).relative_to("/shared")
 
 
 def job_folder(state_dir: Path, cluster: Outputs, result: subprocess.CompletedProcess[str]) -> Path:

@@ -11,13 +11,20 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.local.harness import invoke, invoke_command, journal_inits, leftovers, pid_namespaces, run_name, write_spec
+from tests.local.harness import (
+    invoke,
+    invoke_command,
+    journal_inits,
+    leftovers,
+    pid_namespaces,
+    run_name,
+    taken_down_if_failing,
+    write_spec,
+)
 
 pytestmark = pytest.mark.local_cluster
 
@@ -43,16 +50,6 @@ def nodes_up(status: list[str], computes: int) -> bool:
     text = "\n".join(status)
     return bool(re.search(r"head\s+│.*│\s+ok\s+│\s+controller", text)) and len(
         re.findall(r"compute-\d\s+│.*│\s+ok\s+│\s+idle", text)) == computes
-
-
-@contextmanager
-def taken_down_if_failing(state_dir: Path, name: str) -> Iterator[None]:
-    """A failing test leaves no cluster behind."""
-    try:
-        yield
-    except BaseException:
-        invoke(state_dir, "destroy", "--name", name)
-        raise
 
 
 @pytest.mark.parametrize("case", DAMAGES)
