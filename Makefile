@@ -6,7 +6,7 @@ APT_PACKAGES := slurm-wlm munge openmpi-bin libopenmpi-dev gcc openssh-server op
 	iproute2 util-linux mount e2fsprogs xfsprogs procps openjdk-17-jre-headless \
 	g++ gfortran make cmake python3-mpi4py systemd openssl libfabric-bin nftables strace
 
-.PHONY: setup packages venv azurite demo test lint bench
+.PHONY: setup packages venv azurite demo test bench
 setup: requirements.txt packages venv azurite
 
 # Pulumi's pip toolchain installs requirements.txt into the .venv it creates on a fresh clone (Pulumi.yaml);
