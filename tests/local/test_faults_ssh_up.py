@@ -16,6 +16,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -35,6 +36,7 @@ from tests.local.harness import (
 )
 
 pytestmark = pytest.mark.local_cluster
+T = TypeVar("T")
 
 DROP, CTRL_C = run_name("faultssh"), run_name("faultint")
 SLOW_JOB = ROOT / "tests" / "local" / "spark_slow_job.py"
@@ -51,7 +53,7 @@ def drop_env(state_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield outputs
 
 
-def wait_for(found: Callable[[], list[int] | bool], what: str, timeout: float = 120) -> list[int] | bool:
+def wait_for(found: Callable[[], T], what: str, timeout: float = 120) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = found()
@@ -100,35 +102,74 @@ def drop_session_of(pid: int) -> list[int]:
     return killed
 
 
-def test_a_connection_dropped_during_mount_reattaches_and_formats_nothing(drop_env: Outputs, state_dir: Path) -> None:
-    """compute-0 lost its /scratch; `invoke mount` runs; the connection to compute-0 drops while mount.sh is at work
-    there (held at its lock, which the test holds): the task mounts again on a new connection, the first run still
-    going, and nothing is formatted: the volume's file is there."""
-    compute = journal_inits(state_dir / DROP / "journal.json")["compute-0"]
-    with Pool(drop_env) as pool:
+def lose_scratch(outputs: Outputs) -> None:
+    """compute-0's volume holds a file, then loses its mount (as `invoke mount` exists to mend)."""
+    with Pool(outputs) as pool:
         run(pool.client("compute-0"), f"printf %s '{PRECIOUS}' > /scratch/precious.txt && sync && umount /scratch",
             node="compute-0", step="write, then lose the mount")
+
+
+def new_runs(init_pid: int, known: list[int]) -> Callable[[], list[int]]:
+    return lambda: [pid for pid in mount_scripts(init_pid) if pid not in known]
+
+
+def mount_with_drops(state_dir: Path, drops: int) -> tuple[int, str, str]:
+    """`invoke mount`, whose connection to compute-0 is dropped ``drops`` times while mount.sh is at work there:
+    held at its lock (which the test holds meanwhile), each time the run of mount.sh the task started last. The
+    dropped runs go on, orphaned, once the lock is free. Returns the task's exit code, stdout and stderr."""
+    compute = journal_inits(state_dir / DROP / "journal.json")["compute-0"]
     argv, env = invoke_command(state_dir, "mount", "--name", DROP)
     with open(f"/proc/{compute}/root{MOUNT_LOCK}", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        mount = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        first = wait_for(lambda: mount_scripts(compute), "mount.sh waiting on compute-0")
-        assert isinstance(first, list)
-        killed = drop_session_of(first[0])
-        # the task re-attached: its new run waits behind the first, which still runs
-        wait_for(lambda: [pid for pid in mount_scripts(compute) if pid not in first], "mount.sh run again")
-        assert first[0] in mount_scripts(compute)
-    out, err = mount.communicate(timeout=300)
-    assert mount.returncode == 0, out + err
+        task = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        dropped: list[int] = []
+        killed: list[int] = []
+        for _ in range(drops):
+            [started] = wait_for(new_runs(compute, dropped), "mount.sh at work")
+            killed += drop_session_of(started)
+            dropped.append(started)
+        if drops == 1:  # the task re-attached: its new run waits behind the dropped one
+            wait_for(new_runs(compute, dropped), "mount.sh run again on a new connection")
+        else:
+            task.wait(timeout=300)  # it gave up while the dropped runs still wait
+        assert set(dropped) <= set(mount_scripts(compute))  # still at work, orphaned
+    out, err = task.communicate(timeout=300)
     assert not any(Path(f"/proc/{pid}").exists() for pid in killed)
     assert "formatted" not in out and "Traceback" not in out + err
-    assert re.search(r"^compute-0 /scratch: /dev/loop\d+ \(ext4\) (already )?mounted$", out, re.M), out
+    return task.returncode, out, err
+
+
+def assert_scratch_kept(outputs: Outputs, state_dir: Path) -> None:
+    """`invoke mount` again: every mount there (compute-0's /scratch mounted by it when the dropped task gave up
+    before), nothing formatted, the volume's file as it was."""
     again = invoke(state_dir, "mount", "--name", DROP)
     assert again.returncode == 0 and "formatted" not in again.stdout, again.stdout + again.stderr
-    assert again.stdout.count("already mounted") == 4, again.stdout  # the shared folder and the volume, on 2 nodes
-    with Pool(drop_env) as pool:
+    mounted = re.findall(r"^(head|compute-0) (/shared|/scratch): \S+ \((bind|ext4)\) (already )?mounted$", again.stdout,
+                         re.M)
+    assert len(mounted) == 4, again.stdout  # the shared folder and the volume, on 2 nodes
+    with Pool(outputs) as pool:
         kept = run(pool.client("compute-0"), ["cat", "/scratch/precious.txt"], node="compute-0", step="read").stdout
     assert kept == PRECIOUS
+
+
+def test_a_connection_dropped_during_mount_reattaches_and_formats_nothing(drop_env: Outputs, state_dir: Path) -> None:
+    lose_scratch(drop_env)
+    code, out, err = mount_with_drops(state_dir, 1)
+    assert code == 0, out + err
+    assert re.search(r"^compute-0 /scratch: /dev/loop\d+ \(ext4\) (already )?mounted$", out, re.M), out
+    assert_scratch_kept(drop_env, state_dir)
+
+
+def test_a_mount_dropped_again_after_reattaching_names_node_step_and_to_run_it_again(drop_env: Outputs,
+                                                                                     state_dir: Path) -> None:
+    lose_scratch(drop_env)
+    code, out, err = mount_with_drops(state_dir, 2)
+    assert code == 1, out + err
+    error, remedy = out.splitlines()[-2:]
+    assert re.fullmatch(r"error: \[compute-0\] mount shared failed: the SSH connection dropped: .+", error), out
+    assert remedy == ("  what to do: run `invoke mount` again once the node answers: it mounts only what is missing "
+                      "and never formats a volume that has a file system"), out
+    assert_scratch_kept(drop_env, state_dir)
 
 
 def master_apps(outputs: Outputs) -> dict[str, list[str]]:
@@ -268,13 +309,11 @@ def test_ctrl_c_while_waiting_for_slurm_rolls_back(state_dir: Path, ctrl_c_spec:
     image = retained_volume(state_dir, CTRL_C)
     up = Up(state_dir, ctrl_c_spec)
     journal = state_dir / CTRL_C / "journal.json"
-    head = wait_for(lambda: [pid for pid in [journal_inits(journal).get("head")] if pid], "the head's init journaled",
-                    timeout=120)
-    assert isinstance(head, list)
-    wait_for(lambda: any(argv[0].endswith(b"slurmctld") for _, argv in node_processes(head[0])), "slurmctld started",
+    head = wait_for(lambda: journal_inits(journal).get("head", 0), "the head's init journaled", timeout=120)
+    wait_for(lambda: any(argv[0].endswith(b"slurmctld") for _, argv in node_processes(head)), "slurmctld started",
              timeout=180)
     drain = ["scontrol", "update", "nodename=compute-0", "state=drain", "reason=fault test"]
-    wait_for(lambda: node.run(head[0], drain, "drain", check=False).returncode == 0, "compute-0 drained", timeout=180)
+    wait_for(lambda: node.run(head, drain, "drain", check=False).returncode == 0, "compute-0 drained", timeout=180)
     wait_for(lambda: up.saw("waiting for Slurm compute nodes to register"), "up waiting for Slurm", timeout=180)
     namespaces = namespaces_of(state_dir, CTRL_C)
     up.ctrl_c()
