@@ -193,6 +193,8 @@ def test_a_connection_dropped_during_a_spark_job_reattaches_and_submits_it_once(
     out, err = job.communicate(timeout=600)
     assert job.returncode == 0, out + err[-3000:]
     assert "slow sum 6\n" in out and "spark job done" in out, out
+    said = r"Z spark job spark_slow_job: the connection dropped, re-attaching to the running job, \d+ s$"
+    assert re.search(said, out, re.M), out
     assert not set(sessions) & set(sshd_sessions(head))  # what answered came over a new connection
     apps = master_apps(drop_env)
     assert apps["completedapps"].count("faults-slow") == 1 and "faults-slow" not in apps["activeapps"], apps
