@@ -124,5 +124,16 @@ def kill(init_pid: int, timeout: float = 10) -> None:
         return
     os.kill(init_pid, signal.SIGKILL)
     deadline = time.monotonic() + timeout
-    while alive(init_pid) and time.monotonic() < deadline:
+    while not _ended(init_pid) and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def _ended(pid: int) -> bool:
+    """Gone or a zombie. Not "no longer node_init.py": a dying init loses its command line first, then waits for the
+    kernel to end every other process of its namespace, which still hold the node's network namespace (and its veth)
+    until they are gone; only then is it a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")

@@ -239,6 +239,11 @@ class Up:
     def saw(self, text: str) -> bool:
         return any(text in line for line in list(self.lines))
 
+    def reaches(self, text: str, what: str, timeout: float) -> None:
+        """Until a line holds ``text``; an `up` that ends first fails the test with its output."""
+        wait_for(lambda: self.saw(text) or self.process.poll() is not None, what, timeout)
+        assert self.saw(text), f"up ended before {what}: {''.join(self.lines)}"
+
     def ctrl_c(self) -> None:
         os.killpg(self.process.pid, signal.SIGINT)
 
@@ -295,10 +300,10 @@ def test_ctrl_c_twice_during_the_boot_rolls_back(state_dir: Path, ctrl_c_spec: P
     """While the roles run on the nodes; the impatient user presses Ctrl-C again as the rollback starts."""
     image = retained_volume(state_dir, CTRL_C)
     up = Up(state_dir, ctrl_c_spec)
-    wait_for(lambda: up.saw("booting: head at '"), "a node's boot at one of its steps", timeout=180)
+    up.reaches("booting: head at '", "a node's boot at one of its steps", timeout=180)
     namespaces = namespaces_of(state_dir, CTRL_C)
     up.ctrl_c()
-    wait_for(lambda: up.saw("up interrupted: rolling back"), "the rollback starting", timeout=60)
+    up.reaches("up interrupted: rolling back", "the rollback starting", timeout=60)
     up.ctrl_c()
     code, out, err = up.end()
     assert not up.saw("booted ")
@@ -316,7 +321,7 @@ def test_ctrl_c_while_waiting_for_slurm_rolls_back(state_dir: Path, ctrl_c_spec:
              timeout=180)
     drain = ["scontrol", "update", "nodename=compute-0", "state=drain", "reason=fault test"]
     wait_for(lambda: node.run(head, drain, "drain", check=False).returncode == 0, "compute-0 drained", timeout=180)
-    wait_for(lambda: up.saw("waiting for Slurm compute nodes to register"), "up waiting for Slurm", timeout=180)
+    up.reaches("waiting for Slurm compute nodes to register", "up waiting for Slurm", timeout=180)
     namespaces = namespaces_of(state_dir, CTRL_C)
     up.ctrl_c()
     code, out, err = up.end()
