@@ -1,6 +1,7 @@
 """How a task ends when something goes wrong. The user's own mistakes and failed steps are errors of the toolkit's
-own types, each one line (exit 2 for input that cannot be right, 1 for a step that failed); any other exception is
-a bug in the toolkit, shown as one, with its traceback and exit code 1, never dressed as a mistake of the user's."""
+own types, each one line (exit 2 for input that cannot be right, 1 for a step that failed, 130 for a task the user
+stopped with Ctrl-C); any other exception is a bug in the toolkit, shown as one, with its traceback and exit code 1,
+never dressed as a mistake of the user's."""
 
 from __future__ import annotations
 
@@ -49,8 +50,11 @@ def task_errors(console: Console) -> Callable[[Callable[..., Any]], Callable[...
                     traceback.print_exc()
                     print(f"error: {BUG}", file=sys.stderr)
                     raise Exit(code=1) from None
+                from targets.errors import Interrupted
+
                 console.print(Text.assemble(("error:", "red"), " ", str(exc)), soft_wrap=True)
-                raise Exit(code=2 if isinstance(exc, bad_input) else 1) from None
+                raise Exit(code=2 if isinstance(exc, bad_input) else 130 if isinstance(exc, Interrupted) else 1
+                           ) from None
 
         return wrapper
 

@@ -25,6 +25,7 @@ from remote.ssh import node_of
 
 STDERR_TAIL_LINES = 20
 OPEN_TIMEOUT = 60.0  # s for the node to open a session: longer is a connection gone silent
+SETTLE = 1.0  # s a command without an exit status waits to see whether its connection is going down
 _CHUNK = 65536
 
 
@@ -99,8 +100,12 @@ def run(
     channel.close()
     if sender is not None:
         sender.join(timeout=5)
-    if exit_code == -1 and not transport.is_active():
-        raise _lost(name, step, "the connection closed before the command reported its exit code")
+    if exit_code == -1:
+        # no exit status: a command killed by a signal, or a dying transport, which closes its channels a moment
+        # before it says it is no longer active (paramiko's Transport.run): wait for that moment before deciding
+        transport.join(SETTLE)
+        if not transport.is_active():
+            raise _lost(name, step, "the connection closed before the command reported its exit code")
     result = Result(_decode(out), _decode(err), exit_code)
     if check and exit_code != 0:
         shown = tail(result.stderr) or tail(result.stdout) or "(no output)"

@@ -148,9 +148,14 @@ def _wait(pool: Pool, job_dir: str, pid: int, timeout: float, show: Callable[[st
     """Poll until the exit code is written; reconnect on a dropped connection; kill the run on timeout."""
     head = pool.head_name()
     start = time.monotonic()
+    client = pool.head()
     while time.monotonic() - start < timeout:
         try:
-            lines = run(pool.head(), _poll_command(job_dir, pid), node=head, step="follow spark job",
+            current = pool.head()
+            if current is not client:  # the pool found the connection dead and made a new one
+                client = current
+                show("the connection dropped, re-attaching to the running job")  # its pid is known: never resubmitted
+            lines = run(client, _poll_command(job_dir, pid), node=head, step="follow spark job",
                         timeout=POLL_TIMEOUT).stdout.splitlines()
         except _DROPPED:
             pool.reset(head)

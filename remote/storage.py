@@ -5,6 +5,7 @@ from __future__ import annotations
 import paramiko
 from rich.console import Console
 
+from remote.errors import ConnectionLost, RemoteError
 from remote.fanout import fan_out
 from remote.mounts import MountResult, mount_shared, mount_volume
 from remote.pool import Pool
@@ -18,11 +19,26 @@ def describe(result: MountResult) -> str:
 
 def mount_all(pool: Pool, console: Console | None = None) -> dict[str, list[str]]:
     """One worker per node, each node's progress on ``console``; fstab persistence only where the node owns its
-    /etc/fstab (not local). The shared file system's toolkit folder belongs to the SSH user, who runs the jobs."""
+    /etc/fstab (not local). The shared file system's toolkit folder belongs to the SSH user, who runs the jobs. A node
+    whose connection drops is mounted again on a new one, once."""
     outputs = pool.outputs
     persist = outputs.target != "local"
 
     def mount_node(client: paramiko.SSHClient, name: str) -> list[str]:
+        try:
+            return mount_each(client, name)
+        except ConnectionLost:
+            # mount.sh is safe to run again: it waits for a run still at work on the node (the one whose connection
+            # dropped), leaves what is mounted alone and never formats a device holding a file system
+            pool.reset(name)
+        try:
+            return mount_each(pool.client(name), name)
+        except ConnectionLost as again:
+            raise ConnectionLost(name, again.step, again.detail,
+                                 "run `invoke mount` again once the node answers: it mounts only what is missing "
+                                 "and never formats a volume that has a file system") from again
+
+    def mount_each(client: paramiko.SSHClient, name: str) -> list[str]:
         lines = []
         if outputs.shared:
             lines.append(describe(mount_shared(client, name, outputs.shared, persist, owner=outputs.ssh_user)))
@@ -32,4 +48,10 @@ def mount_all(pool: Pool, console: Console | None = None) -> dict[str, list[str]
         return lines
 
     names = [node.name for node in outputs.nodes()]
-    return fan_out(pool, names, mount_node, step="mount", console=console)
+    try:
+        return fan_out(pool, names, mount_node, step="mount", console=console)
+    except RemoteError as err:
+        failed = list(err.failures.values())
+        if len(failed) == 1 and isinstance(failed[0], RemoteError):
+            raise failed[0] from None  # one node failed: its own error, with its own remedy, is the whole story
+        raise

@@ -28,8 +28,12 @@ def netns_name(env_name: str, node: str) -> str:
     return f"chpc-{env_name}-{node}"
 
 
+def veth_prefix(env_name: str) -> str:
+    return f"ch{short_id(env_name)}n"
+
+
 def veth_name(env_name: str, index: int) -> str:
-    return f"ch{short_id(env_name)}n{index}"
+    return f"{veth_prefix(env_name)}{index}"
 
 
 def _routes_in_use() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -82,7 +86,12 @@ def bridge_exists(env_name: str) -> bool:
 
 
 def remove_all(env_name: str) -> None:
-    """Delete the namespaces (their veths go with them) and the bridge; safe to repeat."""
+    """Delete the veths, the namespaces and the bridge; safe to repeat. A veth is deleted by name, not left to go with
+    its namespace: the kernel frees a namespace, and the veth in it, only after its last process and a while later."""
+    links = json.loads(sh(["ip", "-j", "link"], "list links").stdout or "[]")
+    for link in links:
+        if link["ifname"].startswith(veth_prefix(env_name)):
+            sh(["ip", "link", "del", link["ifname"]], f"delete veth {link['ifname']}", check=False)
     for ns in existing_netns(env_name):
         sh(["ip", "netns", "del", ns], f"delete namespace {ns}", check=False)
     if bridge_exists(env_name):

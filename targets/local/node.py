@@ -7,6 +7,7 @@ so daemons of different nodes never share pid files, sockets, spools, logs or co
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -71,6 +72,18 @@ def start(env_name: str, node: str, node_dir: Path, keep: Sequence[Path] = (), t
     with log:
         unshare = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                    start_new_session=True)
+    try:
+        return _ready_init(unshare, node, node_dir, ready, timeout)
+    except BaseException:
+        # not journaled yet, and before its init runs it is not even found by its command line: a failed or
+        # interrupted start takes its own processes down (their session is theirs alone)
+        with contextlib.suppress(ProcessLookupError):  # its init failed: nothing of it is left
+            os.killpg(unshare.pid, signal.SIGKILL)
+        raise
+
+
+def _ready_init(unshare: subprocess.Popen[bytes], node: str, node_dir: Path, ready: Path, timeout: float) -> int:
+    """The init's host PID once it has written ``ready``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if unshare.poll() is not None:
@@ -111,5 +124,16 @@ def kill(init_pid: int, timeout: float = 10) -> None:
         return
     os.kill(init_pid, signal.SIGKILL)
     deadline = time.monotonic() + timeout
-    while alive(init_pid) and time.monotonic() < deadline:
+    while not _ended(init_pid) and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def _ended(pid: int) -> bool:
+    """Gone or a zombie. Not "no longer node_init.py": a dying init loses its command line first, then waits for the
+    kernel to end every other process of its namespace, which still hold the node's network namespace (and its veth)
+    until they are gone; only then is it a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")

@@ -28,11 +28,12 @@ from remote.progress import progress
 from spec.environment import Environment
 from spec.outputs import ComputeMachine, Node, Outputs, SharedFs, SparkCluster, Volume
 from targets.backend import Record
-from targets.errors import TargetError
+from targets.errors import Interrupted, TargetError
 from targets.local import boot, host_filter, keys, network, node, volumes
 from targets.local.backend import BACKEND
 from targets.local.commands import LocalError
 from targets.local.journal import Journal
+from targets.local.uninterrupted import sigint_ignored
 from targets.state import (
     JOURNAL,
     LOCK,
@@ -91,10 +92,25 @@ def up(env: Environment, console: Console) -> Outputs:
         destroy(env.name, console, keep_lock=True)
     try:
         return _build(env, console)
-    except BaseException:
-        console.print(f"up failed: rolling back environment {env.name!r}", style="red")
-        destroy(env.name, console)
+    except BaseException as exc:
+        with sigint_ignored():  # first of all: a second Ctrl-C must not stop the rollback half way
+            _roll_back(env, console, interrupted=isinstance(exc, KeyboardInterrupt))
         raise
+
+
+def _roll_back(env: Environment, console: Console, *, interrupted: bool) -> None:
+    """Take down what a failed or interrupted ``up`` built; an interrupted one then ends in one line saying so."""
+    name = env.name
+    console.print(f"up {'interrupted' if interrupted else 'failed'}: rolling back environment {name!r}", style="red")
+    try:
+        destroy(name, console)
+    except Exception as exc:
+        raise LocalError(f"up of {name!r} {'interrupted' if interrupted else 'failed'} and its rollback failed: {exc}; "
+                         f"run `invoke destroy --name {name}`") from exc
+    if interrupted:
+        kept = [volume.name for volume in env.storage.volumes if volume.retain]
+        raise Interrupted(f"up of {name!r} interrupted (Ctrl-C): rolled back, nothing of it is left" +
+                          (f" but its retained volumes ({', '.join(kept)})" if kept else "")) from None
 
 
 def _require_same_spec(env: Environment) -> None:

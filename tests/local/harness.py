@@ -15,6 +15,7 @@ from pydantic import TypeAdapter
 
 from spec.environment import Name
 from spec.outputs import Outputs
+from tests.contract import assert_contract
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,13 +62,30 @@ def taken_down_if_failing(state_dir: Path, name: str) -> Iterator[None]:
         raise
 
 
-def write_spec(path: Path, name: str, *, compute: int = 2, retain: bool = False, size_gb: int = 1) -> Path:
+def write_spec(path: Path, name: str, *, compute: int = 2, retain: bool = False, size_gb: int = 1,
+               spark: bool = False) -> Path:
     path.write_text(json.dumps({
         "name": name, "target": "local", "compute": {"count": compute},
         "storage": {"volumes": [{"name": "scratch", "size_gb": size_gb, "mount": "/scratch", "retain": retain}],
                     "shared": {"kind": "local", "mount": "/shared"}},
+        **({"spark": {}} if spark else {}),
     }))
     return path
+
+
+@contextmanager
+def environment(state_dir: Path, spec: Path, name: str) -> Iterator[Outputs]:
+    """`invoke up --spec` then its contract; `invoke destroy` at the end, checked to leave nothing behind."""
+    namespaces: set[str] = set()
+    try:
+        up = invoke(state_dir, "up", "--spec", str(spec))
+        assert up.returncode == 0, up.stdout + up.stderr
+        namespaces = pid_namespaces(state_dir, name)
+        yield assert_contract(Outputs.load(state_dir / name / "outputs.json"))
+    finally:
+        gone = invoke(state_dir, "destroy", "--name", name)
+        assert gone.returncode == 0, gone.stdout + gone.stderr
+        assert leftovers(state_dir, name, namespaces) == []
 
 
 def pid_namespaces(state_dir: Path, name: str) -> set[str]:

@@ -22,8 +22,7 @@ from remote.pool import Pool
 from remote.run import run
 from remote.spark_job import submit_local
 from spec.outputs import Outputs
-from tests.contract import assert_contract
-from tests.local.harness import ROOT, invoke, leftovers, pid_namespaces, run_name, write_spec
+from tests.local.harness import ROOT, environment, invoke, run_name, write_spec
 
 pytestmark = pytest.mark.local_cluster
 
@@ -36,20 +35,11 @@ MASTER_JSON = "import urllib.request; print(urllib.request.urlopen('http://head:
 @pytest.fixture(scope="module")
 def spark_env(state_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outputs]:
     """1 head (master) + 2 compute nodes (a worker each), storage mounted; destroyed with nothing left."""
-    spec = write_spec(tmp_path_factory.mktemp("spec") / "spark.json", NAME)
-    spec.write_text(json.dumps({**json.loads(spec.read_text()), "spark": {}}))
-    namespaces: set[str] = set()
-    try:
-        up = invoke(state_dir, "up", "--spec", str(spec))
-        assert up.returncode == 0, up.stdout + up.stderr
-        namespaces = pid_namespaces(state_dir, NAME)
+    with environment(state_dir, write_spec(tmp_path_factory.mktemp("spec") / "spark.json", NAME, spark=True),
+                     NAME) as outputs:
         mounted = invoke(state_dir, "mount", "--name", NAME)
         assert mounted.returncode == 0, mounted.stdout + mounted.stderr
-        yield assert_contract(Outputs.load(state_dir / NAME / "outputs.json"))
-    finally:
-        gone = invoke(state_dir, "destroy", "--name", NAME)
-        assert gone.returncode == 0, gone.stdout + gone.stderr
-        assert leftovers(state_dir, NAME, namespaces) == []
+        yield outputs
 
 
 def read_parts(folder: Path) -> list[str]:

@@ -175,6 +175,10 @@ elasticfilesystem:ClientRootAccess; Azure Files NFS: root squash off), or create
   echo "source=$shown"; echo "fs_type=$type"; echo "already_mounted=$already"
 }
 
+# One run at a time on a node: a run whose SSH connection dropped may still be at work when `invoke mount` runs
+# again (or the boot's run when the user's starts), and two runs that both found a device blank would both format it.
+exec 9> /run/chpc-mount.lock
+flock 9
 what=${1:-}
 [ $# -gt 0 ] && shift
 case "$what" in
