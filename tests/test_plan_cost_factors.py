@@ -60,3 +60,31 @@ def test_an_emr_fleets_capacity_in_weighted_units_is_whole_instances_rounded_up(
     (line,) = estimate([task_fleet], PRICES).lines
     assert line.quantity == instances
     assert line.per_hour_usd == pytest.approx(PRICES.instance_hour("m5.xlarge") * instances)
+
+
+EMR_NOTE = "EC2 part only: the EMR per-instance fee is not included"
+
+
+@pytest.mark.parametrize(("inputs", "instances", "note"), [
+    ({"instanceType": "m5.xlarge", "instanceCount": 2, "bidPrice": "0.1"}, 2,
+     f"{EMR_NOTE}; spot nodes priced at on-demand (an upper bound)"),
+    ({"instanceType": "m5.xlarge"}, 1, EMR_NOTE),  # no instanceCount: EMR's default of one
+])
+def test_an_emr_group_is_its_instances_at_on_demand_prices(inputs: dict[str, Any], instances: int,
+                                                           note: str) -> None:
+    group = resource("aws:emr/instanceGroup:InstanceGroup", "tasks", **inputs)
+    price = PRICES.instance_hour("m5.xlarge")
+    assert estimate([group], PRICES).lines == [
+        CostLine("tasks", "aws:emr/instanceGroup:InstanceGroup", f"m5.xlarge on-demand × {instances} (EMR task group)",
+                 instances, "instance-hour", price, pytest.approx(price * instances), note)]
+
+
+@pytest.mark.parametrize(("spot", "note"), [
+    (0, EMR_NOTE), (2, f"{EMR_NOTE}; spot capacity priced at on-demand (an upper bound)")])
+def test_an_emr_fleet_without_weights_counts_one_instance_per_unit(spot: int, note: str) -> None:
+    task_fleet = resource("aws:emr/instanceFleet:InstanceFleet", "tasks", targetOnDemandCapacity=3,
+                          targetSpotCapacity=spot, instanceTypeConfigs=[{"instanceType": "m5.xlarge"}])
+    price = PRICES.instance_hour("m5.xlarge")
+    assert estimate([task_fleet], PRICES).lines == [
+        CostLine("tasks", "aws:emr/instanceFleet:InstanceFleet", f"m5.xlarge on-demand × {3 + spot} (EMR task fleet)",
+                 3 + spot, "instance-hour", price, pytest.approx(price * (3 + spot)), note)]
