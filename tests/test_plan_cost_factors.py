@@ -88,3 +88,16 @@ def test_an_emr_fleet_without_weights_counts_one_instance_per_unit(spot: int, no
     assert estimate([task_fleet], PRICES).lines == [
         CostLine("tasks", "aws:emr/instanceFleet:InstanceFleet", f"m5.xlarge on-demand × {3 + spot} (EMR task fleet)",
                  3 + spot, "instance-hour", price, pytest.approx(price * (3 + spot)), note)]
+
+
+@pytest.mark.parametrize(("provider", "priced"), [("FARGATE_SPOT", True), ("FARGATE", True), ("my-ec2-asg", False)])
+def test_a_service_on_a_fargate_capacity_provider_pays_its_tasks(provider: str, priced: bool) -> None:
+    """No launchType: the capacity provider strategy says where the tasks run (on EC2 they are those instances)."""
+    definition = resource("aws:ecs/taskDefinition:TaskDefinition", "app", cpu="2048", memory="4096")
+    service = resource("aws:ecs/service:Service", "svc", desiredCount=3,
+                       taskDefinition="arn:aws:ecs:task-definition:app",
+                       capacityProviderStrategies=[{"capacityProvider": provider, "weight": 1}])
+    rate = 2 * PRICES.fargate_vcpu_hour + 4 * PRICES.fargate_gb_hour
+    expected = [CostLine("svc", "aws:ecs/service:Service", "Fargate task (2 vCPU, 4 GB) × 3", 3, "task-hour",
+                         pytest.approx(rate), pytest.approx(3 * rate))]
+    assert estimate([definition, service], PRICES).lines == (expected if priced else [])
