@@ -101,3 +101,22 @@ def test_a_service_on_a_fargate_capacity_provider_pays_its_tasks(provider: str, 
     expected = [CostLine("svc", "aws:ecs/service:Service", "Fargate task (2 vCPU, 4 GB) × 3", 3, "task-hour",
                          pytest.approx(rate), pytest.approx(3 * rate))]
     assert estimate([definition, service], PRICES).lines == (expected if priced else [])
+
+
+def test_a_fargate_service_whose_task_definition_is_not_in_the_plan_is_named_unpriced() -> None:
+    service = resource("aws:ecs/service:Service", "svc", launchType="FARGATE", desiredCount=2,
+                       taskDefinition="arn:aws:ecs:task-definition:elsewhere")
+    cost = estimate([service], PRICES)
+    assert cost.lines == [CostLine("svc", "aws:ecs/service:Service", "Fargate tasks × 2", 2, "task-hour", None, None,
+                                   "task definition not found in the plan")]
+    assert (cost.per_hour_usd, cost.unpriced) == (0, cost.lines)
+
+
+def test_a_fargate_service_without_a_desired_count_runs_one_task() -> None:
+    definition = resource("aws:ecs/taskDefinition:TaskDefinition", "app", cpu="512", memory="1024")
+    service = resource("aws:ecs/service:Service", "svc", launchType="FARGATE",
+                       taskDefinition="arn:aws:ecs:task-definition:app")
+    (line,) = estimate([definition, service], PRICES).lines
+    rate = 0.5 * PRICES.fargate_vcpu_hour + 1 * PRICES.fargate_gb_hour
+    assert (line.item, line.quantity) == ("Fargate task (0.5 vCPU, 1 GB) × 1", 1)
+    assert line.per_hour_usd == pytest.approx(rate)
