@@ -120,3 +120,17 @@ def test_a_fargate_service_without_a_desired_count_runs_one_task() -> None:
     rate = 0.5 * PRICES.fargate_vcpu_hour + 1 * PRICES.fargate_gb_hour
     assert (line.item, line.quantity) == ("Fargate task (0.5 vCPU, 1 GB) × 1", 1)
     assert line.per_hour_usd == pytest.approx(rate)
+
+
+def test_a_fargate_service_may_name_its_task_definition_by_family_alone() -> None:
+    definition = resource("aws:ecs/taskDefinition:TaskDefinition", "app", cpu="1024", memory="2048")
+    service = resource("aws:ecs/service:Service", "svc", launchType="FARGATE", desiredCount=1, taskDefinition="app")
+    (line,) = estimate([definition, service], PRICES).lines
+    assert line.per_hour_usd == pytest.approx(PRICES.fargate_vcpu_hour + 2 * PRICES.fargate_gb_hour)
+
+
+def test_a_new_efs_file_system_costs_nothing_until_it_stores_data() -> None:
+    rate = PRICES.efs_standard_gb_month
+    assert estimate([resource("aws:efs/fileSystem:FileSystem", "shared")], PRICES).lines == [
+        CostLine("shared", "aws:efs/fileSystem:FileSystem", "EFS standard storage, 0 GB stored", 0, "GB-month", rate,
+                 0.0, f"EFS billed per GB stored (${rate}/GB-month); a new file system stores 0 GB")]
