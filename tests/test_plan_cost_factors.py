@@ -134,3 +134,12 @@ def test_a_new_efs_file_system_costs_nothing_until_it_stores_data() -> None:
     assert estimate([resource("aws:efs/fileSystem:FileSystem", "shared")], PRICES).lines == [
         CostLine("shared", "aws:efs/fileSystem:FileSystem", "EFS standard storage, 0 GB stored", 0, "GB-month", rate,
                  0.0, f"EFS billed per GB stored (${rate}/GB-month); a new file system stores 0 GB")]
+
+
+def test_a_nat_gateway_and_an_elastic_ip_are_one_line_each_per_hour() -> None:
+    nat, eip = "aws:ec2/natGateway:NatGateway", "aws:ec2/eip:Eip"
+    assert estimate([resource(nat, "nat"), resource(eip, "nat-ip")], PRICES).lines == [
+        CostLine("nat", nat, "NAT gateway", 1, "gateway-hour", PRICES.nat_gateway_hour, PRICES.nat_gateway_hour,
+                 f"plus ${PRICES.nat_gateway_gb}/GB processed, not estimated"),
+        CostLine("nat-ip", eip, "public IPv4 address", 1, "address-hour", PRICES.public_ipv4_hour,
+                 PRICES.public_ipv4_hour)]
