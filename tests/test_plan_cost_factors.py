@@ -143,3 +143,21 @@ def test_a_nat_gateway_and_an_elastic_ip_are_one_line_each_per_hour() -> None:
                  f"plus ${PRICES.nat_gateway_gb}/GB processed, not estimated"),
         CostLine("nat-ip", eip, "public IPv4 address", 1, "address-hour", PRICES.public_ipv4_hour,
                  PRICES.public_ipv4_hour)]
+
+
+def test_a_fleet_without_desired_capacity_runs_its_minimum() -> None:
+    template = resource("aws:ec2/launchTemplate:LaunchTemplate", "compute", TEMPLATE_ID, instanceType="c5.large")
+    group = resource("aws:autoscaling/group:Group", "compute-asg", minSize=3, launchTemplate={"id": TEMPLATE_ID})
+    (line,) = estimate([template, group], PRICES).lines
+    assert (line.quantity, line.per_hour_usd) == (3, pytest.approx(3 * PRICES.instance_hour("c5.large")))
+
+
+def test_a_mixed_instances_fleet_is_priced_as_its_first_override() -> None:
+    template = resource("aws:ec2/launchTemplate:LaunchTemplate", "compute", TEMPLATE_ID, instanceType="c5.large")
+    policy = {"launchTemplate": {"launchTemplateSpecification": {"launchTemplateId": TEMPLATE_ID},
+                                 "overrides": [{"weightedCapacity": "1"}, {"instanceType": "m5.xlarge"},
+                                               {"instanceType": "c5.large"}]}}
+    group = resource("aws:autoscaling/group:Group", "compute-asg", desiredCapacity=2, mixedInstancesPolicy=policy)
+    (line,) = estimate([template, group], PRICES).lines
+    assert line.item == "m5.xlarge on-demand × 2 (launch template × desired capacity)"
+    assert line.per_hour_usd == pytest.approx(2 * PRICES.instance_hour("m5.xlarge"))
