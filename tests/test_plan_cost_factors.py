@@ -161,3 +161,19 @@ def test_a_mixed_instances_fleet_is_priced_as_its_first_override() -> None:
     (line,) = estimate([template, group], PRICES).lines
     assert line.item == "m5.xlarge on-demand × 2 (launch template × desired capacity)"
     assert line.per_hour_usd == pytest.approx(2 * PRICES.instance_hour("m5.xlarge"))
+
+
+def test_a_fleet_whose_launch_template_is_not_in_the_plan_is_named_unpriced() -> None:
+    group = resource("aws:autoscaling/group:Group", "compute-asg", desiredCapacity=2, launchTemplate={"id": "lt-x"})
+    (line,) = estimate([group], PRICES).lines
+    assert (line.item, line.per_hour_usd) == ("unknown type on-demand × 2 (launch template × desired capacity)", None)
+
+
+def test_a_fleet_volume_mapped_without_a_device_name_is_called_volume() -> None:
+    (volume,) = items(fleet(2, False, {"volumeSize": 10, "volumeType": "gp3"}), "GB")
+    template = resource("aws:ec2/launchTemplate:LaunchTemplate", "compute", TEMPLATE_ID, instanceType="c5.large",
+                        blockDeviceMappings=[{"ebs": {"volumeSize": 10, "volumeType": "gp3"}}])
+    group = resource("aws:autoscaling/group:Group", "compute-asg", desiredCapacity=2,
+                     launchTemplate={"id": TEMPLATE_ID})
+    (unnamed,) = items(estimate([template, group], PRICES).lines, "GB")
+    assert (volume.item, unnamed.item) == ("gp3 /dev/sdf × 2, 10 GB each", "gp3 volume × 2, 10 GB each")
