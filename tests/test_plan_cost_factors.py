@@ -177,3 +177,16 @@ def test_a_fleet_volume_mapped_without_a_device_name_is_called_volume() -> None:
                      launchTemplate={"id": TEMPLATE_ID})
     (unnamed,) = items(estimate([template, group], PRICES).lines, "GB")
     assert (volume.item, unnamed.item) == ("gp3 /dev/sdf × 2, 10 GB each", "gp3 volume × 2, 10 GB each")
+
+
+def test_an_instance_from_a_launch_template_pays_its_type_its_root_and_each_ebs_device() -> None:
+    template = resource("aws:ec2/launchTemplate:LaunchTemplate", "head-lt", TEMPLATE_ID, instanceType="c5.large")
+    head = resource("aws:ec2/instance:Instance", "head", launchTemplate={"id": TEMPLATE_ID},
+                    rootBlockDevice={"volumeSize": 20, "volumeType": "gp3"},
+                    ebsBlockDevices=[{"deviceName": "/dev/sdf", "volumeSize": 100, "volumeType": "gp3"},
+                                     {"volumeSize": 50, "volumeType": "gp2"}])
+    lines = estimate([template, head], PRICES).lines
+    assert [(line.resource, line.item) for line in lines] == [
+        ("head", "c5.large on-demand"), ("head", "gp3 root volume, 20 GB"), ("head", "gp3 volume /dev/sdf, 100 GB"),
+        ("head", "gp2 volume, 50 GB")]
+    assert lines[0].per_hour_usd == PRICES.instance_hour("c5.large")
