@@ -184,7 +184,7 @@ def test_an_instance_from_a_launch_template_pays_its_type_its_root_and_each_ebs_
     head = resource("aws:ec2/instance:Instance", "head", launchTemplate={"id": TEMPLATE_ID},
                     rootBlockDevice={"volumeSize": 20, "volumeType": "gp3"},
                     ebsBlockDevices=[{"deviceName": "/dev/sdf", "volumeSize": 100, "volumeType": "gp3"},
-                                     {"volumeSize": 50, "volumeType": "gp2"}])
+                                     {"volumeSize": 50}])  # no type: EC2 makes it gp2
     lines = estimate([template, head], PRICES).lines
     assert [(line.resource, line.item) for line in lines] == [
         ("head", "c5.large on-demand"), ("head", "gp3 root volume, 20 GB"), ("head", "gp3 volume /dev/sdf, 100 GB"),
