@@ -152,15 +152,19 @@ def test_a_fleet_without_desired_capacity_runs_its_minimum() -> None:
     assert (line.quantity, line.per_hour_usd) == (3, pytest.approx(3 * PRICES.instance_hour("c5.large")))
 
 
-def test_a_mixed_instances_fleet_is_priced_as_its_first_override() -> None:
+@pytest.mark.parametrize(("overrides", "priced_as"), [
+    ([{"weightedCapacity": "1"}, {"instanceType": "m5.xlarge"}, {"instanceType": "c5.large"}], "m5.xlarge"),
+    ([{"weightedCapacity": "1"}], "c5.large"),  # no override names a type: the launch template's
+])
+def test_a_mixed_instances_fleet_is_priced_as_its_first_override_with_a_type(overrides: list[dict[str, str]],
+                                                                            priced_as: str) -> None:
     template = resource("aws:ec2/launchTemplate:LaunchTemplate", "compute", TEMPLATE_ID, instanceType="c5.large")
     policy = {"launchTemplate": {"launchTemplateSpecification": {"launchTemplateId": TEMPLATE_ID},
-                                 "overrides": [{"weightedCapacity": "1"}, {"instanceType": "m5.xlarge"},
-                                               {"instanceType": "c5.large"}]}}
+                                 "overrides": overrides}}
     group = resource("aws:autoscaling/group:Group", "compute-asg", desiredCapacity=2, mixedInstancesPolicy=policy)
     (line,) = estimate([template, group], PRICES).lines
-    assert line.item == "m5.xlarge on-demand × 2 (launch template × desired capacity)"
-    assert line.per_hour_usd == pytest.approx(2 * PRICES.instance_hour("m5.xlarge"))
+    assert line.item == f"{priced_as} on-demand × 2 (launch template × desired capacity)"
+    assert line.per_hour_usd == pytest.approx(2 * PRICES.instance_hour(priced_as))
 
 
 def test_a_fleet_whose_launch_template_is_not_in_the_plan_is_named_unpriced() -> None:
@@ -172,7 +176,7 @@ def test_a_fleet_whose_launch_template_is_not_in_the_plan_is_named_unpriced() ->
 def test_a_fleet_volume_mapped_without_a_device_name_is_called_volume() -> None:
     (volume,) = items(fleet(2, False, {"volumeSize": 10, "volumeType": "gp3"}), "GB")
     template = resource("aws:ec2/launchTemplate:LaunchTemplate", "compute", TEMPLATE_ID, instanceType="c5.large",
-                        blockDeviceMappings=[{"ebs": {"volumeSize": 10, "volumeType": "gp3"}}])
+                        blockDeviceMappings=[{"ebs": {"volumeSize": 10}}])  # no type: priced as gp3
     group = resource("aws:autoscaling/group:Group", "compute-asg", desiredCapacity=2,
                      launchTemplate={"id": TEMPLATE_ID})
     (unnamed,) = items(estimate([template, group], PRICES).lines, "GB")
@@ -182,11 +186,20 @@ def test_a_fleet_volume_mapped_without_a_device_name_is_called_volume() -> None:
 def test_an_instance_from_a_launch_template_pays_its_type_its_root_and_each_ebs_device() -> None:
     template = resource("aws:ec2/launchTemplate:LaunchTemplate", "head-lt", TEMPLATE_ID, instanceType="c5.large")
     head = resource("aws:ec2/instance:Instance", "head", launchTemplate={"id": TEMPLATE_ID},
-                    rootBlockDevice={"volumeSize": 20, "volumeType": "gp3"},
+                    associatePublicIpAddress=True, rootBlockDevice={"volumeSize": 20, "volumeType": "gp3"},
                     ebsBlockDevices=[{"deviceName": "/dev/sdf", "volumeSize": 100, "volumeType": "gp3"},
-                                     {"volumeSize": 50}])  # no type: EC2 makes it gp2
+                                     {"volumeSize": 50}])  # no type: priced as gp2
     lines = estimate([template, head], PRICES).lines
     assert [(line.resource, line.item) for line in lines] == [
         ("head", "c5.large on-demand"), ("head", "gp3 root volume, 20 GB"), ("head", "gp3 volume /dev/sdf, 100 GB"),
-        ("head", "gp2 volume, 50 GB")]
+        ("head", "gp2 volume, 50 GB"), ("head", "public IPv4 address")]
+    assert (lines[-1].quantity, lines[-1].per_hour_usd) == (1, PRICES.public_ipv4_hour)
     assert lines[0].per_hour_usd == PRICES.instance_hour("c5.large")
+
+
+def test_a_task_definition_without_task_level_cpu_and_memory_costs_nothing_on_fargate() -> None:
+    """Such a definition cannot run on Fargate at all; the plan prices it at nothing rather than guess a size."""
+    definition = resource("aws:ecs/taskDefinition:TaskDefinition", "app")
+    service = resource("aws:ecs/service:Service", "svc", launchType="FARGATE", desiredCount=1, taskDefinition="app")
+    (line,) = estimate([definition, service], PRICES).lines
+    assert (line.item, line.per_hour_usd) == ("Fargate task (0 vCPU, 0 GB) × 1", 0)
