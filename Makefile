@@ -6,7 +6,7 @@ APT_PACKAGES := slurm-wlm munge openmpi-bin libopenmpi-dev gcc openssh-server op
 	iproute2 util-linux mount e2fsprogs xfsprogs procps openjdk-17-jre-headless \
 	g++ gfortran make cmake python3-mpi4py systemd openssl libfabric-bin nftables
 
-.PHONY: setup packages venv azurite demo test lint bench mutate
+.PHONY: setup packages venv azurite demo test lint bench
 setup: requirements.txt packages venv azurite
 
 # Pulumi's pip toolchain installs requirements.txt into the .venv it creates on a fresh clone (Pulumi.yaml);
@@ -64,6 +64,7 @@ bench: setup
 # Mutation testing of remote/mounts.py, remote/ssh.py, components/security.py and targets/plan/cost.py ([tool.mutmut]
 # in pyproject.toml); mutants/ keeps each mutant's result, so a second run tests only what changed since.
 MUTATE_CHILDREN ?= 2
+.PHONY: mutate
 mutate: setup
 	$(VENV)/bin/mutmut run --max-children $(MUTATE_CHILDREN)
 	@echo "mutants not killed (\`$(VENV)/bin/mutmut show NAME\` shows one):"
