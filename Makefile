@@ -62,3 +62,12 @@ test: setup
 
 bench: setup
 	$(VENV)/bin/python benchmarks/local_cluster.py
+
+# Mutation testing of remote/mounts.py, remote/ssh.py, components/security.py and targets/plan/cost.py ([tool.mutmut]
+# in pyproject.toml); mutants/ keeps each mutant's result, so a second run tests only what changed since.
+MUTATE_CHILDREN ?= 2
+.PHONY: mutate
+mutate: setup
+	$(VENV)/bin/mutmut run --max-children $(MUTATE_CHILDREN)
+	@echo "mutants not killed (\`$(VENV)/bin/mutmut show NAME\` shows one):"
+	@$(VENV)/bin/mutmut results

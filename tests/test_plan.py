@@ -312,6 +312,9 @@ def test_json_shape():
     assert document["cost"]["source"] == "offline table recorded 2026-11-22"
     assert list(document["cost"]["lines"][0]) == ["resource", "type", "item", "quantity", "unit", "unit_usd",
                                                   "per_hour_usd", "per_day_usd", "note"]
+    by_resource = {(line["resource"], line["item"]): line for line in document["cost"]["lines"]}
+    nat = by_resource[("hpc-nat", "NAT gateway")]
+    assert (nat["per_hour_usd"], nat["per_day_usd"]) == (round(NAT_HOUR, 6), round(24 * NAT_HOUR, 6))
     assert document["findings"][0]["rule"] == "imdsv2-required"
     assert list(document["findings"][0]) == ["rule", "severity", "resource", "message"]
     assert json.loads(json.dumps(document)) == document

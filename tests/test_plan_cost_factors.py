@@ -60,3 +60,146 @@ def test_an_emr_fleets_capacity_in_weighted_units_is_whole_instances_rounded_up(
     (line,) = estimate([task_fleet], PRICES).lines
     assert line.quantity == instances
     assert line.per_hour_usd == pytest.approx(PRICES.instance_hour("m5.xlarge") * instances)
+
+
+EMR_NOTE = "EC2 part only: the EMR per-instance fee is not included"
+
+
+@pytest.mark.parametrize(("inputs", "instances", "note"), [
+    ({"instanceType": "m5.xlarge", "instanceCount": 2, "bidPrice": "0.1"}, 2,
+     f"{EMR_NOTE}; spot nodes priced at on-demand (an upper bound)"),
+    ({"instanceType": "m5.xlarge"}, 1, EMR_NOTE),  # no instanceCount: EMR's default of one
+])
+def test_an_emr_group_is_its_instances_at_on_demand_prices(inputs: dict[str, Any], instances: int,
+                                                           note: str) -> None:
+    group = resource("aws:emr/instanceGroup:InstanceGroup", "tasks", **inputs)
+    price = PRICES.instance_hour("m5.xlarge")
+    assert estimate([group], PRICES).lines == [
+        CostLine("tasks", "aws:emr/instanceGroup:InstanceGroup", f"m5.xlarge on-demand × {instances} (EMR task group)",
+                 instances, "instance-hour", price, pytest.approx(price * instances), note)]
+
+
+@pytest.mark.parametrize(("spot", "note"), [
+    (0, EMR_NOTE), (2, f"{EMR_NOTE}; spot capacity priced at on-demand (an upper bound)")])
+def test_an_emr_fleet_without_weights_counts_one_instance_per_unit(spot: int, note: str) -> None:
+    task_fleet = resource("aws:emr/instanceFleet:InstanceFleet", "tasks", targetOnDemandCapacity=3,
+                          targetSpotCapacity=spot, instanceTypeConfigs=[{"instanceType": "m5.xlarge"}])
+    price = PRICES.instance_hour("m5.xlarge")
+    assert estimate([task_fleet], PRICES).lines == [
+        CostLine("tasks", "aws:emr/instanceFleet:InstanceFleet", f"m5.xlarge on-demand × {3 + spot} (EMR task fleet)",
+                 3 + spot, "instance-hour", price, pytest.approx(price * (3 + spot)), note)]
+
+
+@pytest.mark.parametrize(("provider", "priced"), [("FARGATE_SPOT", True), ("FARGATE", True), ("my-ec2-asg", False)])
+def test_a_service_on_a_fargate_capacity_provider_pays_its_tasks(provider: str, priced: bool) -> None:
+    """No launchType: the capacity provider strategy says where the tasks run (on EC2 they are those instances)."""
+    definition = resource("aws:ecs/taskDefinition:TaskDefinition", "app", cpu="2048", memory="4096")
+    service = resource("aws:ecs/service:Service", "svc", desiredCount=3,
+                       taskDefinition="arn:aws:ecs:task-definition:app",
+                       capacityProviderStrategies=[{"capacityProvider": provider, "weight": 1}])
+    rate = 2 * PRICES.fargate_vcpu_hour + 4 * PRICES.fargate_gb_hour
+    expected = [CostLine("svc", "aws:ecs/service:Service", "Fargate task (2 vCPU, 4 GB) × 3", 3, "task-hour",
+                         pytest.approx(rate), pytest.approx(3 * rate))]
+    assert estimate([definition, service], PRICES).lines == (expected if priced else [])
+
+
+def test_a_fargate_service_whose_task_definition_is_not_in_the_plan_is_named_unpriced() -> None:
+    service = resource("aws:ecs/service:Service", "svc", launchType="FARGATE", desiredCount=2,
+                       taskDefinition="arn:aws:ecs:task-definition:elsewhere")
+    cost = estimate([service], PRICES)
+    assert cost.lines == [CostLine("svc", "aws:ecs/service:Service", "Fargate tasks × 2", 2, "task-hour", None, None,
+                                   "task definition not found in the plan")]
+    assert (cost.per_hour_usd, cost.unpriced) == (0, cost.lines)
+
+
+def test_a_fargate_service_without_a_desired_count_runs_one_task() -> None:
+    definition = resource("aws:ecs/taskDefinition:TaskDefinition", "app", cpu="512", memory="1024")
+    service = resource("aws:ecs/service:Service", "svc", launchType="FARGATE",
+                       taskDefinition="arn:aws:ecs:task-definition:app")
+    (line,) = estimate([definition, service], PRICES).lines
+    rate = 0.5 * PRICES.fargate_vcpu_hour + 1 * PRICES.fargate_gb_hour
+    assert (line.item, line.quantity) == ("Fargate task (0.5 vCPU, 1 GB) × 1", 1)
+    assert line.per_hour_usd == pytest.approx(rate)
+
+
+def test_a_fargate_service_may_name_its_task_definition_by_family_alone() -> None:
+    definition = resource("aws:ecs/taskDefinition:TaskDefinition", "app", cpu="1024", memory="2048")
+    service = resource("aws:ecs/service:Service", "svc", launchType="FARGATE", desiredCount=1, taskDefinition="app")
+    (line,) = estimate([definition, service], PRICES).lines
+    assert line.per_hour_usd == pytest.approx(PRICES.fargate_vcpu_hour + 2 * PRICES.fargate_gb_hour)
+
+
+def test_a_new_efs_file_system_costs_nothing_until_it_stores_data() -> None:
+    rate = PRICES.efs_standard_gb_month
+    assert estimate([resource("aws:efs/fileSystem:FileSystem", "shared")], PRICES).lines == [
+        CostLine("shared", "aws:efs/fileSystem:FileSystem", "EFS standard storage, 0 GB stored", 0, "GB-month", rate,
+                 0.0, f"EFS billed per GB stored (${rate}/GB-month); a new file system stores 0 GB")]
+
+
+def test_a_nat_gateway_and_an_elastic_ip_are_one_line_each_per_hour() -> None:
+    nat, eip = "aws:ec2/natGateway:NatGateway", "aws:ec2/eip:Eip"
+    assert estimate([resource(nat, "nat"), resource(eip, "nat-ip")], PRICES).lines == [
+        CostLine("nat", nat, "NAT gateway", 1, "gateway-hour", PRICES.nat_gateway_hour, PRICES.nat_gateway_hour,
+                 f"plus ${PRICES.nat_gateway_gb}/GB processed, not estimated"),
+        CostLine("nat-ip", eip, "public IPv4 address", 1, "address-hour", PRICES.public_ipv4_hour,
+                 PRICES.public_ipv4_hour)]
+
+
+def test_a_fleet_without_desired_capacity_runs_its_minimum() -> None:
+    template = resource("aws:ec2/launchTemplate:LaunchTemplate", "compute", TEMPLATE_ID, instanceType="c5.large")
+    group = resource("aws:autoscaling/group:Group", "compute-asg", minSize=3, launchTemplate={"id": TEMPLATE_ID})
+    (line,) = estimate([template, group], PRICES).lines
+    assert (line.quantity, line.per_hour_usd) == (3, pytest.approx(3 * PRICES.instance_hour("c5.large")))
+
+
+@pytest.mark.parametrize(("overrides", "priced_as"), [
+    ([{"weightedCapacity": "1"}, {"instanceType": "m5.xlarge"}, {"instanceType": "c5.large"}], "m5.xlarge"),
+    ([{"weightedCapacity": "1"}], "c5.large"),  # no override names a type: the launch template's
+])
+def test_a_mixed_instances_fleet_is_priced_as_its_first_override_with_a_type(overrides: list[dict[str, str]],
+                                                                            priced_as: str) -> None:
+    template = resource("aws:ec2/launchTemplate:LaunchTemplate", "compute", TEMPLATE_ID, instanceType="c5.large")
+    policy = {"launchTemplate": {"launchTemplateSpecification": {"launchTemplateId": TEMPLATE_ID},
+                                 "overrides": overrides}}
+    group = resource("aws:autoscaling/group:Group", "compute-asg", desiredCapacity=2, mixedInstancesPolicy=policy)
+    (line,) = estimate([template, group], PRICES).lines
+    assert line.item == f"{priced_as} on-demand × 2 (launch template × desired capacity)"
+    assert line.per_hour_usd == pytest.approx(2 * PRICES.instance_hour(priced_as))
+
+
+def test_a_fleet_whose_launch_template_is_not_in_the_plan_is_named_unpriced() -> None:
+    group = resource("aws:autoscaling/group:Group", "compute-asg", desiredCapacity=2, launchTemplate={"id": "lt-x"})
+    (line,) = estimate([group], PRICES).lines
+    assert (line.item, line.per_hour_usd) == ("unknown type on-demand × 2 (launch template × desired capacity)", None)
+
+
+def test_a_fleet_volume_mapped_without_a_device_name_is_called_volume() -> None:
+    (volume,) = items(fleet(2, False, {"volumeSize": 10, "volumeType": "gp3"}), "GB")
+    template = resource("aws:ec2/launchTemplate:LaunchTemplate", "compute", TEMPLATE_ID, instanceType="c5.large",
+                        blockDeviceMappings=[{"ebs": {"volumeSize": 10}}])  # no type: priced as gp3
+    group = resource("aws:autoscaling/group:Group", "compute-asg", desiredCapacity=2,
+                     launchTemplate={"id": TEMPLATE_ID})
+    (unnamed,) = items(estimate([template, group], PRICES).lines, "GB")
+    assert (volume.item, unnamed.item) == ("gp3 /dev/sdf × 2, 10 GB each", "gp3 volume × 2, 10 GB each")
+
+
+def test_an_instance_from_a_launch_template_pays_its_type_its_root_and_each_ebs_device() -> None:
+    template = resource("aws:ec2/launchTemplate:LaunchTemplate", "head-lt", TEMPLATE_ID, instanceType="c5.large")
+    head = resource("aws:ec2/instance:Instance", "head", launchTemplate={"id": TEMPLATE_ID},
+                    associatePublicIpAddress=True, rootBlockDevice={"volumeSize": 20, "volumeType": "gp3"},
+                    ebsBlockDevices=[{"deviceName": "/dev/sdf", "volumeSize": 100, "volumeType": "gp3"},
+                                     {"volumeSize": 50}])  # no type: priced as gp2
+    lines = estimate([template, head], PRICES).lines
+    assert [(line.resource, line.item) for line in lines] == [
+        ("head", "c5.large on-demand"), ("head", "gp3 root volume, 20 GB"), ("head", "gp3 volume /dev/sdf, 100 GB"),
+        ("head", "gp2 volume, 50 GB"), ("head", "public IPv4 address")]
+    assert (lines[-1].quantity, lines[-1].per_hour_usd) == (1, PRICES.public_ipv4_hour)
+    assert lines[0].per_hour_usd == PRICES.instance_hour("c5.large")
+
+
+def test_a_task_definition_without_task_level_cpu_and_memory_costs_nothing_on_fargate() -> None:
+    """Such a definition cannot run on Fargate at all; the plan prices it at nothing rather than guess a size."""
+    definition = resource("aws:ecs/taskDefinition:TaskDefinition", "app")
+    service = resource("aws:ecs/service:Service", "svc", launchType="FARGATE", desiredCount=1, taskDefinition="app")
+    (line,) = estimate([definition, service], PRICES).lines
+    assert (line.item, line.per_hour_usd) == ("Fargate task (0 vCPU, 0 GB) × 1", 0)

@@ -115,7 +115,8 @@ def test_existing_other_filesystem_is_not_reformatted(
     volume = Volume(name="data", node="head", mount=str(tmp_path / "data"), device=dev, fs_type="ext4")
     result = mount_volume(pool.head(), "head", volume, False)
     assert (result.formatted, result.fs_type) == (False, "xfs")
-    assert "xfs" in result.note and "not reformatted" in result.note
+    assert result.note == f"{dev} already holds xfs (the outputs say ext4); mounted as it is, not reformatted"
+    assert (result.mount, result.source) == (volume.mount, dev)
     assert (tmp_path / "data" / "keep.txt").read_text() == "xfs data\n"
 
 
@@ -190,6 +191,7 @@ def test_unknown_volume_id_names_the_volume(pool: Pool, tmp_path: Path) -> None:
         mount_volume(pool.client("compute-1"), "compute-1", volume, False)
     err = caught.value
     assert err.node == "compute-1" and "vol-0nothere000" in str(err) and "attached" in err.hint
+    assert "hint" not in err.hint and "hint" not in err.detail  # the script's "hint: " line is the hint alone
 
 
 def test_bind_shared_mount_everywhere(pool: Pool, tmp_path: Path, unmount_after: None) -> None:
@@ -250,6 +252,7 @@ def test_missing_bind_source_is_explained(pool: Pool, tmp_path: Path) -> None:
     with pytest.raises(RemoteError) as caught:
         mount_shared(pool.head(), "head", shared, owner="root")
     assert "does not exist" in str(caught.value) and caught.value.hint
+    assert caught.value.step == "mount shared"
 
 
 def test_relative_mount_point_is_rejected(pool: Pool) -> None:
@@ -300,3 +303,83 @@ def test_a_job_finding_no_shared_file_system_says_the_boot_mounts_it(pool: Pool,
     err = caught.value
     assert f"{tmp_path} is not mounted" in err.detail and "when they boot" in err.detail
     assert "boot log" in err.hint and "`invoke mount` mounts it again" in err.hint
+
+
+def test_a_volume_with_neither_device_nor_id_is_refused(pool: Pool, tmp_path: Path) -> None:
+    volume = Volume(name="bare", node="head", mount=str(tmp_path / "bare"))
+    with pytest.raises(RemoteError) as caught:
+        mount_volume(pool.head(), "head", volume, False)
+    assert caught.value.detail == "a volume needs a device or a volume id"
+
+
+def test_without_persist_fstab_is_left_alone(pool: Pool, loopdev: Callable[[int], str], tmp_path: Path,
+                                            unmount_after: None) -> None:
+    """persist is off unless asked for: neither mount writes the fstab it is given."""
+    fstab = tmp_path / "fstab"
+    fstab.write_text("proc /proc proc defaults 0 0\n")
+    volume = Volume(name="tmpvol", node="head", mount=str(tmp_path / "vol"), device=loopdev(64))
+    (tmp_path / "export").mkdir()
+    shared = SharedFs(kind="bind", source=str(tmp_path / "export"), mount=str(tmp_path / "shared"))
+
+    assert mount_volume(pool.head(), "head", volume, fstab=str(fstab)).formatted
+    assert not mount_shared(pool.head(), "head", shared, owner="root", fstab=str(fstab)).already_mounted
+
+    assert fstab.read_text() == "proc /proc proc defaults 0 0\n"
+
+
+def test_a_bind_source_with_an_equals_sign_is_reported_as_it_is(pool: Pool, tmp_path: Path,
+                                                               unmount_after: None) -> None:
+    """The script's ``key=value`` lines split at the first ``=`` only: a value may hold more."""
+    source = tmp_path / "export=a=b"
+    source.mkdir()
+    shared = SharedFs(kind="bind", source=str(source), mount=str(tmp_path / "shared"))
+    result = mount_shared(pool.head(), "head", shared, owner="root")
+    assert (result.mount, result.source, result.fs_type) == (shared.mount, str(source), "bind")
+
+
+def test_mount_status_unescapes_what_findmnt_escapes(pool: Pool, loopdev: Callable[[int], str], tmp_path: Path,
+                                                     unmount_after: None) -> None:
+    """findmnt -r writes a space as \\x20 and a backslash as \\x5c: the entry holds the real path."""
+    dev = loopdev(64)
+    subprocess.run(["mkfs.ext4", "-q", "-F", dev], check=True)
+    mnt = tmp_path / "odd name\\here"
+    mnt.mkdir()
+    subprocess.run(["mount", dev, str(mnt)], check=True)
+    entries = [entry for entry in mount_status(pool.head()) if entry.target.startswith(str(tmp_path))]
+    assert entries == [(str(mnt), dev, "ext4")]
+
+
+def _failing_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stderr_lines: list[str]) -> None:
+    """The storage role's script replaced by one that writes these lines to stderr and exits 3."""
+    edited = tmp_path / "failing-mount.sh"
+    edited.write_text("".join(f"echo '{line}' >&2\n" for line in stderr_lines) + "exit 3\n")
+    monkeypatch.setattr("remote.mounts.MOUNT_SCRIPT", edited)
+
+
+def test_a_failure_keeps_the_last_eight_lines_and_the_last_hint(pool: Pool, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [f"line {n}" for n in range(1, 11)]
+    _failing_script(tmp_path, monkeypatch, [*lines[:5], "hint: first hint", *lines[5:], "hint: last hint"])
+    shared = SharedFs(kind="bind", source=str(tmp_path), mount=str(tmp_path / "m"))
+    with pytest.raises(RemoteError) as caught:
+        mount_shared(pool.head(), "head", shared, owner="root")
+    assert (caught.value.detail, caught.value.hint) == ("\n".join(lines[2:]), "last hint")
+
+
+def test_a_failure_without_a_hint_gets_the_default_one(pool: Pool, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    _failing_script(tmp_path, monkeypatch, ["the password file is unreadable"])
+    volume = Volume(name="v", node="head", mount=str(tmp_path / "v"), device="/dev/null")
+    with pytest.raises(RemoteError) as caught:
+        mount_volume(pool.head(), "head", volume)
+    assert caught.value.detail == "the password file is unreadable"
+    assert caught.value.hint == "see the error above; nothing is formatted unless it was empty"
+
+
+def test_sudo_asking_for_a_password_says_what_the_user_needs(pool: Pool, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    _failing_script(tmp_path, monkeypatch, ["sudo: a password is required", "hint: not this one"])
+    volume = Volume(name="v", node="head", mount=str(tmp_path / "v"), device="/dev/null")
+    with pytest.raises(RemoteError) as caught:
+        mount_volume(pool.head(), "head", volume)
+    assert caught.value.hint == "the SSH user needs passwordless sudo on the node"
