@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +21,7 @@ from rich.text import Text
 from cli.errors import task_errors
 from cli.flags import task
 from cli.text_console import text_console
+from cli.words import split_words
 
 PROJECT = Path(__file__).resolve().parent
 console = text_console()
@@ -190,10 +190,7 @@ def run_mpi(c: Context, program: str | None = None, sbatch: str | None = None, b
 
     if program is not None and sbatch is not None:
         raise BadInput("give --program or --sbatch, not both")
-    try:
-        arguments = tuple(shlex.split(args))
-    except ValueError as exc:
-        raise BadInput(f"--args {args!r}: {exc}") from None
+    arguments = tuple(split_words("--args", args))
     script = None if sbatch is None else Path(sbatch)
     if script is not None:
         read_batch_script(script)
@@ -300,12 +297,11 @@ def submit_spark(c: Context, script: str | None = None, input: str | None = None
     from remote.spark_args import ScriptArgsError, check_args
     from targets.backend import SparkJob
 
+    script_args = split_words("--args", args)
     try:
-        script_args = shlex.split(args)
         check_args(script_args, input_given=input is not None, output_given=output is not None)
-    except ValueError as exc:  # ScriptArgsError, or shlex's unbalanced quote
-        message = str(exc) if isinstance(exc, ScriptArgsError) else f"submit-spark: --args {args!r}: {exc}"
-        raise Exit(message, code=2) from None
+    except ScriptArgsError as exc:
+        raise Exit(str(exc), code=2) from None
     seconds = float(_count("--timeout", timeout) or 3600)
     record = targets.find(name, stack)
     if attach is None and script is None:
@@ -417,10 +413,7 @@ def run_task(c: Context, command: str | None = None, timeout: str | None = None,
     import targets
 
     seconds = float(_count("--timeout", timeout) or 600)
-    try:
-        argv = shlex.split(command) if command else None
-    except ValueError as exc:
-        raise Exit(f"run-task: --command {command!r}: {exc}", code=2) from None
+    argv = split_words("--command", command) if command else None
     record = targets.find(name, stack)
     contract = targets.contract(record, console)
     if contract.containers is None:

@@ -14,6 +14,7 @@ from dataclasses import replace
 from pydantic import ValidationError
 
 from spec.environment import Environment
+from spec.errors import brief_repr
 from spec.outputs import Outputs
 from targets import pulumi_stack, state
 from targets.backend import Record
@@ -92,8 +93,8 @@ def find(name: str | None, stack: str | None, *, for_destroy: bool = False) -> R
 
 def check_stack(stack: str) -> str:
     if not STACK_NAME.fullmatch(stack) or {".", ".."} & set(stack.split("/")):
-        raise UsageError(f"stack {stack!r}: allowed: a Pulumi stack name ([org/[project/]]name of letters, digits, "
-                         "'_', '.', '-')")
+        raise UsageError(f"stack {brief_repr(stack)}: allowed: a Pulumi stack name ([org/[project/]]name of "
+                         "letters, digits, '_', '.', '-')")
     return stack
 
 

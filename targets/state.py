@@ -18,6 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from spec import state_format
 from spec.environment import NAME_ALLOWED, NAME_PATTERN
+from spec.errors import brief_repr
 from targets.errors import TargetError, UsageError
 
 STATE_DIR_ENV = "CHPC_STATE_DIR"
@@ -43,8 +44,7 @@ def state_root() -> Path:
 def check_name(name: str) -> str:
     """``name`` if it is a valid environment name, else one line saying what is allowed."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        shown = repr(name) if len(repr(name)) <= 40 else repr(name)[:37] + "..."
-        raise UsageError(f"environment name {shown}: allowed: {NAME_ALLOWED}")
+        raise UsageError(f"environment name {brief_repr(name)}: allowed: {NAME_ALLOWED}")
     return name
 
 

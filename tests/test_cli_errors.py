@@ -125,13 +125,16 @@ def test_a_node_name_holding_markup_is_one_line_as_typed(lab: Path) -> None:
         f"error: no node named {MARKUP!r} in environment 'lab' (nodes: head, compute-0)"]
 
 
+UNBALANCED = "No closing quotation; quote the words as a shell would"
+
+
 @pytest.mark.parametrize(("argv", "line"), [
     (["bench-network", "--timeout", "abc"], "--timeout 'abc': allowed: a whole number of at least 1"),
     (["submit-spark", "-x", "job.py", "-w", "1.5"], "--timeout '1.5': allowed: a whole number of at least 1"),
     (["run-task", "--timeout", "-3"], "--timeout '-3': allowed: a whole number of at least 1"),
     (["demo", "--nodes", "two"], "--nodes 'two': allowed: a whole number of at least 1"),
-    (["run-task", "--command", "'oops"], "run-task: --command \"'oops\": No closing quotation"),
-    (["submit-spark", "--args", "'oops"], "submit-spark: --args \"'oops\": No closing quotation"),
+    (["run-task", "--command", "'oops"], "error: --command \"'oops\": " + UNBALANCED),
+    (["submit-spark", "--args", "'oops"], "error: --args \"'oops\": " + UNBALANCED),
     (["submit-spark"], "submit-spark: give --script (a new job) or --attach ID (a running one)"),
     (["job", "--id", "x"], "--id 'x': allowed: a whole number of at least 1"),
     (["plan"], "plan: give --stack STACK or --spec FILE; stacks of this project: azure-containers-dev, azure-hpc-dev, "
@@ -146,7 +149,7 @@ def test_a_bad_flag_value_is_one_line_and_exit_2(lab: Path, argv: list[str], lin
 def test_run_mpi_args_with_an_open_quote_is_one_line_before_anything_is_reached(lab: Path) -> None:
     result = invoke(lab, "run-mpi", "--args", "'oops")
     assert result.returncode == 2
-    assert (result.stdout + result.stderr).splitlines() == ["error: --args \"'oops\": No closing quotation"]
+    assert (result.stdout + result.stderr).splitlines() == ["error: --args \"'oops\": " + UNBALANCED]
 
 
 def test_a_misspelled_environment_gets_the_closest_name_and_the_list(lab: Path) -> None:

@@ -4,6 +4,7 @@ and no value makes a parser do unbounded work."""
 
 from __future__ import annotations
 
+import shlex
 import string
 from collections.abc import Callable
 
@@ -12,9 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from invoke.exceptions import Exit
 
+from cli.words import split_words
 from invoke_tasks import _count
 from remote.errors import BadInput
 from remote.job_flags import MAX_ARRAY_SIZE, check_partition, check_time, parse_array, parse_env
+from targets.environments import check_stack
+from targets.errors import UsageError
+from targets.state import check_name
 
 NAME_CHARACTERS = set(string.ascii_letters + string.digits + "_.-")
 ANY_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=200)
@@ -100,3 +105,30 @@ def test_any_count_flag_is_a_whole_number_of_at_least_one_or_exit_2(value: str) 
         assert exit_.code == 2 and str(exit_.message).startswith("--nodes ") and "\n" not in str(exit_.message)
     else:
         assert number is not None and number >= 1 and number == int(value)
+
+
+@given(st.lists(VALUES, max_size=5))
+def test_words_quoted_as_a_shell_quotes_them_come_back_exactly(words: list[str]) -> None:
+    assert split_words("--args", shlex.join(words)) == words
+
+
+@given(st.one_of(ANY_TEXT, st.text(st.sampled_from("a \"'\\"), max_size=30)))
+def test_any_words_flag_is_words_or_one_bounded_line_naming_it(text: str) -> None:
+    try:
+        words = split_words("--command", text)
+    except BadInput as error:
+        one_line(error)
+        assert str(error).startswith("--command ") and len(str(error)) < 200
+    else:
+        assert all(isinstance(word, str) for word in words)
+
+
+@given(st.one_of(ANY_TEXT, st.text(st.sampled_from("ab-_./"), min_size=1, max_size=40),
+                 st.text(min_size=300, max_size=3000)))
+def test_any_name_or_stack_flag_is_taken_as_written_or_one_bounded_line(text: str) -> None:
+    for check, flag in ((check_name, "environment name "), (check_stack, "stack ")):
+        try:
+            assert check(text) == text
+        except UsageError as error:
+            one_line(error)
+            assert str(error).startswith(flag) and len(str(error)) < 300
