@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-import time
 
 import paramiko
 import pytest
@@ -19,16 +18,19 @@ from tests.remote.sshd import Cluster
 NAMES = ["compute-0", "compute-1", "compute-2", "compute-3"]
 
 
-def test_runs_in_parallel(pool: Pool) -> None:
-    pool.head()  # connect first: the timing below is about the commands
+def test_runs_in_parallel(pool: Pool, tmp_path) -> None:
+    """Each node's command waits until every node's has started: run one after another, the first would wait out
+    its 30 s and fail, so the result says whether they ran together (no clock read)."""
+    arrived = tmp_path / "arrived"
+    arrived.mkdir()
 
-    def nap(client: paramiko.SSHClient, name: str) -> str:
-        return run(client, "sleep 1; echo $SSH_CONNECTION", node=name, step="sleep").stdout
+    def meet(client: paramiko.SSHClient, name: str) -> str:
+        return run(client, f"touch {arrived}/{name}; for i in $(seq 300); do "
+                           f"[ $(ls {arrived} | wc -l) -ge {len(NAMES)} ] && break; sleep 0.1; done; "
+                           f"[ $(ls {arrived} | wc -l) -ge {len(NAMES)} ] && echo $SSH_CONNECTION",
+                   node=name, step="meet", timeout=60).stdout
 
-    started = time.monotonic()
-    results = fan_out(pool, NAMES, nap, step="sleep")
-    elapsed = time.monotonic() - started
-    assert elapsed < 3, f"4 x sleep 1 took {elapsed:.1f}s: not parallel"
+    results = fan_out(pool, NAMES, meet, step="meet")
     assert list(results) == NAMES and all(r.startswith("127.0.0.1 ") for r in results.values())
 
 
