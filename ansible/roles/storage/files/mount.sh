@@ -119,7 +119,8 @@ start_tunnel() {  # the TLS tunnel to $host: its unit under systemd (restarted w
     log="journalctl -u $unit"
   elif ! listening; then
     mkdir -p /var/log/cloud-hpc-toolkit
-    setsid -f setpriv --reuid stunnel4 --regid stunnel4 --init-groups stunnel4 "$conf" < /dev/null >> "$log" 2>&1
+    # 9>&-: the tunnel outlives this run and must not hold the run's lock (fd 9, below) with it
+    setsid -f setpriv --reuid stunnel4 --regid stunnel4 --init-groups stunnel4 "$conf" < /dev/null >> "$log" 2>&1 9>&-
   fi
   tries=0
   until listening; do
