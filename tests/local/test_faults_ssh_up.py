@@ -226,8 +226,11 @@ class Up:
 
     def __init__(self, state_dir: Path, spec: Path) -> None:
         argv, env = invoke_command(state_dir, "up", "--spec", str(spec))
+        # SIGINT as a terminal leaves it: a test run started in the background by a non-interactive shell (`make test
+        # &`) inherits SIGINT ignored, and so would `up`, which then never sees the Ctrl-C this test sends
         self.process = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True, start_new_session=True)
+                                        text=True, start_new_session=True,
+                                        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         self.lines: list[str] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
