@@ -349,3 +349,25 @@ def test_a_node_that_never_sends_its_banner_is_given_up_at_the_deadline(cluster:
         assert time.monotonic() - started < 1.9
     finally:
         listener.close()
+
+
+@pytest.mark.parametrize("via", ["head", None])
+def test_a_dropped_jump_host_is_a_lost_connection_said_at_once(cluster: Cluster, via: str | None) -> None:
+    from remote.errors import ConnectionLost
+
+    head = ssh.connect(node_for(cluster.head), cluster.outputs.ssh_user, str(cluster.keys.ed25519),
+                       port=cluster.head.port, deadline=10)
+    transport = head.get_transport()
+    assert transport is not None
+    head.close()
+    compute = cluster.computes[0]
+    started = time.monotonic()
+    with pytest.raises(ConnectionLost) as caught:
+        ssh.connect(node_for(compute), cluster.outputs.ssh_user, str(cluster.keys.ed25519), port=compute.port,
+                    open_sock=lambda: transport.open_channel("direct-tcpip", ("127.0.0.1", compute.port),
+                                                             ("127.0.0.1", 0)), via=via, deadline=10)
+    assert time.monotonic() - started < 3, "a dead jump host is not retried: the pool must reconnect it first"
+    jump = via or "the jump host"
+    assert str(caught.value).split("\n") == [
+        f"[{compute.name}] connect failed: the connection to {jump} dropped: SSH session not active",
+        f"  what to do: reset the pool so {jump} is reconnected, then retry"]
