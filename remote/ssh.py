@@ -80,7 +80,7 @@ def load_private_key(key_path: str | Path, *, node: str = "") -> paramiko.PKey:
     except FileNotFoundError as err:
         raise RemoteError(node, step, f"{key_path} does not exist",
                           "check ssh_private_key in the outputs; `invoke up` writes it") from err
-    except paramiko.PasswordRequiredException as err:
+    except (paramiko.PasswordRequiredException, TypeError) as err:  # TypeError: an encrypted OpenSSH-format key
         raise RemoteError(node, step, f"{key_path} is encrypted",
                           "use an unencrypted key for the toolkit (ssh agents are not used)") from err
     except (OSError, ValueError, paramiko.SSHException, paramiko.UnknownKeyType) as err:

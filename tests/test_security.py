@@ -377,3 +377,53 @@ def test_machine_rules_live_in_the_spec_with_their_dated_tables():
     assert CAPABILITIES.parent == VM_SIZES.parent == ROOT / "spec"
     assert not (ROOT / "components/azure/vm_sizes.json").exists()
     assert not (ROOT / "components/aws/instance_capabilities.json").exists()
+
+
+SGR = "aws:ec2/securityGroupRule:SecurityGroupRule"
+GROUP = "azure-native:containerinstance:ContainerGroup"
+_PLAIN_ACI = "as a plain environment value, readable by anyone who can read the container group; use secure_value"
+_PLAIN_ECS = ("as a plain environment value, readable by anyone who can describe the task definition; use secrets "
+              "(valueFrom Secrets Manager or SSM Parameter Store)")
+
+
+@pytest.mark.parametrize(("type_token", "props", "expected"), [
+    ("aws:ebs/volume:Volume", {"encrypted": True}, []),
+    ("aws:ebs/volume:Volume", {"encrypted": False}, [
+        ("ebs-unencrypted", "error", "the EBS volume is not encrypted at rest; set encrypted=True")]),
+    (SGR, {"type": "ingress", "protocol": "tcp", "fromPort": 22, "toPort": 22, "ipv6CidrBlocks": ["::/0"]}, [
+        ("ssh-world-open", "error", "SSH (port 22) ingress from ::/0 is open to the whole internet; allow only the "
+                                    "network you connect from (a rule opened by ssh.allow_world says "
+                                    f"'{WORLD_MARKER}')")]),
+    (SGR, {"type": "ingress", "protocol": "tcp", "fromPort": 80, "toPort": 443, "cidrBlocks": ["0.0.0.0/0"]}, [
+        ("world-open-ingress", "warning", "ingress from 0.0.0.0/0 to ports 80-443/tcp is open to the whole internet")]),
+    (SGR, {"type": "ingress", "protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrBlocks": ["0.0.0.0/0"],
+           "description": f"ssh ({WORLD_MARKER})"}, [
+        ("ssh-world-open", "warning", "SSH ingress from 0.0.0.0/0 is open to the whole internet (ssh.allow_world is "
+                                      "set)")]),
+    ("aws:s3/bucketAcl:BucketAcl", {"acl": "public-read"}, [
+        ("s3-public-acl", "error", "the bucket ACL grants access to everyone (or every AWS account); use "
+                                   "acl='private' and grant access with IAM policies")]),
+    ("aws:ecs/taskDefinition:TaskDefinition", {"containerDefinitions": json.dumps([
+        {"name": "app", "environment": [{"name": "DB_PASSWORD", "value": "x"}]},
+        {"environment": [{"name": "API_TOKEN", "value": "y"}, {"value": "z"}]}])}, [
+        ("plaintext-secret", "error", f"container app gets DB_PASSWORD {_PLAIN_ECS}"),
+        ("plaintext-secret", "error", f"container ? gets API_TOKEN {_PLAIN_ECS}")]),
+    ("azure-native:storage:StorageAccount", {"enableHttpsTrafficOnly": False, "isNfsV3Enabled": True}, [
+        ("azure-https-only", "warning", "HTTPS-only is off, as NFS needs; NFS has no encryption in transit, so keep "
+                                        "the account reachable only from the cluster's virtual network")]),
+    (GROUP, {"ipAddress": {"type": "Public"}, "containers": [
+        {"name": "job", "environmentVariables": [{"name": "DB_PASSWORD", "value": "x"}]},
+        {"environmentVariables": [{"name": "API_TOKEN", "value": "y"}, {"value": "z"}]}]}, [
+        ("public-container-group", "error", "the container group has a public IP address; give it subnet_ids in the "
+                                            "environment's virtual network and ip_address type Private"),
+        ("plaintext-secret", "error", f"container job gets DB_PASSWORD {_PLAIN_ACI}"),
+        ("plaintext-secret", "error", f"container ? gets API_TOKEN {_PLAIN_ACI}")]),
+    (GROUP, {"ipAddress": {"type": "Private"}}, []),
+], ids=["ebs-encrypted", "ebs-plain", "sgr-ipv6-ssh", "sgr-web", "sgr-marked-ssh", "acl", "task-definition",
+        "nfs-account", "container-group", "private-group"])
+def test_each_rule_says_what_it_found_where_and_how_bad(type_token: str, props: dict[str, object],
+                                                         expected: list[tuple[str, str, str]]) -> None:
+    """Rule, severity, resource and message of the findings users meet most, exactly (messages are user-facing)."""
+    found = check_resource(type_token, props, "the-resource")
+    assert [(f.rule, f.severity, f.resource, f.message) for f in found] == [
+        (rule, severity, "the-resource", message) for rule, severity, message in expected]

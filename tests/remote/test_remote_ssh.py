@@ -94,7 +94,11 @@ def test_refused_login_is_not_retried(cluster: Cluster, tmp_path: Path) -> None:
                     deadline=30)
     assert time.monotonic() - started < 5
     assert caught.value.node == "head" and caught.value.step == "connect"
-    assert str(stranger) in str(caught.value)
+    user, where = cluster.outputs.ssh_user, f"127.0.0.1:{cluster.head.port}"
+    assert str(caught.value).split("\n") == [
+        f"[head] connect failed: {user}@{where} refused the key {stranger}: Authentication failed.",
+        f"  what to do: check that {stranger} is the key the environment was built with and that the user is "
+        f"{user!r}; a node that is still booting may not have the key installed yet"]
 
 
 def test_missing_private_key_names_the_file(cluster: Cluster, tmp_path: Path) -> None:
@@ -153,7 +157,7 @@ def test_refused_login_is_retried_only_for_a_booting_node(sshd_factory: list[Ssh
         client.close()
     authorized.write_text("")  # a key never authorized: retried until the deadline, then said
     started = time.monotonic()
-    with pytest.raises(RemoteError, match=r"refused the key .*\(\d+ attempts in"):
+    with pytest.raises(RemoteError, match=r"refused the key .*\(\d+ attempts in [1-4]\.\ds\): "):
         ssh.connect(node_for(booting), user, key, port=booting.port, deadline=1.5, retry_auth=True)
     assert 1.4 <= time.monotonic() - started < 5
 
@@ -180,3 +184,190 @@ def test_no_trust_on_first_use_anywhere_in_remote() -> None:
         assert "load_system_host_keys" not in text, name
         assert not re.search(r"^\s*(from|import)\s+(targets|pulumi)\b", text, re.M), name
     assert "RejectPolicy()" in sources["ssh.py"]
+
+
+def _encrypted_key(path: Path) -> Path:
+    import subprocess
+
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "secret", "-C", "", "-f", str(path)], check=True,
+                   stdin=subprocess.DEVNULL)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["missing", "encrypted", "not a key"])
+def test_an_unusable_private_key_is_one_line_naming_the_node_the_file_and_the_fix(
+        cluster: Cluster, tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "id_user"
+    if kind == "encrypted":
+        _encrypted_key(path)
+    elif kind == "not a key":
+        path.write_text("hello\n")
+    with pytest.raises(RemoteError) as caught:
+        ssh.connect(node_for(cluster.head), cluster.outputs.ssh_user, str(path), port=cluster.head.port, deadline=1)
+    first, hint = str(caught.value).split("\n")
+    assert (caught.value.node, caught.value.step) == ("head", "load private key")
+    if kind == "missing":
+        assert first == f"[head] load private key failed: {path} does not exist"
+        assert hint == "  what to do: check ssh_private_key in the outputs; `invoke up` writes it"
+    elif kind == "encrypted":
+        assert first == f"[head] load private key failed: {path} is encrypted"
+        assert hint == "  what to do: use an unencrypted key for the toolkit (ssh agents are not used)"
+    else:
+        assert first.startswith(f"[head] load private key failed: cannot load {path}: ")
+        assert hint == "  what to do: use an ed25519 or RSA private key in OpenSSH or PEM format"
+
+
+def test_the_key_helpers_name_no_node_unless_told(tmp_path: Path) -> None:
+    with pytest.raises(RemoteError) as caught:
+        ssh.load_private_key(tmp_path / "nope")
+    assert caught.value.node == ""
+    with pytest.raises(RemoteError) as caught:
+        ssh.parse_host_key("ssh-ed25519")
+    assert caught.value.node == ""
+
+
+@pytest.mark.parametrize("line", ["ssh-ed25519", "ssh-ed25519 not-base64!", "ssh-nothing AAAA"])
+def test_an_unreadable_pinned_host_key_is_one_line_naming_the_node(cluster: Cluster, line: str) -> None:
+    with pytest.raises(RemoteError) as caught:
+        ssh.connect(node_for(cluster.head, host_key=line), cluster.outputs.ssh_user, str(cluster.keys.ed25519),
+                    port=cluster.head.port, deadline=1)
+    first, hint = str(caught.value).split("\n")
+    assert (caught.value.node, caught.value.step) == ("head", "pin host key")
+    if line == "ssh-ed25519":
+        assert first == f"[head] pin host key failed: the pinned host key {line!r} is not 'TYPE BASE64'"
+    else:
+        assert first.startswith(f"[head] pin host key failed: cannot parse the pinned host key {line!r}: ")
+    assert hint == "  what to do: run `invoke up` again to rewrite the outputs"
+
+
+def test_host_key_names_follow_openssh() -> None:
+    assert ssh.host_key_name("10.0.0.5", 22) == "10.0.0.5"
+    assert ssh.host_key_name("10.0.0.5", 2222) == "[10.0.0.5]:2222"
+
+
+def test_a_client_not_made_by_connect_is_named_by_its_peer(cluster: Cluster) -> None:
+    import paramiko
+
+    client = paramiko.SSHClient()
+    assert ssh.node_of(client) == "unknown node"
+    pinned = ssh.parse_host_key(cluster.head.host_key)
+    client.get_host_keys().add(ssh.host_key_name("127.0.0.1", cluster.head.port), pinned.get_name(), pinned)
+    client.connect("127.0.0.1", port=cluster.head.port, username=cluster.outputs.ssh_user,
+                   key_filename=str(cluster.keys.ed25519), allow_agent=False, look_for_keys=False, timeout=10)
+    try:
+        assert ssh.node_of(client) == f"127.0.0.1:{cluster.head.port}"
+    finally:
+        client.close()
+
+
+def test_only_the_given_key_logs_in_never_an_agents_or_a_default_one(
+        cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The authorized key sits in ~/.ssh/id_ed25519 and in a running ssh-agent; a connection given another key
+    must still be refused: the toolkit logs in with the environment's key or not at all."""
+    import shutil
+    import subprocess
+
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    shutil.copy(cluster.keys.ed25519, home / ".ssh" / "id_ed25519")
+    (home / ".ssh" / "id_ed25519").chmod(0o600)
+    monkeypatch.setenv("HOME", str(home))
+    agent_sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(agent_sock)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 5
+        while not agent_sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(agent_sock))
+        subprocess.run(["ssh-add", "-q", str(cluster.keys.ed25519)], check=True, capture_output=True)
+        stranger = tmp_path / "id_stranger"
+        keygen(stranger)
+        with pytest.raises(RemoteError, match="refused the key"):
+            ssh.connect(node_for(cluster.head), cluster.outputs.ssh_user, str(stranger), port=cluster.head.port,
+                        deadline=5)
+    finally:
+        agent.terminate()
+        agent.wait(timeout=5)
+
+
+def test_the_login_is_as_the_user_asked(cluster: Cluster) -> None:
+    """nobody cannot read the test's authorized_keys, so sshd refuses it: a login as anyone else would pass."""
+    before = cluster.head.log_text()
+    with pytest.raises(RemoteError, match="nobody@127.0.0.1"):
+        ssh.connect(node_for(cluster.head), "nobody", str(cluster.keys.ed25519), port=cluster.head.port,
+                    deadline=10)
+    assert "Failed publickey for nobody from 127.0.0.1" in cluster.head.log_text()[len(before):]
+
+
+def test_an_open_socket_is_used_as_given(cluster: Cluster) -> None:
+    import socket
+
+    sock = socket.create_connection(("127.0.0.1", cluster.head.port), timeout=10)
+    client = ssh.connect(node_for(cluster.head), cluster.outputs.ssh_user, str(cluster.keys.ed25519),
+                         port=cluster.head.port, sock=sock, deadline=10)
+    try:
+        assert run(client, "echo via-sock", step="echo").stdout == "via-sock\n"
+        # a tunnelled connection pins the key under the bare address, whatever port the messages name
+        assert client.get_host_keys().lookup("127.0.0.1") is not None
+    finally:
+        client.close()
+
+
+def test_a_name_that_cannot_resolve_is_not_retried(cluster: Cluster) -> None:
+    """glibc refuses a name with a blank in it without asking any DNS server: no traffic leaves the machine."""
+    node = node_for(cluster.head).model_copy(update={"address": "not a host"})
+    started = time.monotonic()
+    with pytest.raises(RemoteError) as caught:
+        ssh.connect(node, cluster.outputs.ssh_user, str(cluster.keys.ed25519), port=cluster.head.port, deadline=10)
+    assert time.monotonic() - started < 3, "a configuration error must not be retried until the deadline"
+    first, hint = str(caught.value).split("\n")
+    assert first.startswith(f"[head] connect failed: cannot connect to not a host:{cluster.head.port}: gaierror: ")
+    assert hint == "  what to do: check the address in the outputs and that sshd runs on the node"
+
+
+def test_the_default_port_is_22_and_the_last_error_is_named_by_its_type(cluster: Cluster) -> None:
+    with pytest.raises(RemoteError) as caught:
+        ssh.connect(node_for(cluster.head), cluster.outputs.ssh_user, str(cluster.keys.ed25519), deadline=0.5)
+    assert ": NoValidConnectionsError: [Errno None] Unable to connect to port 22 on 127.0.0.1" in str(caught.value)
+    assert "127.0.0.1:22 after" in str(caught.value)
+
+
+def test_a_node_that_never_sends_its_banner_is_given_up_at_the_deadline(cluster: Cluster) -> None:
+    """A listener that accepts and says nothing (a hung sshd): each attempt waits only what the deadline leaves."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    try:
+        started = time.monotonic()
+        with pytest.raises(RemoteError, match="gave up on"):
+            ssh.connect(node_for(cluster.head), cluster.outputs.ssh_user, str(cluster.keys.ed25519), port=port,
+                        deadline=1.0)
+        assert time.monotonic() - started < 1.9
+    finally:
+        listener.close()
+
+
+@pytest.mark.parametrize("via", ["head", None])
+def test_a_dropped_jump_host_is_a_lost_connection_said_at_once(cluster: Cluster, via: str | None) -> None:
+    from remote.errors import ConnectionLost
+
+    head = ssh.connect(node_for(cluster.head), cluster.outputs.ssh_user, str(cluster.keys.ed25519),
+                       port=cluster.head.port, deadline=10)
+    transport = head.get_transport()
+    assert transport is not None
+    head.close()
+    compute = cluster.computes[0]
+    started = time.monotonic()
+    with pytest.raises(ConnectionLost) as caught:
+        ssh.connect(node_for(compute), cluster.outputs.ssh_user, str(cluster.keys.ed25519), port=compute.port,
+                    open_sock=lambda: transport.open_channel("direct-tcpip", ("127.0.0.1", compute.port),
+                                                             ("127.0.0.1", 0)), via=via, deadline=10)
+    assert time.monotonic() - started < 3, "a dead jump host is not retried: the pool must reconnect it first"
+    jump = via or "the jump host"
+    assert str(caught.value).split("\n") == [
+        f"[{compute.name}] connect failed: the connection to {jump} dropped: SSH session not active",
+        f"  what to do: reset the pool so {jump} is reconnected, then retry"]
