@@ -179,6 +179,8 @@ def test_security_group_world_ssh_is_an_error_unless_marked_and_other_world_port
     assert group(ssh) == [("ssh-world-open", "error")]
     assert group({**ssh, "description": f"SSH, {WORLD_MARKER}"}) == [("ssh-world-open", "warning")]
     assert group({**ssh, "cidrBlocks": ["198.51.100.0/24"]}) == []
+    # host bits under a /0 still mean everyone (how the address is written does not narrow it)
+    assert group({**ssh, "cidrBlocks": ["198.51.100.7/0"]}) == [("ssh-world-open", "error")]
     assert group({**ssh, "cidrBlocks": [], "ipv6CidrBlocks": ["::/0"]}) == [("ssh-world-open", "error")]
     assert group({"protocol": "-1", "fromPort": 0.0, "toPort": 0.0, "cidrBlocks": ["0.0.0.0/0"]}) == [
         ("ssh-world-open", "error")]  # all traffic includes SSH
