@@ -7,6 +7,7 @@ detaches whatever the test made, even when it fails.
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import pwd
 import stat
@@ -30,9 +31,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _mounts_under(base: Path) -> list[str]:
-    out = subprocess.run(["findmnt", "-rn", "-o", "TARGET"], capture_output=True, text=True,
-                         check=True).stdout
-    return [t for t in out.splitlines() if t == str(base) or t.startswith(f"{base}/")]
+    """Mount points at or under ``base``, as they are named (JSON: findmnt's text form escapes blanks and
+    backslashes, so a teardown matching on it would leave such a mount, and its loop device, behind)."""
+    out = subprocess.run(["findmnt", "-J", "-l", "-o", "TARGET"], capture_output=True, text=True, check=True).stdout
+    targets = [entry["target"] for entry in json.loads(out)["filesystems"]]
+    return [t for t in targets if t == str(base) or t.startswith(f"{base}/")]
 
 
 @pytest.fixture
