@@ -41,6 +41,11 @@ class NetworkArgs:
     ssh_min_prefix: tuple[int, int] = SSH_MIN_PREFIX  # (IPv4, IPv6): ssh.min_prefix, ssh.min_prefix_v6
 
 
+# the only ports nodes reach outside the VPC (the boot's package installs, Secrets Manager, the EFA installer)
+WEB_EGRESS = ((443, "HTTPS out: AWS APIs (Secrets Manager), package repositories, the EFA installer"),
+              (80, "HTTP out: Debian and Ubuntu package repositories"))
+
+
 def check_cidrs(vpc_cidr: str, ssh_cidr: str) -> list[Finding]:
     """SSH allowed from the VPC's own range would open the head to every node and container inside it.
     The whole internet is left to the ``ssh-world-open`` rule, which allows it with ``ssh.allow_world``."""
@@ -62,6 +67,7 @@ def carve_subnets(vpc_cidr: str, zones: int) -> tuple[list[str], list[str]]:
                          f"IPv4 network from /{MIN_PREFIX} to /{MAX_PREFIX - SLOT_BITS} and at most {MAX_ZONES} zones")
     slots = [str(s) for s in vpc.subnets(new_prefix=new_prefix)]
     return slots[:zones], slots[MAX_ZONES:MAX_ZONES + zones]
+
 
 
 class Network(pulumi.ComponentResource):
@@ -206,8 +212,12 @@ class Network(pulumi.ComponentResource):
         aws.vpc.SecurityGroupEgressRule(f"{name}-cluster-to-self", security_group_id=cluster.id, ip_protocol="-1",
                                         referenced_security_group_id=cluster.id, description="All to cluster nodes",
                                         tags=self._named("cluster-to-self"), opts=self._child())
+        # Out of the VPC only what the boot and the nodes' work use: HTTPS and HTTP. DNS, the time service and the
+        # instance metadata are not filtered by security groups; NFS to EFS is opened by the storage component.
         for group, suffix in ((head, "head"), (cluster, "cluster")):
-            aws.vpc.SecurityGroupEgressRule(f"{name}-{suffix}-egress", security_group_id=group.id, ip_protocol="-1",
-                                            cidr_ipv4="0.0.0.0/0", description="All outbound",
-                                            tags=self._named(f"{suffix}-egress"), opts=self._child())
+            for port, why in WEB_EGRESS:
+                aws.vpc.SecurityGroupEgressRule(f"{name}-{suffix}-egress-{port}", security_group_id=group.id,
+                                                ip_protocol="tcp", from_port=port, to_port=port,
+                                                cidr_ipv4="0.0.0.0/0", description=why,
+                                                tags=self._named(f"{suffix}-egress-{port}"), opts=self._child())
         return head.id, cluster.id

@@ -177,6 +177,11 @@ class Storage(pulumi.ComponentResource):
                                          referenced_security_group_id=args.cluster_security_group_id,
                                          description="NFS from the cluster security group",
                                          tags=self._named("efs-nfs"), opts=child)
+        aws.vpc.SecurityGroupEgressRule(f"{name}-efs-nfs-out", security_group_id=args.cluster_security_group_id,
+                                        ip_protocol="tcp", from_port=2049, to_port=2049,
+                                        referenced_security_group_id=group.id,
+                                        description="NFS (inside the TLS tunnel) to the file system's mount targets",
+                                        tags=self._named("efs-nfs-out"), opts=child)
         # file_system_id makes each mount target depend on the file system, so destroy removes them first.
         for index, subnet_id in enumerate(args.subnet_ids):
             aws.efs.MountTarget(f"{name}-efs-mount-{index}", file_system_id=fs.id, subnet_id=subnet_id,

@@ -145,10 +145,14 @@ def test_every_ingress_rule_ssh_only_from_the_cidr_cluster_only_from_itself(mock
         {"securityGroupId": "hpc-cluster-id", "ipProtocol": "-1", "referencedSecurityGroupId": "hpc-cluster-id"},
         {"securityGroupId": "hpc-head-id", "ipProtocol": "tcp", "fromPort": 22.0, "toPort": 22.0, "cidrIpv4": SSH},
     ]
-    egress = {(r["securityGroupId"], r.get("cidrIpv4") or r.get("referencedSecurityGroupId"), r["ipProtocol"])
-              for r in by_name(mocks, EGRESS).values()}
-    assert egress == {("hpc-head-id", "0.0.0.0/0", "-1"), ("hpc-cluster-id", "0.0.0.0/0", "-1"),
-                      ("hpc-cluster-id", "hpc-cluster-id", "-1")}
+    egress = {(r["securityGroupId"], r.get("cidrIpv4") or r.get("referencedSecurityGroupId"), r["ipProtocol"],
+               r.get("fromPort"), r.get("toPort")) for r in by_name(mocks, EGRESS).values()}
+    # to the world only HTTPS and HTTP (the boot's packages, Secrets Manager, the EFA installer); all among the nodes
+    assert egress == {("hpc-head-id", "0.0.0.0/0", "tcp", 443.0, 443.0),
+                      ("hpc-head-id", "0.0.0.0/0", "tcp", 80.0, 80.0),
+                      ("hpc-cluster-id", "0.0.0.0/0", "tcp", 443.0, 443.0),
+                      ("hpc-cluster-id", "0.0.0.0/0", "tcp", 80.0, 80.0),
+                      ("hpc-cluster-id", "hpc-cluster-id", "-1", None, None)}
 
 
 def test_existing_vpc_declares_only_the_security_groups(subnet_mocks):

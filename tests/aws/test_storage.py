@@ -234,7 +234,11 @@ def test_one_mount_target_per_subnet_behind_an_nfs_only_group(mocks):
     assert {k: v for k, v in nfs.inputs.items() if k not in ("description", "tags")} == {
         "securityGroupId": "hpc-efs-sg-id", "ipProtocol": "tcp", "fromPort": 2049.0, "toPort": 2049.0,
         "referencedSecurityGroupId": "sg-cluster"}
-    assert mocks.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule") == []
+    # the cluster's nodes reach the file system on NFS only (their other egress is HTTPS/HTTP out of the VPC)
+    out = mocks.one("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+    assert {k: v for k, v in out.inputs.items() if k not in ("description", "tags")} == {
+        "securityGroupId": "sg-cluster", "ipProtocol": "tcp", "fromPort": 2049.0, "toPort": 2049.0,
+        "referencedSecurityGroupId": "hpc-efs-sg-id"}
 
 
 def test_file_system_policy_denies_everything_without_tls(mocks):
