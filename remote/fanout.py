@@ -100,7 +100,8 @@ def fan_out(
     """Run ``fn(client, name)`` for every node in ``names`` concurrently; return ``{name: result}``.
 
     Every node runs to the end even if others fail. If any failed, one RemoteError is raised after all
-    finished; it lists each failed node with its reason, and carries ``failures`` (name -> exception)
+    finished: the node's own when only one failed with one, else one listing each failed node with its reason;
+    either carries ``failures`` (name -> exception)
     and ``results`` (the nodes that succeeded). A node whose connection dropped is reset in the pool,
     so running the step again reconnects.
     """
@@ -127,13 +128,13 @@ def fan_out(
             future.result()
     if failures:
         failed = [name for name in names if name in failures]
-        lines = "\n".join(f"  {name}: {_reason(failures[name])}" for name in failed)
-        error = RemoteError(
-            ", ".join(failed),
-            step,
-            f"{len(failed)} of {len(names)} nodes failed:\n{lines}",
-            "fix the failures above and run the task again",
-        )
+        only = failures[failed[0]] if len(failed) == 1 else None
+        if isinstance(only, RemoteError):
+            error = only  # one node failed: its own error, naming its node, step and remedy, is the whole story
+        else:
+            lines = "\n".join(f"  {name}: {_reason(failures[name])}" for name in failed)
+            error = RemoteError(", ".join(failed), step, f"{len(failed)} of {len(names)} nodes failed:\n{lines}",
+                                "fix the failures above and run the task again")
         error.failures = {name: failures[name] for name in failed}
         error.results = dict(results)
         raise error

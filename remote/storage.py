@@ -5,7 +5,7 @@ from __future__ import annotations
 import paramiko
 from rich.console import Console
 
-from remote.errors import ConnectionLost, RemoteError
+from remote.errors import ConnectionLost
 from remote.fanout import fan_out
 from remote.mounts import MountResult, mount_shared, mount_volume
 from remote.pool import Pool
@@ -48,10 +48,4 @@ def mount_all(pool: Pool, console: Console | None = None) -> dict[str, list[str]
         return lines
 
     names = [node.name for node in outputs.nodes()]
-    try:
-        return fan_out(pool, names, mount_node, step="mount", console=console)
-    except RemoteError as err:
-        failed = list(err.failures.values())
-        if len(failed) == 1 and isinstance(failed[0], RemoteError):
-            raise failed[0] from None  # one node failed: its own error, with its own remedy, is the whole story
-        raise
+    return fan_out(pool, names, mount_node, step="mount", console=console)

@@ -55,6 +55,20 @@ def test_aggregates_every_failure(pool: Pool) -> None:
     assert set(err.failures) == {"compute-1", "compute-2", "compute-3"} and err.results == {"compute-0": "ok"}
 
 
+def test_one_node_failing_is_its_own_error_with_its_remedy(pool: Pool) -> None:
+    def install(client: paramiko.SSHClient, name: str) -> str:
+        if name == "compute-2":
+            run(client, "echo 'disk full' >&2; exit 1", node=name, step="install")
+        return "ok"
+
+    with pytest.raises(RemoteError) as caught:
+        fan_out(pool, NAMES, install, step="install")
+    err = caught.value
+    assert (err.node, err.step) == ("compute-2", "install") and "disk full" in err.detail
+    assert "of 4 nodes failed" not in str(err) and "fix the failures above" not in str(err)
+    assert set(err.failures) == {"compute-2"} and set(err.results) == {"compute-0", "compute-1", "compute-3"}
+
+
 def test_unreachable_node_is_one_of_the_failures(cluster: Cluster) -> None:
     ports = {**cluster.ports, "compute-2": 1}  # nothing listens there: the head cannot forward to it
     with Pool(cluster.outputs, ports=ports, deadline=1.0) as pool:
