@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invoke import Context
 from invoke.exceptions import Exit
@@ -22,6 +22,9 @@ from cli.errors import task_errors
 from cli.flags import task
 from cli.text_console import text_console
 from cli.words import split_words
+
+if TYPE_CHECKING:
+    from spec.outputs import Outputs, SlurmPartition
 
 PROJECT = Path(__file__).resolve().parent
 console = text_console()
@@ -150,6 +153,21 @@ def mount(c: Context, name: str | None = None, stack: str | None = None) -> None
                 console.print(Text.assemble((node, "bold"), " ", line))
 
 
+def _job_partition(contract: Outputs, asked: str | None) -> SlurmPartition | None:
+    """The partition a job goes to (the one asked for, which must exist, else the default one); None for a
+    contract whose nodes a scaling group names (it knows no partitions' sizes)."""
+    from spec.outputs import NoSuchNode
+
+    if asked is None:
+        return contract.partitions[0] if contract.partitions else None
+    if not contract.partitions:
+        return None
+    try:
+        return contract.partition(asked)
+    except NoSuchNode as exc:
+        raise Exit(f"--partition {asked}: {exc}", code=2) from None
+
+
 @task(help={
     "program": "what to run (default examples/mpi/ring.c): a .py file (the nodes' Python with mpi4py), a .c, "
                ".cc/.cpp/.cxx or .f90 file (compiled on the head with mpicc, mpicxx or mpif90), a folder with a "
@@ -158,7 +176,8 @@ def mount(c: Context, name: str | None = None, stack: str | None = None) -> None
               "arguments; flags given here win over its lines); instead of --program (default: none)",
     "binary": "the executable a built folder runs (its name or its path in the build folder; default: the only "
               "one the build made)",
-    "nodes": "compute nodes to use (default: all; with --sbatch, the script's own)",
+    "nodes": "compute nodes to use (default: all the partition's always-on nodes, at least 1; with --sbatch, the "
+             "script's own); a partition's stopped nodes start for the job",
     "ntasks": "MPI ranks (default: 2 per node; with --sbatch, the script's own)",
     "args": "arguments for the program or script, one string (shell-quoted); each reaches it exactly (default: "
             "none)",
@@ -205,19 +224,21 @@ def run_mpi(c: Context, program: str | None = None, sbatch: str | None = None, b
     contract = _contract(name, stack)
     if contract.shared is None:
         raise Exit("this environment has no shared file system; add storage.shared to the spec", code=1)
-    if request.nodes is not None and request.nodes > len(contract.computes):
-        raise Exit(f"--nodes {request.nodes}: this environment has {len(contract.computes)} compute node(s)", code=2)
+    chosen = _job_partition(contract, request.partition)
+    if request.nodes is not None and chosen is not None and request.nodes > chosen.max:
+        raise Exit(f"--nodes {request.nodes}: partition {chosen.name} has at most {chosen.max} compute node(s)",
+                   code=2)
     with Pool(contract) as pool:
         if job is not None:
-            node_count = request.nodes or len(contract.computes)
+            node_count = request.nodes or (max(chosen.min, 1) if chosen else len(contract.computes))
             request = dataclasses.replace(request, nodes=node_count, ntasks=request.ntasks or 2 * node_count)
             submitted = submit_program(pool, job, request, shared_mount=contract.shared.mount,
-                                       partition=contract.slurm_partition, binary=binary, timeout=follow_for)
+                                       partition=contract.default_partition, binary=binary, timeout=follow_for)
             what = f"{job.path.name} on {request.nodes} node(s), {request.ntasks} task(s)"
         else:
             assert script is not None
             submitted = submit_batch_script(pool, script, request, shared_mount=contract.shared.mount,
-                                            partition=contract.slurm_partition)
+                                            partition=contract.default_partition)
             what = f"{script.name} (sbatch)"
         job_id, record = submitted.job_id, submitted.record
         console.print(f"submitted job {job_id}: {what}; folder {record.job_dir}", soft_wrap=True)

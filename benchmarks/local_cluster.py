@@ -53,7 +53,7 @@ def bare_sbatch(outputs: Outputs, binary: str, nodes: int, ntasks: int) -> None:
 
 def toolkit_run(outputs: Outputs, nodes: int, ntasks: int) -> None:
     with Pool(outputs) as pool:
-        result = run_mpi(pool, RING, shared_mount="/shared", partition=outputs.slurm_partition, nodes=nodes,
+        result = run_mpi(pool, RING, shared_mount="/shared", partition=outputs.default_partition, nodes=nodes,
                          ntasks=ntasks, args=[], timeout=300, console=Console(quiet=True))
     assert result.exit_code == 0, result.stderr
 

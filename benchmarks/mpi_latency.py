@@ -40,7 +40,7 @@ def ping_pong(outputs: Outputs, iterations: int, mca: dict[str, str] | None) -> 
     assert outputs.shared is not None
     with Pool(outputs) as pool:
         figures = run_pair(pool, [LATENCY], ["--sizes", "0,1024", "--iterations", str(iterations)],
-                           shared_mount=outputs.shared.mount, partition=outputs.slurm_partition, timeout=600, mca=mca)
+                           shared_mount=outputs.shared.mount, partition=outputs.default_partition, timeout=600, mca=mca)
     assert sorted(figures.hosts) == ["compute-0", "compute-1"], figures.hosts
     return figures
 

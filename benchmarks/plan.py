@@ -33,7 +33,7 @@ def program(nodes: int) -> tuple[str, Callable[[], object]]:
     from stacks.aws import build
 
     env = load_spec_file(SPEC).model_copy(deep=True)
-    env.compute.count = nodes
+    env.slurm_partitions[0].min = env.slurm_partitions[0].max = nodes
     return "stacks.aws.build (examples/specs/aws-hpc.yaml)", lambda: build(env, PUBLIC_KEY)
 
 

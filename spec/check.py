@@ -29,9 +29,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def summary(env: Environment) -> str:
     """What the spec builds: its stack, and the compute nodes when it builds Slurm."""
-    count = env.compute.count
-    nodes = f": {count} compute node{'' if count == 1 else 's'}" if "hpc" in env.parts else ""
-    return f"stack {env.stack}{nodes}"
+    partitions = env.slurm_partitions
+    if not partitions:
+        return f"stack {env.stack}"
+    if len(partitions) == 1 and not partitions[0].elastic:
+        count = partitions[0].max
+        return f"stack {env.stack}: {count} compute node{'' if count == 1 else 's'}"
+    return f"stack {env.stack}: partitions " + ", ".join(
+        f"{p.name} {p.min}-{p.max}" if p.elastic else f"{p.name} {p.max}" for p in partitions)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidatorFunctionWrapHandler,
     WrapValidator,
@@ -222,6 +223,79 @@ class Compute(_Section):
     count: Annotated[int, _int_range(1, 1000)] = 2
     instance_type: InstanceType | None = None
     networking: Annotated[Networking, BeforeValidator(_networking)] = "none"
+
+
+PARTITION_NAME = r"[a-z][a-z0-9]{0,11}"
+PARTITION_ALLOWED = "a lowercase letter, then up to 11 lowercase letters or digits (its nodes: <name>-0, ...)"
+# The local target's nodes share one /24 bridge network (targets/local/network.py), the head included.
+LOCAL_MAX_NODES = 200
+
+
+def _minutes(low: float, high: float) -> WrapValidator:
+    """A number of minutes from ``low`` to ``high``; fractions too, so that a test can idle for seconds."""
+
+    def check(value: object, handler: ValidatorFunctionWrapHandler) -> float:
+        if not isinstance(value, bool) and isinstance(value, (int, float, str)):
+            try:
+                number = float(handler(value))
+            except (ValidationError, ValueError):
+                number = None
+            if number is not None and low <= number <= high:
+                return number
+        raise invalid(f"a number of minutes from {low:g} to {high:g}")
+
+    return WrapValidator(check)
+
+
+class Partition(_Section):
+    """A Slurm partition of one kind of compute node. ``min`` nodes run from ``up`` to ``destroy``; the others, up to
+    ``max``, start when a job waits for them and stop after ``scaling.idle_minutes`` without one. ``instance_types``
+    are tried in order when a cloud has no capacity for one; ``spot`` asks spot capacity first, then on-demand."""
+
+    name: Annotated[str, _matching(PARTITION_NAME, PARTITION_ALLOWED)]
+    instance_type: InstanceType | None = None
+    instance_types: list[InstanceType] = []
+    min: Annotated[int, _int_range(0, 1000)] = 0
+    max: Annotated[int, _int_range(1, 1000)]
+    networking: Annotated[Networking, BeforeValidator(_networking)] = "none"
+    spot: bool = False
+    gpus: Annotated[int, _int_range(1, 16)] | None = None
+
+    @model_validator(mode="after")
+    def _whole(self) -> Partition:
+        """One way to name the types; the first of them is the partition's ``instance_type`` from here on."""
+        if self.instance_type is not None and self.instance_types and self.instance_type != self.instance_types[0]:
+            raise invalid("instance_type or instance_types, not both", "instance_types", self.instance_types)
+        if self.instance_types:
+            for index, name in enumerate(self.instance_types):
+                if name in self.instance_types[:index]:
+                    raise invalid("each instance type once", f"instance_types[{index}]", name)
+            self.instance_type = self.instance_types[0]
+        elif self.instance_type is not None:
+            self.instance_types = [self.instance_type]
+        if self.min > self.max:
+            raise invalid(f"at most max ({self.max})", "min", self.min)
+        return self
+
+    @property
+    def elastic(self) -> bool:
+        """Whether some of its nodes start and stop with the work."""
+        return self.min < self.max
+
+    def type_field(self, order: int) -> str:
+        """The field that names its ``order``-th instance type, below the partition."""
+        return f"instance_types[{order}]" if len(self.instance_types) > 1 else "instance_type"
+
+    def node_names(self) -> list[str]:
+        """Every node it can have, the ``min`` always-on ones first."""
+        return [f"{self.name}-{index}" for index in range(self.max)]
+
+
+class Scaling(_Section):
+    """When elastic nodes stop and how long one may take to start (Slurm's SuspendTime and ResumeTimeout)."""
+
+    idle_minutes: Annotated[float, _minutes(0.1, 10080)] = 10
+    resume_timeout_minutes: Annotated[float, _minutes(0.5, 120)] = 15
 
 
 class VolumeSource(_Section):
@@ -460,11 +534,16 @@ class Environment(_Section):
     region: str | None = None
     ssh: Ssh = Field(default_factory=Ssh)
     head: Head = Field(default_factory=Head)
-    compute: Compute = Field(default_factory=Compute)
+    # compute is the shorthand for one static partition named compute: validation turns it into that partition, so
+    # everything downstream reads partitions (None when no Slurm is built), and compute is None from then on
+    compute: Compute | None = None
+    partitions: list[Partition] | None = None
+    scaling: Scaling = Field(default_factory=Scaling)
     storage: Storage = Field(default_factory=Storage)
     spark: Spark | None = None
     containers: Containers | None = None
     network: Network = Field(default_factory=Network)
+    _compute_shorthand: bool = PrivateAttr(default=False)  # the partitions were given as compute
     tags: dict[Annotated[str, _matching(r"[A-Za-z0-9 _.:/=+@-]{1,127}", "a tag key of letters, digits, "
                                          "spaces and _.:/=+@-")], str] = {}
 
@@ -485,12 +564,17 @@ class Environment(_Section):
                                "e.g. 198.51.100.0/24)", "ssh.allowed_cidr")
         self.ssh.user = self.ssh.user or DEFAULT_SSH_USER[target]
         _spare_ssh_home(self.ssh.user, self.storage)
-        for section, machines in (("head", self.head), ("compute", self.compute)):
-            if machines.instance_type is None and "hpc" in self.parts:
+        self._fit_partitions()
+        machines: list[tuple[str, Head | Compute | Partition]] = [("head", self.head)]
+        machines += [(self.partition_field(index), partition) for index, partition in enumerate(self.slurm_partitions)]
+        for section, machine in machines:
+            if machine.instance_type is None and "hpc" in self.parts:
                 if target != "local":
                     raise required(f"required for target {target} (e.g. {INSTANCE_EXAMPLE[target]})",
                                    f"{section}.instance_type")
-                machines.instance_type = "local"
+                machine.instance_type = "local"
+                if isinstance(machine, Partition):
+                    machine.instance_types = ["local"]
         for index, volume in enumerate(self.storage.volumes):
             _fit_volume_origin(volume, target, f"storage.volumes[{index}]")
             if volume.from_ and volume.from_.existing:
@@ -507,6 +591,53 @@ class Environment(_Section):
         if error is not None:
             raise refused(error.message, error.resource)
         return self
+
+    def _fit_partitions(self) -> None:
+        """``compute`` is one static partition named compute; ``partitions`` name theirs, each once. Elastic and
+        several partitions run on the local target so far (the clouds' resume programs are not wired yet)."""
+        if self.partitions is not None and self.compute is not None:
+            raise invalid("either compute (one static partition) or partitions, not both", "compute",
+                          self.compute.model_dump())
+        if self.partitions == []:
+            raise invalid("at least one partition (or no partitions: compute's one)", "partitions", [])
+        if "hpc" not in self.parts:
+            self.compute = self.partitions = None
+            return
+        if self.partitions is None:
+            compute = self.compute or Compute()
+            self.partitions = [Partition(name="compute", instance_type=compute.instance_type, min=compute.count,
+                                         max=compute.count, networking=compute.networking)]
+            self.compute = None
+            self._compute_shorthand = True
+        names: dict[str, int] = {}
+        for index, partition in enumerate(self.partitions):
+            if partition.name in names:
+                raise invalid(f"a name no other partition has (partitions[{names[partition.name]}] has it)",
+                              f"partitions[{index}].name", partition.name)
+            names[partition.name] = index
+            if self.target != "local" and (partition.elastic or len(self.partitions) > 1):
+                raise invalid(f"one partition with min equal to max on target {self.target} (elastic and several "
+                              "partitions run on the local target so far)", f"partitions[{index}]", partition.name)
+            if self.target != "local" and partition.gpus is not None:
+                raise invalid(f"no gpus on target {self.target} yet", f"partitions[{index}].gpus", partition.gpus)
+        total = sum(partition.max for partition in self.partitions)
+        if self.target == "local" and total + 1 > LOCAL_MAX_NODES:
+            raise invalid(f"at most {LOCAL_MAX_NODES - 1} compute nodes in all on the local target (one /24 "
+                          f"network; these ask for {total})", "partitions", total)
+
+    def partition_field(self, index: int) -> str:
+        """Where partition ``index`` is in the spec as the user wrote it: ``compute`` for the shorthand."""
+        return "compute" if self._compute_shorthand else f"partitions[{index}]"
+
+    @property
+    def slurm_partitions(self) -> list[Partition]:
+        """The Slurm cluster's partitions; none when the environment builds no Slurm."""
+        return self.partitions or []
+
+    @property
+    def compute_nodes(self) -> list[str]:
+        """Every compute node the cluster can have, partition by partition."""
+        return [name for partition in self.slurm_partitions for name in partition.node_names()]
 
     def sections(self) -> list[str]:
         """The sections that choose what is built which this spec has (a spark or containers section given as

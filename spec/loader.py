@@ -52,6 +52,8 @@ def load_environment(spec_file: str | None, stack: str | None, project_dir: Path
         env = validate(spec)
         if "hpc" not in env.parts:
             raise SpecError(f"spec error: --nodes {nodes}: stack {env.stack} has no Slurm compute nodes")
+        if spec.get("partitions") is not None:
+            raise SpecError(f"spec error: --nodes {nodes}: the spec names its partitions; set their min and max there")
         compute = spec.get("compute")
         if compute is None or isinstance(compute, dict):
             spec["compute"] = {**(compute or {}), "count": nodes}

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer, model_validator
 
 from spec import state_format
 
@@ -104,6 +104,23 @@ class ComputeMachine(_Strict):
     networking: Literal["none", "enhanced", "rdma"] = "none"
 
 
+class SlurmPartition(_Strict):
+    """A Slurm partition as deployed: ``min`` of its nodes run from ``up`` to ``destroy``, the rest up to ``max``
+    start when a job waits for them and stop when idle. ``nodes`` names every node it can have, the always-on ones
+    first; it is empty where a scaling group names its nodes (a cloud fleet)."""
+
+    name: str
+    instance_type: str
+    min: int
+    max: int
+    nodes: list[str] = []
+
+    @property
+    def elastic_nodes(self) -> list[str]:
+        """The nodes that start and stop with the work."""
+        return self.nodes[self.min:]
+
+
 class AzureScope(_Strict):
     """Where an Azure environment's resources live: every Azure API call after ``up`` names these."""
 
@@ -162,12 +179,50 @@ class Outputs(_Strict):
     computes: list[Node] = []
     volumes: list[Volume] = []
     shared: SharedFs | None = None
-    slurm_partition: str = "compute"
+    partitions: list[SlurmPartition] = []  # the first is Slurm's default
     fleet: ComputeFleet | None = None
     compute_machine: ComputeMachine | None = None  # None: deployed before the contract had it
     containers: ContainerService | None = None
     spark: SparkCluster | None = None
     azure: AzureScope | None = None  # target azure only
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_partition_before(cls, data: Any) -> Any:
+        """A contract written before partitions named only Slurm's one partition (``slurm_partition``): all its
+        compute nodes, always on."""
+        if isinstance(data, dict) and "slurm_partition" in data and "partitions" not in data:
+            data = dict(data)
+            name = data.pop("slurm_partition")
+            computes = [node.get("name") for node in data.get("computes") or [] if isinstance(node, dict)]
+            fleet = data.get("fleet") if isinstance(data.get("fleet"), dict) else {}
+            machine = data.get("compute_machine") if isinstance(data.get("compute_machine"), dict) else {}
+            count = len(computes) or fleet.get("expected", 0)
+            data["partitions"] = [{"name": name, "instance_type": machine.get("instance_type", "unknown"),
+                                   "min": count, "max": count, "nodes": computes}]
+        return data
+
+    @classmethod
+    def readable_fields(cls) -> set[str]:
+        """The fields a saved contract may have: this version's, and those it reads from earlier ones."""
+        return set(cls.model_fields) | {"slurm_partition"}
+
+    @property
+    def default_partition(self) -> str:
+        """The partition a job goes to unless it names one (Slurm's default)."""
+        return self.partitions[0].name if self.partitions else "compute"
+
+    def partition(self, name: str) -> SlurmPartition:
+        """Partition ``name``, or NoSuchNode naming the ones there are."""
+        for partition in self.partitions:
+            if partition.name == name:
+                return partition
+        known = ", ".join(p.name for p in self.partitions) or "none"
+        raise NoSuchNode(f"no partition named {name!r} in environment {self.name!r} (partitions: {known})")
+
+    def elastic_nodes(self) -> set[str]:
+        """The compute nodes that start and stop with the work: a task reaches them only while they run."""
+        return {name for partition in self.partitions for name in partition.elastic_nodes}
 
     def nodes(self) -> list[Node]:
         return [self.head, *self.computes] if self.head else []

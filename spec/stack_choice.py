@@ -20,7 +20,7 @@ StackKind = Literal["hpc", "containers", "spark", "full"]
 Part = Literal["hpc", "spark", "containers"]
 # The sections that ask for each part, in the spec's field order.
 PART_SECTIONS: dict[Part, tuple[str, ...]] = {
-    "hpc": ("head", "compute", "storage"), "spark": ("spark",), "containers": ("containers",),
+    "hpc": ("head", "compute", "partitions", "scaling", "storage"), "spark": ("spark",), "containers": ("containers",),
 }
 BUILDS = {"hpc": "Slurm", "spark": "Spark", "containers": "a container service"}
 SECTION_EXAMPLE = {"spark": "spark: {core: {count: 2}}", "containers": "containers: {image: ...}"}

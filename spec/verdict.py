@@ -31,8 +31,10 @@ def spec_findings(env: Environment) -> list[Finding]:
     findings = check_ssh_cidr(env.ssh.allowed_cidr, env.ssh.allow_world, min_prefix=env.ssh.min_prefixes) \
         if env.ssh.allowed_cidr else []
     # instance types are unset when no cluster is asked for (a containers stack)
-    machines = [(env.head.instance_type, "none", "head.instance_type"),
-                (env.compute.instance_type, env.compute.networking, "compute.instance_type")]
+    machines = [(env.head.instance_type, "none", "head.instance_type")]
+    machines += [(instance_type, partition.networking, f"{env.partition_field(index)}.{partition.type_field(order)}")
+                 for index, partition in enumerate(env.slurm_partitions)
+                 for order, instance_type in enumerate(partition.instance_types)]
     if env.spark:
         machines.append((env.spark.core.instance_type, "none", "spark.core.instance_type"))
     check = check_vm_networking if env.target == "azure" else check_instance_networking

@@ -60,7 +60,8 @@ def _hpc(env: Environment, network: Network, public_key: str, tags: dict[str, st
     if env.storage.shared and storage.file_system_dns_name is not None:
         shared = {"kind": "efs", "source": storage.file_system_dns_name, "mount": env.storage.shared.mount}
     cluster = SlurmCluster(env.name, SlurmClusterArgs(
-        cluster_name=env.name, head=env.head, compute=env.compute, ssh_user=user, ssh_public_key=public_key,
+        cluster_name=env.name, head=env.head, compute=env.slurm_partitions[0], ssh_user=user,
+        ssh_public_key=public_key,
         head_subnet_id=network.public_subnet_ids.apply(lambda ids: ids[0]),
         compute_subnet_id=network.private_subnet_ids.apply(lambda ids: ids[0]),
         head_security_group_id=network.head_security_group_id,

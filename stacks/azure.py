@@ -57,7 +57,7 @@ def _subnet_nodes(env: Environment) -> int:
     """The machines of the cluster subnet besides the Slurm head: compute nodes and the HDInsight cluster's."""
     from components.azure.hdinsight import subnet_addresses
 
-    nodes = env.compute.count if "hpc" in env.parts else 0
+    nodes = sum(partition.max for partition in env.slurm_partitions)
     return nodes + (subnet_addresses(env.spark) if "spark" in env.parts and env.spark else 0)
 
 
@@ -75,7 +75,7 @@ def _hpc(env: Environment, network: AzureNetwork, public_key: str, tags: dict[st
         shared = {"kind": "nfs", "source": storage.share_source, "mount": env.storage.shared.mount,
                   "options": NFS_OPTIONS}
     cluster = AzureSlurmCluster(env.name, AzureSlurmClusterArgs(
-        cluster_name=env.name, head=env.head, compute=env.compute, ssh_user=user,
+        cluster_name=env.name, head=env.head, compute=env.slurm_partitions[0], ssh_user=user,
         ssh_public_key=public_key, resource_group_name=network.resource_group_name, location=env.region,
         subnet_id=network.subnet_id, subnet_prefix=network.subnet_prefix, ansible_dir=ANSIBLE_DIR, tags=tags,
         head_data_disks=storage.data_disks, zone=zone, boot_vars=boot_vars(env, volumes, shared, user)))

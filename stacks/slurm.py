@@ -29,14 +29,17 @@ def cluster_outputs(provider: Literal["aws", "azure"], env: Environment, cluster
                     vpc_id: pulumi.Input[str] | None = None) -> dict[str, Any]:
     """The head and the fleet, which tasks look for in the stack's own scaling group (and VPC, on AWS) only."""
     tag_key, tag_value = cluster.compute_tag
+    partition = env.slurm_partitions[0]  # the clouds' one static partition
     scope = {"group": cluster.compute_group_name, **({"vpc_id": vpc_id} if vpc_id is not None else {})}
     return {
         "head": {"name": "head", "address": cluster.head_public_ip, "host_key": cluster.head_host_key},
         "computes": [],
         "fleet": {"provider": provider, "region": env.region, "tag_key": tag_key, "tag_value": tag_value,
-                  "host_key": cluster.compute_host_key, "expected": env.compute.count, **scope},
-        "compute_machine": {"instance_type": env.compute.instance_type,
+                  "host_key": cluster.compute_host_key, "expected": partition.max, **scope},
+        "compute_machine": {"instance_type": partition.instance_type,
                             "networking": compute_networking(provider, env)},
+        "partitions": [{"name": partition.name, "instance_type": partition.instance_type, "min": partition.min,
+                        "max": partition.max}],
     }
 
 
@@ -44,7 +47,8 @@ def compute_networking(provider: Literal["aws", "azure"], env: Environment) -> N
     """The networking the compute nodes have, which is more than the spec asks where the machine gives it anyway:
     ENA on every type that has it (AWS), accelerated networking on every size that has it (the Azure component
     turns it on)."""
-    return machine_networking(provider, env.compute.instance_type, env.compute.networking)
+    partition = env.slurm_partitions[0]
+    return machine_networking(provider, partition.instance_type, partition.networking)
 
 
 def machine_networking(provider: Literal["aws", "azure"], instance_type: str | None,

@@ -35,7 +35,7 @@ def contract(record: Record, console: Console) -> Outputs:
     """The environment's outputs contract with its running compute nodes."""
     backend = backend_for(record.target)
     found = backend.contract(record, console)
-    if found.fleet is not None and not found.computes:
+    if (found.fleet is not None and not found.computes) or found.elastic_nodes():
         found = found.model_copy(update={"computes": backend.compute_nodes(found)})
     return found
 

@@ -35,7 +35,7 @@ def _run(pool: Pool, scripts: list[Path], args: tuple[str, ...], timeout: float)
     if outputs.shared is None:
         raise TargetError(f"environment {outputs.name!r} has no shared file system to run the job from; add "
                           "storage.shared to its spec")
-    return run_pair(pool, scripts, args, shared_mount=outputs.shared.mount, partition=outputs.slurm_partition,
+    return run_pair(pool, scripts, args, shared_mount=outputs.shared.mount, partition=outputs.default_partition,
                     timeout=timeout)
 
 

@@ -513,7 +513,7 @@ def test_azure_table_is_dated_sourced_and_says_what_is_approximate():
 
 def test_an_azure_size_the_component_refuses_is_a_spec_error_with_the_component_s_line():
     env = azure_stack().model_copy(deep=True)  # past the spec's own check, which refuses the same line as it loads
-    env.compute.instance_type, env.compute.networking = "Standard_D16s_v5", "rdma"
+    env.slurm_partitions[0].instance_type, env.slurm_partitions[0].networking = "Standard_D16s_v5", "rdma"
     with pytest.raises(SpecError, match=r"^spec error: refused by the program: \[azure-rdma-unsupported\] "
                                         r"compute\.instance_type: Standard_D16s_v5 has no InfiniBand"):
         plan(env, lambda: build_azure(env, AZURE_KEY))

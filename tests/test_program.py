@@ -97,7 +97,7 @@ def test_invoke_plan_reads_what_the_program_receives(tmp_path: Path) -> None:
     assert from_file.containers.environment == {"DATABASE_URL": SECRET_PLACEHOLDER}
     received.containers.environment["DATABASE_URL"] = SECRET_PLACEHOLDER
     assert received == from_file
-    assert (from_file.name, from_file.region, from_file.compute.count, from_file.network.nat) == (
+    assert (from_file.name, from_file.region, from_file.slurm_partitions[0].max, from_file.network.nat) == (
         "dev", "eu-west-1", 8, False)
 
 

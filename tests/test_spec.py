@@ -26,8 +26,10 @@ def test_aws_example_loads_as_written():
     assert (env.name, env.target, env.region) == ("hpc-dev", "aws", "us-east-1")
     assert env.ssh.user == "ec2-user"
     assert env.ssh.private_key == "~/.ssh/id_ed25519"
-    compute = env.compute
-    assert (compute.count, compute.instance_type, compute.networking) == (4, "c5n.18xlarge", "rdma")
+    [compute] = env.slurm_partitions
+    assert (compute.name, compute.min, compute.max, compute.instance_type, compute.networking) == (
+        "compute", 4, 4, "c5n.18xlarge", "rdma")
+    assert env.compute is None  # the shorthand became the partition
     [scratch] = env.storage.volumes
     assert (scratch.type, scratch.size_gb, scratch.mount, scratch.retain, scratch.fs_type) == (
         "gp3", 500, "/scratch", True, "ext4")
@@ -40,22 +42,22 @@ def test_azure_and_local_examples_load():
     assert (azure.target, azure.region, azure.ssh.user) == ("azure", "westeurope", "azureuser")
     assert azure.storage.volumes[0].type == "Premium_LRS"
     local = load_spec_file(str(EXAMPLES / "local.yaml"))
-    assert (local.target, local.compute.count, local.storage.volumes[0].retain) == ("local", 2, False)
+    assert (local.target, local.slurm_partitions[0].max, local.storage.volumes[0].retain) == ("local", 2, False)
     assert local.storage.shared is not None and local.storage.shared.mount == "/shared"
 
 
 def test_local_defaults():
     env = load_spec_text("{}")
     assert (env.name, env.target, env.region) == ("hpc", "local", None)
-    assert (env.ssh.user, env.head.instance_type, env.compute.instance_type) == ("root", "local", "local")
-    assert (env.compute.count, env.compute.networking) == (2, "none")
+    assert (env.ssh.user, env.head.instance_type, env.slurm_partitions[0].instance_type) == ("root", "local", "local")
+    assert (env.slurm_partitions[0].max, env.slurm_partitions[0].networking) == (2, "none")
     assert env.storage.volumes == [] and env.storage.shared is None
     assert env.spark is None and env.containers is None
 
 
 def test_local_default_classmethod():
     env = Environment.local_default(nodes=3, name="mini")
-    assert (env.name, env.target, env.compute.count) == ("mini", "local", 3)
+    assert (env.name, env.target, env.slurm_partitions[0].max) == ("mini", "local", 3)
     volumes = [(v.name, v.size_gb, v.mount, v.type) for v in env.storage.volumes]
     assert volumes == [("scratch", 1, "/scratch", "loop")]
     assert env.storage.shared is not None and (env.storage.shared.kind, env.storage.shared.mount) == (
@@ -85,13 +87,13 @@ def test_explicit_user_and_private_key_are_kept():
     ("efa", "rdma"), ("InfiniBand", "rdma"), ("RDMA", "rdma"),
 ])
 def test_networking_aliases_normalise(given, canonical):
-    assert load_spec_text(f"compute: {{networking: {given}}}").compute.networking == canonical
+    assert load_spec_text(f"compute: {{networking: {given}}}").slurm_partitions[0].networking == canonical
 
 
 def test_mount_is_normalised_and_pulumi_style_strings_become_ints():
     env = load_spec_text("compute: {count: '7'}\n"
                          "storage: {volumes: [{name: a, size_gb: '2', mount: //data/./x/}]}")
-    assert env.compute.count == 7
+    assert env.slurm_partitions[0].max == 7
     assert (env.storage.volumes[0].size_gb, env.storage.volumes[0].mount) == (2, "/data/x")
 
 
@@ -110,8 +112,8 @@ def volume(mount: str) -> str:
     ("compute: {networking: fast}",
      f"compute.networking = 'fast': {NETWORKING_RULE}"),
     ("compute: {nodes: 3}", "compute.nodes: unknown field; allowed fields: count, instance_type, networking"),
-    ("nodes: 3", "nodes: unknown field; allowed fields: name, target, stack, region, ssh, head, compute, "
-                 "storage, spark, containers, network, tags"),
+    ("nodes: 3", "nodes: unknown field; allowed fields: name, target, stack, region, ssh, head, compute, partitions, "
+                 "scaling, storage, spark, containers, network, tags"),
     ("stack: containers", "stack = 'containers': allowed: hpc, full (target local always runs Slurm; full adds "
                           "Spark with a spark section)"),
     ("containers: {}", "containers.image: required"),
@@ -239,7 +241,7 @@ def test_stack_config_uses_the_project_namespace(tmp_path):
                 "  cloud-hpc-toolkit:head: {instance_type: c5n.large}\n"
                 "  cloud-hpc-toolkit:compute: {count: '4', instance_type: c5n.18xlarge, networking: efa}\n")
     env = load_stack_config("dev", tmp_path)
-    assert (env.name, env.target, env.region, env.compute.count, env.compute.networking) == (
+    assert (env.name, env.target, env.region, env.slurm_partitions[0].max, env.slurm_partitions[0].networking) == (
         "dev", "aws", "eu-west-1", 4, "rdma")
 
 
@@ -305,11 +307,11 @@ def test_load_environment_sources_and_overrides(tmp_path):
     with pytest.raises(SpecError, match="^spec error: give either a spec file or a stack, not both$"):
         load_environment(spec, "dev", tmp_path)
     assert load_environment(spec, None, tmp_path).name == "local"
-    assert load_environment(None, "dev", tmp_path).compute.count == 3
+    assert load_environment(None, "dev", tmp_path).slurm_partitions[0].max == 3
     default = load_environment(None, None, tmp_path)
-    assert (default.name, default.target, default.compute.count) == ("local", "local", 2)
-    assert load_environment(None, "dev", tmp_path, nodes=5).compute.count == 5
-    assert load_environment(spec, None, tmp_path, nodes=1).compute.count == 1
+    assert (default.name, default.target, default.slurm_partitions[0].max) == ("local", "local", 2)
+    assert load_environment(None, "dev", tmp_path, nodes=5).slurm_partitions[0].max == 5
+    assert load_environment(spec, None, tmp_path, nodes=1).slurm_partitions[0].max == 1
     with pytest.raises(SpecError, match=rf"^spec error: compute\.count = 0: {COUNT_RULE}$"):
         load_environment(None, None, tmp_path, nodes=0)
     with pytest.raises(SpecError, match=r"^spec error: region: required for target aws \(e\.g\. us-east-1\)"):
@@ -348,7 +350,7 @@ def test_check_command(tmp_path, capsys):
 def test_the_shipped_local_stack_config_loads():
     project = Path(__file__).resolve().parents[1]
     env = load_stack_config("local-dev", project)
-    assert (env.name, env.target, env.compute.count) == ("local-dev", "local", 2)
+    assert (env.name, env.target, env.slurm_partitions[0].max) == ("local-dev", "local", 2)
     assert [v.mount for v in env.storage.volumes] == ["/scratch"] and env.storage.shared.kind == "local"
 
 

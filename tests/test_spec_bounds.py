@@ -138,10 +138,10 @@ def test_core_schema_values() -> None:
     env = load_spec_text("name: no\ncompute: {count: 010}\ntags: {a: yes, b: 2024-02-30, d: 1:30, e: on, "
                          "f: 1_000}")
     assert env.name == "no"  # not false
-    assert env.compute.count == 10  # decimal, not octal 8
+    assert env.slurm_partitions[0].max == 10  # decimal, not octal 8
     assert env.tags == {"a": "yes", "b": "2024-02-30", "d": "1:30", "e": "on", "f": "1_000"}  # all strings
-    assert load_spec_text("compute: {count: 0o10}").compute.count == 8
-    assert load_spec_text("compute: {count: 0x10}").compute.count == 16
+    assert load_spec_text("compute: {count: 0o10}").slurm_partitions[0].max == 8
+    assert load_spec_text("compute: {count: 0x10}").slurm_partitions[0].max == 16
 
 
 # --- short messages, fast patterns -------------------------------------------------------------------------

@@ -29,8 +29,8 @@ CASES = {
         "you connect from, or set ssh.allow_world: true to accept the risk"),
     "a section the stack ignores": (
         CLOUD + "stack: hpc\n" + SLURM + "spark: {core: {count: 2}}\n",
-        "spec error: spark: stack hpc would ignore this section (it builds Slurm only, from head, compute, storage); "
-        "remove the section, or remove stack: hpc to build full"),
+        "spec error: spark: stack hpc would ignore this section (it builds Slurm only, from head, compute, partitions, "
+        "scaling, storage); remove the section, or remove stack: hpc to build full"),
     "a stack that does not match the sections": (
         CLOUD + "stack: containers\nspark: {}\n",
         "spec error: spark: stack containers would ignore this section (it builds a container service only, from "

@@ -40,13 +40,13 @@ def test_a_spec_without_sections_is_slurm_and_asks_for_its_machines() -> None:
 
 def test_a_spark_only_spec_asks_for_no_head() -> None:
     env = validate({**AWS, "spark": SPARK})
-    assert env.head.instance_type is None and env.compute.instance_type is None
+    assert env.head.instance_type is None and env.slurm_partitions == []
 
 
 @pytest.mark.parametrize(("sections", "line"), [
     ({"stack": "hpc", "head": HEAD, "compute": COMPUTE, "containers": CONTAINERS},
      "spec error: containers: stack hpc would ignore this section (it builds Slurm only, from head, compute, "
-     "storage); remove the section, or remove stack: hpc to build full"),
+     "partitions, scaling, storage); remove the section, or remove stack: hpc to build full"),
     ({"stack": "spark", "spark": SPARK, "storage": {"volumes": []}},
      "spec error: storage: stack spark would ignore this section (it builds Spark only, from spark); remove the "
      "section, or remove stack: spark to build full"),
@@ -70,7 +70,7 @@ def test_the_local_target_always_runs_slurm_and_spark_beside_it() -> None:
 
 
 def test_nodes_is_refused_for_a_stack_without_slurm_and_counts_slurm_s(tmp_path: Path) -> None:
-    assert load_environment(None, "hpc-dev", ROOT, nodes=7).compute.count == 7
+    assert load_environment(None, "hpc-dev", ROOT, nodes=7).slurm_partitions[0].max == 7
     with pytest.raises(SpecError) as refused:
         load_environment(None, "spark-dev", ROOT, nodes=3)
     assert str(refused.value) == "spec error: --nodes 3: stack spark has no Slurm compute nodes"

@@ -46,7 +46,7 @@ USER_DATA_LIMIT = 16384  # bytes EC2 takes, before base64
 class SlurmClusterArgs:
     cluster_name: str
     head: spec.Head
-    compute: spec.Compute
+    compute: spec.Partition  # the one static partition (spec.Environment refuses more on the clouds, for now)
     ssh_user: str
     ssh_public_key: str  # the user's public key line
     head_subnet_id: Input[str]  # a public subnet
@@ -198,7 +198,7 @@ class SlurmCluster(pulumi.ComponentResource):
                                                opts=self._child())
         self.compute_tag = (FLEET_TAG_KEY, args.cluster_name)
         # Fixed size for now: min = max = desired.
-        count = args.compute.count
+        count = args.compute.max
         group = aws.autoscaling.Group(
             f"{name}-compute", desired_capacity=count, min_size=count, max_size=count,
             launch_template=aws.autoscaling.GroupLaunchTemplateArgs(id=template.id, version="$Latest"),

@@ -47,7 +47,7 @@ UBUNTU_HPC = {"publisher": "microsoft-dsvm", "offer": "ubuntu-hpc", "sku": "2404
 class AzureSlurmClusterArgs:
     cluster_name: str
     head: spec.Head
-    compute: spec.Compute
+    compute: spec.Partition  # the one static partition (spec.Environment refuses more on the clouds, for now)
     ssh_user: str
     ssh_public_key: str  # the user's public key line
     resource_group_name: Input[str]
@@ -182,7 +182,7 @@ class AzureSlurmCluster(pulumi.ComponentResource):
             **identity, tunables=args.boot_vars.get("compute", {}),
             public=compute_key.public_key_openssh).apply(lambda v: custom_data("compute", v))
         self.compute_tag = (FLEET_TAG_KEY, args.cluster_name)
-        count = args.compute.count
+        count = args.compute.max
         scale_set = compute.VirtualMachineScaleSet(
             f"{name}-compute", vm_scale_set_name=f"{args.cluster_name}-compute",
             sku=compute.SkuArgs(name=args.compute.instance_type, tier="Standard", capacity=count),

@@ -29,7 +29,7 @@ class LocalBackend(Backend):
             raise TargetError(f"environment {record.name!r} is not up: its `invoke up` did not finish; "
                               f"`invoke destroy --name {record.name}` takes down what it left")
         remedy = state.destroy_remedy(record.name)
-        values = state.read_state(path, remedy, known=set(Outputs.model_fields))
+        values = state.read_state(path, remedy, known=Outputs.readable_fields())
         contract = parse_contract(values, f"the saved outputs {path}", remedy)
         Journal.load(record.name)  # a journal this version cannot read is named now, not at destroy
         return contract
@@ -40,7 +40,16 @@ class LocalBackend(Backend):
         target.destroy(record.name, console)
 
     def compute_nodes(self, contract: Outputs) -> list[Node]:
-        return list(contract.computes)
+        """The always-on compute nodes, and the elastic ones running now (their node's init is alive)."""
+        from targets.local import node
+        from targets.local.journal import Journal
+
+        elastic = contract.elastic_nodes()
+        if not elastic:
+            return list(contract.computes)
+        inits = Journal.load(contract.name).inits
+        return [n for n in contract.computes
+                if n.name not in elastic or (n.name in inits and node.alive(inits[n.name]))]
 
     def submit_spark(self, contract: Outputs, job: SparkJob, console: Console) -> SparkRun:
         from remote.pool import Pool

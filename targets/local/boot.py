@@ -41,10 +41,9 @@ def start(init_pid: int, node_dir: Path, config: BootConfig) -> None:
                   "PATH": f"{playbook.parent}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"})
 
 
-def wait(outputs: Outputs, nodes_dir: Path, console: Console) -> None:
-    """Until every node of ``outputs`` reports its boot done, showing how far each got; a failed or unfinished
+def wait(outputs: Outputs, names: list[str], nodes_dir: Path, console: Console) -> None:
+    """Until every node of ``names`` reports its boot done, showing how far each got; a failed or unfinished
     boot is a LocalError naming the node, the step and the kept log."""
-    names = [n.name for n in outputs.nodes()]
     with progress(console, "booting the nodes (munge, slurm, mpi, storage)") as update, \
             Pool(outputs, retry_auth=True) as pool:
         try:

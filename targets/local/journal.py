@@ -24,6 +24,7 @@ class Journal:
     # backing file name -> retain, recorded when attached; destroy deletes only those with retain false,
     # so a retained file from an earlier life survives an up that fails before attaching it
     volume_files: dict[str, bool] = field(default_factory=dict)
+    agent: int = 0  # the power agent's pid, when some nodes start and stop with the work
 
     @property
     def path(self) -> Path:

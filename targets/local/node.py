@@ -37,7 +37,7 @@ def prepare(node_dir: Path, hostname: str, hosts: str) -> None:
     for path in PRIVATE_DIRS:
         target = private_path(node_dir, path)
         if path in SEEDED_DIRS and Path(path).is_dir():
-            shutil.copytree(path, target, dirs_exist_ok=True,
+            shutil.copytree(path, target, dirs_exist_ok=True, copy_function=_copy_if_missing,
                             ignore=shutil.ignore_patterns("ssh_host_*", "authorized_keys"))
         target.mkdir(parents=True, exist_ok=True)
     os.chmod(private_path(node_dir, "/tmp"), 0o1777)
@@ -45,11 +45,35 @@ def prepare(node_dir: Path, hostname: str, hosts: str) -> None:
     private_path(node_dir, "/etc/hostname").write_text(hostname + "\n")
 
 
-def start(env_name: str, node: str, node_dir: Path, keep: Sequence[Path] = (), timeout: float = 20) -> int:
+def _copy_if_missing(source: str, target: str) -> None:
+    """Seed a file the node has not got: what the target wrote there (sshd_config) stays."""
+    if not Path(target).exists():
+        shutil.copy2(source, target)
+
+
+def _uptime() -> float:
+    return float(Path("/proc/uptime").read_text().split()[0])
+
+
+def _wait_to_boot_after(moment: float) -> None:
+    """Until a node started now would say it booted in a whole second after ``moment``.
+
+    A node has its own boot clock (a time namespace whose uptime starts within a second of 0: ``unshare`` takes
+    whole seconds), and slurmctld takes a node it powered up as up only when the boot time slurmd reports (whole
+    seconds, its uptime rounded up) is not before the second it asked for the node: the node must have booted
+    after the request, as a started machine has. At most two seconds."""
+    while time.time() - _uptime() % 1 < int(moment) + 1:
+        time.sleep(0.01)
+
+
+def start(env_name: str, node: str, node_dir: Path, keep: Sequence[Path] = (),
+          binds: Sequence[tuple[Path, str]] = (), booted_after: float | None = None, timeout: float = 20) -> int:
     """Start the node's init in new namespaces; return the init's host PID once mounts are ready.
 
     ``keep`` are host folders the node must still see although they lie under one of its private
-    folders (a checkout or venv under /tmp): each is bound into the private copy first.
+    folders (a checkout or venv under /tmp): each is bound into the private copy first. ``binds`` are host folders
+    the node sees at another path (the head's power agent socket), bound last, over its fresh /run.
+    ``booted_after``: a moment (``time.time()``) the node's boot clock must say it booted after.
     """
     ready = node_dir / "ready"
     ready.unlink(missing_ok=True)
@@ -62,10 +86,14 @@ def start(env_name: str, node: str, node_dir: Path, keep: Sequence[Path] = (), t
     mounts += [[str(private_path(node_dir, p)), p, "dir"] for p in PRIVATE_DIRS]
     mounts += [[str(private_path(node_dir, p)), p, "file"] for p in PRIVATE_FILES]
     mounts.append(["tmpfs", "/run", "tmpfs"])
+    mounts += [[str(source), target, "dir"] for source, target in binds]
     config = {"hostname": node, "mounts": mounts, "ready_file": str(ready),
               "dirs": ["/run/sshd", "/run/munge", "/run/slurm"]}
+    if booted_after is not None:
+        _wait_to_boot_after(booted_after)
     argv = ["ip", "netns", "exec", netns_name(env_name, node),
-            "unshare", "--uts", "--mount", "--pid", "--ipc", "--fork", "--mount-proc",
+            "unshare", "--uts", "--mount", "--pid", "--ipc", "--time", f"--boottime={-int(_uptime())}", "--fork",
+            "--mount-proc",
             "--propagation", "private", "--",
             sys.executable, str(Path(__file__).with_name("node_init.py")), json.dumps(config)]
     log = open(node_dir / "init.log", "ab")  # noqa: SIM115 - handed to the child
@@ -105,10 +133,39 @@ def _child_pid(pid: int) -> int:
 def run(init_pid: int, argv: Sequence[str], step: str, *, check: bool = True,
         timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run argv inside the node (all its namespaces), like a command run on the machine itself."""
-    prefix = ["nsenter", "-t", str(init_pid), "-m", "-u", "-n", "-p", "-i", "--"]
+    prefix = ["nsenter", "-t", str(init_pid), "-m", "-u", "-n", "-p", "-i", "-T", "--"]
     if env:
         prefix += ["env", *(f"{k}={v}" for k, v in env.items())]
     return sh([*prefix, *argv], step, check=check, timeout=timeout)
+
+
+def inits_under(nodes_dir: Path) -> list[int]:
+    """Node inits whose node folder lies under ``nodes_dir`` (one node's, or an environment's ``nodes``), found by
+    their command line: those a journal missed (started, then killed before it was written)."""
+    marker = f"{nodes_dir}/".encode()  # compute-1's folder is not compute-10's
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"node_init.py" in cmdline and marker in cmdline and is_namespace_init(proc):
+                pids.append(int(proc.name))
+    return pids
+
+
+def is_namespace_init(proc: Path) -> bool:
+    """True for PID 1 of a child PID namespace (not the ``unshare`` parent waiting for it)."""
+    try:
+        status = (proc / "status").read_text()
+    except OSError:
+        return False
+    for line in status.splitlines():
+        if line.startswith("NSpid:"):
+            ids = line.split()[1:]
+            return len(ids) > 1 and ids[-1] == "1"
+    return False
 
 
 def alive(init_pid: int) -> bool:

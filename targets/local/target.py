@@ -10,7 +10,9 @@ Before the bridge exists, a host filter (``host_filter``) keeps every user of th
 
 from __future__ import annotations
 
+import grp
 import importlib.util
+import ipaddress
 import json
 import os
 import re
@@ -22,14 +24,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
-from components.boot.config import BootConfig, BundleInPlace, MungeKeyFile, StaticNode
-from components.boot.storage import storage_vars
 from remote.progress import progress
 from spec.environment import Environment
-from spec.outputs import ComputeMachine, Node, Outputs, SharedFs, SparkCluster, Volume
+from spec.outputs import ComputeMachine, Node, Outputs, SlurmPartition, SparkCluster
 from targets.backend import Record
 from targets.errors import Interrupted, TargetError
-from targets.local import boot, host_filter, keys, network, node, volumes
+from targets.local import boot, host_filter, keys, network, node, node_start, power_agent, volumes
 from targets.local.backend import BACKEND
 from targets.local.commands import LocalError
 from targets.local.journal import Journal
@@ -69,10 +69,6 @@ def check_machine() -> None:
     missing = [t for t in REQUIRED_TOOLS if shutil.which(t) is None]
     if missing:
         raise LocalError(f"missing {', '.join(missing)}: run `make setup` to install the cluster packages")
-
-
-def node_names(count: int) -> list[str]:
-    return ["head", *(f"compute-{i}" for i in range(count))]
 
 
 def up(env: Environment, console: Console) -> Outputs:
@@ -141,22 +137,22 @@ def _build(env: Environment, console: Console) -> Outputs:
     journal.save()
     host_filter.allow_only_root(env.name)
     network.create_bridge(env.name, subnet)
-    names = node_names(env.compute.count)
-    addresses = {name: str(subnet[10 + i]) for i, name in enumerate(names)}
-    hosts = "127.0.0.1 localhost\n" + "".join(f"{addresses[n]} {n}\n" for n in names)
     console.print(Text.assemble(("network", "bold"), f" bridge {network.bridge_name(env.name)} {subnet}"))
 
     private_key, public_key = _user_key(env, root)
-    host_keys: dict[str, str] = {}
-    for index, name in enumerate(names):
-        node_dir = root / "nodes" / name
-        node.prepare(node_dir, name, hosts)
-        network.create_netns(env.name, name, index, addresses[name], subnet.prefixlen)
-        host_keys[name] = _sshd_files(node_dir, name, public_key, env.ssh.user, addresses[name])
-        journal.inits[name] = node.start(env.name, name, node_dir, keep=[PROJECT, Path(sys.prefix)])
-        journal.save()
-        node.run(journal.inits[name], ["/usr/sbin/sshd", "-f", "/etc/ssh/sshd_config"], f"start sshd on {name}")
-    console.print(Text.assemble(("nodes", "bold"), f" {', '.join(names)} (sshd up, host keys pinned)"))
+    cluster = cluster_of(env, root, subnet)
+    # every node the cluster can have gets its host key now, so that the contract pins the key of a node that
+    # starts later
+    host_keys = {}
+    for name in cluster.names:
+        node.prepare(root / "nodes" / name, name, cluster.hosts())
+        host_keys[name] = _sshd_files(root / "nodes" / name, name, public_key, env.ssh.user, cluster.address(name))
+    keys.munge_key(cluster.munge_key)
+    if env.storage.shared:
+        (root / "shared").mkdir(exist_ok=True)
+    if cluster.elastic:
+        node_start.make_power_dir(cluster, grp.getgrnam("slurm").gr_gid)
+        _power_client(root / "nodes" / "head")
 
     # the nodes' boot makes the mount points, on this machine's file system: destroy removes those it made
     mount_points = [v.mount for v in env.storage.volumes]
@@ -164,33 +160,66 @@ def _build(env: Environment, console: Console) -> Outputs:
         mount_points.append(env.storage.shared.mount)
     journal.created_dirs = [p for p in mount_points if not Path(p).exists()]
     journal.save()
-    volume_list = _attach_volumes(env, root, names, journal)
-    shared = None
-    if env.storage.shared:
-        source = root / "shared"
-        source.mkdir(exist_ok=True)
-        shared = SharedFs(kind="bind", source=str(source), mount=env.storage.shared.mount)
+    volume_list = []
+    for name in cluster.always_on:
+        volume_list += node_start.start(cluster, name, journal)
+    console.print(Text.assemble(("nodes", "bold"), f" {', '.join(cluster.always_on)} (sshd up, host keys pinned)"
+                                + (f"; {len(cluster.elastic)} more start when jobs need them" if cluster.elastic
+                                   else "")))
 
-    munge = root / "secrets" / "munge.key"
-    keys.munge_key(munge)
     outputs = Outputs(
         target="local", name=env.name, ssh_user=env.ssh.user, ssh_private_key=str(private_key),
-        head=Node(name="head", address=addresses["head"], host_key=host_keys["head"]),
-        computes=[Node(name=n, address=addresses[n], host_key=host_keys[n]) for n in names[1:]],
-        volumes=volume_list, shared=shared,
+        head=Node(name="head", address=cluster.address("head"), host_key=host_keys["head"]),
+        computes=[Node(name=n, address=cluster.address(n), host_key=host_keys[n]) for n in cluster.names[1:]],
+        volumes=volume_list, shared=cluster.shared(),
+        partitions=[SlurmPartition(name=p.name, instance_type=p.instance_type or "local", min=p.min, max=p.max,
+                                   nodes=p.node_names()) for p in env.slurm_partitions],
         # a veth on this machine's bridge: plain TCP, whatever the spec's networking says
-        compute_machine=ComputeMachine(instance_type=env.compute.instance_type or "local", networking="none"),
-        spark=SparkCluster(provider="local", master=f"spark://{addresses['head']}:{SPARK_MASTER_PORT}")
+        compute_machine=ComputeMachine(instance_type=env.slurm_partitions[0].instance_type or "local",
+                                       networking="none"),
+        spark=SparkCluster(provider="local", master=f"spark://{cluster.address('head')}:{SPARK_MASTER_PORT}")
         if env.spark else None,
     )
-    _boot(env, root, addresses, journal, munge, outputs, console)
-    _wait_for_slurm(journal.inits["head"], env.compute.count, console)
+    boot.wait(outputs, cluster.always_on, root / "nodes", console)
+    console.print(Text.assemble(("booted", "bold"), f" {len(cluster.always_on)} nodes with ansible/site.yml "
+                                "(volumes and shared folder mounted)"))
+    _wait_for_slurm(journal.inits["head"], len(cluster.always_on) - 1, console)
     if env.spark:
-        _wait_for_spark(env.name, root, names, journal.inits["head"], addresses["head"], console)
+        _wait_for_spark(env.name, root, cluster.always_on, journal.inits["head"], cluster.address("head"), console)
+    if cluster.elastic:
+        journal.agent = power_agent.start(env.name)
+        journal.save()
     outputs.save(outputs_path(env.name))
-    console.print(Text.assemble(("up", "green"), f" {env.name}: 1 head + {env.compute.count} compute nodes in "
-                                f"{time.monotonic() - started:.1f} s; head at {addresses['head']}"))
+    console.print(Text.assemble(("up", "green"), f" {env.name}: 1 head + {len(cluster.always_on) - 1} compute "
+                                f"nodes in {time.monotonic() - started:.1f} s; head at {cluster.address('head')}"))
     return outputs
+
+
+def cluster_of(env: Environment, root: Path, subnet: ipaddress.IPv4Network) -> node_start.Cluster:
+    """What every node of ``env`` starts from (``up`` and the power agent alike)."""
+    tunables = {**boot_tunables(env), **_spark_secret(env, root), **_power_vars(env)}
+    return node_start.Cluster(env=env, root=root, subnet=subnet, tunables=tunables)
+
+
+def _power_client(head_dir: Path) -> None:
+    """Slurm's resume and suspend program, on the head where the slurm role's wrappers call it."""
+    target = node.private_path(head_dir, node_start.POWER_CLIENT)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(Path(__file__).with_name("power_client.py"), target)
+    os.chmod(target, 0o755)
+
+
+def _power_vars(env: Environment) -> dict[str, object]:
+    """The slurm role's partitions, and its power saving when some nodes start and stop with the work."""
+    partitions = [{"name": p.name, "nodes": p.node_names()} for p in env.slurm_partitions]
+    cloud = [name for p in env.slurm_partitions for name in p.node_names()[p.min:]]
+    if not cloud:
+        return {"slurm_partitions": partitions}
+    program = f"/usr/bin/python3 {node_start.POWER_CLIENT} --socket {node_start.POWER_MOUNT}/{power_agent.SOCKET}"
+    return {"slurm_partitions": partitions, "slurm_cloud_nodes": cloud,
+            "slurm_resume_command": f"{program} start", "slurm_suspend_command": f"{program} stop",
+            "slurm_suspend_time": max(1, round(env.scaling.idle_minutes * 60)),
+            "slurm_resume_timeout": max(1, round(env.scaling.resume_timeout_minutes * 60))}
 
 
 def _user_key(env: Environment, root: Path) -> tuple[Path, str]:
@@ -225,20 +254,6 @@ def _sshd_files(node_dir: Path, name: str, public_key: str, user: str, address: 
     return host_key
 
 
-def _attach_volumes(env: Environment, root: Path, names: list[str], journal: Journal) -> list[Volume]:
-    """One loop volume per node for each volume of the spec (the head's and each compute's own)."""
-    result = []
-    for spec_volume in env.storage.volumes:
-        for name in names:
-            backing = root / "volumes" / f"{name}-{spec_volume.name}.img"
-            journal.volume_files[backing.name] = spec_volume.retain
-            journal.save()
-            device = volumes.attach(backing, spec_volume.size_gb)
-            result.append(Volume(name=spec_volume.name, node=name, mount=spec_volume.mount, device=device,
-                                 fs_type=spec_volume.fs_type, retain=spec_volume.retain))
-    return result
-
-
 def boot_tunables(env: Environment) -> dict[str, object]:
     """What the roles need beyond their defaults to run inside this machine's namespaces."""
     return {
@@ -247,35 +262,9 @@ def boot_tunables(env: Environment) -> dict[str, object]:
         "slurm_cgroup_plugin": "cgroup/v1", "slurm_cgroup_automount": False,
         "mpi_interface": "eth0",  # no default route inside the nodes
         "mpi_cloud": "local", "mpi_networking": "none",  # a veth on a bridge: Open MPI over TCP (the mpi role)
-        "mpi_nodes_per_machine": env.compute.count + 1,  # every node runs on this machine's cores (the mpi role)
+        "mpi_nodes_per_machine": len(env.compute_nodes) + 1,  # every node runs on this machine's cores (the mpi role)
         **_spark_vars(env),
     }
-
-
-def node_storage(outputs: Outputs, name: str) -> dict[str, object]:
-    """What node ``name`` mounts at boot: its own loop volumes and the bind-mounted shared folder, with no fstab
-    lines (every node shares this machine's /etc/fstab)."""
-    return storage_vars([v.model_dump() for v in outputs.volumes if v.node == name],
-                        outputs.shared.model_dump() if outputs.shared else None, owner=outputs.ssh_user,
-                        persist=False)
-
-
-def _boot(env: Environment, root: Path, addresses: dict[str, str], journal: Journal, munge: Path,
-          outputs: Outputs, console: Console) -> None:
-    """Boot every node as a cloud node boots (targets/local/boot.py), from the same kind of BootConfig with the
-    cloud-only steps off: the target has already written sshd's files, the munge key and its addresses, and
-    attached the loop volumes each node mounts."""
-    names = [n.name for n in outputs.nodes()]
-    tunables = {**boot_tunables(env), **_spark_secret(env, root)}
-    for name in names:
-        boot.start(journal.inits[name], root / "nodes" / name, BootConfig(
-            role="head" if name == "head" else "compute", cluster_name=env.name, head_name="head",
-            munge_key=MungeKeyFile(str(munge)), bundle=BundleInPlace(str(ANSIBLE_DIR)), head_address=addresses["head"],
-            compute_nodes=tuple(StaticNode(n, addresses[n]) for n in names[1:]), cloud_instance=False,
-            service_manager="direct", install_packages=False, tunables={**tunables, **node_storage(outputs, name)}))
-    boot.wait(outputs, root / "nodes", console)
-    console.print(Text.assemble(("booted", "bold"),
-                                f" {len(names)} nodes with ansible/site.yml (volumes and shared folder mounted)"))
 
 
 def _spark_secret(env: Environment, root: Path) -> dict[str, object]:
@@ -366,7 +355,9 @@ def destroy(name: str, console: Console, *, keep_lock: bool = False) -> None:
             f", keeping volume files (retained, or not named by its spec): {', '.join(kept)}" if kept else ""),
             markup=False, highlight=False)
         journal = Journal(name=name, volume_files=files)
-    for pid in [*journal.inits.values(), *_stray_inits(root)]:
+    power_agent.stop(root, journal.agent)  # first: it must start no node while the others go
+    journal = _reloaded(journal)  # with the nodes the agent started meanwhile
+    for pid in [*journal.inits.values(), *node.inits_under(root / "nodes")]:
         node.kill(pid)
     volumes.detach_all(root)
     network.remove_all(name)
@@ -398,6 +389,14 @@ def destroy(name: str, console: Console, *, keep_lock: bool = False) -> None:
         f" (kept retained volumes: {', '.join(journal.retained)})" if journal.retained else "")))
 
 
+def _reloaded(journal: Journal) -> Journal:
+    """The journal as saved now, or ``journal`` itself when this version cannot read what is saved."""
+    try:
+        return Journal.load(journal.name)
+    except TargetError:
+        return journal
+
+
 def _volume_files_by_spec(root: Path) -> dict[str, bool]:
     """Each volume file under ``root`` and whether to keep it, as the spec the environment was built from says;
     a file it does not name, or every file when it cannot be read either, is kept."""
@@ -407,7 +406,7 @@ def _volume_files_by_spec(root: Path) -> dict[str, bool]:
     except TargetError:
         return dict.fromkeys(found, True)
     retain = {f"{node_name}-{volume.name}.img": volume.retain
-              for node_name in node_names(env.compute.count) for volume in env.storage.volumes}
+              for node_name in ["head", *env.compute_nodes] for volume in env.storage.volumes}
     return {image: retain.get(image, True) for image in found}
 
 
@@ -418,7 +417,7 @@ def _mount_points_of_other_nodes() -> set[str]:
         if not proc.name.isdigit():
             continue
         try:
-            if b"node_init.py" not in (proc / "cmdline").read_bytes() or not _is_namespace_init(proc):
+            if b"node_init.py" not in (proc / "cmdline").read_bytes() or not node.is_namespace_init(proc):
                 continue
             mountinfo = (proc / "mountinfo").read_text()
         except OSError:
@@ -428,28 +427,3 @@ def _mount_points_of_other_nodes() -> set[str]:
             if len(fields) > 4:
                 points.add(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4]))
     return points
-
-
-def _stray_inits(root: Path) -> list[int]:
-    """Node inits of this environment that the journal missed (e.g. killed mid-``up``)."""
-    marker = str(root / "nodes").encode()
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"node_init.py" in cmdline and marker in cmdline and _is_namespace_init(proc):
-                pids.append(int(proc.name))
-    return pids
-
-
-
-def _is_namespace_init(proc: Path) -> bool:
-    """True for PID 1 of a child PID namespace (not the ``unshare`` parent waiting for it)."""
-    for line in (proc / "status").read_text().splitlines():
-        if line.startswith("NSpid:"):
-            ids = line.split()[1:]
-            return len(ids) > 1 and ids[-1] == "1"
-    return False

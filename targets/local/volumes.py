@@ -24,23 +24,25 @@ def attach(backing: Path, size_gb: int) -> str:
     return sh(["losetup", "--find", "--show", str(backing)], f"attach volume {backing.name}").stdout.strip()
 
 
-def attached_under(folder: Path) -> list[str]:
-    """Loop devices whose backing file lies under ``folder`` (found by asking the kernel, not a record)."""
+def attached_under(folder: Path, prefix: str = "") -> list[str]:
+    """Loop devices whose backing file lies under ``folder`` (found by asking the kernel, not a record), and whose
+    path starts with ``prefix`` when one is given (one node's files)."""
     out = sh(["losetup", "--list", "--json", "--output", "NAME,BACK-FILE"], "list loop devices").stdout
     devices = json.loads(out or '{"loopdevices": []}')["loopdevices"]
-    root = str(folder.resolve())
-    return [d["name"] for d in devices if (d.get("back-file") or "").startswith(root + "/")]
+    start = prefix or str(folder.resolve()) + "/"
+    return [d["name"] for d in devices if (d.get("back-file") or "").startswith(start)]
 
 
-def detach_all(folder: Path, timeout: float = 30) -> None:
-    """Detach every loop device backed by a file under ``folder``; waits while a dying mount holds one."""
+def detach_all(folder: Path, prefix: str = "", timeout: float = 30) -> None:
+    """Detach every loop device backed by a file under ``folder`` (and starting with ``prefix``); waits while a
+    dying mount holds one."""
     deadline = time.monotonic() + timeout
     while True:
         busy = []
-        for device in attached_under(folder):
+        for device in attached_under(folder, prefix):
             if sh(["losetup", "--detach", device], f"detach {device}", check=False).returncode != 0:
                 busy.append(device)
-        if not busy and not attached_under(folder):
+        if not busy and not attached_under(folder, prefix):
             return
         if time.monotonic() > deadline:
             raise LocalError(f"detach volumes: {', '.join(busy)} still busy after {timeout:.0f} s; "

@@ -51,7 +51,8 @@ def cluster_args(count: int = 2, networking: str = "rdma", instance_type: str = 
                  head_type: str = "c5n.large", ansible_dir: Path = ANSIBLE) -> SlurmClusterArgs:
     return SlurmClusterArgs(
         cluster_name="hpc", head=spec.Head(instance_type=head_type),
-        compute=spec.Compute(count=count, instance_type=instance_type, networking=networking),
+        compute=spec.Partition(name="compute", min=count, max=count, instance_type=instance_type,
+                               networking=networking),
         ssh_user="ec2-user", ssh_public_key=USER_KEY, head_subnet_id="subnet-public0",
         compute_subnet_id="subnet-private0", head_security_group_id="sg-head",
         cluster_security_group_id="sg-cluster", ansible_dir=ansible_dir, tags={"project": "chpc"})

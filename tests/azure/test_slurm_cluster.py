@@ -47,7 +47,7 @@ def cluster_args(count: int = 2, networking: str = "rdma", size: str = "Standard
                  head_size: str = "Standard_D4s_v5", **extra: Any) -> AzureSlurmClusterArgs:
     return AzureSlurmClusterArgs(
         cluster_name="hpc", head=spec.Head(instance_type=head_size),
-        compute=spec.Compute(count=count, instance_type=size, networking=networking),
+        compute=spec.Partition(name="compute", min=count, max=count, instance_type=size, networking=networking),
         ssh_user="azureuser", ssh_public_key=USER_KEY, resource_group_name="hpc-rg", location="westeurope",
         subnet_id=SUBNET_ID, subnet_prefix="10.30.0.0/20",
         ansible_dir=ANSIBLE, tags={"chpc:environment": "hpc"}, **extra)

@@ -103,10 +103,11 @@ def test_the_example_spec_builds(mocks: AzureMocks) -> None:
 
 def test_resources_do_not_grow_with_the_node_count(mocks: AzureMocks) -> None:
     env = load_stack_config("azure-hpc-dev", ROOT)
-    export(env.model_copy(update={"compute": env.compute.model_copy(update={"count": 2})}))
+    export(env.model_copy(update={"partitions": [env.slurm_partitions[0].model_copy(update={"min": 2, "max": 2})]}))
     small = Counter(r.type for r in mocks.resources)
     mocks.resources.clear()
-    export(env.model_copy(update={"compute": env.compute.model_copy(update={"count": 1000})}))
+    export(env.model_copy(update={"partitions": [env.slurm_partitions[0].model_copy(update={"min": 1000,
+                                                                                            "max": 1000})]}))
     assert Counter(r.type for r in mocks.resources) == small
 
 

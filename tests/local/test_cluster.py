@@ -151,7 +151,7 @@ def test_dropped_connection_reattaches_without_resubmitting(cluster: Outputs, tm
     with Pool(cluster) as pool:
         first_head = pool.head()
         worker = threading.Thread(target=lambda: results.append(run_mpi(
-            pool, program, shared_mount="/shared", partition=cluster.slurm_partition, nodes=2, ntasks=2,
+            pool, program, shared_mount="/shared", partition=cluster.default_partition, nodes=2, ntasks=2,
             args=[], timeout=120, console=Console(quiet=True), out=shown.append)))
         worker.start()
         deadline = time.monotonic() + 60

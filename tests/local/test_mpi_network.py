@@ -111,7 +111,7 @@ def test_the_mpi4py_ping_pong_runs_one_rank_on_each_of_two_nodes(cluster: Output
     assert cluster.shared is not None
     with Pool(cluster) as pool:
         figures = run_pair(pool, [LATENCY], ["--sizes", "0,1024", "--iterations", "200"],
-                           shared_mount=cluster.shared.mount, partition=cluster.slurm_partition, timeout=300)
+                           shared_mount=cluster.shared.mount, partition=cluster.default_partition, timeout=300)
     assert sorted(figures.hosts) == ["compute-0", "compute-1"]
     assert sorted(figures.latency_us) == [0, 1024] and all(us > 0 for us in figures.latency_us.values())
 
@@ -121,7 +121,7 @@ def test_a_pair_job_that_fails_is_one_error_naming_the_job_and_its_output(cluste
     failing.write_text("import sys\nprint('no such size', file=sys.stderr)\nsys.exit(3)\n")
     assert cluster.shared is not None
     with Pool(cluster) as pool, pytest.raises(RemoteError) as caught:
-        run_pair(pool, [failing], [], shared_mount=cluster.shared.mount, partition=cluster.slurm_partition,
+        run_pair(pool, [failing], [], shared_mount=cluster.shared.mount, partition=cluster.default_partition,
                  timeout=300)
     assert caught.value.step == "fails.py on two nodes"
     assert re.search(r"job \d+ ended FAILED \(exit 3\) after \d+ s: no such size", caught.value.detail)

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from spec.boot_status import STATUS_DIR
-from spec.outputs import Node, Outputs
+from spec.outputs import Node, Outputs, SlurmPartition
 
 SSHD = "/usr/sbin/sshd"
 
@@ -234,7 +234,8 @@ def outputs_for(head: Sshd, computes: list[Sshd], key: Path) -> Outputs:
         ssh_private_key=str(key),
         head=node_for(head),
         computes=[node_for(c) for c in computes],
-        slurm_partition="compute",
+        partitions=[SlurmPartition(name="compute", instance_type="local", min=len(computes), max=len(computes),
+                                   nodes=[c.name for c in computes])],
     )
 
 
