@@ -28,6 +28,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from components.aws.power_policy import head_power_policy
 from components.boot import ec2_power
 from components.boot.ec2_power import PartitionLaunch, expand_hostlist, power_config
 from tests.aws import moto_fixture
@@ -50,17 +51,19 @@ def imds() -> Iterator[FakeImds]:
 @dataclass
 class Refusal:
     """Which RunInstances requests the proxy refuses: ``(instance type, market)`` pairs, or every request for
-    a node; and the RunInstances requests it saw, in order."""
+    a node, or the first few as throttled; and what it saw: the RunInstances requests in order, every action."""
 
     pairs: set[tuple[str, str]] = field(default_factory=set)
     nodes: set[str] = field(default_factory=set)
     code: str = "InsufficientInstanceCapacity"
+    throttle: int = 0  # the first RunInstances requests answered RequestLimitExceeded (not passed on)
     seen: list[dict[str, str]] = field(default_factory=list)
+    actions: set[str] = field(default_factory=set)  # every action asked for
 
 
 class CapacityProxy:
     """Plays EC2's capacity errors in front of moto_server: the error document EC2 answers (``Response/Errors/
-    Error`` with ``Code`` and ``Message``, HTTP 500 as for EC2's server-side errors)."""
+    Error`` with ``Code`` and ``Message``; HTTP 500 as for EC2's server-side errors, 503 when throttled)."""
 
     def __init__(self, upstream: str, refusal: Refusal) -> None:
         proxy = self
@@ -69,13 +72,16 @@ class CapacityProxy:
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 form = {key: values[0] for key, values in parse_qs(body.decode()).items()}
-                if form.get("Action") == "RunInstances":
+                refusal.actions.add(form["Action"])
+                if form["Action"] == "RunInstances":
                     refusal.seen.append(form)
+                    if len(refusal.seen) <= refusal.throttle:
+                        return proxy._refuse(self, "RequestLimitExceeded", form["InstanceType"], 503)
                     market = form.get("InstanceMarketOptions.MarketType", "on-demand")
                     node = next(value for key, value in form.items() if key.startswith("TagSpecification.1.Tag.")
                                 and key.endswith(".Value") and form[key[:-6] + ".Key"] == "chpc:node")
                     if (form["InstanceType"], market) in refusal.pairs or node in refusal.nodes:
-                        return proxy._refuse(self, refusal.code, form["InstanceType"])
+                        return proxy._refuse(self, refusal.code, form["InstanceType"], 500)
                 request = urllib.request.Request(upstream + self.path, data=body, method="POST",
                                                  headers={k: v for k, v in self.headers.items() if k != "Host"})
                 try:
@@ -96,12 +102,12 @@ class CapacityProxy:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     @staticmethod
-    def _refuse(handler: BaseHTTPRequestHandler, code: str, instance_type: str) -> None:
+    def _refuse(handler: BaseHTTPRequestHandler, code: str, instance_type: str, status: int) -> None:
         data = ('<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>' + code + "</Code>"
                 f"<Message>We currently do not have sufficient {instance_type} capacity in the Availability Zone "
                 "you requested (us-east-1a).</Message></Error></Errors>"
                 "<RequestID>0c6422af-c300-4fe6-b942-2b7923f7b362</RequestID></Response>").encode()
-        handler.send_response(500)
+        handler.send_response(status)
         handler.send_header("Content-Type", "text/xml;charset=UTF-8")
         handler.send_header("Content-Length", str(len(data)))
         handler.end_headers()
@@ -251,6 +257,31 @@ def test_the_next_type_is_launched_when_ec2_has_no_capacity_for_the_first(head_f
     assert [(seen["InstanceType"], seen.get("InstanceMarketOptions.MarketType")) for seen in refusal.seen] == [
         ("c5n.18xlarge", None), ("c5n.9xlarge", None)]
     assert "c5n.18xlarge on-demand: InsufficientInstanceCapacity" in result.stderr
+
+
+def test_a_throttled_launch_is_retried_with_the_same_client_token_and_launches_once(
+        head_factory: Callable[..., Head]) -> None:
+    refusal = Refusal(throttle=1)
+    head = head_factory(refusal)
+    result = head.run("resume", "compute-0")
+    assert result.returncode == 0, result.stderr
+    assert [seen["InstanceType"] for seen in refusal.seen] == ["c5n.18xlarge", "c5n.18xlarge"]
+    first, retried = refusal.seen
+    assert first["ClientToken"] == retried["ClientToken"] and len(first["ClientToken"]) <= 64
+    assert list(head.instances()) == ["compute-0"]
+    assert "RunInstances: RequestLimitExceeded; retrying" in result.stderr
+
+
+def test_the_program_calls_only_what_the_heads_power_policy_grants(head_factory: Callable[..., Head]) -> None:
+    refusal = Refusal()
+    head = head_factory(refusal)
+    assert head.run("resume", "compute-[0-1],gpu-0").returncode == 0
+    assert head.run("suspend", "compute-[0-1],gpu-0").returncode == 0
+    policy = head_power_policy(ENVIRONMENT, ["arn:aws:ec2:us-east-1:*:launch-template/lt-0"], REGION,
+                               "arn:aws:iam::123456789012:role/node")
+    granted = {s["Action"].removeprefix("ec2:") for s in policy["Statement"] if s["Action"].startswith("ec2:")}
+    # CreateTags is authorized as part of RunInstances' tagging, never called on its own
+    assert refusal.actions == granted - {"CreateTags"} == {"DescribeInstances", "RunInstances", "TerminateInstances"}
 
 
 def test_a_spot_partition_asks_spot_for_every_type_then_on_demand(head_factory: Callable[..., Head]) -> None:
