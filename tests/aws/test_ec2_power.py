@@ -31,21 +31,14 @@ from hypothesis import strategies as st
 from components.aws.power_policy import head_power_policy
 from components.boot import ec2_power
 from components.boot.ec2_power import PartitionLaunch, expand_hostlist, power_config
-from tests.aws import moto_fixture
+from tests.aws import moto_fixture, test_boot_secrets
 from tests.aws.moto_server import REGION, MotoSession
-from tests.aws.test_boot_secrets import PYTHON3, ROLE_CREDENTIALS
+from tests.aws.test_boot_secrets import PYTHON3
 from tests.boot.fake_imds import SESSION_TOKEN, FakeImds
 
-moto, aws_session = moto_fixture.moto, moto_fixture.aws_session
+moto, aws_session, imds = moto_fixture.moto, moto_fixture.aws_session, test_boot_secrets.imds
 ENVIRONMENT = "hpc-dev"
 SCONTROL = "/usr/bin/scontrol"  # Debian's slurm-client (slurm-wlm in the Makefile's packages)
-
-
-@pytest.fixture
-def imds() -> Iterator[FakeImds]:
-    server = FakeImds(credentials=ROLE_CREDENTIALS)
-    yield server
-    server.stop()
 
 
 @dataclass
