@@ -39,6 +39,7 @@ import urllib.request
 import uuid
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 if __package__:
@@ -60,6 +61,7 @@ NO_CAPACITY = frozenset({
     "MaxSpotInstanceCountExceeded", "SpotMaxPriceTooLow", "Unsupported"})
 THROTTLED = frozenset({"RequestLimitExceeded", "ServiceUnavailable", "InternalError", "Unavailable"})
 LIVE, NOT_GONE = ("pending", "running"), ("pending", "running", "stopping", "stopped")
+LAUNCHES_AT_ONCE = 8  # RunInstances round trips in flight: a 64-node job waits for 8 of them, not 64
 FILTER_VALUES = 100  # node names per DescribeInstances filter, well under EC2's limit on a filter's values
 
 
@@ -353,24 +355,36 @@ def scontrol(*arguments: str) -> None:
         log(f"scontrol update {' '.join(arguments)}: {(result.stderr or result.stdout).strip()}")
 
 
+def _start(ec2: Ec2, config: Config, node: str, run_id: str) -> Instance | PowerError:
+    """``node``'s new instance, or why it has none."""
+    try:
+        if _partition_of(node) not in config.partitions:
+            raise PowerError(f"no partition {_partition_of(node)} in the power config")
+        return launch(ec2, config, node, run_id)
+    except PowerError as error:
+        return error
+
+
 def resume(ec2: Ec2, config: Config, nodes: Sequence[str], timeout: float) -> int:
     """Start every node that has no live instance, tell Slurm each one's address; a node that cannot start is
     set DOWN with EC2's answers as the reason. 0 when every node has its address, 1 otherwise."""
     running = {instance.node: instance for instance in tagged_instances(ec2, config.environment, nodes, LIVE)}
+    missing = [node for node in nodes if node not in running]
+    run_id = uuid.uuid4().hex
+    with ThreadPoolExecutor(LAUNCHES_AT_ONCE) as pool:
+        started = dict(zip(missing, pool.map(lambda node: _start(ec2, config, node, run_id), missing), strict=True))
     instances: dict[str, Instance] = {}
     failed: dict[str, str] = {}
-    run_id = uuid.uuid4().hex
     for node in nodes:
         if node in running:
             log(f"resume {node}: {running[node].instance_id} already {running[node].state}; not launched again")
             instances[node] = running[node]
             continue
-        try:
-            if _partition_of(node) not in config.partitions:
-                raise PowerError(f"no partition {_partition_of(node)} in the power config")
-            instances[node] = launch(ec2, config, node, run_id)
-        except PowerError as error:
-            failed[node] = str(error)
+        outcome = started[node]
+        if isinstance(outcome, Instance):
+            instances[node] = outcome
+        else:
+            failed[node] = str(outcome)
     addresses = wait_for_addresses(ec2, config, instances, timeout)
     for node in instances:
         if node in addresses:

@@ -50,6 +50,8 @@ class Refusal:
     nodes: set[str] = field(default_factory=set)
     code: str = "InsufficientInstanceCapacity"
     throttle: int = 0  # the first RunInstances requests answered RequestLimitExceeded (not passed on)
+    together: threading.Barrier | None = None  # RunInstances requests held until this many are in flight
+    apart: bool = False  # the barrier broke: they never were
     seen: list[dict[str, str]] = field(default_factory=list)
     actions: set[str] = field(default_factory=set)  # every action asked for
 
@@ -68,6 +70,11 @@ class CapacityProxy:
                 refusal.actions.add(form["Action"])
                 if form["Action"] == "RunInstances":
                     refusal.seen.append(form)
+                    if refusal.together is not None:
+                        try:
+                            refusal.together.wait()
+                        except threading.BrokenBarrierError:
+                            refusal.apart = True
                     if len(refusal.seen) <= refusal.throttle:
                         return proxy._refuse(self, "RequestLimitExceeded", form["InstanceType"], 503)
                     market = form.get("InstanceMarketOptions.MarketType", "on-demand")
@@ -277,13 +284,24 @@ def test_the_program_calls_only_what_the_heads_power_policy_grants(head_factory:
     assert refusal.actions == granted - {"CreateTags"} == {"DescribeInstances", "RunInstances", "TerminateInstances"}
 
 
+def test_the_nodes_are_launched_side_by_side(head_factory: Callable[..., Head]) -> None:
+    """A 64-node job waits for a few RunInstances round trips, not for 64 in a row: four launches are in flight
+    at once (the proxy holds each until the four have arrived; one after the other, they never would)."""
+    refusal = Refusal(together=threading.Barrier(4, timeout=10))
+    head = head_factory(refusal)
+    assert head.run("resume", "compute-[0-3]").returncode == 0
+    assert not refusal.apart and sorted(head.instances()) == [f"compute-{i}" for i in range(4)]
+
+
 def test_a_spot_partition_asks_spot_for_every_type_then_on_demand(head_factory: Callable[..., Head]) -> None:
     refusal = Refusal(pairs={("g5.xlarge", "spot"), ("g5.2xlarge", "spot")})
     head = head_factory(refusal)
     result = head.run("resume", "gpu-[0-1]")
     assert result.returncode == 0, result.stderr
-    tried = [(seen["InstanceType"], seen.get("InstanceMarketOptions.MarketType")) for seen in refusal.seen]
-    assert tried == [("g5.xlarge", "spot"), ("g5.2xlarge", "spot"), ("g5.xlarge", None)] * 2
+    for node in ("gpu-0", "gpu-1"):  # the nodes launch side by side: each one's requests in order
+        tried = [(seen["InstanceType"], seen.get("InstanceMarketOptions.MarketType")) for seen in refusal.seen
+                 if seen["TagSpecification.1.Tag.2.Value"] == node]
+        assert tried == [("g5.xlarge", "spot"), ("g5.2xlarge", "spot"), ("g5.xlarge", None)]
     for instance in head.instances().values():
         assert instance["InstanceType"] == "g5.xlarge" and "InstanceLifecycle" not in instance  # on-demand
     assert all(seen["LaunchTemplate.Version"] == "1" for seen in refusal.seen)
