@@ -365,6 +365,12 @@ def _start(ec2: Ec2, config: Config, node: str, run_id: str) -> Instance | Power
         return error
 
 
+def set_down(node: str, reason: str) -> None:
+    """Tell Slurm ``node`` did not start, and why (one line)."""
+    log(f"resume {node}: DOWN: {reason}")
+    scontrol(f"NodeName={node}", "State=DOWN", f"Reason={' '.join(reason.split())}")
+
+
 def resume(ec2: Ec2, config: Config, nodes: Sequence[str], timeout: float) -> int:
     """Start every node that has no live instance, tell Slurm each one's address; a node that cannot start is
     set DOWN with EC2's answers as the reason. 0 when every node has its address, 1 otherwise."""
@@ -393,8 +399,7 @@ def resume(ec2: Ec2, config: Config, nodes: Sequence[str], timeout: float) -> in
         else:
             failed[node] = f"{instances[node].instance_id} had no private IP after {timeout:g} s"
     for node, reason in failed.items():
-        log(f"resume {node}: DOWN: {reason}")
-        scontrol(f"NodeName={node}", "State=DOWN", f"Reason={' '.join(reason.split())}")
+        set_down(node, reason)
     return 1 if failed else 0
 
 
@@ -440,14 +445,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = read_config(file.read())
         endpoint = args.endpoint_url or f"https://ec2.{config.region}.amazonaws.com"
         ec2 = Ec2(endpoint, config.region, node_secrets.aws_credentials(args.imds))
-        if args.action == "resume":
-            return resume(ec2, config, nodes, args.address_timeout)
-        return suspend(ec2, config, nodes)
     except (OSError, PowerError, node_secrets.FetchError) as error:
-        print(f"ec2-power {args.action} {args.hostlist}: {error}: check the head's instance role and "
+        reason = f"ec2-power could not reach EC2 ({error})"
+        print(f"ec2-power {args.action} {args.hostlist}: {reason}: check the head's instance role and "
               f"{args.config}", file=sys.stderr)
+        if args.action == "resume":  # Slurm learns now, not when its ResumeTimeout ends
+            for node in nodes:
+                set_down(node, reason)
         return 1
-
+    try:
+        return resume(ec2, config, nodes, args.address_timeout) if args.action == "resume" else \
+            suspend(ec2, config, nodes)
+    except PowerError as error:
+        print(f"ec2-power {args.action} {args.hostlist}: {error}: check the head's instance role", file=sys.stderr)
+        return 1
 
 if __name__ == "__main__":
     sys.exit(main())

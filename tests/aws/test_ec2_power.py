@@ -384,6 +384,22 @@ def test_a_node_of_no_configured_partition_is_down_with_the_reason(head_factory:
     assert updates_by_node(head)["bigmem-0"] == ["State=DOWN", "Reason=no partition bigmem in the power config"]
 
 
+def test_without_credentials_every_node_is_down_at_once_with_the_reason(
+        head_factory: Callable[..., Head]) -> None:
+    head = head_factory()
+    head.imds.credentials = None  # an instance without a role: IMDS has no credentials to give
+    result = head.run("resume", "compute-[0-1]")
+    assert result.returncode == 1
+    line, *downs = result.stderr.splitlines()
+    assert line.startswith("ec2-power resume compute-[0-1]: ec2-power could not reach EC2 (") and "HTTP 404" in line
+    assert len(downs) == 2
+    updates = updates_by_node(head)
+    assert sorted(updates) == ["compute-0", "compute-1"]
+    assert all(u[0] == "State=DOWN" and u[1].startswith("Reason=ec2-power could not reach EC2 (")
+               for u in updates.values())
+    assert head.instances() == {}
+
+
 def test_power_config_round_trips_and_refuses_what_the_program_would() -> None:
     launch = PartitionLaunch("lt-0abc", ("c5n.18xlarge",), ("subnet-1",), spot=True, launch_template_version="7")
     config = ec2_power.read_config(power_config("eu-west-3", "hpc-dev", {"compute": launch}))
