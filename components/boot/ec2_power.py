@@ -6,11 +6,14 @@ slurmctld runs this on the head with a Slurm hostlist (``gpu-[0-2],compute-4``):
     python3 ec2_power.py --config /etc/slurm/ec2-power.json resume HOSTLIST
     python3 ec2_power.py --config /etc/slurm/ec2-power.json suspend HOSTLIST
 
-Standalone on purpose, like ``node_secrets.py`` (whose SigV4 signing and IMDSv2 credentials it uses: the
-cloud-config writes both files side by side onto the head, and the image's ``python3`` runs them): the standard
-library only, EC2's Query API with XML answers, the head's instance role's credentials. Instances are found by their
-tags, never remembered here: ``chpc:environment`` (the environment's name) and ``chpc:node`` (Slurm's node name), so
-a resume repeated after a slurmctld restart launches nothing twice, and a suspend never touches another environment.
+Standalone on purpose, like ``node_secrets.py``, whose SigV4 signing and IMDSv2 credentials it uses: both files
+are to sit side by side on the head (the cloud-config writes them; that wiring is a later step) and run with the
+image's ``python3``: the standard library only, EC2's Query API with XML answers, the head's instance role's
+credentials. Instances are found by their tags, never remembered here: ``chpc:environment`` (the environment's name)
+and ``chpc:node`` (Slurm's node name), so a resume repeated after a slurmctld restart launches nothing twice, and a
+suspend never touches another environment. A launch names its subnet on the request's primary network interface:
+the partitions' templates carry their security groups (and EFA) on their interfaces, which an instance-level
+``SubnetId`` would conflict with.
 
 The config (``power_config`` builds it; the stack writes it)::
 
