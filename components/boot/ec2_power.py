@@ -55,7 +55,7 @@ CONFIG = "/etc/slurm/ec2-power.json"
 ENVIRONMENT_TAG, NODE_TAG = "chpc:environment", "chpc:node"
 PARTITION = re.compile(r"[a-z][a-z0-9]{0,11}")
 RANGE = re.compile(r"(?P<low>[0-9]+)(?:-(?P<high>[0-9]+))?")
-NODE = re.compile(r"(?P<partition>[a-z][a-z0-9]{0,11})-(?P<index>[0-9]+)")
+NODE = re.compile(rf"(?P<partition>{PARTITION.pattern})-(?P<index>[0-9]+)")
 # EC2's answers meaning "not this type (or market) here, now": the next candidate may succeed. Any other error is
 # the request's or the permissions' fault, the same for every type, so the node fails at once.
 NO_CAPACITY = frozenset({
@@ -117,7 +117,9 @@ def read_config(text: str) -> Config:
         document = json.loads(text)
         region, environment = _text(document, "region"), _text(document, "environment")
         partitions = {name: _partition(name, fields) for name, fields in document["partitions"].items()}
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
+    except KeyError as error:
+        raise PowerError(f"the power config is not the toolkit's (no {error}): redeploy the stack") from None
+    except (ValueError, TypeError, AttributeError) as error:
         raise PowerError(f"the power config is not the toolkit's ({error}): redeploy the stack") from None
     if not partitions:
         raise PowerError("the power config names no partition: redeploy the stack")
@@ -135,7 +137,7 @@ def _partition(name: str, fields: dict[str, object]) -> PartitionLaunch:
     if not PARTITION.fullmatch(name):
         raise ValueError(f"partition name {name!r}: a lowercase letter, then up to 11 lowercase letters or digits")
     version = _text(fields, "launch_template_version")
-    if version != "$Latest" and not version.isdigit():
+    if version != "$Latest" and not re.fullmatch("[0-9]+", version):
         raise ValueError(f"partition {name}: launch_template_version is $Latest or a number")
     types, subnets, spot = fields["instance_types"], fields["subnet_ids"], fields["spot"]
     for key, values in (("instance_types", types), ("subnet_ids", subnets)):

@@ -411,6 +411,13 @@ def test_power_config_round_trips_and_refuses_what_the_program_would() -> None:
             power_config("eu-west-3", "hpc-dev", partitions)
 
 
+@pytest.mark.parametrize(("text", "says"), [("{}", "no 'region'"), ("[]", "list indices"), ("x", "Expecting value"),
+                                            ('{"region": "r", "environment": "e", "partitions": {}}', "no partition")])
+def test_a_config_that_is_not_the_toolkits_is_one_line(text: str, says: str) -> None:
+    with pytest.raises(ec2_power.PowerError, match=f"{says}.*redeploy the stack$"):
+        ec2_power.read_config(text)
+
+
 # --- the hostlist, against Slurm's own expansion ---
 
 def slurm_hostnames(hostlist: str, slurm_conf: Path) -> list[str] | None:
