@@ -31,7 +31,6 @@ import argparse
 import datetime
 import hashlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -429,10 +428,9 @@ def log(line: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default=CONFIG, help=f"the power config (default {CONFIG})")
-    parser.add_argument("--endpoint-url", default=os.environ.get("CHPC_EC2_ENDPOINT"),
-                        help="EC2's endpoint (default: $CHPC_EC2_ENDPOINT, else the region's public endpoint)")
-    parser.add_argument("--imds", default=os.environ.get("CHPC_IMDS", node_secrets.IMDS),
-                        help=f"the instance metadata service (default: $CHPC_IMDS, else {node_secrets.IMDS})")
+    parser.add_argument("--endpoint-url", help="EC2's endpoint (default: the config region's public endpoint)")
+    parser.add_argument("--imds", default=node_secrets.IMDS,
+                        help=f"the instance metadata service (default {node_secrets.IMDS})")
     parser.add_argument("--address-timeout", type=float, default=300,
                         help="seconds to wait for new instances' private IPs (default 300)")
     parser.add_argument("action", choices=("resume", "suspend"), help="start or stop the nodes")

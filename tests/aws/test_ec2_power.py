@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -52,6 +53,8 @@ class Refusal:
     throttle: int = 0  # the first RunInstances requests answered RequestLimitExceeded (not passed on)
     together: threading.Barrier | None = None  # RunInstances requests held until this many are in flight
     apart: bool = False  # the barrier broke: they never were
+    no_addresses_in: set[str] = field(default_factory=set)  # actions whose answers lose their private IPs, as
+    # EC2's may while the network interface is being made
     seen: list[dict[str, str]] = field(default_factory=list)
     actions: set[str] = field(default_factory=set)  # every action asked for
 
@@ -89,6 +92,8 @@ class CapacityProxy:
                         status, data = answer.status, answer.read()
                 except urllib.error.HTTPError as error:
                     status, data = error.code, error.read()
+                if form["Action"] in refusal.no_addresses_in:
+                    data = re.sub(rb"<privateIpAddress>[^<]*</privateIpAddress>", b"", data)
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -131,9 +136,9 @@ class Head:
     template_id: str
     subnet_id: str
 
-    def run(self, action: str, hostlist: str) -> subprocess.CompletedProcess[str]:
+    def run(self, action: str, hostlist: str, address_timeout: float = 20) -> subprocess.CompletedProcess[str]:
         command = [PYTHON3, ec2_power.__file__, "--config", str(self.config), "--endpoint-url", self.endpoint,
-                   "--imds", self.imds.url, "--address-timeout", "20", action, hostlist]
+                   "--imds", self.imds.url, "--address-timeout", str(address_timeout), action, hostlist]
         env = {"PATH": f"{self.bin}:/usr/bin:/bin", "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
         return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
 
@@ -257,6 +262,22 @@ def test_the_next_type_is_launched_when_ec2_has_no_capacity_for_the_first(head_f
     assert [(seen["InstanceType"], seen.get("InstanceMarketOptions.MarketType")) for seen in refusal.seen] == [
         ("c5n.18xlarge", None), ("c5n.9xlarge", None)]
     assert "c5n.18xlarge on-demand: InsufficientInstanceCapacity" in result.stderr
+
+
+def test_an_address_ec2_reports_later_is_waited_for(head_factory: Callable[..., Head]) -> None:
+    refusal = Refusal(no_addresses_in={"RunInstances"})
+    head = head_factory(refusal)
+    result = head.run("resume", "compute-0")
+    assert result.returncode == 0, result.stderr
+    address = head.instances()["compute-0"]["PrivateIpAddress"]
+    assert updates_by_node(head) == {"compute-0": [f"NodeAddr={address}", "NodeHostname=compute-0"]}
+
+
+def test_a_node_whose_address_never_shows_is_down_with_the_reason(head_factory: Callable[..., Head]) -> None:
+    head = head_factory(Refusal(no_addresses_in={"RunInstances", "DescribeInstances"}))
+    assert head.run("resume", "compute-0", address_timeout=1).returncode == 1
+    instance_id = head.instances()["compute-0"]["InstanceId"]
+    assert updates_by_node(head) == {"compute-0": ["State=DOWN", f"Reason={instance_id} had no private IP after 1 s"]}
 
 
 def test_a_throttled_launch_is_retried_with_the_same_client_token_and_launches_once(
