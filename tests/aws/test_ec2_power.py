@@ -44,8 +44,9 @@ SCONTROL = "/usr/bin/scontrol"  # Debian's slurm-client (slurm-wlm in the Makefi
 
 @dataclass
 class Refusal:
-    """Which RunInstances requests the proxy refuses: ``(instance type, market)`` pairs, or every request for
-    a node, or the first few as throttled; and what it saw: the RunInstances requests in order, every action."""
+    """What the proxy does to the traffic: which RunInstances requests it refuses (``(instance type, market)``
+    pairs, every request for a node, the first few as throttled), holds or strips of addresses; and what it saw:
+    the RunInstances requests in order, every action."""
 
     pairs: set[tuple[str, str]] = field(default_factory=set)
     nodes: set[str] = field(default_factory=set)
