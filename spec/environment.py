@@ -297,6 +297,11 @@ class Scaling(_Section):
     idle_minutes: Annotated[float, _minutes(0.1, 10080)] = 10
     resume_timeout_minutes: Annotated[float, _minutes(0.5, 120)] = 15
 
+    def slurm_vars(self) -> dict[str, int]:
+        """The slurm role's SuspendTime and ResumeTimeout, in whole seconds (at least one)."""
+        return {"slurm_suspend_time": max(1, round(self.idle_minutes * 60)),
+                "slurm_resume_timeout": max(1, round(self.resume_timeout_minutes * 60))}
+
 
 class VolumeSource(_Section):
     """Where a volume comes from instead of empty: an existing volume (EBS ``volume_id``, Azure ``disk_id``),
@@ -594,7 +599,7 @@ class Environment(_Section):
 
     def _fit_partitions(self) -> None:
         """``compute`` is one static partition named compute; ``partitions`` name theirs, each once. Elastic and
-        several partitions run on the local target so far (the clouds' resume programs are not wired yet)."""
+        several partitions run on the local target and on AWS so far (Azure's resume program is not written yet)."""
         if self.partitions is not None and self.compute is not None:
             raise invalid("either compute (one static partition) or partitions, not both", "compute",
                           self.compute.model_dump())
@@ -615,9 +620,10 @@ class Environment(_Section):
                 raise invalid(f"a name no other partition has (partitions[{names[partition.name]}] has it)",
                               f"partitions[{index}].name", partition.name)
             names[partition.name] = index
-            if self.target != "local" and (partition.elastic or len(self.partitions) > 1):
+            if self.target == "azure" and (partition.elastic or len(self.partitions) > 1):
                 raise invalid(f"one partition with min equal to max on target {self.target} (elastic and several "
-                              "partitions run on the local target so far)", f"partitions[{index}]", partition.name)
+                              "partitions run on the local and aws targets so far)", f"partitions[{index}]",
+                              partition.name)
             if self.target != "local" and partition.gpus is not None:
                 raise invalid(f"no gpus on target {self.target} yet", f"partitions[{index}].gpus", partition.gpus)
         total = sum(partition.max for partition in self.partitions)

@@ -21,7 +21,7 @@ from components.aws.storage import Storage, StorageArgs
 from spec.environment import Environment
 from spec.loader import private_key_path
 from spec.outputs import ENVIRONMENT_TAG
-from stacks.slurm import boot_vars, cluster_outputs, head_volumes
+from stacks.slurm import boot_vars, cluster_outputs, head_volumes, partition_vars
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 ANSIBLE_DIR = PROJECT_DIR / "ansible"
@@ -60,15 +60,16 @@ def _hpc(env: Environment, network: Network, public_key: str, tags: dict[str, st
     if env.storage.shared and storage.file_system_dns_name is not None:
         shared = {"kind": "efs", "source": storage.file_system_dns_name, "mount": env.storage.shared.mount}
     cluster = SlurmCluster(env.name, SlurmClusterArgs(
-        cluster_name=env.name, head=env.head, compute=env.slurm_partitions[0], ssh_user=user,
+        cluster_name=env.name, head=env.head, partitions=tuple(env.slurm_partitions), ssh_user=user,
         ssh_public_key=public_key,
         head_subnet_id=network.public_subnet_ids.apply(lambda ids: ids[0]),
         compute_subnet_id=network.private_subnet_ids.apply(lambda ids: ids[0]),
         head_security_group_id=network.head_security_group_id,
         cluster_security_group_id=network.cluster_security_group_id,
-        ansible_dir=ANSIBLE_DIR, tags=tags, boot_vars=boot_vars(env, volumes, shared, user)), opts=opts)
+        ansible_dir=ANSIBLE_DIR, tags=tags, scaling=env.scaling, boot_vars=boot_vars(env, volumes, shared, user),
+        partition_vars=partition_vars(env)), opts=opts)
     storage.attach(cluster.head_instance_id)
-    return {**cluster_outputs("aws", env, cluster, network.vpc_id), "volumes": volumes,
+    return {**cluster_outputs("aws", env, cluster, {"vpc_id": network.vpc_id}), "volumes": volumes,
             **({"shared": shared} if shared else {})}
 
 

@@ -79,7 +79,8 @@ def _hpc(env: Environment, network: AzureNetwork, public_key: str, tags: dict[st
         ssh_public_key=public_key, resource_group_name=network.resource_group_name, location=env.region,
         subnet_id=network.subnet_id, subnet_prefix=network.subnet_prefix, ansible_dir=ANSIBLE_DIR, tags=tags,
         head_data_disks=storage.data_disks, zone=zone, boot_vars=boot_vars(env, volumes, shared, user)))
-    return {**cluster_outputs("azure", env, cluster), "volumes": volumes, **({"shared": shared} if shared else {})}
+    return {**cluster_outputs("azure", env, cluster, {"group": cluster.compute_group_name}), "volumes": volumes,
+            **({"shared": shared} if shared else {})}
 
 
 def _containers(env: Environment, network: AzureNetwork, tags: dict[str, str]) -> dict[str, Any]:

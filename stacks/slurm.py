@@ -1,5 +1,5 @@
 """What the AWS and Azure compositions of a Slurm cluster share: the part of the outputs contract both export the
-same way (the head to connect to, the compute fleet tasks find in its scaling group, with their pinned host keys)
+same way (the head to connect to, the compute fleet tasks find by tag, with their pinned host keys)
 and what the nodes' roles are told at boot (what each mounts)."""
 
 from __future__ import annotations
@@ -21,26 +21,35 @@ class SlurmClusterOutputs(Protocol):
     head_public_ip: pulumi.Output[str]
     head_host_key: pulumi.Output[str]
     compute_host_key: pulumi.Output[str]
-    compute_group_name: pulumi.Output[str]  # the Auto Scaling group (aws), the scale set (azure)
     compute_tag: tuple[str, str]
 
 
 def cluster_outputs(provider: Literal["aws", "azure"], env: Environment, cluster: SlurmClusterOutputs,
-                    vpc_id: pulumi.Input[str] | None = None) -> dict[str, Any]:
-    """The head and the fleet, which tasks look for in the stack's own scaling group (and VPC, on AWS) only."""
+                    scope: Mapping[str, pulumi.Input[str]]) -> dict[str, Any]:
+    """The head and the fleet, which tasks look for by tag in the stack's own ``scope`` only (its VPC on AWS, its
+    scale set on Azure). On AWS the head starts every node by name: the partitions name them, and the fleet is
+    complete once the always-on ones run; an Azure scale set names its own."""
     tag_key, tag_value = cluster.compute_tag
-    partition = env.slurm_partitions[0]  # the clouds' one static partition
-    scope = {"group": cluster.compute_group_name, **({"vpc_id": vpc_id} if vpc_id is not None else {})}
+    partitions = env.slurm_partitions
+    named = provider == "aws"
+    expected = sum(p.min for p in partitions) if named else partitions[0].max
     return {
         "head": {"name": "head", "address": cluster.head_public_ip, "host_key": cluster.head_host_key},
         "computes": [],
         "fleet": {"provider": provider, "region": env.region, "tag_key": tag_key, "tag_value": tag_value,
-                  "host_key": cluster.compute_host_key, "expected": partition.max, **scope},
-        "compute_machine": {"instance_type": partition.instance_type,
+                  "host_key": cluster.compute_host_key, "expected": expected, **scope},
+        "compute_machine": {"instance_type": partitions[0].instance_type,
                             "networking": compute_networking(provider, env)},
-        "partitions": [{"name": partition.name, "instance_type": partition.instance_type, "min": partition.min,
-                        "max": partition.max}],
+        "partitions": [{"name": p.name, "instance_type": p.instance_type, "min": p.min, "max": p.max,
+                        **({"nodes": p.node_names()} if named else {})} for p in partitions],
     }
+
+
+def partition_vars(env: Environment) -> dict[str, dict[str, Any]]:
+    """Each AWS partition's own tunables: the networking its instance type has, which the mpi role picks Open MPI's
+    network from (a cpu partition's ENA beside an efa partition's EFA)."""
+    return {p.name: {"mpi_networking": machine_networking("aws", p.instance_type, p.networking)}
+            for p in env.slurm_partitions}
 
 
 def compute_networking(provider: Literal["aws", "azure"], env: Environment) -> Networking:

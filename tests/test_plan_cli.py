@@ -27,7 +27,7 @@ def test_plan_json_of_the_hpc_stack() -> None:
     assert set(plan) == {"resources", "cost", "findings", "notes"}
     assert [note.split(":")[0] for note in plan["notes"]] == ["storage.volumes[0] (scratch)"]  # retained
     types = [r["type"] for r in plan["resources"]]
-    assert "aws:autoscaling/group:Group" in types and "aws:ec2/placementGroup:PlacementGroup" in types
+    assert "aws:autoscaling/group:Group" not in types and "aws:ec2/placementGroup:PlacementGroup" in types
     template = next(r for r in plan["resources"] if r["type"] == "aws:ec2/launchTemplate:LaunchTemplate")
     assert template["inputs"]["metadataOptions"]["httpTokens"] == "required"
     assert template["inputs"]["networkInterfaces"][0]["interfaceType"] == "efa"
@@ -37,6 +37,8 @@ def test_plan_json_of_the_hpc_stack() -> None:
         assert text.startswith("#cloud-config\n") and "node_secrets.py aws --secret-id arn:" in text
     assert abs(plan["cost"]["per_day_usd"] - plan["cost"]["per_hour_usd"] * 24) < 0.05
     assert plan["cost"]["per_hour_usd"] > 4 * 3.8  # four c5n.18xlarge at about $3.89 an hour each
+    [compute] = [line for line in plan["cost"]["lines"] if "always on" in line["item"]]
+    assert compute["quantity"] == 4 and compute["item"].startswith("c5n.18xlarge on-demand × 4 always on")
     assert [f for f in plan["findings"] if f["severity"] == "error"] == []
 
 

@@ -18,7 +18,6 @@ from spec.stack_config import SECRET_PLACEHOLDER, spec_from_config
 from stacks.engine_config import engine_config
 from tests.program_run import PROJECT, engine_view, run_program, shipped_config
 
-GROUP = "aws:autoscaling/group:Group"
 TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 # Pulumi.dev.yaml as `pulumi config set [--path] [--secret]` leaves it: sections as YAML objects, --path values
 # that read as integers or booleans stored as such, a secret as ciphertext.
@@ -69,11 +68,11 @@ def test_pulumi_config_set_path_changes_the_cluster(user_home: Path) -> None:
     config = shipped_config("hpc-dev")
     config["cloud-hpc-toolkit:compute"] |= {"count": 8, "instance_type": "c5n.9xlarge"}
     resources = run_program("hpc-dev", *engine_view(config)).resources
-    group = one(resources, GROUP).inputs
-    assert (group["desiredCapacity"], group["minSize"], group["maxSize"]) == (8, 8, 8)
-    assert one(resources, TEMPLATE).inputs["instanceType"] == "c5n.9xlarge"
+    template = one(resources, TEMPLATE).inputs
+    assert (template["tags"]["chpc:min"], template["tags"]["chpc:max"]) == ("8", "8")  # the always-on nodes
+    assert template["instanceType"] == "c5n.9xlarge"
     assert one(run_program("hpc-dev", *engine_view(shipped_config("hpc-dev"))).resources,
-               GROUP).inputs["desiredCapacity"] == 4
+               TEMPLATE).inputs["tags"]["chpc:min"] == "4"
 
 
 def test_invoke_plan_reads_what_the_program_receives(tmp_path: Path) -> None:

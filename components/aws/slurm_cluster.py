@@ -1,12 +1,17 @@
-"""A Slurm cluster on EC2: one head instance in a public subnet and a fixed-size Auto Scaling group of
-compute nodes in one cluster placement group, every node configured at first boot by the same
-``ansible/`` roles as the local target (shipped as one S3 object, run by the boot script its cloud-config carries).
+"""A Slurm cluster on EC2: one head instance in a public subnet and, per partition, a launch template (and cluster
+placement group) its nodes start from, every node configured at first boot by the same ``ansible/`` roles as the
+local target (shipped as one S3 object, run by the boot script its cloud-config carries).
 
-The resources do not grow with the node count: compute nodes share one launch template, one host key
-and one munge key, and register with Slurm by themselves (dynamic nodes); tasks find them by tag.
+No compute instance is declared here: slurm.conf names every node of every partition (elastic_slurm.py), and the
+head's resume program (``components/boot/ec2_power.py``, with the head's role's ``head_power_policy``) launches a
+node from its partition's template when Slurm wants it, the always-on ones as the head boots; a node learns its name
+from its ``chpc:node`` tag. So the resources do not grow with the node count: the nodes share one host key and one
+munge key, and tasks find them by tag.
 
 The keys never travel in user data (anyone allowed ``ec2:DescribeLaunchTemplateVersions`` reads it): they wait in
-Secrets Manager, one secret per node role, which the boot script reads with the instance role (``_boot_secrets``).
+Secrets Manager, one secret per node role, which the boot script reads with that role's instance role
+(``_boot_secrets``). The head has its own network interface, so its private address is known before it exists:
+the templates' user data names it, and the head's power config names the templates.
 """
 
 from __future__ import annotations
@@ -26,19 +31,21 @@ import pulumi_random as random
 import pulumi_tls as tls
 from pulumi import Input, Output
 
+from components.aws.elastic_slurm import declared_nodes, slurm_vars
+from components.aws.partition import ROOT_VOLUME_GB, ComputePartition, PartitionArgs
+from components.aws.power_policy import head_power_policy
 from components.boot.cloud_config import cloud_config
 from components.boot.config import AwsSecret, BootConfig, Role, S3Bundle, SshLogin
+from components.boot.ec2_power import ENVIRONMENT_TAG, NODE_TAG, PartitionLaunch, power_config
 from components.boot.node_secrets import secret_document
-from components.fleet import FLEET_TAG_KEY, openssh_public
+from components.boot.power_files import bundled_programs, power_files
+from components.fleet import openssh_public
 from components.security import refuse
 from spec import environment as spec
 from spec.machine_types import check_instance_networking
 
-ROOT_VOLUME_GB = 32
 # Graviton families (arm64): a1, c6g, c7gn, m6gd, t4g, hpc7g, im4gn, ... ; g5 or g4dn are x86_64 GPUs.
 ARM_FAMILY = re.compile(r"a1|[a-z]+\d+[a-z]*g[a-z]*")
-# Families EC2 keeps out of cluster placement groups: burstable (t3, t4g, ...) and flex (m7i-flex, ...).
-NO_CLUSTER_PLACEMENT = re.compile(r"t\d+[a-z]*|[a-z]+\d+[a-z]*-flex")
 USER_DATA_LIMIT = 16384  # bytes EC2 takes, before base64
 
 
@@ -46,7 +53,7 @@ USER_DATA_LIMIT = 16384  # bytes EC2 takes, before base64
 class SlurmClusterArgs:
     cluster_name: str
     head: spec.Head
-    compute: spec.Partition  # the one static partition (spec.Environment refuses more on the clouds, for now)
+    partitions: tuple[spec.Partition, ...]
     ssh_user: str
     ssh_public_key: str  # the user's public key line
     head_subnet_id: Input[str]  # a public subnet
@@ -55,9 +62,12 @@ class SlurmClusterArgs:
     cluster_security_group_id: Input[str]
     ansible_dir: Path  # the project's ansible/ folder, shipped to the nodes as one S3 object
     tags: dict[str, str]
+    scaling: spec.Scaling = field(default_factory=spec.Scaling)
     # Each node role's tunables (what it mounts: stacks/slurm.py); may hold outputs (the volume ids, the
     # file system's name), resolved before the user data is rendered.
     boot_vars: Mapping[Role, Mapping[str, Any]] = field(default_factory=dict)
+    # A partition's own tunables over the compute ones (the networking its instance type has, for the mpi role).
+    partition_vars: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 DEBIAN_OWNER = "136693071363"  # the Debian project's AWS account (wiki.debian.org/Cloud/AmazonEC2Image)
@@ -77,11 +87,17 @@ def within_ec2_limit(document: str) -> str:
     return document
 
 
+def bundle_files(ansible_dir: Path) -> dict[str, Path]:
+    """What the bundle holds: every file of ``ansible_dir``, and the head's power programs beside."""
+    files = {path.relative_to(ansible_dir).as_posix(): path for path in ansible_dir.rglob("*") if path.is_file()}
+    return {**files, **bundled_programs()}
+
+
 def bundle_key(ansible_dir: Path) -> str:
-    """The bundle's S3 key, named by a hash of every file, so changed roles replace the object."""
+    """The bundle's S3 key, named by a hash of every file, so changed roles or programs replace the object."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in ansible_dir.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(ansible_dir).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    for inside, path in sorted(bundle_files(ansible_dir).items()):
+        digest.update(inside.encode() + b"\0" + path.read_bytes() + b"\0")
     return f"bundles/ansible-{digest.hexdigest()[:20]}.zip"
 
 
@@ -105,26 +121,28 @@ def _read_bundle(object_arn: str) -> str:
 
 
 class SlurmCluster(pulumi.ComponentResource):
-    """Head instance, compute Auto Scaling group, the node role and the bundle bucket of one cluster."""
+    """Head instance, one launch template per partition, the node roles and the bundle bucket of one cluster."""
 
     head_instance_id: pulumi.Output[str]
     head_public_ip: pulumi.Output[str]
     head_private_ip: pulumi.Output[str]
     head_host_key: pulumi.Output[str]
     compute_host_key: pulumi.Output[str]
-    compute_group_name: pulumi.Output[str]
     compute_tag: tuple[str, str]
     bundle_bucket: pulumi.Output[str]
 
     def __init__(self, name: str, args: SlurmClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        if not (args.head.instance_type and args.compute.instance_type):
-            raise ValueError("SlurmCluster: head.instance_type and compute.instance_type are required")
-        refuse(check_instance_networking(args.compute.instance_type, args.compute.networking))
+        if not args.head.instance_type or not args.partitions or \
+                not all(partition.instance_type for partition in args.partitions):
+            raise ValueError("SlurmCluster: head.instance_type and a partition with an instance_type are required")
+        for partition in args.partitions:
+            refuse(check_instance_networking(partition.instance_type or "", partition.networking))
         super().__init__("cloud-hpc-toolkit:aws:SlurmCluster", name, None, opts)
         self._name = name
         self._tags = args.tags
         invoke = pulumi.InvokeOptions(parent=self)
         region = aws.get_region(opts=invoke).region
+        account = aws.get_caller_identity(opts=invoke).account_id
         head_name = f"{args.cluster_name}-head"
 
         partition = aws.get_partition(opts=invoke)
@@ -136,29 +154,69 @@ class SlurmCluster(pulumi.ComponentResource):
         compute_key = tls.PrivateKey(f"{name}-compute-host-key", algorithm="ED25519", opts=self._child())
         munge_key = random.RandomBytes(f"{name}-munge-key", length=1024, opts=self._child())
         secrets, stored = self._boot_secrets(munge_key, {"head": head_key, "compute": compute_key})
-        profile, permissions = self._node_role(bucket, bundle, list(secrets.values()), partition)
-        permissions += stored
+        compute_role, compute_profile, compute_permissions = self._node_role("compute", bucket, bundle,
+                                                                             secrets["compute"], partition)
+        head_role, head_profile, head_permissions = self._node_role("head", bucket, bundle, secrets["head"],
+                                                                    partition)
         endpoint = f"https://secretsmanager.{region}.{partition.dns_suffix}"
+        elastic = slurm_vars(args.partitions, args.scaling)
+        nodes = declared_nodes(args.partitions)
 
-        def user_data(role: Role, values: dict[str, Any]) -> str:
+        def user_data(role: Role, values: dict[str, Any], files: list[dict[str, str]]) -> str:
             """The cloud-config of a ``role`` node, known once its secret, the bundle (and what it mounts) exist.
             Names the secret, holds none."""
             return within_ec2_limit(cloud_config(BootConfig(
                 role=role, cluster_name=args.cluster_name, head_name=head_name,
                 munge_key=AwsSecret(values["secret"], region, endpoint),
                 bundle=S3Bundle(values["bucket"], values["key"], region),
-                head_address=values.get("head_ip"), login=SshLogin(args.ssh_user, args.ssh_public_key),
-                host_public_key=values["public"].strip(), tunables=values["tunables"])))
+                head_address=values.get("head_ip"), compute_nodes=nodes,
+                login=SshLogin(args.ssh_user, args.ssh_public_key), host_public_key=values["public"].strip(),
+                name_tag=NODE_TAG if role == "compute" else None, imds_users=("slurm",) if role == "head" else (),
+                tunables={**elastic, **values["tunables"]}), files))
+
+        # The head's own interface: its private address is known before the head, so the templates can name it
+        # while the head's power config names the templates. Its public address is an Elastic IP on it.
+        head_interface = aws.ec2.NetworkInterface(
+            f"{name}-head-interface", subnet_id=args.head_subnet_id,
+            security_groups=[args.head_security_group_id, args.cluster_security_group_id],
+            tags={**args.tags, "Name": head_name}, opts=self._child())
+        head_address = aws.ec2.Eip(f"{name}-head-address", domain="vpc", network_interface=head_interface.id,
+                                   tags={**args.tags, "Name": head_name}, opts=self._child())
 
         common = {"bucket": bucket.bucket, "key": bundle.key}
+        partitions: dict[str, ComputePartition] = {}
+        for p in args.partitions:
+            image = self._image(p.instance_type or "", invoke)
+            tunables = {**args.boot_vars.get("compute", {}), **args.partition_vars.get(p.name, {})}
+            compute_user_data = Output.all(**common, head_ip=head_interface.private_ip, tunables=tunables,
+                                           secret=secrets["compute"].arn, public=compute_key.public_key_openssh,
+                                           ).apply(lambda v: user_data("compute", v, []))
+            partitions[p.name] = ComputePartition(f"{name}-{p.name}", PartitionArgs(
+                partition=p, image_id=image.id, root_device_name=image.root_device_name,
+                instance_profile_arn=compute_profile.arn, security_group_id=args.cluster_security_group_id,
+                user_data=compute_user_data.apply(lambda text: base64.b64encode(text.encode()).decode()),
+                tags=args.tags), opts=self._child(depends_on=compute_permissions))
+
+        templates = [partitions[p.name].template_arn for p in args.partitions]
+        power = aws.iam.RolePolicy(
+            f"{name}-head-power", role=head_role.id,
+            policy=Output.all(compute_role.arn, *templates).apply(lambda v: json.dumps(head_power_policy(
+                args.cluster_name, list(v[1:]), region, v[0], account))), opts=self._child())
+        launches = Output.all(args.compute_subnet_id, *(partitions[p.name].template_id for p in args.partitions))
+        config = launches.apply(lambda v: power_config(region, args.cluster_name, {
+            p.name: PartitionLaunch(launch_template_id=template, instance_types=tuple(p.instance_types),
+                                    subnet_ids=(v[0],), spot=p.spot)
+            for p, template in zip(args.partitions, v[1:], strict=True)}))
+
         head_image = self._image(args.head.instance_type, invoke)
-        head_user_data = Output.all(**common, tunables=args.boot_vars.get("head", {}),
-                                    secret=secrets["head"].arn,
-                                    public=head_key.public_key_openssh).apply(lambda v: user_data("head", v))
+        head_user_data = Output.all(**common, tunables=args.boot_vars.get("head", {}), secret=secrets["head"].arn,
+                                    public=head_key.public_key_openssh, config=config,
+                                    ).apply(lambda v: user_data("head", v, power_files(v["config"])))
         head = aws.ec2.Instance(
-            f"{name}-head", ami=head_image.id, instance_type=args.head.instance_type, subnet_id=args.head_subnet_id,
-            vpc_security_group_ids=[args.head_security_group_id, args.cluster_security_group_id],
-            associate_public_ip_address=True, iam_instance_profile=profile.name,
+            f"{name}-head", ami=head_image.id, instance_type=args.head.instance_type,
+            primary_network_interface=aws.ec2.InstancePrimaryNetworkInterfaceArgs(
+                network_interface_id=head_interface.id),
+            iam_instance_profile=head_profile.name,
             metadata_options=aws.ec2.InstanceMetadataOptionsArgs(**self._imds()),
             root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
                 volume_type="gp3", volume_size=ROOT_VOLUME_GB, encrypted=True, delete_on_termination=True),
@@ -166,60 +224,22 @@ class SlurmCluster(pulumi.ComponentResource):
             tags={**args.tags, "Name": head_name}, volume_tags={**args.tags, "Name": head_name},
             # cloud-init runs user data once per instance: a changed bundle key would only stop and start the
             # head (an in-place user data update) without configuring anything, so it is not applied
-            opts=pulumi.ResourceOptions.merge(self._child(depends_on=permissions),
-                                              pulumi.ResourceOptions(ignore_changes=["user_data"])))
+            opts=pulumi.ResourceOptions.merge(
+                self._child(depends_on=[*head_permissions, *stored, power, head_address]),
+                pulumi.ResourceOptions(ignore_changes=["user_data"])))
 
-        compute_image = self._image(args.compute.instance_type, invoke)
-        compute_user_data = Output.all(**common, head_ip=head.private_ip, tunables=args.boot_vars.get("compute", {}),
-                                       secret=secrets["compute"].arn,
-                                       public=compute_key.public_key_openssh).apply(lambda v: user_data("compute", v))
-        interface = aws.ec2.LaunchTemplateNetworkInterfaceArgs(
-            device_index=0, security_groups=[args.cluster_security_group_id], associate_public_ip_address="false",
-            delete_on_termination="true",
-            **({"interface_type": "efa", "network_card_index": 0} if args.compute.networking == "rdma" else {}))
-        compute_name = f"{args.cluster_name}-compute"
-        template = aws.ec2.LaunchTemplate(
-            f"{name}-compute", image_id=compute_image.id, instance_type=args.compute.instance_type,
-            iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
-            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(**self._imds()),
-            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                device_name=compute_image.root_device_name, ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                    volume_type="gp3", volume_size=ROOT_VOLUME_GB, encrypted="true", delete_on_termination="true"))],
-            # the security group sits on the interface: a template-level vpc_security_group_ids would conflict
-            network_interfaces=[interface],
-            user_data=compute_user_data.apply(lambda s: base64.b64encode(s.encode()).decode()),
-            tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(
-                resource_type=kind, tags={**args.tags, "Name": compute_name}) for kind in ("instance", "volume")],
-            update_default_version=True, tags=args.tags, opts=self._child())
-
-        placement = None
-        if not NO_CLUSTER_PLACEMENT.fullmatch(args.compute.instance_type.split(".")[0]):
-            placement = aws.ec2.PlacementGroup(f"{name}-compute-placement", strategy="cluster", tags=args.tags,
-                                               opts=self._child())
-        self.compute_tag = (FLEET_TAG_KEY, args.cluster_name)
-        # Fixed size for now: min = max = desired.
-        count = args.compute.max
-        group = aws.autoscaling.Group(
-            f"{name}-compute", desired_capacity=count, min_size=count, max_size=count,
-            launch_template=aws.autoscaling.GroupLaunchTemplateArgs(id=template.id, version="$Latest"),
-            vpc_zone_identifiers=[args.compute_subnet_id], placement_group=placement.name if placement else None,
-            tags=[aws.autoscaling.GroupTagArgs(key=self.compute_tag[0], value=self.compute_tag[1],
-                                               propagate_at_launch=True)],
-            opts=self._child(depends_on=permissions))
-
+        self.compute_tag = (ENVIRONMENT_TAG, args.cluster_name)
         self.head_instance_id = head.id
-        self.head_public_ip = head.public_ip
-        self.head_private_ip = head.private_ip
+        self.head_public_ip = head_address.public_ip
+        self.head_private_ip = head_interface.private_ip
         self.head_host_key = head_key.public_key_openssh.apply(openssh_public)
         self.compute_host_key = compute_key.public_key_openssh.apply(openssh_public)
-        self.compute_group_name = group.name
         self.bundle_bucket = bucket.bucket
         self.register_outputs({
             "head_instance_id": self.head_instance_id, "head_public_ip": self.head_public_ip,
             "head_private_ip": self.head_private_ip,
             "head_host_key": self.head_host_key, "compute_host_key": self.compute_host_key,
-            "compute_group_name": self.compute_group_name, "compute_tag": list(self.compute_tag),
-            "bundle_bucket": self.bundle_bucket,
+            "compute_tag": list(self.compute_tag), "bundle_bucket": self.bundle_bucket,
         })
 
     def _child(self, depends_on: list[pulumi.Resource] | None = None) -> pulumi.ResourceOptions:
@@ -265,7 +285,9 @@ class SlurmCluster(pulumi.ComponentResource):
                             opts=self._child(depends_on=[private]))
         bundle = aws.s3.BucketObjectv2(
             f"{name}-bundle-ansible", bucket=bucket.bucket, key=bundle_key(ansible_dir),
-            source=pulumi.FileArchive(str(ansible_dir)), content_type="application/zip", tags=self._tags,
+            source=pulumi.AssetArchive({inside: pulumi.FileAsset(str(path))
+                                        for inside, path in sorted(bundle_files(ansible_dir).items())}),
+            content_type="application/zip", tags=self._tags,
             opts=self._child(depends_on=[encryption]))
         return bucket, bundle
 
@@ -291,25 +313,25 @@ class SlurmCluster(pulumi.ComponentResource):
             secrets[role] = secret
         return secrets, values
 
-    def _node_role(self, bucket: aws.s3.Bucket, bundle: aws.s3.BucketObjectv2,
-                   secrets: list[aws.secretsmanager.Secret], partition: aws.AwaitableGetPartitionResult,
-                   ) -> tuple[aws.iam.InstanceProfile, list[pulumi.Resource]]:
-        """The nodes' role: SSM Session Manager, reading the bundle object and the boot secrets, nothing else."""
-        name = self._name
-        role = aws.iam.Role(f"{name}-node-role", assume_role_policy=json.dumps({
+    def _node_role(self, role_name: Role, bucket: aws.s3.Bucket, bundle: aws.s3.BucketObjectv2,
+                   secret: aws.secretsmanager.Secret, partition: aws.AwaitableGetPartitionResult,
+                   ) -> tuple[aws.iam.Role, aws.iam.InstanceProfile, list[pulumi.Resource]]:
+        """A node role's role: SSM Session Manager, reading the bundle object and its own boot secret, nothing
+        else (the head's gets its power policy beside)."""
+        name = f"{self._name}-{role_name}"
+        role = aws.iam.Role(f"{name}-role", assume_role_policy=json.dumps({
             "Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Action": "sts:AssumeRole",
                 "Principal": {"Service": f"ec2.{partition.dns_suffix}"}}]}),
             tags=self._tags, opts=self._child())
         ssm = aws.iam.RolePolicyAttachment(
-            f"{name}-node-ssm", role=role.name,
+            f"{name}-ssm", role=role.name,
             policy_arn=f"arn:{partition.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore", opts=self._child())
         read = aws.iam.RolePolicy(
-            f"{name}-node-bundle-read", role=role.id,
+            f"{name}-bundle-read", role=role.id,
             policy=Output.concat(bucket.arn, "/", bundle.key).apply(_read_bundle), opts=self._child())
-        read_secrets = aws.iam.RolePolicy(
-            f"{name}-node-secrets-read", role=role.id,
-            policy=Output.all(*(secret.arn for secret in secrets)).apply(read_secrets_policy), opts=self._child())
-        profile = aws.iam.InstanceProfile(f"{name}-node-profile", role=role.name, tags=self._tags,
-                                          opts=self._child())
-        return profile, [ssm, read, read_secrets]
+        read_secret = aws.iam.RolePolicy(
+            f"{name}-secret-read", role=role.id,
+            policy=secret.arn.apply(lambda arn: read_secrets_policy([arn])), opts=self._child())
+        profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, tags=self._tags, opts=self._child())
+        return role, profile, [ssm, read, read_secret, profile]

@@ -17,6 +17,7 @@ from typing import Literal
 
 BUNDLE_DIR = "/opt/cloud-hpc-toolkit/ansible"  # where a cloud node's copy of ansible/ lives
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,62}")  # names that go into the script unquoted are these
+TAG = re.compile(r"[A-Za-z0-9+=.,_:@-]{1,128}")  # a tag key the instance metadata service serves
 Role = Literal["head", "compute"]
 # The variables the boot script sets (ansible/site.yml documents them); tunables only add to these.
 OWN_VARS = ("cluster_name", "node_name", "node_role", "head_name", "head_address", "compute_nodes",
@@ -77,8 +78,11 @@ class SshLogin:
 
 @dataclass(frozen=True)
 class StaticNode:
+    """A compute node slurm.conf declares. Without an address, the resume program sets it when it starts the node
+    (a cloud node), and ``name`` may be a Slurm hostlist (``cpu-[0-99]``), so the boot does not grow with it."""
+
     name: str
-    address: str
+    address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,10 @@ class BootConfig:
     ``host_public_key``: the pinned ed25519 key's public half (an OpenSSH line); its private half is in the secret.
     ``cloud_instance``: only root may reach the instance metadata service (its credentials read the secret), and
     the head takes ``head_name`` as its hostname (slurmctld checks it); off on the local target.
+    ``name_tag``: the instance tag holding this node's Slurm name, read from the instance metadata service (an
+    AWS compute node the head launched); None: the hostname the cloud or target gave it.
+    ``imds_users``: users besides root who may reach the instance metadata service (the head's slurm user, whose
+    power programs start and stop nodes with the instance role); created if missing, so the rule can name them.
     ``tunables``: the roles' other variables (mount_points, slurm_*, spark_*, mpi_interface, storage_*, ...).
     """
 
@@ -108,6 +116,8 @@ class BootConfig:
     cloud_instance: bool = True
     service_manager: Literal["systemd", "direct"] = "systemd"
     install_packages: bool = True
+    name_tag: str | None = None
+    imds_users: tuple[str, ...] = ()
     tunables: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -123,6 +133,7 @@ def _problem(config: BootConfig) -> str | None:
     names = {"cluster_name": config.cluster_name, "head_name": config.head_name}
     if config.login is not None:
         names["login.user"] = config.login.user
+    names.update({f"imds_users[{index}]": user for index, user in enumerate(config.imds_users)})
     for name, value in names.items():
         if not NAME.fullmatch(value):
             return f"{name} = {value!r}: allowed: letters, digits, '-', '_' (a host name)"
@@ -145,6 +156,10 @@ def _problem(config: BootConfig) -> str | None:
         return "login needs the user's public key"
     if config.host_public_key is not None and not config.host_public_key.startswith("ssh-ed25519 "):
         return "host_public_key must be an OpenSSH ssh-ed25519 public key line"
+    if (config.name_tag is not None or config.imds_users) and not config.cloud_instance:
+        return "name_tag and imds_users need a cloud instance (the instance metadata service)"
+    if config.name_tag is not None and (config.role != "compute" or not TAG.fullmatch(config.name_tag)):
+        return f"name_tag = {config.name_tag!r}: a compute node's tag key (letters, digits, + - = . , _ : @)"
     clashes = sorted(set(config.tunables) & set(OWN_VARS))
     if clashes:
         return f"tunables may not set {', '.join(clashes)} (the boot script sets them)"

@@ -52,7 +52,7 @@ def boot_script(config: BootConfig) -> str:
     """One POSIX sh script configuring a node of ``config.role``; its output goes to the root-only boot log."""
     parts = [_prologue(config)]
     if config.cloud_instance:
-        parts.append(_restrict_imds())
+        parts.append(_restrict_imds(config.imds_users))
     if config.login is not None:
         parts.append(_authorize(config.login.user, config.login.authorized_key.strip()))
     if config.host_public_key is not None:
@@ -156,7 +156,10 @@ def _names(config: BootConfig) -> str:
     found = _q(config.head_address) if config.head_address else "$(hostname -I | awk '{print $1}')"
     text = f"""begin {_q(NAMING)}
 node_name=$(hostname -s)
-head_address={found}
+"""
+    if config.name_tag is not None:
+        text += _name_from_tag(config.name_tag)
+    text += f"""head_address={found}
 case "$head_address" in ''|*[!0-9.]*) fail "head address '$head_address' is not an IPv4 address" ;; esac
 """
     if config.cloud_instance:
@@ -172,6 +175,25 @@ printf 'preserve_hostname: true\\n' > /etc/cloud/cloud.cfg.d/99-cloud-hpc-toolki
     return text + """case "$node_name" in
     ''|*[!A-Za-z0-9-]*) fail "hostname '$node_name' is not a valid Slurm node name" ;;
 esac
+"""
+
+
+def _name_from_tag(tag: str) -> str:
+    """This node's name from its instance tag (IMDSv2: a session token first), made its hostname for good: the head
+    launched the instance as that Slurm node, and slurmd finds itself in slurm.conf by hostname."""
+    path = f"http://{IMDS}/latest/meta-data/tags/instance/{tag}"
+    return f"""tries=0
+until imds_token=$(curl -sf -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://{IMDS}/latest/api/token) &&
+      node_name=$(curl -sf -H "X-aws-ec2-metadata-token: $imds_token" {_q(path)}); do
+    tries=$((tries + 1))
+    [ "$tries" -lt 30 ] || fail {_q(f"no {tag} tag in the instance metadata: launch compute nodes from the head")}
+    sleep 2
+done
+hostnamectl set-hostname "$node_name" 2>/dev/null || hostname "$node_name"
+mkdir -p /etc/cloud/cloud.cfg.d
+printf 'preserve_hostname: true\\n' > /etc/cloud/cloud.cfg.d/99-cloud-hpc-toolkit.cfg
+grep -qE "[[:space:]]$node_name\\$" /etc/hosts ||
+    printf '%s %s\\n' "$(hostname -I | awk '{{print $1}}')" "$node_name" >> /etc/hosts
 """
 
 
@@ -194,17 +216,25 @@ python3 -m zipfile -e {STAGE}/bundle.zip {_q(bundle.into)}
 """
 
 
-def _restrict_imds() -> str:
-    """A firewall rule, kept across reboots by a oneshot unit, so only root reaches the metadata service:
-    anyone else on the node could otherwise take the node's cloud credentials, hence the secret holding the munge
-    key (root on every node)."""
+def _restrict_imds(users: tuple[str, ...] = ()) -> str:
+    """A firewall rule, kept across reboots by a oneshot unit, so only root (and ``users``) reach the metadata
+    service: anyone else on the node could otherwise take the node's cloud credentials, hence the secret holding
+    the munge key (root on every node). Each of ``users`` gets an ACCEPT rule ahead of the REJECT; it is created
+    now (a system user, as its package would) so iptables can resolve its name before the package is installed."""
     rule = f"OUTPUT -d {IMDS}/32 -m owner ! --uid-owner 0 -j REJECT"
+    command = f"iptables -w -C {rule} 2>/dev/null || iptables -w -I {rule}"
+    create = ""
+    for user in users:
+        allow = f"OUTPUT -d {IMDS}/32 -m owner --uid-owner {user} -j ACCEPT"
+        command += f"; iptables -w -C {allow} 2>/dev/null || iptables -w -I {allow}"
+        create += (f"id -u {_q(user)} >/dev/null 2>&1 || useradd --system --user-group --home-dir /nonexistent "
+                   f"--no-create-home --shell /usr/sbin/nologin {_q(user)}\n")
     return f"""begin {_q(RESTRICTING_IMDS)}
 if ! command -v iptables >/dev/null 2>&1; then
     if command -v dnf >/dev/null 2>&1; then dnf -y -q install iptables-nft
     else apt-get -q update && apt-get -y -q install iptables; fi
 fi
-cat > /etc/systemd/system/cloud-hpc-toolkit-imds.service <<'CHPC_UNIT_EOF'
+{create}cat > /etc/systemd/system/cloud-hpc-toolkit-imds.service <<'CHPC_UNIT_EOF'
 [Unit]
 Description=Only root may reach the instance metadata service (cloud-hpc-toolkit)
 DefaultDependencies=no
@@ -214,7 +244,7 @@ Wants=network-pre.target
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/bin/sh -c 'iptables -w -C {rule} 2>/dev/null || iptables -w -I {rule}'
+ExecStart=/bin/sh -c '{command}'
 
 [Install]
 WantedBy=multi-user.target

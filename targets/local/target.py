@@ -218,8 +218,7 @@ def _power_vars(env: Environment) -> dict[str, object]:
     program = f"/usr/bin/python3 {node_start.POWER_CLIENT} --socket {node_start.POWER_MOUNT}/{power_agent.SOCKET}"
     return {"slurm_partitions": partitions, "slurm_cloud_nodes": cloud,
             "slurm_resume_command": f"{program} start", "slurm_suspend_command": f"{program} stop",
-            "slurm_suspend_time": max(1, round(env.scaling.idle_minutes * 60)),
-            "slurm_resume_timeout": max(1, round(env.scaling.resume_timeout_minutes * 60))}
+            **env.scaling.slurm_vars()}
 
 
 def _user_key(env: Environment, root: Path) -> tuple[Path, str]:

@@ -86,6 +86,7 @@ class _Pricer:
         self.handlers = {
             "aws:ec2/instance:Instance": self._instance,
             "aws:autoscaling/group:Group": self._auto_scaling_group,
+            "aws:ec2/launchTemplate:LaunchTemplate": self._partition,
             "aws:ebs/volume:Volume": lambda r: self.volume(r, r.inputs, 1, "volume"),
             "aws:ec2/natGateway:NatGateway": self._nat_gateway,
             "aws:ec2/eip:Eip": lambda r: [self.public_ipv4(r, 1)],
@@ -165,14 +166,30 @@ class _Pricer:
                      if as_map(o).get("instanceType")]
         instance_type = overrides[0] if overrides else template and template.inputs.get("instanceType")
         lines = [self.instances(r, instance_type, capacity, f" × {capacity} (launch template × desired capacity)")]
+        return lines + self._launched(r, template, capacity)
+
+    def _partition(self, r: PlannedResource) -> list[CostLine]:
+        """A Slurm partition's launch template (tagged with its min and max): its always-on nodes, which the head
+        launches as it boots; the others run only while work waits for them, so they are named, not priced."""
+        tags = as_map(r.inputs.get("tags"))
+        if "chpc:min" not in tags:
+            return []  # a scaling group's template: priced with its group
+        low, high = _count(tags.get("chpc:min")), _count(tags.get("chpc:max"))
+        grows = f": up to {high} while jobs wait" if high > low else ""
+        what = f" × {low} always on (partition {tags.get('chpc:partition')}{grows})"
+        return [self.instances(r, r.inputs.get("instanceType"), low, what), *self._launched(r, r, low)]
+
+    def _launched(self, r: PlannedResource, template: PlannedResource | None, count: int) -> list[CostLine]:
+        """What ``count`` instances from ``template`` cost besides their hours: volumes, public addresses."""
+        lines: list[CostLine] = []
         for mapping in as_list(template.inputs.get("blockDeviceMappings")) if template else ():
             ebs = as_map(as_map(mapping).get("ebs"))
             if ebs:
-                what = f"{as_map(mapping).get('deviceName', 'volume')} × {capacity}"
-                lines += self.volume(r, ebs, capacity, what, default_type="gp3")
+                what = f"{as_map(mapping).get('deviceName', 'volume')} × {count}"
+                lines += self.volume(r, ebs, count, what, default_type="gp3")
         interfaces = as_list(template.inputs.get("networkInterfaces")) if template else ()
         if any(str(as_map(i).get("associatePublicIpAddress")).lower() == "true" for i in interfaces):
-            lines.append(self.public_ipv4(r, capacity))
+            lines.append(self.public_ipv4(r, count))
         return lines
 
     def _nat_gateway(self, r: PlannedResource) -> list[CostLine]:

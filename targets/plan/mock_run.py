@@ -172,6 +172,8 @@ class PlanMocks(pulumi.runtime.Mocks):
         elif type_token == "aws:ec2/instance:Instance":
             out.update(privateIp="10.0.0.10", publicIp="192.0.2.10", privateDns="ip-10-0-0-10.ec2.internal",
                        availabilityZone=inputs.get("availabilityZone", f"{self.region}a"))
+        elif type_token == "aws:ec2/networkInterface:NetworkInterface":
+            out.update(privateIp="10.0.0.10", privateIps=["10.0.0.10"])
         elif type_token == "aws:ec2/launchTemplate:LaunchTemplate":
             out.update(latestVersion=1, defaultVersion=1)
         elif type_token == "aws:ec2/eip:Eip":

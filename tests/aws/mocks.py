@@ -115,6 +115,10 @@ def computed(type_token: str, name: str, inputs: dict[str, Any]) -> dict[str, An
     if type_token == "aws:ec2/instance:Instance":
         out.update(privateIp="10.0.1.10", publicIp="198.51.100.10", privateDns="ip-10-0-1-10.ec2.internal",
                    availabilityZone=inputs.get("availabilityZone", ZONES[0]))
+    elif type_token == "aws:ec2/networkInterface:NetworkInterface":
+        out.update(privateIp="10.0.0.10", privateIps=["10.0.0.10"])
+    elif type_token == "aws:ec2/eip:Eip":
+        out.update(publicIp="198.51.100.10", allocationId=f"{name}-id")
     elif type_token == "aws:efs/fileSystem:FileSystem":
         out["dnsName"] = f"{name}-id.efs.us-east-1.amazonaws.com"
     elif type_token == "tls:index/privateKey:PrivateKey":

@@ -39,7 +39,7 @@ HEAD = "127.0.0.1"
 FLEET_TAG = ("cloud-hpc-toolkit:fleet", "hpc-dev")
 GROUP = "hpc-dev-compute-0a1b2c3"  # the Auto Scaling group's name, as Pulumi makes it unique
 DEPLOYED = [("aws:ec2/instance:Instance", "hpc-dev-head"), ("aws:ec2/vpc:Vpc", "hpc-dev-vpc"),
-            ("aws:autoscaling/group:Group", "hpc-dev-compute")]
+            ("aws:ec2/launchTemplate:LaunchTemplate", "hpc-dev-compute")]
 
 
 def contract_of(fleet: ScalingGroup | None = None, volume_id: str | None = None,
@@ -140,7 +140,9 @@ def test_up_shows_the_plan_and_deploys_nothing_unless_confirmed(cloud: moto_fixt
         up(console, yes=False, answer=False)
     shown = console.export_text()
     assert "hpc-dev on aws (us-east-1):" in shown and "to create" in shown
-    assert "create   1 aws:ec2/instance:Instance" in shown and "create   1 aws:autoscaling/group:Group" in shown
+    assert "create   1 aws:ec2/instance:Instance" in shown
+    assert "create   1 aws:ec2/launchTemplate:LaunchTemplate" in shown
+    assert "aws:autoscaling/group:Group" not in shown  # the head launches the compute nodes
     assert re.search(r"cost while running: about \$[\d,]+\.\d\d per hour, \$[\d,]+\.\d\d per month", shown), shown
     assert not fake_pulumi.ran("up") and not fake_pulumi.stack_exists("hpc-dev")
     assert not (tmp_path / "state" / "hpc-dev").exists()

@@ -21,6 +21,7 @@ INSTANCE = "aws:ec2/instance:Instance"
 TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 VOLUME = "aws:ebs/volume:Volume"
 ATTACHMENT = "aws:ec2/volumeAttachment:VolumeAttachment"
+INTERFACE = "aws:ec2/networkInterface:NetworkInterface"
 
 
 def test_hpc_stack_exports_the_contract(mocks: RecordingMocks) -> None:
@@ -31,9 +32,13 @@ def test_hpc_stack_exports_the_contract(mocks: RecordingMocks) -> None:
     assert outputs.head.host_key.startswith("ssh-ed25519 ")
     assert outputs.computes == [] and outputs.fleet is not None
     assert (outputs.fleet.expected, outputs.fleet.region) == (4, "us-east-1")
-    # discovery looks in the stack's own Auto Scaling group and VPC, not for the name across the region
-    group, vpc = mocks.one("aws:autoscaling/group:Group"), mocks.one("aws:ec2/vpc:Vpc")
-    assert (outputs.fleet.group, outputs.fleet.vpc_id) == (group.name, f"{vpc.name}-id")
+    # discovery looks for the nodes the head launched in the stack's own VPC, not for the name across the region
+    vpc = mocks.one("aws:ec2/vpc:Vpc")
+    assert (outputs.fleet.group, outputs.fleet.vpc_id) == (None, f"{vpc.name}-id")
+    assert (outputs.fleet.tag_key, outputs.fleet.tag_value) == (ENVIRONMENT_TAG, "hpc-dev")
+    [compute] = outputs.partitions
+    assert (compute.name, compute.min, compute.max) == ("compute", 4, 4)
+    assert compute.nodes == ["compute-0", "compute-1", "compute-2", "compute-3"] and compute.elastic_nodes == []
     [scratch] = outputs.volumes
     assert (scratch.node, scratch.mount, scratch.retain) == ("head", "/scratch", True) and scratch.volume_id
     assert outputs.shared is not None and outputs.shared.kind == "efs" and outputs.shared.mount == "/shared"
@@ -43,9 +48,27 @@ def test_hpc_stack_exports_the_contract(mocks: RecordingMocks) -> None:
     assert provider.inputs["region"] == "us-east-1"
     assert ENVIRONMENT_TAG in str(provider.inputs["defaultTags"])
     types = {r.type for r in mocks.resources}
-    assert {"aws:ec2/vpc:Vpc", "aws:ec2/instance:Instance", "aws:autoscaling/group:Group",
+    assert {"aws:ec2/vpc:Vpc", "aws:ec2/instance:Instance", "aws:ec2/launchTemplate:LaunchTemplate",
             "aws:ebs/volume:Volume", "aws:efs/fileSystem:FileSystem"} <= types
+    assert "aws:autoscaling/group:Group" not in types
     assert "aws:ecs/cluster:Cluster" not in types
+
+
+def test_the_issues_two_partitions_deploy_with_named_nodes_and_their_own_networking(mocks: RecordingMocks) -> None:
+    env = load_stack_config("hpc-dev", ROOT).model_dump(by_alias=True, exclude_none=True)
+    env.pop("compute", None)
+    env["partitions"] = [{"name": "cpu", "instance_types": ["c5n.large", "c5.large"], "min": 0, "max": 100},
+                         {"name": "efa", "instance_type": "c5n.18xlarge", "networking": "efa", "min": 2, "max": 8}]
+    outputs = assert_contract(export(spec.Environment.model_validate(env)))
+    assert outputs.fleet is not None and outputs.fleet.expected == 2  # the always-on nodes
+    assert [(p.name, p.instance_type, p.min, p.max, len(p.nodes)) for p in outputs.partitions] == [
+        ("cpu", "c5n.large", 0, 100, 100), ("efa", "c5n.18xlarge", 2, 8, 8)]
+    assert outputs.elastic_nodes() == {f"cpu-{i}" for i in range(100)} | {f"efa-{i}" for i in range(2, 8)}
+    templates = {t.name: t.inputs for t in mocks.of_type(TEMPLATE)}
+    networking = {name: variables_of(boot_of(parsed(base64.b64decode(t["userData"]).decode())))["mpi_networking"]
+                  for name, t in templates.items()}
+    assert networking == {"hpc-dev-cpu": "enhanced", "hpc-dev-efa": "rdma"}
+    assert "aws:autoscaling/group:Group" not in {r.type for r in mocks.resources}
 
 
 def test_containers_stack_exports_a_service_and_no_cluster(mocks: RecordingMocks) -> None:
@@ -99,7 +122,7 @@ def test_the_contract_says_what_destroy_keeps_and_the_head_mounts_an_existing_vo
 
 def test_the_volumes_are_made_before_the_head_in_its_zone_and_attached_after_it(mocks, registrations):
     export(load_stack_config("hpc-dev", ROOT))
-    head = mocks.one(INSTANCE)
+    head = mocks.one(INTERFACE)  # the head's own network interface
     subnets = {r.name + "-id": r.inputs for r in mocks.of_type("aws:ec2/subnet:Subnet")}
     assert mocks.one(VOLUME).inputs["availabilityZone"] == subnets[head.inputs["subnetId"]]["availabilityZone"]
     volume, attachment = f"{VOLUME}::hpc-dev-scratch", f"{ATTACHMENT}::hpc-dev-scratch-attachment"
@@ -120,7 +143,7 @@ def test_with_an_existing_vpc_the_volumes_are_made_in_the_head_subnets_zone(subn
         vpc_id=EXISTING_VPC, public_subnet_ids=["subnet-0000000c"],
         private_subnet_ids=["subnet-0000000b", "subnet-0000000d"])})
     export(existing)
-    assert subnet_mocks.one(INSTANCE).inputs["subnetId"] == "subnet-0000000c"
+    assert subnet_mocks.one(INTERFACE).inputs["subnetId"] == "subnet-0000000c"
     assert subnet_mocks.one(VOLUME).inputs["availabilityZone"] == SUBNETS["subnet-0000000c"][1] == "us-east-1c"
 
 
