@@ -19,6 +19,7 @@ Target = Literal["local", "aws", "azure"]
 # Every cloud resource of an environment carries this tag with the environment's name: discovery and
 # the leftover check after destroy look for it.
 ENVIRONMENT_TAG = "chpc:environment"
+NODE_TAG = "chpc:node"  # the Slurm node an instance the head launched is (components/boot/ec2_power.py tags it)
 # ... and each volume the stack makes this one with its name in the spec: the next `up` finds a retained volume by
 # both, and destroy's check finds a volume's final snapshot by them (AWS copies a volume's tags onto it).
 VOLUME_TAG = "chpc:volume"

@@ -189,11 +189,15 @@ class PulumiBackend(Backend):
             return
         if not confirm(record.name, [f"{kind} {name}" for kind, name in held]):
             raise TargetError("not confirmed: nothing was destroyed")
+        self.before_destroy(record, contract, console)
         pulumi_stack.destroy(record.stack, lambda line: console.print(line, markup=False, highlight=False))
         console.print(Text.assemble(("destroyed", "green"), f" {record.name} (stack {record.stack}: {len(held)} "
                                     "resources)"))
         self._check_leftovers(record, contract, console)
         shutil.rmtree(state.env_dir(record.name), ignore_errors=True)
+
+    def before_destroy(self, record: Record, contract: Outputs | None, console: Console) -> None:
+        """What must go before Pulumi destroys the stack, which Pulumi does not know of (nothing by default)."""
 
     def _check_leftovers(self, record: Record, contract: Outputs | None, console: Console) -> None:
         found = self.leftovers(record, contract)

@@ -1,12 +1,14 @@
 """The AWS target: a stack of this project's program (``targets.cloud``) with boto3 for what follows `up`: the
-compute fleet found in the stack's Auto Scaling group, Fargate tasks, EMR steps, and the leftover check after
-destroy. Credentials and endpoints come from boto3's usual chain (profiles, environment, ``AWS_ENDPOINT_URL``)."""
+compute nodes found by tag in the stack's VPC (and terminated before destroy), Fargate tasks, EMR steps, and the
+leftover check after destroy. Credentials and endpoints come from boto3's usual chain (profiles, environment,
+``AWS_ENDPOINT_URL``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import boto3
+from rich.console import Console
 
 from spec.outputs import ENVIRONMENT_TAG, Node, Outputs, SparkCluster
 from targets.backend import Record, SparkJob
@@ -31,6 +33,19 @@ class AwsBackend(PulumiBackend):
 
         assert contract.fleet is not None
         return wait_for_nodes(boto3.Session(region_name=contract.fleet.region), contract.fleet, timeout)
+
+    def before_destroy(self, record: Record, contract: Outputs | None, console: Console) -> None:
+        """The compute instances the head launched go first: their interfaces would keep the network in use."""
+        from targets.aws.launched_nodes import terminate_launched
+
+        region = contract.region if contract else record.region
+        if region is None:
+            return  # a deployment that died before it recorded a region launched no node either
+        vpc_id = contract.fleet.vpc_id if contract and contract.fleet else None
+        gone = terminate_launched(boto3.Session(region_name=region), record.name, vpc_id)
+        if gone:
+            console.print(f"terminated {len(gone)} compute instance(s) the head launched: {', '.join(gone)}",
+                          markup=False, highlight=False)
 
     def leftovers(self, record: Record, contract: Outputs | None) -> Leftovers | None:
         """Also keeps the final snapshots of the volumes that asked for one (destroy just took them)."""

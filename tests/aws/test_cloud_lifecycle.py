@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ from targets.cloud import PulumiBackend
 from targets.local import keys
 from tests.aws import moto_fixture
 from tests.aws.mocks import FAKE_ED25519
-from tests.aws.test_discovery import ScalingGroup, scaling_group
+from tests.aws.test_discovery import ScalingGroup, head_launched, scaling_group
 from tests.pulumi_cli.fixture import FakePulumi
 
 moto, aws_session = moto_fixture.moto, moto_fixture.aws_session  # the moto_server fixtures, by name
@@ -289,3 +290,31 @@ def test_up_names_what_is_missing_when_the_fleet_does_not_come(cloud: moto_fixtu
     with pytest.raises(targets.TargetError, match=f"1 of 3 instances tagged .* of Auto Scaling group {GROUP} in "
                                                   f"{fleet.vpc_id} are running in us-east-1 after 0.2 s"):
         up(Console(quiet=True))
+
+
+def test_destroy_terminates_the_nodes_the_head_launched_before_pulumi_deletes_the_network(
+        cloud: moto_fixture.MotoSession, fake_pulumi: FakePulumi, monkeypatch: pytest.MonkeyPatch) -> None:
+    ec2 = cloud.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    mine = head_launched(ec2, subnet, "hpc-dev", ["efa-0", "cpu-4"])
+    theirs = head_launched(ec2, subnet, "hpc-prod", ["efa-0"])
+    contract = contract_of()
+    contract["fleet"] = {"provider": "aws", "region": "us-east-1", "tag_key": ENVIRONMENT_TAG, "tag_value": "hpc-dev",
+                         "host_key": FAKE_ED25519, "expected": 1, "vpc_id": vpc}
+    fake_pulumi.deploy("hpc-dev", contract, resources=DEPLOYED)
+    seen_by_pulumi: list[set[str]] = []
+    pulumi_destroy = pulumi_stack.destroy
+
+    def destroy(stack: str, on_line: Callable[[str], None]) -> None:
+        running = ec2.describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["running"]}])
+        seen_by_pulumi.append({i["InstanceId"] for r in running["Reservations"] for i in r["Instances"]})
+        pulumi_destroy(stack, on_line)
+
+    monkeypatch.setattr(pulumi_stack, "destroy", destroy)
+    console = Console(record=True, width=300)
+    targets.destroy(None, console, stack="hpc-dev")
+    ids = sorted(i["InstanceId"] for i in mine)
+    assert seen_by_pulumi == [{theirs[0]["InstanceId"]}]  # mine were gone when Pulumi started
+    assert f"terminated 2 compute instance(s) the head launched: {', '.join(ids)}" in console.export_text()
+    assert fake_pulumi.resources("hpc-dev") == []

@@ -1,6 +1,7 @@
-"""Compute nodes found in a real moto_server: only the running instances of the stack's own Auto Scaling group in
-its own VPC (two environments of one name never see each other's), in a stable order; a contract saved before it
-named its group finds the fleet by tag alone, as it did."""
+"""Compute nodes found in a real moto_server: the instances the head launched (tagged with the environment and
+their Slurm node) in the stack's VPC, named by that tag, never the head; a contract of a stack whose Auto Scaling
+group ran the nodes finds only that group's running instances in its own VPC (two environments of one name never
+see each other's), in a stable order; a contract saved before it named its group finds the fleet by tag alone."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from spec.outputs import ComputeFleet
+from spec.outputs import ENVIRONMENT_TAG, NODE_TAG, ComputeFleet
 from targets.aws.discovery import compute_nodes, wait_for_nodes
 from targets.aws.errors import AwsError
 from tests.aws import moto_fixture
@@ -148,3 +149,34 @@ def test_a_refused_call_names_the_step(aws_session):
     with pytest.raises(AwsError, match=r"listing the compute nodes tagged cloud-hpc-toolkit:fleet=hpc-compute in "
                                        r"us-east-1: .*UnauthorizedOperation.*ec2:DescribeInstances"):
         compute_nodes(aws_session, fleet(1))
+
+
+def head_launched(ec2, subnet: str, environment: str, nodes: list[str]) -> list[dict]:
+    """Instances as the head's resume program launches them: the environment's tag and each its node's."""
+    return [launch(ec2, subnet, 1, {ENVIRONMENT_TAG: environment, NODE_TAG: node, "Name": f"{environment}-{node}"})[0]
+            for node in nodes]
+
+
+def launched_fleet(expected: int, vpc_id: str) -> ComputeFleet:
+    return ComputeFleet(provider="aws", region="us-east-1", tag_key=ENVIRONMENT_TAG, tag_value="hpc",
+                        host_key=FAKE_ED25519, expected=expected, vpc_id=vpc_id)
+
+
+def test_the_nodes_the_head_launched_are_named_by_their_tag_and_the_head_is_not_one(aws_session, subnet):
+    ec2 = aws_session.client("ec2")
+    vpc = ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["VpcId"]
+    mine = head_launched(ec2, subnet, "hpc", ["efa-1", "efa-0", "cpu-7"])
+    launch(ec2, subnet, 1, {ENVIRONMENT_TAG: "hpc", "Name": "hpc-head"})  # the head: the stack's default tags only
+    head_launched(ec2, subnet, "other", ["efa-0"])  # another environment's node
+    other_vpc = ec2.create_vpc(CidrBlock="10.5.0.0/16")["Vpc"]["VpcId"]
+    elsewhere = ec2.create_subnet(VpcId=other_vpc, CidrBlock="10.5.1.0/24")["Subnet"]["SubnetId"]
+    head_launched(ec2, elsewhere, "hpc", ["efa-0"])  # a same-named environment's, in another VPC
+    nodes = compute_nodes(aws_session, launched_fleet(2, vpc))
+    by_id = {i["PrivateIpAddress"]: i for i in mine}
+    assert [n.name for n in nodes] == ["cpu-7", "efa-0", "efa-1"]
+    assert {n.address for n in nodes} == set(by_id)
+    assert len(wait_for_nodes(aws_session, launched_fleet(3, vpc), timeout=5, poll=0.1)) == 3
+    with pytest.raises(AwsError, match=rf"3 of 4 instances tagged {ENVIRONMENT_TAG}=hpc and {NODE_TAG} in {vpc} "
+                                       r"are running in us-east-1 after 0.2 s; look at the head's "
+                                       r"/var/log/slurm/power.log"):
+        wait_for_nodes(aws_session, launched_fleet(4, vpc), timeout=0.2, poll=0.1)
