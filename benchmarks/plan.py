@@ -1,8 +1,8 @@
 """How `invoke plan` scales with the fleet: evaluate (the program under mocks) + cost for 2, 100 and
 1,000 compute nodes, medians of a few rounds, with the ratio to the 2-node figure.
 
-The fleet is one launch template and one Auto Scaling group whatever its size, so the plan should cost the
-same at 1,000 nodes as at 2. It plans the real program (``stacks.aws.build``) of examples/specs/aws-hpc.yaml.
+A partition is one launch template whatever its size (the head launches its nodes by name), so the plan should
+cost the same at 1,000 nodes as at 2. It plans the real program (``stacks.aws.build``) of examples/specs/aws-hpc.yaml.
 
 Usage: python benchmarks/plan.py [--rounds R]
 """

@@ -370,3 +370,27 @@ def test_public_key_is_read_and_checked(tmp_path):
 def test_the_shipped_cloud_stack_configs_load(stack, target, kind):
     env = load_stack_config(stack, Path(__file__).resolve().parents[1])
     assert (env.name, env.target, env.stack, env.region) == (stack, target, kind, "us-east-1")
+
+
+PARTITIONS = """partitions:
+  - {name: cpu, instance_types: [c5n.large, c5.large], min: 0, max: 100, spot: true}
+  - {name: efa, instance_type: c5n.18xlarge, networking: efa, min: 2, max: 8}
+"""
+
+
+def test_aws_takes_elastic_and_several_partitions():
+    env = load_spec_text("target: aws\nregion: us-east-1\nssh: {allowed_cidr: 198.51.100.0/24}\n"
+                         "head: {instance_type: c5n.large}\n" + PARTITIONS)
+    assert [(p.name, p.instance_types, p.min, p.max, p.networking, p.spot, p.elastic)
+            for p in env.slurm_partitions] == [
+        ("cpu", ["c5n.large", "c5.large"], 0, 100, "none", True, True),
+        ("efa", ["c5n.18xlarge"], 2, 8, "rdma", False, True)]
+
+
+def test_azure_still_refuses_elastic_and_several_partitions():
+    text = ("target: azure\nregion: westeurope\nssh: {allowed_cidr: 198.51.100.0/24}\n"
+            "head: {instance_type: Standard_D4s_v5}\n")
+    assert "partitions[0]" in error_of(text + "partitions: [{name: cpu, instance_type: Standard_D4s_v5, max: 3}]")
+    assert "elastic and several partitions run on the local and aws targets so far" in error_of(
+        text + "partitions: [{name: cpu, instance_type: Standard_D4s_v5, min: 1, max: 1}, "
+               "{name: big, instance_type: Standard_D4s_v5, min: 1, max: 1}]")
