@@ -13,6 +13,7 @@ import re
 import shutil
 import stat
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ from targets.cloud import PulumiBackend
 from targets.local import keys
 from tests.aws import moto_fixture
 from tests.aws.mocks import FAKE_ED25519
-from tests.aws.test_discovery import ScalingGroup, head_launched, scaling_group
+from tests.aws.test_discovery import head_launched
 from tests.pulumi_cli.fixture import FakePulumi
 
 moto, aws_session = moto_fixture.moto, moto_fixture.aws_session  # the moto_server fixtures, by name
@@ -37,17 +38,24 @@ ROOT = Path(__file__).resolve().parents[2]
 # the short boot timeout of these tests, names what it was still waiting for. Readiness is tested for real on the
 # local target (tests/local) and against real sshds (tests/remote/test_readiness.py).
 HEAD = "127.0.0.1"
-FLEET_TAG = ("cloud-hpc-toolkit:fleet", "hpc-dev")
-GROUP = "hpc-dev-compute-0a1b2c3"  # the Auto Scaling group's name, as Pulumi makes it unique
+FLEET_TAG = (ENVIRONMENT_TAG, "hpc-dev")  # with chpc:node: the instances the head launched
 DEPLOYED = [("aws:ec2/instance:Instance", "hpc-dev-head"), ("aws:ec2/vpc:Vpc", "hpc-dev-vpc"),
             ("aws:ec2/launchTemplate:LaunchTemplate", "hpc-dev-compute")]
 
 
-def contract_of(fleet: ScalingGroup | None = None, volume_id: str | None = None,
+@dataclass(frozen=True)
+class Fleet:
+    """Compute instances as hpc-dev's head launches them, in its VPC."""
+
+    vpc_id: str
+    nodes: list[str]  # their Slurm names, sorted
+
+
+def contract_of(fleet: Fleet | None = None, volume_id: str | None = None,
                 expected: int = 2) -> dict[str, object]:
     """What the hpc stack exports (the outputs contract), for an environment named hpc-dev whose compute nodes are
-    ``fleet``'s (its Auto Scaling group in its VPC)."""
-    scope = {"group": fleet.name, "vpc_id": fleet.vpc_id} if fleet else {}
+    ``fleet``'s (launched by its head in its VPC)."""
+    scope = {"vpc_id": fleet.vpc_id} if fleet else {}
     return {"target": "aws", "name": "hpc-dev", "region": "us-east-1", "ssh_user": "ec2-user",
             "ssh_private_key": "~/.ssh/id_ed25519",
             "head": {"name": "head", "address": HEAD, "host_key": FAKE_ED25519},
@@ -79,10 +87,14 @@ def cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moto: moto_fixture.Mo
     return aws_session
 
 
-def launch_fleet(session: moto_fixture.MotoSession, count: int, group: str = GROUP,
-                 cidr: str = "10.0.0.0/16") -> ScalingGroup:
-    """The stack's Auto Scaling group of ``count`` running instances carrying the fleet's tag, in a VPC of its own."""
-    return scaling_group(session, group, count, cidr=cidr, tag_value=FLEET_TAG[1])
+def launch_fleet(session: moto_fixture.MotoSession, count: int, cidr: str = "10.0.0.0/16") -> Fleet:
+    """``count`` running instances of hpc-dev's compute partition, as its head launches them, in a VPC of its own."""
+    ec2 = session.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=cidr.replace("0.0/16", "1.0/24"))["Subnet"]["SubnetId"]
+    nodes = [f"compute-{index}" for index in range(count)]
+    head_launched(ec2, subnet, FLEET_TAG[1], nodes)
+    return Fleet(vpc, sorted(nodes))
 
 
 def tagged_volume(session: moto_fixture.MotoSession) -> str:
@@ -153,14 +165,14 @@ def test_up_records_the_stack_deploys_and_waits_for_the_fleet_and_the_boot(cloud
                                                                            fake_pulumi: FakePulumi,
                                                                            tmp_path: Path) -> None:
     fleet = launch_fleet(cloud, 2)
-    launch_fleet(cloud, 3, group="hpc-dev-compute-9f8e7d6", cidr="10.1.0.0/16")  # another stack's hpc-dev
+    launch_fleet(cloud, 3, cidr="10.1.0.0/16")  # another stack's hpc-dev, in its own VPC
     fake_pulumi.program(contract_of(fleet), resources=DEPLOYED)
     console = Console(record=True, width=200)
     with pytest.raises(BootTimeout) as waited:
         up(console, yes=False, answer=True)
-    assert "2 compute nodes running: ip-10-0-1-" in console.export_text()
+    assert "2 compute nodes running: compute-0" in console.export_text()
     nodes = [node.strip() for node in str(waited.value.node).split(",")]
-    assert nodes[0] == "head" and nodes[1:] == [f"ip-{address.replace('.', '-')}" for address in fleet.addresses]
+    assert nodes[0] == "head" and nodes[1:] == fleet.nodes == ["compute-0", "compute-1"]
     assert f"head not reachable yet (gave up on {HEAD}:22" in waited.value.detail
     saved = tmp_path / "state" / "hpc-dev"
     assert json.loads((saved / "deployment.json").read_text()) == {"format": 1, "target": "aws", "stack": "hpc-dev",
@@ -287,8 +299,8 @@ def test_up_names_what_is_missing_when_the_fleet_does_not_come(cloud: moto_fixtu
     fleet = launch_fleet(cloud, 1)
     fake_pulumi.program(contract_of(fleet, expected=3), resources=DEPLOYED)
     monkeypatch.setattr(PulumiBackend, "fleet_timeout", 0.2)
-    with pytest.raises(targets.TargetError, match=f"1 of 3 instances tagged .* of Auto Scaling group {GROUP} in "
-                                                  f"{fleet.vpc_id} are running in us-east-1 after 0.2 s"):
+    with pytest.raises(targets.TargetError, match=f"1 of 3 instances tagged {ENVIRONMENT_TAG}=hpc-dev and "
+                                                  f"chpc:node in {fleet.vpc_id} are running in us-east-1 after 0.2 s"):
         up(Console(quiet=True))
 
 
