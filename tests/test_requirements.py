@@ -93,5 +93,5 @@ def test_requirements_txt_alone_runs_the_program(fresh_python: Path, user_home: 
     assert fresh.returncode == 0, fresh.stderr[-4000:]
     here = [summary(run_program(run["stack"], run["config"], run["secret_keys"], run["region"])) for run in runs]
     assert [json.loads(line) for line in fresh.stdout.splitlines()] == here
-    assert here[0]["types"]["aws:autoscaling/group:Group"] == 1 and "fleet" in here[0]["exports"]
+    assert here[0]["types"]["aws:ec2/launchTemplate:LaunchTemplate"] == 1 and "fleet" in here[0]["exports"]
     assert here[1]["types"]["azure-native:compute:VirtualMachineScaleSet"] == 1
