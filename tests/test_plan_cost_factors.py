@@ -203,3 +203,24 @@ def test_a_task_definition_without_task_level_cpu_and_memory_costs_nothing_on_fa
     service = resource("aws:ecs/service:Service", "svc", launchType="FARGATE", desiredCount=1, taskDefinition="app")
     (line,) = estimate([definition, service], PRICES).lines
     assert (line.item, line.per_hour_usd) == ("Fargate task (0 vCPU, 0 GB) × 1", 0)
+
+
+@pytest.mark.parametrize(("low", "high", "says"), [
+    (0, 100, "c5n.large on-demand × 0 always on (partition cpu: up to 100 while jobs wait)"),
+    (2, 8, "c5n.large on-demand × 2 always on (partition cpu: up to 8 while jobs wait)"),
+    (4, 4, "c5n.large on-demand × 4 always on (partition cpu)")])
+def test_a_partitions_template_pays_its_always_on_nodes_and_says_its_max(low: int, high: int, says: str) -> None:
+    template = resource("aws:ec2/launchTemplate:LaunchTemplate", "hpc-cpu", TEMPLATE_ID, instanceType="c5n.large",
+                        tags={"chpc:partition": "cpu", "chpc:min": str(low), "chpc:max": str(high)},
+                        blockDeviceMappings=[{"deviceName": "/dev/xvda", "ebs": {"volumeSize": 32,
+                                                                                 "volumeType": "gp3"}}])
+    lines = estimate([template], PRICES).lines
+    assert [(line.item, line.quantity) for line in lines] == [(says, low), ("gp3 /dev/xvda × " + str(low) +
+                                                                           ", 32 GB" + (" each" if low != 1 else ""),
+                                                                           32 * low)]
+    assert lines[0].per_hour_usd == pytest.approx(low * PRICES.instance_hour("c5n.large"))
+
+
+def test_a_scaling_groups_template_is_priced_with_its_group_only() -> None:
+    lines = fleet(3, public=False, volume={"volumeSize": 10, "volumeType": "gp3"})
+    assert [line.resource for line in lines] == ["compute-asg", "compute-asg"]

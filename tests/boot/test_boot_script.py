@@ -130,7 +130,36 @@ def test_the_fetch_names_exactly_the_node_roles_secret() -> None:
     ({"login": SshLogin("root; rm -rf /", USER_KEY)}, "login.user"),
     ({"head_name": "head; rm -rf /"}, "head_name"),
     ({"tunables": {"compute_nodes": []}}, "tunables may not set compute_nodes"),
+    ({"role": "head", "head_address": None, "name_tag": "chpc:node"}, "name_tag = 'chpc:node': a compute node's"),
+    ({"name_tag": "chpc node; rm -rf /"}, "name_tag = 'chpc node; rm -rf /'"),
+    ({"cloud_instance": False, "name_tag": "chpc:node"}, "name_tag and imds_users need a cloud instance"),
+    ({"cloud_instance": False, "imds_users": ("slurm",)}, "name_tag and imds_users need a cloud instance"),
+    ({"imds_users": ("slurm; rm -rf /",)}, "imds_users[0]"),
 ])
 def test_incoherent_configs_are_refused_when_built(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         aws(**{"role": "compute", **changes})
+
+
+def test_a_compute_node_named_by_its_tag_reads_it_with_an_imdsv2_token_before_it_is_checked() -> None:
+    text = boot_script(aws(name_tag="chpc:node"))
+    token = "curl -sf -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token"
+    tag = "http://169.254.169.254/latest/meta-data/tags/instance/chpc:node"
+    assert text.index("node_name=$(hostname -s)") < text.index(token) < text.index(tag) \
+        < text.index('hostnamectl set-hostname "$node_name"') < text.index("is not a valid Slurm node name")
+    assert text.index(script.RESTRICTING_IMDS) < text.index(token)  # root only, by then
+    assert tag not in boot_script(aws())  # a node the cloud names keeps its hostname
+
+
+def test_the_imds_users_are_made_and_accepted_ahead_of_the_reject() -> None:
+    text = boot_script(aws("head", imds_users=("slurm",)))
+    accept = "iptables -w -I OUTPUT -d 169.254.169.254/32 -m owner --uid-owner slurm -j ACCEPT"
+    reject = "iptables -w -I OUTPUT -d 169.254.169.254/32 -m owner ! --uid-owner 0 -j REJECT"
+    assert text.index("useradd --system") < text.index(reject) < text.index(accept)  # -I: the last is first
+    assert "--uid-owner slurm" not in boot_script(aws("head"))
+
+
+def test_a_node_declared_by_hostlist_has_no_address_in_the_variables() -> None:
+    variables = ansible_vars(aws(compute_nodes=(StaticNode("cpu-[0-99]"), StaticNode("efa-[0-7]"))))
+    assert variables["compute_nodes"] == [{"name": "cpu-[0-99]", "address": None},
+                                          {"name": "efa-[0-7]", "address": None}]
