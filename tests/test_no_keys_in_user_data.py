@@ -74,8 +74,9 @@ def test_every_example_with_nodes_is_checked() -> None:
 
 @pytest.mark.parametrize("example", SLURM_EXAMPLES)
 def test_no_user_data_holds_key_material(example: str) -> None:
+    env = examples()[example]
     documents = node_documents(plan(example))
-    assert len(documents) == 2  # the head's and the compute fleet's
+    assert len(documents) == 1 + len(env.slurm_partitions)  # the head's and each partition's template
     for text in documents:
         assert text.startswith("#cloud-config\n") and "node_secrets.py" in text
         for material in ("PRIVATE KEY", PRIVATE_BODY, MUNGE, MUNGE_BYTES.hex(), SECRET):

@@ -44,7 +44,7 @@ def rendered(result: Plan, width: int, wide: bool = False) -> str:
 
 
 def test_every_example_is_covered():
-    assert SPECS == ["examples/specs/aws-hpc.yaml", "examples/specs/azure-hpc.yaml"]
+    assert SPECS == ["examples/specs/aws-elastic.yaml", "examples/specs/aws-hpc.yaml", "examples/specs/azure-hpc.yaml"]
     assert {"hpc-dev", "spark-dev", "containers-dev", "azure-hpc-dev", "azure-spark-dev"} <= set(STACKS)
 
 
