@@ -78,12 +78,13 @@ class SharedFs(_Strict):
 
 
 class ComputeFleet(_Strict):
-    """Compute nodes that come and go (a scaling group registering with Slurm by itself): found when a task runs,
-    all sharing one pinned host key.
+    """Compute nodes that come and go (those an AWS head launches, a scale set's on Azure): found when a task runs,
+    all sharing one pinned host key; ``expected`` of them run from ``up`` on.
 
-    ``group`` (the Auto Scaling group's or scale set's name) and ``vpc_id`` (aws) scope the search to what the stack
-    itself made: the tag holds only the environment's name, which another stack, VPC or account may share. A
-    contract saved before they were exported has neither, and its fleet is found by the tag alone, as it was."""
+    ``vpc_id`` (aws) and ``group`` (the scale set's name; an Auto Scaling group's in an older AWS contract) scope
+    the search to what the stack itself made: the tag holds only the environment's name, which another stack, VPC
+    or account may share. A contract saved before they were exported has neither, and its fleet is found by the tag
+    alone, as it was."""
 
     provider: Literal["aws", "azure"]
     region: str

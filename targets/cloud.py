@@ -28,7 +28,8 @@ from targets.spark_job_records import JobRecords, SparkJobRecord
 from targets.spark_jobs import CloudSparkResult
 
 OnState = Callable[[str, float], None]  # a job's state and the seconds since it started
-# How long `up` waits for a cloud scaling group's nodes to run (capacity is granted asynchronously).
+# How long `up` waits for a cloud fleet's nodes to run (capacity is granted asynchronously; an AWS head launches its
+# always-on nodes once it has booted).
 FLEET_TIMEOUT = 900.0
 # How long `up` waits for every node to finish its boot (packages, roles, a volume's attachment, the shared file
 # system's mount targets: the storage role alone may wait 300 s for each).
@@ -74,7 +75,7 @@ class PulumiBackend(Backend):
 
     @abstractmethod
     def _fleet_nodes(self, contract: Outputs) -> list[Node]:
-        """The compute fleet's running nodes, found in the stack's own scaling group."""
+        """The compute fleet's running nodes, found among the stack's own (its VPC, its scale set)."""
 
     @abstractmethod
     def wait_for_fleet(self, contract: Outputs, timeout: float) -> list[Node]:
