@@ -1,7 +1,8 @@
 """Elastic partitions on the local target, measured side by side in one run (README quotes the figures).
 
-1. Submit to running for a job on a cold partition of N nodes (none exist: Slurm starts them through the power
-   agent) beside the same job submitted to the same nodes while they still run (warm): what starting costs.
+1. Submit to running for a job on a cold partition of N nodes (none exist and Slurm has them powered down: it
+   starts them through the power agent) beside the same job submitted to the same nodes while they still run
+   (warm): what starting costs.
 2. Idle to gone: from the job's end until every started node is gone (namespaces, processes, loop devices), beside
    the idle time the spec asks for.
 3. `up` of 1 head and a partition of max N nodes, none always on, beside `up` of 1 head + N static nodes.
@@ -64,6 +65,16 @@ def until_gone(outputs: Outputs, nodes: int) -> float:
     return time.perf_counter() - start
 
 
+def until_powered_down(pool: Pool) -> float:
+    """Until Slurm has every node of the partition powered down again (its SuspendTimeout after the stop): only
+    then is the partition cold for the next round."""
+    start = time.perf_counter()
+    while any(state != "idle~" for state in run(pool.head(), ["sinfo", "-h", "-N", "-p", "cpu", "-o", "%t"],
+                                                node="head", step="sinfo").stdout.split()):
+        time.sleep(POLL)
+    return time.perf_counter() - start
+
+
 def timed_up(env: Environment, console: Console) -> tuple[float, Outputs]:
     start = time.perf_counter()
     outputs = target.up(env, console)
@@ -92,6 +103,7 @@ def main() -> None:
                 cold.append(to_running(pool, args.nodes))
                 warm.append(to_running(pool, args.nodes))
                 gone.append(until_gone(outputs, args.nodes))
+                until_powered_down(pool)
     finally:
         for env in (static, elastic):
             target.destroy(env.name, quiet)
@@ -99,6 +111,7 @@ def main() -> None:
             shutil.rmtree(os.environ["CHPC_STATE_DIR"], ignore_errors=True)
     med = statistics.median
     print(f"machine: {os.cpu_count()} cores; a partition of {args.nodes} nodes; medians of {args.rounds} rounds")
+    print(f"rounds, cold: {', '.join(f'{x:.1f}' for x in cold)} s; warm: {', '.join(f'{x:.1f}' for x in warm)} s")
     print(f"submit to running: cold partition {med(cold):.1f} s; the same nodes warm {med(warm):.1f} s; "
           f"ratio {med(cold) / med(warm):.1f}")
     print(f"idle to gone (after the last job; idle time asked {IDLE_MINUTES * 60:.0f} s): {med(gone):.1f} s")
