@@ -350,7 +350,8 @@ def submit_spark(c: Context, script: str | None = None, input: str | None = None
 @task(help=FIND_HELPS)
 @cli_errors
 def status(c: Context, name: str | None = None, stack: str | None = None) -> None:
-    """Show the nodes, their Slurm states and their mounts."""
+    """Show the nodes (by partition, the elastic ones running or not), their Slurm and power states and their
+    mounts."""
     from rich.table import Table
 
     from remote import deadlines
@@ -360,10 +361,10 @@ def status(c: Context, name: str | None = None, stack: str | None = None) -> Non
     with Pool(_contract(name, stack), deadline=deadlines.STATUS_CONNECT) as pool:
         report = collect(pool)
     table = Table(title=f"environment {pool.outputs.name} ({pool.outputs.target})")
-    for column in ("node", "address", "ssh", "slurm", "mounts"):
+    for column in ("node", "partition", "address", "ssh", "slurm", "mounts"):
         table.add_column(column)
     for row in report:
-        table.add_row(row.node, row.address, row.ssh, row.slurm, ", ".join(row.mounts) or "-")
+        table.add_row(row.node, row.partition, row.address, row.ssh, row.slurm, ", ".join(row.mounts) or "-")
     console.print(table, soft_wrap=False)  # a table fits its columns to the width
 
 

@@ -199,9 +199,8 @@ def _ingress(resource: str, cidrs: Sequence[Any], protocol: Any, from_port: Any,
     ssh = _reaches_ssh(protocol, from_port, to_port)
     if not world:
         return _broad_ssh(resource, cidrs, description) if ssh else []
-    every = str(protocol).lower() in ("-1", "-1.0", "all")
-    ports = "all ports" if every else f"ports {_port(from_port)}-{_port(to_port)}/{protocol}"
-    return _world_open(resource, world[0], ssh, ports, description)
+    # every protocol reaches SSH, so a rule that is not SSH names its ports and protocol
+    return _world_open(resource, world[0], ssh, f"ports {_port(from_port)}-{_port(to_port)}/{protocol}", description)
 
 
 def _security_group(props: Mapping[str, Any], resource: str) -> list[Finding]:

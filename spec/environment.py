@@ -259,7 +259,6 @@ class Partition(_Section):
     max: Annotated[int, _int_range(1, 1000)]
     networking: Annotated[Networking, BeforeValidator(_networking)] = "none"
     spot: bool = False
-    gpus: Annotated[int, _int_range(1, 16)] | None = None
 
     @model_validator(mode="after")
     def _whole(self) -> Partition:
@@ -624,8 +623,6 @@ class Environment(_Section):
                 raise invalid(f"one partition with min equal to max on target {self.target} (elastic and several "
                               "partitions run on the local and aws targets so far)", f"partitions[{index}]",
                               partition.name)
-            if self.target != "local" and partition.gpus is not None:
-                raise invalid(f"no gpus on target {self.target} yet", f"partitions[{index}].gpus", partition.gpus)
         total = sum(partition.max for partition in self.partitions)
         if self.target == "local" and total + 1 > LOCAL_MAX_NODES:
             raise invalid(f"at most {LOCAL_MAX_NODES - 1} compute nodes in all on the local target (one /24 "

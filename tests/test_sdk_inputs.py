@@ -39,7 +39,7 @@ def planned(program: object, region: str = "us-east-1") -> list[PlannedResource]
 def test_every_example_but_the_local_ones_is_checked() -> None:
     shipped = {path.name for path in ROOT.glob("Pulumi.*.yaml")} | {
         path.name for path in (ROOT / "examples" / "specs").glob("*.yaml")}
-    assert shipped - set(examples()) == {"Pulumi.local-dev.yaml", "local.yaml"}
+    assert shipped - set(examples()) == {"Pulumi.local-dev.yaml", "local.yaml", "local-elastic.yaml"}
     assert {"Pulumi.hpc-dev.yaml", "Pulumi.azure-spark-dev.yaml", "aws-hpc.yaml"} <= set(examples())
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from components.security import WORLD_MARKER, SecurityViolation, check_resource, refuse
+from components.security import BROAD_MARKER, WORLD_MARKER, SecurityViolation, check_resource, refuse
 from spec.environment import Environment
 from spec.errors import SpecError
 from spec.findings import Finding
@@ -383,6 +383,20 @@ def test_machine_rules_live_in_the_spec_with_their_dated_tables():
 
 SGR = "aws:ec2/securityGroupRule:SecurityGroupRule"
 GROUP = "azure-native:containerinstance:ContainerGroup"
+INSTANCE, TEMPLATE = "aws:ec2/instance:Instance", "aws:ec2/launchTemplate:LaunchTemplate"
+KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
+_BROAD = ("is broader than /8 (IPv6 /32); allow only the network you connect from (a rule the spec opened on "
+          f"purpose says '{BROAD_MARKER}')")
+_WORLD_SSH = ("SSH (port 22) ingress from 0.0.0.0/0 is open to the whole internet; allow only the network you connect "
+              f"from (a rule opened by ssh.allow_world says '{WORLD_MARKER}')")
+_KEY_REMEDY = ("readable by anyone allowed to describe the node; keep it in the cloud's secret store and fetch it at "
+               "boot (components/boot/node_secrets.py)")
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
 _PLAIN_ACI = "as a plain environment value, readable by anyone who can read the container group; use secure_value"
 _PLAIN_ECS = ("as a plain environment value, readable by anyone who can describe the task definition; use secrets "
               "(valueFrom Secrets Manager or SSM Parameter Store)")
@@ -421,8 +435,77 @@ _PLAIN_ECS = ("as a plain environment value, readable by anyone who can describe
         ("plaintext-secret", "error", f"container job gets DB_PASSWORD {_PLAIN_ACI}"),
         ("plaintext-secret", "error", f"container ? gets API_TOKEN {_PLAIN_ACI}")]),
     (GROUP, {"ipAddress": {"type": "Private"}}, []),
+    (INSTANCE, {"metadataOptions": {"httpTokens": "optional"}, "userData": f"#!/bin/sh\n{KEY}",
+                "rootBlockDevice": {"encrypted": False},
+                "ebsBlockDevices": [{"deviceName": "/dev/sdf", "encrypted": False}, {"encrypted": "false"},
+                                    {"deviceName": "/dev/sdg", "encrypted": True}]}, [
+        ("imdsv2-required", "error", "instance metadata accepts IMDSv1 (httpTokens=optional), which SSRF can reach; "
+                                     "set metadata_options http_tokens='required'"),
+        ("key-in-boot-data", "error", f"the user data holds a private key, {_KEY_REMEDY}"),
+        ("ebs-unencrypted", "error", "root volume is not encrypted at rest (unset follows the AMI and the account "
+                                     "default, which this rule cannot see); set root_block_device encrypted=True"),
+        ("ebs-unencrypted", "error", "EBS volume /dev/sdf is not encrypted at rest; set encrypted=True"),
+        ("ebs-unencrypted", "error", "EBS volume ? is not encrypted at rest; set encrypted=True")]),
+    # an instance's user data is the text itself: base64 there is not a key
+    (INSTANCE, {"metadataOptions": {"httpTokens": "required"}, "userData": _b64(KEY),
+                "rootBlockDevice": {"encrypted": True}}, []),
+    (TEMPLATE, {"userData": _b64(KEY)}, [
+        ("imdsv2-required", "error", "instance metadata accepts IMDSv1 (httpTokens=unset), which SSRF can reach; "
+                                     "set metadata_options http_tokens='required'"),
+        ("key-in-boot-data", "error", f"the user data holds a private key, {_KEY_REMEDY}"),
+        ("ebs-unencrypted", "error", "no block device mapping encrypts the root volume (it would follow the AMI and "
+                                     "the account default); map the root device with ebs encrypted='true'")]),
+    (TEMPLATE, {"metadataOptions": {"httpTokens": "required"}, "userData": f"#!/bin/sh\n{KEY}",
+                "blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {"encrypted": "false"}},
+                                        {"deviceName": "/dev/xvdc"}, {"ebs": {"encrypted": "true"}},
+                                        {"ebs": {"volumeSize": 8}}]}, [
+        ("key-in-boot-data", "error", f"the user data holds a private key, {_KEY_REMEDY}"),
+        ("ebs-unencrypted", "error", "EBS volume /dev/xvda is not encrypted at rest; set ebs encrypted='true'"),
+        ("ebs-unencrypted", "error", "EBS volume ? is not encrypted at rest; set ebs encrypted='true'")]),
+    (SGR, {"type": "ingress", "protocol": "tcp", "fromPort": 22, "toPort": 22,
+           "cidrBlocks": ["10.0.0.0/24", None, "10.1.2.3/4"]}, [
+        ("ssh-broad-open", "error", f"SSH (port 22) ingress from 10.1.2.3/4 {_BROAD}")]),
+    (SGR, {"type": "ingress", "protocol": "tcp", "fromPort": 22, "toPort": 22, "ipv6CidrBlocks": ["2001:db8::/16"],
+           "description": f"ssh ({BROAD_MARKER})"}, [
+        ("ssh-broad-open", "warning", "SSH ingress from 2001:db8::/16 is broader than /8 (IPv6 /32), as the spec "
+                                      "allowed")]),
+    *[(SGR, {"type": "ingress", "cidrBlocks": ["0.0.0.0/0"], **ports}, [("ssh-world-open", "error", _WORLD_SSH)])
+      for ports in ({"protocol": "-1.0"}, {"protocol": "ALL", "fromPort": 0, "toPort": 0},
+                    {"protocol": "6", "toPort": 22}, {"protocol": "6.0", "fromPort": 22})],
+    (SGR, {"type": "ingress", "protocol": "tcp", "fromPort": 23, "cidrBlocks": ["0.0.0.0/0"]}, [
+        ("world-open-ingress", "warning", "ingress from 0.0.0.0/0 to ports 23-?/tcp is open to the whole internet")]),
+    (SGR, {"type": "ingress", "protocol": "udp", "fromPort": 22, "toPort": 22, "cidrBlocks": ["10.0.0.0/7"]}, []),
+    ("aws:ec2/securityGroup:SecurityGroup", {"ingress": [
+        {"protocol": "tcp", "fromPort": 80, "toPort": 443, "cidrBlocks": ["0.0.0.0/0"]},
+        {"protocol": "tcp", "fromPort": 20, "toPort": 30, "cidrBlocks": ["10.0.0.0/7"]},
+        {"protocol": "tcp", "fromPort": 10, "toPort": 21, "cidrBlocks": ["10.0.0.0/7"]}]}, [
+        ("world-open-ingress", "warning", "ingress from 0.0.0.0/0 to ports 80-443/tcp is open to the whole internet"),
+        ("ssh-broad-open", "error", f"SSH (port 22) ingress from 10.0.0.0/7 {_BROAD}")]),
+    ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", {"blockPublicAcls": True}, [
+        ("s3-public-access", "error", "the public access block leaves blockPublicPolicy, ignorePublicAcls, "
+                                      "restrictPublicBuckets off (unset means off); set all four to True")]),
+    ("azure-native:network:NetworkSecurityGroup", {"securityRules": [
+        {"direction": "Inbound", "access": "Allow", "sourceAddressPrefix": "Internet",
+         "destinationPortRanges": ["22", "80"]},
+        {"direction": "Inbound", "access": "Allow", "protocol": "Udp", "sourceAddressPrefix": "*",
+         "destinationPortRanges": ["53", "80-90"]},
+        {"access": "Allow", "sourceAddressPrefix": "*", "destinationPortRange": "*"},
+        {"direction": "Inbound", "access": "Allow", "sourceAddressPrefixes": ["10.0.0.0/24", "20.0.0.0/6"],
+         "destinationPortRange": "*"}]}, [
+        ("ssh-world-open", "error", _WORLD_SSH.replace("0.0.0.0/0", "Internet")),
+        ("world-open-ingress", "warning", "ingress from * to ports 53, 80-90 is open to the whole internet"),
+        ("ssh-broad-open", "error", f"SSH (port 22) ingress from 20.0.0.0/6 {_BROAD}")]),
+    ("azure-native:storage:StorageAccount", {"enableHttpsTrafficOnly": False}, [
+        ("azure-https-only", "error", "the storage account accepts plain HTTP; set enable_https_traffic_only=True")]),
+    ("azure-native:compute:VirtualMachine", {"osProfile": {"customData": _b64(KEY)}}, [
+        ("key-in-boot-data", "error", f"the custom data holds a private key, {_KEY_REMEDY}")]),
+    ("azure-native:compute:VirtualMachineScaleSet", {"virtualMachineProfile": {"osProfile": {"customData": _b64(KEY)}}},
+     [("key-in-boot-data", "error", f"the custom data holds a private key, {_KEY_REMEDY}")]),
 ], ids=["ebs-encrypted", "ebs-plain", "sgr-ipv6-ssh", "sgr-web", "sgr-marked-ssh", "acl", "task-definition",
-        "nfs-account", "container-group", "private-group"])
+        "nfs-account", "container-group", "private-group", "instance-plain", "instance-base64-is-text",
+        "template-base64-key", "template-plain-key", "sgr-broad-after-narrow", "sgr-broad-marked-v6",
+        "sgr-every-protocol", "sgr-all", "sgr-6-up-to-22", "sgr-6.0-from-22", "sgr-web-open-end", "sgr-udp-22",
+        "group-rules", "public-access-block", "nsg-rules", "https-only", "vm-custom-data", "scale-set-custom-data"])
 def test_each_rule_says_what_it_found_where_and_how_bad(type_token: str, props: dict[str, object],
                                                          expected: list[tuple[str, str, str]]) -> None:
     """Rule, severity, resource and message of the findings users meet most, exactly (messages are user-facing)."""

@@ -32,7 +32,7 @@ from targets.local.journal import Journal
 from targets.state import env_dir
 
 SOCKET = "agent.sock"
-LOG = "agent.log"
+LOG = "power-agent.log"  # beside the power folder, not in it: the head sees only the socket
 MAX_REQUEST = 65536  # every elastic node's name, with room to spare
 READY_TIMEOUT = 20.0
 
@@ -40,9 +40,9 @@ READY_TIMEOUT = 20.0
 def start(name: str) -> int:
     """Start the agent of environment ``name`` in its own session, wait until it listens, and return its pid."""
     folder = env_dir(name) / node_start.POWER_DIR
-    sock = folder / SOCKET
+    sock, log_path = folder / SOCKET, env_dir(name) / LOG
     sock.unlink(missing_ok=True)
-    with open(folder / LOG, "ab") as log:
+    with open(log_path, "ab") as log:
         agent = subprocess.Popen([sys.executable, "-m", "targets.local.power_agent", str(env_dir(name))],
                                  cwd=node_start.PROJECT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                  start_new_session=True)
@@ -50,9 +50,9 @@ def start(name: str) -> int:
     while not sock.exists():
         if agent.poll() is not None or time.monotonic() > deadline:
             agent.kill()
-            tail = (folder / LOG).read_text(errors="replace").strip().splitlines()[-2:]
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-2:]
             raise LocalError(f"power agent of {name!r} did not start: {' | '.join(tail) or 'no log'}; "
-                             f"see {folder / LOG}")
+                             f"see {log_path}")
         time.sleep(0.05)
     return agent.pid
 

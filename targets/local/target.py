@@ -122,6 +122,9 @@ def _differences(old: object, new: object, at: str = "") -> list[str]:
     if isinstance(old, dict) and isinstance(new, dict):
         return [d for key in sorted(set(old) | set(new))
                 for d in _differences(old.get(key), new.get(key), f"{at}.{key}" if at else key)]
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [d for index, (was, now) in enumerate(zip(old, new, strict=True))
+                for d in _differences(was, now, f"{at}[{index}]")]
     return [] if old == new else [f"{at or 'spec'}: {old!r} -> {new!r}"]
 
 
@@ -197,7 +200,7 @@ def _build(env: Environment, console: Console) -> Outputs:
 
 def cluster_of(env: Environment, root: Path, subnet: ipaddress.IPv4Network) -> node_start.Cluster:
     """What every node of ``env`` starts from (``up`` and the power agent alike)."""
-    tunables = {**boot_tunables(env), **_spark_secret(env, root), **_power_vars(env)}
+    tunables = {**boot_tunables(env), **_spark_secret(env, root), **power_vars(env)}
     return node_start.Cluster(env=env, root=root, subnet=subnet, tunables=tunables)
 
 
@@ -209,7 +212,7 @@ def _power_client(head_dir: Path) -> None:
     os.chmod(target, 0o755)
 
 
-def _power_vars(env: Environment) -> dict[str, object]:
+def power_vars(env: Environment) -> dict[str, object]:
     """The slurm role's partitions, and its power saving when some nodes start and stop with the work."""
     partitions = [{"name": p.name, "nodes": p.node_names()} for p in env.slurm_partitions]
     cloud = [name for p in env.slurm_partitions for name in p.node_names()[p.min:]]

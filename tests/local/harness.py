@@ -120,11 +120,13 @@ def leftovers(state_dir: Path, name: str, namespaces: set[str]) -> list[str]:
     found += [f"loop {line}" for line in loops.splitlines() if env_dir in line]
     tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=True).stdout
     found += [f"nftables {line}" for line in tables.splitlines() if line.split()[-1:] == [table_name(name)]]
+    agent = f"targets.local.power_agent\0{env_dir}\0".encode()
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
-                if os.readlink(proc / "ns" / "pid") in namespaces:
-                    found.append(f"process {proc.name} {(proc / 'cmdline').read_bytes()[:60]!r}")
+                cmdline = (proc / "cmdline").read_bytes()
+                if os.readlink(proc / "ns" / "pid") in namespaces or agent in cmdline + b"\0":
+                    found.append(f"process {proc.name} {cmdline[:60]!r}")
             except OSError:
                 continue
     return found

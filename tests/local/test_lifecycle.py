@@ -35,7 +35,8 @@ def test_retained_volume_survives_destroy_and_nothing_else_remains(state_dir: Pa
         assert again.returncode == 0 and "already up" in again.stdout
         bigger = invoke(state_dir, "up", "--spec", str(write_spec(tmp_path / "big.yaml", KEEP, compute=2, retain=True)))
         assert bigger.returncode == 1
-        assert "is up with a different spec (compute.count: 1 -> 2)" in " ".join(bigger.stdout.split())
+        assert "is up with a different spec (partitions[0].max: 1 -> 2; partitions[0].min: 1 -> 2)" in " ".join(
+            bigger.stdout.split())
         namespaces = pid_namespaces(state_dir, KEEP)
     finally:
         gone = invoke(state_dir, "destroy", "--name", KEEP)

@@ -226,6 +226,14 @@ def test_the_key_helpers_name_no_node_unless_told(tmp_path: Path) -> None:
     assert caught.value.node == ""
 
 
+def test_a_pinned_key_with_a_stray_character_is_refused_not_repaired(cluster: Cluster) -> None:
+    """A damaged outputs file is named, not read leniently into some key (base64 that skips what it cannot read)."""
+    kind, data = cluster.head.host_key.split()[:2]
+    with pytest.raises(RemoteError) as caught:
+        ssh.parse_host_key(f"{kind} {data[:10]}!{data[10:]}", node="head")
+    assert caught.value.step == "pin host key"
+
+
 @pytest.mark.parametrize("line", ["ssh-ed25519", "ssh-ed25519 not-base64!", "ssh-nothing AAAA"])
 def test_an_unreadable_pinned_host_key_is_one_line_naming_the_node(cluster: Cluster, line: str) -> None:
     with pytest.raises(RemoteError) as caught:

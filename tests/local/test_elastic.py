@@ -1,0 +1,206 @@
+"""Elastic partitions on a real local cluster: the nodes above a partition's ``min`` do not exist until a job
+needs them, Slurm starts them through the head's power programs and the host's power agent, and stops them after
+the idle time, leaving nothing of them; a node that cannot start is down with the reason and its job runs on others;
+the agent takes only its own environment's elastic nodes, from root or slurm."""
+
+from __future__ import annotations
+
+import json
+import pwd
+import re
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from spec.outputs import Outputs
+from targets.local import node
+from targets.local.network import netns_name
+from tests.local import harness
+from tests.local.harness import invoke
+
+pytestmark = pytest.mark.local_cluster
+
+NAME = harness.run_name("elastic")
+IDLE_MINUTES = 0.25  # 15 s
+GONE_WITHIN = 120.0  # idle time, Slurm's SuspendTimeout (30 s) and its power-save pass, on a loaded machine
+
+
+def elastic_spec(path: Path, name: str, resume_timeout_minutes: float = 3) -> Path:
+    path.write_text(json.dumps({
+        "name": name, "target": "local",
+        "partitions": [{"name": "cpu", "min": 0, "max": 3}, {"name": "big", "min": 1, "max": 2}],
+        "scaling": {"idle_minutes": IDLE_MINUTES, "resume_timeout_minutes": resume_timeout_minutes},
+        "storage": {"volumes": [{"name": "scratch", "size_gb": 1, "mount": "/scratch"}],
+                    "shared": {"kind": "local", "mount": "/shared"}},
+    }))
+    return path
+
+
+@pytest.fixture(scope="module")
+def cluster(state_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outputs]:
+    spec = elastic_spec(tmp_path_factory.mktemp("spec") / "elastic.json", NAME)
+    with harness.environment(state_dir, spec, NAME) as outputs:
+        yield outputs
+
+
+def netns_exists(name: str, node_name: str) -> bool:
+    return Path("/run/netns", netns_name(name, node_name)).exists()
+
+
+def head_says(state_dir: Path, name: str, *argv: str) -> str:
+    """A command's output on the head, run as Slurm's own tools are (inside the head's namespaces)."""
+    head = json.loads((state_dir / name / "journal.json").read_text())["inits"]["head"]
+    return node.run(head, list(argv), "ask the head").stdout
+
+
+def slurm_states(state_dir: Path, name: str) -> dict[str, str]:
+    return dict(line.split() for line in head_says(state_dir, name, "sinfo", "-h", "-N", "-o", "%N %t").splitlines())
+
+
+def node_leftovers(state_dir: Path, name: str, nodes: list[str]) -> list[str]:
+    """What is left on this machine of ``nodes``: namespaces, loop devices, node inits, volume files."""
+    found = [f"netns {n}" for n in nodes if netns_exists(name, n)]
+    loops = subprocess.run(["losetup", "-l", "-n", "-O", "BACK-FILE"], capture_output=True, text=True).stdout
+    found += [f"loop {line.strip()}" for line in loops.splitlines()
+              if any(f"/{name}/volumes/{n}-" in line for n in nodes)]
+    found += [f"init of {n} {pid}" for n in nodes for pid in node.inits_under(state_dir / name / "nodes" / n)]
+    found += [f"volume {image.name}" for n in nodes for image in (state_dir / name / "volumes").glob(f"{n}-*.img")]
+    return found
+
+
+def wait_until_gone(state_dir: Path, name: str, nodes: list[str]) -> None:
+    deadline = time.monotonic() + GONE_WITHIN
+    while node_leftovers(state_dir, name, nodes) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert node_leftovers(state_dir, name, nodes) == []
+
+
+def test_after_up_only_the_always_on_nodes_exist_and_slurm_shows_the_rest_powered_down(
+        cluster: Outputs, state_dir: Path) -> None:
+    assert [(p.name, p.min, p.max, p.nodes) for p in cluster.partitions] == [
+        ("cpu", 0, 3, ["cpu-0", "cpu-1", "cpu-2"]), ("big", 1, 2, ["big-0", "big-1"])]
+    assert netns_exists(NAME, "big-0")
+    assert node_leftovers(state_dir, NAME, ["cpu-0", "cpu-1", "cpu-2", "big-1"]) == []
+    assert slurm_states(state_dir, NAME) == {"cpu-0": "idle~", "cpu-1": "idle~", "cpu-2": "idle~", "big-0": "idle",
+                                             "big-1": "idle~"}
+    status = invoke(state_dir, "status", "--name", NAME)
+    assert status.returncode == 0, status.stdout + status.stderr
+    rows = {line.split("│")[1].strip(): [cell.strip() for cell in line.split("│")[2:-1]]
+            for line in status.stdout.splitlines() if line.startswith("│")}
+    assert rows["big-0"][:1] + rows["big-0"][2:4] == ["big", "ok", "idle"]
+    assert rows["cpu-1"][:4] == ["cpu", "-", "not running", "idle, powered down"]
+
+
+def test_a_job_on_a_cold_partition_starts_its_nodes_runs_and_they_go_when_idle(
+        cluster: Outputs, state_dir: Path) -> None:
+    ran = invoke(state_dir, "run-mpi", "--name", NAME, "--partition", "cpu", "--nodes", "2", timeout=400)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    hosts = set(re.findall(r"Process \d+ on (\S+) received token", ran.stdout))
+    assert len(hosts) == 2 and hosts <= {"cpu-0", "cpu-1", "cpu-2"}, ran.stdout
+    wait_until_gone(state_dir, NAME, sorted(hosts))
+    assert slurm_states(state_dir, NAME)["cpu-0"] in ("idle~", "idle%")
+    assert netns_exists(NAME, "big-0")  # the always-on node stays
+
+
+def test_two_partitions_side_by_side_each_runs_on_its_own_nodes(cluster: Outputs, state_dir: Path) -> None:
+    big = invoke(state_dir, "run-mpi", "--name", NAME, "--partition", "big", "--nodes", "2", timeout=400)
+    assert big.returncode == 0, big.stdout + big.stderr
+    assert set(re.findall(r"Process \d+ on (\S+) received token", big.stdout)) == {"big-0", "big-1"}
+    default = invoke(state_dir, "run-mpi", "--name", NAME, timeout=400)  # the first partition, at least one node
+    assert default.returncode == 0, default.stdout + default.stderr
+    assert set(re.findall(r"Process \d+ on (\S+) received token", default.stdout)) <= {"cpu-0", "cpu-1", "cpu-2"}
+    wait_until_gone(state_dir, NAME, ["big-1", "cpu-0", "cpu-1", "cpu-2"])
+    assert netns_exists(NAME, "big-0")
+
+
+def test_a_partition_the_environment_has_not_is_one_line_and_exit_2(cluster: Outputs, state_dir: Path) -> None:
+    wrong = invoke(state_dir, "run-mpi", "--name", NAME, "--partition", "gpu")
+    assert (wrong.returncode, wrong.stderr.strip()) == (
+        2, f"--partition gpu: no partition named 'gpu' in environment {NAME!r} (partitions: cpu, big)")
+    too_many = invoke(state_dir, "run-mpi", "--name", NAME, "--partition", "big", "--nodes", "3")
+    assert (too_many.returncode, too_many.stderr.strip()) == (
+        2, "--nodes 3: partition big has at most 2 compute node(s)")
+
+
+def ask_agent(state_dir: Path, request: str) -> str:
+    with socket.socket(socket.AF_UNIX) as agent:
+        agent.settimeout(10)
+        agent.connect(str(state_dir / NAME / "power" / "agent.sock"))
+        agent.sendall(request.encode() + b"\n")
+        return agent.makefile().readline().strip()
+
+
+def test_the_power_agent_takes_only_this_environments_elastic_nodes_and_only_from_root_or_slurm(
+        cluster: Outputs, state_dir: Path) -> None:
+    assert ask_agent(state_dir, "start head") == f"refused: not an elastic node of {NAME}: head"
+    assert ask_agent(state_dir, "stop big-0") == f"refused: not an elastic node of {NAME}: big-0"
+    assert ask_agent(state_dir, "reboot cpu-0") == "refused: ask `start NODE...` or `stop NODE...`"
+    assert ask_agent(state_dir, "start cpu-0 ../../x") == f"refused: not an elastic node of {NAME}: ../../x"
+    socket_path = state_dir / NAME / "power" / "agent.sock"
+    client = ("import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); "
+              "s.sendall(b'start cpu-0\\n'); print(s.makefile().readline().strip())")
+    # the folders above are root's alone; opened to passers-by (x only), the power folder still stops other users,
+    # and one the slurm group lets in is refused by the agent itself
+    folders = [state_dir, state_dir / NAME]
+    modes = [folder.stat().st_mode & 0o7777 for folder in folders]
+    try:
+        for folder, mode in zip(folders, modes, strict=True):
+            folder.chmod(mode | 0o111)
+        nobody = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                                 "/usr/bin/python3", "-c", client, str(socket_path)], capture_output=True, text=True)
+        in_group = subprocess.run(["setpriv", "--reuid=nobody", "--regid=slurm", "--clear-groups",
+                                   "/usr/bin/python3", "-c", client, str(socket_path)], capture_output=True, text=True)
+    finally:
+        for folder, mode in zip(folders, modes, strict=True):
+            folder.chmod(mode)
+    assert nobody.returncode != 0 and "PermissionError" in nobody.stderr, nobody.stderr
+    uid = pwd.getpwnam("nobody").pw_uid
+    assert (in_group.returncode, in_group.stdout.strip()) == (0, f"refused: uid {uid} may not start or stop nodes")
+    # only the head sees the socket: a compute node has no way to it
+    inits = json.loads((state_dir / NAME / "journal.json").read_text())["inits"]
+    assert node.run(inits["big-0"], ["ls", "/run/chpc-power"], "look", check=False).returncode != 0
+    assert node.run(inits["head"], ["ls", "/run/chpc-power"], "look").stdout.split() == ["agent.sock"]
+    assert node_leftovers(state_dir, NAME, ["cpu-0", "cpu-1", "cpu-2", "big-1"]) == []  # none of those started one
+
+
+def test_a_node_that_cannot_start_is_down_with_the_reason_and_its_job_runs_on_others(
+        cluster: Outputs, state_dir: Path) -> None:
+    squatter = netns_name(NAME, "cpu-0")  # something else holds cpu-0's network namespace name
+    subprocess.run(["ip", "netns", "add", squatter], check=True)
+    try:
+        ran = invoke(state_dir, "run-mpi", "--name", NAME, "--partition", "cpu", "--nodes", "2", timeout=600)
+    finally:
+        subprocess.run(["ip", "netns", "del", squatter], check=False)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert set(re.findall(r"Process \d+ on (\S+) received token", ran.stdout)) == {"cpu-1", "cpu-2"}
+    reason = head_says(state_dir, NAME, "sinfo", "-h", "-n", "cpu-0", "-o", "%t|%E").strip()
+    state, _, why = reason.partition("|")
+    assert state.startswith("down") and why.startswith("local start failed: network for node cpu-0"), reason
+    status = invoke(state_dir, "status", "--name", NAME)
+    assert "local start failed" in status.stdout, status.stdout
+    assert "requeue" in head_says(state_dir, NAME, "sh", "-c", "grep -i requeue /var/log/slurm/slurmctld.log")
+    wait_until_gone(state_dir, NAME, ["cpu-0", "cpu-1", "cpu-2"])
+
+
+def test_destroy_while_nodes_are_starting_leaves_nothing(tmp_path: Path, state_dir: Path) -> None:
+    name = harness.run_name("elastic-d")
+    spec = elastic_spec(tmp_path / "starting.json", name)
+    up = invoke(state_dir, "up", "--spec", str(spec))
+    assert up.returncode == 0, up.stdout + up.stderr
+    with harness.taken_down_if_failing(state_dir, name):
+        namespaces = harness.pid_namespaces(state_dir, name)
+        submitted = invoke(state_dir, "run-mpi", "--name", name, "--partition", "cpu", "--nodes", "3", "--detach")
+        assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+        deadline = time.monotonic() + 60
+        while not all(netns_exists(name, n) for n in ("cpu-0", "cpu-1")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert netns_exists(name, "cpu-0"), "no node started"
+        namespaces |= harness.pid_namespaces(state_dir, name)
+    gone = invoke(state_dir, "destroy", "--name", name)
+    assert gone.returncode == 0, gone.stdout + gone.stderr
+    assert harness.leftovers(state_dir, name, namespaces) == []
+    assert node_leftovers(state_dir, name, ["cpu-0", "cpu-1", "cpu-2"]) == []
