@@ -1,21 +1,29 @@
-"""The slurm role's slurm.conf as ansible's template module renders it for a node's variables (the role's defaults
-under them), so a test reads what slurmctld would read."""
+"""The slurm role's slurm.conf as ansible's own template module renders it, from the role's template with its
+defaults under a node's variables, so a test reads what the role writes."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
-import jinja2
-import yaml
-
 ROLE = Path(__file__).resolve().parents[1] / "ansible" / "roles" / "slurm"
+PLAYBOOK = ["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}"]
 
 
-def render_slurm_conf(variables: dict[str, Any], head_address: str = "10.0.0.10") -> str:
-    """slurm.conf for ``variables`` (a boot's variables file; the head's address as the node fills it in)."""
-    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(ROLE / "templates"), trim_blocks=True,
-                                     undefined=jinja2.StrictUndefined, autoescape=False)
-    return environment.get_template("slurm.conf.j2").render(**{**defaults, **variables,
-                                                                "head_address": head_address})
+def render_slurm_conf(tmp_path: Path, variables: dict[str, Any]) -> str:
+    """slurm.conf for ``variables`` (rendered in ``tmp_path``)."""
+    playbook = tmp_path / "render.yml"
+    playbook.write_text(json.dumps([{
+        "hosts": "localhost", "gather_facts": False, "vars_files": [str(ROLE / "defaults" / "main.yml")],
+        "tasks": [{"name": "render", "ansible.builtin.template": {
+            "src": str(ROLE / "templates" / "slurm.conf.j2"), "dest": str(tmp_path / "slurm.conf"),
+            "mode": "0644"}, "vars": variables}]}]))
+    binary = Path(sys.executable).with_name(PLAYBOOK[0])
+    result = subprocess.run([str(binary), *PLAYBOOK[1:], str(playbook)], capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "ANSIBLE_LOCAL_TEMP": str(tmp_path / ".ansible")})
+    assert result.returncode == 0, result.stdout + result.stderr
+    return (tmp_path / "slurm.conf").read_text()

@@ -5,20 +5,13 @@ partition with its own nodes and feature."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from spec.environment import Environment
 from targets.local.target import boot_tunables, power_vars
-
-ROOT = Path(__file__).resolve().parents[1]
-ROLE = ROOT / "ansible" / "roles" / "slurm"
-PLAYBOOK = ["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}"]
+from tests.slurm_conf import render_slurm_conf
 
 
 def rendered(tmp_path: Path, env: Environment) -> list[str]:
@@ -26,17 +19,8 @@ def rendered(tmp_path: Path, env: Environment) -> list[str]:
     nodes = [{"name": name, "address": f"10.213.0.{11 + index}"} for index, name in enumerate(env.compute_nodes)]
     variables = {"cluster_name": env.name, "head_name": "head", "head_address": "10.213.0.10",
                  "compute_nodes": nodes, **boot_tunables(env), **power_vars(env)}
-    playbook = tmp_path / "render.yml"
-    playbook.write_text(json.dumps([{
-        "hosts": "localhost", "gather_facts": False, "vars_files": [str(ROLE / "defaults" / "main.yml")],
-        "tasks": [{"name": "render", "ansible.builtin.template": {
-            "src": str(ROLE / "templates" / "slurm.conf.j2"), "dest": str(tmp_path / "slurm.conf"),
-            "mode": "0644"}, "vars": variables}]}]))
-    binary = Path(sys.executable).with_name(PLAYBOOK[0])
-    result = subprocess.run([str(binary), *PLAYBOOK[1:], str(playbook)], capture_output=True, text=True,
-                            timeout=120, env={**os.environ, "ANSIBLE_LOCAL_TEMP": str(tmp_path / ".ansible")})
-    assert result.returncode == 0, result.stdout + result.stderr
-    return [line for line in (tmp_path / "slurm.conf").read_text().splitlines() if not line.startswith("#")]
+    text = render_slurm_conf(tmp_path, variables)
+    return [line for line in text.splitlines() if not line.startswith("#")]
 
 
 def spec(**sections: object) -> Environment:

@@ -323,11 +323,11 @@ def test_the_head_stages_the_power_config_of_every_partition(cluster_mocks: Reco
 
 
 def test_slurm_conf_declares_every_node_as_cloud_and_powers_up_the_always_on_ones(
-        cluster_mocks: RecordingMocks) -> None:
+        cluster_mocks: RecordingMocks, tmp_path: Path) -> None:
     build()
     found = {name: variables_of(boot_of(parsed(text))) for name, text in user_data(cluster_mocks).items()}
     head = found.pop("hpc-head")
-    conf = render_slurm_conf(head)
+    conf = render_slurm_conf(tmp_path, {**head, "head_address": "10.0.0.10"})
     lines = conf.splitlines()
     assert "NodeName=cpu-[0-99] State=CLOUD Feature=cpu" in lines
     assert "NodeName=efa-[0-7] State=CLOUD Feature=efa" in lines
@@ -342,7 +342,7 @@ def test_slurm_conf_declares_every_node_as_cloud_and_powers_up_the_always_on_one
     assert [f["dest"] for f in head["slurm_power_files"]] == [
         "/var/lib/slurm/power/ec2_power.py", "/var/lib/slurm/power/node_secrets.py", "/etc/slurm/ec2-power.json"]
     for variables in found.values():  # every node reads the same slurm.conf
-        assert render_slurm_conf(variables) == conf
+        assert render_slurm_conf(tmp_path, {**variables, "head_address": "10.0.0.10"}) == conf
     assert (found["hpc-cpu"]["mpi_networking"], found["hpc-efa"]["mpi_networking"]) == ("enhanced", "rdma")
     assert found["hpc-cpu"]["mounted"] == found["hpc-efa"]["mounted"] == "compute"  # the compute vars under them
 

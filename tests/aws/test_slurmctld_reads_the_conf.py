@@ -51,8 +51,8 @@ def test_slurmctld_takes_the_cloud_nodes_and_powers_up_the_always_on_ones(cluste
     need_root("slurmctld in namespaces", "/usr/sbin/slurmctld")
     build()
     variables = variables_of(boot_of(parsed(user_data(cluster_mocks)["hpc-head"])))
-    conf = render_slurm_conf({**variables, "cluster_name": "hpc", "head_name": "hpc-head"}, HEAD_ADDRESS)
     d = tmp_path
+    conf = render_slurm_conf(d, {**variables, "head_name": "hpc-head", "head_address": HEAD_ADDRESS})
     for line, here in (("StateSaveLocation=/var/lib/slurm/slurmctld", f"StateSaveLocation={d}/state"),
                        ("SlurmctldPidFile=/run/slurmctld.pid", f"SlurmctldPidFile={d}/ctld.pid"),
                        ("SlurmctldLogFile=/var/log/slurm/slurmctld.log", f"SlurmctldLogFile={d}/ctld.log"),
