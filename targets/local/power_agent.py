@@ -57,19 +57,28 @@ def start(name: str) -> int:
     return agent.pid
 
 
+def running(root: Path, pid: int) -> bool:
+    """Whether ``pid`` is the agent of the environment in ``root`` (not a process that took its number since)."""
+    try:
+        return _marker(root) in Path(f"/proc/{pid}/cmdline").read_bytes() + b"\0"
+    except OSError:
+        return False
+
+
 def stop(root: Path, pid: int) -> None:
     """Kill the agent of the environment in ``root`` (its journaled pid, and any other its folder names)."""
-    marker = f"targets.local.power_agent\0{root}\0".encode()
     pids = {pid} if pid else set()
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            with contextlib.suppress(OSError):
-                if marker in (proc / "cmdline").read_bytes() + b"\0":
-                    pids.add(int(proc.name))
+    pids |= {int(proc.name) for proc in Path("/proc").iterdir()
+             if proc.name.isdigit() and running(root, int(proc.name))}
     for agent in pids:
-        with contextlib.suppress(OSError):
-            if marker in (Path(f"/proc/{agent}/cmdline").read_bytes() + b"\0"):
+        if running(root, agent):
+            with contextlib.suppress(OSError):
                 os.kill(agent, signal.SIGKILL)
+
+
+def _marker(root: Path) -> bytes:
+    """What the agent's command line holds: its module and its environment's folder, as separate arguments."""
+    return f"targets.local.power_agent\0{root}\0".encode()
 
 
 class Agent:

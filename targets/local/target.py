@@ -79,6 +79,10 @@ def up(env: Environment, console: Console) -> Outputs:
         journal = Journal.load(env.name)
         if journal.inits and all(node.alive(pid) for pid in journal.inits.values()):
             _require_same_spec(env)
+            if journal.agent and not power_agent.running(env_dir(env.name), journal.agent):
+                journal.agent = power_agent.start(env.name)  # elastic nodes need it: it died, start it again
+                journal.save()
+                console.print(f"environment {env.name!r}: its power agent had stopped; started it again")
             console.print(f"environment {env.name!r} is already up", style="green")
             return saved
         console.print(f"environment {env.name!r} is partly gone: taking down what is left, then building")

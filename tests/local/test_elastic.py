@@ -6,8 +6,10 @@ the agent takes only its own environment's elastic nodes, from root or slurm."""
 from __future__ import annotations
 
 import json
+import os
 import pwd
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -165,6 +167,18 @@ def test_the_power_agent_takes_only_this_environments_elastic_nodes_and_only_fro
     assert node.run(inits["big-0"], ["ls", "/run/chpc-power"], "look", check=False).returncode != 0
     assert node.run(inits["head"], ["ls", "/run/chpc-power"], "look").stdout.split() == ["agent.sock"]
     assert node_leftovers(state_dir, NAME, ["cpu-0", "cpu-1", "cpu-2", "big-1"]) == []  # none of those started one
+
+
+def test_up_again_starts_a_power_agent_that_died(cluster: Outputs, state_dir: Path,
+                                                 tmp_path: Path) -> None:
+    journal = state_dir / NAME / "journal.json"
+    agent = json.loads(journal.read_text())["agent"]
+    os.kill(agent, signal.SIGKILL)
+    again = invoke(state_dir, "up", "--spec", str(elastic_spec(tmp_path / "again.json", NAME)))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"environment {NAME!r}: its power agent had stopped; started it again" in again.stdout
+    assert json.loads(journal.read_text())["agent"] != agent
+    assert ask_agent(state_dir, "start head") == f"refused: not an elastic node of {NAME}: head"
 
 
 def test_a_node_that_cannot_start_is_down_with_the_reason_and_its_job_runs_on_others(
