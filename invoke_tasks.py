@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -402,6 +403,23 @@ def ssh(c: Context, node: str = "head", name: str | None = None, command: str | 
     contract = _contract(name, stack)
     argv = ssh_argv(contract, node, known_hosts_path(contract.name), command)
     os.execvp(argv[0], argv)
+
+
+@task(help={"partition": "the partition whose floor moves (required)",
+            "min": "how many of its nodes are always on from now: more start now, fewer stop after the idle time "
+                   "(required; 0 to the partition's max)", **FIND_HELPS})
+@cli_errors
+def scale(c: Context, partition: str | None = None, min: str | None = None, name: str | None = None,
+          stack: str | None = None) -> None:
+    """Change a running cluster's floor: how many nodes of a partition are always on (the rest start for jobs)."""
+    import targets
+    from remote.errors import BadInput
+
+    if partition is None or min is None:
+        raise BadInput("give --partition P and --min N")
+    if not re.fullmatch(r"[0-9]{1,4}", min):
+        raise BadInput(f"--min {min[:20]!r}: a whole number from 0 to the partition's max")
+    targets.scale(targets.find(name, stack), partition, int(min), console)
 
 
 @task(help={**FIND_HELPS, "yes": "do not ask for confirmation (cloud stacks; default: ask for the environment's "

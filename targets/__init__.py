@@ -40,6 +40,13 @@ def contract(record: Record, console: Console) -> Outputs:
     return found
 
 
+def scale(record: Record, partition: str, floor: int, console: Console) -> Outputs:
+    """Move a partition's floor in the running environment, under its lock (no `up` or `destroy` meanwhile)."""
+    with env_lock.held(record.name, "scale"):
+        backend = backend_for(record.target)
+        return backend.scale(backend.contract(record, console), partition, floor, console)
+
+
 def destroy(name: str | None, console: Console, confirm: ConfirmDestroy = lambda _name, _resources: True,
             stack: str | None = None) -> None:
     """Take down environment ``name`` or the one of ``stack`` (also one whose ``up`` died half way)."""

@@ -90,6 +90,11 @@ class Backend(ABC):
         """The compute nodes running now (a cloud fleet is found in the stack's scaling group; a local cluster's are
         in its contract)."""
 
+    def scale(self, contract: Outputs, partition: str, floor: int, console: Console) -> Outputs:
+        """Make ``floor`` nodes of ``partition`` always on in the running cluster; returns the new contract."""
+        raise TargetError(f"scale: not on the {self.target} target yet (a running cluster's floor moves on the "
+                          "local target only)")
+
     def run_task(self, contract: Outputs, command: list[str] | None, timeout: float,
                  on_log: Callable[[str], None]) -> int:
         raise TargetError(f"the {self.target} target has no container service (stack containers or full, on aws "

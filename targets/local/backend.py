@@ -51,6 +51,11 @@ class LocalBackend(Backend):
         return [n for n in contract.computes
                 if n.name not in elastic or (n.name in inits and node.alive(inits[n.name]))]
 
+    def scale(self, contract: Outputs, partition: str, floor: int, console: Console) -> Outputs:
+        from targets.local.scale import scale
+
+        return scale(contract.name, partition, floor, console)
+
     def submit_spark(self, contract: Outputs, job: SparkJob, console: Console) -> SparkRun:
         from remote.pool import Pool
         from remote.spark_job import submit_local

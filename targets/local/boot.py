@@ -34,11 +34,15 @@ def start(init_pid: int, node_dir: Path, config: BootConfig) -> None:
     script = node_dir / "boot.sh"
     script.write_text(boot_script(config))
     os.chmod(script, 0o700)
-    playbook = Path(sys.executable).with_name("ansible-playbook")
     node.run(init_pid, ["sh", "-c", 'setsid -f sh "$0" </dev/null >/dev/null 2>&1', str(script)],
-             f"start the boot of {node_dir.name}",
-             env={"CHPC_PYTHON": sys.executable, "CHPC_ANSIBLE_PLAYBOOK": str(playbook),
-                  "PATH": f"{playbook.parent}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"})
+             f"start the boot of {node_dir.name}", env=environment())
+
+
+def environment() -> dict[str, str]:
+    """What the roles run with inside a node: this venv's Python and ansible-playbook (every node sees them)."""
+    playbook = Path(sys.executable).with_name("ansible-playbook")
+    return {"CHPC_PYTHON": sys.executable, "CHPC_ANSIBLE_PLAYBOOK": str(playbook),
+            "PATH": f"{playbook.parent}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 
 
 def wait(outputs: Outputs, names: list[str], nodes_dir: Path, console: Console) -> None:

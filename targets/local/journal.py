@@ -25,6 +25,7 @@ class Journal:
     # so a retained file from an earlier life survives an up that fails before attaching it
     volume_files: dict[str, bool] = field(default_factory=dict)
     agent: int = 0  # the power agent's pid, when some nodes start and stop with the work
+    floors: dict[str, int] = field(default_factory=dict)  # partition -> floor, where `invoke scale` moved it
 
     @property
     def path(self) -> Path:

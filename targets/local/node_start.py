@@ -13,7 +13,7 @@ import ipaddress
 import os
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from components.boot.config import BootConfig, BundleInPlace, MungeKeyFile, StaticNode
@@ -41,6 +41,7 @@ class Cluster:
     root: Path
     subnet: ipaddress.IPv4Network
     tunables: dict[str, object]
+    floors: dict[str, int] = field(default_factory=dict)  # partition -> floor, where `invoke scale` moved it
 
     @property
     def names(self) -> list[str]:
@@ -53,7 +54,13 @@ class Cluster:
 
     @property
     def elastic(self) -> list[str]:
+        """The nodes that start when a job needs them (``up`` builds the others)."""
         return [name for p in self.env.slurm_partitions for name in p.node_names()[p.min:]]
+
+    @property
+    def stoppable(self) -> list[str]:
+        """The nodes power saving may stop: those above each partition's floor."""
+        return [name for p in self.env.slurm_partitions for name in p.node_names()[self.floors.get(p.name, p.min):]]
 
     def address(self, name: str) -> str:
         return str(self.subnet[10 + self.names.index(name)])

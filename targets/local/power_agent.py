@@ -4,7 +4,8 @@ do (``node_start``).
 
 The channel is narrow on purpose. The socket lies in a folder only root and the slurm group can enter, bound into
 the head alone; the agent takes a request only from a peer whose uid is root's or slurm's (``SO_PEERCRED``), and
-only ``start NODE...`` or ``stop NODE...`` naming this environment's elastic nodes. ``up`` starts it (one per
+only ``start NODE...`` naming this environment's compute nodes or ``stop NODE...`` naming those above their
+partition's floor (a floor node stops only when `invoke scale` lowers the floor). ``up`` starts it (one per
 environment, its pid in the journal) and ``destroy`` stops it before anything else. A node that fails to start is
 taken down again and marked DOWN in Slurm with the reason, so that its job is requeued and the user sees why.
 """
@@ -33,7 +34,7 @@ from targets.state import env_dir
 
 SOCKET = "agent.sock"
 LOG = "power-agent.log"  # beside the power folder, not in it: the head sees only the socket
-MAX_REQUEST = 65536  # every elastic node's name, with room to spare
+MAX_REQUEST = 65536  # every compute node's name, with room to spare
 READY_TIMEOUT = 20.0
 
 
@@ -57,19 +58,28 @@ def start(name: str) -> int:
     return agent.pid
 
 
+def running(root: Path, pid: int) -> bool:
+    """Whether ``pid`` is the agent of the environment in ``root`` (not a process that took its number since)."""
+    try:
+        return _marker(root) in Path(f"/proc/{pid}/cmdline").read_bytes() + b"\0"
+    except OSError:
+        return False
+
+
 def stop(root: Path, pid: int) -> None:
     """Kill the agent of the environment in ``root`` (its journaled pid, and any other its folder names)."""
-    marker = f"targets.local.power_agent\0{root}\0".encode()
     pids = {pid} if pid else set()
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            with contextlib.suppress(OSError):
-                if marker in (proc / "cmdline").read_bytes() + b"\0":
-                    pids.add(int(proc.name))
+    pids |= {int(proc.name) for proc in Path("/proc").iterdir()
+             if proc.name.isdigit() and running(root, int(proc.name))}
     for agent in pids:
-        with contextlib.suppress(OSError):
-            if marker in (Path(f"/proc/{agent}/cmdline").read_bytes() + b"\0"):
+        if running(root, agent):
+            with contextlib.suppress(OSError):
                 os.kill(agent, signal.SIGKILL)
+
+
+def _marker(root: Path) -> bytes:
+    """What the agent's command line holds: its module and its environment's folder, as separate arguments."""
+    return f"targets.local.power_agent\0{root}\0".encode()
 
 
 class Agent:
@@ -82,8 +92,8 @@ class Agent:
 
         env = read_typed(root / SPEC, "", Environment, set(Environment.model_fields))
         self.journal = Journal.load(env.name)
-        self.cluster = cluster_of(env, root, ipaddress.ip_network(self.journal.subnet))
-        self.elastic = set(self.cluster.elastic)
+        self.cluster = cluster_of(env, root, ipaddress.ip_network(self.journal.subnet), self.journal.floors)
+        self.computes, self.stoppable = set(self.cluster.names[1:]), set(self.cluster.stoppable)
         self.allowed_uids = {0, pwd.getpwnam("slurm").pw_uid}
         self.lock = threading.Lock()  # one start or stop at a time: each writes the journal
         self.workers = ThreadPoolExecutor(max_workers=8)
@@ -112,9 +122,12 @@ class Agent:
             return f"uid {uid} may not start or stop nodes"
         if len(request) < 2 or request[0] not in ("start", "stop"):
             return "ask `start NODE...` or `stop NODE...`"
-        unknown = [name for name in request[1:] if name not in self.elastic]
+        unknown = [name for name in request[1:] if name not in self.computes]
         if unknown:
-            return f"not an elastic node of {self.cluster.env.name}: {unknown[0][:40]}"
+            return f"not a compute node of {self.cluster.env.name}: {unknown[0][:40]}"
+        kept = [name for name in request[1:] if request[0] == "stop" and name not in self.stoppable]
+        if kept:
+            return f"{kept[0]} is always on (its partition's floor)"
         return None
 
     def _start(self, name: str, asked_at: float) -> None:
@@ -168,7 +181,7 @@ def serve(root: Path) -> None:
     os.chmod(partial, 0o660)
     listener.listen(64)
     os.replace(partial, path)  # `start` waits for the name: it appears listening
-    log(f"listening on {path} for {', '.join(sorted(agent.elastic))}")
+    log(f"listening on {path}; nodes it may stop: {', '.join(sorted(agent.stoppable)) or 'none'}")
     while True:
         connection, _ = listener.accept()
         with connection:

@@ -19,6 +19,7 @@ import re
 import shutil
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from rich.console import Console
@@ -79,6 +80,10 @@ def up(env: Environment, console: Console) -> Outputs:
         journal = Journal.load(env.name)
         if journal.inits and all(node.alive(pid) for pid in journal.inits.values()):
             _require_same_spec(env)
+            if journal.agent and not power_agent.running(env_dir(env.name), journal.agent):
+                journal.agent = power_agent.start(env.name)  # elastic nodes need it: it died, start it again
+                journal.save()
+                console.print(f"environment {env.name!r}: its power agent had stopped; started it again")
             console.print(f"environment {env.name!r} is already up", style="green")
             return saved
         console.print(f"environment {env.name!r} is partly gone: taking down what is left, then building")
@@ -198,10 +203,12 @@ def _build(env: Environment, console: Console) -> Outputs:
     return outputs
 
 
-def cluster_of(env: Environment, root: Path, subnet: ipaddress.IPv4Network) -> node_start.Cluster:
-    """What every node of ``env`` starts from (``up`` and the power agent alike)."""
-    tunables = {**boot_tunables(env), **_spark_secret(env, root), **power_vars(env)}
-    return node_start.Cluster(env=env, root=root, subnet=subnet, tunables=tunables)
+def cluster_of(env: Environment, root: Path, subnet: ipaddress.IPv4Network,
+               floors: Mapping[str, int] | None = None) -> node_start.Cluster:
+    """What every node of ``env`` starts from (``up``, the power agent and `invoke scale` alike); ``floors``: the
+    partitions' floors `invoke scale` set."""
+    tunables = {**boot_tunables(env), **_spark_secret(env, root), **power_vars(env, floors)}
+    return node_start.Cluster(env=env, root=root, subnet=subnet, tunables=tunables, floors=dict(floors or {}))
 
 
 def _power_client(head_dir: Path) -> None:
@@ -212,14 +219,18 @@ def _power_client(head_dir: Path) -> None:
     os.chmod(target, 0o755)
 
 
-def power_vars(env: Environment) -> dict[str, object]:
-    """The slurm role's partitions, and its power saving when some nodes start and stop with the work."""
+def power_vars(env: Environment, floors: Mapping[str, int] | None = None) -> dict[str, object]:
+    """The slurm role's partitions, and its power saving when some nodes start and stop with the work: the nodes
+    above each partition's ``min`` are cloud nodes (powered down after ``up``), and those below its floor (its
+    ``min``, or what `invoke scale` made it since) are never stopped."""
     partitions = [{"name": p.name, "nodes": p.node_names()} for p in env.slurm_partitions]
     cloud = [name for p in env.slurm_partitions for name in p.node_names()[p.min:]]
     if not cloud:
         return {"slurm_partitions": partitions}
+    floor = floors or {}
+    always_on = [name for p in env.slurm_partitions for name in p.node_names()[:floor.get(p.name, p.min)]]
     program = f"/usr/bin/python3 {node_start.POWER_CLIENT} --socket {node_start.POWER_MOUNT}/{power_agent.SOCKET}"
-    return {"slurm_partitions": partitions, "slurm_cloud_nodes": cloud,
+    return {"slurm_partitions": partitions, "slurm_cloud_nodes": cloud, "slurm_always_on": always_on,
             "slurm_resume_command": f"{program} start", "slurm_suspend_command": f"{program} stop",
             **env.scaling.slurm_vars()}
 

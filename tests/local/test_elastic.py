@@ -6,8 +6,10 @@ the agent takes only its own environment's elastic nodes, from root or slurm."""
 from __future__ import annotations
 
 import json
+import os
 import pwd
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -136,10 +138,10 @@ def ask_agent(state_dir: Path, request: str) -> str:
 
 def test_the_power_agent_takes_only_this_environments_elastic_nodes_and_only_from_root_or_slurm(
         cluster: Outputs, state_dir: Path) -> None:
-    assert ask_agent(state_dir, "start head") == f"refused: not an elastic node of {NAME}: head"
-    assert ask_agent(state_dir, "stop big-0") == f"refused: not an elastic node of {NAME}: big-0"
+    assert ask_agent(state_dir, "start head") == f"refused: not a compute node of {NAME}: head"
+    assert ask_agent(state_dir, "stop big-0") == "refused: big-0 is always on (its partition's floor)"
     assert ask_agent(state_dir, "reboot cpu-0") == "refused: ask `start NODE...` or `stop NODE...`"
-    assert ask_agent(state_dir, "start cpu-0 ../../x") == f"refused: not an elastic node of {NAME}: ../../x"
+    assert ask_agent(state_dir, "start cpu-0 ../../x") == f"refused: not a compute node of {NAME}: ../../x"
     socket_path = state_dir / NAME / "power" / "agent.sock"
     client = ("import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); "
               "s.sendall(b'start cpu-0\\n'); print(s.makefile().readline().strip())")
@@ -167,6 +169,18 @@ def test_the_power_agent_takes_only_this_environments_elastic_nodes_and_only_fro
     assert node_leftovers(state_dir, NAME, ["cpu-0", "cpu-1", "cpu-2", "big-1"]) == []  # none of those started one
 
 
+def test_up_again_starts_a_power_agent_that_died(cluster: Outputs, state_dir: Path,
+                                                 tmp_path: Path) -> None:
+    journal = state_dir / NAME / "journal.json"
+    agent = json.loads(journal.read_text())["agent"]
+    os.kill(agent, signal.SIGKILL)
+    again = invoke(state_dir, "up", "--spec", str(elastic_spec(tmp_path / "again.json", NAME)))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"environment {NAME!r}: its power agent had stopped; started it again" in again.stdout
+    assert json.loads(journal.read_text())["agent"] != agent
+    assert ask_agent(state_dir, "start head") == f"refused: not a compute node of {NAME}: head"
+
+
 def test_a_node_that_cannot_start_is_down_with_the_reason_and_its_job_runs_on_others(
         cluster: Outputs, state_dir: Path) -> None:
     squatter = netns_name(NAME, "cpu-0")  # something else holds cpu-0's network namespace name
@@ -184,6 +198,50 @@ def test_a_node_that_cannot_start_is_down_with_the_reason_and_its_job_runs_on_ot
     assert "local start failed" in status.stdout, status.stdout
     assert "requeue" in head_says(state_dir, NAME, "sh", "-c", "grep -i requeue /var/log/slurm/slurmctld.log")
     wait_until_gone(state_dir, NAME, ["cpu-0", "cpu-1", "cpu-2"])
+
+
+def wait_for_state(state_dir: Path, node_name: str, wanted: str, within: float) -> None:
+    deadline = time.monotonic() + within
+    while slurm_states(state_dir, NAME).get(node_name) != wanted and time.monotonic() < deadline:
+        time.sleep(1)
+    assert slurm_states(state_dir, NAME).get(node_name) == wanted
+
+
+def suspend_exc_nodes(state_dir: Path, node_name: str) -> list[str]:
+    conf = (Path(f"/proc/{harness.journal_inits(state_dir / NAME / 'journal.json')[node_name]}/root")
+            / "etc/slurm/slurm.conf").read_text()
+    return [line for line in conf.splitlines() if line.startswith("SuspendExcNodes")]
+
+
+def test_scale_moves_a_partitions_floor_while_it_runs(cluster: Outputs, state_dir: Path) -> None:
+    up = invoke(state_dir, "scale", "--name", NAME, "--partition", "cpu", "--min", "1")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert f"partition cpu of {NAME}: 1 of 3 nodes always on (was 0); starting cpu-0" in up.stdout
+    wait_for_state(state_dir, "cpu-0", "idle", 120)
+    assert [p.min for p in Outputs.load(state_dir / NAME / "outputs.json").partitions] == [1, 1]
+    assert suspend_exc_nodes(state_dir, "head") == suspend_exc_nodes(state_dir, "big-0") == [
+        "SuspendExcNodes=cpu-0,big-0"]
+    time.sleep(IDLE_MINUTES * 60 + 15)  # past the idle time: a floor node stays
+    assert netns_exists(NAME, "cpu-0") and slurm_states(state_dir, NAME)["cpu-0"] == "idle"
+    down = invoke(state_dir, "scale", "--name", NAME, "--partition", "cpu", "--min", "0")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert f"partition cpu of {NAME}: 0 of 3 nodes always on (was 1); the others stop after the idle time" in (
+        down.stdout)
+    wait_until_gone(state_dir, NAME, ["cpu-0"])
+    assert suspend_exc_nodes(state_dir, "head") == ["SuspendExcNodes=big-0"]
+
+
+@pytest.mark.parametrize(("flags", "line"), [
+    (["--partition", "gpu", "--min", "1"], "scale: no partition named 'gpu' in environment {name!r} (partitions: cpu, "
+                                           "big)"),
+    (["--partition", "cpu", "--min", "4"], "scale --min 4: partition cpu has 3 nodes; give 0 to 3"),
+    (["--partition", "cpu", "--min", "-1"], "--min '-1': a whole number from 0 to the partition's max"),
+    (["--partition", "cpu"], "give --partition P and --min N"),
+])
+def test_a_scale_that_cannot_be_is_one_line_and_exit_2(cluster: Outputs, state_dir: Path, flags: list[str],
+                                                      line: str) -> None:
+    wrong = invoke(state_dir, "scale", "--name", NAME, *flags)
+    assert (wrong.returncode, wrong.stderr.strip() or wrong.stdout.strip()) == (2, "error: " + line.format(name=NAME))
 
 
 def test_destroy_while_nodes_are_starting_leaves_nothing(tmp_path: Path, state_dir: Path) -> None:
