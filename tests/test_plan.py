@@ -300,7 +300,7 @@ def test_a_component_refusing_the_spec_is_a_spec_error_and_nothing_is_planned():
 
 def test_json_shape():
     document = as_json(plan(aws_env(), lambda: sample_program(4, imds_v1_head=True)))
-    assert list(document) == ["resources", "cost", "findings", "notes"]
+    assert list(document) == ["resources", "cost", "findings", "notes", "partitions"]
     assert all(list(r) == ["type", "name", "inputs"] for r in document["resources"])
     assert {"type": "aws:ec2/natGateway:NatGateway", "name": "hpc-nat",
             "inputs": {"allocationId": "hpc-nat-ip-id", "subnetId": "subnet-0a1b2c3d"}} in document["resources"]

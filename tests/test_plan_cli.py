@@ -24,7 +24,9 @@ def test_plan_json_of_the_hpc_stack() -> None:
     result = invoke("plan", "--stack", "hpc-dev", "--format", "json")
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
-    assert set(plan) == {"resources", "cost", "findings", "notes"}
+    assert set(plan) == {"resources", "cost", "findings", "notes", "partitions"}
+    assert [(p["name"], p["instance_type"], p["min"], p["max"]) for p in plan["partitions"]] == [
+        ("compute", "c5n.18xlarge", 4, 4)]
     assert [note.split(":")[0] for note in plan["notes"]] == ["storage.volumes[0] (scratch)"]  # retained
     types = [r["type"] for r in plan["resources"]]
     assert "aws:autoscaling/group:Group" not in types and "aws:ec2/placementGroup:PlacementGroup" in types

@@ -66,15 +66,21 @@ def running(root: Path, pid: int) -> bool:
         return False
 
 
-def stop(root: Path, pid: int) -> None:
-    """Kill the agent of the environment in ``root`` (its journaled pid, and any other its folder names)."""
+def stop(root: Path, pid: int, timeout: float = 15) -> None:
+    """Stop the agent of the environment in ``root`` (its journaled pid, and any other its folder names): asked to
+    (SIGTERM), it ends once the start or stop under way is done, so no node is left half built; killed after
+    ``timeout``."""
     pids = {pid} if pid else set()
     pids |= {int(proc.name) for proc in Path("/proc").iterdir()
              if proc.name.isdigit() and running(root, int(proc.name))}
-    for agent in pids:
-        if running(root, agent):
-            with contextlib.suppress(OSError):
-                os.kill(agent, signal.SIGKILL)
+    for how in (signal.SIGTERM, signal.SIGKILL):
+        for agent in pids:
+            if running(root, agent):
+                with contextlib.suppress(OSError):
+                    os.kill(agent, how)
+        deadline = time.monotonic() + timeout
+        while any(running(root, agent) for agent in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def _marker(root: Path) -> bytes:
@@ -132,6 +138,7 @@ class Agent:
 
     def _start(self, name: str, asked_at: float) -> None:
         with self.lock:  # a start takes a second or two: the boot goes on in the background
+            self._reload()
             if name in self.journal.inits and node.alive(self.journal.inits[name]):
                 log(f"start {name}: already running")
                 return
@@ -148,8 +155,20 @@ class Agent:
 
     def _stop(self, name: str) -> None:
         with self.lock:
+            self._reload()
             log(f"stop {name}")
             self._stop_node(name)
+
+    def end(self) -> None:
+        """Exit once no start or stop is under way (SIGTERM)."""
+        with self.lock:
+            log("stopped")
+            os._exit(0)
+
+    def _reload(self) -> None:
+        """The journal as saved now: ``up``, `invoke scale` and an earlier agent write it too (this agent's pid,
+        the floors), and a start or stop must keep what they wrote."""
+        self.journal = Journal.load(self.cluster.env.name)
 
     def _stop_node(self, name: str) -> None:
         try:
@@ -172,6 +191,7 @@ def log(line: str) -> None:
 def serve(root: Path) -> None:
     """Listen on the environment's socket until killed."""
     agent = Agent(root)
+    signal.signal(signal.SIGTERM, lambda _signal, _frame: agent.end())
     folder = root / node_start.POWER_DIR
     path = folder / SOCKET
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

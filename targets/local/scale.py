@@ -43,15 +43,19 @@ def scale(name: str, partition: str, floor: int, console: Console) -> Outputs:
     if not 0 <= floor <= chosen.max:
         raise UsageError(f"scale --min {floor}: partition {partition} has {chosen.max} nodes; give 0 to {chosen.max}")
     was = journal.floors.get(partition, chosen.min)
-    journal.floors[partition] = floor
-    cluster = cluster_of(env, root, ipaddress.ip_network(journal.subnet), journal.floors)
+    floors = {**journal.floors, partition: floor}
+    cluster = cluster_of(env, root, ipaddress.ip_network(journal.subnet), floors)
     head = journal.inits["head"]
     for node_name, pid in sorted(journal.inits.items()):
         if node.alive(pid):
             _render_slurm(pid, node_name, cluster.tunables["slurm_always_on"])
     node.run(head, ["scontrol", "reconfigure"], "scontrol reconfigure on head")
-    journal.save()
-    power_agent.stop(root, journal.agent)  # it learns the nodes it may stop as it starts
+    # the agent learns the nodes it may stop as it starts, and writes the journal as it works: stopped (after what
+    # it is doing), the journal is ours to write
+    power_agent.stop(root, journal.agent)
+    journal = Journal.load(name)
+    journal.floors = floors
+    journal.save()  # before the agent starts: it reads the floors
     journal.agent = power_agent.start(name)
     journal.save()
     added = chosen.node_names()[was:floor]

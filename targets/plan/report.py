@@ -4,7 +4,7 @@ without credentials, network or the Pulumi CLI (the program runs under mocks, se
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ from targets.plan.cost import Cost, as_map, estimate
 from targets.plan.cost_azure import estimate_azure
 from targets.plan.cost_view import cost_view
 from targets.plan.mock_run import PlannedResource, evaluate
+from targets.plan.partition_cost import PartitionCost, partition_costs
 from targets.plan.prices import (
     AzurePrices,
     RegionPrices,
@@ -47,6 +48,7 @@ class Plan:
     findings: list[Finding]
     cost: Cost | None  # None for the local target, which costs nothing
     notes: list[str]  # what up and destroy do with the volumes beyond what the resources show (volume_notes)
+    partitions: list[PartitionCost] = field(default_factory=list)  # each Slurm partition at its min and its max
 
     @property
     def errors(self) -> list[Finding]:
@@ -74,20 +76,20 @@ def plan(env: Environment, program: Callable[[], object], *, prices: RegionPrice
     findings += [finding for resource in resources if resource.custom
                  for finding in check_resource(resource.type, resource.inputs, resource.name)]
     today = date.today().isoformat()
-    cost = None
+    cost, partitions = None, []
     if env.target == "azure":
         table = prices if isinstance(prices, AzurePrices) else load_azure_prices(region)
         if live and resources:
             live_vms = fetch_vm_prices(region, vm_sizes(resources), retail_prices_url)
             table = table.with_vms(live_vms, f"Azure Retail Prices API {today} (VM sizes)")
-        cost = estimate_azure(resources, table)
+        cost, partitions = estimate_azure(resources, table), partition_costs(env, table)
     elif env.target == "aws":
         aws_table = prices if isinstance(prices, RegionPrices) else load_prices(region)
         if (live or session is not None) and resources:
             live_types = fetch_instance_prices(session or _default_session(region), region, instance_types(resources))
             aws_table = aws_table.with_instances(live_types, f"AWS Pricing API {today}")
-        cost = estimate(resources, aws_table)
-    return Plan(env, region, resources, findings, cost, volume_notes(env))
+        cost, partitions = estimate(resources, aws_table), partition_costs(env, aws_table)
+    return Plan(env, region, resources, findings, cost, volume_notes(env), partitions)
 
 
 def _default_session(region: str) -> boto3.Session:
@@ -144,6 +146,7 @@ def as_json(result: Plan) -> dict[str, Any]:
         "findings": [{"rule": f.rule, "severity": f.severity, "resource": f.resource, "message": f.message}
                      for f in result.findings],
         "notes": result.notes,
+        "partitions": [partition.as_json() for partition in result.partitions],
     }
 
 
@@ -157,6 +160,8 @@ def render(result: Plan, console: Console, *, wide: bool = False) -> None:
     if result.cost is None:
         return
     console.print(cost_view(result.cost, wide=wide), soft_wrap=False)
+    for partition in result.partitions:
+        console.print(Text(partition.line()), soft_wrap=False)
 
 
 def _tree(result: Plan) -> Tree:

@@ -153,7 +153,8 @@ def test_a_failing_role_run_ends_failed_and_the_local_target_names_step_and_kept
                config("compute", head_address=local_env.outputs.head.address, bundle=BundleInPlace(str(broken))))
     monkeypatch.setenv("CHPC_STATE_DIR", str(local_env.state))
     with pytest.raises(LocalError) as caught:
-        boot.wait(local_env.outputs, local_env.state / NAME / "nodes", Console(quiet=True))
+        boot.wait(local_env.outputs, [n.name for n in local_env.outputs.nodes()], local_env.state / NAME / "nodes",
+                  Console(quiet=True))
     kept = local_env.state / "failed" / f"{NAME}-compute-0-boot.log"
     message = str(caught.value)
     assert message.startswith(f"boot of compute-0 failed at '{script.CONFIGURING}': [ERROR]: YAML parsing failed")
