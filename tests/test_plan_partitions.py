@@ -46,3 +46,24 @@ def test_a_static_partition_is_always_on_and_an_unknown_type_is_not_priced() -> 
     unknown = PartitionCost(name="new", instance_type="z9.large", min=0, max=2, node_hour=None, idle_minutes=10,
                             hours_per_month=730)
     assert (unknown.line(), unknown.per_hour(2)) == ("partition new: 0 to 2 × z9.large: not in the price table", None)
+
+
+def test_the_elastic_example_plans_each_partition_at_min_and_at_max() -> None:
+    from pathlib import Path
+
+    from spec.loader import load_spec_file
+    from stacks.aws import build
+    from targets.plan.report import as_json, plan
+
+    env = load_spec_file(Path(__file__).resolve().parents[1] / "examples" / "specs" / "aws-elastic.yaml")
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx0Yk7xJ1c0nQ0Rb1kz8w6G8K0z5QmXo1b2c3d4e5f6 plan"
+    document = as_json(plan(env, lambda: build(env, key)))
+    hour = load_prices("us-east-1").instances
+    assert [(p["name"], p["min"], p["max"], p["at_min_per_hour_usd"], p["at_max_per_hour_usd"])
+            for p in document["partitions"]] == [
+        ("cpu", 0, 100, 0, pytest.approx(100 * hour["c5n.large"])),
+        ("efa", 2, 8, pytest.approx(2 * hour["c5n.18xlarge"]), pytest.approx(8 * hour["c5n.18xlarge"]))]
+    # the total prices what runs from `up` on: the cpu partition's no node and the efa partition's two
+    nodes = {line["resource"]: line["per_hour_usd"] for line in document["cost"]["lines"]
+             if line["unit"] == "instance-hour" and line["type"] == "aws:ec2/launchTemplate:LaunchTemplate"}
+    assert nodes == {"hpc-elastic-cpu": 0, "hpc-elastic-efa": pytest.approx(2 * hour["c5n.18xlarge"])}
