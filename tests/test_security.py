@@ -5,6 +5,7 @@ refuse the spec as it loads, their warnings are what plan shows)."""
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import subprocess
 import sys
@@ -12,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from components.security import BROAD_MARKER, WORLD_MARKER, SecurityViolation, check_resource, refuse
+from components.security import (
+    BROAD_MARKER,
+    WORLD_MARKER,
+    SecurityViolation,
+    check_resource,
+    refuse,
+    ssh_marker,
+)
 from spec.environment import Environment
 from spec.errors import SpecError
 from spec.findings import Finding
@@ -490,11 +498,24 @@ _PLAIN_ECS = ("as a plain environment value, readable by anyone who can describe
         {"direction": "Inbound", "access": "Allow", "protocol": "Udp", "sourceAddressPrefix": "*",
          "destinationPortRanges": ["53", "80-90"]},
         {"access": "Allow", "sourceAddressPrefix": "*", "destinationPortRange": "*"},
-        {"direction": "Inbound", "access": "Allow", "sourceAddressPrefixes": ["10.0.0.0/24", "20.0.0.0/6"],
-         "destinationPortRange": "*"}]}, [
+        {"direction": "Inbound", "access": "Allow", "sourceAddressPrefixes": ["VirtualNetwork", "10.0.0.0/24",
+                                                                               "20.0.0.0/6"],
+         "destinationPortRange": "*"},
+        {"direction": "Inbound", "access": "Allow", "protocol": "Udp", "sourceAddressPrefix": "Internet",
+         "destinationPortRange": "22"}]}, [
         ("ssh-world-open", "error", _WORLD_SSH.replace("0.0.0.0/0", "Internet")),
         ("world-open-ingress", "warning", "ingress from * to ports 53, 80-90 is open to the whole internet"),
-        ("ssh-broad-open", "error", f"SSH (port 22) ingress from 20.0.0.0/6 {_BROAD}")]),
+        ("ssh-broad-open", "error", f"SSH (port 22) ingress from 20.0.0.0/6 {_BROAD}"),
+        ("world-open-ingress", "warning", "ingress from Internet to ports 22 is open to the whole internet")]),
+    (SGR, {"type": "ingress", "protocol": "tcp", "fromPort": 80, "toPort": 80, "cidrBlocks": ["not-a-network"]}, []),
+    # gzip-compressed user data is not text: read, not refused
+    (TEMPLATE, {"metadataOptions": {"httpTokens": "required"},
+                "userData": base64.b64encode(gzip.compress(b"#cloud-config\n")).decode(),
+                "blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {"encrypted": "true"}}]}, []),
+    # plain text whose base64 letters happen to decode: still the text that is read
+    (TEMPLATE, {"metadataOptions": {"httpTokens": "required"}, "userData": f"#!/bin/sh\n{KEY}#AAA",
+                "blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {"encrypted": "true"}}]}, [
+        ("key-in-boot-data", "error", f"the user data holds a private key, {_KEY_REMEDY}")]),
     ("azure-native:storage:StorageAccount", {"enableHttpsTrafficOnly": False}, [
         ("azure-https-only", "error", "the storage account accepts plain HTTP; set enable_https_traffic_only=True")]),
     ("azure-native:compute:VirtualMachine", {"osProfile": {"customData": _b64(KEY)}}, [
@@ -505,10 +526,17 @@ _PLAIN_ECS = ("as a plain environment value, readable by anyone who can describe
         "nfs-account", "container-group", "private-group", "instance-plain", "instance-base64-is-text",
         "template-base64-key", "template-plain-key", "sgr-broad-after-narrow", "sgr-broad-marked-v6",
         "sgr-every-protocol", "sgr-all", "sgr-6-up-to-22", "sgr-6.0-from-22", "sgr-web-open-end", "sgr-udp-22",
-        "group-rules", "public-access-block", "nsg-rules", "https-only", "vm-custom-data", "scale-set-custom-data"])
+        "group-rules", "public-access-block", "nsg-rules", "sgr-not-a-network", "template-gzip",
+        "template-decodable-text", "https-only", "vm-custom-data", "scale-set-custom-data"])
 def test_each_rule_says_what_it_found_where_and_how_bad(type_token: str, props: dict[str, object],
                                                          expected: list[tuple[str, str, str]]) -> None:
     """Rule, severity, resource and message of the findings users meet most, exactly (messages are user-facing)."""
     found = check_resource(type_token, props, "the-resource")
     assert [(f.rule, f.severity, f.resource, f.message) for f in found] == [
         (rule, severity, "the-resource", message) for rule, severity, message in expected]
+
+
+@pytest.mark.parametrize(("cidr", "marker"), [("198.51.100.0/24", ""), ("10.1.2.3/4", f" ({BROAD_MARKER})"),
+                                              ("0.0.0.0/0", f" ({WORLD_MARKER})")])
+def test_a_network_component_marks_only_the_ssh_rules_the_spec_opened_wide(cidr: str, marker: str) -> None:
+    assert ssh_marker(cidr) == marker
