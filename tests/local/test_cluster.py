@@ -29,8 +29,9 @@ def test_status_shows_every_node_idle(cluster: Outputs, state_dir: Path) -> None
     result = invoke(state_dir, "status", "--name", cluster.name)
     assert result.returncode == 0, result.stderr
     for compute in cluster.computes:
-        assert re.search(rf"{compute.name}\s+│\s+{re.escape(compute.address)}\s+│\s+ok\s+│\s+idle", result.stdout)
-    assert re.search(r"head\s+│.*│\s+ok\s+│\s+controller", result.stdout)
+        assert re.search(rf"{compute.name}\s+│\s+compute\s+│\s+{re.escape(compute.address)}\s+│\s+ok\s+│\s+idle",
+                         result.stdout), result.stdout
+    assert re.search(r"head\s+│\s+-\s+│.*│\s+ok\s+│\s+controller", result.stdout), result.stdout
 
 
 def test_ring_prints_every_rank(cluster: Outputs, state_dir: Path) -> None:
