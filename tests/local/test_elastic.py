@@ -28,7 +28,7 @@ pytestmark = pytest.mark.local_cluster
 
 NAME = harness.run_name("elastic")
 IDLE_MINUTES = 0.25  # 15 s
-GONE_WITHIN = 120.0  # idle time, Slurm's SuspendTimeout (30 s) and its power-save pass, on a loaded machine
+GONE_WITHIN = 180.0  # idle time, Slurm's SuspendTimeout (30 s) and its power-save pass, on a loaded machine
 
 
 def elastic_spec(path: Path, name: str, resume_timeout_minutes: float = 3) -> Path:
@@ -75,10 +75,15 @@ def node_leftovers(state_dir: Path, name: str, nodes: list[str]) -> list[str]:
 
 
 def wait_until_gone(state_dir: Path, name: str, nodes: list[str]) -> None:
+    """Until nothing of ``nodes`` is left on this machine and Slurm has them powered down again (its SuspendTimeout
+    after the stop: only then may a job start them anew, so the next test starts from a cold partition)."""
     deadline = time.monotonic() + GONE_WITHIN
     while node_leftovers(state_dir, name, nodes) and time.monotonic() < deadline:
         time.sleep(1)
     assert node_leftovers(state_dir, name, nodes) == []
+    while time.monotonic() < deadline and any(slurm_states(state_dir, name).get(n) != "idle~" for n in nodes):
+        time.sleep(1)
+    assert {n: slurm_states(state_dir, name).get(n) for n in nodes} == dict.fromkeys(nodes, "idle~")
 
 
 def test_after_up_only_the_always_on_nodes_exist_and_slurm_shows_the_rest_powered_down(
