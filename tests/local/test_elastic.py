@@ -189,8 +189,8 @@ def test_up_again_starts_a_power_agent_that_died(cluster: Outputs, state_dir: Pa
 
 def test_a_node_that_cannot_start_is_down_with_the_reason_and_its_job_runs_on_others(
         cluster: Outputs, state_dir: Path) -> None:
-    """Down with the reason until Slurm, after the idle time, powers it down to be tried again (as a cloud node that
-    found no capacity is): the reason is checked while the job waits for other nodes."""
+    """Down with the reason, checked while the job waits for other nodes; then returned to service as an
+    administrator does."""
     squatter = netns_name(NAME, "cpu-0")  # something else holds cpu-0's network namespace name
     subprocess.run(["ip", "netns", "add", squatter], check=True)
     argv, env = harness.invoke_command(state_dir, "run-mpi", "--name", NAME, "--partition", "cpu", "--nodes", "2")
@@ -211,6 +211,8 @@ def test_a_node_that_cannot_start_is_down_with_the_reason_and_its_job_runs_on_ot
     assert job.returncode == 0, out + err
     assert set(re.findall(r"Process \d+ on (\S+) received token", out)) == {"cpu-1", "cpu-2"}
     assert "requeue" in head_says(state_dir, NAME, "sh", "-c", "grep -i requeue /var/log/slurm/slurmctld.log")
+    # back in service as an administrator returns it, once the cause is gone (the squatter is)
+    head_says(state_dir, NAME, "scontrol", "update", "NodeName=cpu-0", "State=RESUME")
     wait_until_gone(state_dir, NAME, ["cpu-0", "cpu-1", "cpu-2"])
 
 
