@@ -211,7 +211,9 @@ def test_a_node_that_cannot_start_is_down_with_the_reason_and_its_job_runs_on_ot
     assert job.returncode == 0, out + err
     assert set(re.findall(r"Process \d+ on (\S+) received token", out)) == {"cpu-1", "cpu-2"}
     assert "requeue" in head_says(state_dir, NAME, "sh", "-c", "grep -i requeue /var/log/slurm/slurmctld.log")
-    # back in service as an administrator returns it, once the cause is gone (the squatter is)
+    # back in service as an administrator returns it, once the cause is gone (the squatter is) and Slurm has it
+    # powered down (down~): a resume before that leaves it down
+    wait_for_state(state_dir, "cpu-0", "down~", GONE_WITHIN)
     head_says(state_dir, NAME, "scontrol", "update", "NodeName=cpu-0", "State=RESUME")
     wait_until_gone(state_dir, NAME, ["cpu-0", "cpu-1", "cpu-2"])
 
