@@ -527,6 +527,10 @@ class Containers(_Section):
     desired_count: Annotated[int, _int_range(0, 100)] = 1
     command: list[str] = []
     environment: dict[str, str] = {}
+    # out of the VPC the tasks reach these TCP ports only: HTTPS (image pulls, logs, secrets) unless the app needs
+    # more; every protocol and port to anywhere only when egress_all says so
+    egress_ports: list[Annotated[int, _int_range(1, 65535)]] = [443]
+    egress_all: bool = False
 
 
 class Environment(_Section):

@@ -121,9 +121,7 @@ class ContainerService(pulumi.ComponentResource):
 
         group = aws.ec2.SecurityGroup(f"{name}-tasks", vpc_id=args.vpc_id, description="Container tasks",
                                       tags=tags, opts=child)
-        aws.vpc.SecurityGroupEgressRule(f"{name}-tasks-egress", security_group_id=group.id, ip_protocol="-1",
-                                        cidr_ipv4="0.0.0.0/0", description="All outbound (image pulls, logs, app)",
-                                        tags=tags, opts=child)
+        _task_egress(name, group, containers, args.vpc_cidr, tags, child)
         if containers.port is not None:
             aws.vpc.SecurityGroupIngressRule(
                 f"{name}-tasks-port", security_group_id=group.id, ip_protocol="tcp", from_port=containers.port,
@@ -152,3 +150,23 @@ class ContainerService(pulumi.ComponentResource):
             "repository_url": self.repository_url, "log_group_name": self.log_group_name,
             "security_group_id": self.security_group_id, "container_name": self.container_name,
         })
+
+
+def _task_egress(name: str, group: aws.ec2.SecurityGroup, containers: spec.Containers,
+                 vpc_cidr: pulumi.Input[str] | None, tags: dict[str, str], child: pulumi.ResourceOptions) -> None:
+    """Out of the VPC only the spec's TCP ports (HTTPS by default: image pulls, logs, secrets), every protocol
+    and port only with ``egress_all``; inside the VPC, everything."""
+    if containers.egress_all:
+        aws.vpc.SecurityGroupEgressRule(f"{name}-tasks-egress", security_group_id=group.id, ip_protocol="-1",
+                                        cidr_ipv4="0.0.0.0/0", description="All outbound (containers.egress_all)",
+                                        tags=tags, opts=child)
+        return
+    for port in sorted(set(containers.egress_ports)):
+        aws.vpc.SecurityGroupEgressRule(f"{name}-tasks-egress-{port}", security_group_id=group.id,
+                                        ip_protocol="tcp", from_port=port, to_port=port, cidr_ipv4="0.0.0.0/0",
+                                        description=f"TCP {port} out (containers.egress_ports)", tags=tags,
+                                        opts=child)
+    if vpc_cidr is not None:
+        aws.vpc.SecurityGroupEgressRule(f"{name}-tasks-egress-vpc", security_group_id=group.id, ip_protocol="-1",
+                                        cidr_ipv4=vpc_cidr, description="All inside the VPC", tags=tags,
+                                        opts=child)

@@ -27,7 +27,7 @@ import pulumi_aws as aws
 from pulumi import Input, Output
 
 from components.aws.containers import normalised_json
-from components.aws.network import EMR_MANAGED_TAG
+from components.aws.network import EMR_MANAGED_TAG, WEB_EGRESS
 from components.aws.slurm_cluster import bucket_tls_only_policy
 from spec import environment as spec
 
@@ -277,11 +277,17 @@ class EmrCluster(pulumi.ComponentResource):
             groups[role] = aws.ec2.SecurityGroup(
                 f"{name}-emr-{role}", vpc_id=args.vpc_id, description=description, revoke_rules_on_delete=True,
                 tags={**self._named(f"emr-{role}"), **EMR_MANAGED_TAG}, opts=self._child())
+        # out: everything among the cluster's nodes, and to the world only HTTPS and HTTP (S3, the EMR and CloudWatch
+        # APIs, package repositories), as the Slurm nodes
         for role in ("master", "slave"):
-            aws.vpc.SecurityGroupEgressRule(f"{name}-emr-{role}-egress", security_group_id=groups[role].id,
-                                            ip_protocol="-1", cidr_ipv4="0.0.0.0/0",
-                                            description="All outbound (S3, EMR, package repositories)",
-                                            opts=self._child())
+            for peer in ("master", "slave"):
+                aws.vpc.SecurityGroupEgressRule(f"{name}-emr-{role}-to-{peer}", security_group_id=groups[role].id,
+                                                ip_protocol="-1", referenced_security_group_id=groups[peer].id,
+                                                description=f"All to the EMR {peer} nodes", opts=self._child())
+            for port, why in WEB_EGRESS:
+                aws.vpc.SecurityGroupEgressRule(f"{name}-emr-{role}-egress-{port}", security_group_id=groups[role].id,
+                                                ip_protocol="tcp", from_port=port, to_port=port,
+                                                cidr_ipv4="0.0.0.0/0", description=why, opts=self._child())
         service = groups["service"].id
         aws.vpc.SecurityGroupIngressRule(f"{name}-emr-service-from-master", security_group_id=service,
                                          ip_protocol="tcp", from_port=SERVICE_ACCESS_PORT, to_port=SERVICE_ACCESS_PORT,

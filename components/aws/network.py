@@ -42,8 +42,8 @@ class NetworkArgs:
 
 
 # the only ports nodes reach outside the VPC (the boot's package installs, Secrets Manager, the EFA installer)
-WEB_EGRESS = ((443, "HTTPS out: AWS APIs (Secrets Manager), package repositories, the EFA installer"),
-              (80, "HTTP out: Debian and Ubuntu package repositories"))
+WEB_EGRESS = ((443, "HTTPS out: AWS APIs (Secrets Manager, S3, EMR), package repositories, the EFA installer"),
+              (80, "HTTP out: Debian, Ubuntu and Amazon Linux package repositories"))
 
 
 def check_cidrs(vpc_cidr: str, ssh_cidr: str) -> list[Finding]:

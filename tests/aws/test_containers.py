@@ -154,8 +154,26 @@ def test_without_a_port_the_group_takes_no_ingress_at_all(mocks):
     group = mocks.one("aws:ec2/securityGroup:SecurityGroup").inputs
     assert not group.get("ingress") and mocks.of_type(INGRESS) == []
     assert "portMappings" not in definitions(mocks)[0]
-    (egress,) = [r.inputs for r in mocks.of_type(EGRESS)]
-    assert egress["securityGroupId"] == "hpc-tasks-id" and egress["ipProtocol"] == "-1"
+    (egress,) = [r.inputs for r in mocks.of_type(EGRESS)]  # no VPC range given: only HTTPS out
+    assert (egress["securityGroupId"], egress["ipProtocol"], egress["fromPort"], egress["cidrIpv4"]) == (
+        "hpc-tasks-id", "tcp", 443, "0.0.0.0/0")
+
+
+def egress_rules(mocks: RecordingMocks) -> set[tuple[str, object, object]]:
+    return {(r.inputs["cidrIpv4"], r.inputs["ipProtocol"], r.inputs.get("fromPort")) for r in mocks.of_type(EGRESS)}
+
+
+def test_tasks_reach_only_https_out_of_the_vpc_unless_the_spec_opens_more(mocks):
+    build(containers())
+    assert egress_rules(mocks) == {("0.0.0.0/0", "tcp", 443), (VPC_CIDR, "-1", None)}
+    mocks.resources.clear()
+    build(containers(egress_ports=[5432, 443]))
+    assert egress_rules(mocks) == {("0.0.0.0/0", "tcp", 443), ("0.0.0.0/0", "tcp", 5432), (VPC_CIDR, "-1", None)}
+    mocks.resources.clear()
+    build(containers(egress_all=True))  # every protocol and port: only when asked, and said so
+    (rule,) = mocks.of_type(EGRESS)
+    assert (rule.inputs["cidrIpv4"], rule.inputs["ipProtocol"], rule.inputs["description"]) == (
+        "0.0.0.0/0", "-1", "All outbound (containers.egress_all)")
 
 
 def test_with_a_port_only_the_vpc_reaches_it(mocks):

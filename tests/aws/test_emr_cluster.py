@@ -274,3 +274,14 @@ def test_a_missing_bootstrap_script_is_refused_before_anything_is_declared(mocks
     with pytest.raises(ValueError, match=r"spark.bootstrap: .*nothere.sh: no such file"):
         build(args([tmp_path / "nothere.sh"]))
     assert mocks.resources == []
+
+
+def test_out_of_the_cluster_only_https_and_http_between_its_nodes_everything(mocks):
+    build(args())
+    rules = {(r.inputs["securityGroupId"], r.inputs.get("cidrIpv4") or r.inputs.get("referencedSecurityGroupId"),
+              r.inputs["ipProtocol"], r.inputs.get("fromPort"))
+             for r in mocks.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")}
+    assert rules == {(f"sp-emr-{role}-id", target, protocol, port) for role in ("master", "slave")
+                     for target, protocol, port in (("0.0.0.0/0", "tcp", 443.0), ("0.0.0.0/0", "tcp", 80.0),
+                                                    ("sp-emr-master-id", "-1", None), ("sp-emr-slave-id", "-1", None))
+                     } | {("sp-emr-service-id", f"sp-emr-{role}-id", "tcp", 8443.0) for role in ("master", "slave")}
