@@ -60,7 +60,7 @@ def test_an_elastic_partition_s_nodes_above_min_are_cloud_nodes_with_power_savin
     assert "PrivateData=cloud" in lines  # powered-down nodes stay visible to sinfo
 
 
-@pytest.mark.parametrize("minutes", [0.1, 1, 10080])
-def test_the_idle_time_is_whole_seconds_of_at_least_one(minutes: float) -> None:
+@pytest.mark.parametrize(("minutes", "seconds"), [(0.1, 6), (0.25, 15), (1, 60), (10080, 604800)])
+def test_the_idle_time_is_whole_seconds(minutes: float, seconds: int) -> None:
     env = spec(partitions=[{"name": "cpu", "max": 2}], scaling={"idle_minutes": minutes})
-    assert power_vars(env)["slurm_suspend_time"] == max(1, round(minutes * 60))
+    assert power_vars(env)["slurm_suspend_time"] == seconds

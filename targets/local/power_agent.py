@@ -92,11 +92,9 @@ class Agent:
     """Serves one environment's requests; starts and stops happen one at a time, in the order asked."""
 
     def __init__(self, root: Path) -> None:
-        from spec.environment import Environment
-        from targets.local.target import SPEC, cluster_of
-        from targets.state import read_typed
+        from targets.local.target import cluster_of, saved_spec
 
-        env = read_typed(root / SPEC, "", Environment, set(Environment.model_fields))
+        env = saved_spec(root)
         self.journal = Journal.load(env.name)
         self.cluster = cluster_of(env, root, ipaddress.ip_network(self.journal.subnet), self.journal.floors)
         self.computes, self.stoppable = set(self.cluster.names[1:]), set(self.cluster.stoppable)

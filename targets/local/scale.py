@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from rich.console import Console
 
 from components.boot.script import STAGE
-from spec.environment import Environment
 from spec.outputs import Outputs
 from targets.errors import UsageError
 from targets.local import boot, node, power_agent
 from targets.local.journal import Journal
 from targets.local.node_start import ANSIBLE_DIR
-from targets.local.target import SPEC, cluster_of
-from targets.state import destroy_remedy, env_dir, outputs_path, read_typed
+from targets.local.target import cluster_of, saved_spec
+from targets.state import destroy_remedy, env_dir, outputs_path
 
 VARS = f"{STAGE}/boot-vars.json"  # what the node booted with (components/boot/script.py writes it)
 
@@ -31,7 +31,7 @@ VARS = f"{STAGE}/boot-vars.json"  # what the node booted with (components/boot/s
 def scale(name: str, partition: str, floor: int, console: Console) -> Outputs:
     """Make ``floor`` nodes of ``partition`` always on; returns the contract with the new ``min``."""
     root = env_dir(name)
-    env = read_typed(root / SPEC, destroy_remedy(name), Environment, set(Environment.model_fields))
+    env = saved_spec(root, destroy_remedy(name))
     journal = Journal.load(name)
     chosen = next((p for p in env.slurm_partitions if p.name == partition), None)
     if chosen is None:
@@ -46,9 +46,10 @@ def scale(name: str, partition: str, floor: int, console: Console) -> Outputs:
     floors = {**journal.floors, partition: floor}
     cluster = cluster_of(env, root, ipaddress.ip_network(journal.subnet), floors)
     head = journal.inits["head"]
-    for node_name, pid in sorted(journal.inits.items()):
-        if node.alive(pid):
-            _render_slurm(pid, node_name, cluster.tunables["slurm_always_on"])
+    running = [(node_name, pid) for node_name, pid in sorted(journal.inits.items()) if node.alive(pid)]
+    with ThreadPoolExecutor(max_workers=len(running) or 1) as renders:  # every node at once, as their boots run
+        always_on = cluster.tunables["slurm_always_on"]
+        list(renders.map(lambda item: _render_slurm(item[1], item[0], always_on), running))
     node.run(head, ["scontrol", "reconfigure"], "scontrol reconfigure on head")
     # the agent learns the nodes it may stop as it starts, and writes the journal as it works: stopped (after what
     # it is doing), the journal is ours to write

@@ -402,6 +402,11 @@ def destroy(name: str, console: Console, *, keep_lock: bool = False) -> None:
         f" (kept retained volumes: {', '.join(journal.retained)})" if journal.retained else "")))
 
 
+def saved_spec(root: Path, remedy: str = "") -> Environment:
+    """The spec the environment in ``root`` was built from (what the power agent, `invoke scale` and destroy read)."""
+    return read_typed(root / SPEC, remedy, Environment, set(Environment.model_fields))
+
+
 def _reloaded(journal: Journal) -> Journal:
     """The journal as saved now, or ``journal`` itself when this version cannot read what is saved."""
     try:
@@ -415,7 +420,7 @@ def _volume_files_by_spec(root: Path) -> dict[str, bool]:
     a file it does not name, or every file when it cannot be read either, is kept."""
     found = sorted(image.name for image in root.glob("volumes/*.img"))
     try:
-        env = read_typed(root / SPEC, "", Environment, set(Environment.model_fields))
+        env = saved_spec(root)
     except TargetError:
         return dict.fromkeys(found, True)
     retain = {f"{node_name}-{volume.name}.img": volume.retain
