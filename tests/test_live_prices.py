@@ -172,8 +172,10 @@ def test_aws_live_prices_through_the_cli(server: Server):
                          env={**CREDENTIALS, "AWS_ENDPOINT_URL_PRICING": server.url})
     assert result.returncode == 0, result.stderr
     assert {request.headers["x-amz-target"] for request, _ in server.requests} == {"AWSPriceListService.GetProducts"}
-    [fleet] = [row for row in result.stdout.splitlines() if "c5n.18xlarge" in row]
+    [fleet] = [row for row in result.stdout.splitlines() if "c5n.18xlarge" in row and "│" in row]
     assert "16.00" in fleet and "11,680.00" in fleet  # 4 × 4.00 an hour, × 730 a month
+    [partition] = [row for row in result.stdout.splitlines() if row.startswith("partition compute:")]
+    assert "USD 16.00 an hour" in partition  # the partition's price comes from the same live answer
     assert "AWS Pricing API" in " ".join(result.stdout.split())
 
 
