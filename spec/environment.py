@@ -25,6 +25,7 @@ from pydantic import (
 
 from spec.errors import invalid, refused, required
 from spec.outputs import Target
+from spec.partition_gpus import fit_gpus
 from spec.stack_choice import PART_SECTIONS, Part, StackKind, choose_stack, parts_of
 from spec.verdict import spec_findings
 
@@ -259,6 +260,8 @@ class Partition(_Section):
     max: Annotated[int, _int_range(1, 1000)]
     networking: Annotated[Networking, BeforeValidator(_networking)] = "none"
     spot: bool = False
+    # GPUs per node Slurm hands out (Gres=gpu): by default all its type has (spec/partition_gpus.py)
+    gpus: Annotated[int, _int_range(0, 16)] = 0
 
     @model_validator(mode="after")
     def _whole(self) -> Partition:
@@ -583,6 +586,8 @@ class Environment(_Section):
                 machine.instance_type = "local"
                 if isinstance(machine, Partition):
                     machine.instance_types = ["local"]
+        for index, partition in enumerate(self.slurm_partitions):
+            partition.gpus = fit_gpus(target, partition, self.partition_field(index))
         for index, volume in enumerate(self.storage.volumes):
             _fit_volume_origin(volume, target, f"storage.volumes[{index}]")
             if volume.from_ and volume.from_.existing:
