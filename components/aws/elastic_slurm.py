@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from components.boot.config import BUNDLE_DIR, StaticNode
 from components.boot.power_files import power_command, slurm_power_files
 from spec import environment as spec
+from spec.partition_gpus import gres_type
 
 
 def hostlist(partition: str, count: int) -> str:
@@ -22,10 +23,16 @@ def declared_nodes(partitions: Sequence[spec.Partition]) -> tuple[StaticNode, ..
     return tuple(StaticNode(hostlist(p.name, p.max)) for p in partitions)
 
 
+def gpu_vars(partition: spec.Partition) -> dict[str, object]:
+    """A GPU partition's GRES in the slurm role's terms (its nodes' Gres= and gres.conf); nothing for the others."""
+    return {"gpus": partition.gpus, "gpu_type": gres_type("aws", partition)} if partition.gpus else {}
+
+
 def slurm_vars(partitions: Sequence[spec.Partition], scaling: spec.Scaling) -> dict[str, object]:
     """The slurm role's tunables of every node (slurm.conf is the same on all), the power programs included."""
     every = [hostlist(p.name, p.max) for p in partitions]
-    return {"slurm_partitions": [{"name": p.name, "nodes": [hostlist(p.name, p.max)]} for p in partitions],
+    return {"slurm_partitions": [{"name": p.name, "nodes": [hostlist(p.name, p.max)], **gpu_vars(p)}
+                                 for p in partitions],
             "slurm_cloud_nodes": every,
             "slurm_power_up_nodes": [hostlist(p.name, p.min) for p in partitions if p.min],
             "slurm_resume_command": power_command("resume"), "slurm_suspend_command": power_command("suspend"),

@@ -19,12 +19,12 @@ from typing import Any
 import pulumi
 import pytest
 
+from components.aws.node_image import architecture
 from components.aws.power_policy import head_power_policy
 from components.aws.slurm_cluster import (
     USER_DATA_LIMIT,
     SlurmCluster,
     SlurmClusterArgs,
-    architecture,
     bundle_key,
     within_ec2_limit,
 )
