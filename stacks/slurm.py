@@ -41,7 +41,7 @@ def cluster_outputs(provider: Literal["aws", "azure"], env: Environment, cluster
         "compute_machine": {"instance_type": partitions[0].instance_type,
                             "networking": compute_networking(provider, env)},
         "partitions": [{"name": p.name, "instance_type": p.instance_type, "min": p.min, "max": p.max,
-                        **({"nodes": p.node_names()} if named else {})} for p in partitions],
+                        "gpus": p.gpus, **({"nodes": p.node_names()} if named else {})} for p in partitions],
     }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -14,10 +15,14 @@ import pytest
 
 from components.aws.node_image import AMAZON_OWNER, CANONICAL_OWNER
 from spec import environment as spec
+from spec.loader import load_stack_config
 from tests.aws.mocks import RecordingMocks
 from tests.aws.test_slurm_cluster import build, templates, user_data
 from tests.boot.documents import boot_of, parsed, variables_of
+from tests.contract import assert_contract
+from tests.pulumi_helpers import export
 
+ROOT = Path(__file__).resolve().parents[2]
 PARAMETER = "aws:ssm/getParameter:getParameter"
 AMI = "aws:ec2/getAmi:getAmi"
 DLAMI = "/aws/service/deeplearning/ami/{arch}/base-oss-nvidia-driver-gpu-ubuntu-24.04/latest/ami-id"
@@ -90,3 +95,12 @@ def test_every_node_boots_with_the_gpu_partition_s_gres(image_mocks: ImageMocks)
         partitions = variables_of(boot_of(parsed(text)))["slurm_partitions"]
         assert partitions == [{"name": "cpu", "nodes": ["cpu-[0-9]"]},
                               {"name": "gpu", "nodes": ["gpu-[0-3]"], "gpus": 4, "gpu_type": "t4"}]
+
+
+def test_the_contract_carries_each_partition_s_gpus(image_mocks: ImageMocks) -> None:
+    env = load_stack_config("hpc-dev", ROOT).model_dump(by_alias=True, exclude_none=True)
+    env.pop("compute", None)
+    env["partitions"] = [{"name": "cpu", "instance_type": "c5n.large", "max": 4},
+                         {"name": "gpu", "instance_type": "g4dn.12xlarge", "min": 1, "max": 2}]  # gpus: the type's 4
+    outputs = assert_contract(export(spec.Environment.model_validate(env)))
+    assert [(p.name, p.gpus) for p in outputs.partitions] == [("cpu", 0), ("gpu", 4)]
