@@ -7,8 +7,8 @@ munge key and register with Slurm by themselves (dynamic nodes); tasks find them
 in a Key Vault (boot_secrets.py), which the nodes read with their identity: the custom data carries none.
 
 Images: Ubuntu 24.04, whose Slurm (23.11, dynamic nodes), munge, Open MPI and nfs-common packages carry
-the names the roles install; ``networking: rdma`` nodes take Ubuntu-HPC 24.04 (the same release with the
-InfiniBand drivers and MPI stacks), so head and compute nodes always run the same Slurm release.
+the names the roles install; ``networking: rdma`` and GPU nodes take Ubuntu-HPC 24.04 (the same release with the
+InfiniBand drivers, MPI stacks and the NVIDIA driver), so head and compute nodes always run the same Slurm release.
 """
 
 from __future__ import annotations
@@ -64,9 +64,10 @@ class AzureSlurmClusterArgs:
     boot_vars: Mapping[Role, Mapping[str, Any]] = field(default_factory=dict)
 
 
-def image(networking: str) -> dict[str, str]:
-    """The marketplace image of a node: the HPC image where InfiniBand is wanted, plain Ubuntu elsewhere."""
-    return UBUNTU_HPC if networking == "rdma" else UBUNTU
+def image(networking: str, gpus: int = 0) -> dict[str, str]:
+    """The marketplace image of a node: the HPC image where InfiniBand or GPUs are wanted (it carries the InfiniBand
+    drivers and the NVIDIA driver and CUDA), plain Ubuntu elsewhere; both Ubuntu 24.04, so one Slurm release."""
+    return UBUNTU_HPC if networking == "rdma" or gpus else UBUNTU
 
 
 def head_address(subnet_prefix: str) -> str:
@@ -199,7 +200,7 @@ class AzureSlurmCluster(pulumi.ComponentResource):
                     custom_data=compute_custom_data,
                     linux_configuration=linux_configuration(args.ssh_user, args.ssh_public_key)),
                 storage_profile=compute.VirtualMachineScaleSetStorageProfileArgs(
-                    image_reference=compute.ImageReferenceArgs(**image(args.compute.networking)),
+                    image_reference=compute.ImageReferenceArgs(**image(args.compute.networking, args.compute.gpus)),
                     os_disk=compute.VirtualMachineScaleSetOSDiskArgs(
                         create_option="FromImage", caching="ReadWrite", disk_size_gb=OS_DISK_GB,
                         managed_disk=compute.VirtualMachineScaleSetManagedDiskParametersArgs(
