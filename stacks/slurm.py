@@ -13,6 +13,7 @@ from components.boot.config import Role
 from components.boot.storage import storage_vars
 from spec.environment import Environment, Networking
 from spec.machine_types import accelerated_networking, instance_capabilities
+from spec.partition_gpus import gres_type
 
 
 class SlurmClusterOutputs(Protocol):
@@ -91,5 +92,15 @@ def boot_vars(env: Environment, volumes: list[dict[str, Any]], shared: dict[str,
     provider: Literal["aws", "azure"] = "azure" if env.target == "azure" else "aws"
     head_mpi = {"mpi_cloud": provider, "mpi_networking": machine_networking(provider, env.head.instance_type)}
     compute_mpi = {"mpi_cloud": provider, "mpi_networking": compute_networking(provider, env)}
-    return {"head": {**head_mpi, **storage_vars(volumes, shared, owner=owner, persist=True)},
-            "compute": {**compute_mpi, **storage_vars([], shared, owner=owner, persist=True)}}
+    gres = dynamic_gres(provider, env)
+    return {"head": {**head_mpi, **gres, **storage_vars(volumes, shared, owner=owner, persist=True)},
+            "compute": {**compute_mpi, **gres, **storage_vars([], shared, owner=owner, persist=True)}}
+
+
+def dynamic_gres(provider: Literal["aws", "azure"], env: Environment) -> dict[str, Any]:
+    """The GPUs Azure's dynamic compute nodes register with (slurm.conf names no node there; on AWS each partition's
+    entry carries them): GresTypes on the head, Gres= and gres.conf on the nodes."""
+    partition = env.slurm_partitions[0]
+    if provider != "azure" or not partition.gpus:
+        return {}
+    return {"slurm_dynamic_gpus": partition.gpus, "slurm_dynamic_gpu_type": gres_type(provider, partition)}
