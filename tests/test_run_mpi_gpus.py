@@ -4,31 +4,31 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from remote.batch_script import batch_script
-from spec.outputs import Node, Outputs, SharedFs, SlurmPartition
+from spec.outputs import Outputs, SharedFs, SlurmPartition
 from targets import state
-from targets.local.journal import Journal
 from tests.local.harness import invoke
-
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+from tests.test_state_files import lab  # noqa: F401  (a fixture)
 
 
 @pytest.fixture
-def lab(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """A saved contract with a partition of no GPU (the default) and one of four per node."""
-    monkeypatch.setenv("CHPC_STATE_DIR", str(tmp_path / "state"))
-    Journal(name="lab", subnet="10.213.9.0/24", inits={"head": 4242}).save()
-    Outputs(target="local", name="lab", ssh_user="root", ssh_private_key="~/.ssh/id_ed25519",
-            head=Node(name="head", address="10.213.9.10", host_key=KEY),
-            shared=SharedFs(kind="bind", source="/srv/shared", mount="/shared"),
-            partitions=[SlurmPartition(name="cpu", instance_type="local", min=1, max=1, nodes=["cpu-0"]),
-                        SlurmPartition(name="gpu", instance_type="g4dn.12xlarge", min=1, max=1, nodes=["gpu-0"],
-                                       gpus=4)]).save(state.outputs_path("lab"))
-    return tmp_path / "state"
+def gpu_lab(lab: Path) -> Path:  # noqa: F811  (the fixture imported above)
+    """Environment "lab" (as tests/test_state_files.py saves it) with a shared folder, a partition of no GPU (the
+    default) and one of four per node; its state folder."""
+    path = state.outputs_path("lab")
+    saved = json.loads(path.read_text())
+    saved.pop("format")
+    Outputs.model_validate(saved).model_copy(update={
+        "shared": SharedFs(kind="bind", source="/srv/shared", mount="/shared"),
+        "partitions": [SlurmPartition(name="cpu", instance_type="local", min=1, max=1, nodes=["cpu-0"]),
+                       SlurmPartition(name="gpu", instance_type="g4dn.12xlarge", min=1, max=1, nodes=["gpu-0"],
+                                      gpus=4)]}).save(path)
+    return lab.parent
 
 
 @pytest.mark.parametrize(("args", "line"), [
@@ -38,9 +38,9 @@ def lab(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
      "--gpus-per-node 1: partition cpu has no GPU (local); choose a GPU partition with --partition"),
     (("--partition", "gpu", "--gpus-per-node", "0"), "--gpus-per-node '0': allowed: a whole number of at least 1"),
 ])
-def test_more_gpus_than_the_partition_has_is_one_line_and_exit_2(lab: Path, args: tuple[str, ...],
+def test_more_gpus_than_the_partition_has_is_one_line_and_exit_2(gpu_lab: Path, args: tuple[str, ...],
                                                                   line: str) -> None:
-    result = invoke(lab, "run-mpi", "--name", "lab", *args)
+    result = invoke(gpu_lab, "run-mpi", "--name", "lab", *args)
     assert (result.returncode, result.stdout, result.stderr.strip()) == (2, "", line)
 
 
