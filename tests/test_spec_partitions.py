@@ -110,7 +110,8 @@ def test_a_contract_saved_before_partitions_reads_as_its_one_partition() -> None
            "slurm_partition": "batch", "compute_machine": {"instance_type": "local"}}
     contract = Outputs.model_validate(old)
     assert [p.model_dump() for p in contract.partitions] == [
-        {"name": "batch", "instance_type": "local", "min": 2, "max": 2, "nodes": ["compute-0", "compute-1"]}]
+        {"name": "batch", "instance_type": "local", "min": 2, "max": 2, "nodes": ["compute-0", "compute-1"],
+         "gpus": 0}]  # a contract from before GPU partitions has none
     assert (contract.default_partition, contract.elastic_nodes()) == ("batch", set())
     fleet = {**old, "computes": [], "fleet": {"provider": "aws", "region": "us-east-1", "tag_key": "k",
                                               "tag_value": "v", "host_key": "ssh-ed25519 AAAA", "expected": 4}}
