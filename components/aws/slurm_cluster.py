@@ -158,7 +158,7 @@ class SlurmCluster(pulumi.ComponentResource):
             return within_ec2_limit(cloud_config(BootConfig(
                 role=role, cluster_name=args.cluster_name, head_name=head_name,
                 munge_key=AwsSecret(values["secret"], region, endpoint),
-                bundle=S3Bundle(values["bucket"], values["key"], region),
+                bundle=S3Bundle(values["bucket"], values["key"], region, dns_suffix=partition.dns_suffix),
                 head_address=values.get("head_ip"), compute_nodes=nodes,
                 login=SshLogin(args.ssh_user, args.ssh_public_key), host_public_key=values["public"].strip(),
                 name_tag=NODE_TAG if role == "compute" else None, imds_users=("slurm",) if role == "head" else (),

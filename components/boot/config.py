@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -58,6 +59,12 @@ class S3Bundle:
     key: str
     region: str
     into: str = BUNDLE_DIR
+    dns_suffix: str = "amazonaws.com"  # the AWS partition's (amazonaws.com.cn in China)
+
+    @property
+    def url(self) -> str:
+        """Virtual-hosted style, which every bucket answers (path style is deprecated for new ones)."""
+        return f"https://{self.bucket}.s3.{self.region}.{self.dns_suffix}/{urllib.parse.quote(self.key, safe='/-_.~')}"
 
 
 @dataclass(frozen=True)

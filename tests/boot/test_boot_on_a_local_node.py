@@ -127,10 +127,11 @@ def test_a_failing_user_step_ends_failed_at_that_step(local_env: LocalEnv) -> No
 
 
 def test_a_failing_bundle_fetch_ends_failed_at_that_step(local_env: LocalEnv) -> None:
-    fake = local_env.state / "fake-bin"  # an `aws` that "downloads" something that is not a zip
+    fake = local_env.state / "fake-bin"  # a python3 whose download (node_secrets.py) writes something not a zip
     fake.mkdir(exist_ok=True)
-    (fake / "aws").write_text('#!/bin/sh\nfor last; do :; done\necho "not a zip" > "$last"\n')
-    (fake / "aws").chmod(0o755)
+    (fake / "python3").write_text(f'#!/bin/sh\n[ "$1" = {script.NODE_SECRETS} ] || exec /usr/bin/python3 "$@"\n'
+                                  'while [ "$1" != --out ]; do shift; done; echo "not a zip" > "$2"\n')
+    (fake / "python3").chmod(0o755)
     unpacked = local_env.state / "unpacked"
     code = boot_in_place(local_env, "compute-0", config(
         "compute", head_address=local_env.outputs.head.address,
