@@ -13,6 +13,11 @@ from spec import environment as spec
 from spec.partition_gpus import gres_type
 
 
+# Slurm's SuspendTimeout: a terminated instance takes a minute or two to go (ParallelCluster waits 120 s too); a
+# node powered up sooner would meet its old instance still shutting down.
+SUSPEND_TIMEOUT = 120
+
+
 def hostlist(partition: str, count: int) -> str:
     """The Slurm hostlist of a partition's first ``count`` nodes (``cpu-[0-3]``)."""
     return f"{partition}-[0-{count - 1}]"
@@ -36,4 +41,5 @@ def slurm_vars(partitions: Sequence[spec.Partition], scaling: spec.Scaling) -> d
             "slurm_cloud_nodes": every,
             "slurm_power_up_nodes": [hostlist(p.name, p.min) for p in partitions if p.min],
             "slurm_resume_command": power_command("resume"), "slurm_suspend_command": power_command("suspend"),
+            "slurm_suspend_timeout": SUSPEND_TIMEOUT,
             "slurm_power_files": slurm_power_files(BUNDLE_DIR), **scaling.slurm_vars()}

@@ -55,6 +55,7 @@ def test_slurmctld_takes_the_cloud_nodes_and_powers_up_the_always_on_ones(cluste
     variables = variables_of(boot_of(parsed(user_data(cluster_mocks)["hpc-head"])))
     d = tmp_path
     conf = render_slurm_conf(d, {**variables, "head_name": "hpc-head", "head_address": HEAD_ADDRESS})
+    assert "SuspendTimeout=120" in conf.splitlines()  # a terminating instance's minute or two, not the local 5 s
     for line, here in (("StateSaveLocation=/var/lib/slurm/slurmctld", f"StateSaveLocation={d}/state"),
                        ("SlurmctldPidFile=/run/slurmctld.pid", f"SlurmctldPidFile={d}/ctld.pid"),
                        ("SlurmctldLogFile=/var/log/slurm/slurmctld.log", f"SlurmctldLogFile={d}/ctld.log"),
