@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from components.boot.cloud_config import gzipped_file
+from components.boot.cloud_files import folder_files
 from components.boot.config import BUNDLE_DIR
 
 # Azure takes at most 65,535 bytes of custom data (before its base64 encoding).
@@ -22,9 +22,7 @@ LIMIT = 65535
 
 def bundle_files(ansible_dir: Path, bundle_dir: str = BUNDLE_DIR) -> list[dict[str, str]]:
     """cloud-init ``write_files`` entries recreating ``ansible_dir`` under ``bundle_dir``, gzipped."""
-    return [gzipped_file(f"{bundle_dir}/{path.relative_to(ansible_dir).as_posix()}", path.read_bytes(),
-                         "0755" if path.stat().st_mode & 0o100 else "0644")
-            for path in sorted(p for p in ansible_dir.rglob("*") if p.is_file())]
+    return folder_files(ansible_dir, bundle_dir)
 
 
 def encode(document: str) -> str:
