@@ -26,7 +26,6 @@ the compute nodes' whole document. ``power_config`` writes the config; ``read_co
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import re
 import subprocess
@@ -203,9 +202,8 @@ def partition_of(node: str) -> str:
 def custom_data(config: Config, node: str, fetcher: bytes) -> str:
     """``node``'s custom data: its partition's cloud-config, with the head's bundle and secrets fetcher."""
     files = cloud_files.folder_files(Path(config.bundle_dir), config.bundle_dir)
-    document = cloud_files.document(files, config.fetcher_path, fetcher, config.boot_path,
-                                    config.partitions[partition_of(node)].boot_script)
-    return base64.b64encode(document.encode()).decode()
+    return cloud_files.custom_data(cloud_files.document(files, config.fetcher_path, fetcher, config.boot_path,
+                                                        config.partitions[partition_of(node)].boot_script))
 
 
 class Arm:
@@ -255,7 +253,7 @@ class Arm:
         status_url, location = lowered.get("azure-asyncoperation"), lowered.get("location")
         end = time.monotonic() + self.timeout
         while status_url or location:
-            time.sleep(min(self.pause, float(lowered.get("retry-after", self.pause))))
+            time.sleep(_seconds(lowered.get("retry-after"), self.pause))
             if time.monotonic() > end:
                 raise PowerError(f"{what}: still running after {self.timeout:g} s")
             status, lowered_new, answer = self.call("GET", status_url or location or "", "")
@@ -269,6 +267,14 @@ class Arm:
                     raise _error_of(error, state)
             elif status != 202:
                 return
+
+
+def _seconds(retry_after: str | None, otherwise: float) -> float:
+    """The wait a ``Retry-After`` header asks (seconds), else ``otherwise``."""
+    try:
+        return max(0.0, float(retry_after)) if retry_after is not None else otherwise
+    except ValueError:  # an HTTP date, which ARM does not send for operations
+        return otherwise
 
 
 def _arm_error(status: int, raw: bytes) -> ArmError:
@@ -441,8 +447,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--imds", default=node_secrets.IMDS,
                         help=f"the instance metadata service (default {node_secrets.IMDS})")
     parser.add_argument("--pause", type=float, default=5.0,
-                        help="longest wait in seconds between polls of an operation (default 5; Retry-After may ask "
-                             "less)")
+                        help="seconds between polls of an operation whose answer has no Retry-After, and the first "
+                             "pause before a retried request (default 5)")
     parser.add_argument("action", choices=("resume", "suspend"), help="start or stop the nodes")
     parser.add_argument("hostlist", help="Slurm's hostlist of the nodes, e.g. gpu-[0-2],cpu-4")
     args = parser.parse_args(argv)

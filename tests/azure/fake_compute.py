@@ -20,8 +20,9 @@ from typing import Any
 from tests.azure.fake_arm import FakeArm, Reply, Request, not_found
 
 # Microsoft.Compute's documented api-versions (the REST reference; azure-native 3.x's list for virtualMachines)
+# and the pinned azure-mgmt-compute's (2026-04-01), generated from the same REST specification
 COMPUTE_VERSIONS = {"2022-08-01", "2022-11-01", "2023-03-01", "2023-07-01", "2023-09-01", "2024-03-01", "2024-07-01",
-                    "2024-11-01", "2025-04-01", "2025-11-01", "2026-03-01"}
+                    "2024-11-01", "2025-04-01", "2025-11-01", "2026-03-01", "2026-04-01"}
 VM = (r"(?P<vm>/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<group>[^/]+)"
       r"/providers/Microsoft\.Compute/virtualMachines/(?P<name>[^/]+))")
 OPERATION = r"/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.Compute/locations/[^/]+/operations/(?P<id>[^/]+)"
@@ -46,6 +47,8 @@ class FakeCompute:
     unavailable: set[str] = field(default_factory=set)
     code: str = "AllocationFailed"
     async_operation: bool = True  # False: a DELETE answers with Location alone, as some ARM operations do
+    retry_after: str = "1"  # seconds between polls it asks (whole seconds, as ARM sends them; the SDK waits its
+    # default 30 s when this is 0)
     operations: dict[str, Operation] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _addresses: itertools.count = field(default_factory=lambda: itertools.count(10))
@@ -65,7 +68,8 @@ class FakeCompute:
         self.operations[ident] = Operation(match["vm"], kind, error)
         base = (f"{self.arm.url}/subscriptions/{match['sub']}/providers/Microsoft.Compute/locations/westeurope"
                 f"/operations/{ident}")
-        headers = {"Azure-AsyncOperation": f"{base}?api-version={request.query['api-version']}", "Retry-After": "0"}
+        headers = {"Azure-AsyncOperation": f"{base}?api-version={request.query['api-version']}",
+                   "Retry-After": self.retry_after}
         if kind == "delete":
             headers["Location"] = f"{base}/location?api-version={request.query['api-version']}"
             if not self.async_operation:
@@ -107,13 +111,14 @@ class FakeCompute:
         if status == "Failed":
             body["error"] = {"code": operation.error, "message": (
                 "Allocation failed. We do not have sufficient capacity for the requested VM size in this region.")}
-        return Reply(200, body)
+        return Reply(200, body, {"Retry-After": self.retry_after})
 
     def _poll_location(self, request: Request, match: re.Match[str]) -> Reply:
         operation = self.operations.get(match["id"])
         if _version_problem(request) or operation is None:
             return not_found(request.path)
-        return Reply(202 if self._advance(operation) == "InProgress" else 200, None, {"Retry-After": "0"})
+        status = 202 if self._advance(operation) == "InProgress" else 200
+        return Reply(status, None, {"Retry-After": self.retry_after})
 
     def _advance(self, operation: Operation) -> str:
         operation.polls += 1

@@ -22,6 +22,7 @@ from components.boot import azure_power
 from components.boot.azure_power import Config, PartitionVms, power_config, vm_template
 from tests.azure.fake_arm import SUBSCRIPTION, TOKEN, FakeArm
 from tests.azure.fake_compute import FakeCompute
+from tests.boot.documents import custom_data_text
 from tests.boot.fake_imds import FakeImds
 
 PYTHON3 = shutil.which("python3", path="/usr/bin:/bin") or "python3"  # the system's, without the venv's packages
@@ -112,12 +113,12 @@ def head(arm: FakeArm, tmp_path: Path) -> Iterator[Head]:
             "cpu": partition("cpu", ("Standard_D4s_v5", "Standard_F4s_v2"), ("Standard_D4s_v5",), IMAGE, spot=True),
             "hpc": partition("hpc", ("Standard_HB120rs_v3",), ("Standard_HB120rs_v3",), HPC_IMAGE)})))
     imds = FakeImds(access_token=TOKEN, client_id=HEAD_CLIENT)
-    yield Head(config, scontrol_log, bin_dir, slurm_conf, arm, FakeCompute(arm), imds, bundle)
+    yield Head(config, scontrol_log, bin_dir, slurm_conf, arm, FakeCompute(arm, retry_after="0"), imds, bundle)
     imds.stop()
 
 
 def custom_data(vm: dict[str, Any]) -> dict[str, Any]:
-    text = base64.b64decode(vm["properties"]["osProfile"]["customData"]).decode()
+    text = custom_data_text(vm["properties"]["osProfile"]["customData"])
     assert text.startswith("#cloud-config\n")
     return json.loads(text.removeprefix("#cloud-config\n"))
 
