@@ -157,22 +157,23 @@ def read_config(text: str) -> Config:
     try:
         document = json.loads(text)
         partitions = {name: _partition(name, fields) for name, fields in document["partitions"].items()}
-        fields = {key: _text(document, key) for key in ("environment", "subscription_id", "resource_group",
-                                                        "client_id", "bundle_dir", "fetcher_path", "boot_path")}
-    except KeyError as error:
-        raise PowerError(f"the power config is not the toolkit's (no {error}): redeploy the stack") from None
-    except (ValueError, TypeError, AttributeError) as error:
-        raise PowerError(f"the power config is not the toolkit's ({error}): redeploy the stack") from None
+        fields = _strings(document, ("environment", "subscription_id", "resource_group", "client_id", "bundle_dir",
+                                     "fetcher_path", "boot_path"))
+    except (KeyError, ValueError, TypeError, AttributeError) as error:
+        why = f"no {error}" if isinstance(error, KeyError) else str(error)
+        raise PowerError(f"the power config is not the toolkit's ({why}): redeploy the stack") from None
     if not partitions:
         raise PowerError("the power config names no partition: redeploy the stack")
     return Config(partitions=partitions, **fields)
 
 
-def _text(fields: dict[str, Any], key: str) -> str:
-    value = fields[key]
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{key} must be a non-empty string")
-    return value
+def _strings(fields: dict[str, Any], keys: Sequence[str]) -> dict[str, str]:
+    """``fields``' values of ``keys``, each a non-empty string (KeyError for a missing one)."""
+    found = {key: fields[key] for key in keys}
+    for key, value in found.items():
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{key} must be a non-empty string")
+    return found
 
 
 def _partition(name: str, fields: dict[str, Any]) -> PartitionVms:
@@ -188,8 +189,8 @@ def _partition(name: str, fields: dict[str, Any]) -> PartitionVms:
         raise ValueError(f"partition {name}: spot must be true or false")
     if not isinstance(template, dict) or not isinstance(template.get("properties"), dict):
         raise ValueError(f"partition {name}: template must be a VM body")
-    return PartitionVms(_text(fields, "scale_set_id"), tuple(sizes), tuple(accelerated), spot,
-                        _text(fields, "boot_script"), template)
+    named = _strings(fields, ("scale_set_id", "boot_script"))
+    return PartitionVms(named["scale_set_id"], tuple(sizes), tuple(accelerated), spot, named["boot_script"], template)
 
 
 def partition_of(node: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -283,3 +284,18 @@ def action_of(method: str, path: str) -> str:
         kind = "Microsoft.Compute/locations/operations"
     return f"{kind}/{ {'GET': 'read', 'PUT': 'write', 'DELETE': 'delete'}[method] }"
 
+
+
+def test_a_config_not_the_toolkits_is_one_line_naming_the_field(head: Head) -> None:
+    document = json.loads(head.config.read_text())
+    for broken, said in (({k: v for k, v in document.items() if k != "client_id"}, "(no 'client_id')"),
+                         ({**document, "partitions": {"cpu": {**document["partitions"]["cpu"], "vm_sizes": []}}},
+                          "(partition cpu: vm_sizes must be a non-empty list of strings)"),
+                         ({**document, "partitions": {}}, "names no partition")):
+        with pytest.raises(azure_power.PowerError, match=re.escape(said)):
+            azure_power.read_config(json.dumps(broken))
+    head.config.write_text(json.dumps({**document, "environment": ""}))
+    result = head.run("suspend", "hpc-0")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "(environment must be a non-empty string): redeploy the stack" in result.stderr
+    assert head.arm.requests == []
