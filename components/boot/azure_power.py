@@ -337,8 +337,12 @@ def create(arm: Arm, config: Config, node: str, fetcher: bytes) -> str:
             except ArmError as error:
                 answers.append(f"{label}: {error.code}")
                 log(f"resume {node}: {label}: {error}")
-                if find_vm(arm, config, node) is not None:  # Azure keeps a VM whose creation failed
-                    delete_vm(arm, config, node, wait=True)
+                try:
+                    if find_vm(arm, config, node) is not None:  # Azure keeps a VM whose creation failed
+                        delete_vm(arm, config, node, wait=True)
+                except PowerError as left:
+                    answers.append(f"the failed VM could not be deleted ({left})")
+                    raise PowerError("Azure created no VM: " + "; ".join(answers)) from None
                 if error.code not in NO_CAPACITY:
                     raise PowerError("Azure created no VM: " + "; ".join(answers)) from None
                 continue

@@ -21,7 +21,7 @@ import pytest
 
 from components.boot import azure_power
 from components.boot.azure_power import Config, PartitionVms, power_config, vm_template
-from tests.azure.fake_arm import SUBSCRIPTION, TOKEN, FakeArm
+from tests.azure.fake_arm import SUBSCRIPTION, TOKEN, FakeArm, Reply
 from tests.azure.fake_compute import FakeCompute
 from tests.boot.documents import custom_data_text
 from tests.boot.fake_imds import FakeImds
@@ -299,3 +299,16 @@ def test_a_config_not_the_toolkits_is_one_line_naming_the_field(head: Head) -> N
     assert result.returncode == 1 and result.stderr.count("\n") == 1
     assert "(environment must be a non-empty string): redeploy the stack" in result.stderr
     assert head.arm.requests == []
+
+
+def test_a_refused_creation_fails_the_node_at_once_with_azures_answer(head: Head) -> None:
+    def refuse(request: Any, match: Any) -> Reply:
+        return Reply(403, {"error": {"code": "AuthorizationFailed", "message": "The client does not have "
+                                     "authorization to perform action 'Microsoft.Compute/virtualMachines/write'"}})
+
+    head.arm.route("PUT", r".*/virtualMachines/[^/]+", refuse)
+    result = head.run("resume", "cpu-0")
+    assert result.returncode == 1
+    assert head.updates() == {"cpu-0": ["State=DOWN", "Reason=Azure created no VM: Standard_D4s_v5 spot: "
+                                                      "AuthorizationFailed"]}  # not every size: it is no capacity
+    assert len([r for r in head.arm.requests if r.method == "PUT"]) == 1
