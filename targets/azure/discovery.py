@@ -75,9 +75,11 @@ def wait_for_nodes(session: AzureSession, scope: AzureScope, fleet: ComputeFleet
         if len(nodes) >= fleet.expected:
             return nodes
         if time.monotonic() >= deadline:
+            where = ("the head's /var/log/slurm/power.log (what Azure answered its resume program) and `sinfo -R`"
+                     if fleet.tag_key == ENVIRONMENT_TAG else "the scale set's activity log")
             raise AzureError(f"waiting for compute nodes: {len(nodes)} of {fleet.expected} VMs {_scope(fleet)} "
                              f"in {scope.resource_group} are running after "
-                             f"{timeout:g} s; look at the scale set's activity log (quota, capacity, allocation "
+                             f"{timeout:g} s; look at {where} (quota, capacity, allocation "
                              "failures in the proximity placement group) or wait longer with a larger timeout")
         time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
 
@@ -91,6 +93,8 @@ def _of_fleet(scale_set: Any, fleet: ComputeFleet) -> bool:
 def _scope(fleet: ComputeFleet) -> str:
     """How the search is narrowed, for messages."""
     where = f"tagged {fleet.tag_key}={fleet.tag_value}"
+    if fleet.tag_key == ENVIRONMENT_TAG:
+        return f"{where} and {NODE_TAG}"
     return f"of scale set {fleet.group} ({where})" if fleet.group else f"of the scale set {where}"
 
 

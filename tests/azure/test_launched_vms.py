@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from spec.outputs import ENVIRONMENT_TAG, NODE_TAG, AzureScope, ComputeFleet
-from targets.azure.discovery import compute_nodes
+from targets.azure.discovery import compute_nodes, wait_for_nodes
 from targets.azure.errors import AzureError
 from targets.azure.launched_vms import delete_launched, launched_vms
 from targets.azure.session import AzureSession
@@ -84,3 +84,14 @@ def test_discovery_finds_the_running_vms_tagged_as_this_environments_nodes(world
     assert [(n.name, n.address) for n in nodes] == [("cpu-0", "10.0.1.10"), ("ib-0", "10.0.1.12")]
     listed = [r for r in world.arm.requests if r.path.endswith("/virtualMachines")]
     assert listed and all(r.query.get("$expand") == "instanceView" for r in listed)
+
+
+def test_waiting_for_the_always_on_nodes_says_where_the_head_tells_why_they_did_not_come(
+        world: FakeCompute, azure_session: AzureSession) -> None:
+    fleet = ComputeFleet(provider="azure", region="westeurope", tag_key=ENVIRONMENT_TAG, tag_value="hpc",
+                         host_key=FAKE_ED25519, expected=3)
+    with pytest.raises(AzureError) as waited:
+        wait_for_nodes(azure_session, SCOPE, fleet, timeout=0.1, poll=0.05)
+    assert str(waited.value).startswith("waiting for compute nodes: 2 of 3 VMs tagged chpc:environment=hpc and "
+                                        "chpc:node in hpc-rg are running after 0.1 s; look at the head's "
+                                        "/var/log/slurm/power.log")
