@@ -22,7 +22,7 @@ import pytest
 from components.boot import azure_power
 from components.boot.azure_power import Config, PartitionVms, power_config, vm_template
 from tests.azure.fake_arm import SUBSCRIPTION, TOKEN, FakeArm, Reply
-from tests.azure.fake_compute import FakeCompute
+from tests.azure.fake_compute import VM, FakeCompute
 from tests.boot.documents import custom_data_text
 from tests.boot.fake_imds import FakeImds
 
@@ -312,3 +312,18 @@ def test_a_refused_creation_fails_the_node_at_once_with_azures_answer(head: Head
     assert head.updates() == {"cpu-0": ["State=DOWN", "Reason=Azure created no VM: Standard_D4s_v5 spot: "
                                                       "AuthorizationFailed"]}  # not every size: it is no capacity
     assert len([r for r in head.arm.requests if r.method == "PUT"]) == 1
+
+
+def test_a_throttled_or_failing_request_is_sent_again_and_creates_once(head: Head) -> None:
+    answers = [Reply(429, {"error": {"code": "TooManyRequests", "message": "throttled"}}),
+               Reply(503, {"error": {"code": "ServiceUnavailable", "message": "try again"}})]
+
+    def flaky(request: Any, match: Any) -> Reply:
+        return answers.pop(0) if answers else head.compute._put(request, match)
+
+    head.arm.route("PUT", VM, flaky)
+    result = head.run("resume", "hpc-0")
+    assert result.returncode == 0, result.stderr
+    puts = head.compute.vm_puts()
+    assert len(puts) == 3 and puts[0].body == puts[2].body  # the same request, sent again
+    assert list(head.vms()) == ["hpc-0"] and result.stderr.count("retrying") == 2
