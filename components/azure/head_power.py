@@ -1,18 +1,18 @@
-"""Where the Azure head's power programs come from and go: ``azure_power.py`` and ``cloud_files.py`` travel in the
-head's custom data (gzipped, staged root-only with the config), ``node_secrets.py`` is the copy the boot script
-already staged to fetch the head's secret; the slurm role copies all four root:slurm 0640 beside its resume and
-suspend wrappers (``slurm_power_files``) before the boot ends and the stage is emptied."""
+"""Where the Azure head's power programs come from and go: ``azure_power.py`` with the ``cloud_files.py`` and
+``node_secrets.py`` it imports travel in the head's custom data (gzipped, staged root-only with the config; a copy of
+its own, since the boot removes the fetcher it ran); the slurm role copies all four root:slurm 0640 beside its resume
+and suspend wrappers (``slurm_power_files``), at boot and whenever it runs again."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from components.boot import azure_power, cloud_files
+from components.boot import azure_power, cloud_files, node_secrets
 from components.boot.cloud_files import gzipped_file
 from components.boot.power_files import POWER_DIR
-from components.boot.script import NODE_SECRETS, STAGE
+from components.boot.script import STAGE
 
-PROGRAMS = (azure_power, cloud_files)
+PROGRAMS = (azure_power, cloud_files, node_secrets)
 STAGED_CONFIG = f"{STAGE}/azure-power.json"
 
 
@@ -32,5 +32,4 @@ def slurm_power_vars() -> dict[str, object]:
     copies = [{"src": _staged(module), "dest": f"{POWER_DIR}/{Path(module.__file__ or '').name}"}
               for module in PROGRAMS]
     return {"slurm_resume_command": f"{program} resume", "slurm_suspend_command": f"{program} suspend",
-            "slurm_power_files": [*copies, {"src": NODE_SECRETS, "dest": f"{POWER_DIR}/node_secrets.py"},
-                                  {"src": STAGED_CONFIG, "dest": azure_power.CONFIG}]}
+            "slurm_power_files": [*copies, {"src": STAGED_CONFIG, "dest": azure_power.CONFIG}]}
