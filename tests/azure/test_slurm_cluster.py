@@ -322,6 +322,9 @@ def test_the_head_alone_holds_the_power_role_exactly_the_programs_actions_on_the
     assert power["principalType"] == "ServicePrincipal"
     assert power["roleDefinitionId"] == mock_id(ROLE_DEFINITION, mocks.one(ROLE_DEFINITION).name)
     assert not any("*" in action for action in power_actions())
+    nodes = [a.inputs["scope"] for a in mocks.of_type(ROLE_ASSIGNMENT)
+             if a.inputs["principalId"] == "principal-of-hpc-nodes"]
+    assert nodes == [mock_id(SECRET, "hpc-compute-boot")]  # the compute nodes read their secret, and nothing more
 
 
 def test_each_node_role_carries_its_own_identity(mocks: AzureMocks) -> None:
