@@ -606,8 +606,7 @@ class Environment(_Section):
         return self
 
     def _fit_partitions(self) -> None:
-        """``compute`` is one static partition named compute; ``partitions`` name theirs, each once. Elastic and
-        several partitions run on the local target and on AWS so far (Azure's resume program is not written yet)."""
+        """``compute`` is one static partition named compute; ``partitions`` name theirs, each once."""
         if self.partitions is not None and self.compute is not None:
             raise invalid("either compute (one static partition) or partitions, not both", "compute",
                           self.compute.model_dump())
@@ -628,10 +627,6 @@ class Environment(_Section):
                 raise invalid(f"a name no other partition has (partitions[{names[partition.name]}] has it)",
                               f"partitions[{index}].name", partition.name)
             names[partition.name] = index
-            if self.target == "azure" and (partition.elastic or len(self.partitions) > 1):
-                raise invalid(f"one partition with min equal to max on target {self.target} (elastic and several "
-                              "partitions run on the local and aws targets so far)", f"partitions[{index}]",
-                              partition.name)
         total = sum(partition.max for partition in self.partitions)
         if self.target == "local" and total + 1 > LOCAL_MAX_NODES:
             raise invalid(f"at most {LOCAL_MAX_NODES - 1} compute nodes in all on the local target (one /24 "

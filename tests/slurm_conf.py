@@ -26,19 +26,6 @@ def render_slurm_conf(tmp_path: Path, variables: dict[str, Any], name: str = "sl
     return (tmp_path / name).read_text()
 
 
-def render_role_text(tmp_path: Path, text: str, variables: dict[str, Any]) -> str:
-    """``text`` (a task's inline content) rendered as the role renders it: its defaults and vars, then
-    ``variables`` as the boot's (extra vars)."""
-    playbook, extra, dest = tmp_path / "text.yml", tmp_path / "extra.json", tmp_path / "rendered.txt"
-    extra.write_text(json.dumps(variables))
-    playbook.write_text(json.dumps([{
-        "hosts": "localhost", "gather_facts": False,
-        "vars_files": [str(ROLE / "defaults" / "main.yml"), str(ROLE / "vars" / "main.yml")],
-        "tasks": [{"name": "render", "ansible.builtin.copy": {"content": text, "dest": str(dest), "mode": "0644"}}]}]))
-    _play(tmp_path, playbook, "-e", f"@{extra}")
-    return dest.read_text()
-
-
 def _play(tmp_path: Path, playbook: Path, *args: str) -> None:
     binary = Path(sys.executable).with_name(PLAYBOOK[0])
     result = subprocess.run([str(binary), *PLAYBOOK[1:], *args, str(playbook)], capture_output=True, text=True,

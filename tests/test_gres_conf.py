@@ -2,30 +2,28 @@
 partition's nodes carry ``Gres=gpu:<model>:N`` and the feature gpu, and gres.conf names their device files
 (``/dev/nvidia[0-N-1]``, no AutoDetect). Debian's real slurmd 22.05 then reads that gres.conf (``slurmd -G``) on a GPU
 node whose device files exist (character devices of the NVIDIA driver's major number, made in a mount namespace of
-the test's own), and stops naming the first one when they do not: no GPU was ever there. A dynamic node (Azure's
-scale set, which slurm.conf does not list) registers with its GPUs on slurmd's command line (``-Z --conf
-Gres=gpu:t4:4``, from the role's systemd drop-in) beside a gres.conf line of its own."""
+the test's own), and stops naming the first one when they do not: no GPU was ever there. Azure's partitions read
+the same (``components/cloud_partitions.py``)."""
 
 from __future__ import annotations
 
-import shlex
 import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
-from components.aws.elastic_slurm import declared_nodes, slurm_vars
+from components.aws.elastic_slurm import slurm_vars
+from components.cloud_partitions import declared_nodes
 from spec import environment as spec
 from tests.root import need_root
-from tests.slurm_conf import ROLE, render_role_text, render_slurm_conf
+from tests.slurm_conf import render_slurm_conf
 
 NVIDIA_MAJOR = 195  # the NVIDIA driver's character devices (/dev/nvidia0 is 195:0)
 SLURMD_G = """set -eu
 mount -t tmpfs none /dev
 mknod -m 666 /dev/null c 1 3
 for index in {indexes}; do mknod /dev/nvidia$index c {major} $index; done
-SLURM_CONF={d}/slurm.conf slurmd -G {options} -N {node}
+SLURM_CONF={d}/slurm.conf slurmd -G -N {node}
 """
 
 
@@ -66,11 +64,11 @@ def test_a_cluster_without_gpus_renders_no_gres(tmp_path: Path) -> None:
             if not line.startswith("#")] == []
 
 
-def slurmd_gres(tmp_path: Path, node: str, devices: int, options: str = "") -> subprocess.CompletedProcess[str]:
-    """``slurmd -G [options]`` as node ``node`` with ``devices`` NVIDIA device files, in a mount namespace of its
+def slurmd_gres(tmp_path: Path, node: str, devices: int) -> subprocess.CompletedProcess[str]:
+    """``slurmd -G`` as node ``node`` with ``devices`` NVIDIA device files, in a mount namespace of its
     own."""
     script = tmp_path / "gres.sh"
-    script.write_text(SLURMD_G.format(d=tmp_path, node=node, major=NVIDIA_MAJOR, options=options,
+    script.write_text(SLURMD_G.format(d=tmp_path, node=node, major=NVIDIA_MAJOR,
                                       indexes=" ".join(map(str, range(devices)))))
     return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", str(script)],
                           capture_output=True, text=True, timeout=60, check=False)
@@ -89,34 +87,3 @@ def test_slurmd_reads_the_gres_conf_of_each_node(tmp_path: Path) -> None:
     assert (cpu.returncode, "Gres" in cpu.stderr) == (0, False), cpu.stderr
     missing = slurmd_gres(tmp_path, "train-0", 0)
     assert missing.returncode != 0 and "can't stat gres.conf file /dev/nvidia0" in missing.stderr
-
-
-DYNAMIC = {"cluster_name": "hpc", "head_name": "hpc-head", "head_address": "10.0.0.10", "compute_nodes": [],
-           "node_role": "compute", "slurm_dynamic_gpus": 4, "slurm_dynamic_gpu_type": "t4"}
-
-
-def dynamic_options(tmp_path: Path) -> str:
-    """SLURMD_OPTIONS of the systemd drop-in the role writes on a dynamic node (Azure's), rendered from the task."""
-    tasks = yaml.safe_load((ROLE / "tasks" / "main.yml").read_text())
-    [drop_in] = [task["ansible.builtin.copy"]["content"] for task in tasks
-                 if task["name"].startswith("Dynamic compute nodes register themselves")]
-    rendered = render_role_text(tmp_path, drop_in, DYNAMIC)
-    [line] = [line for line in rendered.splitlines() if line.startswith("Environment=")]
-    return shlex.split(line.removeprefix("Environment="))[0].removeprefix("SLURMD_OPTIONS=")
-
-
-def test_a_dynamic_node_registers_with_its_gpus(tmp_path: Path) -> None:
-    assert dynamic_options(tmp_path) == "-Z --conf Gres=gpu:t4:4"
-    assert "GresTypes=gpu" in render_slurm_conf(tmp_path, DYNAMIC).splitlines()
-    assert [line for line in render_slurm_conf(tmp_path, DYNAMIC, "gres.conf").splitlines()
-            if not line.startswith("#")] == ["Name=gpu Type=t4 File=/dev/nvidia[0-3]"]
-
-
-@pytest.mark.local_cluster
-def test_slurmd_reads_a_dynamic_node_s_gres(tmp_path: Path) -> None:
-    need_root("slurmd -G in a mount namespace", "/usr/sbin/slurmd")
-    render_slurm_conf(tmp_path, DYNAMIC)
-    render_slurm_conf(tmp_path, DYNAMIC, "gres.conf")
-    options = dynamic_options(tmp_path)
-    node = slurmd_gres(tmp_path, "hpc-compute000001", 4, options)
-    assert node.returncode == 0 and "Gres Name=gpu Type=t4 Count=4" in node.stderr, node.stderr

@@ -30,7 +30,7 @@ import pulumi_random as random
 import pulumi_tls as tls
 from pulumi import Input, Output
 
-from components.aws.elastic_slurm import declared_nodes, slurm_vars
+from components.aws.elastic_slurm import slurm_vars
 from components.aws.node_image import architecture, node_image, on_ubuntu
 from components.aws.partition import ROOT_VOLUME_GB, ComputePartition, PartitionArgs
 from components.aws.power_policy import head_power_policy
@@ -39,6 +39,7 @@ from components.boot.config import AwsSecret, BootConfig, Role, S3Bundle, SshLog
 from components.boot.ec2_power import ENVIRONMENT_TAG, NODE_TAG, PartitionLaunch, power_config
 from components.boot.node_secrets import secret_document
 from components.boot.power_files import bundled_programs, power_files
+from components.cloud_partitions import declared_nodes
 from components.fleet import openssh_public
 from components.security import refuse
 from spec import environment as spec

@@ -97,7 +97,7 @@ class BootConfig:
     """One node role's boot.
 
     ``head_address`` None: the head finds its own address at boot (a compute node must be told it).
-    ``compute_nodes`` empty: compute nodes register with Slurm by themselves (dynamic nodes).
+    ``compute_nodes``: every compute node slurm.conf declares (a hostlist without an address on the clouds).
     ``munge_key``: a file already on the node (local target), or the node role's secret in the cloud's store,
     which also holds the host private key: the boot script fetches both before munge and sshd need them.
     ``login`` / ``host_public_key`` None: the target has set up SSH itself (the local target writes sshd's files).

@@ -132,12 +132,16 @@ def aws_object(url: str, region: str, imds: str) -> bytes:
     return _read_bytes(urllib.request.build_opener(), urllib.request.Request(url, headers=headers), timeout=120)
 
 
+def azure_token(resource: str, client_id: str, imds: str) -> str:
+    """An access token for ``resource`` of the user-assigned identity ``client_id``, from IMDS."""
+    query = urllib.parse.urlencode({"api-version": IMDS_TOKEN_API, "resource": resource, "client_id": client_id})
+    return json.loads(_read(_LOCAL, urllib.request.Request(f"{imds}/metadata/identity/oauth2/token?{query}",
+                                                           headers={"Metadata": "true"})))["access_token"]
+
+
 def azure_secret(vault_url: str, name: str, client_id: str, imds: str) -> str:
     """The secret's value, read with the nodes' user-assigned identity's token for Key Vault."""
-    query = urllib.parse.urlencode({"api-version": IMDS_TOKEN_API, "resource": "https://vault.azure.net",
-                                    "client_id": client_id})
-    token = json.loads(_read(_LOCAL, urllib.request.Request(f"{imds}/metadata/identity/oauth2/token?{query}",
-                                                            headers={"Metadata": "true"})))["access_token"]
+    token = azure_token("https://vault.azure.net", client_id, imds)
     url = f"{vault_url.rstrip('/')}/secrets/{urllib.parse.quote(name)}?api-version={KEY_VAULT_API}"
     answer = _read(urllib.request.build_opener(),
                    urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"}))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,8 +53,15 @@ def test_slurmctld_takes_the_cloud_nodes_and_powers_up_the_always_on_ones(cluste
                                                                           tmp_path: Path) -> None:
     need_root("slurmctld in namespaces", "/usr/sbin/slurmctld")
     build(partitions=(*two_partitions(), spec.Partition(name="gpu", instance_type="g4dn.12xlarge", max=4, gpus=4)))
-    variables = variables_of(boot_of(parsed(user_data(cluster_mocks)["hpc-head"])))
-    d = tmp_path
+    sinfo, calls = run_slurmctld(tmp_path, variables_of(boot_of(parsed(user_data(cluster_mocks)["hpc-head"]))))
+    assert sinfo == ["cpu* 100 idle~ cpu-[0-99] (null)", "efa 8 idle~ efa-[0-7] (null)",
+                     "gpu 4 idle~ gpu-[0-3] gpu:t4:4"]
+    assert calls == "resume efa-[0-1]\n"
+
+
+def run_slurmctld(d: Path, variables: dict[str, Any]) -> tuple[list[str], str]:
+    """slurmctld run in namespaces of its own on the slurm.conf the role renders from a head's ``variables``, its
+    ``scontrol update State=POWER_UP`` of the always-on nodes: ``sinfo``'s lines, and what the power programs got."""
     conf = render_slurm_conf(d, {**variables, "head_name": "hpc-head", "head_address": HEAD_ADDRESS})
     assert "SuspendTimeout=120" in conf.splitlines()  # a terminating instance's minute or two, not the local 5 s
     for line, here in (("StateSaveLocation=/var/lib/slurm/slurmctld", f"StateSaveLocation={d}/state"),
@@ -79,7 +87,5 @@ def test_slurmctld_takes_the_cloud_nodes_and_powers_up_the_always_on_ones(cluste
                             check=False)
     log = (d / "ctld.log").read_text() if (d / "ctld.log").exists() else ""
     assert result.returncode == 0, (result.stderr[-2000:], log[-2000:])
-    assert (d / "sinfo.txt").read_text().splitlines() == [
-        "cpu* 100 idle~ cpu-[0-99] (null)", "efa 8 idle~ efa-[0-7] (null)", "gpu 4 idle~ gpu-[0-3] gpu:t4:4"]
-    assert (d / "calls.log").read_text() == "resume efa-[0-1]\n"
     assert "fatal" not in log
+    return (d / "sinfo.txt").read_text().splitlines(), (d / "calls.log").read_text()
