@@ -10,7 +10,6 @@ import shutil
 import stat
 import subprocess
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import botocore.auth
@@ -23,19 +22,11 @@ from components.boot import node_secrets, script
 from components.boot.config import S3Bundle
 from tests.aws import moto_fixture
 from tests.aws.moto_server import REGION, MotoSession
-from tests.boot.fake_imds import ROLE, FakeImds
+from tests.boot import fake_imds
+from tests.boot.fake_imds import ROLE, ROLE_CREDENTIALS, FakeImds
 
-moto, aws_session = moto_fixture.moto, moto_fixture.aws_session
+moto, aws_session, imds = moto_fixture.moto, moto_fixture.aws_session, fake_imds.aws_imds
 PYTHON3 = shutil.which("python3", path="/usr/bin:/bin") or "python3"  # the system's, without the venv's packages
-CREDENTIALS = {"AccessKeyId": "ASIAROLEEXAMPLE", "SecretAccessKey": "role-secret", "Token": "role-session-token",
-               "Expiration": "2100-01-01T00:00:00Z"}
-
-
-@pytest.fixture
-def imds() -> Iterator[FakeImds]:
-    server = FakeImds(credentials=CREDENTIALS)
-    yield server
-    server.stop()
 
 
 def download(url: str, imds: FakeImds, out: Path, deadline: float = 5) -> subprocess.CompletedProcess[str]:
@@ -83,11 +74,11 @@ def test_the_get_is_signed_as_botocores_s3_signer_signs_it(monkeypatch: pytest.M
     assert bundle.url == "https://hpc-bundle-1a2b3c.s3.eu-west-3.amazonaws.com/bundles/ansible%2001%2Bx.zip"
     now = datetime.datetime(2026, 11, 28, 8, 5, 9, tzinfo=datetime.UTC)
     ours = node_secrets.sigv4_headers(bundle.url, b"", {"X-Amz-Content-SHA256": node_secrets.EMPTY_SHA256},
-                                      "eu-west-3", "s3", CREDENTIALS, now, method="GET")
+                                      "eu-west-3", "s3", ROLE_CREDENTIALS, now, method="GET")
 
     request = AWSRequest(method="GET", url=bundle.url, headers={"X-Amz-Date": now.strftime("%Y%m%dT%H%M%SZ")})
-    signer = S3SigV4Auth(Credentials(CREDENTIALS["AccessKeyId"], CREDENTIALS["SecretAccessKey"],
-                                     CREDENTIALS["Token"]), "s3", "eu-west-3")
+    signer = S3SigV4Auth(Credentials(ROLE_CREDENTIALS["AccessKeyId"], ROLE_CREDENTIALS["SecretAccessKey"],
+                                     ROLE_CREDENTIALS["Token"]), "s3", "eu-west-3")
     monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: now.replace(tzinfo=None))
     signer.add_auth(request)
     assert ours["Authorization"] == request.headers["Authorization"]
