@@ -289,3 +289,27 @@ def test_an_instance_type_the_table_has_not_is_a_line_without_a_price_that_says_
     assert text_and_numbers([line]) == ([("head", "aws:ec2/instance:Instance", "zz9.huge on-demand", "instance-hour",
                                           "no offline price for zz9.huge in us-east-1; use --live-prices")],
                                         [(1, None, None)])
+
+
+def test_a_fleet_without_a_capacity_or_a_minimum_runs_no_instance() -> None:
+    template = resource("aws:ec2/launchTemplate:LaunchTemplate", "compute", TEMPLATE_ID, instanceType="c5.large")
+    group = resource("aws:autoscaling/group:Group", "compute-asg", launchTemplate={"id": TEMPLATE_ID})
+    (line,) = estimate([template, group], PRICES).lines
+    assert (line.quantity, line.per_hour_usd) == (0, 0)
+
+
+def test_each_ebs_device_of_a_launch_template_is_paid() -> None:
+    template = resource("aws:ec2/launchTemplate:LaunchTemplate", "compute", TEMPLATE_ID, instanceType="c5.large",
+                        blockDeviceMappings=[
+                            {"deviceName": "/dev/xvda", "ebs": {"volumeSize": 32}},
+                            {"deviceName": "/dev/sdf", "ebs": {"volumeSize": 100, "volumeType": "st1"}}])
+    group = resource(GROUP, "compute-asg", desiredCapacity=2, launchTemplate={"id": TEMPLATE_ID})
+    assert [line.item for line in estimate([template, group], PRICES).lines[1:]] == [
+        "gp3 /dev/xvda × 2, 32 GB each", "st1 /dev/sdf × 2, 100 GB each"]
+
+
+def test_a_launch_template_id_naming_another_kind_of_resource_is_no_template() -> None:
+    other = resource("aws:ec2/securityGroup:SecurityGroup", "cluster", TEMPLATE_ID, instanceType="c5.large")
+    group = resource(GROUP, "compute-asg", desiredCapacity=2, launchTemplate={"id": TEMPLATE_ID})
+    (line,) = estimate([other, group], PRICES).lines
+    assert (line.item, line.per_hour_usd) == ("unknown type on-demand × 2 (launch template × desired capacity)", None)
