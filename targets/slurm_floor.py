@@ -21,14 +21,17 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import paramiko
 from rich.console import Console
 
 from components.boot.config import BUNDLE_DIR
 from components.boot.script import STAGE
 from remote import deadlines
+from remote.errors import RemoteError
 from remote.fanout import fan_out
 from remote.pool import Pool
-from remote.run import as_root, run
+from remote.readiness import wait_for_boot
+from remote.run import as_root, run, tail
 
 VARS = f"{STAGE}/boot-vars.json"  # what the node booted with (tmpfs: gone if the node restarted since)
 # Merges a JSON object into the variables file, replacing it whole (root's alone, as the boot left it).
@@ -41,6 +44,8 @@ with open(os.open(path + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 
     json.dump(variables, out, indent=2, sort_keys=True)
 os.replace(path + ".new", path)
 """
+RENDER = "render slurm.conf"
+_NO_VARS = 66  # the render's exit code when the node's variables file is gone (sysexits' EX_NOINPUT)
 POWERED_DOWN = "idle~"  # sinfo's short state of an idle node that power saving holds down
 
 
@@ -55,12 +60,21 @@ class Roles:
 CLOUD_ROLES = Roles(BUNDLE_DIR)  # where the boot unpacked the bundle on every cloud node
 
 
-def render(pool: Pool, nodes: Sequence[str], always_on: Sequence[str], roles: Roles, console: Console) -> None:
-    """The slurm role on every node of ``nodes`` at once with ``always_on`` as the floor, then slurmctld reads it."""
+def render(pool: Pool, nodes: Sequence[str], always_on: Sequence[str], roles: Roles, console: Console,
+           booting: float) -> None:
+    """The slurm role on every node of ``nodes`` at once with ``always_on`` as the floor (slurmctld reads it at
+    ``reconfigure``, or as the role restarts it under systemd). A node still booting (started for a job a moment
+    ago) is waited for up to ``booting`` seconds: its own boot writes the variables file and runs the role, which a
+    render meanwhile would race. ``pool`` retries refused logins (such a node's user may not exist yet)."""
+    wait_for_boot(pool, nodes, timeout=booting)
     change = json.dumps({"slurm_always_on": list(always_on), "slurm_power_up_nodes": []})
-    fan_out(pool, list(nodes), lambda client, name: run(
-        client, as_root(["sh", "-c", _render_script(change, roles)]), node=name, step="render slurm.conf",
-        timeout=deadlines.ROLE), step="render slurm.conf", console=console)
+    fan_out(pool, list(nodes), lambda client, name: _render(client, name, change, roles), step=RENDER,
+            console=console)
+
+
+def reconfigure(pool: Pool) -> None:
+    """slurmctld reads the rendered slurm.conf: the floor takes effect (a node it no longer keeps and that has been
+    idle past the idle time is suspended at once)."""
     run(pool.head(), as_root(["scontrol", "reconfigure"]), node=pool.head_name(), step="scontrol reconfigure")
 
 
@@ -79,13 +93,24 @@ def power_up(pool: Pool, floor: Sequence[str]) -> list[str]:
     return down
 
 
-def _render_script(change: str, roles: Roles) -> str:
+def _render(client: paramiko.SSHClient, name: str, change: str, roles: Roles) -> None:
+    """The slurm role on one node, from the variables it booted with, ``change`` merged in."""
     boot = shlex.join(["env", *(f"{key}={value}" for key, value in roles.env.items()), "sh",
                        f"{roles.folder}/boot.sh", VARS, "--tags", "slurm"])
-    gone = f"{VARS} is gone: the node restarted since its boot, and its boot variables with it"
-    return f"""set -eu
+    script = f"""set -eu
 umask 022
-[ -f {VARS} ] || {{ echo {shlex.quote(gone)} >&2; exit 3; }}
+[ -f {VARS} ] || exit {_NO_VARS}
 python3 -c {shlex.quote(_MERGE)} {VARS} {shlex.quote(change)}
 {boot}
 """
+    result = run(client, as_root(["sh", "-c", script]), node=name, step=RENDER, timeout=deadlines.ROLE,
+                 check=False)
+    if result.exit_code == _NO_VARS:
+        raise RemoteError(name, RENDER, f"{VARS} is gone: the node restarted since its boot, and the variables it "
+                          "booted with went with it (tmpfs)",
+                          f"set SuspendExcNodes in /etc/slurm/slurm.conf on {name} by hand (`invoke ssh --node "
+                          f"{name}`), as on the other nodes; the floor itself is recorded")
+    if result.exit_code != 0:
+        raise RemoteError(name, RENDER, f"the slurm role exited with {result.exit_code}:\n"
+                          f"{tail(result.stdout + result.stderr) or '(no output)'}",
+                          f"read the lines above, fix the cause and scale again ({VARS} has the new floor)")

@@ -28,7 +28,7 @@ from spec.outputs import Outputs
 from targets import environments, pulumi_stack
 from targets.backend import Record
 from targets.errors import TargetError, UsageError
-from targets.slurm_floor import power_up, render
+from targets.slurm_floor import power_up, reconfigure, render
 
 if TYPE_CHECKING:
     from targets.cloud import PulumiBackend
@@ -68,9 +68,11 @@ def scale(backend: PulumiBackend, record: Record, contract: Outputs, partition: 
     environments.cache(record, deployed)
     running = deployed.model_copy(update={"computes": backend.compute_nodes(deployed)})
     now = deployed.partition(partition)
-    with Pool(running) as pool:
+    with Pool(running, retry_auth=True) as pool:
         render(pool, [node.name for node in running.nodes()],
-               [hostlist(p.name, p.min) for p in deployed.partitions if p.min], backend.roles, console)
+               [hostlist(p.name, p.min) for p in deployed.partitions if p.min], backend.roles, console,
+               backend.boot_timeout)
+        reconfigure(pool)
         started = power_up(pool, now.nodes[:now.min])
     console.print(f"partition {partition} of {contract.name}: {now.min} of {now.max} nodes always on (was "
                   f"{chosen.min})" + (f"; starting {', '.join(started)}" if started else "")

@@ -4,7 +4,8 @@ The steps on the nodes are every target's (``targets.slurm_floor``, over the nod
 the new ``SuspendExcNodes`` on every running node, slurmctld reads it, and the floor's nodes Slurm holds powered down
 are powered up through Slurm (its resume program asks the power agent, as for a job); lowering the floor leaves the
 nodes it drops to stop after the idle time. The journal keeps the floors, so nodes started later, the agent and the
-contract agree; the agent is started again with them before Slurm asks it for a floor's node.
+contract agree; the agent is started again with them between the render and slurmctld's reading it, so that it
+already lets a node go that slurmctld stops as soon as it reads a lower floor.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from targets.local import boot, node, power_agent
 from targets.local.journal import Journal
 from targets.local.node_start import ANSIBLE_DIR
 from targets.local.target import cluster_of, saved_spec
-from targets.slurm_floor import Roles, power_up, render
+from targets.slurm_floor import Roles, power_up, reconfigure, render
 from targets.state import destroy_remedy, env_dir, outputs_path
 
 
@@ -44,17 +45,19 @@ def scale(name: str, partition: str, floor: int, console: Console) -> Outputs:
     running = [node_name for node_name, pid in sorted(journal.inits.items()) if node.alive(pid)]
     contract = Outputs.load(outputs_path(name))
     reachable = contract.model_copy(update={"computes": [n for n in contract.computes if n.name in running]})
-    with Pool(reachable) as pool:
+    with Pool(reachable, retry_auth=True) as pool:
         render(pool, ["head", *(n.name for n in reachable.computes)], cluster.tunables["slurm_always_on"],
-               Roles(str(ANSIBLE_DIR), boot.environment()), console)
+               Roles(str(ANSIBLE_DIR), boot.environment()), console, boot.TIMEOUT)
         # the agent learns the nodes it may stop as it starts, and writes the journal as it works: stopped (after
-        # what it is doing), the journal is ours to write
+        # what it is doing), the journal is ours to write. It knows the new floor before slurmctld does, which at
+        # once stops a node a lower floor no longer keeps (one the old agent would refuse)
         power_agent.stop(root, journal.agent)
         journal = Journal.load(name)
         journal.floors = floors
         journal.save()  # before the agent starts: it reads the floors
         journal.agent = power_agent.start(name)
         journal.save()
+        reconfigure(pool)
         added = power_up(pool, chosen.node_names()[:floor])
     partitions = [p.model_copy(update={"min": floor}) if p.name == partition else p for p in contract.partitions]
     contract = contract.model_copy(update={"partitions": partitions})

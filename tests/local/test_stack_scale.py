@@ -2,8 +2,10 @@
 is deployed (the stand-in Pulumi CLI behind the Automation API), its compute nodes are found by tag in its VPC
 (moto_server, where the head-launched instance sits at a local node's address), and over the nodes' real sshd the
 slurm role renders the new floor on the head and that node, slurmctld reads it and powers up the node the floor
-adds through its resume program (here the local power agent: on AWS, the head's EC2 launcher). The only thing that
-is not AWS's is where the nodes keep the roles (the checkout, not the bundle's folder), set on the backend."""
+adds through its resume program (here the local power agent: on AWS, the head's EC2 launcher). A node whose boot
+variables are gone (as after a restart) stops the scale naming it, and the scale run again finishes the job. The only
+thing that is not AWS's is where the nodes keep the roles (the checkout, not the bundle's folder), set on the
+backend."""
 
 from __future__ import annotations
 
@@ -18,12 +20,13 @@ import yaml
 from rich.console import Console
 
 import targets
+from remote.errors import RemoteError
 from spec.outputs import ENVIRONMENT_TAG, NODE_TAG, Outputs
 from targets import pulumi_stack
 from targets.cloud import PulumiBackend
 from targets.local import boot, node
 from targets.local.node_start import ANSIBLE_DIR
-from targets.slurm_floor import Roles
+from targets.slurm_floor import VARS, Roles
 from tests.aws import moto_fixture
 from tests.local import harness
 from tests.pulumi_cli.fixture import FakePulumi
@@ -128,13 +131,21 @@ def test_scale_records_the_floor_in_the_stack_deploys_it_and_moves_slurms(
         cluster: Outputs, stack: Path, state_dir: Path, fake_pulumi: FakePulumi) -> None:
     assert suspend_exc_nodes(state_dir, "head") == ["SuspendExcNodes=big-0"] and big_1(state_dir) == "idle~"
     fake_pulumi.program(contract(cluster, stack_vpc(fake_pulumi), 2))
-    raised, shown = scale(2)
+    on_node(state_dir, "big-0", "mv", VARS, f"{VARS}.kept")  # as after a restart: /run is tmpfs
+    with pytest.raises(RemoteError) as stopped:
+        scale(2)
+    assert (stopped.value.node, stopped.value.step) == ("big-0", "render slurm.conf")
+    assert f"{VARS} is gone: the node restarted since its boot" in stopped.value.detail
+    assert "set SuspendExcNodes in /etc/slurm/slurm.conf on big-0 by hand" in stopped.value.hint
+    assert big_1(state_dir) == "idle~"  # nothing powered up by a scale that stopped half way
+    on_node(state_dir, "big-0", "mv", f"{VARS}.kept", VARS)
+    raised, shown = scale(2)  # again: the floor is deployed already, and Slurm's part is done now
     assert yaml.safe_load((stack / f"Pulumi.{STACK}.yaml").read_text())["config"][
         "cloud-hpc-toolkit:partitions"][0]["min"] == 2
     assert deployed_floor(fake_pulumi) == 2 and raised.partition("big").min == 2
     assert Outputs.load(stack.parent / "state" / STACK / "outputs.json").partition("big").min == 2
     assert "stack scale-dev: partitions[0].min = 2 in its config; deploying it" in shown
-    assert "partition big of scale-dev: 2 of 2 nodes always on (was 1); starting big-1" in shown
+    assert "partition big of scale-dev: 2 of 2 nodes always on (was 2); starting big-1" in shown
     assert suspend_exc_nodes(state_dir, "head") == suspend_exc_nodes(state_dir, "big-0") == [
         "SuspendExcNodes=big-[0-1]"]
     wait_for(state_dir, "idle", STARTED_WITHIN)  # started through Slurm's resume program
