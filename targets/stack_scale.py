@@ -10,6 +10,10 @@ Where the floor lives afterwards, and why: in the stack's config (``partitions[i
 - the partitions' launch templates carry it in the nodes' boot variables: a node launched later renders the
   head's slurm.conf, and a head created again boots with the floor (its resume program powers it up).
 
+The deployment passes `up`'s gate first: the offline plan with the new floor is shown (resources, cost) and a security
+error stops it before the config is written. It asks no question (the floor is what was asked for), so whatever else
+changed in the config since the last `up` is deployed with it, as the plan shows.
+
 That deployment does not touch the running head (cloud-init runs user data once, and the stack ignores changes to
 it), so the floor reaches Slurm over SSH (``targets.slurm_floor``): the slurm role renders it on the head and the
 running compute nodes, on their disks, so a head that reboots keeps it.
@@ -61,6 +65,8 @@ def scale(backend: PulumiBackend, record: Record, contract: Outputs, partition: 
     if field == "compute":
         raise UsageError(f"scale: stack {stack} has no elastic partitions (compute: is one static partition); name "
                          "it under partitions: with a min below its max, `invoke up`, then scale it")
+    moved = [p.model_copy(update={"min": floor}) if i == index else p for i, p in enumerate(env.slurm_partitions)]
+    backend._preview(env.model_copy(update={"partitions": moved}), stack, console)  # up's gate: security errors stop
     pulumi_stack.set_config_path(stack, f"{field}.min", str(floor))
     console.print(f"stack {stack}: {field}.min = {floor} in its config; deploying it")
     values = pulumi_stack.up(stack, lambda line: console.print(line, markup=False, highlight=False))

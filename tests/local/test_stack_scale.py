@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ from remote.errors import RemoteError
 from spec.outputs import ENVIRONMENT_TAG, NODE_TAG, Outputs
 from targets import pulumi_stack
 from targets.cloud import PulumiBackend
-from targets.local import boot, node
+from targets.local import boot, keys, node
 from targets.local.node_start import ANSIBLE_DIR
 from targets.slurm_floor import VARS, Roles
 from tests.aws import moto_fixture
@@ -55,10 +56,11 @@ def cluster(state_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 @pytest.fixture
 def stack(cluster: Outputs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_session: moto_fixture.MotoSession,
-          moto: moto_fixture.MotoServer, fake_pulumi: FakePulumi) -> Path:
+          moto: moto_fixture.MotoServer, fake_pulumi: FakePulumi, user_home: Path) -> Path:
     """Stack scale-dev, deployed with big's floor at 1: its config in a project folder of its own, its head the
     local head, big-0 an instance its head launched (in a VPC holding the local network), whose host key is the
-    fleet's."""
+    fleet's; the user's key pair, which the plan shown before a deployment checks."""
+    keys.ssh_keypair(user_home / ".ssh" / "id_ed25519", "user@laptop")
     monkeypatch.setenv("CHPC_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto.endpoint)
     project = tmp_path / "project"
@@ -121,6 +123,13 @@ def scale(floor: int) -> tuple[Outputs, str]:
     return contract, console.export_text()
 
 
+def hourly_cost(shown: str) -> float:
+    """The cost per hour of the plan a scale showed before deploying."""
+    found = re.search(r"cost while running: about \$([\d,]+\.\d\d) per hour", shown)
+    assert found, shown
+    return float(found.group(1).replace(",", ""))
+
+
 def deployed_floor(fake_pulumi: FakePulumi) -> int:
     """big's min in the config the last `up` deployed (as the stand-in CLI recorded it)."""
     config = json.loads((fake_pulumi.backend / f"up-config-{STACK}.json").read_text())
@@ -145,6 +154,7 @@ def test_scale_records_the_floor_in_the_stack_deploys_it_and_moves_slurms(
     assert deployed_floor(fake_pulumi) == 2 and raised.partition("big").min == 2
     assert Outputs.load(stack.parent / "state" / STACK / "outputs.json").partition("big").min == 2
     assert "stack scale-dev: partitions[0].min = 2 in its config; deploying it" in shown
+    raised_cost = hourly_cost(shown)  # up's plan, shown first, prices the new floor
     assert "partition big of scale-dev: 2 of 2 nodes always on (was 2); starting big-1" in shown
     assert suspend_exc_nodes(state_dir, "head") == suspend_exc_nodes(state_dir, "big-0") == [
         "SuspendExcNodes=big-[0-1]"]
@@ -153,6 +163,7 @@ def test_scale_records_the_floor_in_the_stack_deploys_it_and_moves_slurms(
     lowered, shown = scale(1)
     assert deployed_floor(fake_pulumi) == 1 and lowered.partition("big").min == 1
     assert "partition big of scale-dev: 1 of 2 nodes always on (was 2); the others stop after the idle time" in shown
+    assert hourly_cost(shown) < raised_cost
     assert suspend_exc_nodes(state_dir, "head") == ["SuspendExcNodes=big-[0-0]"]
     wait_for(state_dir, "idle~", GONE_WITHIN)  # no longer kept: power saving stopped it after the idle time
 
