@@ -43,8 +43,12 @@ def refused(fake_pulumi: FakePulumi, state: Path, stack: str, *flags: str) -> tu
     (["--partition", "gpu", "--min", "1"], "scale: no partition named 'gpu' in environment 'hpc-dev' (partitions: "
                                            "cpu, efa)"),
     (["--partition", "cpu", "--min", "4"], "scale --min 4: partition cpu has 3 nodes; give 0 to 3"),
+    # deployed, but no longer in the stack's config (Pulumi.hpc-dev.yaml has compute: only)
+    (["--partition", "cpu", "--min", "1"], "scale: the config of stack hpc-dev (Pulumi.hpc-dev.yaml) has no "
+                                           "partition 'cpu', which its deployment has: `invoke up --stack` it first, "
+                                           "or edit it back"),
 ])
-def test_an_unknown_partition_or_a_floor_above_its_max_is_one_line_and_exit_2(
+def test_a_partition_the_stack_cannot_scale_to_that_floor_is_one_line_and_exit_2(
         fake_pulumi: FakePulumi, tmp_path: Path, flags: list[str], line: str) -> None:
     fake_pulumi.deploy("hpc-dev", contract("hpc-dev", "aws", [named("cpu", 0, 3), named("efa", 2, 8)]))
     assert refused(fake_pulumi, tmp_path / "state", "hpc-dev", *flags) == (2, f"error: {line}")
