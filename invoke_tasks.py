@@ -169,6 +169,21 @@ def _job_partition(contract: Outputs, asked: str | None) -> SlurmPartition | Non
         raise Exit(f"--partition {asked}: {exc}", code=2) from None
 
 
+def _check_gpus(asked: int | None, partition: SlurmPartition | None) -> None:
+    """--gpus-per-node within what the job's partition has, from the outputs contract (Slurm would leave a job asking
+    more pending for ever), or one line and exit code 2."""
+    if asked is None:
+        return
+    if partition is None:
+        raise Exit(f"--gpus-per-node {asked}: this environment's contract names no partition, so no GPUs", code=2)
+    if partition.gpus == 0:
+        raise Exit(f"--gpus-per-node {asked}: partition {partition.name} has no GPU ({partition.instance_type}); "
+                   "choose a GPU partition with --partition", code=2)
+    if asked > partition.gpus:
+        raise Exit(f"--gpus-per-node {asked}: partition {partition.name} has {partition.gpus} GPU(s) per node "
+                   f"({partition.instance_type}); choose at most {partition.gpus}", code=2)
+
+
 @task(help={
     "program": "what to run (default examples/mpi/ring.c): a .py file (the nodes' Python with mpi4py), a .c, "
                ".cc/.cpp/.cxx or .f90 file (compiled on the head with mpicc, mpicxx or mpif90), a folder with a "
@@ -192,13 +207,16 @@ def _job_partition(contract: Outputs, asked: str | None) -> SlurmPartition | Non
     "detach": "submit, print the job id and where its output goes, and return (follow it with `invoke job --id`; "
               "default: follow the job to its end)",
     "timeout": "seconds to follow the job before cancelling it (default: none, the job's time limit ends it)",
+    "gpus-per-node": "GPUs of each node the job gets (sbatch --gpus-per-node), at most what the partition's nodes "
+                     "have (default: none; with --sbatch, the script's own)",
     **FIND_HELPS,
 }, iterable=["env"])
 @cli_errors
 def run_mpi(c: Context, program: str | None = None, sbatch: str | None = None, binary: str | None = None,
             nodes: str | None = None, ntasks: str | None = None, args: str = "", partition: str | None = None,
             time: str | None = None, env: list[str] | None = None, array: str | None = None, detach: bool = False,
-            timeout: str | None = None, name: str | None = None, stack: str | None = None) -> None:
+            timeout: str | None = None, gpus_per_node: str | None = None, name: str | None = None,
+            stack: str | None = None) -> None:
     """Run an MPI program or a Slurm batch script through Slurm, its output shown as it comes; exit with its exit
     code (the worst task's for an array), or return at once with --detach."""
     from remote import job_flags
@@ -220,7 +238,8 @@ def run_mpi(c: Context, program: str | None = None, sbatch: str | None = None, b
     request = JobRequest(args=arguments, partition=None if partition is None else job_flags.check_partition(partition),
                          time=None if time is None else job_flags.check_time(time), env=job_flags.parse_env(env or []),
                          array=job_flags.parse_array(array) if array is not None else None,
-                         nodes=_count("--nodes", nodes), ntasks=_count("--ntasks", ntasks))
+                         nodes=_count("--nodes", nodes), ntasks=_count("--ntasks", ntasks),
+                         gpus_per_node=_count("--gpus-per-node", gpus_per_node))
     follow_for = _count("--timeout", timeout)
     contract = _contract(name, stack)
     if contract.shared is None:
@@ -229,6 +248,7 @@ def run_mpi(c: Context, program: str | None = None, sbatch: str | None = None, b
     if request.nodes is not None and chosen is not None and request.nodes > chosen.max:
         raise Exit(f"--nodes {request.nodes}: partition {chosen.name} has at most {chosen.max} compute node(s)",
                    code=2)
+    _check_gpus(request.gpus_per_node, chosen)
     with Pool(contract) as pool:
         if job is not None:
             node_count = request.nodes or (max(chosen.min, 1) if chosen else len(contract.computes))

@@ -14,7 +14,7 @@ SHORT_FLAGS = {
     "name": "n", "stack": "s", "spec": "f", "target": "t", "nodes": "N", "yes": "y", "format": "F",
     "live-prices": "L", "program": "p", "sbatch": "b", "binary": "B", "ntasks": "r", "args": "a", "partition": "P",
     "time": "T", "env": "e", "array": "A", "detach": "d", "timeout": "w", "id": "i", "script": "x", "input": "I",
-    "output": "O", "attach": "j", "node": "H", "command": "c", "wide": "W", "min": "m",
+    "output": "O", "attach": "j", "node": "H", "command": "c", "wide": "W", "min": "m", "gpus-per-node": "G",
 }
 
 

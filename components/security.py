@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -74,14 +75,21 @@ def _boot_data_key(text: Any, what: str, resource: str, encoded: bool) -> list[F
     if not isinstance(text, str):
         return []
     try:
-        plain = base64.b64decode(text, validate=True).decode(errors="replace") if encoded else text
-    except ValueError:
+        plain = _unpacked(base64.b64decode(text, validate=True)) if encoded else text
+    except (ValueError, zlib.error):
         plain = text
     if "PRIVATE KEY-----" not in plain:
         return []
     return [Finding("key-in-boot-data", "error", resource,
                     f"the {what} holds a private key, readable by anyone allowed to describe the node; keep it in "
                     "the cloud's secret store and fetch it at boot (components/boot/node_secrets.py)")]
+
+
+def _unpacked(data: bytes, most: int = 1 << 20) -> str:
+    """Decoded custom data as cloud-init reads it: gunzipped when gzipped (Azure's is), at most ``most`` bytes."""
+    if data[:2] == b"\x1f\x8b":
+        data = zlib.decompressobj(wbits=31).decompress(data, most)
+    return data.decode(errors="replace")
 
 
 def _instance(props: Mapping[str, Any], resource: str) -> list[Finding]:

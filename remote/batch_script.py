@@ -47,12 +47,14 @@ def batch_script(
     array: str | None = None,
     mca: Mapping[str, str] | None = None,
     mpirun_args: Sequence[str] = (),
+    gpus_per_node: int | None = None,
 ) -> str:
     """An sbatch script that runs ``mpirun [--mca K V ...] [-x KEY ...] [mpirun_args] command args...`` in ``job_dir``.
 
     ``command`` is what every rank starts (a binary, or the nodes' Python and a script); ``args`` follow it, each
     quoted so it reaches the program exactly. ``time`` is a Slurm ``--time`` value; ``array`` a Slurm array
-    spec. ``env_keys`` are variables the job gets from sbatch's environment (``--env``): ``-x`` hands them to
+    spec; ``gpus_per_node`` asks Slurm for that many of each node's GPUs (its GRES). ``env_keys`` are
+    variables the job gets from sbatch's environment (``--env``): ``-x`` hands them to
     every rank, on every node, whatever launches Open MPI's daemons. ``job_dir``, ``job_name`` and ``partition``
     must not contain whitespace (``#SBATCH`` lines are not shell-parsed).
     """
@@ -78,6 +80,7 @@ def batch_script(
         f"#SBATCH --partition={partition}",
         f"#SBATCH --time={time}",
         *([f"#SBATCH --array={array}"] if array is not None else []),
+        *([f"#SBATCH --gpus-per-node={gpus_per_node}"] if gpus_per_node is not None else []),
         "# Written by remote.batch_script. The exit code goes to JOBDIR/exitcode (exitcode.INDEX for an array",
         "# task) so the toolkit knows the result even after Slurm has forgotten the job.",
         "set -u",

@@ -5,11 +5,11 @@ the batch host (a compute node) and every rank see the program and write the out
 its record (``remote/job_record.py``) lets anyone follow the job later from its id alone.
 
 Which wins when a batch script of the user's and the toolkit both say something: a flag given on the command line
-(``--partition``, ``--time``, ``--nodes``, ``--ntasks``, ``--array``) wins, as sbatch's own command line wins over
-``#SBATCH`` lines; then the script's ``#SBATCH`` lines; the toolkit's defaults (the job folder as working folder, its
-output files, the environment's partition) only fill what the script leaves unsaid. A script that names its own
-``--output`` or ``--error`` keeps both as it says (Slurm then puts stderr with stdout unless it names ``--error``),
-and the toolkit reads them where Slurm says they are.
+(``--partition``, ``--time``, ``--nodes``, ``--ntasks``, ``--array``, ``--gpus-per-node``) wins, as sbatch's own
+command line wins over ``#SBATCH`` lines; then the script's ``#SBATCH`` lines; the toolkit's defaults (the job
+folder as working folder, its output files, the environment's partition) only fill what the script leaves unsaid. A
+script that names its own ``--output`` or ``--error`` keeps both as it says (Slurm then puts stderr with stdout
+unless it names ``--error``), and the toolkit reads them where Slurm says they are.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ class JobRequest:
     time: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     array: ArraySpec | None = None
+    gpus_per_node: int | None = None
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ def submit_program(pool: Pool, program: Program, request: JobRequest, *, shared_
     script = batch_script(job_name=job_name(program.name), job_dir=job_dir, command=command,
                           args=request.args, nodes=request.nodes, ntasks=request.ntasks,
                           partition=request.partition or partition, time=limit, env_keys=list(request.env),
-                          array=array)
+                          array=array, gpus_per_node=request.gpus_per_node)
     files.put_text(pool.head(), script, f"{job_dir}/job.sbatch", mode=0o755)
     record = JobRecord(job_dir, output_names(array is not None), request.array.indices if request.array else ())
     return _submit(pool, record, "job.sbatch", shared_mount, env=request.env)
@@ -145,7 +146,8 @@ def submit_batch_script(pool: Pool, script: Path, request: JobRequest, *, shared
     if request.partition or "partition" not in own:
         options.append(f"--partition={request.partition or partition}")
     for flag, value in (("time", request.time), ("nodes", request.nodes), ("ntasks", request.ntasks),
-                        ("array", request.array.text if request.array else None)):
+                        ("array", request.array.text if request.array else None),
+                        ("gpus-per-node", request.gpus_per_node)):
         if value is not None:
             options.append(f"--{flag}={value}")
     record = JobRecord(job_dir, outputs, array.indices if array else (), exit_files=False)

@@ -25,6 +25,7 @@ from pydantic import (
 
 from spec.errors import invalid, refused, required
 from spec.outputs import Target
+from spec.partition_gpus import fit_gpus
 from spec.stack_choice import PART_SECTIONS, Part, StackKind, choose_stack, parts_of
 from spec.verdict import spec_findings
 
@@ -259,6 +260,8 @@ class Partition(_Section):
     max: Annotated[int, _int_range(1, 1000)]
     networking: Annotated[Networking, BeforeValidator(_networking)] = "none"
     spot: bool = False
+    # GPUs per node Slurm hands out (Gres=gpu): by default all its type has (spec/partition_gpus.py)
+    gpus: Annotated[int, _int_range(0, 16)] = 0
 
     @model_validator(mode="after")
     def _whole(self) -> Partition:
@@ -583,6 +586,8 @@ class Environment(_Section):
                 machine.instance_type = "local"
                 if isinstance(machine, Partition):
                     machine.instance_types = ["local"]
+        for index, partition in enumerate(self.slurm_partitions):
+            partition.gpus = fit_gpus(target, partition, self.partition_field(index))
         for index, volume in enumerate(self.storage.volumes):
             _fit_volume_origin(volume, target, f"storage.volumes[{index}]")
             if volume.from_ and volume.from_.existing:
@@ -601,8 +606,7 @@ class Environment(_Section):
         return self
 
     def _fit_partitions(self) -> None:
-        """``compute`` is one static partition named compute; ``partitions`` name theirs, each once. Elastic and
-        several partitions run on the local target and on AWS so far (Azure's resume program is not written yet)."""
+        """``compute`` is one static partition named compute; ``partitions`` name theirs, each once."""
         if self.partitions is not None and self.compute is not None:
             raise invalid("either compute (one static partition) or partitions, not both", "compute",
                           self.compute.model_dump())
@@ -623,10 +627,6 @@ class Environment(_Section):
                 raise invalid(f"a name no other partition has (partitions[{names[partition.name]}] has it)",
                               f"partitions[{index}].name", partition.name)
             names[partition.name] = index
-            if self.target == "azure" and (partition.elastic or len(self.partitions) > 1):
-                raise invalid(f"one partition with min equal to max on target {self.target} (elastic and several "
-                              "partitions run on the local and aws targets so far)", f"partitions[{index}]",
-                              partition.name)
         total = sum(partition.max for partition in self.partitions)
         if self.target == "local" and total + 1 > LOCAL_MAX_NODES:
             raise invalid(f"at most {LOCAL_MAX_NODES - 1} compute nodes in all on the local target (one /24 "

@@ -1,5 +1,6 @@
 """What each machine type can do on the network (EC2 instance types: EFA, ENA; Azure VM sizes: InfiniBand,
-accelerated networking), from dated tables beside this file, and the rule a spec's types are judged by.
+accelerated networking) and which GPUs it has, from dated tables beside this file, and the rule a spec's types are
+judged by.
 
 It lives in ``spec/`` because a spec asking ``networking: rdma`` of a type without EFA is a bad spec, refused as it
 loads; the components refuse with the same rule. Standard library only, for the policy pack (see
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -112,3 +115,47 @@ def check_vm_networking(size: str, networking: str, resource: str = "compute.ins
         return _unsupported("azure-accelerated-networking-unsupported", resource, size, "accelerated networking",
                             "enhanced", "a current size (Dsv5, Fsv2, HBv3, ...)", "none")
     return []
+
+
+@dataclass(frozen=True)
+class Gpus:
+    """The GPUs of one machine type: ``count`` whole ones (0 where it has a ``fraction`` of one, such as 1/8)."""
+
+    count: int
+    maker: str
+    model: str
+    fraction: str | None = None
+
+    @property
+    def slurm_type(self) -> str:
+        """The model as a Slurm GRES type (``gpu:<type>:N``): lowercase letters and digits (``RTX PRO 4500`` is
+        ``rtxpro4500``)."""
+        return re.sub(r"[^a-z0-9]", "", self.model.lower())
+
+    def describe(self) -> str:
+        """``4 NVIDIA T4`` or ``1/8 of an NVIDIA L4``, for one-line errors."""
+        return f"{self.fraction} of one {self.maker} {self.model}" if self.fraction else \
+            f"{self.count} {self.maker} {self.model}"
+
+
+def gpu_info(cloud: str, machine: str) -> Gpus | None:
+    """The GPUs of an EC2 instance type (``cloud`` aws) or an Azure VM size (azure); None for a type without any,
+    or missing from the table."""
+    row = (vm_sizes() if cloud == "azure" else instance_capabilities()).get(machine, {})
+    if "gpus" not in row:
+        return None
+    return Gpus(row["gpus"], row["gpu_maker"], row["gpu_model"], row.get("gpu_fraction"))
+
+
+def known_machine(cloud: str, machine: str) -> bool:
+    """Whether ``machine`` is in ``cloud``'s table at all."""
+    return machine in (vm_sizes() if cloud == "azure" else instance_capabilities())
+
+
+def gpu_families(cloud: str, most: int = 8) -> str:
+    """Some machine families with whole NVIDIA GPUs, for a line that says what to choose instead."""
+    if cloud == "azure":
+        return ", ".join(sorted({caps["series"] for caps in vm_sizes().values() if caps.get("gpus")
+                                 and caps["gpu_maker"] == "NVIDIA"})[:most])
+    return _families([name for name, caps in instance_capabilities().items() if caps.get("gpus")
+                      and caps["gpu_maker"] == "NVIDIA"], most)

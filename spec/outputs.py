@@ -109,13 +109,15 @@ class ComputeMachine(_Strict):
 class SlurmPartition(_Strict):
     """A Slurm partition as deployed: ``min`` of its nodes run from ``up`` to ``destroy``, the rest up to ``max``
     start when a job waits for them and stop when idle. ``nodes`` names every node it can have, the always-on ones
-    first; it is empty where a scaling group names its nodes (a cloud fleet)."""
+    first; it is empty where a scaling group names its nodes (a cloud fleet). ``gpus``: each node's GPUs Slurm hands
+    out (a contract written before GPU partitions has none)."""
 
     name: str
     instance_type: str
     min: int
     max: int
     nodes: list[str] = []
+    gpus: int = 0
 
     @property
     def elastic_nodes(self) -> list[str]:

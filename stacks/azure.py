@@ -24,7 +24,7 @@ from components.azure.zones import head_zone
 from spec.environment import Environment
 from spec.loader import private_key_path
 from spec.outputs import ENVIRONMENT_TAG
-from stacks.slurm import boot_vars, cluster_outputs, head_volumes
+from stacks.slurm import boot_vars, cluster_outputs, head_volumes, partition_vars
 
 ANSIBLE_DIR = Path(__file__).resolve().parents[1] / "ansible"
 NFS_OPTIONS = "vers=4,minorversion=1,sec=sys,nconnect=4"  # what Azure Files NFS documents for Linux clients
@@ -75,11 +75,12 @@ def _hpc(env: Environment, network: AzureNetwork, public_key: str, tags: dict[st
         shared = {"kind": "nfs", "source": storage.share_source, "mount": env.storage.shared.mount,
                   "options": NFS_OPTIONS}
     cluster = AzureSlurmCluster(env.name, AzureSlurmClusterArgs(
-        cluster_name=env.name, head=env.head, compute=env.slurm_partitions[0], ssh_user=user,
+        cluster_name=env.name, head=env.head, partitions=tuple(env.slurm_partitions), ssh_user=user,
         ssh_public_key=public_key, resource_group_name=network.resource_group_name, location=env.region,
         subnet_id=network.subnet_id, subnet_prefix=network.subnet_prefix, ansible_dir=ANSIBLE_DIR, tags=tags,
-        head_data_disks=storage.data_disks, zone=zone, boot_vars=boot_vars(env, volumes, shared, user)))
-    return {**cluster_outputs("azure", env, cluster, {"group": cluster.compute_group_name}), "volumes": volumes,
+        head_data_disks=storage.data_disks, zone=zone, boot_vars=boot_vars(env, volumes, shared, user),
+        scaling=env.scaling, partition_vars=partition_vars(env)))
+    return {**cluster_outputs("azure", env, cluster, {}), "volumes": volumes,
             **({"shared": shared} if shared else {})}
 
 

@@ -27,12 +27,11 @@ class SlurmClusterOutputs(Protocol):
 def cluster_outputs(provider: Literal["aws", "azure"], env: Environment, cluster: SlurmClusterOutputs,
                     scope: Mapping[str, pulumi.Input[str]]) -> dict[str, Any]:
     """The head and the fleet, which tasks look for by tag in the stack's own ``scope`` only (its VPC on AWS, its
-    scale set on Azure). On AWS the head starts every node by name: the partitions name them, and the fleet is
-    complete once the always-on ones run; an Azure scale set names its own."""
+    resource group on Azure). The head starts every node by name: the partitions name them, and the fleet is complete
+    once the always-on ones run."""
     tag_key, tag_value = cluster.compute_tag
     partitions = env.slurm_partitions
-    named = provider == "aws"
-    expected = sum(p.min for p in partitions) if named else partitions[0].max
+    expected = sum(p.min for p in partitions)
     return {
         "head": {"name": "head", "address": cluster.head_public_ip, "host_key": cluster.head_host_key},
         "computes": [],
@@ -41,14 +40,15 @@ def cluster_outputs(provider: Literal["aws", "azure"], env: Environment, cluster
         "compute_machine": {"instance_type": partitions[0].instance_type,
                             "networking": compute_networking(provider, env)},
         "partitions": [{"name": p.name, "instance_type": p.instance_type, "min": p.min, "max": p.max,
-                        **({"nodes": p.node_names()} if named else {})} for p in partitions],
+                        "gpus": p.gpus, "nodes": p.node_names()} for p in partitions],
     }
 
 
 def partition_vars(env: Environment) -> dict[str, dict[str, Any]]:
-    """Each AWS partition's own tunables: the networking its instance type has, which the mpi role picks Open MPI's
-    network from (a cpu partition's ENA beside an efa partition's EFA)."""
-    return {p.name: {"mpi_networking": machine_networking("aws", p.instance_type, p.networking)}
+    """Each partition's own tunables: the networking its machine type has, which the mpi role picks Open MPI's
+    network from (a cpu partition's ENA or accelerated networking beside an efa or InfiniBand partition's fabric)."""
+    provider: Literal["aws", "azure"] = "azure" if env.target == "azure" else "aws"
+    return {p.name: {"mpi_networking": machine_networking(provider, p.instance_type, p.networking)}
             for p in env.slurm_partitions}
 
 
@@ -93,3 +93,4 @@ def boot_vars(env: Environment, volumes: list[dict[str, Any]], shared: dict[str,
     compute_mpi = {"mpi_cloud": provider, "mpi_networking": compute_networking(provider, env)}
     return {"head": {**head_mpi, **storage_vars(volumes, shared, owner=owner, persist=True)},
             "compute": {**compute_mpi, **storage_vars([], shared, owner=owner, persist=True)}}
+

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from components.aws.elastic_slurm import hostlist
+from components.cloud_partitions import hostlist
 from remote.pool import Pool
 from spec.loader import load_environment
 from spec.outputs import Outputs

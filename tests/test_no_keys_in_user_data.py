@@ -6,14 +6,19 @@ keys sit in the secret store instead, readable by the nodes' own role or identit
 from __future__ import annotations
 
 import base64
+import gzip
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import stacks
+from components.azure.head_power import STAGED_CONFIG
+from components.boot import azure_power, cloud_files, node_secrets
 from targets.plan import mock_run
 from targets.plan.mock_run import ACCOUNT, PLANNED_PUBLIC_KEY, SECRET, PlannedResource
+from tests.boot.documents import custom_data_text
 from tests.test_sdk_inputs import examples, planned
 
 # Key material no other text could hold by chance, answered for every generated key in place of the plan's own
@@ -48,10 +53,19 @@ def node_documents(resources: list[PlannedResource]) -> list[str]:
         elif resource.type == "aws:ec2/launchTemplate:LaunchTemplate":
             found.append(_decoded(inputs["userData"]))
         elif resource.type == "azure-native:compute:VirtualMachine":
-            found.append(_decoded(inputs["osProfile"]["customData"]))
-        elif resource.type == "azure-native:compute:VirtualMachineScaleSet":
-            found.append(_decoded(inputs["virtualMachineProfile"]["osProfile"]["customData"]))
+            found += _azure_documents(custom_data_text(inputs["osProfile"]["customData"]))
     return found
+
+
+def _azure_documents(head: str) -> list[str]:
+    """The head's document and each partition's nodes' as the head's power program renders them (from the boot
+    script its staged config holds; the bundle left out)."""
+    [staged] = [e for e in json.loads(head.removeprefix("#cloud-config\n"))["write_files"]
+                if e["path"] == STAGED_CONFIG]
+    config = azure_power.read_config(gzip.decompress(base64.b64decode(staged["content"])).decode())
+    fetcher = Path(node_secrets.__file__).read_bytes()
+    return [head, *(cloud_files.document([], config.fetcher_path, fetcher, config.boot_path, vms.boot_script)
+                    for vms in config.partitions.values())]
 
 
 def _decoded(value: str) -> str:
@@ -107,14 +121,17 @@ def _mentions_secrets(statement: dict[str, Any]) -> bool:
 
 
 @pytest.mark.parametrize("example", [name for name in SLURM_EXAMPLES if examples()[name].target == "azure"])
-def test_the_nodes_identity_reads_exactly_the_boot_secrets(example: str) -> None:
+def test_each_node_roles_identity_reads_exactly_its_boot_secret(example: str) -> None:
     resources = plan(example)
-    secrets = [r for r in resources if r.type == "azure-native:keyvault:Secret"]
-    assert sorted(secret.inputs["secretName"] for secret in secrets) == ["compute-boot", "head-boot"]
-    assert [secret.inputs["properties"]["value"] for secret in secrets] == [SECRET, SECRET]
-    [identity] = [r for r in resources if r.type == "azure-native:managedidentity:UserAssignedIdentity"]
-    readers = [r for r in resources if r.type == "azure-native:authorization:RoleAssignment"
-               and r.inputs["principalId"] == f"principal-of-{identity.name}"]
-    assert sorted(reader.inputs["scope"] for reader in readers) == sorted(f"{secret.name}-id" for secret in secrets)
-    assert {(reader.inputs["principalType"], reader.inputs["roleDefinitionId"].rsplit("/", 1)[1])
-            for reader in readers} == {("ServicePrincipal", "4633458b-17de-408a-b874-0445c86b69e6")}
+    secrets = {r.inputs["secretName"]: r for r in resources if r.type == "azure-native:keyvault:Secret"}
+    assert sorted(secrets) == ["compute-boot", "head-boot"]
+    assert [secret.inputs["properties"]["value"] for secret in secrets.values()] == [SECRET, SECRET]
+    identities = {r.name.rsplit("-", 1)[1]: r for r in resources
+                  if r.type == "azure-native:managedidentity:UserAssignedIdentity"}
+    assert sorted(identities) == ["head", "nodes"]
+    for role, identity in (("head", identities["head"]), ("compute", identities["nodes"])):
+        readers = [r for r in resources if r.type == "azure-native:authorization:RoleAssignment"
+                   and r.inputs["principalId"] == f"principal-of-{identity.name}"
+                   and r.inputs["roleDefinitionId"].endswith("/4633458b-17de-408a-b874-0445c86b69e6")]
+        assert [reader.inputs["scope"] for reader in readers] == [f"{secrets[f'{role}-boot'].name}-id"]
+        assert {reader.inputs["principalType"] for reader in readers} == {"ServicePrincipal"}

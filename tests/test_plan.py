@@ -6,6 +6,7 @@ stands in; ``benchmarks/plan.py`` uses it too."""
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 from pathlib import Path
 from typing import Any
@@ -397,7 +398,7 @@ def test_azure_stack_plan_prices_vms_scale_set_disks_share_ips_and_nat():
     lines = {(line.resource, line.item): line for line in result.cost.lines}
     head = lines[("azure-hpc-dev-head", "Standard_D4s_v5 pay-as-you-go")]
     assert (head.quantity, head.per_hour_usd) == (1, D4S_V5)
-    nodes = lines[("azure-hpc-dev-compute", "Standard_HB120rs_v3 pay-as-you-go × 4 (scale set capacity)")]
+    nodes = lines[("azure-hpc-dev-compute", "Standard_HB120rs_v3 pay-as-you-go × 4 always on (partition compute)")]
     assert (nodes.quantity, nodes.per_hour_usd) == (4, pytest.approx(4 * HB120RS_V3))
     node_disks = lines[("azure-hpc-dev-compute", "StandardSSD_LRS OS disk × 4, 64 GiB each")]
     assert node_disks.per_hour_usd == pytest.approx(4 * STANDARD_SSD_64 / HOURS_PER_MONTH)
@@ -422,9 +423,9 @@ def test_azure_stack_plan_prices_vms_scale_set_disks_share_ips_and_nat():
 def test_azure_custom_data_is_shown_and_only_the_key_vaults_secrets_are_redacted():
     env = azure_stack()
     resources = evaluate(lambda: build_azure(env, AZURE_KEY), project="p", stack="s", region="westeurope")
-    scale_set = next(r for r in resources if r.type == "azure-native:compute:VirtualMachineScaleSet")
-    profile = scale_set.inputs["virtualMachineProfile"]
-    assert base64.b64decode(profile["osProfile"]["customData"]).startswith(b"#cloud-config\n")
+    head = next(r for r in resources if r.type == "azure-native:compute:VirtualMachine")
+    profile = head.inputs
+    assert gzip.decompress(base64.b64decode(profile["osProfile"]["customData"])).startswith(b"#cloud-config\n")
     assert profile["osProfile"]["adminUsername"] == "azureuser"
     assert profile["storageProfile"]["osDisk"]["managedDisk"] == {"storageAccountType": "StandardSSD_LRS"}
     share = next(r for r in resources if r.type == "azure-native:storage:FileShare")

@@ -69,7 +69,7 @@ def test_plan_of_the_azure_stack_prices_it_with_the_tables_date() -> None:
     assert abs(cost["per_month_usd"] - cost["per_hour_usd"] * cost["hours_per_month"]) < 0.05
     assert cost["per_hour_usd"] > 4 * 3.6  # four Standard_HB120rs_v3 at $3.60 an hour each
     items = [line["item"] for line in cost["lines"]]
-    assert "Standard_HB120rs_v3 pay-as-you-go × 4 (scale set capacity)" in items
+    assert "Standard_HB120rs_v3 pay-as-you-go × 4 always on (partition compute)" in items
     assert "PremiumV2_LRS IOPS above 3000" in items and all(line["per_hour_usd"] is not None for line in cost["lines"])
     assert [f for f in plan["findings"] if f["severity"] == "error"] == []
     text = invoke("plan", "--stack", "azure-hpc-dev")

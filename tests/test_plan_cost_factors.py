@@ -224,3 +224,68 @@ def test_a_partitions_template_pays_its_always_on_nodes_and_says_its_max(low: in
 def test_a_scaling_groups_template_is_priced_with_its_group_only() -> None:
     lines = fleet(3, public=False, volume={"volumeSize": 10, "volumeType": "gp3"})
     assert [line.resource for line in lines] == ["compute-asg", "compute-asg"]
+
+
+GROUP = "aws:autoscaling/group:Group"
+
+
+def text_and_numbers(lines: list[CostLine]) -> tuple[list[tuple[str, ...]], list[tuple[float | None, ...]]]:
+    """Each line's words exactly (resource, type, item, unit, note) and its numbers (quantity, unit and hourly USD)."""
+    return ([(line.resource, line.type, line.item, line.unit, line.note) for line in lines],
+            [(line.quantity, line.unit_usd, line.per_hour_usd) for line in lines])
+
+
+def month(usd: float) -> float:
+    """A monthly price an hour, as the plan turns it."""
+    return usd / PRICES.hours_per_month
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_a_gp3_volume_pays_its_size_and_the_iops_and_throughput_above_the_free_ones_on_each(count: int) -> None:
+    lines = fleet(count, False, {"volumeSize": 50, "volumeType": "gp3", "iops": 4000, "throughput": 300})[1:]
+    each = " each" if count != 1 else ""
+    words, numbers = text_and_numbers(lines)
+    assert words == [("compute-asg", GROUP, f"gp3 /dev/sdf × {count}, 50 GB{each}", "GB-month", ""),
+                     ("compute-asg", GROUP, "gp3 IOPS above 3000", "IOPS-month", ""),
+                     ("compute-asg", GROUP, "gp3 throughput above 125 MiB/s", "MiB/s-month", "")]
+    gb, iops, mibps = PRICES.ebs_gb_month["gp3"], PRICES.gp3_iops_month, PRICES.gp3_throughput_mibps_month
+    assert numbers == [pytest.approx((50 * count, gb, month(gb * 50 * count))),
+                       pytest.approx((1000 * count, iops, month(iops * 1000 * count))),
+                       pytest.approx((175 * count, mibps, month(mibps * 175 * count)))]
+
+
+def test_a_gp3_volume_at_the_free_iops_and_throughput_pays_its_size_alone() -> None:
+    lines = fleet(2, False, {"volumeSize": 8, "volumeType": "gp3", "iops": GP3_FREE_IOPS, "throughput": 125})[1:]
+    assert [line.item for line in lines] == ["gp3 /dev/sdf × 2, 8 GB each"]
+
+
+@pytest.mark.parametrize(("kind", "note"), [("io1", ""), ("io2", "io2 above 32,000 IOPS is billed at lower tiers")])
+def test_provisioned_iops_are_paid_on_each_io_volume(kind: str, note: str) -> None:
+    lines = fleet(2, False, {"volumeSize": 100, "volumeType": kind, "iops": 1000, "throughput": 500})[1:]
+    words, numbers = text_and_numbers(lines)
+    assert words == [("compute-asg", GROUP, f"{kind} /dev/sdf × 2, 100 GB each", "GB-month", ""),
+                     ("compute-asg", GROUP, f"{kind} provisioned IOPS", "IOPS-month", note)]
+    gb, iops = PRICES.ebs_gb_month[kind], PRICES.io_iops_month
+    assert numbers == [pytest.approx((200, gb, month(gb * 200))), pytest.approx((2000, iops, month(iops * 2000)))]
+    assert [line.item for line in fleet(2, False, {"volumeSize": 100, "volumeType": kind})[1:]] == [
+        f"{kind} /dev/sdf × 2, 100 GB each"]  # no IOPS given: none paid
+
+
+def test_a_volume_type_the_table_has_not_is_a_line_without_a_price_that_says_so() -> None:
+    (line,) = fleet(2, False, {"volumeSize": 10, "volumeType": "gp9"})[1:]
+    assert text_and_numbers([line]) == ([("compute-asg", GROUP, "gp9 /dev/sdf × 2, 10 GB each", "GB-month",
+                                          "no offline price for EBS gp9")], [(20, None, None)])
+
+
+def test_a_volume_without_a_size_is_named_unpriced() -> None:
+    (line,) = fleet(3, False, {"volumeType": "gp3"})[1:]
+    assert text_and_numbers([line]) == ([("compute-asg", GROUP, "/dev/sdf × 3", "GB-month",
+                                          "size comes from the AMI or snapshot: not priced")], [(3, None, None)])
+
+
+def test_an_instance_type_the_table_has_not_is_a_line_without_a_price_that_says_so() -> None:
+    head = resource("aws:ec2/instance:Instance", "head", instanceType="zz9.huge")
+    line, _root_volume = estimate([head], PRICES).lines
+    assert text_and_numbers([line]) == ([("head", "aws:ec2/instance:Instance", "zz9.huge on-demand", "instance-hour",
+                                          "no offline price for zz9.huge in us-east-1; use --live-prices")],
+                                        [(1, None, None)])

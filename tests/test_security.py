@@ -9,6 +9,7 @@ import gzip
 import json
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -74,12 +75,13 @@ def test_unknown_type_is_an_error_when_networking_is_asked_and_a_warning_otherwi
 
 def test_capabilities_table_records_its_source_and_covers_the_current_families():
     data = json.loads(CAPABILITIES.read_text())
-    assert data["_source"]["generated"] == "2026-11-22" and "moto" in data["_source"]["source"]
+    assert date.fromisoformat(data["_source"]["generated"]) and "moto" in data["_source"]["source"]
     families = {name.split(".")[0] for name in data["types"]}
     for family in ("c5n", "c6in", "c7gn", "c7i", "m5", "m7i", "r6i", "r7i", "hpc6a", "hpc6id", "hpc7a", "hpc7g",
                    "p4d", "p5", "g5", "g6", "trn1", "trn2", "x2idn", "x8g"):
         assert family in families, family
-    assert data["types"]["p5.48xlarge"] == {"efa": True, "efa_interfaces": 32, "ena": "required"}
+    assert data["types"]["p5.48xlarge"] == {"efa": True, "efa_interfaces": 32, "ena": "required", "gpus": 8,
+                                            "gpu_maker": "NVIDIA", "gpu_model": "H100", "gpu_memory_mib": 81920}
 
 
 def test_refuse_raises_for_the_first_error_and_lets_warnings_pass():

@@ -55,7 +55,7 @@ def test_an_elastic_partition_s_nodes_above_min_are_cloud_nodes_with_power_savin
         "PartitionName=big Nodes=big-0 Default=NO MaxTime=INFINITE State=UP"]
     assert starting(lines, "Resume", "Suspend") == [
         "ResumeProgram=/var/lib/slurm/power/resume", "SuspendProgram=/var/lib/slurm/power/suspend",
-        "ResumeFailProgram=/var/lib/slurm/power/suspend", "SuspendTime=150", "ResumeTimeout=240", "SuspendTimeout=30",
+        "ResumeFailProgram=/var/lib/slurm/power/suspend", "SuspendTime=150", "ResumeTimeout=240", "SuspendTimeout=5",
         "SuspendExcNodes=cpu-0,big-0"]
     assert "PrivateData=cloud" in lines  # powered-down nodes stay visible to sinfo
 

@@ -387,10 +387,3 @@ def test_aws_takes_elastic_and_several_partitions():
         ("efa", ["c5n.18xlarge"], 2, 8, "rdma", False, True)]
 
 
-def test_azure_still_refuses_elastic_and_several_partitions():
-    text = ("target: azure\nregion: westeurope\nssh: {allowed_cidr: 198.51.100.0/24}\n"
-            "head: {instance_type: Standard_D4s_v5}\n")
-    assert "partitions[0]" in error_of(text + "partitions: [{name: cpu, instance_type: Standard_D4s_v5, max: 3}]")
-    assert "elastic and several partitions run on the local and aws targets so far" in error_of(
-        text + "partitions: [{name: cpu, instance_type: Standard_D4s_v5, min: 1, max: 1}, "
-               "{name: big, instance_type: Standard_D4s_v5, min: 1, max: 1}]")

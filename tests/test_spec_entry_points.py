@@ -23,6 +23,10 @@ CASES = {
         "compute: {count: 2, instance_type: t3.micro, networking: efa}\n",
         "spec error: compute.instance_type: t3.micro has no EFA, so networking: rdma cannot work; choose a type with "
         "EFA (families with EFA: c5n, "),
+    "gpus on a type without GPUs": (
+        CLOUD + "head: {instance_type: c5n.large}\n"
+        "partitions: [{name: gpu, instance_type: c5n.large, max: 2, gpus: 1}]\n",
+        "spec error: partitions[0].gpus = 1: allowed: 0 (c5n.large has no GPU; GPU families: g4dn, g5, "),
     "the world without allow_world": (
         CLOUD.replace("198.51.100.0/24", "0.0.0.0/0") + SLURM,
         "spec error: ssh.allowed_cidr: SSH ingress from 0.0.0.0/0 is open to the whole internet; give the network "

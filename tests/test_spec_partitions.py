@@ -76,12 +76,18 @@ def test_a_type_is_checked_where_the_user_wrote_it() -> None:
         validate({**AWS, "compute": {"instance_type": "t3.micro", "networking": "efa"}})
 
 
-def test_azure_takes_one_static_partition_for_now_and_aws_an_elastic_one() -> None:
+def test_azure_and_aws_take_several_elastic_partitions() -> None:
     azure = {"name": "p", "target": "azure", "region": "westeurope", "ssh": {"allowed_cidr": "198.51.100.0/24"},
              "head": {"instance_type": "Standard_D4s_v5"}}
-    with pytest.raises(SpecError, match=r"^spec error: partitions\[0\] = 'cpu': allowed: one partition with min equal "
-                                        r"to max on target azure"):
-        validate({**azure, "partitions": [{"name": "cpu", "instance_type": "Standard_D4s_v5", "max": 4}]})
+    env = validate({**azure, "partitions": [
+        {"name": "cpu", "instance_types": ["Standard_D4s_v5", "Standard_D4as_v5"], "max": 4, "spot": True},
+        {"name": "hpc", "instance_type": "Standard_HB120rs_v3", "networking": "rdma", "min": 1, "max": 2}]})
+    assert [(p.name, p.elastic, p.instance_types, p.spot) for p in env.slurm_partitions] == [
+        ("cpu", True, ["Standard_D4s_v5", "Standard_D4as_v5"], True), ("hpc", True, ["Standard_HB120rs_v3"], False)]
+    with pytest.raises(SpecError, match=r"^spec error: partitions\[1\]\.instance_type: Standard_D4s_v5 .*InfiniBand"):
+        validate({**azure, "partitions": [{"name": "cpu", "instance_type": "Standard_D4s_v5", "max": 4},
+                                          {"name": "ib", "instance_type": "Standard_D4s_v5", "networking": "rdma",
+                                           "max": 2}]})
     assert validate({**AWS, "partitions": [{"name": "cpu", "instance_type": "c5.large", "max": 4}]}) \
         .slurm_partitions[0].elastic
 
@@ -110,7 +116,8 @@ def test_a_contract_saved_before_partitions_reads_as_its_one_partition() -> None
            "slurm_partition": "batch", "compute_machine": {"instance_type": "local"}}
     contract = Outputs.model_validate(old)
     assert [p.model_dump() for p in contract.partitions] == [
-        {"name": "batch", "instance_type": "local", "min": 2, "max": 2, "nodes": ["compute-0", "compute-1"]}]
+        {"name": "batch", "instance_type": "local", "min": 2, "max": 2, "nodes": ["compute-0", "compute-1"],
+         "gpus": 0}]  # a contract from before GPU partitions has none
     assert (contract.default_partition, contract.elastic_nodes()) == ("batch", set())
     fleet = {**old, "computes": [], "fleet": {"provider": "aws", "region": "us-east-1", "tag_key": "k",
                                               "tag_value": "v", "host_key": "ssh-ed25519 AAAA", "expected": 4}}

@@ -1,32 +1,18 @@
-"""How an AWS cluster's partitions read in slurm.conf: every node of every partition declared by name, each
-partition as one hostlist (``cpu-[0-99]``), so neither user data nor slurm.conf grows with ``max``. Every node is
-State=CLOUD with no address (the head's resume program launches it and sets its NodeAddr); the ``min`` first of a
-partition are powered up by the head once slurmctld runs, through that same program, and kept (SuspendExcNodes)."""
+"""The slurm role's tunables of an AWS cluster: its partitions as every cloud declares them
+(``components/cloud_partitions.py``), and the EC2 power programs (``ec2_power.py``) that start and stop them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from components.boot.config import BUNDLE_DIR, StaticNode
+from components.boot.config import BUNDLE_DIR
 from components.boot.power_files import power_command, slurm_power_files
+from components.cloud_partitions import power_saving_vars
 from spec import environment as spec
 
 
-def hostlist(partition: str, count: int) -> str:
-    """The Slurm hostlist of a partition's first ``count`` nodes (``cpu-[0-3]``)."""
-    return f"{partition}-[0-{count - 1}]"
-
-
-def declared_nodes(partitions: Sequence[spec.Partition]) -> tuple[StaticNode, ...]:
-    """The compute nodes slurm.conf declares: one hostlist per partition, no address."""
-    return tuple(StaticNode(hostlist(p.name, p.max)) for p in partitions)
-
-
 def slurm_vars(partitions: Sequence[spec.Partition], scaling: spec.Scaling) -> dict[str, object]:
-    """The slurm role's tunables of every node (slurm.conf is the same on all), the power programs included."""
-    every = [hostlist(p.name, p.max) for p in partitions]
-    return {"slurm_partitions": [{"name": p.name, "nodes": [hostlist(p.name, p.max)]} for p in partitions],
-            "slurm_cloud_nodes": every,
-            "slurm_power_up_nodes": [hostlist(p.name, p.min) for p in partitions if p.min],
+    """The slurm role's tunables of every AWS node, the power programs included."""
+    return {**power_saving_vars("aws", partitions, scaling),
             "slurm_resume_command": power_command("resume"), "slurm_suspend_command": power_command("suspend"),
-            "slurm_power_files": slurm_power_files(BUNDLE_DIR), **scaling.slurm_vars()}
+            "slurm_power_files": slurm_power_files(BUNDLE_DIR)}

@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,8 @@ import pulumi_random as random
 import pulumi_tls as tls
 from pulumi import Input, Output
 
-from components.aws.elastic_slurm import declared_nodes, slurm_vars
+from components.aws.elastic_slurm import slurm_vars
+from components.aws.node_image import architecture, node_image, on_ubuntu
 from components.aws.partition import ROOT_VOLUME_GB, ComputePartition, PartitionArgs
 from components.aws.power_policy import head_power_policy
 from components.boot.cloud_config import cloud_config
@@ -39,13 +39,12 @@ from components.boot.config import AwsSecret, BootConfig, Role, S3Bundle, SshLog
 from components.boot.ec2_power import ENVIRONMENT_TAG, NODE_TAG, PartitionLaunch, power_config
 from components.boot.node_secrets import secret_document
 from components.boot.power_files import bundled_programs, power_files
+from components.cloud_partitions import declared_nodes
 from components.fleet import openssh_public
 from components.security import refuse
 from spec import environment as spec
 from spec.machine_types import check_instance_networking
 
-# Graviton families (arm64): a1, c6g, c7gn, m6gd, t4g, hpc7g, im4gn, ... ; g5 or g4dn are x86_64 GPUs.
-ARM_FAMILY = re.compile(r"a1|[a-z]+\d+[a-z]*g[a-z]*")
 USER_DATA_LIMIT = 16384  # bytes EC2 takes, before base64
 
 
@@ -68,14 +67,6 @@ class SlurmClusterArgs:
     boot_vars: Mapping[Role, Mapping[str, Any]] = field(default_factory=dict)
     # A partition's own tunables over the compute ones (the networking its instance type has, for the mpi role).
     partition_vars: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-
-
-DEBIAN_OWNER = "136693071363"  # the Debian project's AWS account (wiki.debian.org/Cloud/AmazonEC2Image)
-
-
-def architecture(instance_type: str) -> str:
-    """The AMI architecture an instance type runs (the family is the part before the dot)."""
-    return "arm64" if ARM_FAMILY.fullmatch(instance_type.split(".")[0]) else "x86_64"
 
 
 def within_ec2_limit(document: str) -> str:
@@ -168,7 +159,7 @@ class SlurmCluster(pulumi.ComponentResource):
             return within_ec2_limit(cloud_config(BootConfig(
                 role=role, cluster_name=args.cluster_name, head_name=head_name,
                 munge_key=AwsSecret(values["secret"], region, endpoint),
-                bundle=S3Bundle(values["bucket"], values["key"], region),
+                bundle=S3Bundle(values["bucket"], values["key"], region, dns_suffix=partition.dns_suffix),
                 head_address=values.get("head_ip"), compute_nodes=nodes,
                 login=SshLogin(args.ssh_user, args.ssh_public_key), host_public_key=values["public"].strip(),
                 name_tag=NODE_TAG if role == "compute" else None, imds_users=("slurm",) if role == "head" else (),
@@ -185,8 +176,9 @@ class SlurmCluster(pulumi.ComponentResource):
 
         common = {"bucket": bucket.bucket, "key": bundle.key}
         partitions: dict[str, ComputePartition] = {}
+        ubuntu = on_ubuntu(args.partitions)
         for p in args.partitions:
-            image = self._image(p.instance_type or "", invoke)
+            image = self._image(p.instance_type or "", p.gpus, ubuntu, invoke)
             tunables = {**args.boot_vars.get("compute", {}), **args.partition_vars.get(p.name, {})}
             compute_user_data = Output.all(**common, head_ip=head_interface.private_ip, tunables=tunables,
                                            secret=secrets["compute"].arn, public=compute_key.public_key_openssh,
@@ -208,7 +200,7 @@ class SlurmCluster(pulumi.ComponentResource):
                                     subnet_ids=(v[0],), spot=p.spot)
             for p, template in zip(args.partitions, v[1:], strict=True)}))
 
-        head_image = self._image(args.head.instance_type, invoke)
+        head_image = self._image(args.head.instance_type, 0, ubuntu, invoke)
         head_user_data = Output.all(**common, tunables=args.boot_vars.get("head", {}), secret=secrets["head"].arn,
                                     public=head_key.public_key_openssh, config=config,
                                     ).apply(lambda v: user_data("head", v, power_files(v["config"])))
@@ -252,16 +244,20 @@ class SlurmCluster(pulumi.ComponentResource):
         return {"http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 1,
                 "instance_metadata_tags": "disabled"}
 
-    def _image(self, instance_type: str, invoke: pulumi.InvokeOptions) -> aws.ec2.AwaitableGetAmiResult:
-        """The latest Debian 12 image (Debian's own account) for the instance type's architecture.
-
-        Debian, because the roles install Slurm 22.05, munge and Open MPI from its packages, exactly as on
-        the local target; Amazon Linux 2023 ships no Slurm at all.
-        """
+    def _image(self, instance_type: str, gpus: int, ubuntu: bool,
+               invoke: pulumi.InvokeOptions) -> aws.ec2.AwaitableGetAmiResult:
+        """The image :func:`components.aws.node_image.node_image` chooses, for the instance type's architecture:
+        Debian 12's newest, or the one an Ubuntu image's public SSM parameter names, under its owner."""
         arch = architecture(instance_type)
-        debian_arch = "amd64" if arch == "x86_64" else "arm64"
-        return aws.ec2.get_ami(most_recent=True, owners=[DEBIAN_OWNER], filters=[
-            aws.ec2.GetAmiFilterArgs(name="name", values=[f"debian-12-{debian_arch}-*"]),
+        choice = node_image(instance_type, gpus, ubuntu)
+        if choice.ssm_parameter:
+            named = aws.ssm.get_parameter(name=choice.ssm_parameter, opts=invoke).value
+            return aws.ec2.get_ami(owners=[choice.owner], filters=[
+                aws.ec2.GetAmiFilterArgs(name="image-id", values=[named]),
+                aws.ec2.GetAmiFilterArgs(name="architecture", values=[arch]),
+            ], opts=invoke)
+        return aws.ec2.get_ami(most_recent=True, owners=[choice.owner], filters=[
+            aws.ec2.GetAmiFilterArgs(name="name", values=[choice.name_pattern or ""]),
             aws.ec2.GetAmiFilterArgs(name="architecture", values=[arch]),
             aws.ec2.GetAmiFilterArgs(name="virtualization-type", values=["hvm"]),
         ], opts=invoke)

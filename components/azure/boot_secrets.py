@@ -7,8 +7,8 @@ secret); reachable only from the cluster subnet (its ``Microsoft.KeyVault`` serv
 denied, trusted Azure services included), since the boot runs there, while the deployer writes the secrets through
 Resource Manager, which the vault's firewall does not gate; soft delete for the shortest time Azure allows
 (7 days) and no purge protection: the keys of a destroyed environment open nothing, and purge protection would
-keep them, unpurgeable, for that time. The identity holds ``Key Vault Secrets User`` on each secret, nothing on the
-vault.
+keep them, unpurgeable, for that time. Each node role's identity holds ``Key Vault Secrets User`` on its role's
+secret, nothing on the vault.
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ def vault_name(name: str, resource_group: str) -> str:
 
 
 def boot_secrets(name: str, *, resource_group_name: Input[str], location: str, tags: dict[str, str],
-                 subnet_id: Input[str], reader_principal_id: Input[str], munge_key: random.RandomBytes,
+                 subnet_id: Input[str], readers: Mapping[Role, Input[str]], munge_key: random.RandomBytes,
                  host_keys: Mapping[Role, tls.PrivateKey], parent: pulumi.Resource,
                  ) -> tuple[Output[str], dict[Role, str], list[pulumi.Resource]]:
     """The vault's URL, each role's secret name, and the resources a node's boot needs in place (the secrets and
-    the identity's role assignments)."""
+    the role assignments letting ``readers[role]``, that role's identity, read its own secret and no other)."""
     child = pulumi.ResourceOptions(parent=parent)
     client = authorization.get_client_config_output(opts=pulumi.InvokeOptions(parent=parent))
     vault = keyvault.Vault(
@@ -65,7 +65,7 @@ def boot_secrets(name: str, *, resource_group_name: Input[str], location: str, t
             properties=keyvault.SecretPropertiesArgs(value=Output.secret(document), content_type="application/json"),
             opts=child)
         reader = authorization.RoleAssignment(
-            f"{name}-{role}-boot-reader", principal_id=reader_principal_id, principal_type="ServicePrincipal",
+            f"{name}-{role}-boot-reader", principal_id=readers[role], principal_type="ServicePrincipal",
             role_definition_id=Output.concat("/subscriptions/", client.subscription_id,
                                              f"/providers/Microsoft.Authorization/roleDefinitions/{SECRETS_USER}"),
             scope=secret.id, opts=child)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -58,6 +59,12 @@ class S3Bundle:
     key: str
     region: str
     into: str = BUNDLE_DIR
+    dns_suffix: str = "amazonaws.com"  # the AWS partition's (amazonaws.com.cn in China)
+
+    @property
+    def url(self) -> str:
+        """Virtual-hosted style, which every bucket answers (path style is deprecated for new ones)."""
+        return f"https://{self.bucket}.s3.{self.region}.{self.dns_suffix}/{urllib.parse.quote(self.key, safe='/-_.~')}"
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,7 @@ class BootConfig:
     """One node role's boot.
 
     ``head_address`` None: the head finds its own address at boot (a compute node must be told it).
-    ``compute_nodes`` empty: compute nodes register with Slurm by themselves (dynamic nodes).
+    ``compute_nodes``: every compute node slurm.conf declares (a hostlist without an address on the clouds).
     ``munge_key``: a file already on the node (local target), or the node role's secret in the cloud's store,
     which also holds the host private key: the boot script fetches both before munge and sshd need them.
     ``login`` / ``host_public_key`` None: the target has set up SSH itself (the local target writes sshd's files).

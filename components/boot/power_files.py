@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from components.boot import ec2_power, node_secrets
-from components.boot.cloud_config import gzipped_file
+from components.boot.cloud_files import gzipped_file
 from components.boot.script import STAGE
 
 POWER_DIR = "/var/lib/slurm/power"  # the slurm role's folder of the power wrappers

@@ -19,6 +19,7 @@ from spec.boot_status import BOOT_LOG, STATUS_DIR, writer_sh
 
 STAGE = "/run/cloud-hpc-toolkit"  # tmpfs: a staged munge key never reaches a disk
 IMDS = "169.254.169.254"
+BUNDLE_DEADLINE = 300  # seconds: a new instance profile can take a while to reach the instance
 NODE_SECRETS = f"{STAGE}/node_secrets.py"  # components/boot/node_secrets.py, as the cloud-config writes it
 HOST_KEY, FETCHED_MUNGE_KEY = f"/{node_secrets.HOST_KEY}", f"/{node_secrets.MUNGE_KEY}"  # where the fetch writes
 NODE_NAME, HEAD_ADDRESS = "@NODE_NAME@", "@HEAD_ADDRESS@"  # filled in on the node
@@ -198,18 +199,15 @@ grep -qE "[[:space:]]$node_name\\$" /etc/hosts ||
 
 
 def _fetch(bundle: S3Bundle) -> str:
+    """The bundle through node_secrets.py (a signed S3 GetObject): no AWS CLI on the image needed; retried while
+    a new instance profile reaches the instance."""
     source = f"s3://{bundle.bucket}/{bundle.key}"
+    download = " ".join(_q(part) for part in ["python3", NODE_SECRETS, "--deadline", str(BUNDLE_DEADLINE),
+                                               "aws-object", "--url", bundle.url, "--region", bundle.region,
+                                               "--out", f"{STAGE}/bundle.zip"])
     return f"""begin {_q(FETCHING)}
 log {_q(f"downloading {source}")}
-command -v aws >/dev/null 2>&1 || {{
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq awscli >/dev/null
-}} || fail "could not install the AWS CLI to fetch the bundle"
-tries=0
-until aws s3 cp --only-show-errors --region {_q(bundle.region)} {_q(source)} {STAGE}/bundle.zip; do
-    tries=$((tries + 1))
-    [ "$tries" -lt 30 ] || fail {_q(f"could not download {source}: check the instance role, network, bucket")}
-    sleep 10   # a new instance profile can take a while to reach the instance
-done
+{download} || fail {_q(f"could not download {source}: check the instance role, network, bucket")}
 rm -rf {_q(bundle.into)}
 mkdir -p {_q(bundle.into)}
 python3 -m zipfile -e {STAGE}/bundle.zip {_q(bundle.into)}

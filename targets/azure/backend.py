@@ -1,10 +1,13 @@
 """The Azure target: a stack of this project's program (``targets.cloud``) with the Azure SDK for what follows
-`up`: the scale set's nodes, container group runs, Livy batches, and the leftover check after destroy, all in the
-subscription and resource group the outputs name, with Azure's default credential chain."""
+`up`: the compute nodes (and the head-created VMs deleted before destroy), container group runs, Livy batches, and
+the leftover check after destroy, all in the subscription and resource group the outputs name, with Azure's default
+credential chain."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+
+from rich.console import Console
 
 from spec.outputs import ENVIRONMENT_TAG, AzureScope, Node, Outputs, SparkCluster
 from targets.backend import Record, SparkJob
@@ -32,6 +35,18 @@ class AzureBackend(PulumiBackend):
         assert contract.fleet is not None
         scope = _scope(contract)
         return discovery.wait_for_nodes(session.for_scope(scope), scope, contract.fleet, timeout)
+
+    def before_destroy(self, record: Record, contract: Outputs | None, console: Console) -> None:
+        """The compute VMs the head created go first: their NICs would keep the subnet and scale sets in use."""
+        from targets.azure import session
+        from targets.azure.launched_vms import delete_launched
+
+        if contract is None or contract.azure is None:
+            return  # a deployment that died before its outputs named its resource group created no head either
+        gone = delete_launched(session.for_scope(contract.azure), contract.azure, record.name)
+        if gone:
+            console.print(f"deleted {len(gone)} compute VM(s) the head created: {', '.join(gone)}", markup=False,
+                          highlight=False)
 
     def leftovers(self, record: Record, contract: Outputs | None) -> Leftovers | None:
         from targets.azure import leftovers, session

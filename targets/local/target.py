@@ -219,6 +219,11 @@ def _power_client(head_dir: Path) -> None:
     os.chmod(target, 0o755)
 
 
+# Slurm's SuspendTimeout: a stop takes a second or two here, and the power agent does a start asked meanwhile
+# only after it, so a stopped node may start again soon (the role's default, 30 s, fits a cloud instance).
+SUSPEND_TIMEOUT = 5
+
+
 def power_vars(env: Environment, floors: Mapping[str, int] | None = None) -> dict[str, object]:
     """The slurm role's partitions, and its power saving when some nodes start and stop with the work: the nodes
     above each partition's ``min`` are cloud nodes (powered down after ``up``), and those below its floor (its
@@ -232,7 +237,7 @@ def power_vars(env: Environment, floors: Mapping[str, int] | None = None) -> dic
     program = f"/usr/bin/python3 {node_start.POWER_CLIENT} --socket {node_start.POWER_MOUNT}/{power_agent.SOCKET}"
     return {"slurm_partitions": partitions, "slurm_cloud_nodes": cloud, "slurm_always_on": always_on,
             "slurm_resume_command": f"{program} start", "slurm_suspend_command": f"{program} stop",
-            **env.scaling.slurm_vars()}
+            "slurm_suspend_timeout": SUSPEND_TIMEOUT, **env.scaling.slurm_vars()}
 
 
 def _user_key(env: Environment, root: Path) -> tuple[Path, str]:

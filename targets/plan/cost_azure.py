@@ -25,6 +25,11 @@ def _number(value: Any, default: float = 0) -> float:
     return default if value is None or isinstance(value, str) else float(value)
 
 
+def _tag_count(value: Any) -> int:
+    """A whole number a tag holds (tags are text), 0 when it holds none."""
+    return int(value) if isinstance(value, str) and value.isdigit() else 0
+
+
 class _AzurePricer:
     def __init__(self, resources: list[PlannedResource], prices: AzurePrices) -> None:
         self.prices = prices
@@ -114,11 +119,25 @@ class _AzurePricer:
         return [self.vms(r, size, 1, ""), *self.os_disk(r, r.inputs.get("storageProfile"), 1)]
 
     def _scale_set(self, r: PlannedResource) -> list[CostLine]:
+        tags = as_map(r.inputs.get("tags"))
+        if "chpc:min" in tags:
+            return self._partition(r, tags)
         sku = as_map(r.inputs.get("sku"))
         count = int(_number(sku.get("capacity")))
         profile = as_map(r.inputs.get("virtualMachineProfile"))
         return [self.vms(r, sku.get("name"), count, f" × {count} (scale set capacity)"),
                 *self.os_disk(r, profile.get("storageProfile"), count)]
+
+    def _partition(self, r: PlannedResource, tags: dict[str, Any]) -> list[CostLine]:
+        """A Slurm partition's Flexible scale set (tagged with its min, max, size and OS disk): its always-on VMs,
+        which the head creates as it boots; the others run only while work waits for them, so they are named, not
+        priced."""
+        low, high = _tag_count(tags.get("chpc:min")), _tag_count(tags.get("chpc:max"))
+        grows = f": up to {high} while jobs wait" if high > low else ""
+        what = f" × {low} always on (partition {tags.get('chpc:partition')}{grows})"
+        return [self.vms(r, tags.get("chpc:vm-size"), low, what),
+                *self.managed_disk(r, tags.get("chpc:os-disk-type"), _tag_count(tags.get("chpc:os-disk-gb")), low,
+                                   f"OS disk × {low}")]
 
     def _disk(self, r: PlannedResource) -> list[CostLine]:
         return self.managed_disk(r, as_map(r.inputs.get("sku")).get("name") or "Standard_LRS",

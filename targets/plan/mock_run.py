@@ -113,6 +113,9 @@ class PlanMocks(pulumi.runtime.Mocks):
                                  if f.get("name") == "architecture"), "x86_64")
             return {"id": "ami-0123456789abcdef0", "imageId": "ami-0123456789abcdef0", "architecture": architecture,
                     "name": "planned-ami", "rootDeviceName": "/dev/xvda"}
+        if args.token == "aws:ssm/getParameter:getParameter":  # a public parameter naming an image (Ubuntu, GPU)
+            return {"id": args.args["name"], "name": args.args["name"], "type": "String",
+                    "value": "ami-0123456789abcdef0", "version": 1}
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             return {"id": region, "names": zones, "zoneIds": [f"zone-{zone}" for zone in zones]}
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":

@@ -115,9 +115,9 @@ def instance_types(resources: list[PlannedResource]) -> set[str]:
 
 def vm_sizes(resources: list[PlannedResource]) -> set[str]:
     """Every ``vmSize`` input anywhere in an Azure plan (VMs, HDInsight roles); a scale set names its size in
-    ``sku.name``."""
-    scale_sets = {str(as_map(r.inputs.get("sku")).get("name")) for r in resources
-                  if r.type == "azure-native:compute:VirtualMachineScaleSet"}
+    ``sku.name``, a partition's in its ``chpc:vm-size`` tag."""
+    scale_sets = {str(as_map(r.inputs.get("sku")).get("name") or as_map(r.inputs.get("tags")).get("chpc:vm-size"))
+                  for r in resources if r.type == "azure-native:compute:VirtualMachineScaleSet"}
     return _inputs_named("vmSize", resources) | scale_sets - {"None"}
 
 

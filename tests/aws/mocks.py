@@ -37,6 +37,9 @@ APP_TOKEN = access_token({"aud": "https://management.azure.com/", "oid": "planne
 CALLS: dict[str, dict[str, Any]] = {
     "aws:ec2/getAmi:getAmi": {"id": "ami-0123456789abcdef0", "imageId": "ami-0123456789abcdef0",
                               "architecture": "x86_64", "rootDeviceName": "/dev/xvda"},
+    # a public parameter naming an image (the Ubuntu and Deep Learning AMIs' /aws/service/... parameters)
+    "aws:ssm/getParameter:getParameter": {"id": "parameter", "name": "parameter", "type": "String",
+                                          "value": "ami-0fedcba9876543210", "version": 1},
     "aws:index/getAvailabilityZones:getAvailabilityZones": {"names": ZONES, "zoneIds": ["use1-az1", "use1-az2",
                                                                                         "use1-az3"]},
     "aws:index/getCallerIdentity:getCallerIdentity": {"accountId": "123456789012",

@@ -16,7 +16,6 @@ import socket
 import stat
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import botocore.auth
@@ -30,21 +29,13 @@ from components.boot import node_secrets, script
 from components.boot.config import AwsSecret
 from tests.aws import moto_fixture
 from tests.aws.moto_server import REGION, MotoSession
+from tests.boot import fake_imds
 from tests.boot.configs import aws, fresh_host_key
-from tests.boot.fake_imds import ROLE, SESSION_TOKEN, FakeImds
+from tests.boot.fake_imds import ROLE, ROLE_CREDENTIALS, SESSION_TOKEN, FakeImds
 
-moto, aws_session = moto_fixture.moto, moto_fixture.aws_session
+moto, aws_session, imds = moto_fixture.moto, moto_fixture.aws_session, fake_imds.aws_imds
 PYTHON3 = shutil.which("python3", path="/usr/bin:/bin") or "python3"  # the system's, without the venv's packages
 SSHD = "/usr/sbin/sshd"  # openssh-server, which the Makefile installs for the local target
-ROLE_CREDENTIALS = {"AccessKeyId": "ASIAEXAMPLEINSTANCE1", "SecretAccessKey": "instance-role-secret-key",
-                    "Token": "instance-role-session-token", "Expiration": "2100-01-01T00:00:00Z"}
-
-
-@pytest.fixture
-def imds() -> Iterator[FakeImds]:
-    server = FakeImds(credentials=ROLE_CREDENTIALS)
-    yield server
-    server.stop()
 
 
 def fetch(secret: AwsSecret, imds: FakeImds, root: Path, deadline: float = 5) -> subprocess.CompletedProcess[str]:

@@ -63,7 +63,7 @@ def test_a_stack_of_one_static_partition_is_one_line_and_exit_2(fake_pulumi: Fak
 
 
 def test_a_fleet_slurm_does_not_start_by_name_is_one_line_and_exit_2(fake_pulumi: FakePulumi, tmp_path: Path) -> None:
-    """An Azure scale set's nodes (the contract names none): the same path, refused until Azure's are elastic."""
+    """A contract whose fleet names no nodes (an Azure stack deployed before its partitions were elastic)."""
     fleet = contract("azure-hpc-dev", "azure", [{"name": "compute", "instance_type": "Standard_HB120rs_v3",
                                                  "min": 4, "max": 4}])
     fake_pulumi.deploy("azure-hpc-dev", {**fleet, "region": "westeurope", "fleet": {

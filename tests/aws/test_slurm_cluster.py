@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import re
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -19,12 +20,12 @@ from typing import Any
 import pulumi
 import pytest
 
+from components.aws.node_image import architecture
 from components.aws.power_policy import head_power_policy
 from components.aws.slurm_cluster import (
     USER_DATA_LIMIT,
     SlurmCluster,
     SlurmClusterArgs,
-    architecture,
     bundle_key,
     within_ec2_limit,
 )
@@ -281,7 +282,11 @@ def test_user_data_holds_no_key_and_names_its_roles_secret(cluster_mocks: Record
         role = "head" if name == "hpc-head" else "compute"
         script = boot_of(parsed(text))
         assert script.startswith("#!/bin/sh\n") and f"boot the {role} node of cluster hpc" in script
-        assert USER_KEY in script and "aws s3 cp" in script
+        assert USER_KEY in script
+        # the bundle by a signed GetObject (node_secrets.py), virtual-hosted style, the AWS CLI not needed
+        assert re.search(r"aws-object --url https://[a-z0-9.-]+\.s3\.us-east-1\.amazonaws\.com/[^ ]+\.zip "
+                         r"--region us-east-1 --out /run/cloud-hpc-toolkit/bundle\.zip", script), script
+        assert "aws s3" not in script and "apt-get install -y -qq awscli" not in script
         assert MOCK_MUNGE not in text and MOCK_PRIVATE not in text and "PRIVATE KEY" not in text
         assert f"--secret-id {ARN}:hpc-{role}-boot --region us-east-1 --endpoint " \
                "https://secretsmanager.us-east-1.amazonaws.com" in script

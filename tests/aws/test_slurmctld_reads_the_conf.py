@@ -1,7 +1,8 @@
 """The AWS head's slurm.conf, rendered from its user data's variables, read by Debian's real slurmctld 22.05 in
 namespaces of its own (network, mount, hostname): every node of every partition declared CLOUD without an address
-is there, powered down, and `scontrol update State=POWER_UP` of a partition's always-on nodes, as the slurm role
-runs it at boot, hands exactly those nodes to the ResumeProgram (a recording script here, ec2_power.py on EC2).
+is there, powered down, the GPU partition's with its GPUs as a generic resource, and `scontrol update
+State=POWER_UP` of a partition's always-on nodes, as the slurm role runs it at boot, hands exactly those nodes to the
+ResumeProgram (a recording script here, ec2_power.py on EC2).
 
 Only paths the test cannot use on this machine are changed (state, pid and log files, the power programs, SlurmUser
 root, no cgroup plugins); the node, partition and power lines are the role's."""
@@ -10,11 +11,13 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from spec import environment as spec
 from tests.aws.mocks import RecordingMocks
-from tests.aws.test_slurm_cluster import build, cluster_mocks, user_data  # noqa: F401  (cluster_mocks: a fixture)
+from tests.aws.test_slurm_cluster import build, cluster_mocks, two_partitions, user_data  # noqa: F401  (a fixture)
 from tests.boot.documents import boot_of, parsed, variables_of
 from tests.root import need_root
 from tests.slurm_conf import render_slurm_conf
@@ -39,7 +42,7 @@ export SLURM_CONF={d}/slurm.conf
 slurmctld -i
 tries=0
 until sinfo -h >/dev/null 2>&1; do tries=$((tries + 1)); [ "$tries" -lt 60 ] || exit 3; sleep 0.5; done
-sinfo -h -o '%P %D %t %N' > {d}/sinfo.txt
+sinfo -h -o '%P %D %t %N %G' > {d}/sinfo.txt
 scontrol update NodeName={up} State=POWER_UP
 tries=0
 until [ -s {d}/calls.log ]; do tries=$((tries + 1)); [ "$tries" -lt 60 ] || exit 4; sleep 0.5; done
@@ -49,10 +52,18 @@ until [ -s {d}/calls.log ]; do tries=$((tries + 1)); [ "$tries" -lt 60 ] || exit
 def test_slurmctld_takes_the_cloud_nodes_and_powers_up_the_always_on_ones(cluster_mocks: RecordingMocks,  # noqa: F811
                                                                           tmp_path: Path) -> None:
     need_root("slurmctld in namespaces", "/usr/sbin/slurmctld")
-    build()
-    variables = variables_of(boot_of(parsed(user_data(cluster_mocks)["hpc-head"])))
-    d = tmp_path
+    build(partitions=(*two_partitions(), spec.Partition(name="gpu", instance_type="g4dn.12xlarge", max=4, gpus=4)))
+    sinfo, calls = run_slurmctld(tmp_path, variables_of(boot_of(parsed(user_data(cluster_mocks)["hpc-head"]))))
+    assert sinfo == ["cpu* 100 idle~ cpu-[0-99] (null)", "efa 8 idle~ efa-[0-7] (null)",
+                     "gpu 4 idle~ gpu-[0-3] gpu:t4:4"]
+    assert calls == "resume efa-[0-1]\n"
+
+
+def run_slurmctld(d: Path, variables: dict[str, Any]) -> tuple[list[str], str]:
+    """slurmctld run in namespaces of its own on the slurm.conf the role renders from a head's ``variables``, its
+    ``scontrol update State=POWER_UP`` of the always-on nodes: ``sinfo``'s lines, and what the power programs got."""
     conf = render_slurm_conf(d, {**variables, "head_name": "hpc-head", "head_address": HEAD_ADDRESS})
+    assert "SuspendTimeout=120" in conf.splitlines()  # a terminating instance's minute or two, not the local 5 s
     for line, here in (("StateSaveLocation=/var/lib/slurm/slurmctld", f"StateSaveLocation={d}/state"),
                        ("SlurmctldPidFile=/run/slurmctld.pid", f"SlurmctldPidFile={d}/ctld.pid"),
                        ("SlurmctldLogFile=/var/log/slurm/slurmctld.log", f"SlurmctldLogFile={d}/ctld.log"),
@@ -76,6 +87,5 @@ def test_slurmctld_takes_the_cloud_nodes_and_powers_up_the_always_on_ones(cluste
                             check=False)
     log = (d / "ctld.log").read_text() if (d / "ctld.log").exists() else ""
     assert result.returncode == 0, (result.stderr[-2000:], log[-2000:])
-    assert (d / "sinfo.txt").read_text().splitlines() == ["cpu* 100 idle~ cpu-[0-99]", "efa 8 idle~ efa-[0-7]"]
-    assert (d / "calls.log").read_text() == "resume efa-[0-1]\n"
     assert "fatal" not in log
+    return (d / "sinfo.txt").read_text().splitlines(), (d / "calls.log").read_text()

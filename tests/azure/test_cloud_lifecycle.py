@@ -6,6 +6,7 @@ the state folder run for real."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,14 +15,16 @@ from rich.console import Console
 import targets
 from remote.readiness import BootTimeout
 from spec.loader import load_environment
-from spec.outputs import ENVIRONMENT_TAG
+from spec.outputs import ENVIRONMENT_TAG, NODE_TAG
 from targets import pulumi_stack
 from targets.azure import session as azure_session_module
 from targets.cloud import PulumiBackend
 from targets.local import keys
 from tests.aws.mocks import FAKE_ED25519
 from tests.azure.fake_arm import SUBSCRIPTION, FakeArm
+from tests.azure.fake_compute import FakeCompute
 from tests.azure.test_discovery import TAG, scale_set
+from tests.azure.test_launched_vms import vm
 from tests.pulumi_cli.fixture import FakePulumi
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,3 +142,26 @@ def test_up_names_what_is_missing_when_the_fleet_does_not_come(cloud: FakeArm, f
     scale_set(cloud, f"{NAME}-compute", {TAG[0]: TAG[1]}, {"0": TWO_NODES["0"]})
     with pytest.raises(targets.TargetError, match=rf"1 of 2 VMs of scale set {NAME}-compute .* running after 0.2 s"):
         up(Console(quiet=True))
+
+
+def test_destroy_deletes_the_vms_the_head_created_before_pulumi_runs(cloud: FakeArm, fake_pulumi: FakePulumi,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    FakeCompute(cloud)
+    for node, environment in (("cpu-0", NAME), ("ib-1", NAME), ("ib-0", "azure-hpc-prod")):
+        vm(cloud, node, {ENVIRONMENT_TAG: environment, NODE_TAG: node}, "10.0.1.9")
+    fleet = {**CONTRACT["fleet"], "tag_key": ENVIRONMENT_TAG, "tag_value": NAME, "group": None}
+    fake_pulumi.deploy(NAME, {**CONTRACT, "fleet": fleet}, resources=DEPLOYED)
+    seen_by_pulumi: list[list[str]] = []
+    pulumi_destroy = pulumi_stack.destroy
+
+    def destroy(stack: str, on_line: Callable[[str], None]) -> None:
+        seen_by_pulumi.append(sorted(r["name"] for r in cloud.list(
+            f"{GROUP}/hpc-rg/providers/Microsoft.Compute/virtualMachines")))
+        pulumi_destroy(stack, on_line)
+
+    monkeypatch.setattr(pulumi_stack, "destroy", destroy)
+    console = Console(record=True, width=300)
+    targets.destroy(None, console, stack=NAME)
+    assert seen_by_pulumi == [["ib-0"]]  # this environment's were gone when Pulumi started; another's stays
+    assert "deleted 2 compute VM(s) the head created: cpu-0, ib-1" in console.export_text()
+    assert fake_pulumi.resources(NAME) == []

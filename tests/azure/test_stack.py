@@ -4,7 +4,6 @@ outputs contract every later task reads."""
 
 from __future__ import annotations
 
-import base64
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,8 @@ from spec.outputs import ENVIRONMENT_TAG, ComputeMachine, Outputs
 from stacks.azure import NFS_OPTIONS
 from tests.aws.mocks import APP_TOKEN, CALLS, USER_TOKEN
 from tests.azure.conftest import HEAD_PUBLIC_IP, WORKSPACE_CUSTOMER_ID, AzureMocks
-from tests.boot.documents import boot_of, parsed, variables_of
+from tests.azure.test_slurm_cluster import power_config
+from tests.boot.documents import boot_of, custom_data_text, parsed, variables_of
 from tests.contract import assert_contract
 from tests.pulumi_helpers import export, secret_value, with_volumes
 
@@ -47,8 +47,11 @@ def test_azure_stack_exports_the_contract(mocks: AzureMocks) -> None:
     assert (outputs.fleet.region, outputs.fleet.expected, outputs.fleet.tag_value) == ("westeurope", 4,
                                                                                        "azure-hpc-dev")
     assert mocks.one(VMSS).inputs["tags"][outputs.fleet.tag_key] == outputs.fleet.tag_value
-    assert outputs.fleet.group == mocks.one(VMSS).inputs["vmScaleSetName"] == "azure-hpc-dev-compute"
-    assert outputs.fleet.vpc_id is None  # the resource group is the stack's own: the scale set's name suffices
+    assert mocks.one(VMSS).inputs["vmScaleSetName"] == "azure-hpc-dev-compute"
+    # the resource group is the stack's own: the nodes are found there by their tags, in any partition's scale set
+    assert outputs.fleet.group is None and outputs.fleet.vpc_id is None
+    assert [(p.name, p.min, p.max, p.nodes) for p in outputs.partitions] == [
+        ("compute", 4, 4, ["compute-0", "compute-1", "compute-2", "compute-3"])]
     [scratch] = outputs.volumes
     assert (scratch.node, scratch.mount, scratch.retain, scratch.device, scratch.volume_id) == (
         "head", "/scratch", True, "/dev/disk/azure/scsi1/lun0", resource_id(mocks, DISK))
@@ -79,10 +82,11 @@ def test_every_resource_is_tagged_and_placed_in_the_spec_location(mocks: AzureMo
     export(load_stack_config("azure-hpc-dev", ROOT))
     azure = [r for r in mocks.resources if r.type.startswith("azure-native:")]
     assert len(azure) >= 12 and not [r for r in mocks.resources if r.type.startswith("aws:")]
-    # neither a subnet, a share, a vault's secret nor a role assignment has a location of its own
+    # neither a subnet, a share, a vault's secret, a role definition nor assignment has a location of its own
     placed = [r for r in azure if r.type not in (SUBNET, "azure-native:storage:FileShare",
                                                  "azure-native:keyvault:Secret",
-                                                 "azure-native:authorization:RoleAssignment")]
+                                                 "azure-native:authorization:RoleAssignment",
+                                                 "azure-native:authorization:RoleDefinition")]
     assert {r.inputs["location"] for r in placed} == {"westeurope"}
     assert all(r.inputs["tags"][ENVIRONMENT_TAG] == "azure-hpc-dev" for r in placed), \
         [r.name for r in placed if ENVIRONMENT_TAG not in r.inputs.get("tags", {})]
@@ -98,7 +102,8 @@ def test_the_example_spec_builds(mocks: AzureMocks) -> None:
     outputs = assert_contract(export(load_spec_file(ROOT / "examples/specs/azure-hpc.yaml")))
     assert outputs.name == "hpc-azure" and [v.device for v in outputs.volumes] == ["/dev/disk/azure/scsi1/lun0"]
     assert mocks.one(DISK).inputs["sku"] == {"name": "Premium_LRS"}
-    assert mocks.one(VMSS).inputs["sku"] == {"name": "Standard_HB120rs_v3", "tier": "Standard", "capacity": 4}
+    assert power_config(mocks).partitions["compute"].vm_sizes == ("Standard_HB120rs_v3",)
+    assert assert_contract(export(load_spec_file(ROOT / "examples/specs/azure-hpc.yaml"))).fleet.expected == 4
 
 
 def test_resources_do_not_grow_with_the_node_count(mocks: AzureMocks) -> None:
@@ -184,12 +189,9 @@ def test_the_container_subnet_waits_for_the_cluster_subnet(mocks: AzureMocks,
 
 
 def boot_variables(mocks: AzureMocks) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The roles' variables in the head's custom data and in the scale set's (no secret in either)."""
-    head = mocks.one(VM).inputs["osProfile"]["customData"]
-    compute = mocks.one(VMSS).inputs["virtualMachineProfile"]["osProfile"]["customData"]
-    head_vars, compute_vars = (variables_of(boot_of(parsed(base64.b64decode(text).decode())))
-                               for text in (head, compute))
-    return head_vars, compute_vars
+    """The roles' variables in the head's custom data and in the compute nodes' boot its power config holds."""
+    head = variables_of(boot_of(parsed(custom_data_text(mocks.one(VM).inputs["osProfile"]["customData"]))))
+    return head, variables_of(power_config(mocks).partitions["compute"].boot_script)
 
 
 def test_the_head_boots_mounting_its_disks_by_lun_and_the_nfs_share_compute_nodes_the_share(mocks: AzureMocks) -> None:

@@ -3,6 +3,8 @@ the roles (for the AWS, Azure and cloud-config tests alike)."""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import re
 from typing import Any
@@ -10,6 +12,11 @@ from typing import Any
 import yaml
 
 from components.boot.cloud_config import BOOT_PATH
+
+
+def custom_data_text(value: str) -> str:
+    """Azure custom data as cloud-init reads it: base64, then gunzipped (the document is gzipped whole)."""
+    return gzip.decompress(base64.b64decode(value)).decode()
 
 
 def parsed(document: str) -> dict[str, Any]:

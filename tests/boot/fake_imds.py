@@ -13,13 +13,18 @@ Every request is recorded, so a test checks the shapes the fetcher really sent.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import pytest
 
 from tests.recorded_http import Seen, reply, seen
 
 SESSION_TOKEN = "imds-session-token"
 ROLE = "hpc-node-role"
+ROLE_CREDENTIALS = {"AccessKeyId": "ASIAEXAMPLEINSTANCE1", "SecretAccessKey": "instance-role-secret-key",
+                    "Token": "instance-role-session-token", "Expiration": "2100-01-01T00:00:00Z"}
 
 
 class FakeImds:
@@ -75,3 +80,11 @@ class FakeImds:
             return 200, {"access_token": self.access_token, "resource": query.get("resource"),
                          "token_type": "Bearer", "expires_in": "86399"}
         return 404, "not found"
+
+
+@pytest.fixture
+def aws_imds() -> Iterator[FakeImds]:
+    """An AWS instance's metadata service holding its role's ``ROLE_CREDENTIALS``."""
+    server = FakeImds(credentials=ROLE_CREDENTIALS)
+    yield server
+    server.stop()

@@ -22,7 +22,7 @@ import pytest
 from rich.console import Console
 
 from components.boot import script
-from components.boot.config import BootConfig, BundleInPlace, MungeKeyFile, Role, S3Bundle, SshLogin
+from components.boot.config import BootConfig, BundleInPlace, MungeKeyFile, Role, S3Bundle, SshLogin, StaticNode
 from remote.pool import Pool
 from remote.readiness import BootFailed, BootProgress, wait_for_boot
 from spec.boot_status import BOOT_LOG, STATUS_DIR, STATUS_FILE
@@ -127,10 +127,11 @@ def test_a_failing_user_step_ends_failed_at_that_step(local_env: LocalEnv) -> No
 
 
 def test_a_failing_bundle_fetch_ends_failed_at_that_step(local_env: LocalEnv) -> None:
-    fake = local_env.state / "fake-bin"  # an `aws` that "downloads" something that is not a zip
+    fake = local_env.state / "fake-bin"  # a python3 whose download (node_secrets.py) writes something not a zip
     fake.mkdir(exist_ok=True)
-    (fake / "aws").write_text('#!/bin/sh\nfor last; do :; done\necho "not a zip" > "$last"\n')
-    (fake / "aws").chmod(0o755)
+    (fake / "python3").write_text(f'#!/bin/sh\n[ "$1" = {script.NODE_SECRETS} ] || exec /usr/bin/python3 "$@"\n'
+                                  'while [ "$1" != --out ]; do shift; done; echo "not a zip" > "$2"\n')
+    (fake / "python3").chmod(0o755)
     unpacked = local_env.state / "unpacked"
     code = boot_in_place(local_env, "compute-0", config(
         "compute", head_address=local_env.outputs.head.address,
@@ -170,24 +171,29 @@ def test_the_script_turns_a_local_node_into_a_slurm_node_and_says_done(local_env
     new_key.chmod(0o600)
     key = MungeKeyFile(str(new_key))
 
-    # The head again, now for dynamic nodes, finding its own address, with the new key; started and waited for
-    # as the local target does, its progress read over SSH.
+    # The head again, finding its own address, with the new key and one compute node declared; started and waited
+    # for as the local target does, its progress read over SSH.
+    address = next(n.address for n in local_env.outputs.nodes() if n.name == "compute-0")
+    nodes = (StaticNode("compute-0", address),)
     stop(local_env, "head", "slurmctld munged", "/run/slurmctld.pid /run/munge/munged.pid")
     in_node(local_env, "head", "rm -rf /var/lib/slurm/slurmctld/*", "clear slurmctld state")
-    boot.start(local_env.inits["head"], local_env.node_dir("head"), config("head", munge_key=key))
+    boot.start(local_env.inits["head"], local_env.node_dir("head"), config("head", munge_key=key, compute_nodes=nodes))
     seen: list[BootProgress] = []
     with Pool(local_env.outputs, retry_auth=True) as pool:
         wait_for_boot(pool, ["head"], timeout=300, on_progress=seen.append, poll=0.2)
     assert any(f"head at '{script.CONFIGURING}'" in progress.line() for progress in seen), seen
     assert seen[-1].line() == "head done"
     head_vars = json.loads(in_node(local_env, "head", "cat /run/cloud-hpc-toolkit/boot-vars.json", "read vars"))
-    assert head_vars["head_address"] == local_env.outputs.head.address and head_vars["compute_nodes"] == []
-    assert "MaxNodeCount=" in in_node(local_env, "head", "cat /etc/slurm/slurm.conf", "read slurm.conf")
+    assert head_vars["head_address"] == local_env.outputs.head.address
+    assert head_vars["compute_nodes"] == [{"name": "compute-0", "address": address}]
+    assert f"NodeName=compute-0 NodeAddr={address} " in in_node(local_env, "head", "cat /etc/slurm/slurm.conf",
+                                                               "read slurm.conf")
 
-    # The compute node, told the head's address, registering itself; run in place this time.
+    # The compute node, told the head's address, registering; run in place this time.
     stop(local_env, "compute-0", "slurmd munged", "/run/slurmd.pid /run/munge/munged.pid")
     code = boot_in_place(local_env, "compute-0",
-                         config("compute", munge_key=key, head_address=local_env.outputs.head.address),
+                         config("compute", munge_key=key, head_address=local_env.outputs.head.address,
+                                compute_nodes=nodes),
                          path=f"{Path(sys.executable).parent}:/usr/sbin:/usr/bin:/sbin:/bin")
     log = local_env.on_node("compute-0", BOOT_LOG)
     assert code == 0, log.read_text()[-3000:]
@@ -203,8 +209,7 @@ def test_the_script_turns_a_local_node_into_a_slurm_node_and_says_done(local_env
     assert staged == ["600", "boot-vars.json"]
     compute_vars = json.loads(in_node(local_env, "compute-0", "cat /run/cloud-hpc-toolkit/boot-vars.json", "vars"))
     assert (compute_vars["node_name"], compute_vars["head_address"], compute_vars["compute_nodes"]) == (
-        "compute-0", local_env.outputs.head.address, [])
-    assert " -Z" in in_node(local_env, "compute-0", "ps -o args= -C slurmd", "slurmd command line")
+        "compute-0", local_env.outputs.head.address, [{"name": "compute-0", "address": address}])
 
     deadline, states = time.monotonic() + 90, ""
     while time.monotonic() < deadline:
@@ -214,7 +219,6 @@ def test_the_script_turns_a_local_node_into_a_slurm_node_and_says_done(local_env
             break
         time.sleep(0.5)
     assert states == "compute-0 idle"
-    assert "DYNAMIC" in in_node(local_env, "head", "scontrol show node compute-0", "scontrol show node")
-    job = node.run(local_env.inits["head"], ["srun", "-N1", "-t", "1", "hostname"], "srun on the dynamic node",
+    job = node.run(local_env.inits["head"], ["srun", "-N1", "-t", "1", "hostname"], "srun on the node",
                    timeout=120)
     assert job.stdout.strip() == "compute-0"

@@ -93,7 +93,8 @@ def test_every_step_says_so_before_it_runs() -> None:
 
 def test_cloud_steps_appear_only_when_asked() -> None:
     cloud, on_local = boot_script(aws("head")), boot_script(local("head"))
-    for text in ("aws s3 cp", "hostnamectl", "169.254.169.254", "authorized_keys", "sudoers", "node_secrets.py",
+    for text in ("aws-object --url https://hpc-bundle-1234.s3.us-east-1.amazonaws.com/bundles/ansible-0123.zip",
+                 "hostnamectl", "169.254.169.254", "authorized_keys", "sudoers", "node_secrets.py",
                  "systemctl restart ssh"):
         assert text in cloud and text not in on_local
     assert "sh /src/ansible/boot.sh /run/cloud-hpc-toolkit/boot-vars.json" in on_local

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.local_cluster
 
 NAME = harness.run_name("elastic")
 IDLE_MINUTES = 0.25  # 15 s
-GONE_WITHIN = 180.0  # idle time, Slurm's SuspendTimeout (30 s) and its power-save pass, on a loaded machine
+GONE_WITHIN = 180.0  # idle time, Slurm's SuspendTimeout (5 s here) and its power-save pass, on a loaded machine
 
 
 def elastic_spec(path: Path, name: str, resume_timeout_minutes: float = 3) -> Path:
