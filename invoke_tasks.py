@@ -431,7 +431,8 @@ def ssh(c: Context, node: str = "head", name: str | None = None, command: str | 
 @cli_errors
 def scale(c: Context, partition: str | None = None, min: str | None = None, name: str | None = None,
           stack: str | None = None) -> None:
-    """Change a running cluster's floor: how many nodes of a partition are always on (the rest start for jobs)."""
+    """Change a running cluster's floor: how many nodes of a partition are always on (the rest start for jobs); a
+    cloud stack gets it in its config and is deployed with it (`pulumi up`), so a later `up` keeps it."""
     import targets
     from remote.errors import BadInput
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 DEFAULT = 120.0  # s: any command not named below
 MOUNT = 300.0  # mount.sh on a node: formatting a new volume (mkfs) comes first on the first mount
 STATUS_CONNECT = 10.0  # s: `status` shows a node whose sshd does not answer by then as unreachable (not booting)
+ROLE = 600.0  # s: one of the toolkit's roles run again on a node (ansible-playbook --tags; a daemon's restart)
 BUILD = 3600.0  # compiling a program or building a project (make, cmake --build) on the head
 
 

@@ -10,7 +10,6 @@ a volume that is not attached fails at once, with what to check.
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -19,7 +18,7 @@ import paramiko
 
 from remote import deadlines
 from remote.errors import RemoteError
-from remote.run import run, tail
+from remote.run import as_root, run, tail
 from spec.outputs import SharedFs, Volume
 
 MOUNT_SCRIPT = Path(__file__).resolve().parents[1] / "ansible" / "roles" / "storage" / "files" / "mount.sh"
@@ -47,11 +46,6 @@ class MountEntry(NamedTuple):
     fstype: str
 
 
-def _as_root(argv: list[str]) -> str:
-    command = shlex.join(argv)
-    return f'if [ "$(id -u)" = 0 ]; then {command}; else sudo -n {command}; fi'
-
-
 def _fields(stdout: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line)
 
@@ -59,7 +53,7 @@ def _fields(stdout: str) -> dict[str, str]:
 def _run_script(client: paramiko.SSHClient, node: str, step: str, args: list[str]) -> dict[str, str]:
     """Run mount.sh with ``args``; its failure is a RemoteError with the script's own hint line."""
     script = MOUNT_SCRIPT.read_text()
-    result = run(client, _as_root(["sh", "-c", script, "mount.sh", *args]), node=node, step=step, check=False,
+    result = run(client, as_root(["sh", "-c", script, "mount.sh", *args]), node=node, step=step, check=False,
                  timeout=deadlines.MOUNT)
     if result.exit_code != 0:
         lines = result.stderr.splitlines()

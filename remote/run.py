@@ -42,6 +42,12 @@ def tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
     return "\n".join(kept[-lines:])
 
 
+def as_root(argv: list[str]) -> str:
+    """``argv`` as a shell command run as root: as it is for root, through ``sudo -n`` for a cloud node's user."""
+    command = shlex.join(argv)
+    return f'if [ "$(id -u)" = 0 ]; then {command}; else sudo -n {command}; fi'
+
+
 def _lost(node: str, step: str, err: BaseException | str) -> ConnectionLost:
     return ConnectionLost(node, step, f"the SSH connection dropped: {err}",
                           "check that the node is up; re-running the task reconnects")

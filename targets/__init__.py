@@ -44,7 +44,7 @@ def scale(record: Record, partition: str, floor: int, console: Console) -> Outpu
     """Move a partition's floor in the running environment, under its lock (no `up` or `destroy` meanwhile)."""
     with env_lock.held(record.name, "scale"):
         backend = backend_for(record.target)
-        return backend.scale(backend.contract(record, console), partition, floor, console)
+        return backend.scale(record, backend.contract(record, console), partition, floor, console)
 
 
 def destroy(name: str | None, console: Console, confirm: ConfirmDestroy = lambda _name, _resources: True,

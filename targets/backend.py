@@ -90,10 +90,10 @@ class Backend(ABC):
         """The compute nodes running now (a cloud fleet is found in the stack's scaling group; a local cluster's are
         in its contract)."""
 
-    def scale(self, contract: Outputs, partition: str, floor: int, console: Console) -> Outputs:
-        """Make ``floor`` nodes of ``partition`` always on in the running cluster; returns the new contract."""
-        raise TargetError(f"scale: not on the {self.target} target yet (a running cluster's floor moves on the "
-                          "local target only)")
+    @abstractmethod
+    def scale(self, record: Record, contract: Outputs, partition: str, floor: int, console: Console) -> Outputs:
+        """Make ``floor`` nodes of ``partition`` always on in the running cluster, and record it where the target's
+        next `up` and its contract read it; returns the new contract."""
 
     def run_task(self, contract: Outputs, command: list[str] | None, timeout: float,
                  on_log: Callable[[str], None]) -> int:

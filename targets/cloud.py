@@ -24,6 +24,7 @@ from targets import environments, pulumi_stack, state
 from targets.backend import Backend, ConfirmDestroy, Record, SparkJob, SparkRun, UpRequest
 from targets.errors import TargetError, UsageError
 from targets.kept import Leftovers, kept_line
+from targets.slurm_floor import CLOUD_ROLES, Roles
 from targets.spark_job_records import JobRecords, SparkJobRecord
 from targets.spark_jobs import CloudSparkResult
 
@@ -41,6 +42,7 @@ class PulumiBackend(Backend):
 
     fleet_timeout: float = FLEET_TIMEOUT
     boot_timeout: float = BOOT_TIMEOUT
+    roles: Roles = CLOUD_ROLES  # where its nodes keep the toolkit's roles (`invoke scale` runs the slurm role again)
     job_word: ClassVar[str]  # what its Spark service calls a job: "step" (EMR), "batch" (Livy)
 
     @abstractmethod
@@ -66,6 +68,11 @@ class PulumiBackend(Backend):
         with progress(console, f"attaching to {self.job_word} {job_id}") as update:
             result = self._follow(contract.spark, record, records, timeout, self._on_state(update))
         return _shown(result, console)
+
+    def scale(self, record: Record, contract: Outputs, partition: str, floor: int, console: Console) -> Outputs:
+        from targets.stack_scale import scale
+
+        return scale(self, record, contract, partition, floor, console)
 
     def _on_state(self, update: Update) -> OnState:
         return lambda state, elapsed: update(f"{self.job_word} {state}, {elapsed:.0f} s", key=state)

@@ -51,7 +51,7 @@ class LocalBackend(Backend):
         return [n for n in contract.computes
                 if n.name not in elastic or (n.name in inits and node.alive(inits[n.name]))]
 
-    def scale(self, contract: Outputs, partition: str, floor: int, console: Console) -> Outputs:
+    def scale(self, record: Record, contract: Outputs, partition: str, floor: int, console: Console) -> Outputs:
         from targets.local.scale import scale
 
         return scale(contract.name, partition, floor, console)

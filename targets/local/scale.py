@@ -1,31 +1,28 @@
 """`invoke scale` on a local cluster: move a partition's floor (the nodes power saving never stops) while it runs.
 
-Slurm is configured in one place, so the slurm role renders the new ``SuspendExcNodes`` on every running node (its
-``slurm`` tag alone, from the variables the node booted with, the floor changed), then ``scontrol reconfigure`` has
-slurmctld read it. Raising the floor powers the nodes it adds up through Slurm (``State=POWER_UP``: Slurm's resume
-program asks the power agent, as for a job); lowering it leaves the nodes it drops to stop after the idle time. The
-journal keeps the floors, so nodes started later, the agent and the contract agree.
+The steps on the nodes are every target's (``targets.slurm_floor``, over the nodes' real sshd): the slurm role renders
+the new ``SuspendExcNodes`` on every running node, slurmctld reads it, and the floor's nodes Slurm holds powered down
+are powered up through Slurm (its resume program asks the power agent, as for a job); lowering the floor leaves the
+nodes it drops to stop after the idle time. The journal keeps the floors, so nodes started later, the agent and the
+contract agree; the agent is started again with them between the render and slurmctld's reading it, so that it
+already lets a node go that slurmctld stops as soon as it reads a lower floor.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from rich.console import Console
 
-from components.boot.script import STAGE
+from remote.pool import Pool
 from spec.outputs import Outputs
 from targets.errors import UsageError
 from targets.local import boot, node, power_agent
 from targets.local.journal import Journal
 from targets.local.node_start import ANSIBLE_DIR
 from targets.local.target import cluster_of, saved_spec
+from targets.slurm_floor import Roles, power_up, reconfigure, render
 from targets.state import destroy_remedy, env_dir, outputs_path
-
-VARS = f"{STAGE}/boot-vars.json"  # what the node booted with (components/boot/script.py writes it)
 
 
 def scale(name: str, partition: str, floor: int, console: Console) -> Outputs:
@@ -45,25 +42,23 @@ def scale(name: str, partition: str, floor: int, console: Console) -> Outputs:
     was = journal.floors.get(partition, chosen.min)
     floors = {**journal.floors, partition: floor}
     cluster = cluster_of(env, root, ipaddress.ip_network(journal.subnet), floors)
-    head = journal.inits["head"]
-    running = [(node_name, pid) for node_name, pid in sorted(journal.inits.items()) if node.alive(pid)]
-    with ThreadPoolExecutor(max_workers=len(running) or 1) as renders:  # every node at once, as their boots run
-        always_on = cluster.tunables["slurm_always_on"]
-        list(renders.map(lambda item: _render_slurm(item[1], item[0], always_on), running))
-    node.run(head, ["scontrol", "reconfigure"], "scontrol reconfigure on head")
-    # the agent learns the nodes it may stop as it starts, and writes the journal as it works: stopped (after what
-    # it is doing), the journal is ours to write
-    power_agent.stop(root, journal.agent)
-    journal = Journal.load(name)
-    journal.floors = floors
-    journal.save()  # before the agent starts: it reads the floors
-    journal.agent = power_agent.start(name)
-    journal.save()
-    added = chosen.node_names()[was:floor]
-    if added:
-        node.run(head, ["scontrol", "update", f"NodeName={','.join(added)}", "State=POWER_UP"],
-                 f"power up {', '.join(added)}")
+    running = [node_name for node_name, pid in sorted(journal.inits.items()) if node.alive(pid)]
     contract = Outputs.load(outputs_path(name))
+    reachable = contract.model_copy(update={"computes": [n for n in contract.computes if n.name in running]})
+    with Pool(reachable, retry_auth=True) as pool:
+        render(pool, ["head", *(n.name for n in reachable.computes)], cluster.tunables["slurm_always_on"],
+               Roles(str(ANSIBLE_DIR), boot.environment()), console, boot.TIMEOUT)
+        # the agent learns the nodes it may stop as it starts, and writes the journal as it works: stopped (after
+        # what it is doing), the journal is ours to write. It knows the new floor before slurmctld does, which at
+        # once stops a node a lower floor no longer keeps (one the old agent would refuse)
+        power_agent.stop(root, journal.agent)
+        journal = Journal.load(name)
+        journal.floors = floors
+        journal.save()  # before the agent starts: it reads the floors
+        journal.agent = power_agent.start(name)
+        journal.save()
+        reconfigure(pool)
+        added = power_up(pool, chosen.node_names()[:floor])
     partitions = [p.model_copy(update={"min": floor}) if p.name == partition else p for p in contract.partitions]
     contract = contract.model_copy(update={"partitions": partitions})
     contract.save(outputs_path(name))
@@ -71,13 +66,3 @@ def scale(name: str, partition: str, floor: int, console: Console) -> Outputs:
                   + (f"; starting {', '.join(added)}" if added else "")
                   + ("; the others stop after the idle time" if floor < was else ""))
     return contract
-
-
-def _render_slurm(pid: int, node_name: str, always_on: object) -> None:
-    """The slurm role on one node, from the variables it booted with, the floor changed."""
-    vars_file = Path(f"/proc/{pid}/root") / VARS.lstrip("/")  # the node's own /run, seen from here
-    variables = json.loads(vars_file.read_text())
-    variables["slurm_always_on"] = always_on
-    vars_file.write_text(json.dumps(variables, indent=2, sort_keys=True))
-    node.run(pid, ["sh", str(ANSIBLE_DIR / "boot.sh"), VARS, "--tags", "slurm"], f"render slurm.conf on {node_name}",
-             env=boot.environment())

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -181,24 +182,47 @@ def _config_json(stack: str) -> dict[str, Any]:
 
 
 def _config_set(stack: str, key: str, value: str, path: bool, secret: bool) -> None:
-    """Set ``key`` (with ``--path``: ``ns:a.b.c`` inside the object ``ns:a``) as the CLI writes it."""
+    """Set ``key`` (with ``--path``: ``ns:a.b.c`` inside the object ``ns:a``, ``ns:a[0].b`` inside its list's first
+    item) as the CLI writes it."""
     file = _stack_file(stack)
     document = (yaml.safe_load(file.read_text()) if file.exists() else None) or {}
     config = document.setdefault("config", {})
     stored: Any = {"secure": f"fake:{value}"} if secret else _scalar(value) if path else value
     if path:
         namespace, _, dotted = key.partition(":")
-        first, *more = dotted.split(".")
+        first, *more = _path_parts(dotted)
         if not more:
             config[key] = stored
         else:
-            node = config.setdefault(f"{namespace}:{first}", {})
-            for part in more[:-1]:
-                node = node.setdefault(part, {})
-            node[more[-1]] = stored
+            node = config.setdefault(f"{namespace}:{first}", [] if isinstance(more[0], int) else {})
+            for part, after in zip(more, [*more[1:], None], strict=True):
+                if after is None:
+                    _put(node, part, stored)
+                else:
+                    node = _child(node, part, [] if isinstance(after, int) else {})
     else:
         config[key] = stored
     file.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def _path_parts(dotted: str) -> list[str | int]:
+    """``a[0].b`` -> ``["a", 0, "b"]`` (the CLI's path syntax, without its quoted ``["a.b"]`` form)."""
+    return [int(index) if index else name for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", dotted)]
+
+
+def _child(node: Any, part: str | int, empty: Any) -> Any:
+    if isinstance(part, int):
+        if part == len(node):
+            node.append(empty)
+        return node[part]
+    return node.setdefault(part, empty)
+
+
+def _put(node: Any, part: str | int, value: Any) -> None:
+    if isinstance(part, int) and part == len(node):
+        node.append(value)
+    else:
+        node[part] = value
 
 
 def _scalar(text: str) -> Any:
