@@ -100,7 +100,7 @@ class PulumiBackend(Backend):
                              "Pulumi.<NAME>.yaml)")
         stack = request.stack
         pulumi_stack.require_cli()
-        self._preview(env, stack, console)
+        self.preview(env, stack, console)
         if not request.yes and not request.confirm(f"deploy {env.name} to {env.target} with stack {stack}?"):
             raise TargetError("not confirmed: nothing was deployed (give --yes to deploy without asking)")
         if request.nodes is not None:
@@ -135,7 +135,7 @@ class PulumiBackend(Backend):
         console.print(Text.assemble(("ready", "green"), f" {contract.name}: {len(names)} nodes booted; head at "
                                     f"{contract.cluster_head().address}"))
 
-    def _preview(self, env: Environment, stack: str, console: Console) -> None:
+    def preview(self, env: Environment, stack: str, console: Console) -> None:
         """The offline plan of the program (what `invoke plan` shows) against what the stack holds now."""
         import stacks
         from spec.loader import check_private_key, read_public_key

@@ -66,7 +66,7 @@ def scale(backend: PulumiBackend, record: Record, contract: Outputs, partition: 
         raise UsageError(f"scale: stack {stack} has no elastic partitions (compute: is one static partition); name "
                          "it under partitions: with a min below its max, `invoke up`, then scale it")
     moved = [p.model_copy(update={"min": floor}) if i == index else p for i, p in enumerate(env.slurm_partitions)]
-    backend._preview(env.model_copy(update={"partitions": moved}), stack, console)  # up's gate: security errors stop
+    backend.preview(env.model_copy(update={"partitions": moved}), stack, console)  # up's gate: security errors stop
     pulumi_stack.set_config_path(stack, f"{field}.min", str(floor))
     console.print(f"stack {stack}: {field}.min = {floor} in its config; deploying it")
     values = pulumi_stack.up(stack, lambda line: console.print(line, markup=False, highlight=False))
