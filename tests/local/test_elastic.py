@@ -113,6 +113,10 @@ def test_a_job_on_a_cold_partition_starts_its_nodes_runs_and_they_go_when_idle(
     assert ran.returncode == 0, ran.stdout + ran.stderr
     hosts = set(re.findall(r"Process \d+ on (\S+) received token", ran.stdout))
     assert len(hosts) == 2 and hosts <= {"cpu-0", "cpu-1", "cpu-2"}, ran.stdout
+    # it started when its nodes registered (the role's PrologSlurmctld ended), not at Slurm's periodic check
+    configured = head_says(state_dir, NAME, "grep", "Configuration for JobId", "/var/log/slurm/slurmctld.log")
+    assert "prolog_running_decr: Configuration for JobId=" in configured, configured
+    assert "job_time_limit: Configuration" not in configured, configured
     wait_until_gone(state_dir, NAME, sorted(hosts))
     assert slurm_states(state_dir, NAME)["cpu-0"] in ("idle~", "idle%")
     assert netns_exists(NAME, "big-0")  # the always-on node stays
