@@ -1,5 +1,5 @@
-"""`invoke scale` on a cloud stack: move a partition's floor while the cluster runs (AWS; Azure takes this same path
-once its partitions are elastic, its nodes named in the contract as AWS names them).
+"""`invoke scale` on a cloud stack: move a partition's floor while the cluster runs (AWS, and Azure, whose elastic
+partitions name their nodes in the contract as AWS's do).
 
 Where the floor lives afterwards, and why: in the stack's config (``partitions[i].min``, set as `pulumi config set
 --path` sets it), deployed at once through the Automation API (`pulumi up`), so that everything reading it agrees:
@@ -8,7 +8,9 @@ Where the floor lives afterwards, and why: in the stack's config (``partitions[i
 - the deployment exports the contract from it: `status`, `run-mpi`'s default node count and `up`'s wait for the
   fleet (``fleet.expected``) read the new ``min`` from the stack, on any machine;
 - the partitions' launch templates carry it in the nodes' boot variables: a node launched later renders the
-  head's slurm.conf, and a head created again boots with the floor (its resume program powers it up).
+  head's slurm.conf, and a head created again boots with the floor (its resume program powers it up). Not on Azure:
+  its nodes' boot scripts ride in the running head's power config (custom data, never changed), so a VM the head
+  creates later keeps the old floor in its slurm.conf (slurmctld alone reads it, so the floor holds).
 
 The deployment passes `up`'s gate first: the offline plan with the new floor is shown (resources, cost) and a security
 error stops it before the config is written. It asks no question (the floor is what was asked for), so whatever else
