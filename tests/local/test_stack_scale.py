@@ -3,7 +3,8 @@ is deployed (the stand-in Pulumi CLI behind the Automation API), its compute nod
 (moto_server, where the head-launched instance sits at a local node's address), and over the nodes' real sshd the
 slurm role renders the new floor on the head and that node, slurmctld reads it and powers up the node the floor
 adds through its resume program (here the local power agent: on AWS, the head's EC2 launcher). A node whose boot
-variables are gone (as after a restart) stops the scale naming it, and the scale run again finishes the job. The only
+variables are missing (booted before they were kept on disk) stops the scale naming it, and the scale run again
+finishes the job. The only
 thing that is not AWS's is where the nodes keep the roles (the checkout, not the bundle's folder), set on the
 backend."""
 
@@ -21,13 +22,14 @@ import yaml
 from rich.console import Console
 
 import targets
+from components.boot.script import BOOT_VARS
 from remote.errors import RemoteError
 from spec.outputs import ENVIRONMENT_TAG, NODE_TAG, Outputs
 from targets import pulumi_stack
 from targets.cloud import PulumiBackend
 from targets.local import boot, keys, node
 from targets.local.node_start import ANSIBLE_DIR
-from targets.slurm_floor import VARS, Roles
+from targets.slurm_floor import Roles
 from tests.aws import moto_fixture
 from tests.local import harness
 from tests.pulumi_cli.fixture import FakePulumi
@@ -140,14 +142,15 @@ def test_scale_records_the_floor_in_the_stack_deploys_it_and_moves_slurms(
         cluster: Outputs, stack: Path, state_dir: Path, fake_pulumi: FakePulumi) -> None:
     assert suspend_exc_nodes(state_dir, "head") == ["SuspendExcNodes=big-0"] and big_1(state_dir) == "idle~"
     fake_pulumi.program(contract(cluster, stack_vpc(fake_pulumi), 2))
-    on_node(state_dir, "big-0", "mv", VARS, f"{VARS}.kept")  # as after a restart: /run is tmpfs
+    on_node(state_dir, "big-0", "mv", BOOT_VARS, f"{BOOT_VARS}.kept")  # as on a node booted before they were kept
     with pytest.raises(RemoteError) as stopped:
         scale(2)
     assert (stopped.value.node, stopped.value.step) == ("big-0", "render slurm.conf")
-    assert f"{VARS} is gone: the node restarted since its boot" in stopped.value.detail
+    assert f"{BOOT_VARS} is missing: the node booted before the toolkit kept its boot variables" in (
+        stopped.value.detail)
     assert "set SuspendExcNodes in /etc/slurm/slurm.conf on big-0 by hand" in stopped.value.hint
     assert big_1(state_dir) == "idle~"  # nothing powered up by a scale that stopped half way
-    on_node(state_dir, "big-0", "mv", f"{VARS}.kept", VARS)
+    on_node(state_dir, "big-0", "mv", f"{BOOT_VARS}.kept", BOOT_VARS)
     raised, shown = scale(2)  # again: the floor is deployed already, and Slurm's part is done now
     assert yaml.safe_load((stack / f"Pulumi.{STACK}.yaml").read_text())["config"][
         "cloud-hpc-toolkit:partitions"][0]["min"] == 2
