@@ -4,7 +4,7 @@ Slurm starts only a node it holds powered down and available (``idle~``, then ``
 job's nodes start by). A floor node whose start failed is DOWN: ``down#`` while Slurm still waits for it (the power
 program marked it down at once: the local agent, the EC2 and Azure launchers), ``down~`` once ResumeTimeout passed
 (Slurm powered it down and ran ResumeFailProgram). Power saving never stops a floor node (SuspendExcNodes), so
-nothing returns it by itself: it is reset as ParallelCluster's clustermgtd resets a failed node. ``down~`` is
+nothing returns it to service: it is reset, much as ParallelCluster's clustermgtd resets failed nodes. ``down~`` is
 stopped already: ``State=RESUME`` makes it ``idle~`` at once. Any other DOWN node gets ``State=POWER_DOWN_FORCE``
 (Slurm 22.05 drops its power up, runs the suspend program, so whatever a half-done start left is stopped, and with
 ``idle_on_node_suspend`` holds it ``idle~`` after SuspendTimeout), waited for. Then every ``idle~`` node of the floor
