@@ -9,7 +9,9 @@ Why SSH everywhere: the local nodes run a real sshd, so the steps a cloud cluste
 tests run. Why the variables file: it is what the node booted with (``components/boot/script.py`` writes it, on the
 node's disk, so a restart keeps it), so nothing but the floor changes; the floor goes in ``slurm_always_on`` and the
 boot's ``slurm_power_up_nodes`` (an AWS head's floor at boot) is emptied, so the role does not power up again nodes
-that run already (slurm.conf reads the two lists joined: the same line).
+that run already (slurm.conf reads the two lists joined: the same line). Why not the munge role, which ``--tags
+slurm`` runs too (a dependency): the floor changes nothing of it, and on a cloud node its source is gone (the boot
+fetched the key onto tmpfs and removed it once installed), so the key stays the one the boot installed.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ def reconfigure(pool: Pool) -> None:
 def _render(client: paramiko.SSHClient, name: str, change: str, roles: Roles) -> None:
     """The slurm role on one node, from the variables it booted with, ``change`` merged in."""
     boot = shlex.join(["env", *(f"{key}={value}" for key, value in roles.env.items()), "sh",
-                       f"{roles.folder}/boot.sh", BOOT_VARS, "--tags", "slurm"])
+                       f"{roles.folder}/boot.sh", BOOT_VARS, "--tags", "slurm", "--skip-tags", "munge"])
     script = f"""set -eu
 umask 022
 [ -f {BOOT_VARS} ] || exit {_NO_VARS}

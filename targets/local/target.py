@@ -222,6 +222,9 @@ def _power_client(head_dir: Path) -> None:
 # Slurm's SuspendTimeout: a stop takes a second or two here, and the power agent does a start asked meanwhile
 # only after it, so a stopped node may start again soon (the role's default, 30 s, fits a cloud instance).
 SUSPEND_TIMEOUT = 5
+# Slurm's job credential lifetime, which is also how long a requeued job waits before it may start again (Slurm's
+# default 120 s): a job whose node failed to start here runs on the others half a minute later, not two.
+CRED_EXPIRE = 30
 
 
 def power_vars(env: Environment, floors: Mapping[str, int] | None = None) -> dict[str, object]:
@@ -237,7 +240,7 @@ def power_vars(env: Environment, floors: Mapping[str, int] | None = None) -> dic
     program = f"/usr/bin/python3 {node_start.POWER_CLIENT} --socket {node_start.POWER_MOUNT}/{power_agent.SOCKET}"
     return {"slurm_partitions": partitions, "slurm_cloud_nodes": cloud, "slurm_always_on": always_on,
             "slurm_resume_command": f"{program} start", "slurm_suspend_command": f"{program} stop",
-            "slurm_suspend_timeout": SUSPEND_TIMEOUT, **env.scaling.slurm_vars()}
+            "slurm_suspend_timeout": SUSPEND_TIMEOUT, "slurm_cred_expire": CRED_EXPIRE, **env.scaling.slurm_vars()}
 
 
 def _user_key(env: Environment, root: Path) -> tuple[Path, str]:

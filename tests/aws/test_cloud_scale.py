@@ -1,7 +1,7 @@
-"""`invoke scale` on a cloud stack refuses what cannot be, in one line with exit 2, before it changes anything: no
-config written, nothing deployed, no node reached. The CLI runs as a user runs it, with the stand-in Pulumi CLI
-(``tests/pulumi_cli``) holding the deployed stacks; the stacks' config is the checkout's (read, never written).
-What a scale does to a stack and its nodes runs for real in ``tests/local/test_stack_scale.py``."""
+"""`invoke scale` on a cloud stack (AWS or Azure: one path) refuses what cannot be, in one line with exit 2, before it
+changes anything: no config written, nothing deployed, no node reached. The CLI runs as a user runs it, with the
+stand-in Pulumi CLI (``tests/pulumi_cli``) holding the deployed stacks; the stacks' config is the checkout's (read,
+never written). What a scale does to a stack and its nodes runs for real in ``tests/local/test_stack_scale.py``."""
 
 from __future__ import annotations
 
@@ -13,19 +13,24 @@ from tests.aws.mocks import FAKE_ED25519
 from tests.local.harness import ROOT, invoke
 from tests.pulumi_cli.fixture import FakePulumi
 
+STACKS = {"aws": "hpc-dev", "azure": "azure-hpc-dev"}  # the checkout's stacks, whose config has compute: only
+SCOPE = {"aws": {"region": "us-east-1", "ssh_user": "ec2-user"},
+         "azure": {"region": "westeurope", "ssh_user": "azureuser",
+                   "azure": {"subscription_id": "00000000-0000-0000-0000-000000000000", "resource_group": "hpc-rg"}}}
+
 
 def contract(name: str, target: str, partitions: list[dict[str, object]]) -> dict[str, object]:
     """What a cloud stack of environment ``name`` exports, its compute fleet named by ``partitions``."""
-    fleet = {"provider": target, "region": "us-east-1", "tag_key": "chpc:environment", "tag_value": name,
+    where = SCOPE[target]
+    fleet = {"provider": target, "region": where["region"], "tag_key": "chpc:environment", "tag_value": name,
              "host_key": FAKE_ED25519, "expected": sum(int(str(p["min"])) for p in partitions)}
-    return {"target": target, "name": name, "region": "us-east-1", "ssh_user": "ec2-user",
-            "ssh_private_key": "~/.ssh/id_ed25519", "head": {"name": "head", "address": "127.0.0.1",
-                                                             "host_key": FAKE_ED25519},
+    return {"target": target, "name": name, **where, "ssh_private_key": "~/.ssh/id_ed25519",
+            "head": {"name": "head", "address": "127.0.0.1", "host_key": FAKE_ED25519},
             "fleet": fleet, "partitions": partitions}
 
 
 def named(name: str, low: int, high: int) -> dict[str, object]:
-    """A partition whose nodes the head starts by name (AWS)."""
+    """A partition whose nodes the head starts by name (AWS, and Azure since its partitions are elastic)."""
     return {"name": name, "instance_type": "c5.large", "min": low, "max": high,
             "nodes": [f"{name}-{index}" for index in range(high)]}
 
@@ -39,26 +44,31 @@ def refused(fake_pulumi: FakePulumi, state: Path, stack: str, *flags: str) -> tu
     return result.returncode, result.stderr.strip() or result.stdout.strip()
 
 
+@pytest.mark.parametrize("target", sorted(STACKS))
 @pytest.mark.parametrize(("flags", "line"), [
-    (["--partition", "gpu", "--min", "1"], "scale: no partition named 'gpu' in environment 'hpc-dev' (partitions: "
+    (["--partition", "gpu", "--min", "1"], "scale: no partition named 'gpu' in environment '{stack}' (partitions: "
                                            "cpu, efa)"),
     (["--partition", "cpu", "--min", "4"], "scale --min 4: partition cpu has 3 nodes; give 0 to 3"),
-    # deployed, but no longer in the stack's config (Pulumi.hpc-dev.yaml has compute: only)
-    (["--partition", "cpu", "--min", "1"], "scale: the config of stack hpc-dev (Pulumi.hpc-dev.yaml) has no "
+    # deployed, but no longer in the stack's config (Pulumi.{stack}.yaml has compute: only)
+    (["--partition", "cpu", "--min", "1"], "scale: the config of stack {stack} (Pulumi.{stack}.yaml) has no "
                                            "partition 'cpu', which its deployment has: `invoke up --stack` it first, "
                                            "or edit it back"),
 ])
 def test_a_partition_the_stack_cannot_scale_to_that_floor_is_one_line_and_exit_2(
-        fake_pulumi: FakePulumi, tmp_path: Path, flags: list[str], line: str) -> None:
-    fake_pulumi.deploy("hpc-dev", contract("hpc-dev", "aws", [named("cpu", 0, 3), named("efa", 2, 8)]))
-    assert refused(fake_pulumi, tmp_path / "state", "hpc-dev", *flags) == (2, f"error: {line}")
+        fake_pulumi: FakePulumi, tmp_path: Path, target: str, flags: list[str], line: str) -> None:
+    stack = STACKS[target]
+    fake_pulumi.deploy(stack, contract(stack, target, [named("cpu", 0, 3), named("efa", 2, 8)]))
+    assert refused(fake_pulumi, tmp_path / "state", stack, *flags) == (2, f"error: {line.format(stack=stack)}")
 
 
-def test_a_stack_of_one_static_partition_is_one_line_and_exit_2(fake_pulumi: FakePulumi, tmp_path: Path) -> None:
-    """Pulumi.hpc-dev.yaml gives its nodes as ``compute:`` (one static partition, no min to move)."""
-    fake_pulumi.deploy("hpc-dev", contract("hpc-dev", "aws", [named("compute", 4, 4)]))
-    assert refused(fake_pulumi, tmp_path / "state", "hpc-dev", "--partition", "compute", "--min", "2") == (
-        2, "error: scale: stack hpc-dev has no elastic partitions (compute: is one static partition); name it under "
+@pytest.mark.parametrize("target", sorted(STACKS))
+def test_a_stack_of_one_static_partition_is_one_line_and_exit_2(fake_pulumi: FakePulumi, tmp_path: Path,
+                                                                target: str) -> None:
+    """The checkout's stack gives its nodes as ``compute:`` (one static partition, no min to move)."""
+    stack = STACKS[target]
+    fake_pulumi.deploy(stack, contract(stack, target, [named("compute", 4, 4)]))
+    assert refused(fake_pulumi, tmp_path / "state", stack, "--partition", "compute", "--min", "2") == (
+        2, f"error: scale: stack {stack} has no elastic partitions (compute: is one static partition); name it under "
            "partitions: with a min below its max, `invoke up`, then scale it")
 
 
@@ -66,9 +76,8 @@ def test_a_fleet_slurm_does_not_start_by_name_is_one_line_and_exit_2(fake_pulumi
     """A contract whose fleet names no nodes (an Azure stack deployed before its partitions were elastic)."""
     fleet = contract("azure-hpc-dev", "azure", [{"name": "compute", "instance_type": "Standard_HB120rs_v3",
                                                  "min": 4, "max": 4}])
-    fake_pulumi.deploy("azure-hpc-dev", {**fleet, "region": "westeurope", "fleet": {
-        **fleet["fleet"], "region": "westeurope", "group": "azure-hpc-dev-compute"},  # type: ignore[dict-item]
-        "azure": {"subscription_id": "00000000-0000-0000-0000-000000000000", "resource_group": "hpc-rg"}})
+    fake_pulumi.deploy("azure-hpc-dev", {**fleet, "fleet": {**fleet["fleet"],  # type: ignore[dict-item]
+                                                            "group": "azure-hpc-dev-compute"}})
     assert refused(fake_pulumi, tmp_path / "state", "azure-hpc-dev", "--partition", "compute", "--min", "2") == (
         2, "error: scale: environment 'azure-hpc-dev' has no elastic partitions: its 4 compute nodes are one fleet, "
            "not nodes Slurm starts by name")

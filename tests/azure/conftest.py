@@ -9,10 +9,9 @@ from typing import Any
 import pulumi
 import pytest
 
-from targets.azure.session import AzureSession
 from targets.plan.mock_run import arm_not_found
 from tests.aws.mocks import RecordingMocks
-from tests.azure.fake_arm import SUBSCRIPTION, FakeArm, StaticCredential
+from tests.azure.arm_fixture import arm, arm_server, azure_session  # noqa: F401  (the local Resource Manager)
 
 HEAD_PUBLIC_IP = "20.50.0.10"
 GETTERS = ("azure-native:resources:getResourceGroup", "azure-native:compute:getDisk")
@@ -65,25 +64,3 @@ def mocks() -> Iterator[AzureMocks]:
     pulumi.runtime.set_mocks(recorder, project="cloud-hpc-toolkit", stack="test", preview=False)
     yield recorder
 
-
-
-
-@pytest.fixture(scope="session")
-def arm_server() -> Iterator[FakeArm]:
-    server = FakeArm()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def arm(arm_server: FakeArm) -> FakeArm:
-    """The local Resource Manager, emptied for each test."""
-    arm_server.reset()
-    return arm_server
-
-
-@pytest.fixture
-def azure_session(arm: FakeArm) -> AzureSession:
-    """A session whose clients talk to ``arm`` over TLS, trusting its certificate."""
-    return AzureSession(subscription_id=SUBSCRIPTION, credential=StaticCredential(), endpoint=arm.url,
-                        verify=arm.ca_file)

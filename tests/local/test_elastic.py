@@ -34,7 +34,12 @@ IDLE_MINUTES = 0.25  # 15 s
 GONE_WITHIN = 180.0  # idle time, Slurm's SuspendTimeout (5 s here) and its power-save pass, on a loaded machine
 
 
-def elastic_spec(path: Path, name: str, resume_timeout_minutes: float = 3) -> Path:
+# ResumeTimeout: a node that fails to start stays down# until it passes (Slurm 22.05), so the failed-start test
+# waits it out; nodes here register within about 20 s of a resume, 60 s on a loaded machine.
+RESUME_TIMEOUT_MINUTES = 1.5
+
+
+def elastic_spec(path: Path, name: str, resume_timeout_minutes: float = RESUME_TIMEOUT_MINUTES) -> Path:
     path.write_text(json.dumps({
         "name": name, "target": "local",
         "partitions": [{"name": "cpu", "min": 0, "max": 3}, {"name": "big", "min": 1, "max": 2}],
