@@ -2,18 +2,16 @@
 
 Over SSH, as root on each node: the slurm role renders the new ``SuspendExcNodes`` on every running node (its
 ``slurm`` tag alone, from the variables the node booted with, only the floor changed), ``scontrol reconfigure`` has
-slurmctld read it, and the floor's nodes Slurm holds powered down are powered up through Slurm (``State=POWER_UP``:
-the resume program a job's nodes start by, so a node starts exactly as it would for a job). Where the floor is
+slurmctld read it, and the floor's nodes are powered up through Slurm (``targets.floor_power_up``). Where the floor is
 recorded (the local journal, a cloud stack's config) and where a node keeps its roles stay the target's.
 
 Why SSH everywhere: the local nodes run a real sshd, so the steps a cloud cluster takes are the ones the local
-tests run. Why the variables file: it is what the node booted with (``components/boot/script.py`` writes it), so
-nothing but the floor changes; the floor goes in ``slurm_always_on`` and the boot's ``slurm_power_up_nodes`` (an AWS
-head's floor at boot) is emptied, so the role does not power up again nodes that run already (slurm.conf reads the
-two lists joined: the same line). Why not the munge role, which ``--tags slurm`` runs too (a dependency): the floor
-changes nothing of it, and on a cloud node its source is gone (the boot fetched the key onto tmpfs and removed it
-once installed), so the key stays the one the boot installed. Why power up what Slurm shows powered down rather than
-what the floor added: a scale run again after a failed one starts what the first did not.
+tests run. Why the variables file: it is what the node booted with (``components/boot/script.py`` writes it, on the
+node's disk, so a restart keeps it), so nothing but the floor changes; the floor goes in ``slurm_always_on`` and the
+boot's ``slurm_power_up_nodes`` (an AWS head's floor at boot) is emptied, so the role does not power up again nodes
+that run already (slurm.conf reads the two lists joined: the same line). Why not the munge role, which ``--tags
+slurm`` runs too (a dependency): the floor changes nothing of it, and on a cloud node its source is gone (the boot
+fetched the key onto tmpfs and removed it once installed), so the key stays the one the boot installed.
 """
 
 from __future__ import annotations
@@ -27,7 +25,7 @@ import paramiko
 from rich.console import Console
 
 from components.boot.config import BUNDLE_DIR
-from components.boot.script import STAGE
+from components.boot.script import BOOT_VARS
 from remote import deadlines
 from remote.errors import RemoteError
 from remote.fanout import fan_out
@@ -35,7 +33,6 @@ from remote.pool import Pool
 from remote.readiness import wait_for_boot
 from remote.run import as_root, run, tail
 
-VARS = f"{STAGE}/boot-vars.json"  # what the node booted with (tmpfs: gone if the node restarted since)
 # Merges a JSON object into the variables file, replacing it whole (root's alone, as the boot left it).
 _MERGE = """import json, os, sys
 path, change = sys.argv[1], json.loads(sys.argv[2])
@@ -48,7 +45,6 @@ os.replace(path + ".new", path)
 """
 RENDER = "render slurm.conf"
 _NO_VARS = 66  # the render's exit code when the node's variables file is gone (sysexits' EX_NOINPUT)
-POWERED_DOWN = "idle~"  # sinfo's short state of an idle node that power saving holds down
 
 
 @dataclass(frozen=True)
@@ -80,39 +76,24 @@ def reconfigure(pool: Pool) -> None:
     run(pool.head(), as_root(["scontrol", "reconfigure"]), node=pool.head_name(), step="scontrol reconfigure")
 
 
-def power_up(pool: Pool, floor: Sequence[str]) -> list[str]:
-    """Power up the nodes of ``floor`` that Slurm holds powered down; returns them."""
-    if not floor:
-        return []
-    head = pool.head()
-    listed = run(head, ["sinfo", "-h", "-N", "-n", ",".join(floor), "-o", "%N %t"], node=pool.head_name(),
-                 step="list the floor's nodes").stdout
-    states = dict(line.split() for line in listed.splitlines() if len(line.split()) == 2)
-    down = [name for name in floor if states.get(name) == POWERED_DOWN]
-    if down:
-        run(head, as_root(["scontrol", "update", f"NodeName={','.join(down)}", "State=POWER_UP"]),
-            node=pool.head_name(), step=f"power up {', '.join(down)}")
-    return down
-
-
 def _render(client: paramiko.SSHClient, name: str, change: str, roles: Roles) -> None:
     """The slurm role on one node, from the variables it booted with, ``change`` merged in."""
     boot = shlex.join(["env", *(f"{key}={value}" for key, value in roles.env.items()), "sh",
-                       f"{roles.folder}/boot.sh", VARS, "--tags", "slurm", "--skip-tags", "munge"])
+                       f"{roles.folder}/boot.sh", BOOT_VARS, "--tags", "slurm", "--skip-tags", "munge"])
     script = f"""set -eu
 umask 022
-[ -f {VARS} ] || exit {_NO_VARS}
-python3 -c {shlex.quote(_MERGE)} {VARS} {shlex.quote(change)}
+[ -f {BOOT_VARS} ] || exit {_NO_VARS}
+python3 -c {shlex.quote(_MERGE)} {BOOT_VARS} {shlex.quote(change)}
 {boot}
 """
     result = run(client, as_root(["sh", "-c", script]), node=name, step=RENDER, timeout=deadlines.ROLE,
                  check=False)
     if result.exit_code == _NO_VARS:
-        raise RemoteError(name, RENDER, f"{VARS} is gone: the node restarted since its boot, and the variables it "
-                          "booted with went with it (tmpfs)",
+        raise RemoteError(name, RENDER, f"{BOOT_VARS} is missing: the node booted before the toolkit kept its boot "
+                          "variables on disk (they were on tmpfs, and a restart took them)",
                           f"set SuspendExcNodes in /etc/slurm/slurm.conf on {name} by hand (`invoke ssh --node "
                           f"{name}`), as on the other nodes; the floor itself is recorded")
     if result.exit_code != 0:
         raise RemoteError(name, RENDER, f"the slurm role exited with {result.exit_code}:\n"
                           f"{tail(result.stdout + result.stderr) or '(no output)'}",
-                          f"read the lines above, fix the cause and scale again ({VARS} has the new floor)")
+                          f"read the lines above, fix the cause and scale again ({BOOT_VARS} has the new floor)")

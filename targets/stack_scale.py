@@ -27,14 +27,15 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from components.cloud_partitions import hostlist
+from components.cloud_partitions import SUSPEND_TIMEOUT, hostlist
 from remote.pool import Pool
 from spec.loader import load_environment
 from spec.outputs import Outputs
 from targets import environments, pulumi_stack
 from targets.backend import Record
 from targets.errors import TargetError, UsageError
-from targets.slurm_floor import power_up, reconfigure, render
+from targets.floor_power_up import power_up, resets
+from targets.slurm_floor import reconfigure, render
 
 if TYPE_CHECKING:
     from targets.cloud import PulumiBackend
@@ -81,8 +82,9 @@ def scale(backend: PulumiBackend, record: Record, contract: Outputs, partition: 
                [hostlist(p.name, p.min) for p in deployed.partitions if p.min], backend.roles, console,
                backend.boot_timeout)
         reconfigure(pool)
-        started = power_up(pool, now.nodes[:now.min])
+        started, reset = power_up(pool, now.nodes[:now.min], SUSPEND_TIMEOUT)
     console.print(f"partition {partition} of {contract.name}: {now.min} of {now.max} nodes always on (was "
-                  f"{chosen.min})" + (f"; starting {', '.join(started)}" if started else "")
+                  f"{chosen.min})" + resets(reset)
+                  + (f"; starting {', '.join(started)}" if started else "")
                   + ("; the others stop after the idle time" if now.min < chosen.min else ""))
     return deployed

@@ -18,6 +18,10 @@ from components.boot.config import AwsSecret, BootConfig, MungeKeyFile, S3Bundle
 from spec.boot_status import BOOT_LOG, STATUS_DIR, writer_sh
 
 STAGE = "/run/cloud-hpc-toolkit"  # tmpfs: a staged munge key never reaches a disk
+# root's alone, on disk: what a node's restart must not take (/run is tmpfs). Not /etc/cloud-hpc-toolkit, which
+# the storage role's TLS tunnel (not root) must be able to enter
+KEPT = "/var/lib/cloud-hpc-toolkit"
+BOOT_VARS = f"{KEPT}/boot-vars.json"  # what the node booted with: `invoke scale` renders the slurm role from it
 IMDS = "169.254.169.254"
 BUNDLE_DEADLINE = 300  # seconds: a new instance profile can take a while to reach the instance
 NODE_SECRETS = f"{STAGE}/node_secrets.py"  # components/boot/node_secrets.py, as the cloud-config writes it
@@ -63,13 +67,13 @@ def boot_script(config: BootConfig) -> str:
         parts.append(_fetch(config.bundle))
     where = config.bundle.into if isinstance(config.bundle, S3Bundle) else config.bundle.path
     parts.append(f"""begin {_q(CONFIGURING)}
-cat > {STAGE}/boot-vars.json <<'CHPC_VARS_EOF'
+cat > {BOOT_VARS} <<'CHPC_VARS_EOF'
 {json.dumps(ansible_vars(config), indent=2, sort_keys=True)}
 CHPC_VARS_EOF
-sed -i -e "s/{NODE_NAME}/$node_name/" -e "s/{HEAD_ADDRESS}/$head_address/" {STAGE}/boot-vars.json
-chmod 0600 {STAGE}/boot-vars.json
+sed -i -e "s/{NODE_NAME}/$node_name/" -e "s/{HEAD_ADDRESS}/$head_address/" {BOOT_VARS}
+chmod 0600 {BOOT_VARS}
 log {_q(f"running {where}/boot.sh")}
-(umask 022 && sh {_q(where + "/boot.sh")} {STAGE}/boot-vars.json)  # the roles' files and daemons: the usual umask
+(umask 022 && sh {_q(where + "/boot.sh")} {BOOT_VARS})  # the roles' files and daemons: the usual umask
 step={_q(FINISHED)}
 boot_status done "$step"
 log "done: {config.role} node $node_name of cluster {config.cluster_name}"
@@ -91,9 +95,9 @@ def _prologue(config: BootConfig) -> str:
 # cloud-hpc-toolkit: boot the {config.role} node of cluster {config.cluster_name} (components/boot/script.py).
 set -eu
 umask 077
-mkdir -p {STATUS_DIR} {STAGE}
+mkdir -p {STATUS_DIR} {STAGE} {KEPT}
 chmod 0755 {STATUS_DIR}
-chmod 0700 {STAGE}
+chmod 0700 {STAGE} {KEPT}
 printf 'cloud-hpc-toolkit boot: logging to %s\\n' {BOOT_LOG}
 exec >> {BOOT_LOG} 2>&1
 chmod 0600 {BOOT_LOG}

@@ -18,10 +18,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from components.boot.script import KEPT
 from targets.local.commands import LocalError, sh
 from targets.local.network import netns_name
 
-PRIVATE_DIRS = ("/tmp", "/var/log", "/var/spool", "/var/lib/munge", "/var/lib/slurm",
+PRIVATE_DIRS = ("/tmp", "/var/log", "/var/spool", "/var/lib/munge", "/var/lib/slurm", KEPT,
                 "/etc/ssh", "/etc/slurm", "/etc/munge", "/etc/openmpi")
 SEEDED_DIRS = ("/etc/ssh", "/etc/openmpi")  # start from the machine's files, as an image would
 PRIVATE_FILES = ("/etc/hosts", "/etc/hostname")

@@ -17,11 +17,12 @@ from rich.console import Console
 from remote.pool import Pool
 from spec.outputs import Outputs
 from targets.errors import UsageError
+from targets.floor_power_up import power_up, resets
 from targets.local import boot, node, power_agent
 from targets.local.journal import Journal
 from targets.local.node_start import ANSIBLE_DIR
-from targets.local.target import cluster_of, saved_spec
-from targets.slurm_floor import Roles, power_up, reconfigure, render
+from targets.local.target import SUSPEND_TIMEOUT, cluster_of, saved_spec
+from targets.slurm_floor import Roles, reconfigure, render
 from targets.state import destroy_remedy, env_dir, outputs_path
 
 
@@ -58,11 +59,11 @@ def scale(name: str, partition: str, floor: int, console: Console) -> Outputs:
         journal.agent = power_agent.start(name)
         journal.save()
         reconfigure(pool)
-        added = power_up(pool, chosen.node_names()[:floor])
-    partitions = [p.model_copy(update={"min": floor}) if p.name == partition else p for p in contract.partitions]
-    contract = contract.model_copy(update={"partitions": partitions})
-    contract.save(outputs_path(name))
+        partitions = [p.model_copy(update={"min": floor}) if p.name == partition else p for p in contract.partitions]
+        contract = contract.model_copy(update={"partitions": partitions})
+        contract.save(outputs_path(name))  # before the power up, whose refusal of a node leaves the floor moved
+        added, reset = power_up(pool, chosen.node_names()[:floor], SUSPEND_TIMEOUT)
     console.print(f"partition {partition} of {name}: {floor} of {chosen.max} nodes always on (was {was})"
-                  + (f"; starting {', '.join(added)}" if added else "")
+                  + resets(reset) + (f"; starting {', '.join(added)}" if added else "")
                   + ("; the others stop after the idle time" if floor < was else ""))
     return contract

@@ -183,7 +183,7 @@ def test_the_script_turns_a_local_node_into_a_slurm_node_and_says_done(local_env
         wait_for_boot(pool, ["head"], timeout=300, on_progress=seen.append, poll=0.2)
     assert any(f"head at '{script.CONFIGURING}'" in progress.line() for progress in seen), seen
     assert seen[-1].line() == "head done"
-    head_vars = json.loads(in_node(local_env, "head", "cat /run/cloud-hpc-toolkit/boot-vars.json", "read vars"))
+    head_vars = json.loads(in_node(local_env, "head", f"cat {script.BOOT_VARS}", "read vars"))
     assert head_vars["head_address"] == local_env.outputs.head.address
     assert head_vars["compute_nodes"] == [{"name": "compute-0", "address": address}]
     assert f"NodeName=compute-0 NodeAddr={address} " in in_node(local_env, "head", "cat /etc/slurm/slurm.conf",
@@ -204,10 +204,14 @@ def test_the_script_turns_a_local_node_into_a_slurm_node_and_says_done(local_env
     assert stat.S_IMODE(log.stat().st_mode) == 0o600 and log.stat().st_uid == 0
     assert "done: compute node compute-0" in log.read_text()
     assert local_env.on_node("compute-0", "/etc/munge/munge.key").read_bytes() == munge
-    staged = in_node(local_env, "compute-0", "stat -c '%a' /run/cloud-hpc-toolkit/boot-vars.json; "
-                                             "ls /run/cloud-hpc-toolkit", "staged files").split()
-    assert staged == ["600", "boot-vars.json"]
-    compute_vars = json.loads(in_node(local_env, "compute-0", "cat /run/cloud-hpc-toolkit/boot-vars.json", "vars"))
+    # the variables on the node's disk, root's alone (a restart, which empties /run, keeps them), in its private
+    # root: the host's folder of that name is not where they are
+    kept = in_node(local_env, "compute-0", f"stat -c '%a %U' {script.KEPT} {script.BOOT_VARS}; ls -A {script.STAGE}",
+                   "kept files").split()
+    assert kept == ["700", "root", "600", "root"]  # nothing left on tmpfs: the key file was not staged
+    assert local_env.on_node("compute-0", script.BOOT_VARS).is_file()
+    assert not Path(script.BOOT_VARS).exists()
+    compute_vars = json.loads(local_env.on_node("compute-0", script.BOOT_VARS).read_text())
     assert (compute_vars["node_name"], compute_vars["head_address"], compute_vars["compute_nodes"]) == (
         "compute-0", local_env.outputs.head.address, [{"name": "compute-0", "address": address}])
 

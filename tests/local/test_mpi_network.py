@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from components.boot.script import BOOT_VARS
 from remote.errors import RemoteError
 from remote.mpi_pair import run_pair
 from remote.pool import Pool
@@ -21,7 +22,6 @@ from tests.local.harness import ROOT, invoke
 pytestmark = pytest.mark.local_cluster
 
 MCA_FILE = "/etc/openmpi/openmpi-mca-params.conf"
-BOOT_VARS = "/run/cloud-hpc-toolkit/boot-vars.json"  # the node's own variables, as its boot left them
 LATENCY = ROOT / "examples" / "mpi" / "latency.py"
 TCP = {"pml": "ob1", "btl": "tcp,vader,self", "btl_tcp_if_include": "eth0", "oob_tcp_if_include": "eth0",
        "btl_vader_single_copy_mechanism": "none"}  # what the role writes whatever it decides

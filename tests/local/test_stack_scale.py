@@ -4,9 +4,9 @@ are found where the cloud's API holds them (AWS: by tag in its VPC, on moto_serv
 group, on the local Resource Manager through the real Azure SDK), each head-launched node at a local node's address,
 and over the nodes' real sshd the slurm role renders the new floor on the head and that node, slurmctld reads it and
 powers up the node the floor adds through its resume program (here the local power agent: on AWS the head's EC2
-launcher, on Azure its VM creator). A node whose boot variables are gone (as after a restart) stops the scale naming
-it, and the scale run again finishes the job. The only thing that is not the cloud's is where the nodes keep the
-roles (the checkout, not the bundle's folder), set on the backend."""
+launcher, on Azure its VM creator). A node whose boot variables are missing (booted before they were kept on disk)
+stops the scale naming it, and the scale run again finishes the job. The only thing that is not the cloud's is where
+the nodes keep the roles (the checkout, not the bundle's folder), set on the backend."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import yaml
 from rich.console import Console
 
 import targets
-from components.boot.script import FETCHED_MUNGE_KEY
+from components.boot.script import BOOT_VARS, FETCHED_MUNGE_KEY
 from remote.errors import RemoteError
 from spec.outputs import ENVIRONMENT_TAG, NODE_TAG, Outputs
 from targets import pulumi_stack
@@ -32,7 +32,7 @@ from targets.azure import session as azure_session_module
 from targets.cloud import PulumiBackend
 from targets.local import boot, keys, node
 from targets.local.node_start import ANSIBLE_DIR
-from targets.slurm_floor import VARS, Roles
+from targets.slurm_floor import Roles
 from tests.aws import moto_fixture
 from tests.azure import arm_fixture
 from tests.azure.test_launched_vms import SCOPE, vm
@@ -132,10 +132,10 @@ def munge_key_fetched(cluster: Outputs, state_dir: Path) -> None:
     onto tmpfs and removed it once installed (a local node's key is a file that stays). Left so: the cluster is the
     module's."""
     for name in ("head", "big-0"):
-        was = json.loads(on_node(state_dir, name, "cat", VARS))["munge_key_src"]
+        was = json.loads(on_node(state_dir, name, "cat", BOOT_VARS))["munge_key_src"]
         on_node(state_dir, name, "sed", "-i", f's|"munge_key_src": "{was}"|"munge_key_src": "{FETCHED_MUNGE_KEY}"|',
-                VARS)
-        assert json.loads(on_node(state_dir, name, "cat", VARS))["munge_key_src"] == FETCHED_MUNGE_KEY
+                BOOT_VARS)
+        assert json.loads(on_node(state_dir, name, "cat", BOOT_VARS))["munge_key_src"] == FETCHED_MUNGE_KEY
         assert on_node(state_dir, name, "sh", "-c", f"test -e {FETCHED_MUNGE_KEY} || echo gone").strip() == "gone"
 
 
@@ -212,14 +212,15 @@ def test_scale_records_the_floor_in_the_stack_deploys_it_and_moves_slurms(
     assert suspend_exc_nodes(state_dir, "head") in (["SuspendExcNodes=big-0"], ["SuspendExcNodes=big-[0-0]"])
     assert big_1(state_dir) == "idle~"
     fake_pulumi.program(stack.contract(cluster, 2))
-    on_node(state_dir, "big-0", "mv", VARS, f"{VARS}.kept")  # as after a restart: /run is tmpfs
+    on_node(state_dir, "big-0", "mv", BOOT_VARS, f"{BOOT_VARS}.kept")  # as on a node booted before they were kept
     with pytest.raises(RemoteError) as stopped:
         scale(2)
     assert (stopped.value.node, stopped.value.step) == ("big-0", "render slurm.conf")
-    assert f"{VARS} is gone: the node restarted since its boot" in stopped.value.detail
+    assert f"{BOOT_VARS} is missing: the node booted before the toolkit kept its boot variables" in (
+        stopped.value.detail)
     assert "set SuspendExcNodes in /etc/slurm/slurm.conf on big-0 by hand" in stopped.value.hint
     assert big_1(state_dir) == "idle~"  # nothing powered up by a scale that stopped half way
-    on_node(state_dir, "big-0", "mv", f"{VARS}.kept", VARS)
+    on_node(state_dir, "big-0", "mv", f"{BOOT_VARS}.kept", BOOT_VARS)
     raised, shown = scale(2)  # again: the floor is deployed already, and Slurm's part is done now
     assert yaml.safe_load((stack.project / f"Pulumi.{STACK}.yaml").read_text())["config"][
         "cloud-hpc-toolkit:partitions"][0]["min"] == 2
