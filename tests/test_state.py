@@ -27,6 +27,18 @@ def test_root_keeps_the_system_folder_and_everyone_else_gets_their_own(monkeypat
     assert state.state_root() == tmp_path / "chosen"
 
 
+def test_the_local_targets_nodes_see_the_default_state_folder_where_this_machine_has_it(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Its nodes read their munge key and shared folder there: none of the folders a node mounts privately holds
+    root's default state folder (a node's kept boot variables once did), where one under /tmp is refused."""
+    from targets.local.target import hidden_in_nodes
+
+    monkeypatch.delenv("CHPC_STATE_DIR", raising=False)
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert hidden_in_nodes(state.state_root()) is None
+    assert hidden_in_nodes(Path("/tmp/chpc-state")) == "/tmp"
+
+
 @pytest.mark.parametrize("name", ["", ".", "..", "a/b", "../x", "/etc", "Hpc", "1hpc", "hpc_dev", "a" * 21,
                                   "hpc\n", "hpc-dev/.."])
 def test_a_name_that_is_not_an_environment_name_never_becomes_a_path(name: str, monkeypatch: pytest.MonkeyPatch,

@@ -18,9 +18,11 @@ from components.boot.config import AwsSecret, BootConfig, MungeKeyFile, S3Bundle
 from spec.boot_status import BOOT_LOG, STATUS_DIR, writer_sh
 
 STAGE = "/run/cloud-hpc-toolkit"  # tmpfs: a staged munge key never reaches a disk
-# root's alone, on disk: what a node's restart must not take (/run is tmpfs). Not /etc/cloud-hpc-toolkit, which
-# the storage role's TLS tunnel (not root) must be able to enter
-KEPT = "/var/lib/cloud-hpc-toolkit"
+# root's alone (0700), on disk: what a node's restart must not take (/run is tmpfs). Its parent stays 0755, as the
+# storage role's TLS tunnel (not root) enters its folder there; not /var/lib/cloud-hpc-toolkit, the local target's
+# state folder on this machine, which its nodes see as it is
+CONFIG_DIR = "/etc/cloud-hpc-toolkit"
+KEPT = f"{CONFIG_DIR}/boot"
 BOOT_VARS = f"{KEPT}/boot-vars.json"  # what the node booted with: `invoke scale` renders the slurm role from it
 IMDS = "169.254.169.254"
 BUNDLE_DEADLINE = 300  # seconds: a new instance profile can take a while to reach the instance
@@ -96,7 +98,7 @@ def _prologue(config: BootConfig) -> str:
 set -eu
 umask 077
 mkdir -p {STATUS_DIR} {STAGE} {KEPT}
-chmod 0755 {STATUS_DIR}
+chmod 0755 {STATUS_DIR} {CONFIG_DIR}
 chmod 0700 {STAGE} {KEPT}
 printf 'cloud-hpc-toolkit boot: logging to %s\\n' {BOOT_LOG}
 exec >> {BOOT_LOG} 2>&1

@@ -63,13 +63,19 @@ def check_machine() -> None:
         raise LocalError("the local target needs Linux (namespaces); use --target aws or azure here")
     if os.geteuid() != 0:
         raise LocalError("the local target needs root (namespaces, loop devices); run it with sudo")
-    hidden = [p for p in (*node.PRIVATE_DIRS, "/run") if state_root().resolve().is_relative_to(p)]
+    hidden = hidden_in_nodes(state_root())
     if hidden:
-        raise LocalError(f"CHPC_STATE_DIR={state_root()} lies under {hidden[0]}, which every node mounts "
+        raise LocalError(f"CHPC_STATE_DIR={state_root()} lies under {hidden}, which every node mounts "
                          "privately; choose a folder elsewhere (the default is /var/lib/cloud-hpc-toolkit)")
     missing = [t for t in REQUIRED_TOOLS if shutil.which(t) is None]
     if missing:
         raise LocalError(f"missing {', '.join(missing)}: run `make setup` to install the cluster packages")
+
+
+def hidden_in_nodes(folder: Path) -> str | None:
+    """The folder each node mounts privately that ``folder`` lies under, if any: the nodes read the state folder
+    (munge key, shared folder, power socket) at the path this machine has it."""
+    return next((p for p in (*node.PRIVATE_DIRS, "/run") if folder.resolve().is_relative_to(p)), None)
 
 
 def up(env: Environment, console: Console) -> Outputs:

@@ -97,7 +97,7 @@ def test_cloud_steps_appear_only_when_asked() -> None:
                  "hostnamectl", "169.254.169.254", "authorized_keys", "sudoers", "node_secrets.py",
                  "systemctl restart ssh"):
         assert text in cloud and text not in on_local
-    assert "sh /src/ansible/boot.sh /var/lib/cloud-hpc-toolkit/boot-vars.json" in on_local
+    assert "sh /src/ansible/boot.sh /etc/cloud-hpc-toolkit/boot/boot-vars.json" in on_local
     assert "python3 -m zipfile -e /run/cloud-hpc-toolkit/bundle.zip /opt/cloud-hpc-toolkit/ansible" in cloud
     assert "hostname -I" in cloud and "head_address=10.213.0.10\n" in on_local
 
