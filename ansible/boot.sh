@@ -17,13 +17,6 @@ if ! command -v "$playbook" >/dev/null 2>&1; then
         "$python" -m pip install --quiet 'ansible-core==2.19.14'
     fi
 fi
-# Mitogen's strategy, where this Python has it (the local target's venv): each task then runs in one resident
-# interpreter instead of a Python started per module, a third of the CPU time, which is what a node's start costs
-# when many nodes share a few cores. Elsewhere Ansible's own linear strategy runs the same roles.
-if strategies=$("$python" -c 'import os, ansible_mitogen.plugins.strategy as s; print(os.path.dirname(s.__file__))' \
-        2>/dev/null); then
-    export ANSIBLE_STRATEGY_PLUGINS="$strategies" ANSIBLE_STRATEGY=mitogen_linear
-fi
 export ANSIBLE_CONFIG="$here/ansible.cfg" ANSIBLE_LOCAL_TEMP=/tmp/.ansible-local \
        ANSIBLE_REMOTE_TEMP=/tmp/.ansible-remote ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
 exec "$playbook" -i localhost, -c local -e "ansible_python_interpreter=$python" -e "@$vars" "$here/site.yml" "$@"
