@@ -55,6 +55,12 @@ def ansible_vars(config: BootConfig) -> dict[str, object]:
     }
 
 
+def _skipped(config: BootConfig) -> str:
+    """The roles' package tasks (tagged ``packages``) left out of the play where the image has the packages: each
+    task a play holds costs a node's start what a run one does, even when its ``when`` skips it."""
+    return "" if config.install_packages else " --skip-tags packages"
+
+
 def boot_script(config: BootConfig) -> str:
     """One POSIX sh script configuring a node of ``config.role``; its output goes to the root-only boot log."""
     parts = [_prologue(config)]
@@ -75,7 +81,7 @@ CHPC_VARS_EOF
 sed -i -e "s/{NODE_NAME}/$node_name/" -e "s/{HEAD_ADDRESS}/$head_address/" {BOOT_VARS}
 chmod 0600 {BOOT_VARS}
 log {_q(f"running {where}/boot.sh")}
-(umask 022 && sh {_q(where + "/boot.sh")} {BOOT_VARS})  # the roles' files and daemons: the usual umask
+(umask 022 && sh {_q(where + "/boot.sh")} {BOOT_VARS}{_skipped(config)})  # the roles' files and daemons: usual umask
 step={_q(FINISHED)}
 boot_status done "$step"
 log "done: {config.role} node $node_name of cluster {config.cluster_name}"

@@ -27,6 +27,7 @@ from targets.local.commands import LocalError
 from targets.state import state_root
 
 TIMEOUT = 600.0
+STRATEGY = Path(__file__).with_name("ansible_strategy") / "mitogen_unpinned.py"  # Mitogen's, unpinned
 POLL = 0.2  # a local node boots in seconds; a read over the open SFTP session costs next to nothing
 
 
@@ -43,15 +44,14 @@ def environment() -> dict[str, str]:
     """What the roles run with inside a node: this venv's Python and ansible-playbook (every node sees them), and
     Mitogen's strategy where this venv has it (the local extra): each task then runs in one resident interpreter
     instead of a Python started per module, a third of the CPU a node's start costs when many nodes share a few
-    cores. Only here, where the roles install no package: Mitogen 0.3 fails ansible-core 2.19's apt module, which
+    cores. Its CPU pinning off (``ansible_strategy/mitogen_unpinned.py``): it would put every node's playbook on one
+    core. Only here, where the roles install no package: Mitogen 0.3 fails ansible-core 2.19's apt module, which
     starts itself again under the system Python (its respawn). Elsewhere Ansible's own strategy runs the same roles."""
     playbook = Path(sys.executable).with_name("ansible-playbook")
     found = {"CHPC_PYTHON": sys.executable, "CHPC_ANSIBLE_PLAYBOOK": str(playbook),
              "PATH": f"{playbook.parent}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
-    strategies = importlib.util.find_spec("ansible_mitogen.plugins.strategy")
-    if strategies is not None and strategies.submodule_search_locations:
-        found |= {"ANSIBLE_STRATEGY_PLUGINS": list(strategies.submodule_search_locations)[0],
-                  "ANSIBLE_STRATEGY": "mitogen_linear"}
+    if importlib.util.find_spec("ansible_mitogen") is not None:
+        found |= {"ANSIBLE_STRATEGY_PLUGINS": str(STRATEGY.parent), "ANSIBLE_STRATEGY": STRATEGY.stem}
     return found
 
 
