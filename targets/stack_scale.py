@@ -8,9 +8,9 @@ Where the floor lives afterwards, and why: in the stack's config (``partitions[i
 - the deployment exports the contract from it: `status`, `run-mpi`'s default node count and `up`'s wait for the
   fleet (``fleet.expected``) read the new ``min`` from the stack, on any machine;
 - the partitions' launch templates carry it in the nodes' boot variables: a node launched later renders the
-  head's slurm.conf, and a head created again boots with the floor (its resume program powers it up). Not on Azure:
-  its nodes' boot scripts ride in the running head's power config (custom data, never changed), so a VM the head
-  creates later keeps the old floor in its slurm.conf (slurmctld alone reads it, so the floor holds).
+  head's slurm.conf, and a head created again boots with the floor (its resume program powers it up). On Azure the
+  nodes' boot scripts ride in the running head's power config (custom data, never changed): its power program gives
+  a VM it creates the floor of the head's slurm.conf instead (``azure_power.head_floor``).
 
 The deployment passes `up`'s gate first: the offline plan with the new floor is shown (resources, cost) and a security
 error stops it before the config is written. It asks no question (the floor is what was asked for), so whatever else

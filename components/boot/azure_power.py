@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -36,7 +37,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ else:  # on the head: the slurm role copies both beside this file
     import node_secrets
 
 CONFIG = "/etc/slurm/azure-power.json"
+SLURM_CONF = "/etc/slurm/slurm.conf"  # the head's, where SLURM_CONF names no other (as for scontrol)
 ARM = "https://management.azure.com"
 COMPUTE_API, NETWORK_API = "2024-11-01", "2024-05-01"  # the versions azure-native pins for these types
 ENVIRONMENT_TAG, NODE_TAG = "chpc:environment", "chpc:node"
@@ -198,6 +200,22 @@ def partition_of(node: str) -> str:
     if not match:
         raise PowerError(f"node {node}: not a toolkit node name (<partition>-<index>)")
     return match["partition"]
+
+
+def head_floor(slurm_conf: str) -> dict[str, object]:
+    """The floor the head's slurmctld runs with (its slurm.conf's ``SuspendExcNodes``, which `invoke scale` moves)
+    as the slurm role's variables: a node created now renders the same line, so its slurm.conf is the head's. The
+    partitions' boot scripts came with the head's custom data, which holds the floor of the head's first boot."""
+    found = re.search(r"^SuspendExcNodes=(.+)$", slurm_conf, re.M)
+    return {"slurm_always_on": [found[1].strip()] if found else [], "slurm_power_up_nodes": []}
+
+
+def with_head_floor(config: Config, slurm_conf: str) -> Config:
+    """``config`` whose partitions' boot scripts carry the head's floor now (``head_floor``)."""
+    floor = head_floor(slurm_conf)
+    return replace(config, partitions={
+        name: replace(vms, boot_script=cloud_files.with_variables(vms.boot_script, floor))
+        for name, vms in config.partitions.items()})
 
 
 def custom_data(config: Config, node: str, fetcher: bytes) -> str:
@@ -467,12 +485,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with open(args.config, encoding="utf-8") as file:
             config = read_config(file.read())
+        config = with_head_floor(config, Path(os.environ.get("SLURM_CONF", SLURM_CONF)).read_text(encoding="utf-8"))
         fetcher = (Path(__file__).resolve().parent / "node_secrets.py").read_bytes()
         arm = Arm(args.arm, node_secrets.azure_token(ARM + "/", config.client_id, args.imds), pause=args.pause)
     except (OSError, PowerError, node_secrets.FetchError, KeyError, ValueError) as error:
-        reason = f"azure-power could not reach Resource Manager ({error})"
-        print(f"azure-power {args.action} {args.hostlist}: {reason}: check the head's identity and {args.config}",
-              file=sys.stderr)
+        reason = f"azure-power could not start ({error})"
+        print(f"azure-power {args.action} {args.hostlist}: {reason}: check the head's identity, {args.config} and "
+              "slurm.conf", file=sys.stderr)
         if args.action == "resume":  # Slurm learns now, not when its ResumeTimeout ends
             for node in nodes:
                 set_down(node, reason)

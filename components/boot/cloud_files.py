@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 CUSTOM_DATA_LIMIT = 65535  # bytes of custom data Azure takes (before its base64 encoding)
+VARIABLES_END = "CHPC_VARS_EOF"  # ends the here-document a boot script writes its variables file with (script.py)
 
 
 def gzipped_file(path: str, content: bytes, permissions: str) -> dict[str, str]:
@@ -44,6 +45,14 @@ def document(files: Sequence[dict[str, str]], fetcher_path: str, fetcher: bytes,
                         {"path": boot_path, "content": boot_script, "owner": "root:root", "permissions": "0700"}],
         "runcmd": [["sh", "-c", run_command(boot_path)]],
     }, sort_keys=True)
+
+
+def with_variables(boot_script: str, change: dict[str, object]) -> str:
+    """``boot_script`` writing its variables file (the roles' variables) with ``change`` merged in."""
+    start = boot_script.index(f"<<'{VARIABLES_END}'\n") + len(VARIABLES_END) + 5
+    end = boot_script.index(f"\n{VARIABLES_END}\n", start)
+    variables = {**json.loads(boot_script[start:end]), **change}
+    return boot_script[:start] + json.dumps(variables, indent=2, sort_keys=True) + boot_script[end:]
 
 
 def custom_data(document: str) -> str:

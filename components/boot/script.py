@@ -14,6 +14,7 @@ import json
 import shlex
 
 from components.boot import node_secrets
+from components.boot.cloud_files import VARIABLES_END
 from components.boot.config import AwsSecret, BootConfig, MungeKeyFile, S3Bundle
 from spec.boot_status import BOOT_LOG, STATUS_DIR, writer_sh
 
@@ -75,9 +76,9 @@ def boot_script(config: BootConfig) -> str:
         parts.append(_fetch(config.bundle))
     where = config.bundle.into if isinstance(config.bundle, S3Bundle) else config.bundle.path
     parts.append(f"""begin {_q(CONFIGURING)}
-cat > {BOOT_VARS} <<'CHPC_VARS_EOF'
+cat > {BOOT_VARS} <<'{VARIABLES_END}'
 {json.dumps(ansible_vars(config), indent=2, sort_keys=True)}
-CHPC_VARS_EOF
+{VARIABLES_END}
 sed -i -e "s/{NODE_NAME}/$node_name/" -e "s/{HEAD_ADDRESS}/$head_address/" {BOOT_VARS}
 chmod 0600 {BOOT_VARS}
 log {_q(f"running {where}/boot.sh")}

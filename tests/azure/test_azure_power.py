@@ -21,10 +21,14 @@ import pytest
 
 from components.boot import azure_power
 from components.boot.azure_power import Config, PartitionVms, power_config, vm_template
+from components.boot.cloud_files import with_variables
+from components.boot.script import boot_script
 from tests.azure.fake_arm import SUBSCRIPTION, TOKEN, FakeArm, Reply
 from tests.azure.fake_compute import VM, FakeCompute
-from tests.boot.documents import custom_data_text
+from tests.boot.configs import azure
+from tests.boot.documents import custom_data_text, variables_of
 from tests.boot.fake_imds import FakeImds
+from tests.slurm_conf import render_slurm_conf
 
 PYTHON3 = shutil.which("python3", path="/usr/bin:/bin") or "python3"  # the system's, without the venv's packages
 SCONTROL = "/usr/bin/scontrol"  # Debian's slurm-client (slurm-wlm in the Makefile's packages)
@@ -44,12 +48,20 @@ def scale_set(partition: str) -> str:
 def partition(name: str, sizes: tuple[str, ...], accelerated: tuple[str, ...], image: dict[str, str],
               spot: bool = False) -> PartitionVms:
     return PartitionVms(scale_set_id=scale_set(name), vm_sizes=sizes, accelerated=accelerated, spot=spot,
-                        boot_script=f"#!/bin/sh\necho boot a {name} node\n", template=vm_template(
+                        boot_script=boot_script(azure("compute", tunables=tunables(name))), template=vm_template(
                             location="westeurope", tags={"chpc:environment": ENVIRONMENT, "team": "cfd"}, zone="1",
                             scale_set_id=scale_set(name), placement_group_id=PLACEMENT, identity_id=IDENTITY,
                             subnet_id=SUBNET, image=image, admin_user="azureuser",
                             public_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey user@laptop", os_disk_gb=64,
                             os_disk_type="StandardSSD_LRS"))
+
+
+def tunables(partition: str) -> dict[str, object]:
+    """The slurm role's power saving variables of a cluster of one partition, whose first two nodes are its floor."""
+    return {"slurm_partitions": [{"name": partition, "nodes": [f"{partition}-[0-9]"]}],
+            "slurm_cloud_nodes": [f"{partition}-[0-9]"], "slurm_power_up_nodes": [f"{partition}-[0-1]"],
+            "slurm_resume_command": "/var/lib/slurm/power/resume",
+            "slurm_suspend_command": "/var/lib/slurm/power/suspend"}
 
 
 @dataclass
@@ -171,8 +183,29 @@ def test_the_custom_data_is_the_partitions_boot_with_the_heads_bundle_and_fetche
     assert files[f"{bundle}/boot.sh"]["permissions"] == "0755"
     fetcher = gzip.decompress(base64.b64decode(files["/run/cloud-hpc-toolkit/node_secrets.py"]["content"]))
     assert fetcher == (Path(azure_power.__file__).parent / "node_secrets.py").read_bytes()
-    assert files["/run/cloud-hpc-toolkit/boot.sh"]["content"] == "#!/bin/sh\necho boot a cpu node\n"
+    # the partition's boot script, its floor the head's (no SuspendExcNodes in this head's slurm.conf: none)
+    boot = boot_script(azure("compute", tunables={**tunables("cpu"), "slurm_power_up_nodes": []}))
+    assert files["/run/cloud-hpc-toolkit/boot.sh"]["content"] == with_variables(boot, {"slurm_always_on": []})
     assert document["runcmd"] and document["ssh_genkeytypes"] == []
+
+
+def test_a_node_created_after_a_scale_renders_the_slurm_conf_of_the_head(head: Head, tmp_path: Path) -> None:
+    # `invoke scale --partition cpu --min 3` merged this into the head's variables and rendered its slurm.conf
+    scaled = {"slurm_always_on": ["cpu-[0-2]"], "slurm_power_up_nodes": []}
+    booted = variables_of(boot_script(azure("compute", tunables=tunables("cpu"))))
+    for folder in ("head", "node", "first"):
+        (tmp_path / folder).mkdir()
+    heads = render_slurm_conf(tmp_path / "head", {**booted, **scaled, "head_address": "10.0.0.4"})
+    assert "SuspendExcNodes=cpu-[0-2]" in heads.splitlines()
+    head.slurm_conf.write_text(head.slurm_conf.read_text() + "SuspendExcNodes=cpu-[0-2]\n")
+
+    assert head.run("resume", "cpu-3").returncode == 0
+    document = custom_data(head.vms()["cpu-3"])
+    [boot] = [f["content"] for f in document["write_files"] if f["path"] == "/run/cloud-hpc-toolkit/boot.sh"]
+    nodes = render_slurm_conf(tmp_path / "node", {**variables_of(boot), "head_address": "10.0.0.4"})
+    assert nodes == heads
+    # what its custom data held: the floor of the head's first boot, another slurm.conf
+    assert "SuspendExcNodes=cpu-[0-1]" in render_slurm_conf(tmp_path / "first", {**booted, "head_address": "10.0.0.4"})
 
 
 def test_resume_again_creates_nothing_twice(head: Head) -> None:
