@@ -49,7 +49,8 @@ def document(files: Sequence[dict[str, str]], fetcher_path: str, fetcher: bytes,
 
 def with_variables(boot_script: str, change: dict[str, object]) -> str:
     """``boot_script`` writing its variables file (the roles' variables) with ``change`` merged in."""
-    start = boot_script.index(f"<<'{VARIABLES_END}'\n") + len(VARIABLES_END) + 5
+    opening = f"<<'{VARIABLES_END}'\n"
+    start = boot_script.index(opening) + len(opening)
     end = boot_script.index(f"\n{VARIABLES_END}\n", start)
     variables = {**json.loads(boot_script[start:end]), **change}
     return boot_script[:start] + json.dumps(variables, indent=2, sort_keys=True) + boot_script[end:]
