@@ -109,6 +109,23 @@ def test_a_batch_script_keeps_its_own_lines_and_flags_given_win(cluster: Outputs
     assert f"job {job_id_of(overridden)} (hello-mpi): 2 ranks on compute-0" in overridden.stdout
 
 
+def test_a_users_batch_script_gets_its_jobs_own_open_mpi_session_folder_on_every_node(
+        cluster: Outputs, state_dir: Path, tmp_path: Path) -> None:
+    # jobs starting and ending at once on a node raced over Open MPI's shared session folder: Slurm's TaskProlog
+    # (the slurm role's) gives every job its own, a user's script as much as run-mpi's
+    script = tmp_path / "session.sbatch"
+    script.write_text("#!/bin/sh\n#SBATCH --nodes=2\n#SBATCH --ntasks=2\n"
+                      'mpirun sh -c \'test -d "$OMPI_MCA_orte_top_session_dir" && '
+                      'echo "session $OMPI_MCA_orte_top_session_dir on $(hostname)"\'\n')
+    result = invoke(state_dir, "run-mpi", "--name", cluster.name, "--sbatch", str(script))
+    assert result.returncode == 0, result.stdout + result.stderr
+    job_id = job_id_of(result)
+    said = sorted(line for line in result.stdout.splitlines() if line.startswith("session "))
+    assert said == [f"session /tmp/ompi-job-{job_id} on compute-{n}" for n in (0, 1)]
+    for node in ("compute-0", "compute-1"):  # and Open MPI removed it at the job's end
+        assert not (state_dir / cluster.name / "nodes" / node / "root" / "tmp" / f"ompi-job-{job_id}").exists()
+
+
 def test_a_batch_script_slurm_refuses_is_slurms_own_words_and_exit_1(cluster: Outputs, state_dir: Path,
                                                                       tmp_path: Path) -> None:
     script = tmp_path / "too_big.sbatch"
