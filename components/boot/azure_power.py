@@ -485,7 +485,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with open(args.config, encoding="utf-8") as file:
             config = read_config(file.read())
-        config = with_head_floor(config, Path(os.environ.get("SLURM_CONF", SLURM_CONF)).read_text(encoding="utf-8"))
+        if args.action == "resume":  # the VMs it creates boot with the head's floor now
+            config = with_head_floor(config, Path(os.environ.get("SLURM_CONF", SLURM_CONF)).read_text(encoding="utf-8"))
         fetcher = (Path(__file__).resolve().parent / "node_secrets.py").read_bytes()
         arm = Arm(args.arm, node_secrets.azure_token(ARM + "/", config.client_id, args.imds), pause=args.pause)
     except (OSError, PowerError, node_secrets.FetchError, KeyError, ValueError) as error:

@@ -415,8 +415,7 @@ def test_batch_script_lines(tmp_path: Path) -> None:
                      "#SBATCH --error=/shared/jobs/ring-1/slurm-%j.err",
                      "#SBATCH --chdir=/shared/jobs/ring-1",
                      "#SBATCH --partition=compute", "#SBATCH --time=0-00:10:00", "set -u",
-                     "mpirun --mca btl self,tcp -x MSG "
-                     "/shared/jobs/ring-1/ring 'a b' 'it'\"'\"'s'"):
+                     "mpirun --mca btl self,tcp -x MSG /shared/jobs/ring-1/ring 'a b' 'it'\"'\"'s'"):
         assert expected in lines, expected
     assert not any(line.startswith("#SBATCH --array") for line in lines)
     array = batch_script(job_name="ring", job_dir="/j", command=["./ring"], nodes=1, ntasks=1, partition="c",
@@ -434,8 +433,8 @@ def test_batch_script_records_the_exit_code(pool: Pool, fakes: Fakes, rc: int, t
     head = pool.head()
     files.put_text(head, script, f"{job_dir}/job.sbatch", mode=0o755)
     array_task = f"SLURM_ARRAY_TASK_ID={task} " if task else ""
-    result = run(head, f"cd {job_dir} && SLURM_JOB_ID=42 {array_task}FAKE_RC={rc} PATH={fakes.bin}:$PATH ./job.sbatch",
-                 step="job", check=False)
+    result = run(head, f"cd {job_dir} && {array_task}FAKE_RC={rc} PATH={fakes.bin}:$PATH ./job.sbatch", step="job",
+                 check=False)
     assert result.exit_code == rc
     assert "arg:./ring\narg:x y\n" in result.stdout
     name = f"exitcode.{task}" if task else "exitcode"
